@@ -1,0 +1,40 @@
+//! `carepost`: the local dev server, the demo, and admin commands.
+
+mod args;
+mod demo;
+mod dev;
+mod logging;
+mod patients;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "carepost", version, about = "Consented, PHI-safe patient email campaigns")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the public and admin routes and run the queue workers locally.
+    Dev(dev::DevArgs),
+    /// Run the whole pipeline on a fresh local stack with synthetic patients, then keep serving.
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dev(args) => {
+            logging::init("info");
+            dev::run(args).await
+        }
+        Command::Demo(args) => {
+            // Progress bars own the terminal; only warnings are logged.
+            logging::init("warn");
+            demo::run(args).await
+        }
+    }
+}

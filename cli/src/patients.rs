@@ -1,0 +1,88 @@
+//! Synthetic patients for the demo: varied, reproducible, obviously fake
+//! (every address is at example.org).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const FIRST: &[&str] = &[
+    "Ada", "Grace", "Alan", "Maria", "Luis", "Amara", "Kenji", "Priya", "Noah", "Olivia", "Mateo", "Zara", "Ibrahim",
+    "Chloe", "Dmitri", "Fatima", "Hiro", "Ines", "Jonas", "Keisha",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Hopper", "Turing", "Garcia", "Okafor", "Tanaka", "Patel", "Kowalski", "Nguyen", "Haddad", "Moreau",
+    "Silva", "Kim", "Novak", "Osei", "Larsen", "Rossi", "Cohen", "Mendez", "Walsh",
+];
+pub const CONDITIONS: &[&str] = &["type-2-diabetes", "hypertension", "asthma", "copd", "heart-failure"];
+pub const CATEGORIES: &[&str] = &["appointment-reminders", "wellness-tips", "condition-updates"];
+
+#[derive(Debug, Clone)]
+pub struct Patient {
+    pub index: usize,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: String,
+    pub sex: &'static str,
+    pub zip: String,
+    pub language: &'static str,
+    pub conditions: Vec<&'static str>,
+    pub categories: Vec<&'static str>,
+    /// Whether this patient clicks the confirmation link.
+    pub confirms: bool,
+    pub journey_stage: &'static str,
+    pub last_visit: String,
+}
+
+impl Patient {
+    pub fn external_id(&self) -> String {
+        format!("crm-{:06}", self.index)
+    }
+}
+
+pub fn generate(count: usize, seed: u64) -> Vec<Patient> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|i| {
+            let first = FIRST[rng.random_range(0..FIRST.len())];
+            let last = LAST[rng.random_range(0..LAST.len())];
+            let year = rng.random_range(1936..=2006);
+            let conditions: Vec<&str> = CONDITIONS.iter().copied().filter(|_| rng.random_bool(0.25)).collect();
+            let mut categories: Vec<&str> = CATEGORIES.iter().copied().filter(|_| rng.random_bool(0.6)).collect();
+            if categories.is_empty() {
+                categories.push(CATEGORIES[i % CATEGORIES.len()]);
+            }
+            Patient {
+                index: i,
+                email: format!("{}.{}.{i:04}@example.org", first.to_lowercase(), last.to_lowercase()),
+                first_name: first.to_owned(),
+                last_name: last.to_owned(),
+                date_of_birth: format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28)),
+                sex: ["female", "male", "female", "male", "other"][rng.random_range(0..5)],
+                zip: format!("{:05}", rng.random_range(1001..99950)),
+                language: if rng.random_bool(0.8) { "en" } else { "es" },
+                conditions,
+                categories,
+                confirms: rng.random_bool(0.9),
+                journey_stage: ["new-patient", "active", "follow-up", "lapsed"][rng.random_range(0..4)],
+                last_visit: format!("2026-{:02}-{:02}", rng.random_range(1..=10), rng.random_range(1..=28)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_reproducible_and_addresses_are_unique() {
+        let a = generate(200, 7);
+        let b = generate(200, 7);
+        assert_eq!(a.iter().map(|p| &p.email).collect::<Vec<_>>(), b.iter().map(|p| &p.email).collect::<Vec<_>>());
+        let mut emails: Vec<_> = a.iter().map(|p| p.email.clone()).collect();
+        emails.sort();
+        emails.dedup();
+        assert_eq!(emails.len(), 200);
+        assert!(a.iter().all(|p| !p.categories.is_empty()));
+    }
+}

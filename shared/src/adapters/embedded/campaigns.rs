@@ -1,0 +1,151 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::db::{Db, from_unix, unavailable, unix};
+use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
+use crate::ports::{CampaignRecord, CampaignStore, StoreError};
+
+pub struct SqliteCampaignStore {
+    db: Db,
+}
+
+impl SqliteCampaignStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SqliteCampaignStore {
+    async fn create(&self, r: &CampaignRecord) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.db
+            .call(move |c| {
+                let inserted = c
+                    .execute(
+                        "INSERT OR IGNORE INTO campaigns (campaign_id, definition, status, shards, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![r.id.to_string(), r.definition, r.status.as_str(), r.shards, unix(r.created_at)],
+                    )
+                    .map_err(unavailable)?;
+                if inserted == 0 { Err(StoreError::Conflict("campaign already exists".into())) } else { Ok(()) }
+            })
+            .await
+    }
+
+    async fn get(&self, id: &CampaignId) -> Result<Option<CampaignRecord>, StoreError> {
+        let id = *id;
+        self.db
+            .call(move |c| {
+                let row = c
+                    .query_row(
+                        "SELECT definition, status, shards, created_at FROM campaigns WHERE campaign_id = ?1",
+                        [id.to_string()],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, u16>(2)?,
+                                r.get::<_, i64>(3)?,
+                            ))
+                        },
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(|(definition, status, shards, created)| {
+                    Ok(CampaignRecord {
+                        id,
+                        definition,
+                        status: CampaignStatus::parse(&status)
+                            .ok_or_else(|| StoreError::Corrupt(format!("campaign status '{status}'")))?,
+                        shards,
+                        created_at: from_unix(created),
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE campaigns SET status = ?3 WHERE campaign_id = ?1 AND status = ?2",
+                    params![id, from.as_str(), to.as_str()],
+                )
+                .map(|n| n == 1)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn save_shard(&self, id: &CampaignId, progress: &ShardProgress) -> Result<(), StoreError> {
+        let (id, shard, json) =
+            (id.to_string(), progress.shard, serde_json::to_string(progress).expect("progress serializes"));
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO campaign_shards (campaign_id, shard, progress) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (campaign_id, shard) DO UPDATE SET progress = excluded.progress",
+                    params![id, shard, json],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn shards(&self, id: &CampaignId) -> Result<Vec<ShardProgress>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached("SELECT progress FROM campaign_shards WHERE campaign_id = ?1 ORDER BY shard")
+                    .map_err(unavailable)?;
+                let rows = stmt.query_map([id], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+                rows.map(|r| {
+                    let json = r.map_err(unavailable)?;
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("shard progress: {e}")))
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn increment(&self, id: &CampaignId, counter: CampaignCounter, by: u64) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO campaign_counters (campaign_id, counter, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (campaign_id, counter) DO UPDATE SET value = value + excluded.value",
+                    params![id, counter.as_str(), by as i64],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn counters(&self, id: &CampaignId) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached("SELECT counter, value FROM campaign_counters WHERE campaign_id = ?1")
+                    .map_err(unavailable)?;
+                let rows =
+                    stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(unavailable)?;
+                rows.map(|r| {
+                    let (name, value) = r.map_err(unavailable)?;
+                    let counter = CampaignCounter::parse(&name)
+                        .ok_or_else(|| StoreError::Corrupt(format!("counter '{name}'")))?;
+                    Ok((counter, value as u64))
+                })
+                .collect()
+            })
+            .await
+    }
+}

@@ -1,0 +1,121 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::db::{Db, from_unix, unavailable, unix};
+use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId};
+use crate::ports::{ConsentStore, StoreError};
+
+pub struct SqliteConsentStore {
+    db: Db,
+}
+
+impl SqliteConsentStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn decode(json: String) -> Result<ConsentEntry, StoreError> {
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("consent entry: {e}")))
+}
+
+#[async_trait]
+impl ConsentStore for SqliteConsentStore {
+    async fn head(&self, contact: &ContactId) -> Result<Option<ConsentEntry>, StoreError> {
+        let key = contact.to_string();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT entry FROM consent_ledger WHERE contact_id = ?1 ORDER BY seq DESC LIMIT 1",
+                    [key],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .map(decode)
+                .transpose()
+            })
+            .await
+    }
+
+    async fn append(&self, entry: &ConsentEntry, new_status: ConsentStatus) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let contact = entry.evidence.contact_id.to_string();
+                let head: Option<i64> = tx
+                    .query_row("SELECT MAX(seq) FROM consent_ledger WHERE contact_id = ?1", [&contact], |r| r.get(0))
+                    .map_err(unavailable)?;
+                if head.unwrap_or(0) as u64 + 1 != entry.seq {
+                    return Err(StoreError::Conflict("consent ledger head moved".into()));
+                }
+                let json = serde_json::to_string(&entry).expect("entry serializes");
+                tx.execute(
+                    "INSERT INTO consent_ledger (contact_id, seq, entry) VALUES (?1, ?2, ?3)",
+                    params![contact, entry.seq as i64, json],
+                )
+                .map_err(unavailable)?;
+                for category in &entry.evidence.categories {
+                    tx.execute(
+                        "INSERT INTO consent_state (contact_id, category, status, updated_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, NULL)
+                         ON CONFLICT (contact_id, category) DO UPDATE SET status = excluded.status,
+                            updated_at = excluded.updated_at",
+                        params![contact, category.as_str(), new_status.as_str(), unix(entry.evidence.at)],
+                    )
+                    .map_err(unavailable)?;
+                }
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn grants(&self, contact: &ContactId) -> Result<Vec<ConsentGrant>, StoreError> {
+        let key = contact.to_string();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT category, status, updated_at, expires_at FROM consent_state
+                         WHERE contact_id = ?1 ORDER BY category",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([key], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Option<i64>>(3)?,
+                        ))
+                    })
+                    .map_err(unavailable)?;
+                rows.map(|row| {
+                    let (category, status, updated, expires) = row.map_err(unavailable)?;
+                    Ok(ConsentGrant {
+                        category: ConsentCategory::parse(&category).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        status: ConsentStatus::parse(&status)
+                            .ok_or_else(|| StoreError::Corrupt(format!("consent status '{status}'")))?,
+                        updated_at: from_unix(updated),
+                        expires_at: expires.map(from_unix),
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn history(&self, contact: &ContactId) -> Result<Vec<ConsentEntry>, StoreError> {
+        let key = contact.to_string();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached("SELECT entry FROM consent_ledger WHERE contact_id = ?1 ORDER BY seq")
+                    .map_err(unavailable)?;
+                let rows = stmt.query_map([key], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable).and_then(decode)).collect()
+            })
+            .await
+    }
+}

@@ -1,0 +1,109 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::db::{Db, from_unix, unavailable, unix};
+use crate::domain::{ContactId, ExternalId};
+use crate::ports::{ContactRecord, ContactStore, ShardSpec, StoreError};
+
+pub struct SqliteContactStore {
+    db: Db,
+}
+
+impl SqliteContactStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+const COLUMNS: &str = "contact_id, external_id, email_index, sealed, updated_at";
+
+fn record(row: &Row<'_>) -> rusqlite::Result<Result<ContactRecord, StoreError>> {
+    let id: String = row.get(0)?;
+    let external: Option<String> = row.get(1)?;
+    Ok((|| {
+        Ok(ContactRecord {
+            id: ContactId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            external_id: external
+                .map(|e| ExternalId::parse(&e))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            email_index: row.get(2).map_err(unavailable)?,
+            sealed: row.get(3).map_err(unavailable)?,
+            updated_at: from_unix(row.get(4).map_err(unavailable)?),
+        })
+    })())
+}
+
+fn one(c: &rusqlite::Connection, sql: &str, key: String) -> Result<Option<ContactRecord>, StoreError> {
+    c.query_row(sql, [key], record).optional().map_err(unavailable)?.transpose()
+}
+
+#[async_trait]
+impl ContactStore for SqliteContactStore {
+    async fn put(&self, r: &ContactRecord) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO contacts (contact_id, external_id, email_index, bucket, sealed, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (contact_id) DO UPDATE SET external_id = excluded.external_id,
+                        email_index = excluded.email_index, sealed = excluded.sealed, updated_at = excluded.updated_at",
+                    params![
+                        r.id.to_string(),
+                        r.external_id.as_ref().map(|e| e.as_str().to_owned()),
+                        r.email_index,
+                        r.id.bucket(),
+                        r.sealed,
+                        unix(r.updated_at)
+                    ],
+                )
+                .map(|_| ())
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        StoreError::Conflict("another contact holds this email or external id".into())
+                    }
+                    other => unavailable(other),
+                })
+            })
+            .await
+    }
+
+    async fn get(&self, id: &ContactId) -> Result<Option<ContactRecord>, StoreError> {
+        let key = id.to_string();
+        self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE contact_id = ?1"), key)).await
+    }
+
+    async fn find_by_email_index(&self, email_index: &str) -> Result<Option<ContactRecord>, StoreError> {
+        let key = email_index.to_owned();
+        self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE email_index = ?1"), key)).await
+    }
+
+    async fn find_by_external_id(&self, external_id: &ExternalId) -> Result<Option<ContactRecord>, StoreError> {
+        let key = external_id.as_str().to_owned();
+        self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE external_id = ?1"), key)).await
+    }
+
+    async fn scan_shard(
+        &self,
+        shard: ShardSpec,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM contacts WHERE contact_id > ?1 AND bucket % ?2 = ?3
+                         ORDER BY contact_id LIMIT ?4"
+                    ))
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![after, shard.total, shard.index, limit as i64], record)
+                    .map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable).and_then(|x| x)).collect()
+            })
+            .await
+    }
+}

@@ -1,0 +1,200 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::db::{Db, from_unix, unavailable, unix};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::ports::{ClaimOutcome, LedgerCounts, LedgerState, SendLedger, StoreError};
+
+/// Send ledger rows: `claimed` (with attempt and lease), `released` (a claim
+/// given up after a failure known not to have sent), and the terminal states
+/// `sent`, `skipped`, `failed`.
+pub struct SqliteSendLedger {
+    db: Db,
+}
+
+impl SqliteSendLedger {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+type Row = (String, u32, Option<i64>, Option<String>, Option<String>);
+
+fn to_state(row: &Row) -> Result<Option<LedgerState>, StoreError> {
+    let (state, attempt, lease, provider, reason) = row;
+    Ok(match state.as_str() {
+        "claimed" => Some(LedgerState::Claimed { attempt: *attempt, lease_until: from_unix(lease.unwrap_or(0)) }),
+        "released" => None,
+        "sent" => Some(LedgerState::Sent {
+            provider_message_id: ProviderMessageId::new(provider.clone().unwrap_or_default()),
+        }),
+        "skipped" => Some(LedgerState::Skipped { reason: reason.clone().unwrap_or_default() }),
+        "failed" => Some(LedgerState::Failed { reason: reason.clone().unwrap_or_default() }),
+        other => return Err(StoreError::Corrupt(format!("ledger state '{other}'"))),
+    })
+}
+
+fn read(c: &rusqlite::Connection, campaign: &str, contact: &str) -> Result<Option<Row>, StoreError> {
+    c.query_row(
+        "SELECT state, attempt, lease_until, provider_message_id, reason FROM send_ledger
+         WHERE campaign_id = ?1 AND contact_id = ?2",
+        [campaign, contact],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .optional()
+    .map_err(unavailable)
+}
+
+#[async_trait]
+impl SendLedger for SqliteSendLedger {
+    async fn claim(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        let lease_until = unix(now) + lease.as_secs().max(1) as i64;
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let outcome = match read(&tx, &campaign, &contact)? {
+                    None => {
+                        tx.execute(
+                            "INSERT INTO send_ledger (campaign_id, contact_id, state, attempt, lease_until, updated_at)
+                             VALUES (?1, ?2, 'claimed', 1, ?3, ?4)",
+                            params![campaign, contact, lease_until, unix(now)],
+                        )
+                        .map_err(unavailable)?;
+                        ClaimOutcome::Claimed { attempt: 1 }
+                    }
+                    Some(row) => match to_state(&row)? {
+                        Some(LedgerState::Claimed { lease_until: held, .. }) if held > now => ClaimOutcome::Busy,
+                        Some(LedgerState::Claimed { .. }) | None => {
+                            let attempt = row.1 + 1;
+                            tx.execute(
+                                "UPDATE send_ledger SET state = 'claimed', attempt = ?3, lease_until = ?4, updated_at = ?5
+                                 WHERE campaign_id = ?1 AND contact_id = ?2",
+                                params![campaign, contact, attempt, lease_until, unix(now)],
+                            )
+                            .map_err(unavailable)?;
+                            ClaimOutcome::Claimed { attempt }
+                        }
+                        Some(done) => ClaimOutcome::Done(done),
+                    },
+                };
+                tx.commit().map_err(unavailable)?;
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn settle(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+    ) -> Result<(), StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        let (name, provider, reason) = match state {
+            LedgerState::Sent { provider_message_id } => ("sent", Some(provider_message_id.as_str().to_owned()), None),
+            LedgerState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+            LedgerState::Failed { reason } => ("failed", None, Some(reason.clone())),
+            LedgerState::Claimed { .. } => return Err(StoreError::Corrupt("cannot settle into claimed".into())),
+        };
+        self.db
+            .call(move |c| {
+                let changed = c
+                    .execute(
+                        "UPDATE send_ledger SET state = ?4, provider_message_id = ?5, reason = ?6, lease_until = NULL,
+                            updated_at = ?7
+                         WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
+                        params![campaign, contact, attempt, name, provider, reason, unix(OffsetDateTime::now_utc())],
+                    )
+                    .map_err(unavailable)?;
+                if changed == 1 { Ok(()) } else { Err(StoreError::Conflict("claim is no longer held".into())) }
+            })
+            .await
+    }
+
+    async fn release(&self, campaign: &CampaignId, contact: &ContactId, attempt: u32) -> Result<(), StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        self.db
+            .call(move |c| {
+                let changed = c
+                    .execute(
+                        "UPDATE send_ledger SET state = 'released', lease_until = NULL
+                         WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
+                        params![campaign, contact, attempt],
+                    )
+                    .map_err(unavailable)?;
+                if changed == 1 { Ok(()) } else { Err(StoreError::Conflict("claim is no longer held".into())) }
+            })
+            .await
+    }
+
+    async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        self.db
+            .call(move |c| match read(c, &campaign, &contact)? {
+                Some(row) => to_state(&row),
+                None => Ok(None),
+            })
+            .await
+    }
+
+    async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError> {
+        let key = id.as_str().to_owned();
+        self.db
+            .call(move |c| {
+                let row: Option<(String, String)> = c
+                    .query_row(
+                        "SELECT campaign_id, contact_id FROM send_ledger WHERE provider_message_id = ?1",
+                        [key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(|(campaign, contact)| {
+                    Ok((
+                        CampaignId::parse(&campaign).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        ContactId::parse(&contact).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ))
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn counts(&self, campaign: &CampaignId) -> Result<LedgerCounts, StoreError> {
+        let key = campaign.to_string();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached("SELECT state, COUNT(*) FROM send_ledger WHERE campaign_id = ?1 GROUP BY state")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(unavailable)?;
+                let mut counts = LedgerCounts::default();
+                for row in rows {
+                    let (state, n) = row.map_err(unavailable)?;
+                    let n = n as u64;
+                    match state.as_str() {
+                        "claimed" | "released" => counts.claimed += n,
+                        "sent" => counts.sent += n,
+                        "skipped" => counts.skipped += n,
+                        "failed" => counts.failed += n,
+                        other => return Err(StoreError::Corrupt(format!("ledger state '{other}'"))),
+                    }
+                }
+                Ok(counts)
+            })
+            .await
+    }
+}

@@ -1,0 +1,27 @@
+//! Embedded adapters: SQLite (bundled) for every table and for durable
+//! queues, a local key file in place of KMS, and an outbox of `.eml` files or
+//! an SMTP relay in place of SES.
+
+pub mod campaigns;
+pub mod consent;
+pub mod contacts;
+pub mod db;
+pub mod keyfile;
+pub mod ledger;
+pub mod outbox;
+pub mod queue;
+pub mod secrets;
+pub mod smtp;
+pub mod suppression;
+
+pub use campaigns::SqliteCampaignStore;
+pub use consent::SqliteConsentStore;
+pub use contacts::SqliteContactStore;
+pub use db::Db;
+pub use keyfile::KeyFileProvider;
+pub use ledger::SqliteSendLedger;
+pub use outbox::OutboxTransport;
+pub use queue::{QueueSettings, SqliteQueue};
+pub use secrets::SqliteSecretStore;
+pub use smtp::{SmtpSecurity, SmtpSettings, SmtpTransport};
+pub use suppression::SqliteSuppressionList;

@@ -1,0 +1,89 @@
+//! SMTP through lettre, for relays of BAA-covered providers. STARTTLS with
+//! certificate verification is required; the only way around it is the
+//! explicit `InsecureLoopback` setting, refused for any host but loopback.
+
+use async_trait::async_trait;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::domain::ProviderMessageId;
+use crate::ports::{MailTransport, OutgoingMail, TransportError, TransportErrorKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// STARTTLS required, certificate verified. The default.
+    RequireStartTls,
+    /// Plain SMTP to a loopback test sink only.
+    InsecureLoopback,
+}
+
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSettingsError {
+    #[error("plain SMTP is allowed only to 127.0.0.1, ::1 or localhost, not '{0}'")]
+    InsecureRemote(String),
+    #[error("SMTP relay '{0}' is not usable: {1}")]
+    Relay(String, String),
+}
+
+pub struct SmtpTransport {
+    inner: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl SmtpTransport {
+    pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpSettingsError> {
+        let builder = match settings.security {
+            SmtpSecurity::RequireStartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)
+                .map_err(|e| SmtpSettingsError::Relay(settings.host.clone(), e.to_string()))?,
+            SmtpSecurity::InsecureLoopback => {
+                if !matches!(settings.host.as_str(), "127.0.0.1" | "::1" | "localhost") {
+                    return Err(SmtpSettingsError::InsecureRemote(settings.host.clone()));
+                }
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+            }
+        };
+        let mut builder = builder.port(settings.port).timeout(Some(std::time::Duration::from_secs(30)));
+        if let (Some(user), Some(pass)) = (&settings.username, &settings.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        }
+        Ok(Self { inner: builder.build() })
+    }
+}
+
+fn classify(e: &lettre::transport::smtp::Error) -> TransportErrorKind {
+    if e.is_permanent() {
+        TransportErrorKind::Permanent
+    } else if e.is_transient() && e.status().is_some_and(|c| c.to_string() == "421" || c.to_string() == "454") {
+        TransportErrorKind::Throttled
+    } else {
+        // Connection, TLS and timeout failures: retry, then dead-letter.
+        TransportErrorKind::Transient
+    }
+}
+
+#[async_trait]
+impl MailTransport for SmtpTransport {
+    async fn send(&self, mail: &OutgoingMail) -> Result<ProviderMessageId, TransportError> {
+        let parse = |s: &str| {
+            s.parse::<Address>()
+                .map_err(|_| TransportError::new(TransportErrorKind::Permanent, "envelope address is invalid"))
+        };
+        let envelope = Envelope::new(Some(parse(&mail.from)?), vec![parse(&mail.to)?])
+            .map_err(|_| TransportError::new(TransportErrorKind::Permanent, "envelope is invalid"))?;
+        self.inner
+            .send_raw(&envelope, &mail.raw)
+            .await
+            // lettre's error text carries server replies, not our message content.
+            .map_err(|e| TransportError::new(classify(&e), format!("smtp: {e}")))?;
+        Ok(ProviderMessageId::new(mail.message_id.clone()))
+    }
+}

@@ -1,0 +1,48 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::db::{Db, unavailable, unix};
+use crate::ports::{StoreError, SuppressionList, SuppressionReason};
+
+pub struct SqliteSuppressionList {
+    db: Db,
+}
+
+impl SqliteSuppressionList {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl SuppressionList for SqliteSuppressionList {
+    async fn suppress(&self, email_index: &str, reason: SuppressionReason) -> Result<(), StoreError> {
+        let key = email_index.to_owned();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO suppression (email_index, reason, created_at) VALUES (?1, ?2, ?3)",
+                    params![key, reason.as_str(), unix(OffsetDateTime::now_utc())],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn reason(&self, email_index: &str) -> Result<Option<SuppressionReason>, StoreError> {
+        let key = email_index.to_owned();
+        self.db
+            .call(move |c| {
+                let reason: Option<String> = c
+                    .query_row("SELECT reason FROM suppression WHERE email_index = ?1", [key], |r| r.get(0))
+                    .optional()
+                    .map_err(unavailable)?;
+                reason
+                    .map(|r| SuppressionReason::parse(&r).ok_or_else(|| StoreError::Corrupt(format!("reason '{r}'"))))
+                    .transpose()
+            })
+            .await
+    }
+}

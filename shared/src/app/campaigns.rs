@@ -1,0 +1,252 @@
+//! Campaign creation, launch, lifecycle and report.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{App, AppError};
+use crate::domain::{
+    Campaign, CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, EmailAddress, ExclusionCounts,
+    FanoutShardJob, InvalidField, Segment, Sender, TemplateSource,
+};
+use crate::mail::CompiledTemplate;
+use crate::ports::CampaignRecord;
+
+/// A campaign as an admin submits it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    pub name: String,
+    pub category: String,
+    pub segment: serde_json::Value,
+    pub template: TemplateSource,
+    pub sender: Option<SenderInput>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderInput {
+    pub name: String,
+    pub address: String,
+}
+
+/// A campaign with its template compiled, cached per process.
+pub struct LoadedCampaign {
+    pub campaign: Campaign,
+    pub template: CompiledTemplate,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CampaignReport {
+    pub id: CampaignId,
+    pub name: String,
+    pub status: CampaignStatus,
+    pub category: ConsentCategory,
+    pub shards_total: u16,
+    pub shards_done: u16,
+    /// Contacts looked at by fan-out.
+    pub evaluated: u64,
+    /// Contacts that passed every check at fan-out and got a send job.
+    pub audience: u64,
+    pub excluded: ExclusionCounts,
+    pub sent: u64,
+    /// Jobs not sent because consent or suppression changed after fan-out.
+    pub skipped_at_send: u64,
+    pub failed: u64,
+    /// Audience not yet in a terminal state.
+    pub remaining: u64,
+    pub delivered: u64,
+    pub bounced_hard: u64,
+    pub bounced_soft: u64,
+    pub complained: u64,
+    pub opened: u64,
+    pub clicked: u64,
+    pub unsubscribed: u64,
+}
+
+impl CampaignInput {
+    fn parse(self, settings: &crate::config::Settings) -> Result<(Campaign, CompiledTemplate), InvalidField> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(InvalidField::new("name", "must be 1 to 200 characters without control characters"));
+        }
+        let category = ConsentCategory::parse(&self.category)
+            .ok()
+            .filter(|c| settings.categories.contains(c))
+            .ok_or_else(|| InvalidField::new("category", format!("unknown category '{}'", self.category)))?;
+        let segment = Segment::from_json(self.segment).map_err(|e| InvalidField::new("segment", e.to_string()))?;
+        let template = CompiledTemplate::compile(&self.template)
+            .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
+        let sender = match self.sender {
+            None => settings.default_sender.clone(),
+            Some(s) => {
+                let name = s.name.trim();
+                if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                    return Err(InvalidField::new("sender.name", "must be 1 to 100 characters"));
+                }
+                Sender {
+                    name: name.to_owned(),
+                    address: EmailAddress::parse(&s.address)
+                        .map_err(|e| InvalidField::new("sender.address", e.to_string()))?,
+                }
+            }
+        };
+        let campaign = Campaign {
+            id: CampaignId::new_random(),
+            name,
+            category,
+            segment,
+            template: self.template,
+            sender,
+            status: CampaignStatus::Draft,
+            shards: settings.throughput.fanout_shards,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        Ok((campaign, template))
+    }
+}
+
+fn definition_json(c: &Campaign) -> String {
+    serde_json::json!({
+        "name": c.name,
+        "category": c.category,
+        "segment": c.segment.rule(),
+        "template": c.template,
+        "sender": {"name": c.sender.name, "address": c.sender.address.as_str()},
+    })
+    .to_string()
+}
+
+fn from_record(record: &CampaignRecord) -> Result<Campaign, AppError> {
+    let corrupt = |m: String| AppError::Store(crate::ports::StoreError::Corrupt(m));
+    let input: CampaignInput = serde_json::from_str(&record.definition).map_err(|e| corrupt(e.to_string()))?;
+    let sender = input.sender.ok_or_else(|| corrupt("campaign has no sender".into()))?;
+    Ok(Campaign {
+        id: record.id,
+        name: input.name,
+        category: ConsentCategory::parse(&input.category).map_err(|e| corrupt(e.to_string()))?,
+        segment: Segment::from_json(input.segment).map_err(|e| corrupt(e.to_string()))?,
+        template: input.template,
+        sender: Sender {
+            name: sender.name,
+            address: EmailAddress::parse(&sender.address).map_err(|e| corrupt(e.to_string()))?,
+        },
+        status: record.status,
+        shards: record.shards,
+        created_at: record.created_at,
+    })
+}
+
+impl App {
+    pub async fn create_campaign(&self, input: CampaignInput) -> Result<CampaignId, AppError> {
+        let (campaign, _) = input.parse(&self.settings)?;
+        let record = CampaignRecord {
+            id: campaign.id,
+            definition: definition_json(&campaign),
+            status: CampaignStatus::Draft,
+            shards: campaign.shards,
+            created_at: campaign.created_at,
+        };
+        self.ports.campaigns.create(&record).await?;
+        Ok(campaign.id)
+    }
+
+    /// The campaign with its compiled template; definitions never change
+    /// after creation, so the cache needs no invalidation (status is read
+    /// fresh through `campaign_status`).
+    pub async fn load_campaign(&self, id: &CampaignId) -> Result<Arc<LoadedCampaign>, AppError> {
+        if let Some(hit) = self.campaign_cache.lock().expect("campaign cache lock").get(id) {
+            return Ok(hit.clone());
+        }
+        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        let campaign = from_record(&record)?;
+        let template = CompiledTemplate::compile(&campaign.template)
+            .map_err(|e| AppError::Store(crate::ports::StoreError::Corrupt(e.to_string())))?;
+        let loaded = Arc::new(LoadedCampaign { campaign, template });
+        self.campaign_cache.lock().expect("campaign cache lock").insert(*id, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Starts fan-out. Launching again while fanning out re-sends the shard
+    /// messages, which is harmless: shards resume from their checkpoints.
+    pub async fn launch_campaign(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
+        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        match record.status {
+            CampaignStatus::Draft => {
+                if !self.ports.campaigns.transition(id, CampaignStatus::Draft, CampaignStatus::FanningOut).await? {
+                    return Err(AppError::Conflict("campaign changed while launching".into()));
+                }
+            }
+            CampaignStatus::FanningOut => {}
+            other => return Ok(other),
+        }
+        let jobs: Vec<String> = (0..record.shards)
+            .map(|shard| FanoutShardJob { campaign_id: *id, shard, shards: record.shards }.to_body())
+            .collect();
+        for chunk in jobs.chunks(10) {
+            self.ports.fanout_queue.send_batch(chunk).await?;
+        }
+        Ok(CampaignStatus::FanningOut)
+    }
+
+    /// Moves the campaign on when its stage is finished: fan-out done → sending,
+    /// every emitted job in a terminal state → completed. Never earlier.
+    pub async fn advance_campaign(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
+        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        let shards = self.ports.campaigns.shards(id).await?;
+        let all_done = shards.len() == usize::from(record.shards) && shards.iter().all(|s| s.done);
+        let mut status = record.status;
+        if status == CampaignStatus::FanningOut
+            && all_done
+            && self.ports.campaigns.transition(id, CampaignStatus::FanningOut, CampaignStatus::Sending).await?
+        {
+            status = CampaignStatus::Sending;
+        }
+        if status == CampaignStatus::Sending {
+            let emitted: u64 = shards.iter().map(|s| s.emitted).sum();
+            let counts = self.ports.ledger.counts(id).await?;
+            if counts.sent + counts.skipped + counts.failed >= emitted
+                && self.ports.campaigns.transition(id, CampaignStatus::Sending, CampaignStatus::Completed).await?
+            {
+                status = CampaignStatus::Completed;
+            }
+        }
+        Ok(status)
+    }
+
+    pub async fn campaign_report(&self, id: &CampaignId) -> Result<CampaignReport, AppError> {
+        let loaded = self.load_campaign(id).await?;
+        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        let shards = self.ports.campaigns.shards(id).await?;
+        let ledger = self.ports.ledger.counts(id).await?;
+        let counters = self.ports.campaigns.counters(id).await?;
+        let counter = |c: CampaignCounter| counters.iter().find(|(k, _)| *k == c).map_or(0, |(_, v)| *v);
+        let mut excluded = ExclusionCounts::default();
+        shards.iter().for_each(|s| excluded.add(&s.excluded));
+        let audience: u64 = shards.iter().map(|s| s.emitted).sum();
+        let terminal = ledger.sent + ledger.skipped + ledger.failed;
+        Ok(CampaignReport {
+            id: *id,
+            name: loaded.campaign.name.clone(),
+            status: record.status,
+            category: loaded.campaign.category.clone(),
+            shards_total: record.shards,
+            shards_done: shards.iter().filter(|s| s.done).count() as u16,
+            evaluated: shards.iter().map(|s| s.evaluated).sum(),
+            audience,
+            excluded,
+            sent: ledger.sent,
+            skipped_at_send: ledger.skipped,
+            failed: ledger.failed,
+            remaining: audience.saturating_sub(terminal),
+            delivered: counter(CampaignCounter::Delivered),
+            bounced_hard: counter(CampaignCounter::BouncedHard),
+            bounced_soft: counter(CampaignCounter::BouncedSoft),
+            complained: counter(CampaignCounter::Complained),
+            opened: counter(CampaignCounter::Opened),
+            clicked: counter(CampaignCounter::Clicked),
+            unsubscribed: counter(CampaignCounter::Unsubscribed),
+        })
+    }
+}

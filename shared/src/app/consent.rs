@@ -1,0 +1,289 @@
+//! Consent capture, double opt-in confirmation and withdrawal. Each change is
+//! a hash-chained ledger entry carrying its proof; PHI proof fields (IP, user
+//! agent, origin) are sealed inside the entry.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{App, AppError};
+use crate::crypto::TokenPurpose;
+use crate::domain::{
+    ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId, ConsentStatus,
+    ContactId, EmailAddress, InvalidField, Profile, ProfileInput, today_utc,
+};
+use crate::mail::{MessageParts, build_message};
+use crate::ports::{ContactRecord, OutgoingMail, StoreError};
+
+/// Where a submission came from; kept, sealed, as proof.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RequestProof {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// A consent form or API submission, as received.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentSubmission {
+    pub form_id: String,
+    pub email: String,
+    pub categories: Vec<String>,
+    pub profile: ProfileInput,
+    /// A field hidden from people; bots fill it in.
+    pub honeypot: Option<String>,
+    pub method: Option<ConsentMethod>,
+}
+
+/// The answer is the same whether or not the address was known, so the
+/// endpoint cannot be used to find out who is a patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    pub thank_you_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed,
+    AlreadyConfirmed,
+}
+
+fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<ConsentCategory>, InvalidField> {
+    if raw.is_empty() {
+        return Err(InvalidField::new("categories", "choose at least one category"));
+    }
+    let mut out = Vec::new();
+    for name in raw {
+        let category = ConsentCategory::parse(name.trim())
+            .ok()
+            .filter(|c| allowed.contains(c))
+            .ok_or_else(|| InvalidField::new("categories", format!("unknown category '{}'", name.trim())))?;
+        if !out.contains(&category) {
+            out.push(category);
+        }
+    }
+    Ok(out)
+}
+
+impl App {
+    pub async fn submit_consent(
+        &self,
+        submission: ConsentSubmission,
+        proof: RequestProof,
+    ) -> Result<SubmitOutcome, AppError> {
+        let form = self
+            .settings
+            .form(&submission.form_id)
+            .ok_or_else(|| InvalidField::new("form_id", "unknown form"))?
+            .clone();
+        let outcome = SubmitOutcome { thank_you_url: form.thank_you_url.clone() };
+        if submission.honeypot.as_deref().is_some_and(|h| !h.trim().is_empty()) {
+            return Ok(outcome);
+        }
+        let email = EmailAddress::parse(&submission.email).map_err(|e| InvalidField::new("email", e.to_string()))?;
+        let categories = parse_categories(&submission.categories, &form.categories)?;
+        // Validate the attributes even when they will not be stored, so bad
+        // input gets the same 4xx for known and unknown addresses.
+        let profile = submission.profile.apply_to(Profile::default(), today_utc())?;
+        let contact_id = self.find_or_create_contact(&email, &profile).await?;
+
+        let grants = self.ports.consent.grants(&contact_id).await?;
+        let now = OffsetDateTime::now_utc();
+        let missing: Vec<ConsentCategory> =
+            categories.into_iter().filter(|c| !grants.iter().any(|g| &g.category == c && g.allows_send(now))).collect();
+        if missing.is_empty() {
+            return Ok(outcome);
+        }
+        let sealed_proof = self.seal_proof(&contact_id, &proof).await?;
+        let method = submission.method.unwrap_or(ConsentMethod::WebForm);
+        let request_id = ConsentRequestId::new_random();
+        let (kind, status) = if form.double_opt_in {
+            (ConsentEntryKind::Requested, ConsentStatus::Pending)
+        } else {
+            (ConsentEntryKind::Granted, ConsentStatus::Active)
+        };
+        let evidence = ConsentEvidence {
+            contact_id,
+            kind,
+            categories: missing,
+            at: now,
+            method,
+            form_id: Some(form.id.clone()),
+            consent_text_sha256: Some(form.consent_text_sha256.clone()),
+            request_id: Some(request_id),
+            sealed_proof,
+        };
+        self.append_consent(evidence, status).await?;
+        if form.double_opt_in {
+            self.send_confirmation(&contact_id, &email, &request_id).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Confirms a double opt-in request from its signed link (POST only).
+    pub async fn confirm_consent(&self, token: &str, proof: RequestProof) -> Result<ConfirmOutcome, AppError> {
+        let now = OffsetDateTime::now_utc();
+        let verified =
+            self.keyring.tokens.verify(TokenPurpose::ConfirmConsent, token, now).map_err(|_| AppError::BadToken)?;
+        let request_id = ConsentRequestId::from_bytes(verified.subject);
+        let history = self.ports.consent.history(&verified.contact_id).await?;
+        let request = history
+            .iter()
+            .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
+            .ok_or(AppError::BadToken)?;
+        let already = history
+            .iter()
+            .any(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Granted);
+        if already {
+            return Ok(ConfirmOutcome::AlreadyConfirmed);
+        }
+        let sealed_proof = self.seal_proof(&verified.contact_id, &proof).await?;
+        let evidence = ConsentEvidence {
+            contact_id: verified.contact_id,
+            kind: ConsentEntryKind::Granted,
+            categories: request.evidence.categories.clone(),
+            at: now,
+            method: request.evidence.method,
+            form_id: request.evidence.form_id.clone(),
+            consent_text_sha256: request.evidence.consent_text_sha256.clone(),
+            request_id: Some(request_id),
+            sealed_proof,
+        };
+        self.append_consent(evidence, ConsentStatus::Active).await?;
+        Ok(ConfirmOutcome::Confirmed)
+    }
+
+    /// Withdraws the given categories; returns those that were not already withdrawn.
+    pub async fn withdraw_consent(
+        &self,
+        contact_id: &ContactId,
+        categories: &[ConsentCategory],
+        method: ConsentMethod,
+        proof: RequestProof,
+    ) -> Result<Vec<ConsentCategory>, AppError> {
+        let grants = self.ports.consent.grants(contact_id).await?;
+        let changed: Vec<ConsentCategory> = categories
+            .iter()
+            .filter(|c| grants.iter().any(|g| &g.category == *c && g.status != ConsentStatus::Withdrawn))
+            .cloned()
+            .collect();
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        let evidence = ConsentEvidence {
+            contact_id: *contact_id,
+            kind: ConsentEntryKind::Withdrawn,
+            categories: changed.clone(),
+            at: OffsetDateTime::now_utc(),
+            method,
+            form_id: None,
+            consent_text_sha256: None,
+            request_id: None,
+            sealed_proof: self.seal_proof(contact_id, &proof).await?,
+        };
+        self.append_consent(evidence, ConsentStatus::Withdrawn).await?;
+        Ok(changed)
+    }
+
+    /// Chains and appends, retrying if another writer moved the head.
+    async fn append_consent(&self, evidence: ConsentEvidence, status: ConsentStatus) -> Result<ConsentEntry, AppError> {
+        let mut last_error = None;
+        for _ in 0..5 {
+            let head = self.ports.consent.head(&evidence.contact_id).await?;
+            let entry = ConsentEntry::chain(head.as_ref(), evidence.clone());
+            match self.ports.consent.append(&entry, status).await {
+                Ok(()) => return Ok(entry),
+                Err(StoreError::Conflict(m)) => last_error = Some(m),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict(last_error.unwrap_or_default()))
+    }
+
+    async fn seal_proof(&self, contact_id: &ContactId, proof: &RequestProof) -> Result<Vec<u8>, AppError> {
+        let json = serde_json::to_vec(proof).expect("proof serializes");
+        Ok(self.envelope.seal_proof(contact_id, &json).await?)
+    }
+
+    /// Reads sealed consent proof back (admin use only).
+    pub async fn open_proof(&self, contact_id: &ContactId, sealed: &[u8]) -> Result<serde_json::Value, AppError> {
+        let bytes = self.envelope.open_proof(contact_id, sealed).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    async fn find_or_create_contact(&self, email: &EmailAddress, profile: &Profile) -> Result<ContactId, AppError> {
+        let email_index = self.keyring.blind_index.index(email);
+        if let Some(existing) = self.ports.contacts.find_by_email_index(&email_index).await? {
+            // A public form never changes a known contact's attributes:
+            // anyone can type anyone's address.
+            return Ok(existing.id);
+        }
+        let id = ContactId::new_random();
+        let record = ContactRecord {
+            id,
+            external_id: None,
+            email_index: email_index.clone(),
+            sealed: self.envelope.seal(&id, email, profile).await?,
+            updated_at: OffsetDateTime::now_utc(),
+        };
+        match self.ports.contacts.put(&record).await {
+            Ok(()) => Ok(id),
+            // Two submissions raced: use the one that won.
+            Err(StoreError::Conflict(_)) => self
+                .ports
+                .contacts
+                .find_by_email_index(&email_index)
+                .await?
+                .map(|r| r.id)
+                .ok_or_else(|| AppError::Conflict("contact vanished".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn send_confirmation(
+        &self,
+        contact_id: &ContactId,
+        email: &EmailAddress,
+        request_id: &ConsentRequestId,
+    ) -> Result<(), AppError> {
+        let expires = OffsetDateTime::now_utc() + self.settings.confirmation_ttl;
+        let token = self.keyring.tokens.sign(TokenPurpose::ConfirmConsent, contact_id, request_id.as_bytes(), expires);
+        let link = self.settings.public_base_url.join(&format!("/confirm/{token}"));
+        let sender = &self.settings.default_sender;
+        let message_id = format!("<confirm.{request_id}@carepost>");
+        let text = format!(
+            "Please confirm that you want emails from {}.\n\nOpen this link and press the Confirm button:\n{link}\n\n\
+             If you did not ask for this, ignore this email and nothing will be sent.\n",
+            sender.name
+        );
+        let html = format!(
+            "<p>Please confirm that you want emails from {}.</p><p><a href=\"{link}\">Confirm my subscription</a></p>\
+             <p>If you did not ask for this, ignore this email and nothing will be sent.</p>",
+            html_escape(&sender.name)
+        );
+        let raw = build_message(MessageParts {
+            from: sender,
+            to: email,
+            subject: "Please confirm your subscription",
+            message_id: &message_id,
+            unsubscribe_url: None,
+            text,
+            html,
+        })
+        .map_err(|e| InvalidField::new("email", e.to_string()))?;
+        let mail = OutgoingMail {
+            key: format!("confirm-{request_id}"),
+            message_id,
+            from: sender.address.as_str().to_owned(),
+            to: email.as_str().to_owned(),
+            raw,
+        };
+        self.ports.transport.send(&mail).await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}

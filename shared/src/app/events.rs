@@ -1,0 +1,54 @@
+//! Provider events (delivery, bounce, complaint, open, click …) matched to
+//! (campaign, contact) through the send ledger, then counted; hard bounces
+//! and complaints suppress the address, a complaint also withdraws all consent.
+
+use super::consent::RequestProof;
+use super::{App, AppError};
+use crate::domain::{BounceKind, CampaignCounter, ConsentMethod, MailEvent, MailEventKind};
+use crate::ports::SuppressionReason;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    Applied,
+    /// No send with this provider message ID: counted, not retried.
+    Unmatched,
+    Ignored,
+}
+
+impl App {
+    pub async fn process_mail_event(&self, event: &MailEvent) -> Result<EventOutcome, AppError> {
+        let Some((campaign_id, contact_id)) = self.ports.ledger.find_by_provider_id(&event.provider_message_id).await?
+        else {
+            return Ok(EventOutcome::Unmatched);
+        };
+        let counter = match event.kind {
+            MailEventKind::Delivery => CampaignCounter::Delivered,
+            MailEventKind::Bounce(BounceKind::Permanent) => CampaignCounter::BouncedHard,
+            MailEventKind::Bounce(_) => CampaignCounter::BouncedSoft,
+            MailEventKind::Complaint => CampaignCounter::Complained,
+            MailEventKind::Open => CampaignCounter::Opened,
+            MailEventKind::Click => CampaignCounter::Clicked,
+            MailEventKind::Reject => CampaignCounter::Rejected,
+            MailEventKind::DeliveryDelay => CampaignCounter::Delayed,
+            MailEventKind::Send | MailEventKind::RenderingFailure | MailEventKind::Subscription => {
+                return Ok(EventOutcome::Ignored);
+            }
+        };
+        let suppress = match event.kind {
+            MailEventKind::Bounce(BounceKind::Permanent) => Some(SuppressionReason::HardBounce),
+            MailEventKind::Complaint => Some(SuppressionReason::Complaint),
+            _ => None,
+        };
+        if let Some(reason) = suppress
+            && let Some(record) = self.ports.contacts.get(&contact_id).await?
+        {
+            self.ports.suppression.suppress(&record.email_index, reason).await?;
+            if reason == SuppressionReason::Complaint {
+                let all = self.settings.categories.clone();
+                self.withdraw_consent(&contact_id, &all, ConsentMethod::Complaint, RequestProof::default()).await?;
+            }
+        }
+        self.ports.campaigns.increment(&campaign_id, counter, 1).await?;
+        Ok(EventOutcome::Applied)
+    }
+}

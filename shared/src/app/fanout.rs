@@ -1,0 +1,111 @@
+//! Fan-out: scan one shard of the contact table in pages, keep the contacts
+//! the campaign may reach, and emit send jobs (IDs only) in batches of ten.
+//! The cursor and counts are saved after each page, so a crash or a duplicate
+//! shard message resumes; the send ledger absorbs any job emitted twice.
+
+use std::time::Instant;
+
+use time::OffsetDateTime;
+
+use super::{App, AppError};
+use crate::domain::{CampaignStatus, ConsentStatus, ContactId, FanoutShardJob, SendJob, ShardProgress, today_utc};
+use crate::ports::{ContactRecord, ShardSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardOutcome {
+    /// The shard is scanned to the end.
+    Done,
+    /// Stopped before `deadline`; the shard message was re-enqueued.
+    Continued,
+    /// The campaign is not fanning out (already past it, or never launched).
+    NotFanningOut,
+}
+
+enum Verdict {
+    Include,
+    NotInSegment,
+    NoConsent,
+    ConsentPending,
+    ConsentWithdrawn,
+    Suppressed,
+}
+
+impl App {
+    pub async fn process_fanout_shard(
+        &self,
+        job: &FanoutShardJob,
+        deadline: Option<Instant>,
+    ) -> Result<ShardOutcome, AppError> {
+        let loaded = self.load_campaign(&job.campaign_id).await?;
+        let record = self.ports.campaigns.get(&job.campaign_id).await?.ok_or(AppError::NotFound("campaign"))?;
+        if record.status != CampaignStatus::FanningOut {
+            return Ok(ShardOutcome::NotFanningOut);
+        }
+        let mut progress = self
+            .ports
+            .campaigns
+            .shards(&job.campaign_id)
+            .await?
+            .into_iter()
+            .find(|p| p.shard == job.shard)
+            .unwrap_or(ShardProgress { shard: job.shard, ..Default::default() });
+        let spec = ShardSpec { index: job.shard, total: job.shards };
+        let needed = loaded.campaign.segment.attributes();
+        let page_size = self.settings.fanout_page_size;
+        while !progress.done {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.ports.fanout_queue.send_batch(&[job.to_body()]).await?;
+                return Ok(ShardOutcome::Continued);
+            }
+            let after = progress.cursor.as_deref().map(ContactId::parse).transpose().map_err(|_| {
+                AppError::Store(crate::ports::StoreError::Corrupt("shard cursor is not a contact id".into()))
+            })?;
+            let page = self.ports.contacts.scan_shard(spec, after.as_ref(), page_size).await?;
+            let mut jobs = Vec::new();
+            for record in &page {
+                progress.evaluated += 1;
+                match self.verdict(&loaded.campaign, record, &needed).await? {
+                    Verdict::Include => {
+                        progress.emitted += 1;
+                        jobs.push(SendJob { campaign_id: job.campaign_id, contact_id: record.id }.to_body());
+                    }
+                    Verdict::NotInSegment => progress.excluded.not_in_segment += 1,
+                    Verdict::NoConsent => progress.excluded.no_consent += 1,
+                    Verdict::ConsentPending => progress.excluded.consent_pending += 1,
+                    Verdict::ConsentWithdrawn => progress.excluded.consent_withdrawn += 1,
+                    Verdict::Suppressed => progress.excluded.suppressed += 1,
+                }
+            }
+            for chunk in jobs.chunks(10) {
+                self.ports.send_queue.send_batch(chunk).await?;
+            }
+            progress.cursor = page.last().map(|r| r.id.to_string()).or(progress.cursor);
+            progress.done = page.len() < page_size;
+            self.ports.campaigns.save_shard(&job.campaign_id, &progress).await?;
+        }
+        self.advance_campaign(&job.campaign_id).await?;
+        Ok(ShardOutcome::Done)
+    }
+
+    async fn verdict(
+        &self,
+        campaign: &crate::domain::Campaign,
+        record: &ContactRecord,
+        needed: &[crate::domain::Attribute],
+    ) -> Result<Verdict, AppError> {
+        if self.ports.suppression.reason(&record.email_index).await?.is_some() {
+            return Ok(Verdict::Suppressed);
+        }
+        let now = OffsetDateTime::now_utc();
+        let grants = self.ports.consent.grants(&record.id).await?;
+        match grants.iter().find(|g| g.category == campaign.category) {
+            None => return Ok(Verdict::NoConsent),
+            Some(g) if g.status == ConsentStatus::Pending => return Ok(Verdict::ConsentPending),
+            Some(g) if !g.allows_send(now) => return Ok(Verdict::ConsentWithdrawn),
+            Some(_) => {}
+        }
+        // Decrypt only what the segment reads.
+        let (_, profile) = self.envelope.open(&record.id, &record.sealed, Some(needed)).await?;
+        if campaign.segment.matches(&profile, today_utc()) { Ok(Verdict::Include) } else { Ok(Verdict::NotInSegment) }
+    }
+}

@@ -1,0 +1,153 @@
+//! Settings shared by both runtimes. Throughput knobs carry the names of the
+//! SAM template's parameters so operators tune one vocabulary.
+
+use std::time::Duration;
+
+use crate::domain::{ConsentCategory, EmailAddress, PublicBaseUrl, Sender};
+
+/// DESIGN §5. Defaults suit a laptop; the SAM template sets them in AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// `SendRatePerSecond`: the account-wide sending rate.
+    pub send_rate_per_second: u32,
+    /// `SenderMaxConcurrency`: concurrent senders (Lambda: ESM maximum concurrency).
+    pub sender_max_concurrency: u32,
+    /// `SenderBatchSize`: send jobs per receive.
+    pub sender_batch_size: u32,
+    /// `SenderBatchingWindowSeconds`: how long a receive waits for a batch.
+    pub sender_batching_window_seconds: u32,
+    /// `FanoutShards`: parallel-scan segments per campaign.
+    pub fanout_shards: u16,
+    /// `FanoutMaxConcurrency`: concurrent fan-out workers.
+    pub fanout_max_concurrency: u32,
+    /// `VisibilityTimeoutSeconds`: how long a received message stays hidden.
+    pub visibility_timeout_seconds: u32,
+    /// `MaxReceiveCount`: receives before a message goes to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+impl Default for Throughput {
+    fn default() -> Self {
+        Self {
+            send_rate_per_second: 14,
+            sender_max_concurrency: 2,
+            sender_batch_size: 10,
+            sender_batching_window_seconds: 1,
+            fanout_shards: 4,
+            fanout_max_concurrency: 2,
+            visibility_timeout_seconds: 30,
+            max_receive_count: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name} {message}")]
+pub struct ThroughputError {
+    pub name: &'static str,
+    pub message: &'static str,
+}
+
+impl Throughput {
+    /// The same limits the SAM template's parameter constraints enforce.
+    pub fn validate(&self) -> Result<(), ThroughputError> {
+        let check = |ok: bool, name, message| if ok { Ok(()) } else { Err(ThroughputError { name, message }) };
+        check((1..=10_000).contains(&self.send_rate_per_second), "SendRatePerSecond", "must be 1 to 10000")?;
+        check((2..=1000).contains(&self.sender_max_concurrency), "SenderMaxConcurrency", "must be 2 to 1000")?;
+        check((1..=10_000).contains(&self.sender_batch_size), "SenderBatchSize", "must be 1 to 10000")?;
+        check(self.sender_batching_window_seconds <= 300, "SenderBatchingWindowSeconds", "must be 0 to 300")?;
+        check((1..=1024).contains(&self.fanout_shards), "FanoutShards", "must be 1 to 1024")?;
+        check((1..=1000).contains(&self.fanout_max_concurrency), "FanoutMaxConcurrency", "must be 1 to 1000")?;
+        check(
+            (1..=43_200).contains(&self.visibility_timeout_seconds),
+            "VisibilityTimeoutSeconds",
+            "must be 1 to 43200",
+        )?;
+        check((1..=1000).contains(&self.max_receive_count), "MaxReceiveCount", "must be 1 to 1000")?;
+        Ok(())
+    }
+
+    pub fn visibility_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.visibility_timeout_seconds))
+    }
+}
+
+/// A web form allowed to post consent.
+#[derive(Debug, Clone)]
+pub struct FormDefinition {
+    pub id: String,
+    pub categories: Vec<ConsentCategory>,
+    /// SHA-256 (hex) of the consent text the form shows, kept as proof.
+    pub consent_text_sha256: String,
+    pub double_opt_in: bool,
+    /// Where an HTML form submission is redirected (303) after it is received.
+    pub thank_you_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_base_url: PublicBaseUrl,
+    pub categories: Vec<ConsentCategory>,
+    pub forms: Vec<FormDefinition>,
+    pub default_sender: Sender,
+    pub throughput: Throughput,
+    /// How long a double opt-in link stays valid.
+    pub confirmation_ttl: Duration,
+    /// How long an unsubscribe link in a campaign email stays valid.
+    pub unsubscribe_ttl: Duration,
+    /// Contacts read per fan-out page.
+    pub fanout_page_size: usize,
+}
+
+/// SHA-256 of the example consent text shipped with the project.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
+}
+
+pub const EXAMPLE_CONSENT_TEXT: &str = "I agree to receive emails from the clinic about the topics I ticked. \
+I can withdraw at any time with the unsubscribe link in every email.";
+
+impl Settings {
+    /// Settings for a local stack: three example categories and one form.
+    pub fn local(public_base_url: PublicBaseUrl, throughput: Throughput) -> Settings {
+        let categories: Vec<ConsentCategory> = ["appointment-reminders", "wellness-tips", "condition-updates"]
+            .into_iter()
+            .map(|c| ConsentCategory::parse(c).expect("built-in category is valid"))
+            .collect();
+        Settings {
+            public_base_url,
+            forms: vec![FormDefinition {
+                id: "web-signup".into(),
+                categories: categories.clone(),
+                consent_text_sha256: sha256_hex(EXAMPLE_CONSENT_TEXT),
+                double_opt_in: true,
+                thank_you_url: "/thanks".into(),
+            }],
+            categories,
+            default_sender: Sender {
+                name: "Carepost Demo Clinic".into(),
+                address: EmailAddress::parse("news@clinic.example").expect("built-in sender is valid"),
+            },
+            throughput,
+            confirmation_ttl: Duration::from_secs(7 * 24 * 3600),
+            unsubscribe_ttl: Duration::from_secs(90 * 24 * 3600),
+            fanout_page_size: 250,
+        }
+    }
+
+    pub fn form(&self, id: &str) -> Option<&FormDefinition> {
+        self.forms.iter().find(|f| f.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_below_two_is_refused_like_the_template_does() {
+        let t = Throughput { sender_max_concurrency: 1, ..Default::default() };
+        assert_eq!(t.validate().unwrap_err().name, "SenderMaxConcurrency");
+        assert!(Throughput::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,38 @@
+//! The email blind index: HMAC-SHA-256 of the normalized address under a key
+//! derived from the wrapped root secret. Lookups and suppression use it, so
+//! no table needs the address in plaintext.
+
+use aws_lc_rs::hmac;
+
+use crate::domain::EmailAddress;
+
+pub struct BlindIndexer {
+    key: hmac::Key,
+}
+
+impl BlindIndexer {
+    pub fn new(key_bytes: &[u8; 32]) -> Self {
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key_bytes) }
+    }
+
+    /// 64 lower-case hex characters.
+    pub fn index(&self, email: &EmailAddress) -> String {
+        hex::encode(hmac::sign(&self.key, email.normalized().as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_ignores_case_and_differs_per_key() {
+        let a = BlindIndexer::new(&[1; 32]);
+        let b = BlindIndexer::new(&[2; 32]);
+        let upper = EmailAddress::parse("Ada@Example.org").unwrap();
+        let lower = EmailAddress::parse("ada@example.org").unwrap();
+        assert_eq!(a.index(&upper), a.index(&lower));
+        assert_ne!(a.index(&lower), b.index(&lower));
+        assert!(!a.index(&lower).contains("ada"));
+    }
+}

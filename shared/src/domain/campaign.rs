@@ -1,0 +1,144 @@
+//! Campaigns: who (segment + consent category), what (template), from whom,
+//! and where in its lifecycle it is.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{CampaignId, ConsentCategory, EmailAddress, Segment};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    Draft,
+    FanningOut,
+    Sending,
+    Completed,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignStatus::Draft => "draft",
+            CampaignStatus::FanningOut => "fanning_out",
+            CampaignStatus::Sending => "sending",
+            CampaignStatus::Completed => "completed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(Self::Draft),
+            "fanning_out" => Some(Self::FanningOut),
+            "sending" => Some(Self::Sending),
+            "completed" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+}
+
+/// Subject, HTML and text bodies in minijinja syntax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSource {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// The visible sender: an address of a verified identity and a display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub name: String,
+    pub address: EmailAddress,
+}
+
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub name: String,
+    pub category: ConsentCategory,
+    pub segment: Segment,
+    pub template: TemplateSource,
+    pub sender: Sender,
+    pub status: CampaignStatus,
+    pub shards: u16,
+    pub created_at: OffsetDateTime,
+}
+
+/// One fan-out shard's progress, saved after every page so a crash or a
+/// duplicate shard message resumes rather than restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardProgress {
+    pub shard: u16,
+    /// The last contact ID whose job was emitted; the next page starts after it.
+    pub cursor: Option<String>,
+    pub done: bool,
+    pub evaluated: u64,
+    pub emitted: u64,
+    pub excluded: ExclusionCounts,
+}
+
+/// Why contacts were left out of a campaign's audience, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExclusionCounts {
+    pub not_in_segment: u64,
+    pub no_consent: u64,
+    pub consent_pending: u64,
+    pub consent_withdrawn: u64,
+    pub suppressed: u64,
+}
+
+impl ExclusionCounts {
+    pub fn add(&mut self, other: &ExclusionCounts) {
+        self.not_in_segment += other.not_in_segment;
+        self.no_consent += other.no_consent;
+        self.consent_pending += other.consent_pending;
+        self.consent_withdrawn += other.consent_withdrawn;
+        self.suppressed += other.suppressed;
+    }
+}
+
+/// Event counters kept per campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CampaignCounter {
+    Delivered,
+    BouncedHard,
+    BouncedSoft,
+    Complained,
+    Opened,
+    Clicked,
+    Unsubscribed,
+    Rejected,
+    Delayed,
+}
+
+impl CampaignCounter {
+    pub const ALL: [CampaignCounter; 9] = [
+        CampaignCounter::Delivered,
+        CampaignCounter::BouncedHard,
+        CampaignCounter::BouncedSoft,
+        CampaignCounter::Complained,
+        CampaignCounter::Opened,
+        CampaignCounter::Clicked,
+        CampaignCounter::Unsubscribed,
+        CampaignCounter::Rejected,
+        CampaignCounter::Delayed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignCounter::Delivered => "delivered",
+            CampaignCounter::BouncedHard => "bounced_hard",
+            CampaignCounter::BouncedSoft => "bounced_soft",
+            CampaignCounter::Complained => "complained",
+            CampaignCounter::Opened => "opened",
+            CampaignCounter::Clicked => "clicked",
+            CampaignCounter::Unsubscribed => "unsubscribed",
+            CampaignCounter::Rejected => "rejected",
+            CampaignCounter::Delayed => "delayed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}

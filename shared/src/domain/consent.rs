@@ -1,0 +1,262 @@
+//! Consent: per-topic categories, the current state per (contact, category),
+//! and the append-only, hash-chained ledger that proves how it was given.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{ConsentRequestId, ContactId};
+
+/// A consent topic such as `appointment-reminders`: lower-case letters,
+/// digits and '-', 1 to 40 characters. Which categories exist is configuration.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConsentCategory(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("a consent category is 1 to 40 characters of a-z, 0-9 and '-'")]
+pub struct ParseConsentCategoryError;
+
+impl ConsentCategory {
+    pub fn parse(input: &str) -> Result<Self, ParseConsentCategoryError> {
+        let ok = (1..=40).contains(&input.len())
+            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self(input.to_owned())) } else { Err(ParseConsentCategoryError) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ConsentCategory {
+    type Error = ParseConsentCategoryError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ConsentCategory> for String {
+    fn from(value: ConsentCategory) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Debug for ConsentCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConsentCategory({})", self.0)
+    }
+}
+
+impl fmt::Display for ConsentCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentStatus {
+    /// Asked for, waiting for the double opt-in confirmation.
+    Pending,
+    Active,
+    Withdrawn,
+}
+
+impl ConsentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentStatus::Pending => "pending",
+            ConsentStatus::Active => "active",
+            ConsentStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "active" => Some(Self::Active),
+            "withdrawn" => Some(Self::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
+/// The current state of one (contact, category) consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentGrant {
+    pub category: ConsentCategory,
+    pub status: ConsentStatus,
+    pub updated_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl ConsentGrant {
+    /// Whether this grant allows a send at `now`.
+    pub fn allows_send(&self, now: OffsetDateTime) -> bool {
+        self.status == ConsentStatus::Active && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMethod {
+    WebForm,
+    Api,
+    Import,
+    Unsubscribe,
+    Complaint,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentEntryKind {
+    /// Consent asked for, awaiting double opt-in.
+    Requested,
+    /// Consent given (directly, or by confirming a request).
+    Granted,
+    Withdrawn,
+}
+
+/// One ledger entry before it is chained. The proof fields that are PHI
+/// (source IP, user agent) travel only inside `sealed_proof`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEvidence {
+    pub contact_id: ContactId,
+    pub kind: ConsentEntryKind,
+    pub categories: Vec<ConsentCategory>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub method: ConsentMethod,
+    pub form_id: Option<String>,
+    pub consent_text_sha256: Option<String>,
+    pub request_id: Option<ConsentRequestId>,
+    /// Envelope-encrypted JSON of IP, user agent and origin.
+    #[serde(with = "hex_bytes")]
+    pub sealed_proof: Vec<u8>,
+}
+
+/// A chained ledger entry: `hash = SHA-256(prev_hash || canonical evidence)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEntry {
+    pub seq: u64,
+    pub evidence: ConsentEvidence,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl ConsentEntry {
+    /// Chains `evidence` after `prev` (or after genesis for a contact's first entry).
+    pub fn chain(prev: Option<&ConsentEntry>, evidence: ConsentEvidence) -> ConsentEntry {
+        let (seq, prev_hash) = match prev {
+            Some(p) => (p.seq + 1, p.hash.clone()),
+            None => (1, GENESIS_HASH.to_owned()),
+        };
+        let hash = entry_hash(seq, &prev_hash, &evidence);
+        ConsentEntry { seq, evidence, prev_hash, hash }
+    }
+
+    pub fn recomputed_hash(&self) -> String {
+        entry_hash(self.seq, &self.prev_hash, &self.evidence)
+    }
+}
+
+fn entry_hash(seq: u64, prev_hash: &str, evidence: &ConsentEvidence) -> String {
+    let canonical = serde_json::to_vec(evidence).expect("evidence serializes");
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(b"carepost-consent-v1\n");
+    ctx.update(&seq.to_be_bytes());
+    ctx.update(prev_hash.as_bytes());
+    ctx.update(&canonical);
+    hex::encode(ctx.finish())
+}
+
+/// Where a contact's chain breaks, if it does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsentChainError {
+    #[error("entry {seq} was altered: its hash does not match its content")]
+    Altered { seq: u64 },
+    #[error("entry {seq} does not follow the entry before it (removed or reordered entry)")]
+    Broken { seq: u64 },
+}
+
+/// Verifies one contact's entries, in sequence order.
+pub fn verify_chain(entries: &[ConsentEntry]) -> Result<(), ConsentChainError> {
+    let mut prev_hash = GENESIS_HASH.to_owned();
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.seq != i as u64 + 1 || entry.prev_hash != prev_hash {
+            return Err(ConsentChainError::Broken { seq: entry.seq });
+        }
+        if entry.recomputed_hash() != entry.hash {
+            return Err(ConsentChainError::Altered { seq: entry.seq });
+        }
+        prev_hash = entry.hash.clone();
+    }
+    Ok(())
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(kind: ConsentEntryKind) -> ConsentEvidence {
+        ConsentEvidence {
+            contact_id: ContactId::new_random(),
+            kind,
+            categories: vec![ConsentCategory::parse("wellness-tips").unwrap()],
+            at: OffsetDateTime::UNIX_EPOCH,
+            method: ConsentMethod::WebForm,
+            form_id: Some("signup".into()),
+            consent_text_sha256: Some("ab".repeat(32)),
+            request_id: None,
+            sealed_proof: vec![1, 2, 3],
+        }
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let first = ConsentEntry::chain(None, evidence(ConsentEntryKind::Requested));
+        let second = ConsentEntry::chain(Some(&first), evidence(ConsentEntryKind::Granted));
+        assert_eq!(verify_chain(&[first, second]), Ok(()));
+    }
+
+    #[test]
+    fn an_edited_entry_is_detected() {
+        let first = ConsentEntry::chain(None, evidence(ConsentEntryKind::Requested));
+        let mut second = ConsentEntry::chain(Some(&first), evidence(ConsentEntryKind::Withdrawn));
+        second.evidence.kind = ConsentEntryKind::Granted;
+        assert_eq!(verify_chain(&[first, second]), Err(ConsentChainError::Altered { seq: 2 }));
+    }
+
+    #[test]
+    fn a_removed_entry_is_detected() {
+        let first = ConsentEntry::chain(None, evidence(ConsentEntryKind::Requested));
+        let second = ConsentEntry::chain(Some(&first), evidence(ConsentEntryKind::Granted));
+        let third = ConsentEntry::chain(Some(&second), evidence(ConsentEntryKind::Withdrawn));
+        assert_eq!(verify_chain(&[first, third]), Err(ConsentChainError::Broken { seq: 3 }));
+    }
+
+    #[test]
+    fn categories_are_slugs() {
+        assert!(ConsentCategory::parse("appointment-reminders").is_ok());
+        assert!(ConsentCategory::parse("Wellness").is_err());
+        assert!(ConsentCategory::parse("").is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Mail events from the provider (SES event publishing), reduced to what we
+//! act on. Recipient addresses and headers in the event are never read.
+
+use serde::Deserialize;
+
+use super::ProviderMessageId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BounceKind {
+    Permanent,
+    Transient,
+    Undetermined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailEventKind {
+    Send,
+    Delivery,
+    Bounce(BounceKind),
+    Complaint,
+    Reject,
+    Open,
+    Click,
+    DeliveryDelay,
+    RenderingFailure,
+    Subscription,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailEvent {
+    pub provider_message_id: ProviderMessageId,
+    pub kind: MailEventKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a mail event we understand: {0}")]
+pub struct ParseMailEventError(String);
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "eventType", alias = "notificationType")]
+    event_type: Option<String>,
+    mail: Option<MailPart>,
+    bounce: Option<BouncePart>,
+    /// SNS wraps the event as a JSON string in `Message`.
+    #[serde(rename = "Message")]
+    sns_message: Option<String>,
+    /// EventBridge puts it in `detail`.
+    detail: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct MailPart {
+    #[serde(rename = "messageId")]
+    message_id: String,
+}
+
+#[derive(Deserialize)]
+struct BouncePart {
+    #[serde(rename = "bounceType")]
+    bounce_type: Option<String>,
+}
+
+impl MailEvent {
+    /// Parses an SES event as SES publishes it, wrapped by SNS, or as an
+    /// EventBridge `detail`.
+    pub fn parse(body: &str) -> Result<MailEvent, ParseMailEventError> {
+        let envelope: Envelope = serde_json::from_str(body).map_err(|e| ParseMailEventError(e.to_string()))?;
+        if let Some(inner) = envelope.sns_message {
+            return MailEvent::parse(&inner);
+        }
+        if let Some(detail) = envelope.detail {
+            return MailEvent::parse(&detail.to_string());
+        }
+        let event_type = envelope.event_type.ok_or_else(|| ParseMailEventError("no eventType".into()))?;
+        let mail = envelope.mail.ok_or_else(|| ParseMailEventError("no mail.messageId".into()))?;
+        let kind = match event_type.as_str() {
+            "Send" => MailEventKind::Send,
+            "Delivery" => MailEventKind::Delivery,
+            "Bounce" => MailEventKind::Bounce(match envelope.bounce.and_then(|b| b.bounce_type).as_deref() {
+                Some("Permanent") => BounceKind::Permanent,
+                Some("Transient") => BounceKind::Transient,
+                _ => BounceKind::Undetermined,
+            }),
+            "Complaint" => MailEventKind::Complaint,
+            "Reject" => MailEventKind::Reject,
+            "Open" => MailEventKind::Open,
+            "Click" => MailEventKind::Click,
+            "DeliveryDelay" => MailEventKind::DeliveryDelay,
+            "Rendering Failure" | "RenderingFailure" => MailEventKind::RenderingFailure,
+            "Subscription" => MailEventKind::Subscription,
+            other => return Err(ParseMailEventError(format!("unknown event type '{other}'"))),
+        };
+        Ok(MailEvent { provider_message_id: ProviderMessageId::new(mail.message_id), kind })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permanent_bounce_wrapped_by_sns_is_understood() {
+        let inner = r#"{"eventType":"Bounce","bounce":{"bounceType":"Permanent"},"mail":{"messageId":"m-1"}}"#;
+        let sns = serde_json::json!({"Type": "Notification", "Message": inner}).to_string();
+        let event = MailEvent::parse(&sns).unwrap();
+        assert_eq!(event.kind, MailEventKind::Bounce(BounceKind::Permanent));
+        assert_eq!(event.provider_message_id.as_str(), "m-1");
+    }
+
+    #[test]
+    fn an_eventbridge_delivery_is_understood() {
+        let body = r#"{"detail-type":"Email Delivered","detail":{"eventType":"Delivery","mail":{"messageId":"m-2"}}}"#;
+        assert_eq!(MailEvent::parse(body).unwrap().kind, MailEventKind::Delivery);
+    }
+
+    #[test]
+    fn an_unknown_type_is_an_error_not_a_panic() {
+        assert!(MailEvent::parse(r#"{"eventType":"Nope","mail":{"messageId":"x"}}"#).is_err());
+        assert!(MailEvent::parse("not json").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! Parse-don't-validate types. A value of one of these types is known good:
+//! each has private fields and is built only through `parse` / `TryFrom`.
+
+pub mod campaign;
+pub mod consent;
+pub mod contact;
+pub mod email;
+pub mod events;
+pub mod ids;
+pub mod jobs;
+pub mod segment;
+pub mod url;
+
+pub use campaign::*;
+pub use consent::*;
+pub use contact::*;
+pub use email::*;
+pub use events::*;
+pub use ids::*;
+pub use jobs::*;
+pub use segment::*;
+pub use url::*;

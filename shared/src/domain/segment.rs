@@ -1,0 +1,334 @@
+//! Segments: a JSON rule tree (all / any / not over eq, in, range, exists,
+//! age and within_days), checked once when parsed and then evaluated per
+//! contact against decrypted attributes.
+//!
+//! ```json
+//! {"all": [
+//!   {"age": {"min": 40, "max": 75}},
+//!   {"in": {"attr": "conditions", "values": ["type-2-diabetes"]}},
+//!   {"not": {"eq": {"attr": "language", "value": "es"}}},
+//!   {"within_days": {"attr": "last_visit", "days": 365}}
+//! ]}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::{Attribute, Profile, format_date, parse_date};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rule {
+    All(Vec<Rule>),
+    Any(Vec<Rule>),
+    Not(Box<Rule>),
+    Eq {
+        attr: String,
+        value: String,
+    },
+    /// For list attributes (conditions, medications): any overlap.
+    In {
+        attr: String,
+        values: Vec<String>,
+    },
+    /// Inclusive bounds; dates as YYYY-MM-DD, text compared as text.
+    Range {
+        attr: String,
+        min: Option<String>,
+        max: Option<String>,
+    },
+    Exists {
+        attr: String,
+    },
+    /// Age in whole years from the date of birth, inclusive bounds.
+    Age {
+        min: Option<u32>,
+        max: Option<u32>,
+    },
+    /// A date attribute no more than `days` days before today.
+    WithinDays {
+        attr: String,
+        days: u32,
+    },
+}
+
+/// A rule tree known to be well formed: attributes exist, types fit, depth
+/// and size are bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment(Rule);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("segment {path}: {message}")]
+pub struct ParseSegmentError {
+    pub path: String,
+    pub message: String,
+}
+
+const MAX_DEPTH: usize = 8;
+const MAX_NODES: usize = 200;
+
+fn err(path: &str, message: impl Into<String>) -> ParseSegmentError {
+    ParseSegmentError { path: path.to_owned(), message: message.into() }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Date,
+    List,
+}
+
+fn kind_of(attr: Attribute) -> Option<Kind> {
+    match attr {
+        Attribute::Email | Attribute::FirstName | Attribute::LastName => None,
+        Attribute::DateOfBirth | Attribute::LastVisit => Some(Kind::Date),
+        Attribute::Conditions | Attribute::Medications => Some(Kind::List),
+        Attribute::Sex | Attribute::Zip | Attribute::Language | Attribute::JourneyStage => Some(Kind::Text),
+    }
+}
+
+fn segment_attr(path: &str, name: &str) -> Result<(Attribute, Kind), ParseSegmentError> {
+    let attr = Attribute::parse(name).ok_or_else(|| err(path, format!("unknown attribute '{name}'")))?;
+    let kind = kind_of(attr).ok_or_else(|| err(path, format!("attribute '{name}' cannot be used in a segment")))?;
+    Ok((attr, kind))
+}
+
+impl Segment {
+    pub fn parse(rule: Rule) -> Result<Segment, ParseSegmentError> {
+        let mut nodes = 0;
+        check(&rule, "$", 0, &mut nodes)?;
+        Ok(Segment(rule))
+    }
+
+    pub fn from_json(value: serde_json::Value) -> Result<Segment, ParseSegmentError> {
+        let rule: Rule = serde_path_to_error::deserialize(value)
+            .map_err(|e| err(&format!("$.{}", e.path()), e.inner().to_string()))?;
+        Segment::parse(rule)
+    }
+
+    pub fn rule(&self) -> &Rule {
+        &self.0
+    }
+
+    /// The attributes the rule reads, so callers decrypt only those.
+    pub fn attributes(&self) -> Vec<Attribute> {
+        let mut out = Vec::new();
+        collect(&self.0, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    pub fn matches(&self, profile: &Profile, today: Date) -> bool {
+        eval(&self.0, profile, today)
+    }
+}
+
+fn check(rule: &Rule, path: &str, depth: usize, nodes: &mut usize) -> Result<(), ParseSegmentError> {
+    *nodes += 1;
+    if depth > MAX_DEPTH {
+        return Err(err(path, format!("nested deeper than {MAX_DEPTH}")));
+    }
+    if *nodes > MAX_NODES {
+        return Err(err(path, format!("more than {MAX_NODES} rules")));
+    }
+    match rule {
+        Rule::All(rules) | Rule::Any(rules) => {
+            if rules.is_empty() {
+                return Err(err(path, "needs at least one rule"));
+            }
+            for (i, r) in rules.iter().enumerate() {
+                check(r, &format!("{path}[{i}]"), depth + 1, nodes)?;
+            }
+        }
+        Rule::Not(inner) => check(inner, &format!("{path}.not"), depth + 1, nodes)?,
+        Rule::Eq { attr, value } => {
+            let (a, kind) = segment_attr(path, attr)?;
+            if kind == Kind::Date {
+                parse_date(a.as_str(), value).map_err(|e| err(path, e.message))?;
+            }
+        }
+        Rule::In { attr, values } => {
+            segment_attr(path, attr)?;
+            if values.is_empty() {
+                return Err(err(path, "'values' must not be empty"));
+            }
+        }
+        Rule::Range { attr, min, max } => {
+            let (a, kind) = segment_attr(path, attr)?;
+            if kind == Kind::List {
+                return Err(err(path, format!("range does not apply to the list attribute '{attr}'")));
+            }
+            if min.is_none() && max.is_none() {
+                return Err(err(path, "range needs 'min', 'max' or both"));
+            }
+            if kind == Kind::Date {
+                for bound in [min, max].into_iter().flatten() {
+                    parse_date(a.as_str(), bound).map_err(|e| err(path, e.message))?;
+                }
+            }
+        }
+        Rule::Exists { attr } => {
+            segment_attr(path, attr)?;
+        }
+        Rule::Age { min, max } => {
+            if min.is_none() && max.is_none() {
+                return Err(err(path, "age needs 'min', 'max' or both"));
+            }
+            if let (Some(lo), Some(hi)) = (min, max)
+                && lo > hi
+            {
+                return Err(err(path, "age 'min' is greater than 'max'"));
+            }
+        }
+        Rule::WithinDays { attr, days } => {
+            let (_, kind) = segment_attr(path, attr)?;
+            if kind != Kind::Date {
+                return Err(err(path, format!("within_days needs a date attribute, not '{attr}'")));
+            }
+            if *days == 0 || *days > 36_500 {
+                return Err(err(path, "'days' must be between 1 and 36500"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect(rule: &Rule, out: &mut Vec<Attribute>) {
+    match rule {
+        Rule::All(rules) | Rule::Any(rules) => rules.iter().for_each(|r| collect(r, out)),
+        Rule::Not(inner) => collect(inner, out),
+        Rule::Eq { attr, .. }
+        | Rule::In { attr, .. }
+        | Rule::Range { attr, .. }
+        | Rule::Exists { attr }
+        | Rule::WithinDays { attr, .. } => out.extend(Attribute::parse(attr)),
+        Rule::Age { .. } => out.push(Attribute::DateOfBirth),
+    }
+}
+
+enum Value<'a> {
+    Text(&'a str),
+    Date(Date),
+    List(&'a [String]),
+}
+
+fn value<'a>(profile: &'a Profile, attr: &str) -> Option<Value<'a>> {
+    match Attribute::parse(attr)? {
+        Attribute::Sex => profile.sex.map(|s| Value::Text(s.as_str())),
+        Attribute::Zip => profile.zip.as_deref().map(Value::Text),
+        Attribute::Language => profile.language.as_deref().map(Value::Text),
+        Attribute::JourneyStage => profile.journey_stage.as_deref().map(Value::Text),
+        Attribute::DateOfBirth => profile.date_of_birth.map(Value::Date),
+        Attribute::LastVisit => profile.last_visit.map(Value::Date),
+        Attribute::Conditions => (!profile.conditions.is_empty()).then_some(Value::List(&profile.conditions)),
+        Attribute::Medications => (!profile.medications.is_empty()).then_some(Value::List(&profile.medications)),
+        Attribute::Email | Attribute::FirstName | Attribute::LastName => None,
+    }
+}
+
+fn eval(rule: &Rule, p: &Profile, today: Date) -> bool {
+    match rule {
+        Rule::All(rules) => rules.iter().all(|r| eval(r, p, today)),
+        Rule::Any(rules) => rules.iter().any(|r| eval(r, p, today)),
+        Rule::Not(inner) => !eval(inner, p, today),
+        Rule::Eq { attr, value: want } => match value(p, attr) {
+            Some(Value::Text(t)) => t.eq_ignore_ascii_case(want),
+            Some(Value::Date(d)) => format_date(d) == *want,
+            Some(Value::List(items)) => items.iter().any(|i| i.eq_ignore_ascii_case(want)),
+            None => false,
+        },
+        Rule::In { attr, values } => match value(p, attr) {
+            Some(Value::Text(t)) => values.iter().any(|v| t.eq_ignore_ascii_case(v)),
+            Some(Value::Date(d)) => values.contains(&format_date(d)),
+            Some(Value::List(items)) => items.iter().any(|i| values.iter().any(|v| i.eq_ignore_ascii_case(v))),
+            None => false,
+        },
+        Rule::Range { attr, min, max } => match value(p, attr) {
+            Some(Value::Text(t)) => min.as_deref().is_none_or(|m| t >= m) && max.as_deref().is_none_or(|m| t <= m),
+            Some(Value::Date(d)) => {
+                let s = format_date(d);
+                min.as_deref().is_none_or(|m| s.as_str() >= m) && max.as_deref().is_none_or(|m| s.as_str() <= m)
+            }
+            _ => false,
+        },
+        Rule::Exists { attr } => value(p, attr).is_some(),
+        Rule::Age { min, max } => match p.age_on(today) {
+            Some(age) => min.is_none_or(|m| age >= m) && max.is_none_or(|m| age <= m),
+            None => false,
+        },
+        Rule::WithinDays { attr, days } => match value(p, attr) {
+            Some(Value::Date(d)) => d <= today && (today - d).whole_days() <= i64::from(*days),
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::date;
+
+    fn patient() -> Profile {
+        Profile {
+            date_of_birth: Some(date!(1970 - 06 - 15)),
+            sex: Some(super::super::Sex::Female),
+            zip: Some("02139".into()),
+            language: Some("en".into()),
+            conditions: vec!["type-2-diabetes".into(), "hypertension".into()],
+            last_visit: Some(date!(2026 - 03 - 01)),
+            ..Default::default()
+        }
+    }
+
+    const TODAY: Date = date!(2026 - 11 - 23);
+
+    #[test]
+    fn a_nested_rule_tree_selects_the_patients_it_describes() {
+        let seg = Segment::from_json(json!({"all": [
+            {"age": {"min": 50, "max": 75}},
+            {"in": {"attr": "conditions", "values": ["type-2-diabetes"]}},
+            {"not": {"eq": {"attr": "language", "value": "es"}}},
+            {"within_days": {"attr": "last_visit", "days": 365}},
+            {"any": [{"eq": {"attr": "sex", "value": "female"}}, {"exists": {"attr": "journey_stage"}}]}
+        ]}))
+        .unwrap();
+        assert!(seg.matches(&patient(), TODAY));
+        let mut younger = patient();
+        younger.date_of_birth = Some(date!(1990 - 01 - 01));
+        assert!(!seg.matches(&younger, TODAY));
+    }
+
+    #[test]
+    fn range_on_dates_and_missing_attributes() {
+        let seg = Segment::from_json(json!({"range": {"attr": "last_visit", "min": "2026-01-01"}})).unwrap();
+        assert!(seg.matches(&patient(), TODAY));
+        assert!(!seg.matches(&Profile::default(), TODAY));
+    }
+
+    #[test]
+    fn unknown_attribute_is_refused_with_its_path() {
+        let e = Segment::from_json(json!({"all": [{"exists": {"attr": "ssn"}}]})).unwrap_err();
+        assert_eq!(e.path, "$[0]");
+        assert!(e.message.contains("ssn"));
+    }
+
+    #[test]
+    fn names_and_email_cannot_select_an_audience() {
+        assert!(Segment::from_json(json!({"eq": {"attr": "last_name", "value": "Smith"}})).is_err());
+    }
+
+    #[test]
+    fn malformed_json_names_the_place() {
+        let e = Segment::from_json(json!({"all": [{"age": {"min": "old"}}]})).unwrap_err();
+        assert!(e.path.starts_with("$.all"), "{e:?}");
+    }
+
+    #[test]
+    fn the_attributes_read_are_listed_once() {
+        let seg =
+            Segment::from_json(json!({"any": [{"age": {"min": 1}}, {"exists": {"attr": "date_of_birth"}}]})).unwrap();
+        assert_eq!(seg.attributes(), vec![Attribute::DateOfBirth]);
+    }
+}

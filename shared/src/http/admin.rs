@@ -1,0 +1,93 @@
+//! Admin routes: contacts, campaigns, launch, progress and consent history.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+
+use super::ApiError;
+use super::extract::{body_bytes, parse_json};
+use crate::app::App;
+use crate::app::campaigns::CampaignInput;
+use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput};
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/contacts/{external_id}", put(upsert_contact))
+        .route("/v1/contacts/{contact_id}/consent", get(consent_history))
+        .route("/v1/campaigns", post(create_campaign))
+        .route("/v1/campaigns/{id}", get(campaign_report))
+        .route("/v1/campaigns/{id}/launch", post(launch_campaign))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    email: String,
+    #[serde(default)]
+    attributes: ProfileInput,
+}
+
+async fn upsert_contact(
+    State(app): State<Arc<App>>,
+    Path(external_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let external_id = ExternalId::parse(&external_id).map_err(|e| ApiError::invalid("external_id", e.to_string()))?;
+    let body: ContactBody = parse_json(&body_bytes(body)?)?;
+    let outcome = app.upsert_contact(external_id, &body.email, &body.attributes).await?;
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::json!({"contact_id": outcome.contact_id}))).into_response())
+}
+
+async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<String>) -> Result<Response, ApiError> {
+    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let history = app.ports.consent.history(&id).await.map_err(crate::app::AppError::from)?;
+    let chain_ok = crate::domain::verify_chain(&history).is_ok();
+    let entries: Vec<_> = history
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "seq": e.seq,
+                "kind": e.evidence.kind,
+                "categories": e.evidence.categories,
+                "at": e.evidence.at.format(&Rfc3339).unwrap_or_default(),
+                "method": e.evidence.method,
+                "form_id": e.evidence.form_id,
+                "consent_text_sha256": e.evidence.consent_text_sha256,
+                "hash": e.hash,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"contact_id": id, "chain_verified": chain_ok, "entries": entries})).into_response())
+}
+
+async fn create_campaign(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let input: CampaignInput = parse_json(&body_bytes(body)?)?;
+    let id = app.create_campaign(input).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "status": "draft"}))).into_response())
+}
+
+fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
+    CampaignId::parse(raw).map_err(|_| ApiError::not_found("campaign"))
+}
+
+async fn campaign_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let report = app.campaign_report(&campaign_id(&id)?).await?;
+    Ok(Json(report).into_response())
+}
+
+async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let status = app.launch_campaign(&campaign_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": status}))).into_response())
+}

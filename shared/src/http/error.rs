@@ -1,0 +1,80 @@
+//! One error shape for every endpoint: `{"error": code, "field": …, "message": …}`.
+//! Infrastructure errors are logged and answered with a generic message; their
+//! text never reaches the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::app::AppError;
+use crate::error::Classify;
+
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self { status, error, field: None, message: message.into() }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: "invalid_field",
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn malformed(field: Option<String>, message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, error: "malformed_body", field, message: message.into() }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {} bytes", super::BODY_LIMIT_BYTES),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid(f) => ApiError::invalid(f.field, f.message),
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::BadToken => {
+                ApiError::new(StatusCode::NOT_FOUND, "invalid_link", "this link is invalid or has expired")
+            }
+            AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            other => {
+                if other.is_transient() {
+                    tracing::warn!(error = %other, "request failed, transient");
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable, try again")
+                } else {
+                    tracing::error!(error = %other, "request failed");
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request could not be completed")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Unsubscribe: `GET /u/{token}` shows a page; `POST /u/{token}` is the RFC
+//! 8058 one-click endpoint (200, no redirect, no cookie), also used by the
+//! page's buttons. `?scope=all` unsubscribes from everything.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::extract::{ClientIp, proof};
+use super::{ApiError, pages};
+use crate::app::unsubscribe::UnsubscribeScope;
+use crate::app::{App, AppError};
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new().route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+}
+
+#[derive(Debug, Deserialize)]
+struct ScopeQuery {
+    scope: Option<String>,
+}
+
+fn scope(q: &ScopeQuery) -> Result<UnsubscribeScope, ApiError> {
+    match q.scope.as_deref() {
+        None | Some("campaign") => Ok(UnsubscribeScope::Campaign),
+        Some("all") => Ok(UnsubscribeScope::All),
+        Some(_) => Err(ApiError::invalid("scope", "must be 'campaign' or 'all'")),
+    }
+}
+
+async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    match app.unsubscribe_target(&token).await {
+        Ok(target) => pages::page(
+            StatusCode::OK,
+            "Unsubscribe",
+            &[&format!("You can stop receiving '{}' emails, or all emails from us.", target.category)],
+            &format!(
+                "{}{}",
+                pages::post_button(&format!("/u/{token}"), &format!("Unsubscribe from {}", target.category), ""),
+                pages::post_button(&format!("/u/{token}?scope=all"), "Unsubscribe from all emails", "secondary")
+            ),
+        ),
+        Err(AppError::BadToken) => pages::invalid_link(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn unsubscribe(
+    State(app): State<Arc<App>>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Query(q): Query<ScopeQuery>,
+) -> Response {
+    let scope = match scope(&q) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    match app.unsubscribe(&token, scope, proof(ip, &headers)).await {
+        Ok(()) => pages::page(
+            StatusCode::OK,
+            "You are unsubscribed",
+            &[match scope {
+                UnsubscribeScope::Campaign => "You will not receive these emails any more.",
+                UnsubscribeScope::All => "You will not receive any more emails from us.",
+            }],
+            "",
+        ),
+        Err(AppError::BadToken) => pages::invalid_link(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

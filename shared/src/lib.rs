@@ -1,0 +1,10 @@
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod ports;
+pub mod runtime;

@@ -1,0 +1,7 @@
+//! Turning a campaign template and one contact into an RFC 5322 message.
+
+pub mod mime;
+pub mod render;
+
+pub use mime::{MessageParts, build_message};
+pub use render::{CompiledTemplate, RenderError, Rendered, TemplateError};

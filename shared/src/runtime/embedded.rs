@@ -1,0 +1,241 @@
+//! The embedded stack: every port on a local adapter, the public and admin
+//! routers on one port, and the fan-out, send and events workers in-process.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::workers;
+use crate::adapters::embedded::{
+    Db, KeyFileProvider, OutboxTransport, QueueSettings, SmtpSettings, SmtpTransport, SqliteCampaignStore,
+    SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
+};
+use crate::app::{App, Ports};
+use crate::config::{Settings, Throughput};
+use crate::crypto::{CacheLimits, Envelope, Keyring};
+use crate::domain::PublicBaseUrl;
+use crate::http::{self, ApiError};
+use crate::ports::{KeyProvider, MailTransport};
+
+pub enum TransportChoice {
+    /// `.eml` files in this directory (default: `<data dir>/outbox`).
+    Outbox(Option<PathBuf>),
+    Smtp(SmtpSettings),
+}
+
+pub struct EmbeddedConfig {
+    /// Holds the database, key file, admin token and outbox.
+    pub data_dir: PathBuf,
+    /// Database file; default `<data dir>/carepost.sqlite3`.
+    pub db_path: Option<PathBuf>,
+    pub listen: SocketAddr,
+    /// Base of links in emails; default `http://<listen address>`.
+    pub public_base_url: Option<String>,
+    pub transport: TransportChoice,
+    pub throughput: Throughput,
+    /// Run the queue workers (off for tests that drive the use cases directly).
+    pub run_workers: bool,
+}
+
+impl EmbeddedConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            db_path: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            public_base_url: None,
+            transport: TransportChoice::Outbox(None),
+            throughput: Throughput::default(),
+            run_workers: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("could not listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] crate::ports::StoreError),
+    #[error(transparent)]
+    Keyring(#[from] crate::crypto::keyring::KeyringError),
+}
+
+pub struct EmbeddedStack {
+    pub app: Arc<App>,
+    pub db: Db,
+    pub fanout_queue: Arc<SqliteQueue>,
+    pub send_queue: Arc<SqliteQueue>,
+    pub events_queue: Arc<SqliteQueue>,
+    pub key_provider: Arc<KeyFileProvider>,
+    pub admin_token: String,
+    pub addr: SocketAddr,
+    pub db_path: PathBuf,
+    pub admin_token_path: PathBuf,
+    pub outbox_dir: Option<PathBuf>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Reads the admin token, creating a random one (mode 0600) on first run.
+fn admin_token(dir: &Path) -> Result<String, StackError> {
+    let path = dir.join("admin-token");
+    let io = |e: std::io::Error| StackError::Io(format!("{}: {e}", path.display()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+        Ok(mut file) => {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).expect("system random is available");
+            std::io::Write::write_all(&mut file, hex::encode(bytes).as_bytes()).map_err(io)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    Ok(std::fs::read_to_string(&path).map_err(io)?.trim().to_owned())
+}
+
+async fn require_bearer(State(token): State<Arc<String>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes()).is_ok() {
+        next.run(request).await
+    } else {
+        ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "unauthorized", "admin routes need the bearer token")
+            .into_response()
+    }
+}
+
+impl EmbeddedStack {
+    pub async fn start(config: EmbeddedConfig) -> Result<EmbeddedStack, StackError> {
+        config.throughput.validate().map_err(|e| StackError::Config(e.to_string()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StackError::Io(format!("{}: {e}", config.data_dir.display())))?;
+        let db_path = config.db_path.clone().unwrap_or_else(|| config.data_dir.join("carepost.sqlite3"));
+        let db = Db::open(&db_path)?;
+        let key_provider = Arc::new(
+            KeyFileProvider::open_or_create(&config.data_dir.join("master.key"))
+                .map_err(|e| StackError::Config(e.to_string()))?,
+        );
+        let admin_token = admin_token(&config.data_dir)?;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StackError::Listen { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|e| StackError::Io(e.to_string()))?;
+        let base = config.public_base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let public_base_url = PublicBaseUrl::parse(&base).map_err(|e| StackError::Config(e.to_string()))?;
+
+        let queue_settings = QueueSettings {
+            visibility_timeout: config.throughput.visibility_timeout(),
+            max_receive_count: config.throughput.max_receive_count,
+        };
+        let fanout_queue = Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings));
+        let send_queue = Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings));
+        let events_queue = Arc::new(SqliteQueue::new(db.clone(), "ses-events", queue_settings));
+        let (transport, outbox_dir): (Arc<dyn MailTransport>, _) = match &config.transport {
+            TransportChoice::Outbox(dir) => {
+                let dir = dir.clone().unwrap_or_else(|| config.data_dir.join("outbox"));
+                let outbox =
+                    OutboxTransport::new(&dir).map_err(|e| StackError::Io(format!("{}: {e}", dir.display())))?;
+                (Arc::new(outbox), Some(dir))
+            }
+            TransportChoice::Smtp(settings) => {
+                (Arc::new(SmtpTransport::new(settings).map_err(|e| StackError::Config(e.to_string()))?), None)
+            }
+        };
+        let provider: Arc<dyn KeyProvider> = key_provider.clone();
+        let keyring = Keyring::load_or_create(provider.as_ref(), &SqliteSecretStore::new(db.clone())).await?;
+        let settings = Settings::local(public_base_url, config.throughput);
+        let ports = Ports {
+            contacts: Arc::new(SqliteContactStore::new(db.clone())),
+            consent: Arc::new(SqliteConsentStore::new(db.clone())),
+            suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
+            campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
+            ledger: Arc::new(SqliteSendLedger::new(db.clone())),
+            fanout_queue: fanout_queue.clone(),
+            send_queue: send_queue.clone(),
+            transport,
+        };
+        // One process shares one limiter: it gets the whole account rate.
+        let rate = NonZeroU32::new(config.throughput.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let app = Arc::new(App::new(
+            ports,
+            Arc::new(Envelope::new(provider, CacheLimits::default())),
+            Arc::new(keyring),
+            Arc::new(settings),
+            rate,
+        ));
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let token = Arc::new(admin_token.clone());
+        let admin = http::admin_router(app.clone()).layer(middleware::from_fn_with_state(token, require_bearer));
+        let router: Router = http::public_router(app.clone()).merge(admin).fallback(http::not_found);
+        let mut server_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.changed().await;
+                });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+        if config.run_workers {
+            for _ in 0..config.throughput.fanout_max_concurrency {
+                tasks.push(tokio::spawn(workers::run_fanout_worker(
+                    app.clone(),
+                    fanout_queue.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+            for _ in 0..config.throughput.sender_max_concurrency {
+                tasks.push(tokio::spawn(workers::run_send_worker(app.clone(), send_queue.clone(), stop_rx.clone())));
+            }
+            tasks.push(tokio::spawn(workers::run_events_worker(app.clone(), events_queue.clone(), stop_rx.clone())));
+        }
+        Ok(EmbeddedStack {
+            app,
+            db,
+            fanout_queue,
+            send_queue,
+            events_queue,
+            key_provider,
+            admin_token,
+            addr,
+            db_path,
+            admin_token_path: config.data_dir.join("admin-token"),
+            outbox_dir,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and the workers, letting in-flight jobs finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Queue workers with Lambda's SQS semantics: a message is deleted only after
+//! its job succeeded or reached a recorded terminal state; a transient failure
+//! is retried after a jittered back-off set through the visibility timeout;
+//! a message that keeps failing reaches the dead-letter queue.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::app::send::SendError;
+use crate::domain::{FanoutShardJob, MailEvent, SendJob};
+use crate::error::Classify;
+use crate::ports::{Queue, ReceivedMessage};
+
+/// Exponential back-off with full jitter: up to 2^(n-1) seconds, capped at 5 minutes.
+pub fn backoff(receive_count: u32, base: Duration) -> Duration {
+    let ceiling = base.saturating_mul(1 << receive_count.saturating_sub(1).min(16)).min(Duration::from_secs(300));
+    let millis = ceiling.as_millis().max(1) as u64;
+    Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+}
+
+async fn retry_later(queue: &dyn Queue, message: &ReceivedMessage, base: Duration) {
+    if let Err(e) = queue.change_visibility(&message.receipt_handle, backoff(message.receive_count, base)).await {
+        tracing::warn!(error = %e, message_id = %message.message_id, "could not set back-off");
+    }
+}
+
+async fn done(queue: &dyn Queue, message: &ReceivedMessage) {
+    if let Err(e) = queue.delete(&message.receipt_handle).await {
+        // The job is settled; a redelivery finds it done and is deleted then.
+        tracing::warn!(error = %e, message_id = %message.message_id, "could not delete message");
+    }
+}
+
+/// Poison input: left in flight so it reaches the dead-letter queue.
+fn poison(message: &ReceivedMessage, error: &dyn std::fmt::Display) {
+    tracing::error!(error = %error, message_id = %message.message_id, receive_count = message.receive_count,
+        "message cannot be processed; it will move to the dead-letter queue");
+}
+
+pub async fn run_fanout_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let messages = tokio::select! {
+            r = queue.receive(1, Duration::from_secs(1)) => r,
+            _ = stop.changed() => break,
+        };
+        let messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "fan-out queue receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let job = match FanoutShardJob::parse(&message.body) {
+                Ok(job) => job,
+                Err(e) => {
+                    poison(&message, &e);
+                    continue;
+                }
+            };
+            match app.process_fanout_shard(&job, None).await {
+                Ok(outcome) => {
+                    tracing::info!(campaign_id = %job.campaign_id, shard = job.shard, ?outcome, "fan-out shard finished");
+                    done(queue.as_ref(), &message).await;
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, campaign_id = %job.campaign_id, shard = job.shard, "fan-out shard will retry");
+                    retry_later(queue.as_ref(), &message, Duration::from_secs(1)).await;
+                }
+                Err(e) => poison(&message, &e),
+            }
+        }
+    }
+}
+
+pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: watch::Receiver<bool>) {
+    let batch = app.settings.throughput.sender_batch_size as usize;
+    let window = Duration::from_secs(u64::from(app.settings.throughput.sender_batching_window_seconds).max(1));
+    while !*stop.borrow() {
+        let messages = tokio::select! {
+            r = queue.receive(batch, window) => r,
+            _ = stop.changed() => break,
+        };
+        let messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "send queue receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut campaigns = HashSet::new();
+        let (mut sent, mut retried) = (0u32, 0u32);
+        for message in &messages {
+            if *stop.borrow() {
+                break;
+            }
+            let job = match SendJob::parse(&message.body) {
+                Ok(job) => job,
+                Err(e) => {
+                    poison(message, &e);
+                    continue;
+                }
+            };
+            campaigns.insert(job.campaign_id);
+            match app.process_send(&job).await {
+                Ok(_) => {
+                    sent += 1;
+                    done(queue.as_ref(), message).await;
+                }
+                Err(SendError::Permanent(e)) => poison(message, &e),
+                Err(e) => {
+                    retried += 1;
+                    let base =
+                        if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
+                    retry_later(queue.as_ref(), message, base).await;
+                }
+            }
+        }
+        if !messages.is_empty() {
+            tracing::debug!(received = messages.len(), settled = sent, retried, "send batch processed");
+        }
+        for campaign in campaigns {
+            if let Err(e) = app.advance_campaign(&campaign).await {
+                tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
+            }
+        }
+    }
+}
+
+pub async fn run_events_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let messages = tokio::select! {
+            r = queue.receive(10, Duration::from_secs(1)) => r,
+            _ = stop.changed() => break,
+        };
+        let Ok(messages) = messages else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        for message in messages {
+            let event = match MailEvent::parse(&message.body) {
+                Ok(event) => event,
+                Err(e) => {
+                    poison(&message, &e);
+                    continue;
+                }
+            };
+            match app.process_mail_event(&event).await {
+                Ok(outcome) => {
+                    tracing::debug!(?outcome, kind = ?event.kind, "mail event processed");
+                    done(queue.as_ref(), &message).await;
+                }
+                Err(e) if e.is_transient() => retry_later(queue.as_ref(), &message, Duration::from_secs(1)).await,
+                Err(e) => poison(&message, &e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(1);
+        for _ in 0..50 {
+            let first = backoff(1, base);
+            assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+            let fourth = backoff(4, base);
+            assert!(fourth >= Duration::from_secs(4) && fourth <= Duration::from_secs(8));
+            assert!(backoff(40, base) <= Duration::from_secs(300));
+        }
+    }
+}
