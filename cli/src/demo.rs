@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::args::StackArgs;
-use crate::patients::{self, Patient};
+use carepost::synthetic::{self as patients, Patient};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

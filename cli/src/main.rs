@@ -4,7 +4,6 @@ mod args;
 mod demo;
 mod dev;
 mod logging;
-mod patients;
 
 use clap::{Parser, Subcommand};
 

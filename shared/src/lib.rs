@@ -1,3 +1,7 @@
+//! Carepost core: the domain, the ports to every outside system, the embedded
+//! adapters, the use cases and the HTTP routers. Binaries stay thin and wire
+//! these together.
+
 pub mod adapters;
 pub mod app;
 pub mod config;
@@ -8,3 +12,4 @@ pub mod http;
 pub mod mail;
 pub mod ports;
 pub mod runtime;
+pub mod synthetic;

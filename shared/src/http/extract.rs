@@ -29,24 +29,38 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        ApiError::malformed(field, describe(e.inner()))
+        let (field, message) = field_and_message(&path, &e.inner().to_string());
+        ApiError::malformed(field, message)
     })
 }
 
 /// Parses an HTML form body (repeated keys become lists).
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_html_form::from_bytes(bytes).map_err(|e| ApiError::malformed(None, e.to_string()))
+    serde_html_form::from_bytes(bytes).map_err(|e| {
+        let (field, message) = field_and_message(".", &e.to_string());
+        ApiError::malformed(field, message)
+    })
 }
 
-/// serde's message without the echoed input value.
-fn describe(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" at line ").next().unwrap_or(&text);
-    match text.split_once(": ") {
+/// Names the field from serde's path, or from a "missing/unknown field `x`"
+/// message at that path, and drops any echoed input value.
+fn field_and_message(path: &str, text: &str) -> (Option<String>, String) {
+    let text = text.split(" at line ").next().unwrap_or(text);
+    let prefix = if path == "." { String::new() } else { format!("{path}.") };
+    for (marker, message) in [("missing field `", "is required"), ("unknown field `", "is not a known field")] {
+        if let Some(rest) = text.strip_prefix(marker)
+            && let Some(name) = rest.split('`').next()
+        {
+            // For an unknown key the path already ends with it.
+            let field = if path.rsplit('.').next() == Some(name) { path.to_owned() } else { format!("{prefix}{name}") };
+            return (Some(field.clone()), format!("{field} {message}"));
+        }
+    }
+    let message = match text.split_once(": ") {
         Some((kind, _)) if kind.starts_with("invalid type") || kind.starts_with("invalid value") => kind.to_owned(),
         _ => text.to_owned(),
-    }
+    };
+    ((path != ".").then(|| path.to_owned()), message)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,9 @@
 //! auto-escaped, strict about syntax at campaign creation and lenient about
 //! missing attributes at send time (`{{ first_name | default("there") }}`).
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+use std::collections::BTreeMap;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use crate::domain::{Contact, TemplateSource, format_date};
 
@@ -51,20 +53,26 @@ impl CompiledTemplate {
     /// Renders all three parts for one contact.
     pub fn render(&self, contact: &Contact, unsubscribe_url: &str, today: time::Date) -> Result<Rendered, RenderError> {
         let p = &contact.profile;
-        let ctx = context! {
-            first_name => p.first_name,
-            last_name => p.last_name,
-            age => p.age_on(today),
-            date_of_birth => p.date_of_birth.map(format_date),
-            sex => p.sex.map(|s| s.as_str()),
-            zip => p.zip,
-            language => p.language,
-            conditions => p.conditions,
-            medications => p.medications,
-            journey_stage => p.journey_stage,
-            last_visit => p.last_visit.map(format_date),
-            unsubscribe_url => unsubscribe_url,
+        // Absent attributes stay undefined (not `none`), so `default(...)` applies.
+        let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
+        let mut put = |key, value: Option<Value>| {
+            if let Some(v) = value {
+                ctx.insert(key, v);
+            }
         };
+        put("first_name", p.first_name.as_deref().map(Value::from));
+        put("last_name", p.last_name.as_deref().map(Value::from));
+        put("age", p.age_on(today).map(Value::from));
+        put("date_of_birth", p.date_of_birth.map(|d| Value::from(format_date(d))));
+        put("sex", p.sex.map(|s| Value::from(s.as_str())));
+        put("zip", p.zip.as_deref().map(Value::from));
+        put("language", p.language.as_deref().map(Value::from));
+        put("conditions", (!p.conditions.is_empty()).then(|| Value::from_serialize(&p.conditions)));
+        put("medications", (!p.medications.is_empty()).then(|| Value::from_serialize(&p.medications)));
+        put("journey_stage", p.journey_stage.as_deref().map(Value::from));
+        put("last_visit", p.last_visit.map(|d| Value::from(format_date(d))));
+        put("unsubscribe_url", Some(Value::from(unsubscribe_url)));
+        let ctx = Value::from_serialize(&ctx);
         let render = |part: &'static str, name: &str| -> Result<String, RenderError> {
             self.env.get_template(name).and_then(|t| t.render(&ctx)).map_err(|_| RenderError { part })
         };

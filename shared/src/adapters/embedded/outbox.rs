@@ -45,7 +45,12 @@ impl OutboxTransport {
         std::fs::remove_file(&partial)?;
         match linked {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // The ambiguous window of exactly-once (see docs/architecture.md):
+                // an earlier hand-over was accepted but never settled.
+                tracing::warn!(key = %safe_key, "outbox recognised a repeated hand-over; not delivered again");
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

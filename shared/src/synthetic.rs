@@ -1,5 +1,5 @@
-//! Synthetic patients for the demo: varied, reproducible, obviously fake
-//! (every address is at example.org).
+//! Synthetic patients for the demo, tests and benchmarks: varied,
+//! reproducible, obviously fake (every address is at example.org).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,0 +1,42 @@
+# Two commands on a fresh machine:
+#   make run   build and run the demo on the embedded stack (no AWS account needed)
+#   make test  install what the tests need (pinned, into .venv) and run every test
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+CARGO ?= cargo
+
+export CAREPOST_PYTHON := $(abspath $(PYTHON))
+export CAREPOST_BIN := $(abspath target/debug/carepost)
+
+.PHONY: run dev test venv lint fmt clean
+
+run:
+	$(CARGO) build --release -p carepost-cli
+	./target/release/carepost demo --data-dir .carepost/demo
+
+dev:
+	$(CARGO) run --release -p carepost-cli -- dev
+
+test: venv lint
+	$(CARGO) build -p carepost-cli
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-test.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .carepost
+	$(CARGO) clean

@@ -1,0 +1,42 @@
+"""A loopback SMTP sink for tests: stores every message it accepts as a
+file in --dir. It offers no STARTTLS, so it also proves that the SMTP
+transport refuses a server without it."""
+
+import argparse
+import os
+import signal
+import threading
+import uuid
+
+from aiosmtpd.controller import Controller
+
+
+class Store:
+    def __init__(self, directory):
+        self.directory = directory
+
+    async def handle_DATA(self, server, session, envelope):
+        name = os.path.join(self.directory, f"{uuid.uuid4()}.eml")
+        with open(name + ".tmp", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        os.rename(name + ".tmp", name)
+        return "250 2.0.0 Ok: stored"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dir", required=True)
+    args = parser.parse_args()
+    controller = Controller(Store(args.dir), hostname="127.0.0.1", port=args.port)
+    controller.start()
+    print("ready", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()

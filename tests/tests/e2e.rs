@@ -1,0 +1,10 @@
+//! End-to-end tests of the embedded stack: one binary, shared helpers.
+
+mod e2e {
+    pub mod bad_input;
+    pub mod crash_restart;
+    pub mod helpers;
+    pub mod phi_scan;
+    pub mod pipeline;
+    pub mod smtp;
+}
