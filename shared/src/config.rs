@@ -63,7 +63,7 @@ impl Throughput {
             "VisibilityTimeoutSeconds",
             "must be 1 to 43200",
         )?;
-        check((1..=1000).contains(&self.max_receive_count), "MaxReceiveCount", "must be 1 to 1000")?;
+        check((5..=1000).contains(&self.max_receive_count), "MaxReceiveCount", "must be 5 to 1000")?;
         Ok(())
     }
 
@@ -97,6 +97,11 @@ pub struct Settings {
     pub unsubscribe_ttl: Duration,
     /// Contacts read per fan-out page.
     pub fanout_page_size: usize,
+    /// How long past the visibility timeout a claim is held after a lost
+    /// provider answer, so the provider's Send event can settle it before
+    /// anyone hands the message over again. Zero where the transport
+    /// deduplicates itself (the outbox) or publishes no events (SMTP).
+    pub acceptance_grace: Duration,
 }
 
 /// SHA-256 of the example consent text shipped with the project.
@@ -132,6 +137,7 @@ impl Settings {
             confirmation_ttl: Duration::from_secs(7 * 24 * 3600),
             unsubscribe_ttl: Duration::from_secs(90 * 24 * 3600),
             fanout_page_size: 250,
+            acceptance_grace: Duration::ZERO,
         }
     }
 

@@ -75,6 +75,10 @@ pub enum TransportErrorKind {
     /// The provider asked us to slow down; retry after a back-off.
     Throttled,
     Transient,
+    /// The request reached the provider and its answer was lost (timeout,
+    /// 5xx): it may have been accepted. Never retried blindly; the provider's
+    /// Send event or the acceptance grace settles it.
+    Ambiguous,
     /// This message will never be accepted as it is.
     Permanent,
 }
@@ -95,7 +99,9 @@ impl TransportError {
 impl Classify for TransportError {
     fn class(&self) -> ErrorClass {
         match self.kind {
-            TransportErrorKind::Throttled | TransportErrorKind::Transient => ErrorClass::Transient,
+            TransportErrorKind::Throttled | TransportErrorKind::Transient | TransportErrorKind::Ambiguous => {
+                ErrorClass::Transient
+            }
             TransportErrorKind::Permanent => ErrorClass::Permanent,
         }
     }
@@ -161,16 +167,20 @@ pub struct ContactRecord {
     pub updated_at: OffsetDateTime,
 }
 
+/// One of `total` disjoint parts of the contact table (a parallel-scan segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardSpec {
     pub index: u16,
     pub total: u16,
 }
 
-impl ShardSpec {
-    pub fn contains(&self, id: &ContactId) -> bool {
-        id.bucket() % self.total == self.index
-    }
+/// One page of a shard scan. `next` is an opaque cursor (its form belongs to
+/// the adapter); `None` means the shard is exhausted. A page may be empty
+/// while `next` is still set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanPage {
+    pub records: Vec<ContactRecord>,
+    pub next: Option<String>,
 }
 
 #[async_trait]
@@ -181,13 +191,9 @@ pub trait ContactStore: Send + Sync {
     async fn get(&self, id: &ContactId) -> Result<Option<ContactRecord>, StoreError>;
     async fn find_by_email_index(&self, email_index: &str) -> Result<Option<ContactRecord>, StoreError>;
     async fn find_by_external_id(&self, external_id: &ExternalId) -> Result<Option<ContactRecord>, StoreError>;
-    /// Up to `limit` records of one shard with IDs after `after`, in ID order.
-    async fn scan_shard(
-        &self,
-        shard: ShardSpec,
-        after: Option<&ContactId>,
-        limit: usize,
-    ) -> Result<Vec<ContactRecord>, StoreError>;
+    /// Up to `limit` records of one shard, from `cursor` (`None`: the start).
+    /// Across all shards and pages every contact appears exactly once.
+    async fn scan_shard(&self, shard: ShardSpec, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError>;
 }
 
 // ---------------------------------------------------------------- consent
@@ -327,6 +333,29 @@ pub trait SendLedger: Send + Sync {
     async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError>;
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError>;
     async fn counts(&self, campaign: &CampaignId) -> Result<LedgerCounts, StoreError>;
+
+    /// The provider reports it accepted this (campaign, contact) message (its
+    /// Send event): a claim still open, whatever its attempt, becomes `Sent`.
+    /// Returns whether it changed anything. Safe against races: `settle` is
+    /// conditional on the attempt read here.
+    async fn record_acceptance(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        provider_message_id: &ProviderMessageId,
+    ) -> Result<bool, StoreError> {
+        match self.state(campaign, contact).await? {
+            Some(LedgerState::Claimed { attempt, .. }) => {
+                let sent = LedgerState::Sent { provider_message_id: provider_message_id.clone() };
+                match self.settle(campaign, contact, attempt, &sent).await {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::Conflict(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- queues

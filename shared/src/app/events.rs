@@ -17,8 +17,23 @@ pub enum EventOutcome {
 
 impl App {
     pub async fn process_mail_event(&self, event: &MailEvent) -> Result<EventOutcome, AppError> {
-        let Some((campaign_id, contact_id)) = self.ports.ledger.find_by_provider_id(&event.provider_message_id).await?
-        else {
+        let matched = match self.ports.ledger.find_by_provider_id(&event.provider_message_id).await? {
+            Some(found) => Some(found),
+            // A message whose answer was lost is known only by its tags: the
+            // provider's word that it accepted it settles the open claim.
+            None => match event.tagged {
+                Some((campaign, contact)) => {
+                    let settled =
+                        self.ports.ledger.record_acceptance(&campaign, &contact, &event.provider_message_id).await?;
+                    if settled {
+                        tracing::info!(campaign_id = %campaign, contact_id = %contact, "claim settled by the provider's event");
+                    }
+                    settled.then_some((campaign, contact))
+                }
+                None => None,
+            },
+        };
+        let Some((campaign_id, contact_id)) = matched else {
             return Ok(EventOutcome::Unmatched);
         };
         let counter = match event.kind {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use time::OffsetDateTime;
 
 use super::{App, AppError};
-use crate::domain::{CampaignStatus, ConsentStatus, ContactId, FanoutShardJob, SendJob, ShardProgress, today_utc};
+use crate::domain::{CampaignStatus, ConsentStatus, FanoutShardJob, SendJob, ShardProgress, today_utc};
 use crate::ports::{ContactRecord, ShardSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +57,9 @@ impl App {
                 self.ports.fanout_queue.send_batch(&[job.to_body()]).await?;
                 return Ok(ShardOutcome::Continued);
             }
-            let after = progress.cursor.as_deref().map(ContactId::parse).transpose().map_err(|_| {
-                AppError::Store(crate::ports::StoreError::Corrupt("shard cursor is not a contact id".into()))
-            })?;
-            let page = self.ports.contacts.scan_shard(spec, after.as_ref(), page_size).await?;
+            let page = self.ports.contacts.scan_shard(spec, progress.cursor.as_deref(), page_size).await?;
             let mut jobs = Vec::new();
-            for record in &page {
+            for record in &page.records {
                 progress.evaluated += 1;
                 match self.verdict(&loaded.campaign, record, &needed).await? {
                     Verdict::Include => {
@@ -79,8 +76,8 @@ impl App {
             for chunk in jobs.chunks(10) {
                 self.ports.send_queue.send_batch(chunk).await?;
             }
-            progress.cursor = page.last().map(|r| r.id.to_string()).or(progress.cursor);
-            progress.done = page.len() < page_size;
+            progress.done = page.next.is_none();
+            progress.cursor = page.next;
             self.ports.campaigns.save_shard(&job.campaign_id, &progress).await?;
         }
         self.advance_campaign(&job.campaign_id).await?;

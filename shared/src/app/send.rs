@@ -11,6 +11,7 @@
 
 use time::OffsetDateTime;
 
+use super::campaigns::LoadedCampaign;
 use super::{App, AppError};
 use crate::crypto::TokenPurpose;
 use crate::domain::{ConsentStatus, SendJob, today_utc};
@@ -31,14 +32,19 @@ pub enum SendOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    /// Another sender holds the claim (or a lost answer is awaiting its
+    /// Send event); try again once the lease has run out.
     #[error("another sender holds this job's claim")]
-    Busy,
+    Busy { retry_after: std::time::Duration },
     #[error("provider is throttling")]
     Throttled,
     #[error("transient failure: {0}")]
     Transient(String),
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The provider accepted the message but the ledger could not record it.
+    #[error("sent but not recorded: {0}")]
+    Unsettled(String),
 }
 
 impl From<AppError> for SendError {
@@ -56,26 +62,59 @@ impl From<StoreError> for SendError {
 impl App {
     pub async fn process_send(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
         let loaded = self.load_campaign(&job.campaign_id).await?;
-        let campaign = &loaded.campaign;
         let now = OffsetDateTime::now_utc();
-        let lease = self.settings.throughput.visibility_timeout();
+        // Held past the visibility timeout by the acceptance grace, so a lost
+        // answer is settled by the provider's Send event before any re-send.
+        let lease = self.settings.throughput.visibility_timeout() + self.settings.acceptance_grace;
         let attempt = match self.ports.ledger.claim(&job.campaign_id, &job.contact_id, now, lease).await? {
             ClaimOutcome::Claimed { attempt } => attempt,
-            ClaimOutcome::Busy => return Err(SendError::Busy),
+            ClaimOutcome::Busy => {
+                let retry_after = match self.ports.ledger.state(&job.campaign_id, &job.contact_id).await? {
+                    Some(LedgerState::Claimed { lease_until, .. }) => {
+                        std::time::Duration::try_from(lease_until - now).unwrap_or_default()
+                    }
+                    _ => std::time::Duration::ZERO,
+                };
+                return Err(SendError::Busy { retry_after: retry_after + std::time::Duration::from_secs(1) });
+            }
             ClaimOutcome::Done(_) => return Ok(SendOutcome::AlreadyDone),
         };
+        match self.send_claimed(job, &loaded, attempt, now).await {
+            Ok(outcome) => Ok(outcome),
+            // Accepted by the provider but not recorded: keep the claim, so
+            // only its lease lapsing can lead to a second hand-over.
+            Err(e @ SendError::Unsettled(_)) => Err(e),
+            Err(e) => {
+                // Known not sent: give the claim up so the retry need not wait for the lease.
+                if let Err(release) = self.ports.ledger.release(&job.campaign_id, &job.contact_id, attempt).await {
+                    tracing::warn!(error = %release, campaign_id = %job.campaign_id, "could not release claim");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn send_claimed(
+        &self,
+        job: &SendJob,
+        loaded: &LoadedCampaign,
+        attempt: u32,
+        now: OffsetDateTime,
+    ) -> Result<SendOutcome, SendError> {
+        let campaign = &loaded.campaign;
         let settle = |state: LedgerState| async move {
             self.ports.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &state).await
         };
+        let skip = |reason: String| async move {
+            settle(LedgerState::Skipped { reason: reason.clone() }).await?;
+            Ok::<_, SendError>(SendOutcome::Skipped(reason))
+        };
 
         let Some(record) = self.ports.contacts.get(&job.contact_id).await? else {
-            settle(LedgerState::Skipped { reason: "contact_erased".into() }).await?;
-            return Ok(SendOutcome::Skipped("contact_erased".into()));
+            return skip("contact_erased".into()).await;
         };
         if let Some(reason) = self.ports.suppression.reason(&record.email_index).await? {
-            let reason = format!("suppressed_{}", reason.as_str());
-            settle(LedgerState::Skipped { reason: reason.clone() }).await?;
-            return Ok(SendOutcome::Skipped(reason));
+            return skip(format!("suppressed_{}", reason.as_str())).await;
         }
         let grants = self.ports.consent.grants(&job.contact_id).await?;
         let consent_reason = match grants.iter().find(|g| g.category == campaign.category) {
@@ -85,8 +124,7 @@ impl App {
             None => Some("no_consent"),
         };
         if let Some(reason) = consent_reason {
-            settle(LedgerState::Skipped { reason: reason.into() }).await?;
-            return Ok(SendOutcome::Skipped(reason.into()));
+            return skip(reason.into()).await;
         }
 
         let (email, profile) = match self.envelope.open(&record.id, &record.sealed, None).await {
@@ -95,38 +133,28 @@ impl App {
                 settle(LedgerState::Failed { reason: "contact_unreadable".into() }).await?;
                 return Ok(SendOutcome::Failed("contact_unreadable".into()));
             }
-            Err(e) => {
-                self.ports.ledger.release(&job.campaign_id, &job.contact_id, attempt).await?;
-                return Err(SendError::Transient(e.to_string()));
-            }
+            Err(e) => return Err(SendError::Transient(e.to_string())),
         };
         let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
         let expires = now + self.settings.unsubscribe_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
         let unsubscribe_url = self.settings.public_base_url.join(&format!("/u/{token}"));
-        let built =
-            loaded.template.render(&contact, &unsubscribe_url, today_utc()).map_err(|e| e.to_string()).and_then(
-                |rendered| {
-                    let message_id = format!("<{}.{}@carepost>", campaign.id, contact.id);
-                    build_message(MessageParts {
-                        from: &campaign.sender,
-                        to: &contact.email,
-                        subject: &rendered.subject,
-                        message_id: &message_id,
-                        unsubscribe_url: Some(&unsubscribe_url),
-                        text: rendered.text,
-                        html: rendered.html,
-                    })
-                    .map(|raw| (message_id, raw))
-                    .map_err(|e| e.to_string())
-                },
-            );
-        let (message_id, raw) = match built {
-            Ok(built) => built,
-            Err(_) => {
-                settle(LedgerState::Failed { reason: "render_failed".into() }).await?;
-                return Ok(SendOutcome::Failed("render_failed".into()));
-            }
+        let message_id = format!("<{}.{}@carepost>", campaign.id, contact.id);
+        let built = loaded.template.render(&contact, &unsubscribe_url, today_utc()).ok().and_then(|rendered| {
+            build_message(MessageParts {
+                from: &campaign.sender,
+                to: &contact.email,
+                subject: &rendered.subject,
+                message_id: &message_id,
+                unsubscribe_url: Some(&unsubscribe_url),
+                text: rendered.text,
+                html: rendered.html,
+            })
+            .ok()
+        });
+        let Some(raw) = built else {
+            settle(LedgerState::Failed { reason: "render_failed".into() }).await?;
+            return Ok(SendOutcome::Failed("render_failed".into()));
         };
         let mail = OutgoingMail {
             key: format!("{}-{}", campaign.id, contact.id),
@@ -139,21 +167,25 @@ impl App {
         self.limiter.until_ready().await;
         match self.ports.transport.send(&mail).await {
             Ok(provider_message_id) => {
-                settle(LedgerState::Sent { provider_message_id }).await?;
-                Ok(SendOutcome::Sent)
+                let sent = LedgerState::Sent { provider_message_id };
+                let mut last = None;
+                for _ in 0..3 {
+                    match settle(sent.clone()).await {
+                        Ok(()) => return Ok(SendOutcome::Sent),
+                        Err(e) if e.is_transient() => last = Some(e),
+                        Err(e) => return Err(SendError::Unsettled(e.to_string())),
+                    }
+                }
+                Err(SendError::Unsettled(last.map(|e| e.to_string()).unwrap_or_default()))
             }
             Err(e) if e.kind == TransportErrorKind::Permanent => {
                 settle(LedgerState::Failed { reason: "provider_rejected".into() }).await?;
                 Ok(SendOutcome::Failed("provider_rejected".into()))
             }
-            Err(e) => {
-                self.ports.ledger.release(&job.campaign_id, &job.contact_id, attempt).await?;
-                if e.kind == TransportErrorKind::Throttled {
-                    Err(SendError::Throttled)
-                } else {
-                    Err(SendError::Transient(e.message))
-                }
-            }
+            Err(e) if e.kind == TransportErrorKind::Throttled => Err(SendError::Throttled),
+            // Maybe accepted: keep the claim; the Send event or the lease decides.
+            Err(e) if e.kind == TransportErrorKind::Ambiguous => Err(SendError::Unsettled(e.message)),
+            Err(e) => Err(SendError::Transient(e.message)),
         }
     }
 }

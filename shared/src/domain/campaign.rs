@@ -69,7 +69,7 @@ pub struct Campaign {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardProgress {
     pub shard: u16,
-    /// The last contact ID whose job was emitted; the next page starts after it.
+    /// Where the next page starts (the store's opaque scan cursor).
     pub cursor: Option<String>,
     pub done: bool,
     pub evaluated: u64,

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::ProviderMessageId;
+use super::{CampaignId, ContactId, ProviderMessageId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BounceKind {
@@ -30,6 +30,9 @@ pub enum MailEventKind {
 pub struct MailEvent {
     pub provider_message_id: ProviderMessageId,
     pub kind: MailEventKind,
+    /// The `campaign_id` and `contact_id` tags we set on the message (random
+    /// IDs), which let a Send event settle a claim whose answer was lost.
+    pub tagged: Option<(CampaignId, ContactId)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,15 @@ struct Envelope {
 struct MailPart {
     #[serde(rename = "messageId")]
     message_id: String,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl MailPart {
+    fn tagged(&self) -> Option<(CampaignId, ContactId)> {
+        let first = |k: &str| self.tags.get(k).and_then(|v| v.first()).map(String::as_str);
+        Some((CampaignId::parse(first("campaign_id")?).ok()?, ContactId::parse(first("contact_id")?).ok()?))
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,7 +103,8 @@ impl MailEvent {
             "Subscription" => MailEventKind::Subscription,
             other => return Err(ParseMailEventError(format!("unknown event type '{other}'"))),
         };
-        Ok(MailEvent { provider_message_id: ProviderMessageId::new(mail.message_id), kind })
+        let tagged = mail.tagged();
+        Ok(MailEvent { provider_message_id: ProviderMessageId::new(mail.message_id), kind, tagged })
     }
 }
 
@@ -112,6 +125,14 @@ mod tests {
     fn an_eventbridge_delivery_is_understood() {
         let body = r#"{"detail-type":"Email Delivered","detail":{"eventType":"Delivery","mail":{"messageId":"m-2"}}}"#;
         assert_eq!(MailEvent::parse(body).unwrap().kind, MailEventKind::Delivery);
+    }
+
+    #[test]
+    fn the_campaign_and_contact_tags_are_read() {
+        let body = r#"{"eventType":"Send","mail":{"messageId":"m-3","tags":{
+            "campaign_id":["7c0d3f5e-2a9b-4c1e-9f3a-1b2c3d4e5f60"],"contact_id":["3f1e2d4c-5b6a-4789-8a9b-0c1d2e3f4a5b"]}}}"#;
+        let event = MailEvent::parse(body).unwrap();
+        assert_eq!(event.tagged.unwrap().1.to_string(), "3f1e2d4c-5b6a-4789-8a9b-0c1d2e3f4a5b");
     }
 
     #[test]

@@ -18,10 +18,14 @@ use crate::app::App;
 use crate::app::campaigns::CampaignInput;
 use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput};
 
-pub fn routes() -> Router<Arc<App>> {
+pub fn contact_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/contacts/{external_id}", put(upsert_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
+}
+
+pub fn campaign_routes() -> Router<Arc<App>> {
+    Router::new()
         .route("/v1/campaigns", post(create_campaign))
         .route("/v1/campaigns/{id}", get(campaign_report))
         .route("/v1/campaigns/{id}/launch", post(launch_campaign))

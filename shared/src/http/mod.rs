@@ -20,20 +20,38 @@ use crate::app::App;
 /// Largest request body accepted anywhere; larger bodies get 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-/// Public routes: consent capture, confirmation and unsubscribe pages.
-pub fn public_router(app: Arc<App>) -> Router {
-    Router::new()
-        .merge(consent::routes())
-        .merge(webhooks::routes())
+/// Public routes of the `consent` function: consent capture and confirmation.
+pub fn consent_router(app: Arc<App>) -> Router {
+    consent::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+}
+
+/// Public routes of the `webhooks` function: unsubscribe pages and one-click.
+pub fn webhooks_router(app: Arc<App>) -> Router {
+    webhooks::routes()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(app)
 }
 
-/// Admin routes. In AWS the HTTP API authorizes them with IAM; the embedded
-/// server puts a bearer token in front (see `runtime::embedded`).
+/// Admin routes of the `contacts` function.
+pub fn contacts_router(app: Arc<App>) -> Router {
+    admin::contact_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+}
+
+/// Admin routes of the `campaigns` function.
+pub fn campaigns_router(app: Arc<App>) -> Router {
+    admin::campaign_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+}
+
+/// Every public route (the embedded server serves them on one port).
+pub fn public_router(app: Arc<App>) -> Router {
+    consent_router(app.clone()).merge(webhooks_router(app))
+}
+
+/// Every admin route. In AWS the HTTP API authorizes them with IAM; the
+/// embedded server puts a bearer token in front (see `runtime::embedded`).
 pub fn admin_router(app: Arc<App>) -> Router {
-    admin::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+    contacts_router(app.clone()).merge(campaigns_router(app))
 }
 
 /// JSON 404 for any path no router knows.

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -124,8 +124,10 @@ async fn require_bearer(State(token): State<Arc<String>>, request: Request, next
 impl EmbeddedStack {
     pub async fn start(config: EmbeddedConfig) -> Result<EmbeddedStack, StackError> {
         config.throughput.validate().map_err(|e| StackError::Config(e.to_string()))?;
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| StackError::Io(format!("{}: {e}", config.data_dir.display())))?;
+        let io = |e: std::io::Error| StackError::Io(format!("{}: {e}", config.data_dir.display()));
+        std::fs::create_dir_all(&config.data_dir).map_err(io)?;
+        // The database holds ciphertext and the outbox holds mail: owner only.
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         let db_path = config.db_path.clone().unwrap_or_else(|| config.data_dir.join("carepost.sqlite3"));
         let db = Db::open(&db_path)?;
         let key_provider = Arc::new(

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::watch;
@@ -16,7 +16,8 @@ use crate::domain::{FanoutShardJob, MailEvent, SendJob};
 use crate::error::Classify;
 use crate::ports::{Queue, ReceivedMessage};
 
-/// Exponential back-off with full jitter: up to 2^(n-1) seconds, capped at 5 minutes.
+/// Exponential back-off with jitter: between half and all of 2^(n-1) × base,
+/// capped at 5 minutes, so retries of one burst spread out.
 pub fn backoff(receive_count: u32, base: Duration) -> Duration {
     let ceiling = base.saturating_mul(1 << receive_count.saturating_sub(1).min(16)).min(Duration::from_secs(300));
     let millis = ceiling.as_millis().max(1) as u64;
@@ -64,7 +65,9 @@ pub async fn run_fanout_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
                     continue;
                 }
             };
-            match app.process_fanout_shard(&job, None).await {
+            // Hand the shard on before its message becomes visible to another worker.
+            let deadline = Instant::now() + app.settings.throughput.visibility_timeout() * 3 / 4;
+            match app.process_fanout_shard(&job, Some(deadline)).await {
                 Ok(outcome) => {
                     tracing::info!(campaign_id = %job.campaign_id, shard = job.shard, ?outcome, "fan-out shard finished");
                     done(queue.as_ref(), &message).await;
@@ -115,6 +118,14 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
                     done(queue.as_ref(), message).await;
                 }
                 Err(SendError::Permanent(e)) => poison(message, &e),
+                Err(SendError::Busy { retry_after }) => {
+                    retried += 1;
+                    // Wait out the holder's lease in one step, not with back-off
+                    // that could use up the receives.
+                    if let Err(e) = queue.change_visibility(&message.receipt_handle, retry_after).await {
+                        tracing::warn!(error = %e, "could not delay a busy job");
+                    }
+                }
                 Err(e) => {
                     retried += 1;
                     let base =

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId};
+use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId, GENESIS_HASH};
 use crate::ports::{ConsentStore, StoreError};
 
 pub struct SqliteConsentStore {
@@ -44,10 +44,20 @@ impl ConsentStore for SqliteConsentStore {
             .call(move |c| {
                 let tx = c.transaction().map_err(unavailable)?;
                 let contact = entry.evidence.contact_id.to_string();
-                let head: Option<i64> = tx
-                    .query_row("SELECT MAX(seq) FROM consent_ledger WHERE contact_id = ?1", [&contact], |r| r.get(0))
+                let head: Option<String> = tx
+                    .query_row(
+                        "SELECT entry FROM consent_ledger WHERE contact_id = ?1 ORDER BY seq DESC LIMIT 1",
+                        [&contact],
+                        |r| r.get(0),
+                    )
+                    .optional()
                     .map_err(unavailable)?;
-                if head.unwrap_or(0) as u64 + 1 != entry.seq {
+                let (head_seq, head_hash) = match head.map(decode).transpose()? {
+                    Some(h) => (h.seq, h.hash),
+                    None => (0, GENESIS_HASH.to_owned()),
+                };
+                // Append-only and chained: the entry must link to the current head.
+                if entry.seq != head_seq + 1 || entry.prev_hash != head_hash {
                     return Err(StoreError::Conflict("consent ledger head moved".into()));
                 }
                 let json = serde_json::to_string(&entry).expect("entry serializes");

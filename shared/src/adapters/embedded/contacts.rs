@@ -3,7 +3,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::db::{Db, from_unix, unavailable, unix};
 use crate::domain::{ContactId, ExternalId};
-use crate::ports::{ContactRecord, ContactStore, ShardSpec, StoreError};
+use crate::ports::{ContactRecord, ContactStore, ScanPage, ShardSpec, StoreError};
 
 pub struct SqliteContactStore {
     db: Db,
@@ -84,14 +84,12 @@ impl ContactStore for SqliteContactStore {
         self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE external_id = ?1"), key)).await
     }
 
-    async fn scan_shard(
-        &self,
-        shard: ShardSpec,
-        after: Option<&ContactId>,
-        limit: usize,
-    ) -> Result<Vec<ContactRecord>, StoreError> {
-        let after = after.map(|a| a.to_string()).unwrap_or_default();
-        self.db
+    /// Shards are buckets modulo `total`; the cursor is the last contact ID.
+    async fn scan_shard(&self, shard: ShardSpec, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let after = cursor.unwrap_or_default().to_owned();
+        let limit = limit.max(1);
+        let records: Vec<ContactRecord> = self
+            .db
             .call(move |c| {
                 let mut stmt = c
                     .prepare_cached(&format!(
@@ -104,6 +102,8 @@ impl ContactStore for SqliteContactStore {
                     .map_err(unavailable)?;
                 rows.map(|r| r.map_err(unavailable).and_then(|x| x)).collect()
             })
-            .await
+            .await?;
+        let next = (records.len() == limit).then(|| records.last().map(|r| r.id.to_string())).flatten();
+        Ok(ScanPage { records, next })
     }
 }

@@ -40,15 +40,23 @@ impl KeyFileProvider {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-            Ok(mut file) => {
-                let mut fresh = Zeroizing::new([0u8; 32]);
-                aws_lc_rs::rand::fill(fresh.as_mut()).expect("system random is available");
-                file.write_all(fresh.as_ref()).map_err(io)?;
-                file.sync_all().map_err(io)?;
+        if !path.exists() {
+            // Written to a private temporary file, then linked into place: a
+            // crash never leaves an empty key file, and a racing first run
+            // keeps whichever key was linked first.
+            let temp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4()));
+            let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp).map_err(io)?;
+            let mut fresh = Zeroizing::new([0u8; 32]);
+            aws_lc_rs::rand::fill(fresh.as_mut()).expect("system random is available");
+            file.write_all(fresh.as_ref()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            let linked = std::fs::hard_link(&temp, path);
+            std::fs::remove_file(&temp).map_err(io)?;
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(e)),
         }
         let meta = std::fs::metadata(path).map_err(io)?;
         let mode = meta.permissions().mode() & 0o777;

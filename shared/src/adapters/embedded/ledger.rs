@@ -58,7 +58,9 @@ impl SendLedger for SqliteSendLedger {
         lease: Duration,
     ) -> Result<ClaimOutcome, StoreError> {
         let (campaign, contact) = (campaign.to_string(), contact.to_string());
-        let lease_until = unix(now) + lease.as_secs().max(1) as i64;
+        // Round the lease end up: a claim must never lapse before `now + lease`.
+        let until = now + lease.max(Duration::from_secs(1));
+        let lease_until = unix(until) + i64::from(until.nanosecond() > 0);
         self.db
             .call(move |c| {
                 let tx = c.transaction().map_err(unavailable)?;

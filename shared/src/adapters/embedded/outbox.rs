@@ -34,8 +34,12 @@ impl OutboxTransport {
     }
 
     fn deliver(&self, mail: &OutgoingMail) -> std::io::Result<()> {
-        let safe_key: String =
-            mail.key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        // Injective escaping: distinct keys never share a file name.
+        let safe_key: String = mail
+            .key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_string() } else { format!("_{:x}_", c as u32) })
+            .collect();
         let final_path = self.dir.join(format!("{safe_key}.eml"));
         let partial = self.dir.join(format!("{safe_key}.{}.partial", uuid::Uuid::new_v4()));
         let mut file = std::fs::File::create(&partial)?;
@@ -44,7 +48,8 @@ impl OutboxTransport {
         let linked = std::fs::hard_link(&partial, &final_path);
         std::fs::remove_file(&partial)?;
         match linked {
-            Ok(()) => Ok(()),
+            // The directory entry must survive a crash too.
+            Ok(()) => std::fs::File::open(&self.dir)?.sync_all(),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 // The ambiguous window of exactly-once (see docs/architecture.md):
                 // an earlier hand-over was accepted but never settled.
@@ -59,7 +64,11 @@ impl OutboxTransport {
 #[async_trait]
 impl MailTransport for OutboxTransport {
     async fn send(&self, mail: &OutgoingMail) -> Result<ProviderMessageId, TransportError> {
-        self.deliver(mail).map_err(|e| TransportError::new(TransportErrorKind::Transient, format!("outbox: {e}")))?;
+        let (outbox, owned) = (Self { dir: self.dir.clone() }, mail.clone());
+        tokio::task::spawn_blocking(move || outbox.deliver(&owned))
+            .await
+            .map_err(|e| TransportError::new(TransportErrorKind::Transient, format!("outbox: {e}")))?
+            .map_err(|e| TransportError::new(TransportErrorKind::Transient, format!("outbox: {}", e.kind())))?;
         Ok(ProviderMessageId::new(mail.message_id.clone()))
     }
 }

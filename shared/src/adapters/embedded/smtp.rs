@@ -70,6 +70,15 @@ fn classify(e: &lettre::transport::smtp::Error) -> TransportErrorKind {
     }
 }
 
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) => format!("smtp reply {code}"),
+        None if e.is_timeout() => "smtp timeout".into(),
+        None if e.is_tls() => "smtp TLS failure (STARTTLS missing or certificate refused)".into(),
+        None => "smtp connection or protocol failure".into(),
+    }
+}
+
 #[async_trait]
 impl MailTransport for SmtpTransport {
     async fn send(&self, mail: &OutgoingMail) -> Result<ProviderMessageId, TransportError> {
@@ -82,8 +91,8 @@ impl MailTransport for SmtpTransport {
         self.inner
             .send_raw(&envelope, &mail.raw)
             .await
-            // lettre's error text carries server replies, not our message content.
-            .map_err(|e| TransportError::new(classify(&e), format!("smtp: {e}")))?;
+            // Only the reply code: server reply text may echo the recipient's address.
+            .map_err(|e| TransportError::new(classify(&e), describe(&e)))?;
         Ok(ProviderMessageId::new(mail.message_id.clone()))
     }
 }
