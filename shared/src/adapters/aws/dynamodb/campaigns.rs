@@ -1,0 +1,170 @@
+//! Campaigns table: `campaign_id` (S) + `sk` (S). Per campaign:
+//! * `meta`: `definition` (S, JSON), `status` (S), `shards` (N), `created_at` (N);
+//! * `shard#{n:05}`: `progress` (S, `ShardProgress` JSON);
+//! * `counter#{name}`: `value` (N), incremented with `ADD`.
+//!
+//! The secret store shares the table (see `secrets`).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+
+use super::{Item, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, s, sdk_error, unix};
+use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
+use crate::ports::{CampaignRecord, CampaignStore, StoreError};
+
+const META: &str = "meta";
+const SHARD_PREFIX: &str = "shard#";
+const COUNTER_PREFIX: &str = "counter#";
+
+pub struct DynamoCampaignStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCampaignStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// Every item of one campaign whose sort key starts with `prefix`, in sort-key order.
+    async fn query_prefix(&self, id: &CampaignId, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(id.to_string()))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("Query", e))
+    }
+}
+
+fn record(id: CampaignId, item: &Item) -> Result<CampaignRecord, StoreError> {
+    Ok(CampaignRecord {
+        id,
+        definition: get_s(item, "definition")?.to_owned(),
+        status: CampaignStatus::parse(get_s(item, "status")?)
+            .ok_or_else(|| StoreError::Corrupt("campaign item has an unknown status".into()))?,
+        shards: get_n(item, "shards")?,
+        created_at: get_time(item, "created_at")?,
+    })
+}
+
+#[async_trait]
+impl CampaignStore for DynamoCampaignStore {
+    async fn create(&self, r: &CampaignRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("campaign_id", s(r.id.to_string()))
+            .item("sk", s(META))
+            .item("definition", s(r.definition.clone()))
+            .item("status", s(r.status.as_str()))
+            .item("shards", n(r.shards))
+            .item("created_at", n(unix(r.created_at)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "campaign_id")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict("campaign already exists".into())),
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    async fn get(&self, id: &CampaignId) -> Result<Option<CampaignRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(id.to_string()))
+            .key("sk", s(META))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item().map(|item| record(*id, item)).transpose()
+    }
+
+    async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(id.to_string()))
+            .key("sk", s(META))
+            .update_expression("SET #status = :to")
+            .condition_expression("attribute_exists(#pk) AND #status = :from")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":to", s(to.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    async fn save_shard(&self, id: &CampaignId, progress: &ShardProgress) -> Result<(), StoreError> {
+        let json = serde_json::to_string(progress).expect("progress serializes");
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("campaign_id", s(id.to_string()))
+            .item("sk", s(format!("{SHARD_PREFIX}{:05}", progress.shard)))
+            .item("shard", n(progress.shard))
+            .item("progress", s(json))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("PutItem", e))
+    }
+
+    async fn shards(&self, id: &CampaignId) -> Result<Vec<ShardProgress>, StoreError> {
+        self.query_prefix(id, SHARD_PREFIX)
+            .await?
+            .iter()
+            .map(|item| serde_json::from_str(get_s(item, "progress")?).map_err(|e| json_corrupt("shard progress", &e)))
+            .collect()
+    }
+
+    async fn increment(&self, id: &CampaignId, counter: CampaignCounter, by: u64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(id.to_string()))
+            .key("sk", s(format!("{COUNTER_PREFIX}{}", counter.as_str())))
+            .update_expression("ADD #value :by")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":by", n(by))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("UpdateItem", e))
+    }
+
+    async fn counters(&self, id: &CampaignId) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        self.query_prefix(id, COUNTER_PREFIX)
+            .await?
+            .iter()
+            .map(|item| {
+                let name = get_s(item, "sk")?.trim_start_matches(COUNTER_PREFIX);
+                let counter = CampaignCounter::parse(name)
+                    .ok_or_else(|| StoreError::Corrupt("campaign counter item has an unknown name".into()))?;
+                Ok((counter, get_n(item, "value")?))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,175 @@
+//! Consent table: `contact_id` (S) + `sk` (S). Per contact:
+//! * `entry#{seq:010}`: one ledger entry, `entry` (S, the `ConsentEntry`
+//!   JSON), with `seq` (N) and `hash` (S) copied out for conditions;
+//! * `state#{category}`: the current `status` (S), `updated_at` (N) and, when
+//!   set, `expires_at` (N).
+//!
+//! An append is one transaction: put the entry if its sequence number is
+//! free, check that the previous entry exists and carries the hash the new
+//! entry links to, and set the state of each of its categories.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+
+use super::{Cancelled, Item, built, get_s, get_time, json_corrupt, n, opt_n, s, sdk_error, transaction_error, unix};
+use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId, GENESIS_HASH};
+use crate::ports::{ConsentStore, StoreError};
+
+const ENTRY_PREFIX: &str = "entry#";
+const STATE_PREFIX: &str = "state#";
+
+fn entry_key(seq: u64) -> String {
+    format!("{ENTRY_PREFIX}{seq:010}")
+}
+
+fn decode(item: &Item) -> Result<ConsentEntry, StoreError> {
+    serde_json::from_str(get_s(item, "entry")?).map_err(|e| json_corrupt("consent entry", &e))
+}
+
+fn head_moved() -> StoreError {
+    StoreError::Conflict("consent ledger head moved".into())
+}
+
+pub struct DynamoConsentStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConsentStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// A contact's items whose sort key starts with `prefix`; newest first if `descending`.
+    async fn query_prefix(
+        &self,
+        contact: &ContactId,
+        prefix: &str,
+        descending: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", "contact_id")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(contact.to_string()))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(!descending)
+            .consistent_read(true);
+        match limit {
+            // One page is enough.
+            Some(limit) => {
+                let out = query.limit(limit).send().await.map_err(|e| sdk_error("Query", e))?;
+                Ok(out.items.unwrap_or_default())
+            }
+            None => query.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("Query", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ConsentStore for DynamoConsentStore {
+    async fn head(&self, contact: &ContactId) -> Result<Option<ConsentEntry>, StoreError> {
+        self.query_prefix(contact, ENTRY_PREFIX, true, Some(1)).await?.first().map(decode).transpose()
+    }
+
+    async fn append(&self, entry: &ConsentEntry, new_status: ConsentStatus) -> Result<(), StoreError> {
+        // Sequence numbers start at 1, and the first entry links to the genesis hash.
+        if entry.seq == 0 || (entry.seq == 1 && entry.prev_hash != GENESIS_HASH) {
+            return Err(head_moved());
+        }
+        let contact = entry.evidence.contact_id.to_string();
+        let json = serde_json::to_string(entry).expect("entry serializes");
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    "Put",
+                    Put::builder()
+                        .table_name(&self.table)
+                        .item("contact_id", s(contact.clone()))
+                        .item("sk", s(entry_key(entry.seq)))
+                        .item("seq", n(entry.seq))
+                        .item("hash", s(entry.hash.clone()))
+                        .item("entry", s(json))
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", "contact_id")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        if entry.seq > 1 {
+            // The previous entry must exist and be the one this entry links to.
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(built(
+                        "ConditionCheck",
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .key("contact_id", s(contact.clone()))
+                            .key("sk", s(entry_key(entry.seq - 1)))
+                            .condition_expression("#hash = :prev")
+                            .expression_attribute_names("#hash", "hash")
+                            .expression_attribute_values(":prev", s(entry.prev_hash.clone()))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        let categories: BTreeSet<&ConsentCategory> = entry.evidence.categories.iter().collect();
+        for category in categories {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(built(
+                        "Update",
+                        Update::builder()
+                            .table_name(&self.table)
+                            .key("contact_id", s(contact.clone()))
+                            .key("sk", s(format!("{STATE_PREFIX}{}", category.as_str())))
+                            .update_expression("SET #category = :category, #status = :status, #updated = :updated")
+                            .expression_attribute_names("#category", "category")
+                            .expression_attribute_names("#status", "status")
+                            .expression_attribute_names("#updated", "updated_at")
+                            .expression_attribute_values(":category", s(category.as_str()))
+                            .expression_attribute_values(":status", s(new_status.as_str()))
+                            .expression_attribute_values(":updated", n(unix(entry.evidence.at)))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match transaction_error("TransactWriteItems", e)? {
+                Cancelled::Conditions(_) | Cancelled::Contended => Err(head_moved()),
+            },
+        }
+    }
+
+    async fn grants(&self, contact: &ContactId) -> Result<Vec<ConsentGrant>, StoreError> {
+        self.query_prefix(contact, STATE_PREFIX, false, None)
+            .await?
+            .iter()
+            .map(|item| {
+                let category = get_s(item, "sk")?.trim_start_matches(STATE_PREFIX);
+                Ok(ConsentGrant {
+                    category: ConsentCategory::parse(category)
+                        .map_err(|_| StoreError::Corrupt("consent state item has an invalid category".into()))?,
+                    status: ConsentStatus::parse(get_s(item, "status")?)
+                        .ok_or_else(|| StoreError::Corrupt("consent state item has an unknown status".into()))?,
+                    updated_at: get_time(item, "updated_at")?,
+                    expires_at: opt_n(item, "expires_at")?.map(super::from_unix).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn history(&self, contact: &ContactId) -> Result<Vec<ConsentEntry>, StoreError> {
+        self.query_prefix(contact, ENTRY_PREFIX, false, None).await?.iter().map(decode).collect()
+    }
+}

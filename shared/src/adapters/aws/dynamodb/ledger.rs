@@ -1,0 +1,304 @@
+//! Send ledger table: `campaign_id` (S) + `contact_id` (S), with `state` (S:
+//! `claimed`, `released`, `sent`, `skipped`, `failed`), `attempt` (N),
+//! `lease_until` (N, unix seconds, only while claimed), `provider_message_id`
+//! (S, once sent; indexed by `by_provider_message_id`), `reason` (S) and
+//! `updated_at` (N).
+//!
+//! Same semantics as the embedded ledger, built from conditional writes: a
+//! first claim is a put on an absent item; a takeover (lapsed lease or a
+//! released claim) is an update conditional on the state and attempt that
+//! were read, so of two racing takers exactly one wins; settling and
+//! releasing are conditional on the caller's attempt still holding the claim.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use time::OffsetDateTime;
+
+use super::{Item, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::ports::{ClaimOutcome, LedgerCounts, LedgerState, SendLedger, StoreError};
+
+/// The index from a provider's message ID back to the ledger row.
+pub(crate) const BY_PROVIDER_MESSAGE_ID: &str = "by_provider_message_id";
+
+const CLAIMED: &str = "claimed";
+const RELEASED: &str = "released";
+
+pub struct DynamoSendLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSendLedger {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    async fn read(&self, campaign: &str, contact: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign))
+            .key("contact_id", s(contact))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// An update that applies only while `attempt` holds the claim.
+    async fn update_held(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        update: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign.to_string()))
+            .key("contact_id", s(contact.to_string()))
+            .update_expression(update)
+            .condition_expression("#state = :claimed AND #attempt = :attempt")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#attempt", "attempt")
+            .expression_attribute_values(":claimed", s(CLAIMED))
+            .expression_attribute_values(":attempt", n(attempt));
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict("claim is no longer held".into())),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+}
+
+/// The row's state; `None` for a released claim (as if never claimed).
+fn to_state(item: &Item) -> Result<Option<LedgerState>, StoreError> {
+    let reason = || opt_s(item, "reason").map(|r| r.unwrap_or_default().to_owned());
+    Ok(match get_s(item, "state")? {
+        CLAIMED => Some(LedgerState::Claimed {
+            attempt: get_n(item, "attempt")?,
+            lease_until: from_unix(opt_n(item, "lease_until")?.unwrap_or(0))?,
+        }),
+        RELEASED => None,
+        "sent" => Some(LedgerState::Sent {
+            provider_message_id: ProviderMessageId::new(opt_s(item, "provider_message_id")?.unwrap_or_default()),
+        }),
+        "skipped" => Some(LedgerState::Skipped { reason: reason()? }),
+        "failed" => Some(LedgerState::Failed { reason: reason()? }),
+        _ => return Err(StoreError::Corrupt("ledger item has an unknown state".into())),
+    })
+}
+
+/// The end of a lease taken at `now`, rounded up to whole seconds so it
+/// never lapses before `now + lease`.
+fn lease_end(now: OffsetDateTime, lease: Duration) -> i64 {
+    let until = now + lease.max(Duration::from_secs(1));
+    unix(until) + i64::from(until.nanosecond() > 0)
+}
+
+#[async_trait]
+impl SendLedger for DynamoSendLedger {
+    async fn claim(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let (campaign_key, contact_key) = (campaign.to_string(), contact.to_string());
+        let lease_until = lease_end(now, lease);
+        let first = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("campaign_id", s(campaign_key.clone()))
+            .item("contact_id", s(contact_key.clone()))
+            .item("state", s(CLAIMED))
+            .item("attempt", n(1))
+            .item("lease_until", n(lease_until))
+            .item("updated_at", n(unix(now)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "campaign_id")
+            .send()
+            .await;
+        match first {
+            Ok(_) => return Ok(ClaimOutcome::Claimed { attempt: 1 }),
+            Err(e) if is_condition_failed(&e) => {}
+            Err(e) => return Err(sdk_error("PutItem", e)),
+        }
+
+        // The row exists: held, lapsed, released or settled.
+        let Some(item) = self.read(&campaign_key, &contact_key).await? else {
+            // Rows are never deleted; a row we just collided with is there.
+            return Err(StoreError::Unavailable("ledger row not readable after a lost conditional put".into()));
+        };
+        let state = get_s(&item, "state")?.to_owned();
+        let attempt: u32 = get_n(&item, "attempt")?;
+        match to_state(&item)? {
+            Some(LedgerState::Claimed { lease_until: held, .. }) if held > now => return Ok(ClaimOutcome::Busy),
+            Some(LedgerState::Claimed { .. }) | None => {}
+            Some(done) => return Ok(ClaimOutcome::Done(done)),
+        }
+        let next = attempt + 1;
+        let takeover = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign_key))
+            .key("contact_id", s(contact_key))
+            .update_expression("SET #state = :claimed, #attempt = :next, #lease = :lease, #updated = :now")
+            .condition_expression("#state = :old_state AND #attempt = :old_attempt")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#attempt", "attempt")
+            .expression_attribute_names("#lease", "lease_until")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":claimed", s(CLAIMED))
+            .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":now", n(unix(now)))
+            .expression_attribute_values(":old_state", s(state))
+            .expression_attribute_values(":old_attempt", n(attempt))
+            .send()
+            .await;
+        match takeover {
+            Ok(_) => Ok(ClaimOutcome::Claimed { attempt: next }),
+            // Another sender took it over (or settled it) since we read it.
+            Err(e) if is_condition_failed(&e) => Ok(ClaimOutcome::Busy),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    async fn settle(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+    ) -> Result<(), StoreError> {
+        let now = n(unix(OffsetDateTime::now_utc()));
+        let (name, detail_name, detail, stale) = match state {
+            LedgerState::Sent { provider_message_id } => {
+                ("sent", "provider_message_id", provider_message_id.as_str().to_owned(), "reason")
+            }
+            LedgerState::Skipped { reason } => ("skipped", "reason", reason.clone(), "provider_message_id"),
+            LedgerState::Failed { reason } => ("failed", "reason", reason.clone(), "provider_message_id"),
+            LedgerState::Claimed { .. } => return Err(StoreError::Corrupt("cannot settle into claimed".into())),
+        };
+        self.update_held(
+            campaign,
+            contact,
+            attempt,
+            "SET #state = :state, #detail = :detail, #updated = :now REMOVE #lease, #stale",
+            &[("#detail", detail_name), ("#updated", "updated_at"), ("#lease", "lease_until"), ("#stale", stale)],
+            vec![(":state", s(name)), (":detail", s(detail)), (":now", now)],
+        )
+        .await
+    }
+
+    async fn release(&self, campaign: &CampaignId, contact: &ContactId, attempt: u32) -> Result<(), StoreError> {
+        let now = n(unix(OffsetDateTime::now_utc()));
+        self.update_held(
+            campaign,
+            contact,
+            attempt,
+            "SET #state = :released, #updated = :now REMOVE #lease",
+            &[("#updated", "updated_at"), ("#lease", "lease_until")],
+            vec![(":released", s(RELEASED)), (":now", now)],
+        )
+        .await
+    }
+
+    async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError> {
+        match self.read(&campaign.to_string(), &contact.to_string()).await? {
+            Some(item) => to_state(&item),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError> {
+        if id.as_str().is_empty() {
+            // DynamoDB refuses empty key values; nothing is stored under one.
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_PROVIDER_MESSAGE_ID)
+            .key_condition_expression("#pmid = :pmid")
+            .expression_attribute_names("#pmid", "provider_message_id")
+            .expression_attribute_values(":pmid", s(id.as_str()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        out.items()
+            .first()
+            .map(|item| {
+                Ok((
+                    CampaignId::parse(get_s(item, "campaign_id")?)
+                        .map_err(|_| StoreError::Corrupt("ledger item has an invalid campaign id".into()))?,
+                    ContactId::parse(get_s(item, "contact_id")?)
+                        .map_err(|_| StoreError::Corrupt("ledger item has an invalid contact id".into()))?,
+                ))
+            })
+            .transpose()
+    }
+
+    async fn counts(&self, campaign: &CampaignId) -> Result<LedgerCounts, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .projection_expression("#state")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pk", s(campaign.to_string()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut counts = LedgerCounts::default();
+        while let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? {
+            match get_s(&item, "state")? {
+                CLAIMED | RELEASED => counts.claimed += 1,
+                "sent" => counts.sent += 1,
+                "skipped" => counts.skipped += 1,
+                "failed" => counts.failed += 1,
+                _ => return Err(StoreError::Corrupt("ledger item has an unknown state".into())),
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_lease_end_is_rounded_up_to_the_second() {
+        let t = datetime!(2030-01-07 09:00:00 UTC);
+        assert_eq!(lease_end(t, Duration::from_secs(30)), unix(t) + 30);
+        assert_eq!(lease_end(t, Duration::from_millis(1_500)), unix(t) + 2);
+        assert_eq!(lease_end(t + time::Duration::milliseconds(500), Duration::from_secs(30)), unix(t) + 31);
+        assert_eq!(lease_end(t, Duration::ZERO), unix(t) + 1);
+    }
+}

@@ -1,0 +1,278 @@
+//! DynamoDB adapters: one table per concern (see `schema` for the keys and
+//! indexes). Every expression names attributes through `#name` placeholders
+//! (many of ours are reserved words), and every write whose correctness
+//! depends on "exactly once" or "append only" is a conditional write or a
+//! transaction.
+//!
+//! Error text names the operation and DynamoDB's error code only, never an
+//! attribute value (values may be blind indexes, IDs or sealed bytes).
+
+mod campaigns;
+mod consent;
+mod contacts;
+mod ledger;
+mod schema;
+mod secrets;
+mod suppression;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use crate::ports::StoreError;
+
+pub use campaigns::DynamoCampaignStore;
+pub use consent::DynamoConsentStore;
+pub use contacts::DynamoContactStore;
+pub use ledger::DynamoSendLedger;
+pub use schema::create_tables;
+pub use secrets::DynamoSecretStore;
+pub use suppression::DynamoSuppressionList;
+
+/// The DynamoDB table names, one per concern (set by the SAM template).
+#[derive(Debug, Clone)]
+pub struct TableNames {
+    pub contacts: String,
+    pub consent: String,
+    pub campaigns: String,
+    pub send_ledger: String,
+    pub suppression: String,
+}
+
+impl TableNames {
+    /// `{prefix}-contacts`, `{prefix}-consent`, `{prefix}-campaigns`,
+    /// `{prefix}-send-ledger` and `{prefix}-suppression`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            contacts: format!("{prefix}-contacts"),
+            consent: format!("{prefix}-consent"),
+            campaigns: format!("{prefix}-campaigns"),
+            send_ledger: format!("{prefix}-send-ledger"),
+            suppression: format!("{prefix}-suppression"),
+        }
+    }
+}
+
+/// One stored item.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+// ---------------------------------------------------------------- errors
+
+/// Error codes that mean "this request will never succeed as it is".
+const PERMANENT_CODES: &[&str] =
+    &["ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"];
+
+/// Maps an SDK error that no caller handles specially. Timeouts, dispatch
+/// failures, throttling (`ProvisionedThroughputExceededException`,
+/// `RequestLimitExceeded`, `ThrottlingException`), `InternalServerError` and
+/// any other service error are `Unavailable` (transient); a
+/// request DynamoDB refuses as malformed is `Corrupt` (permanent); an
+/// unexpected failed condition is a `Conflict`.
+pub(crate) fn sdk_error<E, R>(op: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata,
+{
+    match &err {
+        SdkError::ServiceError(service) => classify_code(op, service.err().code()),
+        SdkError::TimeoutError(_) => StoreError::Unavailable(format!("DynamoDB {op}: timed out")),
+        SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("DynamoDB {op}: request not delivered")),
+        SdkError::ResponseError(_) => StoreError::Unavailable(format!("DynamoDB {op}: unreadable response")),
+        SdkError::ConstructionFailure(_) => StoreError::Unavailable(format!("DynamoDB {op}: request not built")),
+        _ => StoreError::Unavailable(format!("DynamoDB {op}: failed")),
+    }
+}
+
+fn classify_code(op: &'static str, code: Option<&str>) -> StoreError {
+    let code = code.unwrap_or("unknown");
+    if code == "ConditionalCheckFailedException" || code == "TransactionConflictException" {
+        StoreError::Conflict(format!("DynamoDB {op}: {code}"))
+    } else if PERMANENT_CODES.contains(&code) {
+        StoreError::Corrupt(format!("DynamoDB {op} refused the request: {code}"))
+    } else {
+        StoreError::Unavailable(format!("DynamoDB {op}: {code}"))
+    }
+}
+
+/// Whether the error is a failed condition on a single-item write.
+pub(crate) fn is_condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// How a transaction was cancelled, from its per-item reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cancelled {
+    /// These items' conditions failed (indexes into the request's items).
+    Conditions(Vec<usize>),
+    /// Another transaction touched the same items at the same time.
+    Contended,
+}
+
+/// Splits a failed `TransactWriteItems` into a cancellation we can reason
+/// about and everything else (already mapped to a `StoreError`).
+pub(crate) fn transaction_error(
+    op: &'static str,
+    err: SdkError<TransactWriteItemsError, HttpResponse>,
+) -> Result<Cancelled, StoreError> {
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
+        let reasons = cancelled.cancellation_reasons();
+        let failed: Vec<usize> = reasons
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect();
+        if !failed.is_empty() {
+            return Ok(Cancelled::Conditions(failed));
+        }
+        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+        if codes.contains(&"TransactionConflict") {
+            return Ok(Cancelled::Contended);
+        }
+        if codes.contains(&"ValidationError") {
+            return Err(StoreError::Corrupt(format!("DynamoDB {op} refused the request: ValidationError")));
+        }
+        return Err(StoreError::Unavailable(format!("DynamoDB {op}: transaction cancelled ({})", codes.join(", "))));
+    }
+    if err.as_service_error().and_then(|e| e.code()) == Some("TransactionConflictException") {
+        return Ok(Cancelled::Contended);
+    }
+    Err(sdk_error(op, err))
+}
+
+// ---------------------------------------------------------------- attributes
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn b(value: impl Into<Vec<u8>>) -> AttributeValue {
+    AttributeValue::B(Blob::new(value))
+}
+
+fn missing(name: &str) -> StoreError {
+    StoreError::Corrupt(format!("item has no valid attribute '{name}'"))
+}
+
+/// A string attribute that must be present.
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    opt_s(item, name)?.ok_or_else(|| missing(name))
+}
+
+/// A string attribute that may be absent (but not of another type).
+pub(crate) fn opt_s<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(v)) => Ok(Some(v)),
+        Some(_) => Err(missing(name)),
+    }
+}
+
+/// A number attribute that must be present.
+pub(crate) fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    opt_n(item, name)?.ok_or_else(|| missing(name))
+}
+
+/// A number attribute that may be absent.
+pub(crate) fn opt_n<T: FromStr>(item: &Item, name: &str) -> Result<Option<T>, StoreError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| missing(name)),
+        Some(_) => Err(missing(name)),
+    }
+}
+
+/// A binary attribute that must be present.
+pub(crate) fn get_b(item: &Item, name: &str) -> Result<Vec<u8>, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::B(v)) => Ok(v.as_ref().to_vec()),
+        _ => Err(missing(name)),
+    }
+}
+
+/// Seconds since the epoch, the resolution timestamps are stored at.
+pub(crate) fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+pub(crate) fn from_unix(secs: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| StoreError::Corrupt("timestamp out of range".into()))
+}
+
+/// A timestamp attribute (unix seconds) that must be present.
+pub(crate) fn get_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
+    from_unix(get_n(item, name)?)
+}
+
+/// A JSON attribute that does not decode. serde's own message may quote the
+/// offending value, so only the kind of error and its position are kept.
+pub(crate) fn json_corrupt(what: &str, e: &serde_json::Error) -> StoreError {
+    use serde_json::error::Category;
+    let kind = match e.classify() {
+        Category::Io => "i/o error",
+        Category::Syntax => "not valid JSON",
+        Category::Data => "unexpected shape",
+        Category::Eof => "truncated",
+    };
+    StoreError::Corrupt(format!("{what}: {kind} at line {} column {}", e.line(), e.column()))
+}
+
+/// Builds a `TransactWriteItem` part; a missing required field is our bug.
+pub(crate) fn built<T>(part: &'static str, result: Result<T, BuildError>) -> Result<T, StoreError> {
+    result.map_err(|_| StoreError::Unavailable(format!("DynamoDB request part {part} is incomplete")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixed_names_are_one_per_concern() {
+        let t = TableNames::with_prefix("t1");
+        assert_eq!(
+            [t.contacts, t.consent, t.campaigns, t.send_ledger, t.suppression],
+            ["t1-contacts", "t1-consent", "t1-campaigns", "t1-send-ledger", "t1-suppression"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn codes_are_classified_without_values() {
+        assert!(matches!(classify_code("GetItem", Some("ThrottlingException")), StoreError::Unavailable(_)));
+        assert!(matches!(
+            classify_code("GetItem", Some("ProvisionedThroughputExceededException")),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(classify_code("PutItem", Some("ConditionalCheckFailedException")), StoreError::Conflict(_)));
+        assert!(matches!(classify_code("PutItem", Some("ValidationException")), StoreError::Corrupt(_)));
+        assert!(matches!(classify_code("PutItem", None), StoreError::Unavailable(_)));
+    }
+
+    #[test]
+    fn attribute_getters_reject_wrong_types() {
+        let item: Item = HashMap::from([
+            ("a".to_owned(), s("x")),
+            ("n".to_owned(), n(42)),
+            ("b".to_owned(), b(vec![1u8, 2])),
+            ("bad".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        assert_eq!(get_s(&item, "a").unwrap(), "x");
+        assert_eq!(get_n::<u32>(&item, "n").unwrap(), 42);
+        assert_eq!(get_b(&item, "b").unwrap(), vec![1, 2]);
+        assert_eq!(opt_s(&item, "absent").unwrap(), None);
+        assert!(matches!(get_s(&item, "bad"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(get_n::<u32>(&item, "a"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(get_s(&item, "absent"), Err(StoreError::Corrupt(_))));
+    }
+}

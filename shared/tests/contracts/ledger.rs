@@ -1,0 +1,301 @@
+//! `SendLedger`: exactly-once bookkeeping per (campaign, contact). A claim
+//! holds a lease; a lapsed lease can be taken over with a higher attempt; only
+//! the current attempt may settle or release. The suites pass `now`
+//! explicitly, so no test waits for a lease to run out.
+
+use std::time::Duration;
+
+use carepost::domain::{CampaignId, ContactId, ProviderMessageId};
+use carepost::ports::{ClaimOutcome, LedgerCounts, LedgerState, SendLedger, StoreError};
+
+use super::support::{T0, unique};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn pair() -> (CampaignId, ContactId) {
+    (CampaignId::new_random(), ContactId::new_random())
+}
+
+fn sent(id: &str) -> LedgerState {
+    LedgerState::Sent { provider_message_id: ProviderMessageId::new(id) }
+}
+
+fn assert_conflict(result: Result<(), StoreError>) {
+    match result {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected a Conflict, got {other:?}"),
+    }
+}
+
+pub async fn ledger_contract(ledger: &dyn SendLedger) {
+    the_first_claim_is_attempt_one(ledger).await;
+    a_second_claim_while_the_lease_is_held_is_busy(ledger).await;
+    a_claim_after_the_lease_lapsed_takes_over_as_the_next_attempt(ledger).await;
+    settling_with_a_stale_attempt_is_a_conflict(ledger).await;
+    a_claim_after_a_send_was_settled_is_done(ledger).await;
+    skipped_and_failed_are_terminal_too(ledger).await;
+    a_released_claim_can_be_claimed_again_at_once_with_a_higher_attempt(ledger).await;
+    releasing_with_a_stale_attempt_is_a_conflict(ledger).await;
+    a_settled_send_is_found_by_its_provider_message_id(ledger).await;
+    counts_group_one_campaigns_rows_by_state(ledger).await;
+    a_lease_is_held_to_its_exact_end(ledger).await;
+}
+
+pub async fn the_first_claim_is_attempt_one(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+
+    let outcome = ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+
+    assert_eq!(outcome, ClaimOutcome::Claimed { attempt: 1 });
+    match ledger.state(&campaign, &contact).await.unwrap() {
+        Some(LedgerState::Claimed { attempt: 1, lease_until }) => {
+            assert!(lease_until >= T0 + LEASE, "lease ends at {lease_until}, before {}", T0 + LEASE)
+        }
+        other => panic!("expected a claim by attempt 1, got {other:?}"),
+    }
+}
+
+pub async fn a_second_claim_while_the_lease_is_held_is_busy(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+
+    let early = ledger.claim(&campaign, &contact, T0 + Duration::from_secs(1), LEASE).await.unwrap();
+    let late = ledger.claim(&campaign, &contact, T0 + LEASE - Duration::from_secs(1), LEASE).await.unwrap();
+
+    assert_eq!(early, ClaimOutcome::Busy);
+    assert_eq!(late, ClaimOutcome::Busy);
+    assert!(
+        matches!(ledger.state(&campaign, &contact).await.unwrap(), Some(LedgerState::Claimed { attempt: 1, .. })),
+        "a busy claim must not change the holder"
+    );
+}
+
+pub async fn a_claim_after_the_lease_lapsed_takes_over_as_the_next_attempt(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+
+    let second = ledger.claim(&campaign, &contact, T0 + LEASE + Duration::from_secs(1), LEASE).await.unwrap();
+    let third = ledger.claim(&campaign, &contact, T0 + 3 * LEASE, LEASE).await.unwrap();
+
+    assert_eq!(second, ClaimOutcome::Claimed { attempt: 2 });
+    assert_eq!(third, ClaimOutcome::Claimed { attempt: 3 });
+}
+
+pub async fn settling_with_a_stale_attempt_is_a_conflict(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+    // The first holder stalls past its lease and another sender takes over.
+    ledger.claim(&campaign, &contact, T0 + 2 * LEASE, LEASE).await.unwrap();
+
+    let stale = ledger.settle(&campaign, &contact, 1, &sent("from-the-stalled-sender")).await;
+
+    assert_conflict(stale);
+    assert!(
+        matches!(ledger.state(&campaign, &contact).await.unwrap(), Some(LedgerState::Claimed { attempt: 2, .. })),
+        "a refused settle must not change the row"
+    );
+    ledger.settle(&campaign, &contact, 2, &sent("from-the-current-holder")).await.unwrap();
+    assert_eq!(ledger.state(&campaign, &contact).await.unwrap(), Some(sent("from-the-current-holder")));
+}
+
+pub async fn a_claim_after_a_send_was_settled_is_done(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    let ClaimOutcome::Claimed { attempt } = ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap() else {
+        panic!("first claim must succeed");
+    };
+    let provider_id = unique("ses");
+    ledger.settle(&campaign, &contact, attempt, &sent(&provider_id)).await.unwrap();
+
+    // Even long after, with any lease: a sent message stays sent.
+    let again = ledger.claim(&campaign, &contact, T0 + 10 * LEASE, LEASE).await.unwrap();
+
+    assert_eq!(again, ClaimOutcome::Done(sent(&provider_id)));
+    assert_conflict(ledger.settle(&campaign, &contact, attempt, &sent("twice")).await);
+}
+
+pub async fn skipped_and_failed_are_terminal_too(ledger: &dyn SendLedger) {
+    let skipped = LedgerState::Skipped { reason: "consent withdrawn".into() };
+    let failed = LedgerState::Failed { reason: "address rejected".into() };
+    for terminal in [skipped, failed] {
+        let (campaign, contact) = pair();
+        ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+        ledger.settle(&campaign, &contact, 1, &terminal).await.unwrap();
+
+        let again = ledger.claim(&campaign, &contact, T0 + 2 * LEASE, LEASE).await.unwrap();
+
+        assert_eq!(again, ClaimOutcome::Done(terminal.clone()));
+        assert_eq!(ledger.state(&campaign, &contact).await.unwrap(), Some(terminal));
+    }
+}
+
+pub async fn a_released_claim_can_be_claimed_again_at_once_with_a_higher_attempt(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+
+    ledger.release(&campaign, &contact, 1).await.unwrap();
+    // Well inside the released lease.
+    let again = ledger.claim(&campaign, &contact, T0 + Duration::from_secs(1), LEASE).await.unwrap();
+
+    assert_eq!(again, ClaimOutcome::Claimed { attempt: 2 });
+    assert_conflict(ledger.settle(&campaign, &contact, 1, &sent("released-attempt")).await);
+    ledger.settle(&campaign, &contact, 2, &sent("second-attempt")).await.unwrap();
+}
+
+pub async fn releasing_with_a_stale_attempt_is_a_conflict(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+    ledger.claim(&campaign, &contact, T0 + 2 * LEASE, LEASE).await.unwrap();
+
+    let stale = ledger.release(&campaign, &contact, 1).await;
+
+    assert_conflict(stale);
+    assert_eq!(
+        ledger.claim(&campaign, &contact, T0 + 2 * LEASE + Duration::from_secs(1), LEASE).await.unwrap(),
+        ClaimOutcome::Busy,
+        "attempt 2 still holds its claim"
+    );
+}
+
+pub async fn a_settled_send_is_found_by_its_provider_message_id(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    let (other_campaign, other_contact) = pair();
+    let provider_id = unique("ses");
+    for (campaign, contact, id) in
+        [(campaign, contact, provider_id.clone()), (other_campaign, other_contact, unique("ses"))]
+    {
+        ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+        ledger.settle(&campaign, &contact, 1, &sent(&id)).await.unwrap();
+    }
+
+    let found = ledger.find_by_provider_id(&ProviderMessageId::new(provider_id)).await.unwrap();
+    let unknown = ledger.find_by_provider_id(&ProviderMessageId::new(unique("ses"))).await.unwrap();
+
+    assert_eq!(found, Some((campaign, contact)));
+    assert_eq!(unknown, None);
+}
+
+pub async fn counts_group_one_campaigns_rows_by_state(ledger: &dyn SendLedger) {
+    let campaign = CampaignId::new_random();
+    let outcomes = [
+        None,
+        Some(sent(&unique("ses"))),
+        Some(sent(&unique("ses"))),
+        Some(LedgerState::Skipped { reason: "suppressed".into() }),
+        Some(LedgerState::Failed { reason: "rejected".into() }),
+    ];
+    for outcome in &outcomes {
+        let contact = ContactId::new_random();
+        ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+        if let Some(state) = outcome {
+            ledger.settle(&campaign, &contact, 1, state).await.unwrap();
+        }
+    }
+    let (other_campaign, other_contact) = pair();
+    ledger.claim(&other_campaign, &other_contact, T0, LEASE).await.unwrap();
+    ledger.settle(&other_campaign, &other_contact, 1, &sent(&unique("ses"))).await.unwrap();
+
+    let counts = ledger.counts(&campaign).await.unwrap();
+
+    assert_eq!(counts, LedgerCounts { claimed: 1, sent: 2, skipped: 1, failed: 1 });
+    assert_eq!(ledger.counts(&CampaignId::new_random()).await.unwrap(), LedgerCounts::default());
+}
+
+/// The lease lasts its full length even when `now` or the lease is not a
+/// whole number of seconds; a claim a moment before its end is still busy.
+pub async fn a_lease_is_held_to_its_exact_end(ledger: &dyn SendLedger) {
+    let half = Duration::from_millis(500);
+    let (campaign, contact) = pair();
+    ledger.claim(&campaign, &contact, T0 + half, LEASE).await.unwrap();
+    let (campaign2, contact2) = pair();
+    ledger.claim(&campaign2, &contact2, T0, Duration::from_millis(1_500)).await.unwrap();
+
+    let near_end = ledger.claim(&campaign, &contact, T0 + LEASE + Duration::from_millis(200), LEASE).await.unwrap();
+    let near_end2 = ledger.claim(&campaign2, &contact2, T0 + Duration::from_millis(1_200), LEASE).await.unwrap();
+
+    assert_eq!(near_end, ClaimOutcome::Busy, "claimed at T0+0.5s for 30s, asked again at T0+30.2s");
+    assert_eq!(near_end2, ClaimOutcome::Busy, "claimed at T0 for 1.5s, asked again at T0+1.2s");
+}
+
+mod embedded {
+    use carepost::adapters::embedded::SqliteSendLedger;
+
+    use super::super::support::{Scratch, scratch};
+
+    fn ledger() -> (Scratch, SqliteSendLedger) {
+        let s = scratch();
+        let ledger = SqliteSendLedger::new(s.db.clone());
+        (s, ledger)
+    }
+
+    #[tokio::test]
+    async fn the_first_claim_is_attempt_one() {
+        let (_s, ledger) = ledger();
+        super::the_first_claim_is_attempt_one(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn a_second_claim_while_the_lease_is_held_is_busy() {
+        let (_s, ledger) = ledger();
+        super::a_second_claim_while_the_lease_is_held_is_busy(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_after_the_lease_lapsed_takes_over_as_the_next_attempt() {
+        let (_s, ledger) = ledger();
+        super::a_claim_after_the_lease_lapsed_takes_over_as_the_next_attempt(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn settling_with_a_stale_attempt_is_a_conflict() {
+        let (_s, ledger) = ledger();
+        super::settling_with_a_stale_attempt_is_a_conflict(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_after_a_send_was_settled_is_done() {
+        let (_s, ledger) = ledger();
+        super::a_claim_after_a_send_was_settled_is_done(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn skipped_and_failed_are_terminal_too() {
+        let (_s, ledger) = ledger();
+        super::skipped_and_failed_are_terminal_too(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn a_released_claim_can_be_claimed_again_at_once_with_a_higher_attempt() {
+        let (_s, ledger) = ledger();
+        super::a_released_claim_can_be_claimed_again_at_once_with_a_higher_attempt(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn releasing_with_a_stale_attempt_is_a_conflict() {
+        let (_s, ledger) = ledger();
+        super::releasing_with_a_stale_attempt_is_a_conflict(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn a_settled_send_is_found_by_its_provider_message_id() {
+        let (_s, ledger) = ledger();
+        super::a_settled_send_is_found_by_its_provider_message_id(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn counts_group_one_campaigns_rows_by_state() {
+        let (_s, ledger) = ledger();
+        super::counts_group_one_campaigns_rows_by_state(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_held_to_its_exact_end() {
+        let (_s, ledger) = ledger();
+        super::a_lease_is_held_to_its_exact_end(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn the_whole_contract_passes_on_one_shared_ledger() {
+        let (_s, ledger) = ledger();
+        super::ledger_contract(&ledger).await;
+    }
+}

@@ -1,0 +1,86 @@
+//! `SuppressionList`: addresses (by blind index) that must never be mailed
+//! again; the first reason recorded is the one kept.
+
+use carepost::ports::{SuppressionList, SuppressionReason};
+
+use super::support::unique;
+
+pub async fn suppression_list_contract(list: &dyn SuppressionList) {
+    a_suppressed_address_reports_its_reason(list).await;
+    a_second_suppression_keeps_the_first_reason(list).await;
+    an_unknown_address_is_not_suppressed(list).await;
+    suppressing_one_address_leaves_others_alone(list).await;
+}
+
+pub async fn a_suppressed_address_reports_its_reason(list: &dyn SuppressionList) {
+    let index = unique("idx");
+
+    list.suppress(&index, SuppressionReason::HardBounce).await.unwrap();
+
+    assert_eq!(list.reason(&index).await.unwrap(), Some(SuppressionReason::HardBounce));
+}
+
+pub async fn a_second_suppression_keeps_the_first_reason(list: &dyn SuppressionList) {
+    let index = unique("idx");
+    list.suppress(&index, SuppressionReason::Complaint).await.unwrap();
+
+    list.suppress(&index, SuppressionReason::UnsubscribeAll).await.unwrap();
+    list.suppress(&index, SuppressionReason::HardBounce).await.unwrap();
+
+    assert_eq!(list.reason(&index).await.unwrap(), Some(SuppressionReason::Complaint));
+}
+
+pub async fn an_unknown_address_is_not_suppressed(list: &dyn SuppressionList) {
+    assert_eq!(list.reason(&unique("idx")).await.unwrap(), None);
+}
+
+pub async fn suppressing_one_address_leaves_others_alone(list: &dyn SuppressionList) {
+    let (suppressed, neighbour) = (unique("idx"), unique("idx"));
+
+    list.suppress(&suppressed, SuppressionReason::UnsubscribeAll).await.unwrap();
+
+    assert_eq!(list.reason(&suppressed).await.unwrap(), Some(SuppressionReason::UnsubscribeAll));
+    assert_eq!(list.reason(&neighbour).await.unwrap(), None);
+}
+
+mod embedded {
+    use carepost::adapters::embedded::SqliteSuppressionList;
+
+    use super::super::support::{Scratch, scratch};
+
+    fn list() -> (Scratch, SqliteSuppressionList) {
+        let s = scratch();
+        let list = SqliteSuppressionList::new(s.db.clone());
+        (s, list)
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_address_reports_its_reason() {
+        let (_s, list) = list();
+        super::a_suppressed_address_reports_its_reason(&list).await;
+    }
+
+    #[tokio::test]
+    async fn a_second_suppression_keeps_the_first_reason() {
+        let (_s, list) = list();
+        super::a_second_suppression_keeps_the_first_reason(&list).await;
+    }
+
+    #[tokio::test]
+    async fn an_unknown_address_is_not_suppressed() {
+        let (_s, list) = list();
+        super::an_unknown_address_is_not_suppressed(&list).await;
+    }
+
+    #[tokio::test]
+    async fn suppressing_one_address_leaves_others_alone() {
+        let (_s, list) = list();
+        super::suppressing_one_address_leaves_others_alone(&list).await;
+    }
+
+    #[tokio::test]
+    async fn the_whole_contract_passes_on_one_shared_list() {
+        let (_s, list) = list();
+        super::suppression_list_contract(&list).await;
+    }
+}
