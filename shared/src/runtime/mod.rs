@@ -1,7 +1,12 @@
 //! Runtimes that drive the use cases: the embedded stack (one process, one
-//! port, in-process queue workers). The Lambda functions live in `functions/`.
+//! port, in-process queue workers) and the Lambda glue (`aws`, `lambda`)
+//! that the functions in `functions/` call.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod embedded;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod workers;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStack, StackError, TransportChoice};

@@ -1,0 +1,210 @@
+//! Lambda glue: SQS batch handlers that report only the failed messages
+//! (`ReportBatchItemFailures`), back-off through the visibility timeout,
+//! and the HTTP adapter that hands API Gateway's source IP to the routers.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+
+pub use {aws_lambda_events, lambda_http, lambda_runtime};
+
+use super::workers::backoff;
+use crate::app::App;
+use crate::app::send::SendError;
+use crate::domain::{FanoutShardJob, MailEvent, SendJob};
+use crate::error::Classify;
+use crate::http::extract::ClientIp;
+use crate::ports::Queue;
+
+/// JSON logs (the template sets the Lambda JSON log format); IDs and counts only.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// When a fan-out invocation should hand its shard on: three quarters of the
+/// time Lambda gave it, leaving room to save the checkpoint and re-enqueue.
+pub fn fanout_deadline(lambda_deadline: std::time::SystemTime) -> Instant {
+    let remaining = lambda_deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    Instant::now() + remaining * 3 / 4
+}
+
+/// The item failures Lambda should redeliver.
+#[derive(Debug, Default)]
+pub struct BatchFailures(Vec<String>);
+
+impl BatchFailures {
+    fn fail(&mut self, message: &SqsMessage) {
+        if let Some(id) = &message.message_id {
+            self.0.push(id.clone());
+        }
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_response(self) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = self
+            .0
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
+}
+
+/// Reports the message failed and delays its next delivery with jitter.
+async fn retry_later(queue: &dyn Queue, failures: &mut BatchFailures, message: &SqsMessage, base: Duration) {
+    failures.fail(message);
+    if let Some(receipt) = &message.receipt_handle
+        && let Err(e) = queue.change_visibility(receipt, backoff(receive_count(message), base)).await
+    {
+        tracing::warn!(error = %e, "could not set back-off");
+    }
+}
+
+fn poison(message: &SqsMessage, error: &dyn std::fmt::Display) {
+    tracing::error!(error = %error, message_id = message.message_id.as_deref().unwrap_or(""),
+        receive_count = receive_count(message), "message cannot be processed; it will reach the dead-letter queue");
+}
+
+/// `fanout`: one shard per message; continues itself before `deadline`.
+pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let mut failures = BatchFailures::default();
+    for message in &event.records {
+        let job = match FanoutShardJob::parse(message.body.as_deref().unwrap_or("")) {
+            Ok(job) => job,
+            Err(e) => {
+                poison(message, &e);
+                failures.fail(message);
+                continue;
+            }
+        };
+        match app.process_fanout_shard(&job, Some(deadline)).await {
+            Ok(outcome) => tracing::info!(campaign_id = %job.campaign_id, shard = job.shard, ?outcome, "fan-out shard"),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, campaign_id = %job.campaign_id, "fan-out shard will retry");
+                retry_later(queue, &mut failures, message, Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                poison(message, &e);
+                failures.fail(message);
+            }
+        }
+    }
+    failures.into_response()
+}
+
+/// `sender`: each job exactly once; throttled and transient failures back off.
+pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = BatchFailures::default();
+    let mut campaigns = HashSet::new();
+    for message in &event.records {
+        let job = match SendJob::parse(message.body.as_deref().unwrap_or("")) {
+            Ok(job) => job,
+            Err(e) => {
+                poison(message, &e);
+                failures.fail(message);
+                continue;
+            }
+        };
+        campaigns.insert(job.campaign_id);
+        match app.process_send(&job).await {
+            Ok(outcome) => {
+                tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job")
+            }
+            Err(SendError::Permanent(e)) => {
+                poison(message, &e);
+                failures.fail(message);
+            }
+            Err(SendError::Busy { retry_after }) => {
+                // Wait out the holder's lease in one step: a busy job must not
+                // use up its receives and land in the dead-letter queue.
+                failures.fail(message);
+                if let Some(receipt) = &message.receipt_handle
+                    && let Err(e) = queue.change_visibility(receipt, retry_after).await
+                {
+                    tracing::warn!(error = %e, "could not delay a busy job");
+                }
+            }
+            Err(e) => {
+                let base =
+                    if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
+                tracing::warn!(error = %e, campaign_id = %job.campaign_id, "send job will retry");
+                retry_later(queue, &mut failures, message, base).await;
+            }
+        }
+    }
+    for campaign in campaigns {
+        if let Err(e) = app.advance_campaign(&campaign).await {
+            tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
+        }
+    }
+    failures.into_response()
+}
+
+/// `ses-events`: provider events, SNS-wrapped or EventBridge-shaped.
+pub async fn handle_events(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = BatchFailures::default();
+    for message in &event.records {
+        let parsed = match MailEvent::parse(message.body.as_deref().unwrap_or("")) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                poison(message, &e);
+                failures.fail(message);
+                continue;
+            }
+        };
+        match app.process_mail_event(&parsed).await {
+            Ok(outcome) => tracing::info!(?outcome, kind = ?parsed.kind, "mail event"),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "mail event will retry");
+                failures.fail(message);
+            }
+            Err(e) => {
+                poison(message, &e);
+                failures.fail(message);
+            }
+        }
+    }
+    failures.into_response()
+}
+
+/// Puts API Gateway's source IP where the routers look for it.
+async fn client_ip_from_context(mut request: Request, next: Next) -> Response {
+    let ip = match request.extensions().get::<lambda_http::request::RequestContext>() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+        }
+        _ => None,
+    };
+    request.extensions_mut().insert(ClientIp(ip));
+    next.run(request).await
+}
+
+/// A router ready for `lambda_http::run`: JSON 404 fallback, client IP from the event.
+pub fn http_service(router: Router) -> Router {
+    router.fallback(crate::http::not_found).layer(middleware::from_fn(client_ip_from_context))
+}
