@@ -10,7 +10,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv lint fmt clean
+.PHONY: run dev test venv lint fmt clean bench-kms
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -20,8 +20,12 @@ dev:
 	$(CARGO) run --release -p carepost-cli -- dev
 
 test: venv lint
-	$(CARGO) build -p carepost-cli
-	$(CARGO) test --workspace
+	$(CARGO) build --workspace
+	VENV=$(VENV) scripts/with-moto.sh $(CARGO) test --workspace
+
+# KMS calls for 10,000 contacts through fan-out and send, on moto (a few minutes).
+bench-kms: venv
+	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench kms_calls
 
 lint:
 	$(CARGO) fmt --all --check

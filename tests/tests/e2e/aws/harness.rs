@@ -1,0 +1,200 @@
+//! A Carepost stack on moto: tables, queues, key and SES identity created
+//! over the AWS wire protocol, the Lambda handlers driven the way the SQS
+//! event source mapping drives them, and moto's record of sent mail.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use carepost::adapters::aws::TableNames;
+use carepost::adapters::aws::dynamodb::create_tables;
+use carepost::adapters::aws::sqs::create_queue_pair;
+use carepost::app::App;
+use carepost::config::Throughput;
+use carepost::domain::{EmailAddress, PublicBaseUrl, Sender};
+use carepost::runtime::aws::{AwsApp, AwsClients, AwsSettings, build};
+use carepost::runtime::lambda::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
+
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL is not set: start moto first (make test does)")
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    endpoint();
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub struct Queues {
+    pub fanout: (String, String),
+    pub send: (String, String),
+    pub events: (String, String),
+}
+
+pub struct MotoStack {
+    pub clients: AwsClients,
+    pub settings: AwsSettings,
+    pub built: AwsApp,
+    pub queues: Queues,
+}
+
+impl MotoStack {
+    pub fn app(&self) -> &Arc<App> {
+        &self.built.app
+    }
+}
+
+pub fn throughput() -> Throughput {
+    Throughput {
+        send_rate_per_second: 200,
+        sender_max_concurrency: 2,
+        fanout_shards: 4,
+        visibility_timeout_seconds: 2,
+        max_receive_count: 5,
+        ..Throughput::default()
+    }
+}
+
+/// Creates every resource under a fresh prefix and builds the application.
+pub async fn moto_stack() -> MotoStack {
+    moto_stack_with(|c| c).await
+}
+
+pub async fn moto_stack_with(customize: impl FnOnce(AwsClients) -> AwsClients) -> MotoStack {
+    let sdk = sdk().await;
+    let plain = AwsClients::from_sdk(&sdk);
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let tables = TableNames::with_prefix(&prefix);
+    create_tables(&plain.dynamodb, &tables).await.expect("tables are created");
+    let t = throughput();
+    let queue = |name: &str| {
+        let (client, name) = (plain.sqs.clone(), format!("{prefix}-{name}"));
+        async move {
+            create_queue_pair(&client, &name, t.visibility_timeout_seconds, t.max_receive_count).await.expect("queue")
+        }
+    };
+    let queues = Queues { fanout: queue("fanout").await, send: queue("send").await, events: queue("ses-events").await };
+    let key = plain.kms.create_key().description("carepost test key").send().await.expect("kms key");
+    let key_id = key.key_metadata().expect("metadata").key_id().to_owned();
+    plain.sesv2.create_email_identity().email_identity("clinic.example").send().await.expect("SES identity");
+    let settings = AwsSettings {
+        tables,
+        fanout_queue_url: queues.fanout.0.clone(),
+        send_queue_url: queues.send.0.clone(),
+        send_dlq_url: Some(queues.send.1.clone()),
+        kms_key_id: key_id,
+        ses_configuration_set: None,
+        public_base_url: PublicBaseUrl::parse("https://mail.clinic.example").unwrap(),
+        sender: Sender { name: "Clinic".into(), address: EmailAddress::parse("news@clinic.example").unwrap() },
+        throughput: t,
+        acceptance_grace: std::time::Duration::from_secs(3),
+    };
+    let clients = customize(plain);
+    let built = build(clients.clone(), settings.clone()).await.expect("application builds");
+    MotoStack { clients, settings, built, queues }
+}
+
+/// Receives like the SQS event source mapping: up to `batch` messages as one
+/// `SqsEvent`, with the receive count attribute.
+pub async fn receive_event(sqs: &aws_sdk_sqs::Client, url: &str, batch: i32) -> SqsEvent {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(batch)
+        .wait_time_seconds(0)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .expect("receive");
+    let mut event = SqsEvent::default();
+    event.records = out
+        .messages()
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            record.attributes = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                .unwrap_or_else(HashMap::new);
+            record
+        })
+        .collect();
+    event
+}
+
+/// Deletes what the handler did not report as failed, as the mapping does.
+pub async fn acknowledge(sqs: &aws_sdk_sqs::Client, url: &str, event: &SqsEvent, response: &SqsBatchResponse) {
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    for record in &event.records {
+        if !failed.contains(&record.message_id.as_deref().unwrap_or_default())
+            && let Some(receipt) = &record.receipt_handle
+        {
+            sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.expect("delete");
+        }
+    }
+}
+
+/// Runs `handler` over the queue until it is empty (and stays empty past
+/// any back-off), or the time runs out. Returns every body it handed over.
+pub async fn drain<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    batch: i32,
+    within: std::time::Duration,
+    mut handler: F,
+) -> Vec<String>
+where
+    F: FnMut(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    let deadline = Instant::now() + within;
+    let mut idle_since: Option<Instant> = None;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let event = receive_event(sqs, url, batch).await;
+        if event.records.is_empty() {
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .expect("attributes");
+            let n = |k: aws_sdk_sqs::types::QueueAttributeName| {
+                attrs.attributes().and_then(|a| a.get(&k)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            };
+            let pending = n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+            if pending == 0 {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > std::time::Duration::from_millis(300) {
+                    return seen;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        idle_since = None;
+        seen.extend(event.records.iter().filter_map(|r| r.body.clone()));
+        let copy = event.clone();
+        let response = handler(event).await;
+        acknowledge(sqs, url, &copy, &response).await;
+    }
+    panic!("queue {url} was not drained in {within:?}");
+}
+
+/// Raw messages moto's SES recorded (`/moto-api/data.json`), oldest first.
+pub async fn sent_raw_messages() -> Vec<String> {
+    sent_messages().await.into_iter().map(|(_, raw)| raw).collect()
+}
+
+/// (SES message ID, raw message) of everything moto's SES accepted.
+pub async fn sent_messages() -> Vec<(String, String)> {
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint())).await.unwrap().json().await.unwrap();
+    let recorded = data["ses"]["RawMessage"].as_array().cloned().unwrap_or_default();
+    recorded.iter().filter_map(|m| Some((m["id"].as_str()?.to_owned(), m["raw_data"].as_str()?.to_owned()))).collect()
+}

@@ -1,0 +1,7 @@
+//! The Lambda handlers and AWS adapters on moto (the AWS wire protocol).
+
+pub mod fault_injection;
+pub mod faults;
+pub mod handlers;
+pub mod harness;
+pub mod pipeline;
