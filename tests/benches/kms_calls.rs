@@ -1,31 +1,80 @@
-//! KMS calls for processing contacts through fan-out and send on moto.
+//! KMS calls for processing contacts through fan-out and send.
 //!
-//! `make bench-kms` (or `scripts/with-moto.sh cargo bench -p carepost-tests
-//! --bench kms_calls`). `BENCH_CONTACTS` sets the population (default 10,000).
-//! Each Lambda execution environment has its own data-key cache, so fan-out
-//! runs in `FanoutShards` cold environments and sending in
-//! `SenderMaxConcurrency` cold ones, invocations spread over them in turn.
-//! Goal: at most 20 KMS calls for 10,000 contacts.
+//! `make bench-kms` (`scripts/with-moto.sh cargo bench --profile dev -p
+//! carepost-tests --bench kms_calls`); `BENCH_CONTACTS` sets the population
+//! (default 10,000). Goal: at most 20 KMS calls for 10,000 contacts.
+//!
+//! The key provider is the real KMS adapter talking to moto over the AWS wire
+//! protocol; its own counter is what is printed. Tables, queues and the
+//! transport are the embedded ones (one SQLite file, the outbox): the number
+//! of KMS calls depends only on the envelope's data-key cache, and moto's
+//! DynamoDB copies every table on each transaction, which makes seeding
+//! 10,000 contacts there take hours. Each Lambda execution environment has
+//! its own cache, so fan-out runs in `FanoutShards` cold environments and
+//! sending in `SenderMaxConcurrency` cold ones, work spread over them in turn.
 
-#[path = "../tests/e2e/aws/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use carepost::app::App;
+use carepost::adapters::aws::kms::KmsKeyProvider;
+use carepost::adapters::embedded::{
+    Db, OutboxTransport, QueueSettings, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteQueue,
+    SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
+};
 use carepost::app::consent::{ConsentSubmission, RequestProof};
-use carepost::config::Throughput;
-use carepost::crypto::TokenPurpose;
-use carepost::domain::EmailAddress;
-use carepost::runtime::aws::{AwsApp, AwsSettings, build};
-use carepost::runtime::lambda;
+use carepost::app::{App, Ports};
+use carepost::config::{Settings, Throughput};
+use carepost::crypto::{CacheLimits, Envelope, Keyring, TokenPurpose};
+use carepost::domain::{EmailAddress, FanoutShardJob, PublicBaseUrl, SendJob};
+use carepost::ports::{KeyProvider, Queue};
 use serde_json::json;
 use time::OffsetDateTime;
 
-async fn confirmed_patient(app: Arc<App>, i: usize) -> anyhow::Result<()> {
+/// One execution environment: its own KMS client counter and data-key cache,
+/// over the shared tables and queues.
+struct Environment {
+    app: App,
+    kms: Arc<KmsKeyProvider>,
+}
+
+struct Shared {
+    db: Db,
+    fanout: Arc<SqliteQueue>,
+    send: Arc<SqliteQueue>,
+    outbox: Arc<OutboxTransport>,
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+    throughput: Throughput,
+}
+
+async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
+    let kms = Arc::new(KmsKeyProvider::new(shared.kms.clone(), shared.key_id.clone()));
+    let provider: Arc<dyn KeyProvider> = kms.clone();
+    let db = shared.db.clone();
+    let keyring = Keyring::load_or_create(provider.as_ref(), &SqliteSecretStore::new(db.clone())).await?;
+    let ports = Ports {
+        contacts: Arc::new(SqliteContactStore::new(db.clone())),
+        consent: Arc::new(SqliteConsentStore::new(db.clone())),
+        suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
+        campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
+        ledger: Arc::new(SqliteSendLedger::new(db)),
+        fanout_queue: shared.fanout.clone(),
+        send_queue: shared.send.clone(),
+        transport: shared.outbox.clone(),
+    };
+    let settings = Settings::local(PublicBaseUrl::parse("https://mail.clinic.example")?, shared.throughput);
+    let rate = NonZeroU32::new(shared.throughput.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
+    let envelope = Arc::new(Envelope::new(provider, CacheLimits::default()));
+    let app = App::new(ports, envelope, Arc::new(keyring), Arc::new(settings), rate);
+    Ok(Environment { app, kms })
+}
+
+fn kms_calls(envs: &[Environment]) -> u64 {
+    envs.iter().map(|e| e.kms.calls()).sum()
+}
+
+async fn confirmed_patient(app: &App, i: usize) -> anyhow::Result<()> {
     let email = format!("bench.patient.{i}@example.org");
     let submission = ConsentSubmission {
         form_id: "web-signup".into(),
@@ -43,106 +92,114 @@ async fn confirmed_patient(app: Arc<App>, i: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn environments(stack: &harness::MotoStack, settings: &AwsSettings, n: u32) -> anyhow::Result<Vec<AwsApp>> {
-    let mut out = Vec::new();
-    for _ in 0..n {
-        out.push(build(stack.clients.clone(), settings.clone()).await?);
+/// Hands every message of `queue` to the environments in turn until it stays empty.
+async fn drain(
+    queue: &SqliteQueue,
+    envs: &[Environment],
+    batch: usize,
+    mut handle: impl AsyncFnMut(&App, &str) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let mut handled = 0u64;
+    for turn in 0.. {
+        let messages = queue.receive(batch, Duration::from_millis(200)).await?;
+        if messages.is_empty() {
+            break;
+        }
+        let env = &envs[turn % envs.len()];
+        for message in messages {
+            handle(&env.app, &message.body).await?;
+            queue.delete(&message.receipt_handle).await?;
+            handled += 1;
+        }
     }
-    Ok(out)
-}
-
-fn kms_calls(envs: &[AwsApp]) -> u64 {
-    envs.iter().map(|e| e.key_provider.calls()).sum()
+    Ok(handled)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let contacts: usize = std::env::var("BENCH_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let stack = harness::moto_stack().await;
-    let throughput = Throughput {
-        send_rate_per_second: 2_000,
-        sender_max_concurrency: 2,
-        fanout_shards: 4,
-        visibility_timeout_seconds: 30,
-        ..harness::throughput()
+    anyhow::ensure!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "start moto first: make bench-kms does");
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms.create_key().description("carepost bench key").send().await?;
+    let key_id = key.key_metadata().expect("metadata").key_id().to_owned();
+
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(&dir.path().join("bench.sqlite3"))?;
+    let throughput = Throughput { send_rate_per_second: 10_000, ..Throughput::default() };
+    let queue_settings =
+        QueueSettings { visibility_timeout: Duration::from_secs(300), max_receive_count: throughput.max_receive_count };
+    let shared = Shared {
+        fanout: Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings)),
+        send: Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings)),
+        outbox: Arc::new(OutboxTransport::new(&dir.path().join("outbox"))?),
+        db,
+        kms,
+        key_id,
+        throughput,
     };
-    let settings = AwsSettings { throughput, ..stack.settings.clone() };
 
     let started = Instant::now();
-    let setup = stack.app().clone();
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    let workers = 8;
-    for w in 0..workers {
-        let (app, done) = (setup.clone(), done.clone());
-        tasks.spawn(async move {
-            for i in (w..contacts).step_by(workers) {
-                confirmed_patient(app.clone(), i).await?;
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 1000 == 0 {
-                    eprintln!("  {n} patients signed up and confirmed");
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined??;
+    let setup = environment(&shared).await?;
+    for i in 0..contacts {
+        confirmed_patient(&setup.app, i).await?;
+        if (i + 1) % 2_000 == 0 {
+            eprintln!("  {} patients signed up and confirmed", i + 1);
+        }
     }
     eprintln!("setup: {contacts} confirmed patients in {:.1} s", started.elapsed().as_secs_f64());
-
     let input = serde_json::from_value(json!({
         "name": "KMS bench", "category": "wellness-tips", "segment": {"not": {"exists": {"attr": "conditions"}}},
         "template": {"subject": "Your wellness update", "html": "<p>Hello {{ first_name | default('there') }}</p>",
                      "text": "Hello {{ first_name | default('there') }}"}
     }))?;
-    let campaign = setup.create_campaign(input).await?;
-    setup.launch_campaign(&campaign).await?;
+    let campaign = setup.app.create_campaign(input).await?;
+    setup.app.launch_campaign(&campaign).await?;
 
-    let fanout_envs = environments(&stack, &settings, u32::from(throughput.fanout_shards)).await?;
-    let sender_envs = environments(&stack, &settings, throughput.sender_max_concurrency).await?;
-    let at_start = kms_calls(&fanout_envs) + kms_calls(&sender_envs);
-    let sqs = stack.clients.sqs.clone();
-    let turn = AtomicUsize::new(0);
+    let mut fanout_envs = Vec::new();
+    for _ in 0..throughput.fanout_shards {
+        fanout_envs.push(environment(&shared).await?);
+    }
+    let mut sender_envs = Vec::new();
+    for _ in 0..throughput.sender_max_concurrency {
+        sender_envs.push(environment(&shared).await?);
+    }
+    let keyring_loads = kms_calls(&fanout_envs) + kms_calls(&sender_envs);
 
     let fanout_started = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    harness::drain(&sqs, &stack.queues.fanout.0, 1, Duration::from_secs(600), |event| {
-        let env = &fanout_envs[turn.fetch_add(1, Ordering::Relaxed) % fanout_envs.len()];
-        async move { lambda::handle_fanout(&env.app, env.fanout_queue.as_ref(), event, deadline).await }
+    drain(&shared.fanout, &fanout_envs, 1, async |app: &App, body: &str| {
+        app.process_fanout_shard(&FanoutShardJob::parse(body)?, None).await?;
+        Ok(())
     })
-    .await;
+    .await?;
     let fanout_time = fanout_started.elapsed();
-    let fanout_kms = kms_calls(&fanout_envs);
-
     let send_started = Instant::now();
-    harness::drain(&sqs, &stack.queues.send.0, 10, Duration::from_secs(1800), |event| {
-        let env = &sender_envs[turn.fetch_add(1, Ordering::Relaxed) % sender_envs.len()];
-        async move { lambda::handle_send(&env.app, env.send_queue.as_ref(), event).await }
+    let jobs = drain(&shared.send, &sender_envs, 10, async |app: &App, body: &str| {
+        app.process_send(&SendJob::parse(body)?).await.map_err(|e| anyhow::anyhow!("send: {e}"))?;
+        Ok(())
     })
-    .await;
+    .await?;
     let send_time = send_started.elapsed();
-    let send_kms = kms_calls(&sender_envs);
 
-    let report = setup.campaign_report(&campaign).await?;
-    let total = fanout_kms + send_kms;
-    println!("KMS calls for {contacts} contacts through fan-out and send (moto)");
+    let report = setup.app.campaign_report(&campaign).await?;
+    let (fanout_kms, send_kms) = (kms_calls(&fanout_envs), kms_calls(&sender_envs));
+    println!("KMS calls for {contacts} contacts through fan-out and send (KMS on moto, tables in SQLite)");
     println!(
-        "  fan-out : {:>4} KMS calls in {} cold environments, {:.1} s",
-        fanout_kms,
+        "  fan-out : {fanout_kms:>3} KMS calls in {} cold environments, {:.1} s",
         fanout_envs.len(),
         fanout_time.as_secs_f64()
     );
     println!(
-        "  send    : {:>4} KMS calls in {} cold environments, {:.1} s",
-        send_kms,
+        "  send    : {send_kms:>3} KMS calls in {} cold environments, {jobs} jobs, {:.1} s",
         sender_envs.len(),
         send_time.as_secs_f64()
     );
-    println!("  (of which {at_start} loading each environment's keyring)");
+    println!("  of which loading each environment's keyring: {keyring_loads}");
     println!(
-        "  total   : {total} KMS calls (goal: at most 20 for 10,000); audience {}, sent {}",
-        report.audience, report.sent
+        "  total   : {} KMS calls (goal: at most 20 for 10,000); audience {}, sent {}",
+        fanout_kms + send_kms,
+        report.audience,
+        report.sent
     );
     anyhow::ensure!(report.sent as usize == contacts, "every contact was sent to");
     Ok(())
