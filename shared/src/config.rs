@@ -72,6 +72,36 @@ impl Throughput {
     }
 }
 
+/// One process's part of `SendRatePerSecond`, as a fraction where the split
+/// does not divide evenly (50 / 4 = 12.5 per second, not 12).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateShare {
+    interval: Duration,
+}
+
+impl RateShare {
+    /// The whole account rate: one process whose tasks share one limiter.
+    pub fn whole(throughput: &Throughput) -> RateShare {
+        RateShare::split(throughput.send_rate_per_second, 1)
+    }
+
+    /// Each of `SenderMaxConcurrency` concurrent senders gets an equal share,
+    /// so together they never pass the account rate.
+    pub fn per_sender(throughput: &Throughput) -> RateShare {
+        RateShare::split(throughput.send_rate_per_second, throughput.sender_max_concurrency)
+    }
+
+    fn split(rate: u32, senders: u32) -> RateShare {
+        let (rate, senders) = (u64::from(rate.max(1)), u64::from(senders.max(1)));
+        RateShare { interval: Duration::from_nanos(1_000_000_000 * senders / rate) }
+    }
+
+    /// Time between two sends of this share.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
 /// A web form allowed to post consent.
 #[derive(Debug, Clone)]
 pub struct FormDefinition {
@@ -149,6 +179,13 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_that_does_not_divide_evenly_is_split_exactly() {
+        let t = Throughput { send_rate_per_second: 50, sender_max_concurrency: 4, ..Throughput::default() };
+        assert_eq!(RateShare::per_sender(&t).interval(), Duration::from_millis(80));
+        assert_eq!(RateShare::whole(&t).interval(), Duration::from_millis(20));
+    }
 
     #[test]
     fn concurrency_below_two_is_refused_like_the_template_does() {

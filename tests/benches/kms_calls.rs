@@ -13,7 +13,6 @@
 //! its own cache, so fan-out runs in `FanoutShards` cold environments and
 //! sending in `SenderMaxConcurrency` cold ones, work spread over them in turn.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use carepost::adapters::embedded::{
 };
 use carepost::app::consent::{ConsentSubmission, RequestProof};
 use carepost::app::{App, Ports};
-use carepost::config::{Settings, Throughput};
+use carepost::config::{RateShare, Settings, Throughput};
 use carepost::crypto::{CacheLimits, Envelope, Keyring, TokenPurpose};
 use carepost::domain::{EmailAddress, FanoutShardJob, PublicBaseUrl, SendJob};
 use carepost::ports::{KeyProvider, Queue};
@@ -64,9 +63,8 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         transport: shared.outbox.clone(),
     };
     let settings = Settings::local(PublicBaseUrl::parse("https://mail.clinic.example")?, shared.throughput);
-    let rate = NonZeroU32::new(shared.throughput.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
     let envelope = Arc::new(Envelope::new(provider, CacheLimits::default()));
-    let app = App::new(ports, envelope, Arc::new(keyring), Arc::new(settings), rate);
+    let app = App::new(ports, envelope, Arc::new(keyring), Arc::new(settings), RateShare::whole(&shared.throughput));
     Ok(Environment { app, kms })
 }
 

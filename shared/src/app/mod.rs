@@ -18,7 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 pub use error::AppError;
 
-use crate::config::Settings;
+use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
 use crate::ports::{CampaignStore, ConsentStore, ContactStore, MailTransport, Queue, SendLedger, SuppressionList};
 
@@ -55,10 +55,12 @@ impl App {
         envelope: Arc<Envelope>,
         keyring: Arc<Keyring>,
         settings: Arc<Settings>,
-        rate_share: NonZeroU32,
+        rate_share: RateShare,
     ) -> App {
         // A burst of one keeps every one-second window at or under the rate.
-        let quota = Quota::per_second(rate_share).allow_burst(NonZeroU32::MIN);
+        let quota = Quota::with_period(rate_share.interval())
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(NonZeroU32::MIN);
         App {
             ports,
             envelope,

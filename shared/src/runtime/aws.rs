@@ -2,7 +2,6 @@
 //! `SdkConfig`, the AWS adapters, the settings. A missing or invalid
 //! variable fails at init with its name.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crate::adapters::aws::TableNames;
@@ -14,7 +13,7 @@ use crate::adapters::aws::kms::KmsKeyProvider;
 use crate::adapters::aws::sesv2::SesTransport;
 use crate::adapters::aws::sqs::SqsQueue;
 use crate::app::{App, Ports};
-use crate::config::{Settings, Throughput};
+use crate::config::{RateShare, Settings, Throughput};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
 use crate::domain::{EmailAddress, PublicBaseUrl, Sender};
 use crate::ports::KeyProvider;
@@ -165,14 +164,12 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
     let mut app_settings = Settings::local(settings.public_base_url.clone(), settings.throughput);
     app_settings.default_sender = settings.sender.clone();
     app_settings.acceptance_grace = settings.acceptance_grace;
-    // Each concurrent sender gets an equal share, so together they never pass the account rate.
-    let share = (settings.throughput.send_rate_per_second / settings.throughput.sender_max_concurrency).max(1);
     let app = Arc::new(App::new(
         ports,
         Arc::new(Envelope::new(provider, CacheLimits::default())),
         Arc::new(keyring),
         Arc::new(app_settings),
-        NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN),
+        RateShare::per_sender(&settings.throughput),
     ));
     Ok(AwsApp { app, key_provider, fanout_queue, send_queue })
 }

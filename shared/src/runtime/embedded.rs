@@ -2,7 +2,6 @@
 //! routers on one port, and the fan-out, send and events workers in-process.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use crate::adapters::embedded::{
     SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
 };
 use crate::app::{App, Ports};
-use crate::config::{Settings, Throughput};
+use crate::config::{RateShare, Settings, Throughput};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
 use crate::domain::PublicBaseUrl;
 use crate::http::{self, ApiError};
@@ -174,14 +173,13 @@ impl EmbeddedStack {
             send_queue: send_queue.clone(),
             transport,
         };
-        // One process shares one limiter: it gets the whole account rate.
-        let rate = NonZeroU32::new(config.throughput.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
         let app = Arc::new(App::new(
             ports,
             Arc::new(Envelope::new(provider, CacheLimits::default())),
             Arc::new(keyring),
             Arc::new(settings),
-            rate,
+            // One process shares one limiter: it gets the whole account rate.
+            RateShare::whole(&config.throughput),
         ));
 
         let (stop, stop_rx) = watch::channel(false);
