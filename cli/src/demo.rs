@@ -240,6 +240,7 @@ async fn create_and_launch(client: &Client) -> anyhow::Result<String> {
     let campaign = json!({
         "name": "Autumn wellness check-in",
         "category": "wellness-tips",
+        "phi_personalized": true,
         "segment": {"all": [
             {"age": {"min": 40}},
             {"any": [

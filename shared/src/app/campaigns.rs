@@ -21,6 +21,9 @@ pub struct CampaignInput {
     pub category: String,
     pub segment: serde_json::Value,
     pub template: TemplateSource,
+    /// PHI-personalized marketing (the body may use PHI attributes).
+    #[serde(default)]
+    pub phi_personalized: bool,
     pub sender: Option<SenderInput>,
 }
 
@@ -78,6 +81,7 @@ impl CampaignInput {
         let segment = Segment::from_json(self.segment).map_err(|e| InvalidField::new("segment", e.to_string()))?;
         let template = CompiledTemplate::compile(&self.template)
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
+        crate::mail::lint(&self.template, self.phi_personalized)?;
         let sender = match self.sender {
             None => settings.default_sender.clone(),
             Some(s) => {
@@ -98,6 +102,7 @@ impl CampaignInput {
             category,
             segment,
             template: self.template,
+            phi_personalized: self.phi_personalized,
             sender,
             status: CampaignStatus::Draft,
             shards: settings.throughput.fanout_shards,
@@ -113,6 +118,7 @@ fn definition_json(c: &Campaign) -> String {
         "category": c.category,
         "segment": c.segment.rule(),
         "template": c.template,
+        "phi_personalized": c.phi_personalized,
         "sender": {"name": c.sender.name, "address": c.sender.address.as_str()},
     })
     .to_string()
@@ -128,6 +134,7 @@ fn from_record(record: &CampaignRecord) -> Result<Campaign, AppError> {
         category: ConsentCategory::parse(&input.category).map_err(|e| corrupt(e.to_string()))?,
         segment: Segment::from_json(input.segment).map_err(|e| corrupt(e.to_string()))?,
         template: input.template,
+        phi_personalized: input.phi_personalized,
         sender: Sender {
             name: sender.name,
             address: EmailAddress::parse(&sender.address).map_err(|e| corrupt(e.to_string()))?,

@@ -36,10 +36,14 @@ impl CampaignStatus {
     }
 }
 
-/// Subject, HTML and text bodies in minijinja syntax.
+/// Subject, optional preheader, HTML and text bodies in minijinja syntax.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateSource {
     pub subject: String,
+    /// The line mail clients show after the subject in a message list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preheader: Option<String>,
     pub html: String,
     pub text: String,
 }
@@ -58,6 +62,9 @@ pub struct Campaign {
     pub category: ConsentCategory,
     pub segment: Segment,
     pub template: TemplateSource,
+    /// PHI-personalized marketing: the template may use PHI attributes in
+    /// the body (never in the subject, preheader or links).
+    pub phi_personalized: bool,
     pub sender: Sender,
     pub status: CampaignStatus,
     pub shards: u16,

@@ -30,9 +30,11 @@ pub struct Rendered {
 /// A campaign's template, checked and compiled once.
 pub struct CompiledTemplate {
     env: Environment<'static>,
+    preheader: bool,
 }
 
 const PARTS: [(&str, &str); 3] = [("subject", "subject.txt"), ("html", "body.html"), ("text", "body.txt")];
+const PREHEADER: &str = "preheader.html";
 
 impl CompiledTemplate {
     pub fn compile(source: &TemplateSource) -> Result<Self, TemplateError> {
@@ -47,7 +49,12 @@ impl CompiledTemplate {
             }
             env.add_template_owned(*name, body.clone()).map_err(|e| TemplateError { part, message: e.to_string() })?;
         }
-        Ok(Self { env })
+        let preheader = source.preheader.as_ref().filter(|p| !p.trim().is_empty());
+        if let Some(body) = preheader {
+            env.add_template_owned(PREHEADER, body.clone())
+                .map_err(|e| TemplateError { part: "preheader", message: e.to_string() })?;
+        }
+        Ok(Self { env, preheader: preheader.is_some() })
     }
 
     /// Renders all three parts for one contact.
@@ -76,10 +83,17 @@ impl CompiledTemplate {
         let render = |part: &'static str, name: &str| -> Result<String, RenderError> {
             self.env.get_template(name).and_then(|t| t.render(&ctx)).map_err(|_| RenderError { part })
         };
+        let mut html = render("html", "body.html")?;
+        if self.preheader {
+            // Shown by mail clients in the message list, hidden in the message.
+            let preheader = render("preheader", PREHEADER)?.replace(['\r', '\n'], " ");
+            html =
+                format!("<div style=\"display:none;max-height:0;overflow:hidden\">{}</div>\n{html}", preheader.trim());
+        }
         Ok(Rendered {
             // A subject is one line whatever a template produced.
             subject: render("subject", "subject.txt")?.replace(['\r', '\n'], " ").trim().to_owned(),
-            html: render("html", "body.html")?,
+            html,
             text: render("text", "body.txt")?,
         })
     }
@@ -108,6 +122,7 @@ mod tests {
     fn source() -> TemplateSource {
         TemplateSource {
             subject: "Your checkup".into(),
+            preheader: None,
             html: "<p>Hi {{ first_name | default('there') }}</p>".into(),
             text: "Hi {{ first_name | default('there') }}. Stop: {{ unsubscribe_url }}".into(),
         }

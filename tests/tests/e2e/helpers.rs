@@ -167,6 +167,7 @@ impl Client {
                 Some(json!({
                     "name": format!("Test campaign {category}"),
                     "category": category,
+                    "phi_personalized": true,
                     "segment": segment,
                     "template": {
                         "subject": "A note from your clinic",

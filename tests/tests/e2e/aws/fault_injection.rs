@@ -22,9 +22,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::faults::{FaultPlan, FaultyClient};
-use super::harness::{MotoStack, drain, moto_stack_with, sdk, sent_messages};
+use super::harness::{MotoStack, drain, moto_stack_with, sdk, sent_messages, throughput};
 
-async fn patient(app: &App, email: &str, confirms: bool) -> ContactId {
+pub(super) async fn patient(app: &App, email: &str, confirms: bool) -> ContactId {
     let submission = ConsentSubmission {
         form_id: "web-signup".into(),
         email: email.into(),
@@ -55,7 +55,7 @@ fn send_event(ses_message_id: &str, campaign: &CampaignId, contact: &str) -> Str
 }
 
 /// (SES message ID, contact ID) of every message moto accepted for `campaign`.
-async fn accepted(campaign: &CampaignId) -> Vec<(String, String)> {
+pub(super) async fn accepted(campaign: &CampaignId) -> Vec<(String, String)> {
     let prefix = format!("Message-ID: <{campaign}.");
     sent_messages()
         .await
@@ -109,7 +109,7 @@ async fn faults_between_sdk_and_aws_lose_no_patient_and_send_no_one_twice() {
         ..FaultPlan::default()
     });
     let faulty_sdk = sdk().await.into_builder().http_client(FaultyClient::new(plan.clone())).build();
-    let stack = moto_stack_with(|_| AwsClients::from_sdk(&faulty_sdk)).await;
+    let stack = moto_stack_with(throughput(), |_| AwsClients::from_sdk(&faulty_sdk)).await;
     let setup = stack.app();
     let mut eligible = HashSet::new();
     let mut ineligible = HashSet::new();

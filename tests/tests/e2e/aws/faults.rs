@@ -2,10 +2,12 @@
 //! the SDK's own and, per plan, answers for the service (SES throttling,
 //! DynamoDB and KMS 5xx) without reaching moto, loses SES's answer after
 //! moto accepted the message, or hangs after acceptance the way a sender
-//! invocation that dies mid-call does.
+//! invocation that dies mid-call does. Or, for a set time, throttles half of
+//! all SES calls (a storm).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -60,6 +62,9 @@ pub struct FaultPlan {
     pub(super) dynamodb_calls: AtomicUsize,
     pub(super) dynamodb_burst_left: AtomicUsize,
     pub(super) kms_calls: AtomicUsize,
+    /// Until then, every other SES call answers 429 (a throttling storm).
+    pub(super) storm_until: Mutex<Option<Instant>>,
+    pub(super) storm_calls: AtomicUsize,
     pub injected_throttles: AtomicUsize,
     pub injected_dynamodb_errors: AtomicUsize,
     pub injected_kms_errors: AtomicUsize,
@@ -82,9 +87,22 @@ fn json_error(status: u16, headers: &[(&'static str, &str)], body: &str) -> Http
     response
 }
 
+fn throttled() -> HttpResponse {
+    json_error(
+        429,
+        &[("content-type", "application/json"), ("x-amzn-errortype", "TooManyRequestsException")],
+        r#"{"message":"Maximum sending rate exceeded."}"#,
+    )
+}
+
 impl FaultPlan {
     pub fn arm(&self) {
         self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Half of all SES calls answer 429 for `length`, from now.
+    pub fn start_storm(&self, length: Duration) {
+        *self.storm_until.lock().unwrap() = Some(Instant::now() + length);
     }
 
     pub fn disarm(&self) {
@@ -102,13 +120,14 @@ impl FaultPlan {
         match call {
             Call::SesSend => {
                 let n = self.ses_calls.fetch_add(1, Ordering::SeqCst);
+                let storming = self.storm_until.lock().unwrap().is_some_and(|until| Instant::now() < until);
+                if storming && self.storm_calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                    self.injected_throttles.fetch_add(1, Ordering::SeqCst);
+                    return Action::Answer(Box::new(throttled()));
+                }
                 if n < self.ses_throttle_calls && self.ses_period > 0 && n % self.ses_period < self.ses_burst {
                     self.injected_throttles.fetch_add(1, Ordering::SeqCst);
-                    return Action::Answer(Box::new(json_error(
-                        429,
-                        &[("content-type", "application/json"), ("x-amzn-errortype", "TooManyRequestsException")],
-                        r#"{"message":"Maximum sending rate exceeded."}"#,
-                    )));
+                    return Action::Answer(Box::new(throttled()));
                 }
                 if Some(n) == self.lose_answer_of_ses_call {
                     self.lost_answers.fetch_add(1, Ordering::SeqCst);

@@ -58,16 +58,15 @@ pub fn throughput() -> Throughput {
 
 /// Creates every resource under a fresh prefix and builds the application.
 pub async fn moto_stack() -> MotoStack {
-    moto_stack_with(|c| c).await
+    moto_stack_with(throughput(), |c| c).await
 }
 
-pub async fn moto_stack_with(customize: impl FnOnce(AwsClients) -> AwsClients) -> MotoStack {
+pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -> AwsClients) -> MotoStack {
     let sdk = sdk().await;
     let plain = AwsClients::from_sdk(&sdk);
     let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let tables = TableNames::with_prefix(&prefix);
     create_tables(&plain.dynamodb, &tables).await.expect("tables are created");
-    let t = throughput();
     let queue = |name: &str| {
         let (client, name) = (plain.sqs.clone(), format!("{prefix}-{name}"));
         async move {

@@ -5,3 +5,4 @@ pub mod faults;
 pub mod handlers;
 pub mod harness;
 pub mod pipeline;
+pub mod throttle_storm;
