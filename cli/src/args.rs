@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use carepost::adapters::embedded::{SmtpSecurity, SmtpSettings};
-use carepost::config::Throughput;
+use carepost::config::{ReputationGuard, Throughput};
 use carepost::runtime::{EmbeddedConfig, TransportChoice};
 use clap::Args;
 
@@ -35,6 +35,10 @@ pub struct StackArgs {
     /// Plain SMTP without STARTTLS, allowed only to a loopback test sink.
     #[arg(long, env = "CAREPOST_SMTP_INSECURE_LOOPBACK")]
     pub smtp_insecure_loopback: bool,
+    /// Deliveries plus bounces a campaign needs in its last hour before the
+    /// reputation guard judges its bounce (5 %) and complaint (0.1 %) rates.
+    #[arg(long, env = "CAREPOST_REPUTATION_MIN_SAMPLE")]
+    pub reputation_min_sample: Option<u64>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
@@ -108,6 +112,10 @@ impl StackArgs {
             transport,
             throughput: self.throughput.over(base),
             run_workers: true,
+            reputation: ReputationGuard {
+                min_sample: self.reputation_min_sample.unwrap_or(ReputationGuard::default().min_sample),
+                ..ReputationGuard::default()
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `carepost`: the local dev server, the demo, and admin commands.
 
 mod args;
+mod campaign;
 mod demo;
 mod dev;
 mod logging;
@@ -20,6 +21,11 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run the whole pipeline on a fresh local stack with synthetic patients, then keep serving.
     Demo(demo::DemoArgs),
+    /// Operate a campaign of a running local stack: report, pause, resume, retry-failed.
+    Campaign {
+        #[command(subcommand)]
+        command: campaign::CampaignCommand,
+    },
 }
 
 #[tokio::main]
@@ -35,5 +41,6 @@ async fn main() -> anyhow::Result<()> {
             logging::init("warn");
             demo::run(args).await
         }
+        Command::Campaign { command } => campaign::run(command).await,
     }
 }

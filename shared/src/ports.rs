@@ -255,6 +255,9 @@ pub struct CampaignRecord {
     pub status: CampaignStatus,
     pub shards: u16,
     pub created_at: OffsetDateTime,
+    /// Why the campaign was last paused (kept after a resume; meaningful
+    /// while `status` is `Paused`).
+    pub paused_reason: Option<String>,
 }
 
 #[async_trait]
@@ -267,6 +270,19 @@ pub trait CampaignStore: Send + Sync {
     async fn shards(&self, id: &CampaignId) -> Result<Vec<ShardProgress>, StoreError>;
     async fn increment(&self, id: &CampaignId, counter: CampaignCounter, by: u64) -> Result<(), StoreError>;
     async fn counters(&self, id: &CampaignId) -> Result<Vec<(CampaignCounter, u64)>, StoreError>;
+    /// Moves a `FanningOut` or `Sending` campaign to `Paused` and records
+    /// why; returns false (and changes nothing) from any other status.
+    async fn pause(&self, id: &CampaignId, reason: &str) -> Result<bool, StoreError>;
+    /// Adds to `counter` in the time bucket `bucket` (for sliding windows).
+    async fn increment_window(
+        &self,
+        id: &CampaignId,
+        counter: CampaignCounter,
+        bucket: i64,
+        by: u64,
+    ) -> Result<(), StoreError>;
+    /// Each counter summed over the buckets `from_bucket` and later.
+    async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError>;
 }
 
 // ---------------------------------------------------------------- send ledger
@@ -301,6 +317,18 @@ pub enum ClaimOutcome {
     Done(LedgerState),
 }
 
+/// Terminal outcomes that can be undone, so their jobs can run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopenable {
+    /// `Failed` rows: `carepost campaign retry-failed`.
+    Failed,
+    /// `Skipped` with `HELD_REASON`: jobs that met a paused campaign.
+    Held,
+}
+
+/// The skip reason of a job held because its campaign was paused.
+pub const HELD_REASON: &str = "campaign_paused";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerCounts {
     pub claimed: u64,
@@ -333,6 +361,18 @@ pub trait SendLedger: Send + Sync {
     async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError>;
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError>;
     async fn counts(&self, campaign: &CampaignId) -> Result<LedgerCounts, StoreError>;
+    /// Up to `limit` contacts of `campaign` in the `which` state whose ID
+    /// sorts after `after`, in ID order.
+    async fn reopenable(
+        &self,
+        campaign: &CampaignId,
+        which: Reopenable,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError>;
+    /// Makes a `which` row claimable again (as if released); returns false
+    /// (and changes nothing) if the row is not in that state.
+    async fn reopen(&self, campaign: &CampaignId, contact: &ContactId, which: Reopenable) -> Result<bool, StoreError>;
 
     /// The provider reports it accepted this (campaign, contact) message (its
     /// Send event): a claim still open, whatever its attempt, becomes `Sent`.

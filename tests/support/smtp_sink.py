@@ -1,6 +1,7 @@
 """A loopback SMTP sink for tests: stores every message it accepts as a
 file in --dir. It offers no STARTTLS, so it also proves that the SMTP
-transport refuses a server without it."""
+transport refuses a server without it. With --reject-while FILE, while FILE
+exists, recipients whose address starts with "reject" get a permanent 550."""
 
 import argparse
 import os
@@ -12,8 +13,15 @@ from aiosmtpd.controller import Controller
 
 
 class Store:
-    def __init__(self, directory):
+    def __init__(self, directory, reject_while=None):
         self.directory = directory
+        self.reject_while = reject_while
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject_while and os.path.exists(self.reject_while) and address.startswith("reject"):
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         name = os.path.join(self.directory, f"{uuid.uuid4()}.eml")
@@ -27,8 +35,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--reject-while")
     args = parser.parse_args()
-    controller = Controller(Store(args.dir), hostname="127.0.0.1", port=args.port)
+    controller = Controller(Store(args.dir, args.reject_while), hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

@@ -3,6 +3,7 @@
 mod e2e {
     pub mod aws;
     pub mod bad_input;
+    pub mod campaign_control;
     pub mod crash_restart;
     pub mod helpers;
     pub mod phi_scan;

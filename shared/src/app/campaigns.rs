@@ -45,6 +45,9 @@ pub struct CampaignReport {
     pub id: CampaignId,
     pub name: String,
     pub status: CampaignStatus,
+    /// Why it is paused, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     pub category: ConsentCategory,
     pub shards_total: u16,
     pub shards_done: u16,
@@ -154,6 +157,7 @@ impl App {
             status: CampaignStatus::Draft,
             shards: campaign.shards,
             created_at: campaign.created_at,
+            paused_reason: None,
         };
         self.ports.campaigns.create(&record).await?;
         Ok(campaign.id)
@@ -237,6 +241,7 @@ impl App {
             id: *id,
             name: loaded.campaign.name.clone(),
             status: record.status,
+            paused_reason: record.paused_reason.clone().filter(|_| record.status == CampaignStatus::Paused),
             category: loaded.campaign.category.clone(),
             shards_total: record.shards,
             shards_done: shards.iter().filter(|s| s.done).count() as u16,

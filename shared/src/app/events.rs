@@ -1,6 +1,7 @@
 //! Provider events (delivery, bounce, complaint, open, click …) matched to
 //! (campaign, contact) through the send ledger, then counted; hard bounces
 //! and complaints suppress the address, a complaint also withdraws all consent.
+//! Deliveries, hard bounces and complaints also feed the reputation guard.
 
 use super::consent::RequestProof;
 use super::{App, AppError};
@@ -64,6 +65,9 @@ impl App {
             }
         }
         self.ports.campaigns.increment(&campaign_id, counter, 1).await?;
+        if matches!(counter, CampaignCounter::Delivered | CampaignCounter::BouncedHard | CampaignCounter::Complained) {
+            self.guard_reputation(&campaign_id, counter).await?;
+        }
         Ok(EventOutcome::Applied)
     }
 }

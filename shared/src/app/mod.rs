@@ -4,6 +4,7 @@
 pub mod campaigns;
 pub mod consent;
 pub mod contacts;
+pub mod control;
 pub mod error;
 pub mod events;
 pub mod fanout;

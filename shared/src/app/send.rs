@@ -1,7 +1,8 @@
 //! Sending one job exactly once.
 //!
 //! 1. Claim (campaign, contact) in the send ledger (conditional write).
-//! 2. Re-check consent and suppression now: either may have changed since fan-out.
+//! 2. Hold the job if the campaign is paused; re-check consent and
+//!    suppression now: either may have changed since fan-out.
 //! 3. Render, build MIME, wait for the rate limiter, hand to the transport.
 //! 4. Settle the claim as sent / failed; release it on a transient failure.
 //!
@@ -14,10 +15,10 @@ use time::OffsetDateTime;
 use super::campaigns::LoadedCampaign;
 use super::{App, AppError};
 use crate::crypto::TokenPurpose;
-use crate::domain::{ConsentStatus, SendJob, today_utc};
+use crate::domain::{CampaignStatus, ConsentStatus, SendJob, today_utc};
 use crate::error::Classify;
 use crate::mail::{MessageParts, build_message};
-use crate::ports::{ClaimOutcome, LedgerState, OutgoingMail, StoreError, TransportErrorKind};
+use crate::ports::{ClaimOutcome, HELD_REASON, LedgerState, OutgoingMail, StoreError, TransportErrorKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -110,6 +111,11 @@ impl App {
             Ok::<_, SendError>(SendOutcome::Skipped(reason))
         };
 
+        // Read fresh for every job, so a pause holds the very next one.
+        let status = self.ports.campaigns.get(&job.campaign_id).await?.map(|r| r.status);
+        if status == Some(CampaignStatus::Paused) {
+            return skip(HELD_REASON.into()).await;
+        }
         let Some(record) = self.ports.contacts.get(&job.contact_id).await? else {
             return skip("contact_erased".into()).await;
         };

@@ -12,6 +12,9 @@ pub enum CampaignStatus {
     Draft,
     FanningOut,
     Sending,
+    /// Stopped by an administrator or by the reputation guard; its send jobs
+    /// are held in the ledger until it is resumed.
+    Paused,
     Completed,
 }
 
@@ -21,6 +24,7 @@ impl CampaignStatus {
             CampaignStatus::Draft => "draft",
             CampaignStatus::FanningOut => "fanning_out",
             CampaignStatus::Sending => "sending",
+            CampaignStatus::Paused => "paused",
             CampaignStatus::Completed => "completed",
         }
     }
@@ -30,6 +34,7 @@ impl CampaignStatus {
             "draft" => Some(Self::Draft),
             "fanning_out" => Some(Self::FanningOut),
             "sending" => Some(Self::Sending),
+            "paused" => Some(Self::Paused),
             "completed" => Some(Self::Completed),
             _ => None,
         }

@@ -1,4 +1,5 @@
-//! Admin routes: contacts, campaigns, launch, progress and consent history.
+//! Admin routes: contacts, campaigns, launch, pause, resume, retry of failed
+//! sends, progress and consent history.
 
 use std::sync::Arc;
 
@@ -29,6 +30,9 @@ pub fn campaign_routes() -> Router<Arc<App>> {
         .route("/v1/campaigns", post(create_campaign))
         .route("/v1/campaigns/{id}", get(campaign_report))
         .route("/v1/campaigns/{id}/launch", post(launch_campaign))
+        .route("/v1/campaigns/{id}/pause", post(pause_campaign))
+        .route("/v1/campaigns/{id}/resume", post(resume_campaign))
+        .route("/v1/campaigns/{id}/retry-failed", post(retry_failed))
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,4 +98,19 @@ async fn campaign_report(State(app): State<Arc<App>>, Path(id): Path<String>) ->
 async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let status = app.launch_campaign(&campaign_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": status}))).into_response())
+}
+
+async fn pause_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let status = app.pause_campaign(&campaign_id(&id)?, "paused by an administrator").await?;
+    Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
+}
+
+async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let outcome = app.resume_campaign(&campaign_id(&id)?).await?;
+    Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
+}
+
+async fn retry_failed(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let outcome = app.retry_failed(&campaign_id(&id)?).await?;
+    Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
 }

@@ -19,7 +19,7 @@ use crate::adapters::embedded::{
     SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
 };
 use crate::app::{App, Ports};
-use crate::config::{RateShare, Settings, Throughput};
+use crate::config::{RateShare, ReputationGuard, Settings, Throughput};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
 use crate::domain::PublicBaseUrl;
 use crate::http::{self, ApiError};
@@ -43,6 +43,8 @@ pub struct EmbeddedConfig {
     pub throughput: Throughput,
     /// Run the queue workers (off for tests that drive the use cases directly).
     pub run_workers: bool,
+    /// When a campaign pauses itself for its bounce or complaint rate.
+    pub reputation: ReputationGuard,
 }
 
 impl EmbeddedConfig {
@@ -55,6 +57,7 @@ impl EmbeddedConfig {
             transport: TransportChoice::Outbox(None),
             throughput: Throughput::default(),
             run_workers: true,
+            reputation: ReputationGuard::default(),
         }
     }
 }
@@ -162,7 +165,8 @@ impl EmbeddedStack {
         };
         let provider: Arc<dyn KeyProvider> = key_provider.clone();
         let keyring = Keyring::load_or_create(provider.as_ref(), &SqliteSecretStore::new(db.clone())).await?;
-        let settings = Settings::local(public_base_url, config.throughput);
+        let mut settings = Settings::local(public_base_url, config.throughput);
+        settings.reputation = config.reputation;
         let ports = Ports {
             contacts: Arc::new(SqliteContactStore::new(db.clone())),
             consent: Arc::new(SqliteConsentStore::new(db.clone())),

@@ -15,6 +15,7 @@ fn campaign() -> CampaignRecord {
         status: CampaignStatus::Draft,
         shards: 4,
         created_at: T0,
+        paused_reason: None,
     }
 }
 
@@ -53,6 +54,47 @@ pub async fn campaign_store_contract(store: &dyn CampaignStore) {
     a_transition_of_an_unknown_campaign_changes_nothing(store).await;
     saving_a_shard_again_replaces_its_progress(store).await;
     increments_accumulate_per_counter_and_campaign(store).await;
+    pausing_moves_a_running_campaign_and_records_why(store).await;
+    window_counters_sum_the_buckets_from_the_one_given(store).await;
+}
+
+pub async fn pausing_moves_a_running_campaign_and_records_why(store: &dyn CampaignStore) {
+    let (draft, running) = (campaign(), campaign());
+    store.create(&draft).await.unwrap();
+    store.create(&running).await.unwrap();
+    store.transition(&running.id, CampaignStatus::Draft, CampaignStatus::Sending).await.unwrap();
+
+    let paused = store.pause(&running.id, "bounce rate 7.5% over the last hour passed 5%").await.unwrap();
+    let again = store.pause(&running.id, "a second reason").await.unwrap();
+    let draft_paused = store.pause(&draft.id, "not running").await.unwrap();
+
+    assert!(paused && !again && !draft_paused);
+    let stored = store.get(&running.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, CampaignStatus::Paused);
+    assert_eq!(stored.paused_reason.as_deref(), Some("bounce rate 7.5% over the last hour passed 5%"));
+    let draft = store.get(&draft.id).await.unwrap().unwrap();
+    assert_eq!((draft.status, draft.paused_reason), (CampaignStatus::Draft, None));
+    assert!(store.transition(&running.id, CampaignStatus::Paused, CampaignStatus::Sending).await.unwrap());
+}
+
+pub async fn window_counters_sum_the_buckets_from_the_one_given(store: &dyn CampaignStore) {
+    let (record, other) = (campaign(), campaign());
+    store.create(&record).await.unwrap();
+    store.create(&other).await.unwrap();
+    let id = record.id;
+
+    store.increment_window(&id, CampaignCounter::Delivered, 99, 50).await.unwrap();
+    store.increment_window(&id, CampaignCounter::Delivered, 100, 3).await.unwrap();
+    store.increment_window(&id, CampaignCounter::Delivered, 101, 4).await.unwrap();
+    store.increment_window(&id, CampaignCounter::BouncedHard, 101, 1).await.unwrap();
+    store.increment_window(&id, CampaignCounter::BouncedHard, 101, 1).await.unwrap();
+    store.increment_window(&other.id, CampaignCounter::Delivered, 101, 9).await.unwrap();
+
+    let window: HashMap<CampaignCounter, u64> = store.window(&id, 100).await.unwrap().into_iter().collect();
+    let everything: HashMap<CampaignCounter, u64> = store.window(&id, 0).await.unwrap().into_iter().collect();
+    assert_eq!(window, HashMap::from([(CampaignCounter::Delivered, 7), (CampaignCounter::BouncedHard, 2)]));
+    assert_eq!(everything[&CampaignCounter::Delivered], 57);
+    assert!(store.window(&id, 102).await.unwrap().is_empty());
 }
 
 pub async fn a_created_campaign_reads_back_unchanged(store: &dyn CampaignStore) {
@@ -214,6 +256,18 @@ mod embedded {
     async fn increments_accumulate_per_counter_and_campaign() {
         let (_s, store) = store();
         super::increments_accumulate_per_counter_and_campaign(&store).await;
+    }
+
+    #[tokio::test]
+    async fn pausing_moves_a_running_campaign_and_records_why() {
+        let (_s, store) = store();
+        super::pausing_moves_a_running_campaign_and_records_why(&store).await;
+    }
+
+    #[tokio::test]
+    async fn window_counters_sum_the_buckets_from_the_one_given() {
+        let (_s, store) = store();
+        super::window_counters_sum_the_buckets_from_the_one_given(&store).await;
     }
 
     #[tokio::test]

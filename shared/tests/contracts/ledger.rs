@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use carepost::domain::{CampaignId, ContactId, ProviderMessageId};
-use carepost::ports::{ClaimOutcome, LedgerCounts, LedgerState, SendLedger, StoreError};
+use carepost::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
 use super::support::{T0, unique};
 
@@ -39,6 +39,66 @@ pub async fn ledger_contract(ledger: &dyn SendLedger) {
     a_settled_send_is_found_by_its_provider_message_id(ledger).await;
     counts_group_one_campaigns_rows_by_state(ledger).await;
     a_lease_is_held_to_its_exact_end(ledger).await;
+    failed_rows_are_listed_in_id_order_and_reopened_for_a_new_claim(ledger).await;
+    held_rows_are_told_apart_from_other_skips(ledger).await;
+}
+
+/// Claims and settles `contact` in `campaign` as `state`.
+async fn settled(ledger: &dyn SendLedger, campaign: &CampaignId, contact: &ContactId, state: LedgerState) {
+    ledger.claim(campaign, contact, T0, LEASE).await.unwrap();
+    ledger.settle(campaign, contact, 1, &state).await.unwrap();
+}
+
+pub async fn failed_rows_are_listed_in_id_order_and_reopened_for_a_new_claim(ledger: &dyn SendLedger) {
+    let campaign = CampaignId::new_random();
+    let mut failed: Vec<ContactId> = (0..3).map(|_| ContactId::new_random()).collect();
+    failed.sort_by_key(|c| c.to_string());
+    for contact in &failed {
+        settled(ledger, &campaign, contact, LedgerState::Failed { reason: "provider_rejected".into() }).await;
+    }
+    let delivered = ContactId::new_random();
+    settled(ledger, &campaign, &delivered, sent(&unique("ses"))).await;
+    let elsewhere = CampaignId::new_random();
+    settled(ledger, &elsewhere, &failed[0], LedgerState::Failed { reason: "render_failed".into() }).await;
+
+    let all = ledger.reopenable(&campaign, Reopenable::Failed, None, 10).await.unwrap();
+    let first_page = ledger.reopenable(&campaign, Reopenable::Failed, None, 2).await.unwrap();
+    let second_page = ledger.reopenable(&campaign, Reopenable::Failed, Some(&first_page[1]), 2).await.unwrap();
+    let reopened = ledger.reopen(&campaign, &failed[1], Reopenable::Failed).await.unwrap();
+    let reopened_twice = ledger.reopen(&campaign, &failed[1], Reopenable::Failed).await.unwrap();
+    let sent_reopened = ledger.reopen(&campaign, &delivered, Reopenable::Failed).await.unwrap();
+
+    assert_eq!(all, failed);
+    assert_eq!((first_page.as_slice(), second_page.as_slice()), (&failed[..2], &failed[2..]));
+    assert!(reopened && !reopened_twice && !sent_reopened);
+    assert_eq!(ledger.state(&campaign, &failed[1]).await.unwrap(), None, "claimable again");
+    assert!(matches!(ledger.state(&campaign, &delivered).await.unwrap(), Some(LedgerState::Sent { .. })));
+    let claim = ledger.claim(&campaign, &failed[1], T0, LEASE).await.unwrap();
+    assert_eq!(claim, ClaimOutcome::Claimed { attempt: 2 });
+    assert_eq!(ledger.reopenable(&campaign, Reopenable::Failed, None, 10).await.unwrap(), vec![failed[0], failed[2]]);
+    assert_eq!(ledger.reopenable(&elsewhere, Reopenable::Failed, None, 10).await.unwrap(), vec![failed[0]]);
+}
+
+pub async fn held_rows_are_told_apart_from_other_skips(ledger: &dyn SendLedger) {
+    let campaign = CampaignId::new_random();
+    let (held, withdrawn) = (ContactId::new_random(), ContactId::new_random());
+    settled(ledger, &campaign, &held, LedgerState::Skipped { reason: HELD_REASON.into() }).await;
+    settled(ledger, &campaign, &withdrawn, LedgerState::Skipped { reason: "consent_withdrawn".into() }).await;
+
+    let listed = ledger.reopenable(&campaign, Reopenable::Held, None, 10).await.unwrap();
+    let failed_listed = ledger.reopenable(&campaign, Reopenable::Failed, None, 10).await.unwrap();
+    let withdrawn_reopened = ledger.reopen(&campaign, &withdrawn, Reopenable::Held).await.unwrap();
+    let held_as_failed = ledger.reopen(&campaign, &held, Reopenable::Failed).await.unwrap();
+    let held_reopened = ledger.reopen(&campaign, &held, Reopenable::Held).await.unwrap();
+
+    assert_eq!(listed, vec![held]);
+    assert!(failed_listed.is_empty());
+    assert!(!withdrawn_reopened && !held_as_failed && held_reopened);
+    assert_eq!(ledger.state(&campaign, &held).await.unwrap(), None);
+    assert_eq!(
+        ledger.state(&campaign, &withdrawn).await.unwrap(),
+        Some(LedgerState::Skipped { reason: "consent_withdrawn".into() })
+    );
 }
 
 pub async fn the_first_claim_is_attempt_one(ledger: &dyn SendLedger) {
@@ -291,6 +351,18 @@ mod embedded {
     async fn a_lease_is_held_to_its_exact_end() {
         let (_s, ledger) = ledger();
         super::a_lease_is_held_to_its_exact_end(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn failed_rows_are_listed_in_id_order_and_reopened_for_a_new_claim() {
+        let (_s, ledger) = ledger();
+        super::failed_rows_are_listed_in_id_order_and_reopened_for_a_new_claim(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn held_rows_are_told_apart_from_other_skips() {
+        let (_s, ledger) = ledger();
+        super::held_rows_are_told_apart_from_other_skips(&ledger).await;
     }
 
     #[tokio::test]

@@ -22,19 +22,25 @@ fn python() -> PathBuf {
     path
 }
 
-struct Sink {
+pub struct Sink {
     _child: tokio::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
 }
 
 async fn start_sink() -> Sink {
+    start_sink_with(&[]).await
+}
+
+/// A sink started with extra arguments (`--reject-while FILE`).
+pub async fn start_sink_with(extra: &[&std::ffi::OsStr]) -> Sink {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_sink.py"))
         .args(["--port", &port.to_string(), "--dir"])
         .arg(dir.path())
+        .args(extra)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -55,7 +61,7 @@ fn mail() -> OutgoingMail {
     }
 }
 
-fn settings(port: u16, security: SmtpSecurity) -> SmtpSettings {
+pub fn settings(port: u16, security: SmtpSecurity) -> SmtpSettings {
     SmtpSettings { host: "127.0.0.1".into(), port, security, username: None, password: None }
 }
 

@@ -39,7 +39,9 @@ impl CampaignStore for SqliteCampaignStore {
             .call(move |c| {
                 let row = c
                     .query_row(
-                        "SELECT definition, status, shards, created_at FROM campaigns WHERE campaign_id = ?1",
+                        "SELECT c.definition, c.status, c.shards, c.created_at, p.reason
+                         FROM campaigns c LEFT JOIN campaign_pauses p ON p.campaign_id = c.campaign_id
+                         WHERE c.campaign_id = ?1",
                         [id.to_string()],
                         |r| {
                             Ok((
@@ -47,12 +49,13 @@ impl CampaignStore for SqliteCampaignStore {
                                 r.get::<_, String>(1)?,
                                 r.get::<_, u16>(2)?,
                                 r.get::<_, i64>(3)?,
+                                r.get::<_, Option<String>>(4)?,
                             ))
                         },
                     )
                     .optional()
                     .map_err(unavailable)?;
-                row.map(|(definition, status, shards, created)| {
+                row.map(|(definition, status, shards, created, paused_reason)| {
                     Ok(CampaignRecord {
                         id,
                         definition,
@@ -60,6 +63,7 @@ impl CampaignStore for SqliteCampaignStore {
                             .ok_or_else(|| StoreError::Corrupt(format!("campaign status '{status}'")))?,
                         shards,
                         created_at: from_unix(created),
+                        paused_reason,
                     })
                 })
                 .transpose()
@@ -142,6 +146,77 @@ impl CampaignStore for SqliteCampaignStore {
                     let (name, value) = r.map_err(unavailable)?;
                     let counter = CampaignCounter::parse(&name)
                         .ok_or_else(|| StoreError::Corrupt(format!("counter '{name}'")))?;
+                    Ok((counter, value as u64))
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn pause(&self, id: &CampaignId, reason: &str) -> Result<bool, StoreError> {
+        let (id, reason) = (id.to_string(), reason.to_owned());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let moved = tx
+                    .execute(
+                        "UPDATE campaigns SET status = 'paused'
+                         WHERE campaign_id = ?1 AND status IN ('fanning_out', 'sending')",
+                        [&id],
+                    )
+                    .map_err(unavailable)?;
+                if moved == 1 {
+                    tx.execute(
+                        "INSERT INTO campaign_pauses (campaign_id, reason, paused_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (campaign_id) DO UPDATE SET reason = excluded.reason, paused_at = excluded.paused_at",
+                        params![id, reason, unix(time::OffsetDateTime::now_utc())],
+                    )
+                    .map_err(unavailable)?;
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok(moved == 1)
+            })
+            .await
+    }
+
+    async fn increment_window(
+        &self,
+        id: &CampaignId,
+        counter: CampaignCounter,
+        bucket: i64,
+        by: u64,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO campaign_windows (campaign_id, counter, bucket, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (campaign_id, counter, bucket) DO UPDATE SET value = value + excluded.value",
+                    params![id, counter.as_str(), bucket, by as i64],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT counter, SUM(value) FROM campaign_windows
+                         WHERE campaign_id = ?1 AND bucket >= ?2 GROUP BY counter",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![id, from_bucket], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(unavailable)?;
+                rows.map(|row| {
+                    let (name, value) = row.map_err(unavailable)?;
+                    let counter = CampaignCounter::parse(&name)
+                        .ok_or_else(|| StoreError::Corrupt(format!("campaign counter '{name}'")))?;
                     Ok((counter, value as u64))
                 })
                 .collect()

@@ -54,6 +54,18 @@ CREATE TABLE IF NOT EXISTS campaign_shards (
     progress    TEXT NOT NULL,
     PRIMARY KEY (campaign_id, shard)
 );
+CREATE TABLE IF NOT EXISTS campaign_pauses (
+    campaign_id TEXT PRIMARY KEY,
+    reason      TEXT NOT NULL,
+    paused_at   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS campaign_windows (
+    campaign_id TEXT NOT NULL,
+    counter     TEXT NOT NULL,
+    bucket      INTEGER NOT NULL,
+    value       INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, counter, bucket)
+);
 CREATE TABLE IF NOT EXISTS campaign_counters (
     campaign_id TEXT NOT NULL,
     counter     TEXT NOT NULL,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
 use crate::domain::{CampaignId, ContactId, ProviderMessageId};
-use crate::ports::{ClaimOutcome, LedgerCounts, LedgerState, SendLedger, StoreError};
+use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
 /// Send ledger rows: `claimed` (with attempt and lease), `released` (a claim
 /// given up after a failure known not to have sent), and the terminal states
@@ -35,6 +35,14 @@ fn to_state(row: &Row) -> Result<Option<LedgerState>, StoreError> {
         "failed" => Some(LedgerState::Failed { reason: reason.clone().unwrap_or_default() }),
         other => return Err(StoreError::Corrupt(format!("ledger state '{other}'"))),
     })
+}
+
+/// The (state, reason) of `which` rows; no reason means any.
+fn reopenable_state(which: Reopenable) -> (&'static str, Option<&'static str>) {
+    match which {
+        Reopenable::Failed => ("failed", None),
+        Reopenable::Held => ("skipped", Some(HELD_REASON)),
+    }
 }
 
 fn read(c: &rusqlite::Connection, campaign: &str, contact: &str) -> Result<Option<Row>, StoreError> {
@@ -196,6 +204,51 @@ impl SendLedger for SqliteSendLedger {
                     }
                 }
                 Ok(counts)
+            })
+            .await
+    }
+
+    async fn reopenable(
+        &self,
+        campaign: &CampaignId,
+        which: Reopenable,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        let (campaign, after) = (campaign.to_string(), after.map(ToString::to_string).unwrap_or_default());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT contact_id FROM send_ledger
+                         WHERE campaign_id = ?1 AND contact_id > ?2 AND state = ?4 AND (?5 IS NULL OR reason = ?5)
+                         ORDER BY contact_id LIMIT ?3",
+                    )
+                    .map_err(unavailable)?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let (state, reason) = reopenable_state(which);
+                let ids: Vec<String> = stmt
+                    .query_map(params![campaign, after, limit, state, reason], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?;
+                ids.iter().map(|id| ContactId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+            })
+            .await
+    }
+
+    async fn reopen(&self, campaign: &CampaignId, contact: &ContactId, which: Reopenable) -> Result<bool, StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        self.db
+            .call(move |c| {
+                let (state, reason) = reopenable_state(which);
+                c.execute(
+                    "UPDATE send_ledger SET state = 'released', reason = NULL, lease_until = NULL, updated_at = ?3
+                     WHERE campaign_id = ?1 AND contact_id = ?2 AND state = ?4 AND (?5 IS NULL OR reason = ?5)",
+                    params![campaign, contact, unix(OffsetDateTime::now_utc()), state, reason],
+                )
+                .map(|n| n == 1)
+                .map_err(unavailable)
             })
             .await
     }

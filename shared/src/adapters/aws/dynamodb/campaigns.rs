@@ -1,20 +1,23 @@
 //! Campaigns table: `campaign_id` (S) + `sk` (S). Per campaign:
-//! * `meta`: `definition` (S, JSON), `status` (S), `shards` (N), `created_at` (N);
+//! * `meta`: `definition` (S, JSON), `status` (S), `shards` (N), `created_at` (N),
+//!   and once paused `paused_reason` (S), `paused_at` (N);
 //! * `shard#{n:05}`: `progress` (S, `ShardProgress` JSON);
-//! * `counter#{name}`: `value` (N), incremented with `ADD`.
+//! * `counter#{name}`: `value` (N), incremented with `ADD`;
+//! * `window#{name}#{bucket:012}`: `value` (N), one time bucket of a sliding-window counter.
 //!
 //! The secret store shares the table (see `secrets`).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::{Item, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, s, sdk_error, unix};
+use super::{Item, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error, unix};
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
 use crate::ports::{CampaignRecord, CampaignStore, StoreError};
 
 const META: &str = "meta";
 const SHARD_PREFIX: &str = "shard#";
 const COUNTER_PREFIX: &str = "counter#";
+const WINDOW_PREFIX: &str = "window#";
 
 pub struct DynamoCampaignStore {
     client: Client,
@@ -54,6 +57,7 @@ fn record(id: CampaignId, item: &Item) -> Result<CampaignRecord, StoreError> {
             .ok_or_else(|| StoreError::Corrupt("campaign item has an unknown status".into()))?,
         shards: get_n(item, "shards")?,
         created_at: get_time(item, "created_at")?,
+        paused_reason: opt_s(item, "paused_reason")?.map(str::to_owned),
     })
 }
 
@@ -166,5 +170,73 @@ impl CampaignStore for DynamoCampaignStore {
                 Ok((counter, get_n(item, "value")?))
             })
             .collect()
+    }
+
+    async fn pause(&self, id: &CampaignId, reason: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(id.to_string()))
+            .key("sk", s(META))
+            .update_expression("SET #status = :paused, #reason = :reason, #at = :at")
+            .condition_expression("attribute_exists(#pk) AND #status IN (:fanning_out, :sending)")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#reason", "paused_reason")
+            .expression_attribute_names("#at", "paused_at")
+            .expression_attribute_values(":paused", s(CampaignStatus::Paused.as_str()))
+            .expression_attribute_values(":fanning_out", s(CampaignStatus::FanningOut.as_str()))
+            .expression_attribute_values(":sending", s(CampaignStatus::Sending.as_str()))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":at", n(unix(time::OffsetDateTime::now_utc())))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    async fn increment_window(
+        &self,
+        id: &CampaignId,
+        counter: CampaignCounter,
+        bucket: i64,
+        by: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(id.to_string()))
+            .key("sk", s(format!("{WINDOW_PREFIX}{}#{bucket:012}", counter.as_str())))
+            .update_expression("ADD #value :by")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":by", n(by))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("UpdateItem", e))
+    }
+
+    async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        let mut totals: Vec<(CampaignCounter, u64)> = Vec::new();
+        for item in self.query_prefix(id, WINDOW_PREFIX).await? {
+            let key = get_s(&item, "sk")?.trim_start_matches(WINDOW_PREFIX);
+            let corrupt = || StoreError::Corrupt("campaign window item has an unknown key".into());
+            let (name, bucket) = key.rsplit_once('#').ok_or_else(corrupt)?;
+            let bucket: i64 = bucket.parse().map_err(|_| corrupt())?;
+            if bucket < from_bucket {
+                continue;
+            }
+            let counter = CampaignCounter::parse(name).ok_or_else(corrupt)?;
+            let value: u64 = get_n(&item, "value")?;
+            match totals.iter_mut().find(|(c, _)| *c == counter) {
+                Some((_, total)) => *total += value,
+                None => totals.push((counter, value)),
+            }
+        }
+        Ok(totals)
     }
 }

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::{Item, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
 use crate::domain::{CampaignId, ContactId, ProviderMessageId};
-use crate::ports::{ClaimOutcome, LedgerCounts, LedgerState, SendLedger, StoreError};
+use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
 /// The index from a provider's message ID back to the ledger row.
 pub(crate) const BY_PROVIDER_MESSAGE_ID: &str = "by_provider_message_id";
@@ -102,6 +102,18 @@ fn to_state(item: &Item) -> Result<Option<LedgerState>, StoreError> {
         "failed" => Some(LedgerState::Failed { reason: reason()? }),
         _ => return Err(StoreError::Corrupt("ledger item has an unknown state".into())),
     })
+}
+
+/// The filter selecting `which` rows, with its placeholders and values.
+fn reopenable_filter(
+    which: Reopenable,
+) -> (&'static str, Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>) {
+    match which {
+        Reopenable::Failed => ("#state = :state", vec![(":state", s("failed"))]),
+        Reopenable::Held => {
+            ("#state = :state AND #reason = :reason", vec![(":state", s("skipped")), (":reason", s(HELD_REASON))])
+        }
+    }
 }
 
 /// The end of a lease taken at `now`, rounded up to whole seconds so it
@@ -285,6 +297,77 @@ impl SendLedger for DynamoSendLedger {
             }
         }
         Ok(counts)
+    }
+
+    async fn reopenable(
+        &self,
+        campaign: &CampaignId,
+        which: Reopenable,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        let (filter, values) = reopenable_filter(which);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .projection_expression("#sk")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#sk", "contact_id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pk", s(campaign.to_string()))
+            .consistent_read(true);
+        // A key condition may not compare with an empty string.
+        request = match after {
+            Some(after) => request
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_values(":after", s(after.to_string())),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
+        if which == Reopenable::Held {
+            request = request.expression_attribute_names("#reason", "reason");
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        // The filter applies after each page is read: keep paging until enough match.
+        let mut pages = request.into_paginator().items().send();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? else { break };
+            out.push(
+                ContactId::parse(get_s(&item, "contact_id")?)
+                    .map_err(|_| StoreError::Corrupt("ledger item has an invalid contact id".into()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn reopen(&self, campaign: &CampaignId, contact: &ContactId, which: Reopenable) -> Result<bool, StoreError> {
+        let (filter, values) = reopenable_filter(which);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign.to_string()))
+            .key("contact_id", s(contact.to_string()))
+            .update_expression("SET #state = :released, #updated = :now REMOVE #reason, #lease")
+            .condition_expression(filter)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#reason", "reason")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_names("#lease", "lease_until")
+            .expression_attribute_values(":released", s(RELEASED))
+            .expression_attribute_values(":now", n(unix(OffsetDateTime::now_utc())));
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
     }
 }
 

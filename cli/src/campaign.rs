@@ -1,0 +1,68 @@
+//! `carepost campaign …`: operate a running campaign through the admin API
+//! of a local stack (`carepost dev`), with its bearer token.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, ensure};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+#[derive(Subcommand)]
+pub enum CampaignCommand {
+    /// Print the campaign's report (status, progress, exclusions, events).
+    Report(Target),
+    /// Hold the campaign's remaining sends until it is resumed.
+    Pause(Target),
+    /// Continue a paused campaign: unfinished fan-out and held sends.
+    Resume(Target),
+    /// Send every failed job of the campaign again.
+    RetryFailed(Target),
+}
+
+#[derive(Args)]
+pub struct Target {
+    /// The campaign's ID.
+    pub id: String,
+    /// Base URL of the stack's admin API.
+    #[arg(long, env = "CAREPOST_URL", default_value = "http://127.0.0.1:8787")]
+    pub url: String,
+    /// Admin bearer token; read from `<data dir>/admin-token` when not given.
+    #[arg(long, env = "CAREPOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, env = "CAREPOST_DATA_DIR", default_value = ".carepost")]
+    pub data_dir: PathBuf,
+}
+
+impl Target {
+    fn token(&self) -> anyhow::Result<String> {
+        if let Some(token) = &self.token {
+            return Ok(token.clone());
+        }
+        let path = self.data_dir.join("admin-token");
+        let token = std::fs::read_to_string(&path)
+            .with_context(|| format!("no --token given and {} cannot be read", path.display()))?;
+        Ok(token.trim().to_owned())
+    }
+}
+
+pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
+    let (method, action, target) = match &command {
+        CampaignCommand::Report(t) => (reqwest::Method::GET, "", t),
+        CampaignCommand::Pause(t) => (reqwest::Method::POST, "/pause", t),
+        CampaignCommand::Resume(t) => (reqwest::Method::POST, "/resume", t),
+        CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
+    };
+    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
+    let url = format!("{}/v1/campaigns/{}{action}", target.url.trim_end_matches('/'), target.id);
+    let response = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(target.token()?)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    ensure!(status.is_success(), "{url} answered {status}: {body}");
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
