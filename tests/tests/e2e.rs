@@ -9,4 +9,5 @@ mod e2e {
     pub mod phi_scan;
     pub mod pipeline;
     pub mod smtp;
+    pub mod templates;
 }

@@ -8,6 +8,7 @@ pub mod control;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod preview;
 pub mod send;
 pub mod unsubscribe;
 

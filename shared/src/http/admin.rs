@@ -17,6 +17,7 @@ use super::ApiError;
 use super::extract::{body_bytes, parse_json};
 use crate::app::App;
 use crate::app::campaigns::CampaignInput;
+use crate::app::preview::PreviewInput;
 use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput};
 
 pub fn contact_routes() -> Router<Arc<App>> {
@@ -28,6 +29,7 @@ pub fn contact_routes() -> Router<Arc<App>> {
 pub fn campaign_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/campaigns", post(create_campaign))
+        .route("/v1/campaigns/preview", post(preview_template))
         .route("/v1/campaigns/{id}", get(campaign_report))
         .route("/v1/campaigns/{id}/launch", post(launch_campaign))
         .route("/v1/campaigns/{id}/pause", post(pause_campaign))
@@ -113,4 +115,12 @@ async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) ->
 async fn retry_failed(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let outcome = app.retry_failed(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
+}
+
+async fn preview_template(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let input: PreviewInput = parse_json(&body_bytes(body)?)?;
+    Ok(Json(app.preview_template(input)?).into_response())
 }
