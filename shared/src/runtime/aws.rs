@@ -13,7 +13,7 @@ use crate::adapters::aws::kms::KmsKeyProvider;
 use crate::adapters::aws::sesv2::SesTransport;
 use crate::adapters::aws::sqs::SqsQueue;
 use crate::app::{App, Ports};
-use crate::config::{RateShare, Settings, Throughput};
+use crate::config::{RateShare, ReputationGuard, Settings, Throughput};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
 use crate::domain::{EmailAddress, PublicBaseUrl, Sender};
 use crate::ports::KeyProvider;
@@ -43,6 +43,9 @@ pub struct AwsSettings {
     /// `ACCEPTANCE_GRACE_SECONDS`: how long a claim whose SES answer was lost
     /// waits for SES's Send event before the message may be handed over again.
     pub acceptance_grace: std::time::Duration,
+    /// `REPUTATION_MIN_SAMPLE`: deliveries plus bounces in the last hour
+    /// before the reputation guard judges a campaign's rates.
+    pub reputation_min_sample: u32,
 }
 
 /// Reads variables through `get`, so tests can pass a map instead of the process environment.
@@ -91,6 +94,7 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
         sender,
         throughput,
         acceptance_grace: std::time::Duration::from_secs(u64::from(number("ACCEPTANCE_GRACE_SECONDS", 120)?)),
+        reputation_min_sample: number("REPUTATION_MIN_SAMPLE", ReputationGuard::default().min_sample as u32)?,
     })
 }
 
@@ -164,6 +168,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
     let mut app_settings = Settings::local(settings.public_base_url.clone(), settings.throughput);
     app_settings.default_sender = settings.sender.clone();
     app_settings.acceptance_grace = settings.acceptance_grace;
+    app_settings.reputation.min_sample = u64::from(settings.reputation_min_sample);
     let app = Arc::new(App::new(
         ports,
         Arc::new(Envelope::new(provider, CacheLimits::default())),

@@ -88,6 +88,7 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         sender: Sender { name: "Clinic".into(), address: EmailAddress::parse("news@clinic.example").unwrap() },
         throughput: t,
         acceptance_grace: std::time::Duration::from_secs(3),
+        reputation_min_sample: 200,
     };
     let clients = customize(plain);
     let built = build(clients.clone(), settings.clone()).await.expect("application builds");
