@@ -1,6 +1,7 @@
 //! `carepost`: the local dev server, the demo, and admin commands.
 
 mod args;
+mod bench_send;
 mod campaign;
 mod demo;
 mod dev;
@@ -26,6 +27,17 @@ enum Command {
         #[command(subcommand)]
         command: campaign::CampaignCommand,
     },
+    /// Benchmarks that print their figures.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Sending rate across concurrent senders against a local sink, and the render + MIME cost.
+    Send(bench_send::SendBenchArgs),
 }
 
 #[tokio::main]
@@ -42,5 +54,9 @@ async fn main() -> anyhow::Result<()> {
             demo::run(args).await
         }
         Command::Campaign { command } => campaign::run(command).await,
+        Command::Bench { bench: Bench::Send(args) } => {
+            logging::init("warn");
+            bench_send::run(args).await
+        }
     }
 }
