@@ -4,13 +4,14 @@
 
 SHELL := /bin/bash
 VENV := .venv
+VENV_INFRA := .venv-infra
 PYTHON := $(VENV)/bin/python
 CARGO ?= cargo
 
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv lint fmt clean bench-kms
+.PHONY: run dev test venv infra-venv lint infra-lint package fmt clean bench-kms
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -19,13 +20,21 @@ run:
 dev:
 	$(CARGO) run --release -p carepost-cli -- dev
 
-test: venv lint
+test: venv lint infra-lint
 	$(CARGO) build --workspace
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) test --workspace
 
 # KMS calls for 10,000 contacts through fan-out and send, on moto (a few minutes).
 bench-kms: venv
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench kms_calls
+
+# The SAM template: sam validate --lint, cfn-lint, checkov (offline).
+infra-lint: infra-venv
+	VENV_INFRA=$(VENV_INFRA) scripts/infra-lint.sh
+
+# sam build with cargo-lambda (arm64, or x86_64 where the target is missing); zipped sizes.
+package: infra-venv
+	VENV_INFRA=$(VENV_INFRA) scripts/package.sh
 
 lint:
 	$(CARGO) fmt --all --check
@@ -41,6 +50,13 @@ $(VENV)/.installed: requirements-test.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
+infra-venv: $(VENV_INFRA)/.installed
+
+$(VENV_INFRA)/.installed: requirements-infra.txt
+	python3 -m venv $(VENV_INFRA)
+	$(VENV_INFRA)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) .carepost
+	rm -rf $(VENV) $(VENV_INFRA) .carepost .aws-sam
 	$(CARGO) clean
