@@ -10,5 +10,7 @@ echo "== sam validate --lint"
 "$VENV/bin/sam" validate --lint -t "$TEMPLATE"
 echo "== cfn-lint"
 "$VENV/bin/cfn-lint" "$TEMPLATE"
+echo "== template tests"
+"$VENV/bin/python" -m unittest -v tests/infra/test_template.py
 echo "== checkov"
 "$VENV/bin/checkov" --framework cloudformation --skip-download --quiet --compact -f "$TEMPLATE"

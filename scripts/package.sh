@@ -18,12 +18,22 @@ echo "Building the seven functions for $ARCH with cargo-lambda (release; several
 start=$(date +%s)
 sam build --beta-features --template-file infra/template.yaml --parameter-overrides "Architecture=$ARCH"
 echo "Built in $(( $(date +%s) - start )) s. Zipped sizes:"
+LIMIT=$((8 * 1024 * 1024))
+too_big=0
+count=0
 for dir in .aws-sam/build/*Function; do
+    count=$((count + 1))
     name=$(basename "$dir")
     zip="$(mktemp -d)/$name.zip"
     (cd "$dir" && zip -q -9 "$zip" bootstrap)
     printf '  %-20s %8.1f MiB  (bootstrap %5.1f MiB, %s)\n' "$name" \
         "$(echo "$(stat -c %s "$zip") / 1048576" | bc -l)" \
         "$(echo "$(stat -c %s "$dir/bootstrap") / 1048576" | bc -l)" "$ARCH"
+    if [ "$(stat -c %s "$zip")" -ge "$LIMIT" ]; then
+        echo "  $name: zipped bootstrap is 8 MiB or more" >&2
+        too_big=1
+    fi
     rm -f "$zip"
 done
+[ "$count" -eq 7 ] || { echo "expected 7 functions, built $count" >&2; exit 1; }
+[ "$too_big" -eq 0 ] || exit 1

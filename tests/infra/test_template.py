@@ -1,0 +1,235 @@
+"""Reads infra/template.yaml (with cfn-lint's decoder, which understands the
+intrinsic-function tags) and proves what the template promises: least
+privilege per function, every queue with a dead-letter queue and the stack
+key, every table encrypted with the stack key and recoverable, and every
+throughput parameter reaching the resource it tunes.
+
+Run by `make test` (scripts/infra-lint.sh) with the infra venv's Python."""
+
+import json
+import pathlib
+import unittest
+
+from cfnlint.decode import decode
+
+TEMPLATE = pathlib.Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
+
+# What each function may touch: the specification this test holds the template to.
+ALLOWED = {
+    "ConsentFunction": {
+        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable"},
+        "queues": set(),
+        "ses": True,
+    },
+    "WebhooksFunction": {
+        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable"},
+        "queues": set(),
+        "ses": False,
+    },
+    "ContactsFunction": {"tables": {"ContactsTable", "ConsentTable", "CampaignsTable"}, "queues": set(), "ses": False},
+    "CampaignsFunction": {
+        "tables": {"CampaignsTable", "SendLedgerTable"},
+        "queues": {"FanoutQueue", "SendQueue"},
+        "ses": False,
+    },
+    "FanoutFunction": {
+        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable"},
+        "queues": {"FanoutQueue", "SendQueue"},
+        "ses": False,
+    },
+    "SenderFunction": {
+        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable"},
+        "queues": {"SendQueue", "SendDeadLetterQueue"},
+        "ses": True,
+    },
+    "SesEventsFunction": {
+        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable"},
+        "queues": set(),
+        "ses": False,
+    },
+}
+
+PSEUDO = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
+SAM_TABLE_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy"}
+SAM_QUEUE_POLICIES = {"SQSSendMessagePolicy", "SQSPollerPolicy"}
+
+
+def load():
+    template, matches = decode(str(TEMPLATE))
+    assert not matches, matches
+    return json.loads(json.dumps(template))
+
+
+def refs(value):
+    """Every logical ID a value refers to (Ref, GetAtt, ${Name} in Sub)."""
+    found = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref":
+                found |= {inner} - PSEUDO
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= {part.split("}")[0].split(".")[0] for part in text.split("${")[1:]} - PSEUDO
+                found |= refs(inner[1] if isinstance(inner, list) else {})
+            else:
+                found |= refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= refs(inner)
+    return found
+
+
+class Template(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.resources = cls.t["Resources"]
+
+    def of_type(self, kind):
+        return {name: r for name, r in self.resources.items() if r["Type"] == kind}
+
+    def test_each_function_names_only_its_own_tables_queues_key_and_ses_identity(self):
+        functions = self.of_type("AWS::Serverless::Function")
+        self.assertEqual(set(functions), set(ALLOWED))
+        tables = set(self.of_type("AWS::DynamoDB::Table"))
+        queues = set(self.of_type("AWS::SQS::Queue"))
+        for name, function in functions.items():
+            allowed = ALLOWED[name]
+            seen_tables, seen_queues, ses = set(), set(), False
+            for policy in function["Properties"]["Policies"]:
+                self.assertIsInstance(policy, dict, f"{name}: managed policy {policy!r} is not allowed")
+                for kind, args in policy.items():
+                    if kind in SAM_TABLE_POLICIES:
+                        seen_tables |= refs(args)
+                    elif kind in SAM_QUEUE_POLICIES:
+                        seen_queues |= refs(args)
+                    elif kind == "Statement":
+                        for statement in args:
+                            resources = statement["Resource"]
+                            resources = resources if isinstance(resources, list) else [resources]
+                            self.assertNotIn("*", resources, f"{name}: {statement['Action']} on '*'")
+                            named = refs(resources)
+                            seen_tables |= named & tables
+                            seen_queues |= named & queues
+                            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                            if any(a.startswith("kms:") for a in actions):
+                                self.assertEqual(named, {"DataKey"}, f"{name}: KMS only on the stack key")
+                                self.assertLessEqual(set(actions), {"kms:GenerateDataKey", "kms:Decrypt"})
+                            if any(a.startswith("ses:") for a in actions):
+                                ses = True
+                                self.assertEqual(named, {"SenderDomain", "MailConfigurationSet"}, name)
+                                self.assertLessEqual(set(actions), {"ses:SendEmail", "ses:SendRawEmail"})
+                    else:
+                        self.fail(f"{name}: unexpected policy {kind}")
+            self.assertEqual(seen_tables, allowed["tables"], f"{name} tables")
+            self.assertEqual(seen_queues, allowed["queues"], f"{name} queues")
+            self.assertEqual(ses, allowed["ses"], f"{name} SES")
+
+    def test_every_queue_has_a_dead_letter_queue_and_the_stack_key(self):
+        queues = self.of_type("AWS::SQS::Queue")
+        dead_letter = {name for name in queues if name.endswith("DeadLetterQueue")}
+        working = set(queues) - dead_letter
+        self.assertEqual(len(working), 3)
+        for name, queue in queues.items():
+            self.assertEqual(queue["Properties"].get("KmsMasterKeyId"), {"Ref": "DataKey"}, name)
+        for name in working:
+            redrive = self.resources[name]["Properties"]["RedrivePolicy"]
+            self.assertIn(refs(redrive["deadLetterTargetArn"]).pop(), dead_letter, name)
+            self.assertEqual(redrive["maxReceiveCount"], {"Ref": "MaxReceiveCount"}, name)
+        self.assertEqual(self.resources["SesEventsTopic"]["Properties"]["KmsMasterKeyId"], {"Ref": "DataKey"})
+
+    def test_every_table_is_encrypted_with_the_stack_key_and_recoverable(self):
+        tables = self.of_type("AWS::DynamoDB::Table")
+        self.assertEqual(len(tables), 5)
+        for name, table in tables.items():
+            p = table["Properties"]
+            self.assertEqual(p["SSESpecification"], {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "DataKey"}}, name)
+            self.assertEqual(p["PointInTimeRecoverySpecification"], {"PointInTimeRecoveryEnabled": True}, name)
+            self.assertEqual(p["DeletionProtectionEnabled"], {"Ref": "DeletionProtection"}, name)
+
+    def test_every_throughput_parameter_reaches_what_it_tunes(self):
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        knobs = {
+            "SendRatePerSecond": "SEND_RATE_PER_SECOND",
+            "SenderMaxConcurrency": "SENDER_MAX_CONCURRENCY",
+            "SenderBatchSize": "SENDER_BATCH_SIZE",
+            "SenderBatchingWindowSeconds": "SENDER_BATCHING_WINDOW_SECONDS",
+            "FanoutShards": "FANOUT_SHARDS",
+            "FanoutMaxConcurrency": "FANOUT_MAX_CONCURRENCY",
+            "VisibilityTimeoutSeconds": "VISIBILITY_TIMEOUT_SECONDS",
+            "MaxReceiveCount": "MAX_RECEIVE_COUNT",
+        }
+        for parameter, variable in knobs.items():
+            self.assertIn(parameter, self.t["Parameters"])
+            self.assertEqual(env[variable], {"Ref": parameter})
+        sender = self.resources["SenderFunction"]["Properties"]["Events"]["Jobs"]["Properties"]
+        self.assertEqual(sender["ScalingConfig"]["MaximumConcurrency"], {"Ref": "SenderMaxConcurrency"})
+        self.assertEqual(sender["BatchSize"], {"Ref": "SenderBatchSize"})
+        self.assertEqual(sender["MaximumBatchingWindowInSeconds"], {"Ref": "SenderBatchingWindowSeconds"})
+        fanout = self.resources["FanoutFunction"]["Properties"]["Events"]["Shards"]["Properties"]
+        self.assertEqual(fanout["ScalingConfig"]["MaximumConcurrency"], {"Ref": "FanoutMaxConcurrency"})
+        for function in ["FanoutFunction", "SenderFunction", "SesEventsFunction"]:
+            events = self.resources[function]["Properties"]["Events"]
+            for event in events.values():
+                self.assertEqual(event["Properties"]["FunctionResponseTypes"], ["ReportBatchItemFailures"], function)
+            self.assertEqual(
+                self.resources[function]["Properties"]["Timeout"],
+                {"Fn::FindInMap": ["FunctionTimeout", {"Ref": "VisibilityTimeoutSeconds"}, "Seconds"]},
+                function,
+            )
+        for name in ["FanoutQueue", "SendQueue", "SesEventsQueue"]:
+            self.assertEqual(self.resources[name]["Properties"]["VisibilityTimeout"], {"Ref": "VisibilityTimeoutSeconds"})
+
+    def test_visibility_is_at_least_six_times_the_queue_functions_timeout_for_every_allowed_value(self):
+        allowed = self.t["Parameters"]["VisibilityTimeoutSeconds"]["AllowedValues"]
+        mapping = self.t["Mappings"]["FunctionTimeout"]
+        self.assertEqual({str(v) for v in allowed}, set(mapping))
+        for visibility, row in mapping.items():
+            self.assertGreaterEqual(int(visibility), 6 * row["Seconds"], visibility)
+            self.assertLessEqual(row["Seconds"], 900)
+
+    def test_parameter_constraints_refuse_invalid_values(self):
+        p = self.t["Parameters"]
+        self.assertEqual(p["SenderMaxConcurrency"]["MinValue"], 2)
+        self.assertEqual(p["FanoutMaxConcurrency"]["MinValue"], 2)
+        self.assertEqual(p["MaxReceiveCount"]["MinValue"], 5)
+        self.assertEqual(p["SendRatePerSecond"]["MinValue"], 1)
+
+    def test_mail_requires_tls_and_every_event_type_is_published(self):
+        config = self.resources["MailConfigurationSet"]["Properties"]
+        self.assertEqual(config["DeliveryOptions"], {"TlsPolicy": "REQUIRE"})
+        destination = self.resources["MailEventDestination"]["Properties"]["EventDestination"]
+        self.assertEqual(
+            set(destination["MatchingEventTypes"]),
+            {"send", "reject", "bounce", "complaint", "delivery", "open", "click", "renderingFailure",
+             "deliveryDelay", "subscription"},
+        )
+
+    def test_admin_routes_use_iam_and_public_routes_are_the_known_few(self):
+        public = set()
+        for name, function in self.of_type("AWS::Serverless::Function").items():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] != "HttpApi":
+                    continue
+                route = (event["Properties"]["Method"], event["Properties"]["Path"])
+                authorizer = event["Properties"].get("Auth", {}).get("Authorizer")
+                if route[1].startswith("/v1/contacts") or route[1].startswith("/v1/campaigns"):
+                    self.assertEqual(authorizer, "AWS_IAM", route)
+                else:
+                    public.add(route)
+        self.assertEqual(
+            public,
+            {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"),
+             ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/healthz")},
+        )
+
+    def test_every_skipped_checkov_check_carries_a_reason(self):
+        for name, resource in self.resources.items():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                self.assertTrue(skip.get("comment", "").strip(), f"{name}: {skip.get('id')} without a reason")
+
+
+if __name__ == "__main__":
+    unittest.main()
