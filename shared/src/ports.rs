@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::domain::{
-    CampaignCounter, CampaignId, CampaignStatus, ConsentEntry, ConsentGrant, ConsentStatus, ContactId, ExternalId,
-    ProviderMessageId, ShardProgress,
+    AuditEntry, CampaignCounter, CampaignId, CampaignStatus, ConsentEntry, ConsentGrant, ConsentStatus, ContactId,
+    ExternalId, ProviderMessageId, ShardProgress,
 };
 use crate::error::{Classify, ErrorClass};
 
@@ -283,6 +283,20 @@ pub trait CampaignStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Each counter summed over the buckets `from_bucket` and later.
     async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError>;
+}
+
+// ---------------------------------------------------------------- audit log
+
+/// The PHI-access audit log: one append-only hash chain.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends `entry` if it follows the current last entry (next sequence
+    /// number, previous hash); `Conflict` if another writer got there first
+    /// (read `last` again and chain anew). Nothing is ever updated or deleted.
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn last(&self) -> Result<Option<AuditEntry>, StoreError>;
+    /// Up to `limit` entries after sequence number `after`, in order.
+    async fn entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 // ---------------------------------------------------------------- send ledger

@@ -7,6 +7,7 @@
 //! adapter on a fresh database; an AWS adapter runs the very same functions.
 
 mod contracts {
+    pub mod audit;
     #[cfg(feature = "aws")]
     mod aws_dynamodb;
     #[cfg(feature = "aws")]

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use carepost::adapters::aws::kms::KmsKeyProvider;
 use carepost::adapters::embedded::{
-    Db, OutboxTransport, QueueSettings, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteQueue,
-    SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
+    Db, OutboxTransport, QueueSettings, SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore,
+    SqliteQueue, SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
 };
 use carepost::app::consent::{ConsentSubmission, RequestProof};
 use carepost::app::{App, Ports};
@@ -56,6 +56,7 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         contacts: Arc::new(SqliteContactStore::new(db.clone())),
         consent: Arc::new(SqliteConsentStore::new(db.clone())),
         suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
+        audit: Arc::new(SqliteAuditLog::new(db.clone())),
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db)),
         fanout_queue: shared.fanout.clone(),

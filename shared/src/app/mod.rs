@@ -22,7 +22,9 @@ pub use error::AppError;
 
 use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
-use crate::ports::{CampaignStore, ConsentStore, ContactStore, MailTransport, Queue, SendLedger, SuppressionList};
+use crate::ports::{
+    AuditLog, CampaignStore, ConsentStore, ContactStore, MailTransport, Queue, SendLedger, SuppressionList,
+};
 
 /// The outside systems the use cases need.
 #[derive(Clone)]
@@ -30,6 +32,7 @@ pub struct Ports {
     pub contacts: Arc<dyn ContactStore>,
     pub consent: Arc<dyn ConsentStore>,
     pub suppression: Arc<dyn SuppressionList>,
+    pub audit: Arc<dyn AuditLog>,
     pub campaigns: Arc<dyn CampaignStore>,
     pub ledger: Arc<dyn SendLedger>,
     pub fanout_queue: Arc<dyn Queue>,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::chain::{ChainError, GENESIS_HASH, Link, link_hash, verify_links};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -147,8 +148,6 @@ pub struct ConsentEntry {
     pub hash: String,
 }
 
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
 impl ConsentEntry {
     /// Chains `evidence` after `prev` (or after genesis for a contact's first entry).
     pub fn chain(prev: Option<&ConsentEntry>, evidence: ConsentEvidence) -> ConsentEntry {
@@ -167,36 +166,30 @@ impl ConsentEntry {
 
 fn entry_hash(seq: u64, prev_hash: &str, evidence: &ConsentEvidence) -> String {
     let canonical = serde_json::to_vec(evidence).expect("evidence serializes");
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    ctx.update(b"carepost-consent-v1\n");
-    ctx.update(&seq.to_be_bytes());
-    ctx.update(prev_hash.as_bytes());
-    ctx.update(&canonical);
-    hex::encode(ctx.finish())
+    link_hash(b"carepost-consent-v1\n", seq, prev_hash, &canonical)
+}
+
+impl Link for ConsentEntry {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn recomputed_hash(&self) -> String {
+        ConsentEntry::recomputed_hash(self)
+    }
 }
 
 /// Where a contact's chain breaks, if it does.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConsentChainError {
-    #[error("entry {seq} was altered: its hash does not match its content")]
-    Altered { seq: u64 },
-    #[error("entry {seq} does not follow the entry before it (removed or reordered entry)")]
-    Broken { seq: u64 },
-}
+pub type ConsentChainError = ChainError;
 
 /// Verifies one contact's entries, in sequence order.
 pub fn verify_chain(entries: &[ConsentEntry]) -> Result<(), ConsentChainError> {
-    let mut prev_hash = GENESIS_HASH.to_owned();
-    for (i, entry) in entries.iter().enumerate() {
-        if entry.seq != i as u64 + 1 || entry.prev_hash != prev_hash {
-            return Err(ConsentChainError::Broken { seq: entry.seq });
-        }
-        if entry.recomputed_hash() != entry.hash {
-            return Err(ConsentChainError::Altered { seq: entry.seq });
-        }
-        prev_hash = entry.hash.clone();
-    }
-    Ok(())
+    verify_links(entries)
 }
 
 mod hex_bytes {

@@ -1,7 +1,9 @@
 //! Parse-don't-validate types. A value of one of these types is known good:
 //! each has private fields and is built only through `parse` / `TryFrom`.
 
+pub mod audit;
 pub mod campaign;
+pub mod chain;
 pub mod consent;
 pub mod contact;
 pub mod email;
@@ -11,7 +13,9 @@ pub mod jobs;
 pub mod segment;
 pub mod url;
 
+pub use audit::*;
 pub use campaign::*;
+pub use chain::{ChainError, GENESIS_HASH};
 pub use consent::*;
 pub use contact::*;
 pub use email::*;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::adapters::aws::TableNames;
 use crate::adapters::aws::dynamodb::{
-    DynamoCampaignStore, DynamoConsentStore, DynamoContactStore, DynamoSecretStore, DynamoSendLedger,
+    DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore, DynamoSecretStore, DynamoSendLedger,
     DynamoSuppressionList,
 };
 use crate::adapters::aws::kms::KmsKeyProvider;
@@ -84,6 +84,7 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
             campaigns: required("CAMPAIGNS_TABLE")?,
             send_ledger: required("SEND_LEDGER_TABLE")?,
             suppression: required("SUPPRESSION_TABLE")?,
+            audit_log: required("AUDIT_LOG_TABLE")?,
         },
         fanout_queue_url: required("FANOUT_QUEUE_URL")?,
         send_queue_url: required("SEND_QUEUE_URL")?,
@@ -159,6 +160,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         contacts: Arc::new(DynamoContactStore::new(dynamo.clone(), t.contacts.clone())),
         consent: Arc::new(DynamoConsentStore::new(dynamo.clone(), t.consent.clone())),
         suppression: Arc::new(DynamoSuppressionList::new(dynamo.clone(), t.suppression.clone())),
+        audit: Arc::new(DynamoAuditLog::new(dynamo.clone(), t.audit_log.clone())),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
         ledger: Arc::new(DynamoSendLedger::new(dynamo, t.send_ledger.clone())),
         fanout_queue: fanout_queue.clone(),
@@ -198,6 +200,7 @@ mod tests {
             ("CAMPAIGNS_TABLE", "m"),
             ("SEND_LEDGER_TABLE", "l"),
             ("SUPPRESSION_TABLE", "s"),
+            ("AUDIT_LOG_TABLE", "a"),
             ("FANOUT_QUEUE_URL", "https://sqs/f"),
             ("SEND_QUEUE_URL", "https://sqs/s"),
             ("KMS_KEY_ID", "alias/carepost"),

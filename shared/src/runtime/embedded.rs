@@ -15,8 +15,9 @@ use tokio::task::JoinHandle;
 
 use super::workers;
 use crate::adapters::embedded::{
-    Db, KeyFileProvider, OutboxTransport, QueueSettings, SmtpSettings, SmtpTransport, SqliteCampaignStore,
-    SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
+    Db, KeyFileProvider, OutboxTransport, QueueSettings, SmtpSettings, SmtpTransport, SqliteAuditLog,
+    SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore, SqliteSendLedger,
+    SqliteSuppressionList,
 };
 use crate::app::{App, Ports};
 use crate::config::{RateShare, ReputationGuard, Settings, Throughput};
@@ -171,6 +172,7 @@ impl EmbeddedStack {
             contacts: Arc::new(SqliteContactStore::new(db.clone())),
             consent: Arc::new(SqliteConsentStore::new(db.clone())),
             suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
+            audit: Arc::new(SqliteAuditLog::new(db.clone())),
             campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
             ledger: Arc::new(SqliteSendLedger::new(db.clone())),
             fanout_queue: fanout_queue.clone(),

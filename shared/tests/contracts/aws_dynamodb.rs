@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use carepost::adapters::aws::TableNames;
 use carepost::adapters::aws::dynamodb::{
-    DynamoCampaignStore, DynamoConsentStore, DynamoContactStore, DynamoSecretStore, DynamoSendLedger,
+    DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore, DynamoSecretStore, DynamoSendLedger,
     DynamoSuppressionList, create_tables,
 };
 use carepost::domain::{
@@ -61,6 +61,12 @@ async fn dynamodb_suppression_list_passes_the_contract() {
 async fn dynamodb_campaign_store_passes_the_contract() {
     let (client, t) = tables().await;
     super::campaigns::campaign_store_contract(&DynamoCampaignStore::new(client, t.campaigns)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_audit_log_passes_the_contract() {
+    let (client, t) = tables().await;
+    super::audit::audit_log_contract(&DynamoAuditLog::new(client, t.audit_log)).await;
 }
 
 #[tokio::test]

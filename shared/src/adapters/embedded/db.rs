@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS campaign_shards (
     progress    TEXT NOT NULL,
     PRIMARY KEY (campaign_id, shard)
 );
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq   INTEGER PRIMARY KEY,
+    hash  TEXT NOT NULL,
+    entry TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS campaign_pauses (
     campaign_id TEXT PRIMARY KEY,
     reason      TEXT NOT NULL,

@@ -2,6 +2,7 @@
 //! queues, a local key file in place of KMS, and an outbox of `.eml` files or
 //! an SMTP relay in place of SES.
 
+pub mod audit;
 pub mod campaigns;
 pub mod consent;
 pub mod contacts;
@@ -14,6 +15,7 @@ pub mod secrets;
 pub mod smtp;
 pub mod suppression;
 
+pub use audit::SqliteAuditLog;
 pub use campaigns::SqliteCampaignStore;
 pub use consent::SqliteConsentStore;
 pub use contacts::SqliteContactStore;

@@ -7,6 +7,7 @@
 //! Error text names the operation and DynamoDB's error code only, never an
 //! attribute value (values may be blind indexes, IDs or sealed bytes).
 
+mod audit;
 mod campaigns;
 mod consent;
 mod contacts;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::ports::StoreError;
 
+pub use audit::DynamoAuditLog;
 pub use campaigns::DynamoCampaignStore;
 pub use consent::DynamoConsentStore;
 pub use contacts::DynamoContactStore;
@@ -43,11 +45,12 @@ pub struct TableNames {
     pub campaigns: String,
     pub send_ledger: String,
     pub suppression: String,
+    pub audit_log: String,
 }
 
 impl TableNames {
     /// `{prefix}-contacts`, `{prefix}-consent`, `{prefix}-campaigns`,
-    /// `{prefix}-send-ledger` and `{prefix}-suppression`.
+    /// `{prefix}-send-ledger`, `{prefix}-suppression` and `{prefix}-audit-log`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             contacts: format!("{prefix}-contacts"),
@@ -55,6 +58,7 @@ impl TableNames {
             campaigns: format!("{prefix}-campaigns"),
             send_ledger: format!("{prefix}-send-ledger"),
             suppression: format!("{prefix}-suppression"),
+            audit_log: format!("{prefix}-audit-log"),
         }
     }
 }

@@ -1,0 +1,120 @@
+//! Audit log table: `log` (S, always `audit`: one chain) + `sk` (S, the
+//! sequence number zero-padded to 20 digits, so keys sort numerically), with
+//! `hash` (S) copied out for the next append's condition and `entry` (S,
+//! the `AuditEntry` JSON).
+//!
+//! An append is one transaction: put the entry if its key is free, and
+//! check that the previous entry exists with the hash the new one links to.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+
+use super::{Cancelled, built, get_s, s, sdk_error, transaction_error};
+use crate::domain::{AuditEntry, GENESIS_HASH};
+use crate::ports::{AuditLog, StoreError};
+
+const CHAIN: &str = "audit";
+
+fn key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+fn moved() -> StoreError {
+    StoreError::Conflict("the audit log moved on; chain again".into())
+}
+
+pub struct DynamoAuditLog {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAuditLog {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    async fn query(&self, after: Option<u64>, forward: bool, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_names("#pk", "log")
+            .expression_attribute_values(":pk", s(CHAIN))
+            .scan_index_forward(forward)
+            .consistent_read(true);
+        request = match after {
+            Some(after) => request
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":after", s(key(after))),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
+        let mut pages = request.into_paginator().items().send();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? else { break };
+            let entry = serde_json::from_str(get_s(&item, "entry")?)
+                .map_err(|_| StoreError::Corrupt("audit item holds an invalid entry".into()))?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl AuditLog for DynamoAuditLog {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        if entry.seq == 0 || (entry.seq == 1 && entry.prev_hash != GENESIS_HASH) {
+            return Err(moved());
+        }
+        let json = serde_json::to_string(entry).expect("entry serializes");
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    "Put",
+                    Put::builder()
+                        .table_name(&self.table)
+                        .item("log", s(CHAIN))
+                        .item("sk", s(key(entry.seq)))
+                        .item("hash", s(entry.hash.clone()))
+                        .item("entry", s(json))
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", "log")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        if entry.seq > 1 {
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(built(
+                        "ConditionCheck",
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .key("log", s(CHAIN))
+                            .key("sk", s(key(entry.seq - 1)))
+                            .condition_expression("#hash = :prev")
+                            .expression_attribute_names("#hash", "hash")
+                            .expression_attribute_values(":prev", s(entry.prev_hash.clone()))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match transaction_error("TransactWriteItems", e)? {
+                Cancelled::Conditions(_) | Cancelled::Contended => Err(moved()),
+            },
+        }
+    }
+
+    async fn last(&self) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(self.query(None, false, 1).await?.into_iter().next())
+    }
+
+    async fn entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.query(Some(after), true, limit).await
+    }
+}
