@@ -6,6 +6,7 @@ mod e2e {
     pub mod campaign_control;
     pub mod crash_restart;
     pub mod helpers;
+    pub mod mime_python;
     pub mod one_click_python;
     pub mod phi_scan;
     pub mod pipeline;
