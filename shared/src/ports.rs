@@ -375,6 +375,15 @@ pub trait SendLedger: Send + Sync {
     async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError>;
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError>;
     async fn counts(&self, campaign: &CampaignId) -> Result<LedgerCounts, StoreError>;
+    /// Records that the provider reported `event` for this message; true
+    /// the first time, false for a repeat (providers deliver events at least
+    /// once, and a repeat must not be counted again).
+    async fn first_event(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        event: CampaignCounter,
+    ) -> Result<bool, StoreError>;
     /// Up to `limit` contacts of `campaign` in the `which` state whose ID
     /// sorts after `after`, in ID order.
     async fn reopenable(

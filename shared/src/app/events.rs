@@ -13,6 +13,9 @@ pub enum EventOutcome {
     Applied,
     /// No send with this provider message ID: counted, not retried.
     Unmatched,
+    /// The provider delivered this event for this message before: its
+    /// effects are repeated (they are idempotent), it is not counted again.
+    Duplicate,
     Ignored,
 }
 
@@ -63,6 +66,12 @@ impl App {
                 let all = self.settings.categories.clone();
                 self.withdraw_consent(&contact_id, &all, ConsentMethod::Complaint, RequestProof::default()).await?;
             }
+        }
+        // After the idempotent effects, before counting: a repeat of this
+        // event is not counted twice. A failure between marking and counting
+        // loses that one count rather than doubling it.
+        if !self.ports.ledger.first_event(&campaign_id, &contact_id, counter).await? {
+            return Ok(EventOutcome::Duplicate);
         }
         self.ports.campaigns.increment(&campaign_id, counter, 1).await?;
         if matches!(counter, CampaignCounter::Delivered | CampaignCounter::BouncedHard | CampaignCounter::Complained) {

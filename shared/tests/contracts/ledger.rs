@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use carepost::domain::{CampaignId, ContactId, ProviderMessageId};
+use carepost::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
 use carepost::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
 use super::support::{T0, unique};
@@ -41,6 +41,22 @@ pub async fn ledger_contract(ledger: &dyn SendLedger) {
     a_lease_is_held_to_its_exact_end(ledger).await;
     failed_rows_are_listed_in_id_order_and_reopened_for_a_new_claim(ledger).await;
     held_rows_are_told_apart_from_other_skips(ledger).await;
+    each_provider_event_is_first_only_once_per_message(ledger).await;
+}
+
+pub async fn each_provider_event_is_first_only_once_per_message(ledger: &dyn SendLedger) {
+    let campaign = CampaignId::new_random();
+    let (one, other) = (ContactId::new_random(), ContactId::new_random());
+    settled(ledger, &campaign, &one, sent(&unique("ses"))).await;
+    settled(ledger, &campaign, &other, sent(&unique("ses"))).await;
+
+    let first = ledger.first_event(&campaign, &one, CampaignCounter::BouncedHard).await.unwrap();
+    let repeat = ledger.first_event(&campaign, &one, CampaignCounter::BouncedHard).await.unwrap();
+    let another_kind = ledger.first_event(&campaign, &one, CampaignCounter::Complained).await.unwrap();
+    let another_message = ledger.first_event(&campaign, &other, CampaignCounter::BouncedHard).await.unwrap();
+
+    assert!(first && !repeat && another_kind && another_message);
+    assert!(matches!(ledger.state(&campaign, &one).await.unwrap(), Some(LedgerState::Sent { .. })), "state unchanged");
 }
 
 /// Claims and settles `contact` in `campaign` as `state`.
@@ -363,6 +379,12 @@ mod embedded {
     async fn held_rows_are_told_apart_from_other_skips() {
         let (_s, ledger) = ledger();
         super::held_rows_are_told_apart_from_other_skips(&ledger).await;
+    }
+
+    #[tokio::test]
+    async fn each_provider_event_is_first_only_once_per_message() {
+        let (_s, ledger) = ledger();
+        super::each_provider_event_is_first_only_once_per_message(&ledger).await;
     }
 
     #[tokio::test]

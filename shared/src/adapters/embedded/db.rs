@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS campaign_shards (
     progress    TEXT NOT NULL,
     PRIMARY KEY (campaign_id, shard)
 );
+CREATE TABLE IF NOT EXISTS ledger_events (
+    campaign_id TEXT NOT NULL,
+    contact_id  TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, contact_id, event)
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq   INTEGER PRIMARY KEY,
     hash  TEXT NOT NULL,

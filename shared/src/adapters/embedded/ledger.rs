@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
 use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
 /// Send ledger rows: `claimed` (with attempt and lease), `released` (a claim
@@ -246,6 +246,25 @@ impl SendLedger for SqliteSendLedger {
                     "UPDATE send_ledger SET state = 'released', reason = NULL, lease_until = NULL, updated_at = ?3
                      WHERE campaign_id = ?1 AND contact_id = ?2 AND state = ?4 AND (?5 IS NULL OR reason = ?5)",
                     params![campaign, contact, unix(OffsetDateTime::now_utc()), state, reason],
+                )
+                .map(|n| n == 1)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn first_event(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        event: CampaignCounter,
+    ) -> Result<bool, StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO ledger_events (campaign_id, contact_id, event) VALUES (?1, ?2, ?3)",
+                    params![campaign, contact, event.as_str()],
                 )
                 .map(|n| n == 1)
                 .map_err(unavailable)

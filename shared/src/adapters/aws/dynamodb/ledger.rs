@@ -1,8 +1,8 @@
 //! Send ledger table: `campaign_id` (S) + `contact_id` (S), with `state` (S:
 //! `claimed`, `released`, `sent`, `skipped`, `failed`), `attempt` (N),
 //! `lease_until` (N, unix seconds, only while claimed), `provider_message_id`
-//! (S, once sent; indexed by `by_provider_message_id`), `reason` (S) and
-//! `updated_at` (N).
+//! (S, once sent; indexed by `by_provider_message_id`), `reason` (S),
+//! `updated_at` (N) and `events` (SS: the provider events already counted).
 //!
 //! Same semantics as the embedded ledger, built from conditional writes: a
 //! first claim is a put on an absent item; a takeover (lapsed lease or a
@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
 use super::{Item, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
-use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
 use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
 /// The index from a provider's message ID back to the ledger row.
@@ -364,6 +364,36 @@ impl SendLedger for DynamoSendLedger {
             request = request.expression_attribute_values(placeholder, value);
         }
         match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    async fn first_event(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        event: CampaignCounter,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign.to_string()))
+            .key("contact_id", s(contact.to_string()))
+            .update_expression("ADD #events :event")
+            .condition_expression("attribute_exists(#pk) AND NOT contains(#events, :name)")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#events", "events")
+            .expression_attribute_values(
+                ":event",
+                aws_sdk_dynamodb::types::AttributeValue::Ss(vec![event.as_str().to_owned()]),
+            )
+            .expression_attribute_values(":name", s(event.as_str()))
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_error("UpdateItem", e)),
