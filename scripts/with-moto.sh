@@ -6,7 +6,9 @@ VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOG="${MOTO_LOG:-$(mktemp -t moto.XXXXXX.log)}"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+# moto's server, with DynamoDB conditional writes made atomic as in AWS
+# (tests/support/moto_server.py says why).
+"$PY" "$(dirname "$0")/../tests/support/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
 MOTO_PID=$!
 trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
 "$PY" - "$PORT" <<'PYEOF'

@@ -1,0 +1,44 @@
+"""Runs moto's server as `moto_server` does, except that DynamoDB requests
+are handled one at a time.
+
+moto evaluates a DynamoDB condition and applies the write as separate steps
+on its request threads, so two racing conditional updates can both pass
+(`attempt = 1`) and both win. Real DynamoDB applies a conditional write
+atomically, and the ledger's exactly-once claims rely on that; serializing
+DynamoDB requests restores it. Other services (SQS long polls) stay
+concurrent."""
+
+import argparse
+import os
+import threading
+
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+
+class AtomicDynamoDb:
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with self.lock:
+                # The whole response is produced inside the lock.
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    run_simple(args.host, args.port, AtomicDynamoDb(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
