@@ -11,7 +11,7 @@ use crate::ports::SuppressionReason;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
     Applied,
-    /// No send with this provider message ID: counted, not retried.
+    /// No send with this provider message ID: logged and dropped, not retried.
     Unmatched,
     /// The provider delivered this event for this message before: its
     /// effects are repeated (they are idempotent), it is not counted again.
