@@ -10,12 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use async_trait::async_trait;
-use carepost::app::consent::{ConsentSubmission, RequestProof};
 use carepost::app::{App, Ports};
 use carepost::config::{RateShare, Throughput};
-use carepost::crypto::TokenPurpose;
 use carepost::domain::{
     CampaignId, Contact, ContactId, EmailAddress, FanoutShardJob, Profile, ProviderMessageId, SendJob, TemplateSource,
     today_utc,
@@ -26,7 +23,6 @@ use carepost::runtime::{EmbeddedConfig, EmbeddedStack};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use time::OffsetDateTime;
 
 #[derive(Args, Debug, Clone)]
 pub struct SendBenchArgs {
@@ -85,20 +81,7 @@ fn template() -> TemplateSource {
 async fn seed(app: &App, patients: usize) -> anyhow::Result<()> {
     let pb = bar(patients as u64, "seeding");
     for i in 0..patients {
-        let email = format!("bench.{i}@example.org");
-        let submission = ConsentSubmission {
-            form_id: "web-signup".into(),
-            email: email.clone(),
-            categories: vec!["wellness-tips".into()],
-            ..Default::default()
-        };
-        app.submit_consent(submission, RequestProof::default()).await?;
-        let index = app.keyring.blind_index.index(&EmailAddress::parse(&email)?);
-        let id = app.ports.contacts.find_by_email_index(&index).await?.context("contact")?.id;
-        let request = app.ports.consent.history(&id).await?[0].evidence.request_id.context("request id")?;
-        let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
-        let token = app.keyring.tokens.sign(TokenPurpose::ConfirmConsent, &id, request.as_bytes(), expires);
-        app.confirm_consent(&token, RequestProof::default()).await?;
+        carepost::synthetic::sign_up_directly(app, &format!("bench.{i}@example.org"), "wellness-tips", true).await?;
         pb.inc(1);
     }
     pb.finish();

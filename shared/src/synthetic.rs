@@ -70,6 +70,40 @@ pub fn generate(count: usize, seed: u64) -> Vec<Patient> {
         .collect()
 }
 
+/// Signs `email` up for `category` through the web-signup form, as a form
+/// post would, and (if `confirm`) confirms it as the confirmation link
+/// would, without reading the email: seeding for tests and benchmarks.
+pub async fn sign_up_directly(
+    app: &crate::app::App,
+    email: &str,
+    category: &str,
+    confirm: bool,
+) -> Result<crate::domain::ContactId, crate::app::AppError> {
+    use crate::app::AppError;
+    use crate::app::consent::{ConsentSubmission, RequestProof};
+    let submission = ConsentSubmission {
+        form_id: "web-signup".into(),
+        email: email.into(),
+        categories: vec![category.into()],
+        ..Default::default()
+    };
+    app.submit_consent(submission, RequestProof::default()).await?;
+    let address = crate::domain::EmailAddress::parse(email)
+        .map_err(|e| crate::domain::InvalidField::new("email", e.to_string()))?;
+    let index = app.keyring.blind_index.index(&address);
+    let id = app.ports.contacts.find_by_email_index(&index).await?.ok_or(AppError::NotFound("contact"))?.id;
+    if confirm {
+        let history = app.ports.consent.history(&id).await?;
+        let request =
+            history.first().and_then(|e| e.evidence.request_id).ok_or(AppError::NotFound("consent request"))?;
+        let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let token =
+            app.keyring.tokens.sign(crate::crypto::TokenPurpose::ConfirmConsent, &id, request.as_bytes(), expires);
+        app.confirm_consent(&token, RequestProof::default()).await?;
+    }
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

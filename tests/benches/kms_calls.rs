@@ -21,14 +21,12 @@ use carepost::adapters::embedded::{
     Db, OutboxTransport, QueueSettings, SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore,
     SqliteQueue, SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
 };
-use carepost::app::consent::{ConsentSubmission, RequestProof};
 use carepost::app::{App, Ports};
 use carepost::config::{RateShare, Settings, Throughput};
-use carepost::crypto::{CacheLimits, Envelope, Keyring, TokenPurpose};
-use carepost::domain::{EmailAddress, FanoutShardJob, PublicBaseUrl, SendJob};
+use carepost::crypto::{CacheLimits, Envelope, Keyring};
+use carepost::domain::{FanoutShardJob, PublicBaseUrl, SendJob};
 use carepost::ports::{KeyProvider, Queue};
 use serde_json::json;
-use time::OffsetDateTime;
 
 /// One execution environment: its own KMS client counter and data-key cache,
 /// over the shared tables and queues.
@@ -71,24 +69,6 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
 
 fn kms_calls(envs: &[Environment]) -> u64 {
     envs.iter().map(|e| e.kms.calls()).sum()
-}
-
-async fn confirmed_patient(app: &App, i: usize) -> anyhow::Result<()> {
-    let email = format!("bench.patient.{i}@example.org");
-    let submission = ConsentSubmission {
-        form_id: "web-signup".into(),
-        email: email.clone(),
-        categories: vec!["wellness-tips".into()],
-        ..Default::default()
-    };
-    app.submit_consent(submission, RequestProof::default()).await?;
-    let index = app.keyring.blind_index.index(&EmailAddress::parse(&email)?);
-    let id = app.ports.contacts.find_by_email_index(&index).await?.expect("contact").id;
-    let request = app.ports.consent.history(&id).await?[0].evidence.request_id.expect("request id");
-    let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
-    let token = app.keyring.tokens.sign(TokenPurpose::ConfirmConsent, &id, request.as_bytes(), expires);
-    app.confirm_consent(&token, RequestProof::default()).await?;
-    Ok(())
 }
 
 /// Hands every message of `queue` to the environments in turn until it stays empty.
@@ -141,7 +121,13 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let setup = environment(&shared).await?;
     for i in 0..contacts {
-        confirmed_patient(&setup.app, i).await?;
+        carepost::synthetic::sign_up_directly(
+            &setup.app,
+            &format!("bench.patient.{i}@example.org"),
+            "wellness-tips",
+            true,
+        )
+        .await?;
         if (i + 1) % 2_000 == 0 {
             eprintln!("  {} patients signed up and confirmed", i + 1);
         }
