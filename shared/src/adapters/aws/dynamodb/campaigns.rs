@@ -29,6 +29,22 @@ impl DynamoCampaignStore {
         Self { client, table }
     }
 
+    /// Adds `by` to the counter item `sk` (created at zero on first use).
+    async fn add(&self, id: &CampaignId, sk: String, by: u64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(id.to_string()))
+            .key("sk", s(sk))
+            .update_expression("ADD #value :by")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":by", n(by))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("UpdateItem", e))
+    }
+
     /// Every item of one campaign whose sort key starts with `prefix`, in sort-key order.
     async fn query_prefix(&self, id: &CampaignId, prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.client
@@ -145,18 +161,7 @@ impl CampaignStore for DynamoCampaignStore {
     }
 
     async fn increment(&self, id: &CampaignId, counter: CampaignCounter, by: u64) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(id.to_string()))
-            .key("sk", s(format!("{COUNTER_PREFIX}{}", counter.as_str())))
-            .update_expression("ADD #value :by")
-            .expression_attribute_names("#value", "value")
-            .expression_attribute_values(":by", n(by))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("UpdateItem", e))
+        self.add(id, format!("{COUNTER_PREFIX}{}", counter.as_str()), by).await
     }
 
     async fn counters(&self, id: &CampaignId) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
@@ -206,18 +211,7 @@ impl CampaignStore for DynamoCampaignStore {
         bucket: i64,
         by: u64,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(id.to_string()))
-            .key("sk", s(format!("{WINDOW_PREFIX}{}#{bucket:012}", counter.as_str())))
-            .update_expression("ADD #value :by")
-            .expression_attribute_names("#value", "value")
-            .expression_attribute_values(":by", n(by))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("UpdateItem", e))
+        self.add(id, format!("{WINDOW_PREFIX}{}#{bucket:012}", counter.as_str()), by).await
     }
 
     async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
