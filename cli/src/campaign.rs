@@ -9,14 +9,24 @@ use serde_json::Value;
 
 #[derive(Subcommand)]
 pub enum CampaignCommand {
-    /// Print the campaign's report (status, progress, exclusions, events).
-    Report(Target),
+    /// Print the campaign's report (status, progress, exclusions, events,
+    /// rates, hourly timeline), or write it as an HTML page with `--html`.
+    Report(ReportArgs),
     /// Hold the campaign's remaining sends until it is resumed.
     Pause(Target),
     /// Continue a paused campaign: unfinished fan-out and held sends.
     Resume(Target),
     /// Send every failed job of the campaign again.
     RetryFailed(Target),
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Write a self-contained HTML report (funnel and timeline charts) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -46,8 +56,11 @@ impl Target {
 }
 
 pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
+    if let CampaignCommand::Report(ReportArgs { target, html: Some(path) }) = &command {
+        return write_html_report(target, path).await;
+    }
     let (method, action, target) = match &command {
-        CampaignCommand::Report(t) => (reqwest::Method::GET, "", t),
+        CampaignCommand::Report(r) => (reqwest::Method::GET, "/report", &r.target),
         CampaignCommand::Pause(t) => (reqwest::Method::POST, "/pause", t),
         CampaignCommand::Resume(t) => (reqwest::Method::POST, "/resume", t),
         CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
@@ -64,5 +77,22 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
     let body: Value = response.json().await.unwrap_or(Value::Null);
     ensure!(status.is_success(), "{url} answered {status}: {body}");
     println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
+
+async fn write_html_report(target: &Target, path: &std::path::Path) -> anyhow::Result<()> {
+    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
+    let url = format!("{}/v1/campaigns/{}/report?format=html", target.url.trim_end_matches('/'), target.id);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(target.token()?)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
+    let status = response.status();
+    let body = response.text().await.context("reading the report")?;
+    ensure!(status.is_success(), "{url} answered {status}: {body}");
+    std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("report written to {}", path.display());
     Ok(())
 }

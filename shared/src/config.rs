@@ -134,6 +134,18 @@ pub struct Settings {
     pub acceptance_grace: Duration,
     /// When a campaign pauses itself for its bounce or complaint rate.
     pub reputation: ReputationGuard,
+    /// How long send-ledger rows and contact activity are kept.
+    pub retention: Duration,
+    /// An address is suppressed after this many soft bounces …
+    pub soft_bounce_limit: u32,
+    /// … within this period.
+    pub soft_bounce_window: Duration,
+    /// Whether campaigns that opt in get first-party open and click
+    /// tracking (the SMTP transport; SES tracks through its configuration set).
+    pub first_party_tracking: bool,
+    /// Breakdowns in reports and estimates show counts below this as
+    /// "fewer than N".
+    pub min_cell: u64,
 }
 
 /// A campaign pauses itself when, over the last `window`, its hard-bounce
@@ -204,6 +216,11 @@ impl ReputationGuard {
     }
 }
 
+/// How long send-ledger rows, their event marks and contact activity are
+/// kept after their last change (DynamoDB TTL; the embedded sweeper).
+/// Suppression and consent evidence never expire.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
+
 /// SHA-256 of the example consent text shipped with the project.
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
@@ -239,6 +256,11 @@ impl Settings {
             fanout_page_size: 250,
             acceptance_grace: Duration::ZERO,
             reputation: ReputationGuard::default(),
+            retention: DEFAULT_RETENTION,
+            soft_bounce_limit: 3,
+            soft_bounce_window: Duration::from_secs(7 * 24 * 3600),
+            first_party_tracking: true,
+            min_cell: crate::app::report::DEFAULT_MIN_CELL,
         }
     }
 

@@ -216,6 +216,8 @@ pub enum SuppressionReason {
     HardBounce,
     Complaint,
     UnsubscribeAll,
+    /// `soft_bounce_limit` soft bounces within `soft_bounce_window`.
+    RepeatedSoftBounce,
 }
 
 impl SuppressionReason {
@@ -224,6 +226,7 @@ impl SuppressionReason {
             SuppressionReason::HardBounce => "hard_bounce",
             SuppressionReason::Complaint => "complaint",
             SuppressionReason::UnsubscribeAll => "unsubscribe_all",
+            SuppressionReason::RepeatedSoftBounce => "repeated_soft_bounce",
         }
     }
 
@@ -232,6 +235,7 @@ impl SuppressionReason {
             "hard_bounce" => Some(Self::HardBounce),
             "complaint" => Some(Self::Complaint),
             "unsubscribe_all" => Some(Self::UnsubscribeAll),
+            "repeated_soft_bounce" => Some(Self::RepeatedSoftBounce),
             _ => None,
         }
     }
@@ -243,6 +247,97 @@ pub trait SuppressionList: Send + Sync {
     /// Adds the entry; an existing entry keeps its first reason.
     async fn suppress(&self, email_index: &str, reason: SuppressionReason) -> Result<(), StoreError>;
     async fn reason(&self, email_index: &str) -> Result<Option<SuppressionReason>, StoreError>;
+}
+
+// ---------------------------------------------------------------- activity
+
+/// What a contact's mail did lately, for behavioural segments. Times only:
+/// which campaign was opened or clicked is not kept here, because a
+/// condition-specific campaign's name would reveal PHI by context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub last_open: Option<OffsetDateTime>,
+    pub last_click: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engagement {
+    Open,
+    Click,
+}
+
+/// Per-contact engagement and recent soft bounces. Every row carries an
+/// expiry (the retention period from its last change); DynamoDB's TTL or
+/// the embedded sweeper removes it after that.
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// Moves the contact's last open or click forward to `at` (never back).
+    async fn record_engagement(
+        &self,
+        contact: &ContactId,
+        kind: Engagement,
+        at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn activity(&self, contact: &ContactId) -> Result<Option<Activity>, StoreError>;
+    /// Records one soft bounce at `at`; returns how many the contact has had
+    /// at or after `since`, this one included.
+    async fn record_soft_bounce(
+        &self,
+        contact: &ContactId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<u32, StoreError>;
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// What is measured per campaign. Names are CloudWatch metric names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// One of the campaign's event counters moved.
+    Counter(CampaignCounter),
+    /// The provider asked us to slow down.
+    Throttled,
+    /// A send job failed its last receive and goes to the dead-letter queue.
+    DeadLettered,
+    /// A provider event matched no send (no campaign to attribute it to).
+    UnmatchedEvent,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Counter(c) => match c {
+                CampaignCounter::Sent => "Sent",
+                CampaignCounter::Delivered => "Delivered",
+                CampaignCounter::BouncedHard => "BouncedHard",
+                CampaignCounter::BouncedSoft => "BouncedSoft",
+                CampaignCounter::BouncedUndetermined => "BouncedUndetermined",
+                CampaignCounter::Complained => "Complained",
+                CampaignCounter::Opened => "Opened",
+                CampaignCounter::OpenedMachine => "OpenedMachine",
+                CampaignCounter::Clicked => "Clicked",
+                CampaignCounter::ClickedMachine => "ClickedMachine",
+                CampaignCounter::Unsubscribed => "Unsubscribed",
+                CampaignCounter::Rejected => "Rejected",
+                CampaignCounter::Delayed => "Delayed",
+                CampaignCounter::RenderingFailed => "RenderingFailed",
+                CampaignCounter::DuplicateEvents => "DuplicateEvents",
+            },
+            Metric::Throttled => "Throttled",
+            Metric::DeadLettered => "DeadLettered",
+            Metric::UnmatchedEvent => "UnmatchedEvents",
+        }
+    }
+}
+
+/// Counts for dashboards and alarms, dimensioned by campaign ID only (a
+/// random ID: never PHI). Best effort: a metric that cannot be written is
+/// dropped, never an error for the caller.
+pub trait Metrics: Send + Sync {
+    fn count(&self, campaign: Option<&CampaignId>, metric: Metric, value: u64);
 }
 
 // ---------------------------------------------------------------- campaigns
@@ -281,8 +376,16 @@ pub trait CampaignStore: Send + Sync {
         bucket: i64,
         by: u64,
     ) -> Result<(), StoreError>;
-    /// Each counter summed over the buckets `from_bucket` and later.
-    async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError>;
+    /// Each of `counters` summed over the buckets `from_bucket` and later
+    /// (counters with nothing there are left out).
+    async fn window(
+        &self,
+        id: &CampaignId,
+        counters: &[CampaignCounter],
+        from_bucket: i64,
+    ) -> Result<Vec<(CampaignCounter, u64)>, StoreError>;
+    /// Every non-empty (bucket, counter, value) of the campaign, in bucket order.
+    async fn window_buckets(&self, id: &CampaignId) -> Result<Vec<(i64, CampaignCounter, u64)>, StoreError>;
 }
 
 // ---------------------------------------------------------------- audit log

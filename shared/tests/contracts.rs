@@ -7,6 +7,7 @@
 //! adapter on a fresh database; an AWS adapter runs the very same functions.
 
 mod contracts {
+    pub mod activity;
     pub mod audit;
     #[cfg(feature = "aws")]
     mod aws_dynamodb;
@@ -18,6 +19,7 @@ mod contracts {
     pub mod key_provider;
     pub mod ledger;
     pub mod queue;
+    pub mod retention;
     pub mod secrets;
     pub mod support;
     pub mod suppression;

@@ -55,6 +55,8 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         consent: Arc::new(SqliteConsentStore::new(db.clone())),
         suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
         audit: Arc::new(SqliteAuditLog::new(db.clone())),
+        activity: Arc::new(carepost::adapters::embedded::SqliteActivityStore::new(db.clone())),
+        metrics: Arc::new(carepost::adapters::emf::EmfMetrics::new(Box::new(std::io::sink()))),
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db)),
         fanout_queue: shared.fanout.clone(),

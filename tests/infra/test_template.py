@@ -22,7 +22,8 @@ ALLOWED = {
         "ses": True,
     },
     "WebhooksFunction": {
-        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable"},
+        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable", "SendLedgerTable",
+                   "ActivityTable"},
         "queues": set(),
         "ses": False,
     },
@@ -43,7 +44,8 @@ ALLOWED = {
         "ses": True,
     },
     "SesEventsFunction": {
-        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable"},
+        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable",
+                   "ActivityTable"},
         "queues": set(),
         "ses": False,
     },
@@ -222,8 +224,20 @@ class Template(unittest.TestCase):
         self.assertEqual(
             public,
             {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"),
-             ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/healthz")},
+             ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/t/o/{token}"), ("GET", "/t/c/{token}"),
+             ("GET", "/healthz")},
         )
+
+    def test_ledger_and_activity_expire_by_ttl_and_evidence_never_does(self):
+        tables = self.of_type("AWS::DynamoDB::Table")
+        expiring = {name for name, t in tables.items()
+                    if t["Properties"].get("TimeToLiveSpecification", {}).get("Enabled")}
+        self.assertEqual(expiring, {"SendLedgerTable", "ActivityTable"})
+        for name in expiring:
+            self.assertEqual(tables[name]["Properties"]["TimeToLiveSpecification"]["AttributeName"], "expires_at")
+        variables = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(variables["RETENTION_DAYS"], {"Ref": "RetentionDays"})
+        self.assertEqual(self.t["Parameters"]["RetentionDays"]["Default"], 400)
 
     def test_every_skipped_checkov_check_carries_a_reason(self):
         for name, resource in self.resources.items():

@@ -12,4 +12,5 @@ mod e2e {
     pub mod pipeline;
     pub mod smtp;
     pub mod templates;
+    pub mod tracking;
 }

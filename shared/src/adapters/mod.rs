@@ -4,3 +4,4 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod embedded;
+pub mod emf;

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::{App, AppError};
 use crate::domain::{
-    Campaign, CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, EmailAddress, ExclusionCounts,
-    FanoutShardJob, InvalidField, Segment, Sender, TemplateSource,
+    Campaign, CampaignId, CampaignStatus, ConsentCategory, EmailAddress, FanoutShardJob, InvalidField, Segment, Sender,
+    TemplateSource, Tracking,
 };
 use crate::mail::CompiledTemplate;
 use crate::ports::CampaignRecord;
@@ -24,6 +24,9 @@ pub struct CampaignInput {
     /// PHI-personalized marketing (the body may use PHI attributes).
     #[serde(default)]
     pub phi_personalized: bool,
+    /// First-party open and click tracking; off unless set.
+    #[serde(default)]
+    pub tracking: Tracking,
     pub sender: Option<SenderInput>,
 }
 
@@ -38,37 +41,8 @@ pub struct SenderInput {
 pub struct LoadedCampaign {
     pub campaign: Campaign,
     pub template: CompiledTemplate,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct CampaignReport {
-    pub id: CampaignId,
-    pub name: String,
-    pub status: CampaignStatus,
-    /// Why it is paused, while it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub paused_reason: Option<String>,
-    pub category: ConsentCategory,
-    pub shards_total: u16,
-    pub shards_done: u16,
-    /// Contacts looked at by fan-out.
-    pub evaluated: u64,
-    /// Contacts that passed every check at fan-out and got a send job.
-    pub audience: u64,
-    pub excluded: ExclusionCounts,
-    pub sent: u64,
-    /// Jobs not sent because consent or suppression changed after fan-out.
-    pub skipped_at_send: u64,
-    pub failed: u64,
-    /// Audience not yet in a terminal state.
-    pub remaining: u64,
-    pub delivered: u64,
-    pub bounced_hard: u64,
-    pub bounced_soft: u64,
-    pub complained: u64,
-    pub opened: u64,
-    pub clicked: u64,
-    pub unsubscribed: u64,
+    /// The HTML template's trackable links, by number (see `mail::tracking`).
+    pub links: Vec<String>,
 }
 
 impl CampaignInput {
@@ -106,6 +80,7 @@ impl CampaignInput {
             segment,
             template: self.template,
             phi_personalized: self.phi_personalized,
+            tracking: self.tracking,
             sender,
             status: CampaignStatus::Draft,
             shards: settings.throughput.fanout_shards,
@@ -122,6 +97,7 @@ fn definition_json(c: &Campaign) -> String {
         "segment": c.segment.rule(),
         "template": c.template,
         "phi_personalized": c.phi_personalized,
+        "tracking": c.tracking,
         "sender": {"name": c.sender.name, "address": c.sender.address.as_str()},
     })
     .to_string()
@@ -138,6 +114,7 @@ fn from_record(record: &CampaignRecord) -> Result<Campaign, AppError> {
         segment: Segment::from_json(input.segment).map_err(|e| corrupt(e.to_string()))?,
         template: input.template,
         phi_personalized: input.phi_personalized,
+        tracking: input.tracking,
         sender: Sender {
             name: sender.name,
             address: EmailAddress::parse(&sender.address).map_err(|e| corrupt(e.to_string()))?,
@@ -174,7 +151,8 @@ impl App {
         let campaign = from_record(&record)?;
         let template = CompiledTemplate::compile(&campaign.template)
             .map_err(|e| AppError::Store(crate::ports::StoreError::Corrupt(e.to_string())))?;
-        let loaded = Arc::new(LoadedCampaign { campaign, template });
+        let links = crate::mail::tracking::trackable_links(&campaign.template.html);
+        let loaded = Arc::new(LoadedCampaign { campaign, template, links });
         self.campaign_cache.lock().expect("campaign cache lock").insert(*id, loaded.clone());
         Ok(loaded)
     }
@@ -224,41 +202,5 @@ impl App {
             }
         }
         Ok(status)
-    }
-
-    pub async fn campaign_report(&self, id: &CampaignId) -> Result<CampaignReport, AppError> {
-        let loaded = self.load_campaign(id).await?;
-        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
-        let shards = self.ports.campaigns.shards(id).await?;
-        let ledger = self.ports.ledger.counts(id).await?;
-        let counters = self.ports.campaigns.counters(id).await?;
-        let counter = |c: CampaignCounter| counters.iter().find(|(k, _)| *k == c).map_or(0, |(_, v)| *v);
-        let mut excluded = ExclusionCounts::default();
-        shards.iter().for_each(|s| excluded.add(&s.excluded));
-        let audience: u64 = shards.iter().map(|s| s.emitted).sum();
-        let terminal = ledger.sent + ledger.skipped + ledger.failed;
-        Ok(CampaignReport {
-            id: *id,
-            name: loaded.campaign.name.clone(),
-            status: record.status,
-            paused_reason: record.paused_reason.clone().filter(|_| record.status == CampaignStatus::Paused),
-            category: loaded.campaign.category.clone(),
-            shards_total: record.shards,
-            shards_done: shards.iter().filter(|s| s.done).count() as u16,
-            evaluated: shards.iter().map(|s| s.evaluated).sum(),
-            audience,
-            excluded,
-            sent: ledger.sent,
-            skipped_at_send: ledger.skipped,
-            failed: ledger.failed,
-            remaining: audience.saturating_sub(terminal),
-            delivered: counter(CampaignCounter::Delivered),
-            bounced_hard: counter(CampaignCounter::BouncedHard),
-            bounced_soft: counter(CampaignCounter::BouncedSoft),
-            complained: counter(CampaignCounter::Complained),
-            opened: counter(CampaignCounter::Opened),
-            clicked: counter(CampaignCounter::Clicked),
-            unsubscribed: counter(CampaignCounter::Unsubscribed),
-        })
     }
 }

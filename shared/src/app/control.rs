@@ -104,16 +104,13 @@ impl App {
         Ok(requeued)
     }
 
-    /// Counts a delivery, hard bounce or complaint in the campaign's sliding
-    /// window and pauses the campaign if its rates have passed the limits.
-    pub(super) async fn guard_reputation(&self, id: &CampaignId, counter: CampaignCounter) -> Result<(), AppError> {
+    /// Pauses the campaign if, over the sliding window (whose buckets the
+    /// event path fills), its rates have passed the limits.
+    pub(super) async fn guard_reputation(&self, id: &CampaignId) -> Result<(), AppError> {
         let guard = &self.settings.reputation;
         let now = OffsetDateTime::now_utc();
-        self.ports.campaigns.increment_window(id, counter, guard.bucket_of(now), 1).await?;
-        if counter == CampaignCounter::Delivered {
-            return Ok(());
-        }
-        let window = self.ports.campaigns.window(id, guard.window_start(now)).await?;
+        let judged = [CampaignCounter::Delivered, CampaignCounter::BouncedHard, CampaignCounter::Complained];
+        let window = self.ports.campaigns.window(id, &judged, guard.window_start(now)).await?;
         let count = |c: CampaignCounter| window.iter().find(|(k, _)| *k == c).map_or(0, |(_, v)| *v);
         let verdict = guard.verdict(
             count(CampaignCounter::Delivered),

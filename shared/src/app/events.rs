@@ -1,22 +1,52 @@
 //! Provider events (delivery, bounce, complaint, open, click …) matched to
-//! (campaign, contact) through the send ledger, then counted; hard bounces
-//! and complaints suppress the address, a complaint also withdraws all consent.
-//! Deliveries, hard bounces and complaints also feed the reputation guard.
+//! (campaign, contact) through the send ledger, then counted once per
+//! message and kind. Hard bounces, repeated soft bounces and complaints
+//! suppress the address; a complaint or an SES subscription change also
+//! withdraws all consent. Human opens and clicks move the contact's
+//! activity; deliveries, hard bounces and complaints feed the reputation
+//! guard. Every counted event also goes to the campaign's timeline and to
+//! the metrics.
+
+use time::OffsetDateTime;
 
 use super::consent::RequestProof;
 use super::{App, AppError};
-use crate::domain::{BounceKind, CampaignCounter, ConsentMethod, MailEvent, MailEventKind};
-use crate::ports::SuppressionReason;
+use crate::domain::{BounceKind, CampaignCounter, CampaignId, ConsentMethod, ContactId, MailEvent, MailEventKind};
+use crate::ports::{Engagement, Metric, SuppressionReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
     Applied,
-    /// No send with this provider message ID: logged and dropped, not retried.
+    /// No send with this provider message ID: counted in the metrics and
+    /// dropped, not retried.
     Unmatched,
     /// The provider delivered this event for this message before: its
-    /// effects are repeated (they are idempotent), it is not counted again.
+    /// effects are repeated (they are idempotent), it is counted only as a
+    /// duplicate.
     Duplicate,
+    /// Nothing to count (the provider's Send event: sends are counted by
+    /// the send ledger).
     Ignored,
+}
+
+/// The campaign counter an event moves, `None` for a Send event.
+pub fn counter_for(kind: MailEventKind, machine: bool) -> Option<CampaignCounter> {
+    Some(match kind {
+        MailEventKind::Send => return None,
+        MailEventKind::Delivery => CampaignCounter::Delivered,
+        MailEventKind::Bounce(BounceKind::Permanent) => CampaignCounter::BouncedHard,
+        MailEventKind::Bounce(BounceKind::Transient) => CampaignCounter::BouncedSoft,
+        MailEventKind::Bounce(BounceKind::Undetermined) => CampaignCounter::BouncedUndetermined,
+        MailEventKind::Complaint => CampaignCounter::Complained,
+        MailEventKind::Open if machine => CampaignCounter::OpenedMachine,
+        MailEventKind::Open => CampaignCounter::Opened,
+        MailEventKind::Click if machine => CampaignCounter::ClickedMachine,
+        MailEventKind::Click => CampaignCounter::Clicked,
+        MailEventKind::Reject => CampaignCounter::Rejected,
+        MailEventKind::DeliveryDelay => CampaignCounter::Delayed,
+        MailEventKind::RenderingFailure => CampaignCounter::RenderingFailed,
+        MailEventKind::Subscription => CampaignCounter::Unsubscribed,
+    })
 }
 
 impl App {
@@ -38,45 +68,94 @@ impl App {
             },
         };
         let Some((campaign_id, contact_id)) = matched else {
+            self.ports.metrics.count(None, Metric::UnmatchedEvent, 1);
             return Ok(EventOutcome::Unmatched);
         };
-        let counter = match event.kind {
-            MailEventKind::Delivery => CampaignCounter::Delivered,
-            MailEventKind::Bounce(BounceKind::Permanent) => CampaignCounter::BouncedHard,
-            MailEventKind::Bounce(_) => CampaignCounter::BouncedSoft,
-            MailEventKind::Complaint => CampaignCounter::Complained,
-            MailEventKind::Open => CampaignCounter::Opened,
-            MailEventKind::Click => CampaignCounter::Clicked,
-            MailEventKind::Reject => CampaignCounter::Rejected,
-            MailEventKind::DeliveryDelay => CampaignCounter::Delayed,
-            MailEventKind::Send | MailEventKind::RenderingFailure | MailEventKind::Subscription => {
-                return Ok(EventOutcome::Ignored);
-            }
+        let Some(counter) = counter_for(event.kind, event.machine) else {
+            return Ok(EventOutcome::Ignored);
         };
-        let suppress = match event.kind {
-            MailEventKind::Bounce(BounceKind::Permanent) => Some(SuppressionReason::HardBounce),
-            MailEventKind::Complaint => Some(SuppressionReason::Complaint),
+        self.apply_event(&campaign_id, &contact_id, counter, OffsetDateTime::now_utc()).await
+    }
+
+    /// Applies one counted event of a known (campaign, contact): from the
+    /// provider, or from first-party open and click tracking.
+    pub async fn apply_event(
+        &self,
+        campaign_id: &CampaignId,
+        contact_id: &ContactId,
+        counter: CampaignCounter,
+        now: OffsetDateTime,
+    ) -> Result<EventOutcome, AppError> {
+        let suppress = match counter {
+            CampaignCounter::BouncedHard => Some(SuppressionReason::HardBounce),
+            CampaignCounter::Complained => Some(SuppressionReason::Complaint),
             _ => None,
         };
-        if let Some(reason) = suppress
-            && let Some(record) = self.ports.contacts.get(&contact_id).await?
-        {
-            self.ports.suppression.suppress(&record.email_index, reason).await?;
-            if reason == SuppressionReason::Complaint {
-                let all = self.settings.categories.clone();
-                self.withdraw_consent(&contact_id, &all, ConsentMethod::Complaint, RequestProof::default()).await?;
-            }
+        if let Some(reason) = suppress {
+            self.suppress_contact(contact_id, reason).await?;
+        }
+        let withdraw_all = match counter {
+            CampaignCounter::Complained => Some(ConsentMethod::Complaint),
+            // SES's subscription management: the recipient opted out there.
+            CampaignCounter::Unsubscribed => Some(ConsentMethod::Unsubscribe),
+            _ => None,
+        };
+        if let Some(method) = withdraw_all {
+            let all = self.settings.categories.clone();
+            self.withdraw_consent(contact_id, &all, method, RequestProof::default()).await?;
         }
         // After the idempotent effects, before counting: a repeat of this
         // event is not counted twice. A failure between marking and counting
         // loses that one count rather than doubling it.
-        if !self.ports.ledger.first_event(&campaign_id, &contact_id, counter).await? {
+        if !self.ports.ledger.first_event(campaign_id, contact_id, counter).await? {
+            self.ports.campaigns.increment(campaign_id, CampaignCounter::DuplicateEvents, 1).await?;
+            self.ports.metrics.count(Some(campaign_id), Metric::Counter(CampaignCounter::DuplicateEvents), 1);
             return Ok(EventOutcome::Duplicate);
         }
-        self.ports.campaigns.increment(&campaign_id, counter, 1).await?;
-        if matches!(counter, CampaignCounter::Delivered | CampaignCounter::BouncedHard | CampaignCounter::Complained) {
-            self.guard_reputation(&campaign_id, counter).await?;
+        self.count_event(campaign_id, counter, now).await?;
+        let expires = now + self.settings.retention;
+        match counter {
+            CampaignCounter::Opened => {
+                self.ports.activity.record_engagement(contact_id, Engagement::Open, now, expires).await?
+            }
+            CampaignCounter::Clicked => {
+                self.ports.activity.record_engagement(contact_id, Engagement::Click, now, expires).await?
+            }
+            CampaignCounter::BouncedSoft => {
+                let since = now - self.settings.soft_bounce_window;
+                let recent = self.ports.activity.record_soft_bounce(contact_id, now, since, expires).await?;
+                if recent >= self.settings.soft_bounce_limit {
+                    self.suppress_contact(contact_id, SuppressionReason::RepeatedSoftBounce).await?;
+                }
+            }
+            // Deliveries only grow the window's denominators: they cannot trip it.
+            CampaignCounter::BouncedHard | CampaignCounter::Complained => self.guard_reputation(campaign_id).await?,
+            _ => {}
         }
         Ok(EventOutcome::Applied)
+    }
+
+    /// Adds one to the campaign's total, its timeline bucket and the metrics.
+    pub(super) async fn count_event(
+        &self,
+        campaign_id: &CampaignId,
+        counter: CampaignCounter,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        if counter != CampaignCounter::Sent {
+            // Sends are totalled by the send ledger.
+            self.ports.campaigns.increment(campaign_id, counter, 1).await?;
+        }
+        let bucket = self.settings.reputation.bucket_of(now);
+        self.ports.campaigns.increment_window(campaign_id, counter, bucket, 1).await?;
+        self.ports.metrics.count(Some(campaign_id), Metric::Counter(counter), 1);
+        Ok(())
+    }
+
+    async fn suppress_contact(&self, contact_id: &ContactId, reason: SuppressionReason) -> Result<(), AppError> {
+        if let Some(record) = self.ports.contacts.get(contact_id).await? {
+            self.ports.suppression.suppress(&record.email_index, reason).await?;
+        }
+        Ok(())
     }
 }

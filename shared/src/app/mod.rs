@@ -9,7 +9,10 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod preview;
+pub mod report;
+pub mod report_html;
 pub mod send;
+pub mod tracking;
 pub mod unsubscribe;
 
 use std::collections::HashMap;
@@ -23,7 +26,8 @@ pub use error::AppError;
 use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
 use crate::ports::{
-    AuditLog, CampaignStore, ConsentStore, ContactStore, MailTransport, Queue, SendLedger, SuppressionList,
+    ActivityStore, AuditLog, CampaignStore, ConsentStore, ContactStore, MailTransport, Metrics, Queue, SendLedger,
+    SuppressionList,
 };
 
 /// The outside systems the use cases need.
@@ -33,11 +37,13 @@ pub struct Ports {
     pub consent: Arc<dyn ConsentStore>,
     pub suppression: Arc<dyn SuppressionList>,
     pub audit: Arc<dyn AuditLog>,
+    pub activity: Arc<dyn ActivityStore>,
     pub campaigns: Arc<dyn CampaignStore>,
     pub ledger: Arc<dyn SendLedger>,
     pub fanout_queue: Arc<dyn Queue>,
     pub send_queue: Arc<dyn Queue>,
     pub transport: Arc<dyn MailTransport>,
+    pub metrics: Arc<dyn Metrics>,
 }
 
 /// Everything a use case needs: ports, keys and settings.

@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 use super::campaigns::LoadedCampaign;
 use super::{App, AppError};
 use crate::crypto::TokenPurpose;
-use crate::domain::{CampaignStatus, ConsentStatus, SendJob, today_utc};
+use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, today_utc};
 use crate::error::Classify;
-use crate::mail::{MessageParts, build_message};
-use crate::ports::{ClaimOutcome, HELD_REASON, LedgerState, OutgoingMail, StoreError, TransportErrorKind};
+use crate::mail::{MessageParts, build_message, tracking};
+use crate::ports::{ClaimOutcome, HELD_REASON, LedgerState, Metric, OutgoingMail, StoreError, TransportErrorKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -61,6 +61,37 @@ impl From<StoreError> for SendError {
 }
 
 impl App {
+    /// The rendered HTML with the campaign's opted-in first-party tracking.
+    fn with_tracking(
+        &self,
+        loaded: &LoadedCampaign,
+        contact: &crate::domain::ContactId,
+        html: &str,
+        expires: OffsetDateTime,
+    ) -> String {
+        let tracking = loaded.campaign.tracking;
+        if !self.settings.first_party_tracking {
+            return html.to_owned();
+        }
+        let campaign = loaded.campaign.id.as_bytes();
+        let tokens = &self.keyring.tokens;
+        let base = &self.settings.public_base_url;
+        let mut html = html.to_owned();
+        if tracking.clicks {
+            html = tracking::rewrite_links(&html, &loaded.links, |link| {
+                base.join(&format!(
+                    "/t/c/{}",
+                    tokens.sign_tracking(TokenPurpose::TrackClick, contact, campaign, link, expires)
+                ))
+            });
+        }
+        if tracking.opens {
+            let pixel = tokens.sign_tracking(TokenPurpose::TrackOpen, contact, campaign, 0, expires);
+            html = tracking::add_open_pixel(&html, &base.join(&format!("/t/o/{pixel}")));
+        }
+        html
+    }
+
     pub async fn process_send(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
         let loaded = self.load_campaign(&job.campaign_id).await?;
         let now = OffsetDateTime::now_utc();
@@ -146,7 +177,8 @@ impl App {
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
         let unsubscribe_url = self.settings.public_base_url.join(&format!("/u/{token}"));
         let message_id = format!("<{}.{}@carepost>", campaign.id, contact.id);
-        let built = loaded.template.render(&contact, &unsubscribe_url, today_utc()).ok().and_then(|rendered| {
+        let built = loaded.template.render(&contact, &unsubscribe_url, today_utc()).ok().and_then(|mut rendered| {
+            rendered.html = self.with_tracking(loaded, &contact.id, &rendered.html, expires);
             build_message(MessageParts {
                 from: &campaign.sender,
                 to: &contact.email,
@@ -177,7 +209,13 @@ impl App {
                 let mut last = None;
                 for _ in 0..3 {
                     match settle(sent.clone()).await {
-                        Ok(()) => return Ok(SendOutcome::Sent),
+                        Ok(()) => {
+                            // The timeline only: losing this count loses no mail.
+                            if let Err(e) = self.count_event(&campaign.id, CampaignCounter::Sent, now).await {
+                                tracing::warn!(error = %e, campaign_id = %campaign.id, "send not counted in the timeline");
+                            }
+                            return Ok(SendOutcome::Sent);
+                        }
                         Err(e) if e.is_transient() => last = Some(e),
                         Err(e) => return Err(SendError::Unsettled(e.to_string())),
                     }
@@ -188,7 +226,10 @@ impl App {
                 settle(LedgerState::Failed { reason: "provider_rejected".into() }).await?;
                 Ok(SendOutcome::Failed("provider_rejected".into()))
             }
-            Err(e) if e.kind == TransportErrorKind::Throttled => Err(SendError::Throttled),
+            Err(e) if e.kind == TransportErrorKind::Throttled => {
+                self.ports.metrics.count(Some(&campaign.id), Metric::Throttled, 1);
+                Err(SendError::Throttled)
+            }
             // Maybe accepted: keep the claim; the Send event or the lease decides.
             Err(e) if e.kind == TransportErrorKind::Ambiguous => Err(SendError::Unsettled(e.message)),
             Err(e) => Err(SendError::Transient(e.message)),

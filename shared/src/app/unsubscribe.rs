@@ -64,7 +64,7 @@ impl App {
         let changed =
             self.withdraw_consent(&verified.contact_id, &categories, ConsentMethod::Unsubscribe, proof).await?;
         if changed.contains(&loaded.campaign.category) {
-            self.ports.campaigns.increment(&campaign_id, CampaignCounter::Unsubscribed, 1).await?;
+            self.count_event(&campaign_id, CampaignCounter::Unsubscribed, OffsetDateTime::now_utc()).await?;
         }
         Ok(())
     }

@@ -9,4 +9,4 @@ pub mod tokens;
 pub use blind_index::BlindIndexer;
 pub use envelope::{CacheLimits, Envelope, OpenError, SealError};
 pub use keyring::Keyring;
-pub use tokens::{TokenError, TokenPurpose, TokenSigner, VerifiedToken};
+pub use tokens::{TokenError, TokenPurpose, TokenSigner, VerifiedToken, VerifiedTracking};

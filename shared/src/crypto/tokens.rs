@@ -3,6 +3,11 @@
 //!
 //! Token bytes: `version (1) | purpose (1) | contact id (16) | subject id (16)
 //! | expires unix seconds (u64 BE) | HMAC-SHA-256 tag truncated to 16`, base64url.
+//!
+//! Open and click tracking tokens (version 2) add the link's index in the
+//! campaign after the subject: `2 | purpose | contact | campaign | link (u16
+//! BE) | expires | tag`. The URL itself is never in the token: a click
+//! redirects only to the campaign's own link at that index.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -20,6 +25,21 @@ pub enum TokenPurpose {
     Unsubscribe = 1,
     ConfirmConsent = 2,
     Preferences = 3,
+    TrackOpen = 4,
+    TrackClick = 5,
+}
+
+const TRACKING_VERSION: u8 = 2;
+const TRACKING_BODY_LEN: usize = BODY_LEN + 2;
+
+/// A verified open or click token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTracking {
+    pub contact_id: ContactId,
+    pub campaign: [u8; 16],
+    pub link: u16,
+    /// Past its expiry: a click still redirects, but is not counted.
+    pub expired: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +113,59 @@ impl TokenSigner {
     }
 }
 
+impl TokenSigner {
+    pub fn sign_tracking(
+        &self,
+        purpose: TokenPurpose,
+        contact: &ContactId,
+        campaign: &[u8; 16],
+        link: u16,
+        expires_at: OffsetDateTime,
+    ) -> String {
+        let mut body = Vec::with_capacity(TRACKING_BODY_LEN + TAG_LEN);
+        body.push(TRACKING_VERSION);
+        body.push(purpose as u8);
+        body.extend_from_slice(contact.as_bytes());
+        body.extend_from_slice(campaign);
+        body.extend_from_slice(&link.to_be_bytes());
+        body.extend_from_slice(&(expires_at.unix_timestamp().max(0) as u64).to_be_bytes());
+        let tag = hmac::sign(&self.key, &body);
+        body.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(body)
+    }
+
+    /// Checks the signature and purpose; an expired token is reported as
+    /// such rather than refused (the caller decides what expiry means).
+    pub fn verify_tracking(
+        &self,
+        purpose: TokenPurpose,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedTracking, TokenError> {
+        if token.len() > 128 {
+            return Err(TokenError::Invalid);
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| TokenError::Invalid)?;
+        if bytes.len() != TRACKING_BODY_LEN + TAG_LEN {
+            return Err(TokenError::Invalid);
+        }
+        let (body, tag) = bytes.split_at(TRACKING_BODY_LEN);
+        let expected = hmac::sign(&self.key, body);
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&expected.as_ref()[..TAG_LEN], tag).is_err() {
+            return Err(TokenError::Invalid);
+        }
+        if body[0] != TRACKING_VERSION || body[1] != purpose as u8 {
+            return Err(TokenError::Invalid);
+        }
+        let contact_id = ContactId::from_bytes(body[2..18].try_into().map_err(|_| TokenError::Invalid)?);
+        let campaign: [u8; 16] = body[18..34].try_into().map_err(|_| TokenError::Invalid)?;
+        let link = u16::from_be_bytes(body[34..36].try_into().map_err(|_| TokenError::Invalid)?);
+        let expires = u64::from_be_bytes(body[36..44].try_into().map_err(|_| TokenError::Invalid)?);
+        let expires_at = OffsetDateTime::from_unix_timestamp(expires as i64).map_err(|_| TokenError::Invalid)?;
+        Ok(VerifiedTracking { contact_id, campaign, link, expired: expires_at <= now })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +184,18 @@ mod tests {
         assert_eq!(ok.contact_id, contact);
         assert_eq!(ok.subject, [3; 16]);
         assert_eq!(signer().verify(TokenPurpose::ConfirmConsent, &token, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_click_token_carries_its_link_and_verifies_for_clicks_only() {
+        let now = OffsetDateTime::now_utc();
+        let contact = ContactId::new_random();
+        let token = signer().sign_tracking(TokenPurpose::TrackClick, &contact, &[9; 16], 3, now + Duration::days(1));
+        let ok = signer().verify_tracking(TokenPurpose::TrackClick, &token, now).unwrap();
+        assert_eq!((ok.contact_id, ok.campaign, ok.link, ok.expired), (contact, [9; 16], 3, false));
+        assert_eq!(signer().verify_tracking(TokenPurpose::TrackOpen, &token, now), Err(TokenError::Invalid));
+        assert_eq!(signer().verify(TokenPurpose::TrackClick, &token, now), Err(TokenError::Invalid));
+        assert!(signer().verify_tracking(TokenPurpose::TrackClick, &token, now + Duration::days(2)).unwrap().expired);
     }
 
     #[test]

@@ -53,6 +53,18 @@ pub struct TemplateSource {
     pub text: String,
 }
 
+/// What a campaign tracks itself. Both off by default: an open pixel and
+/// rewritten links tell the clinic who read what, which for a
+/// condition-specific campaign is PHI by context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracking {
+    #[serde(default)]
+    pub opens: bool,
+    #[serde(default)]
+    pub clicks: bool,
+}
+
 /// The visible sender: an address of a verified identity and a display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
@@ -70,6 +82,8 @@ pub struct Campaign {
     /// PHI-personalized marketing: the template may use PHI attributes in
     /// the body (never in the subject, preheader or links).
     pub phi_personalized: bool,
+    /// First-party open and click tracking (off unless the campaign opts in).
+    pub tracking: Tracking,
     pub sender: Sender,
     pub status: CampaignStatus,
     pub shards: u16,
@@ -109,44 +123,68 @@ impl ExclusionCounts {
     }
 }
 
-/// Event counters kept per campaign.
+/// Event counters kept per campaign. `Opened` and `Clicked` count people
+/// (first human open or click per message); the `Machine` ones count
+/// messages opened or clicked only by image proxies and link scanners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CampaignCounter {
+    /// Accepted by the provider (kept in time buckets for the timeline; the
+    /// report's total comes from the send ledger).
+    Sent,
     Delivered,
     BouncedHard,
     BouncedSoft,
+    /// SES could not classify the bounce; counted with the soft ones' rate.
+    BouncedUndetermined,
     Complained,
     Opened,
+    OpenedMachine,
     Clicked,
+    ClickedMachine,
     Unsubscribed,
     Rejected,
     Delayed,
+    RenderingFailed,
+    /// Provider events received again for a message (at-least-once delivery).
+    DuplicateEvents,
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 9] = [
+    pub const ALL: [CampaignCounter; 15] = [
+        CampaignCounter::Sent,
         CampaignCounter::Delivered,
         CampaignCounter::BouncedHard,
         CampaignCounter::BouncedSoft,
+        CampaignCounter::BouncedUndetermined,
         CampaignCounter::Complained,
         CampaignCounter::Opened,
+        CampaignCounter::OpenedMachine,
         CampaignCounter::Clicked,
+        CampaignCounter::ClickedMachine,
         CampaignCounter::Unsubscribed,
         CampaignCounter::Rejected,
         CampaignCounter::Delayed,
+        CampaignCounter::RenderingFailed,
+        CampaignCounter::DuplicateEvents,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            CampaignCounter::Sent => "sent",
             CampaignCounter::Delivered => "delivered",
             CampaignCounter::BouncedHard => "bounced_hard",
             CampaignCounter::BouncedSoft => "bounced_soft",
+            CampaignCounter::BouncedUndetermined => "bounced_undetermined",
             CampaignCounter::Complained => "complained",
             CampaignCounter::Opened => "opened",
+            CampaignCounter::OpenedMachine => "opened_machine",
             CampaignCounter::Clicked => "clicked",
+            CampaignCounter::ClickedMachine => "clicked_machine",
             CampaignCounter::Unsubscribed => "unsubscribed",
             CampaignCounter::Rejected => "rejected",
             CampaignCounter::Delayed => "delayed",
+            CampaignCounter::RenderingFailed => "rendering_failed",
+            CampaignCounter::DuplicateEvents => "duplicate_events",
         }
     }
 

@@ -33,6 +33,9 @@ pub struct MailEvent {
     /// The `campaign_id` and `contact_id` tags we set on the message (random
     /// IDs), which let a Send event settle a claim whose answer was lost.
     pub tagged: Option<(CampaignId, ContactId)>,
+    /// An open or click by an image proxy or link scanner rather than a
+    /// person (judged from the event's user agent, which is not kept).
+    pub machine: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,8 @@ struct Envelope {
     event_type: Option<String>,
     mail: Option<MailPart>,
     bounce: Option<BouncePart>,
+    open: Option<AgentPart>,
+    click: Option<AgentPart>,
     /// SNS wraps the event as a JSON string in `Message`.
     #[serde(rename = "Message")]
     sns_message: Option<String>,
@@ -65,6 +70,12 @@ impl MailPart {
         let first = |k: &str| self.tags.get(k).and_then(|v| v.first()).map(String::as_str);
         Some((CampaignId::parse(first("campaign_id")?).ok()?, ContactId::parse(first("contact_id")?).ok()?))
     }
+}
+
+#[derive(Deserialize)]
+struct AgentPart {
+    #[serde(rename = "userAgent")]
+    user_agent: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,7 +115,10 @@ impl MailEvent {
             other => return Err(ParseMailEventError(format!("unknown event type '{other}'"))),
         };
         let tagged = mail.tagged();
-        Ok(MailEvent { provider_message_id: ProviderMessageId::new(mail.message_id), kind, tagged })
+        let agent = envelope.open.or(envelope.click).and_then(|a| a.user_agent);
+        let machine = matches!(kind, MailEventKind::Open | MailEventKind::Click)
+            && super::engagement::is_machine(agent.as_deref(), false);
+        Ok(MailEvent { provider_message_id: ProviderMessageId::new(mail.message_id), kind, tagged, machine })
     }
 }
 
@@ -133,6 +147,16 @@ mod tests {
             "campaign_id":["7c0d3f5e-2a9b-4c1e-9f3a-1b2c3d4e5f60"],"contact_id":["3f1e2d4c-5b6a-4789-8a9b-0c1d2e3f4a5b"]}}}"#;
         let event = MailEvent::parse(body).unwrap();
         assert_eq!(event.tagged.unwrap().1.to_string(), "3f1e2d4c-5b6a-4789-8a9b-0c1d2e3f4a5b");
+    }
+
+    #[test]
+    fn an_open_through_an_image_proxy_is_a_machine_open() {
+        let proxy = r#"{"eventType":"Open","mail":{"messageId":"m-4"},
+            "open":{"userAgent":"Mozilla/5.0 (via ggpht.com GoogleImageProxy)","ipAddress":"192.0.2.1"}}"#;
+        let person = r#"{"eventType":"Click","mail":{"messageId":"m-5"},
+            "click":{"userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15","link":"https://x"}}"#;
+        assert!(MailEvent::parse(proxy).unwrap().machine);
+        assert!(!MailEvent::parse(person).unwrap().machine);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod consent;
 pub mod contact;
 pub mod email;
+pub mod engagement;
 pub mod events;
 pub mod ids;
 pub mod jobs;

@@ -31,6 +31,7 @@ pub fn campaign_routes() -> Router<Arc<App>> {
         .route("/v1/campaigns", post(create_campaign))
         .route("/v1/campaigns/preview", post(preview_template))
         .route("/v1/campaigns/{id}", get(campaign_report))
+        .route("/v1/campaigns/{id}/report", get(campaign_report_as))
         .route("/v1/campaigns/{id}/launch", post(launch_campaign))
         .route("/v1/campaigns/{id}/pause", post(pause_campaign))
         .route("/v1/campaigns/{id}/resume", post(resume_campaign))
@@ -95,6 +96,36 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
 async fn campaign_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let report = app.campaign_report(&campaign_id(&id)?).await?;
     Ok(Json(report).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+/// The report as JSON, or with `?format=html` as a self-contained page.
+async fn campaign_report_as(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = query.map_err(|_| ApiError::invalid("format", "must be 'json' or 'html'"))?;
+    let report = app.campaign_report(&campaign_id(&id)?).await?;
+    match query.format.as_deref() {
+        None | Some("json") => Ok(Json(report).into_response()),
+        Some("html") => {
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let page = crate::app::report_html::render_report_html(&report, &now).map_err(|e| {
+                tracing::error!(error = %e, "report page did not render");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the report page could not be rendered")
+            })?;
+            Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], axum::response::Html(page)).into_response())
+        }
+        Some(_) => Err(ApiError::invalid("format", "must be 'json' or 'html'")),
+    }
 }
 
 async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -6,6 +6,7 @@ pub mod consent;
 pub mod error;
 pub mod extract;
 pub mod pages;
+pub mod tracking;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -25,9 +26,11 @@ pub fn consent_router(app: Arc<App>) -> Router {
     consent::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
 }
 
-/// Public routes of the `webhooks` function: unsubscribe pages and one-click.
+/// Public routes of the `webhooks` function: unsubscribe pages and
+/// one-click, first-party open and click tracking.
 pub fn webhooks_router(app: Arc<App>) -> Router {
     webhooks::routes()
+        .merge(tracking::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(app)

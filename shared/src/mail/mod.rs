@@ -3,6 +3,7 @@
 pub mod lint;
 pub mod mime;
 pub mod render;
+pub mod tracking;
 
 pub use lint::lint;
 pub use mime::{MessageParts, build_message};

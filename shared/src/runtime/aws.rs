@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::adapters::aws::TableNames;
 use crate::adapters::aws::dynamodb::{
-    DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore, DynamoSecretStore, DynamoSendLedger,
-    DynamoSuppressionList,
+    DynamoActivityStore, DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore,
+    DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList,
 };
 use crate::adapters::aws::kms::KmsKeyProvider;
 use crate::adapters::aws::sesv2::SesTransport;
@@ -46,6 +46,13 @@ pub struct AwsSettings {
     /// `REPUTATION_MIN_SAMPLE`: deliveries plus bounces in the last hour
     /// before the reputation guard judges a campaign's rates.
     pub reputation_min_sample: u32,
+    /// `RETENTION_DAYS`: how long send-ledger rows and contact activity are
+    /// kept (their DynamoDB TTL); default 400.
+    pub retention: std::time::Duration,
+    /// `SOFT_BOUNCE_LIMIT` soft bounces within `SOFT_BOUNCE_DAYS` suppress an
+    /// address (defaults 3 and 7).
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_window: std::time::Duration,
 }
 
 /// Reads variables through `get`, so tests can pass a map instead of the process environment.
@@ -55,6 +62,12 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
         match get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| AwsSettingsError::Invalid { name, message: "not a number".into() }),
+        }
+    };
+    let days = |name: &'static str, default: u32| -> Result<std::time::Duration, AwsSettingsError> {
+        match number(name, default)? {
+            0 => Err(AwsSettingsError::Invalid { name, message: "must be at least 1".into() }),
+            d => Ok(std::time::Duration::from_secs(u64::from(d) * 24 * 3600)),
         }
     };
     let d = Throughput::default();
@@ -85,6 +98,7 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
             send_ledger: required("SEND_LEDGER_TABLE")?,
             suppression: required("SUPPRESSION_TABLE")?,
             audit_log: required("AUDIT_LOG_TABLE")?,
+            activity: required("ACTIVITY_TABLE")?,
         },
         fanout_queue_url: required("FANOUT_QUEUE_URL")?,
         send_queue_url: required("SEND_QUEUE_URL")?,
@@ -96,6 +110,9 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
         throughput,
         acceptance_grace: std::time::Duration::from_secs(u64::from(number("ACCEPTANCE_GRACE_SECONDS", 120)?)),
         reputation_min_sample: number("REPUTATION_MIN_SAMPLE", ReputationGuard::default().min_sample as u32)?,
+        retention: days("RETENTION_DAYS", 400)?,
+        soft_bounce_limit: number("SOFT_BOUNCE_LIMIT", 3)?.max(1),
+        soft_bounce_window: days("SOFT_BOUNCE_DAYS", 7)?,
     })
 }
 
@@ -161,16 +178,23 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         consent: Arc::new(DynamoConsentStore::new(dynamo.clone(), t.consent.clone())),
         suppression: Arc::new(DynamoSuppressionList::new(dynamo.clone(), t.suppression.clone())),
         audit: Arc::new(DynamoAuditLog::new(dynamo.clone(), t.audit_log.clone())),
+        activity: Arc::new(DynamoActivityStore::new(dynamo.clone(), t.activity.clone())),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
-        ledger: Arc::new(DynamoSendLedger::new(dynamo, t.send_ledger.clone())),
+        ledger: Arc::new(DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.retention)),
         fanout_queue: fanout_queue.clone(),
         send_queue: send_queue.clone(),
         transport,
+        metrics: Arc::new(crate::adapters::emf::EmfMetrics::stdout()),
     };
     let mut app_settings = Settings::local(settings.public_base_url.clone(), settings.throughput);
     app_settings.default_sender = settings.sender.clone();
     app_settings.acceptance_grace = settings.acceptance_grace;
     app_settings.reputation.min_sample = u64::from(settings.reputation_min_sample);
+    app_settings.retention = settings.retention;
+    app_settings.soft_bounce_limit = settings.soft_bounce_limit;
+    app_settings.soft_bounce_window = settings.soft_bounce_window;
+    // SES tracks opens and clicks itself, through the configuration set.
+    app_settings.first_party_tracking = false;
     let app = Arc::new(App::new(
         ports,
         Arc::new(Envelope::new(provider, CacheLimits::default())),
@@ -201,6 +225,7 @@ mod tests {
             ("SEND_LEDGER_TABLE", "l"),
             ("SUPPRESSION_TABLE", "s"),
             ("AUDIT_LOG_TABLE", "a"),
+            ("ACTIVITY_TABLE", "e"),
             ("FANOUT_QUEUE_URL", "https://sqs/f"),
             ("SEND_QUEUE_URL", "https://sqs/s"),
             ("KMS_KEY_ID", "alias/carepost"),

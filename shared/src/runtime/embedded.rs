@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 
 use super::workers;
 use crate::adapters::embedded::{
-    Db, KeyFileProvider, OutboxTransport, QueueSettings, SmtpSettings, SmtpTransport, SqliteAuditLog,
-    SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore, SqliteSendLedger,
-    SqliteSuppressionList,
+    Db, KeyFileProvider, OutboxTransport, QueueSettings, SmtpSettings, SmtpTransport, SqliteActivityStore,
+    SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore,
+    SqliteSendLedger, SqliteSuppressionList,
 };
+use crate::adapters::emf::EmfMetrics;
 use crate::app::{App, Ports};
 use crate::config::{RateShare, ReputationGuard, Settings, Throughput};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
@@ -91,6 +92,30 @@ pub struct EmbeddedStack {
     pub outbox_dir: Option<PathBuf>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// How often the embedded store is swept of rows past the retention period.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// DynamoDB's TTL, for the embedded store: once at start, then hourly.
+async fn run_sweeper(db: Db, retention: std::time::Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        match db.sweep_expired(time::OffsetDateTime::now_utc(), retention).await {
+            Ok(swept) if swept != Default::default() => {
+                tracing::info!(
+                    ledger_rows = swept.ledger_rows,
+                    activity_rows = swept.activity_rows,
+                    "expired rows removed"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Reads the admin token, creating a random one (mode 0600) on first run.
@@ -173,11 +198,16 @@ impl EmbeddedStack {
             consent: Arc::new(SqliteConsentStore::new(db.clone())),
             suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
             audit: Arc::new(SqliteAuditLog::new(db.clone())),
+            activity: Arc::new(SqliteActivityStore::new(db.clone())),
             campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
             ledger: Arc::new(SqliteSendLedger::new(db.clone())),
             fanout_queue: fanout_queue.clone(),
             send_queue: send_queue.clone(),
             transport,
+            metrics: Arc::new(
+                EmfMetrics::append_to(&config.data_dir.join("metrics.jsonl"))
+                    .map_err(|e| StackError::Io(format!("metrics.jsonl: {e}")))?,
+            ),
         };
         let app = Arc::new(App::new(
             ports,
@@ -215,6 +245,7 @@ impl EmbeddedStack {
                 tasks.push(tokio::spawn(workers::run_send_worker(app.clone(), send_queue.clone(), stop_rx.clone())));
             }
             tasks.push(tokio::spawn(workers::run_events_worker(app.clone(), events_queue.clone(), stop_rx.clone())));
+            tasks.push(tokio::spawn(run_sweeper(db.clone(), app.settings.retention, stop_rx.clone())));
         }
         Ok(EmbeddedStack {
             app,

@@ -19,7 +19,7 @@ use crate::app::send::SendError;
 use crate::domain::{FanoutShardJob, MailEvent, SendJob};
 use crate::error::Classify;
 use crate::http::extract::ClientIp;
-use crate::ports::Queue;
+use crate::ports::{Metric, Queue};
 
 /// JSON logs (the template sets the Lambda JSON log format); IDs and counts only.
 pub fn init_tracing() {
@@ -131,13 +131,15 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
             }
         };
         campaigns.insert(job.campaign_id);
-        match app.process_send(&job).await {
+        let failed = match app.process_send(&job).await {
             Ok(outcome) => {
-                tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job")
+                tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job");
+                false
             }
             Err(SendError::Permanent(e)) => {
                 poison(message, &e);
                 failures.fail(message);
+                true
             }
             Err(SendError::Busy { retry_after }) => {
                 // Wait out the holder's lease in one step: a busy job must not
@@ -148,13 +150,19 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
                 {
                     tracing::warn!(error = %e, "could not delay a busy job");
                 }
+                true
             }
             Err(e) => {
                 let base =
                     if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
                 tracing::warn!(error = %e, campaign_id = %job.campaign_id, "send job will retry");
                 retry_later(queue, &mut failures, message, base).await;
+                true
             }
+        };
+        // SQS moves a message to the dead-letter queue when this receive was its last.
+        if failed && receive_count(message) >= app.settings.throughput.max_receive_count {
+            app.ports.metrics.count(Some(&job.campaign_id), Metric::DeadLettered, 1);
         }
     }
     for campaign in campaigns {

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::app::send::SendError;
 use crate::domain::{FanoutShardJob, MailEvent, SendJob};
 use crate::error::Classify;
-use crate::ports::{Queue, ReceivedMessage};
+use crate::ports::{Metric, Queue, ReceivedMessage};
 
 /// Exponential back-off with jitter: between half and all of 2^(n-1) × base,
 /// capped at 5 minutes, so retries of one burst spread out.
@@ -112,12 +112,16 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
                 }
             };
             campaigns.insert(job.campaign_id);
-            match app.process_send(&job).await {
+            let failed = match app.process_send(&job).await {
                 Ok(_) => {
                     sent += 1;
                     done(queue.as_ref(), message).await;
+                    false
                 }
-                Err(SendError::Permanent(e)) => poison(message, &e),
+                Err(SendError::Permanent(e)) => {
+                    poison(message, &e);
+                    true
+                }
                 Err(SendError::Busy { retry_after }) => {
                     retried += 1;
                     // Wait out the holder's lease in one step, not with back-off
@@ -125,13 +129,19 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
                     if let Err(e) = queue.change_visibility(&message.receipt_handle, retry_after).await {
                         tracing::warn!(error = %e, "could not delay a busy job");
                     }
+                    true
                 }
                 Err(e) => {
                     retried += 1;
                     let base =
                         if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
                     retry_later(queue.as_ref(), message, base).await;
+                    true
                 }
+            };
+            // The queue dead-letters a message whose last receive this was.
+            if failed && message.receive_count >= app.settings.throughput.max_receive_count {
+                app.ports.metrics.count(Some(&job.campaign_id), Metric::DeadLettered, 1);
             }
         }
         if !messages.is_empty() {

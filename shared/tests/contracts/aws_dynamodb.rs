@@ -8,8 +8,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use carepost::adapters::aws::TableNames;
 use carepost::adapters::aws::dynamodb::{
-    DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore, DynamoSecretStore, DynamoSendLedger,
-    DynamoSuppressionList, create_tables,
+    DynamoActivityStore, DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore,
+    DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList, create_tables,
 };
 use carepost::domain::{
     CampaignId, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
@@ -61,6 +61,45 @@ async fn dynamodb_suppression_list_passes_the_contract() {
 async fn dynamodb_campaign_store_passes_the_contract() {
     let (client, t) = tables().await;
     super::campaigns::campaign_store_contract(&DynamoCampaignStore::new(client, t.campaigns)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_activity_store_passes_the_contract() {
+    let (client, t) = tables().await;
+    super::activity::activity_store_contract(&DynamoActivityStore::new(client, t.activity)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_send_ledger_rows_carry_their_expiry_for_ttl() {
+    let (client, t) = tables().await;
+    let retention = Duration::from_secs(30 * 24 * 3600);
+    let ledger = DynamoSendLedger::new(client.clone(), t.send_ledger.clone()).with_retention(retention);
+    let (campaign, contact) = (CampaignId::new_random(), ContactId::new_random());
+    let before = time::OffsetDateTime::now_utc();
+    let ClaimOutcome::Claimed { attempt } =
+        ledger.claim(&campaign, &contact, before, Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!("fresh claim")
+    };
+    let sent = carepost::ports::LedgerState::Sent {
+        provider_message_id: carepost::domain::ProviderMessageId::new("m-ttl".to_owned()),
+    };
+
+    ledger.settle(&campaign, &contact, attempt, &sent).await.unwrap();
+
+    let item = client
+        .get_item()
+        .table_name(&t.send_ledger)
+        .key("campaign_id", aws_sdk_dynamodb::types::AttributeValue::S(campaign.to_string()))
+        .key("contact_id", aws_sdk_dynamodb::types::AttributeValue::S(contact.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    let expected = (before + retention).unix_timestamp();
+    assert!((expected..expected + 60).contains(&expires), "expires_at {expires} is 30 days after the settle");
 }
 
 #[tokio::test]

@@ -90,11 +90,24 @@ pub async fn window_counters_sum_the_buckets_from_the_one_given(store: &dyn Camp
     store.increment_window(&id, CampaignCounter::BouncedHard, 101, 1).await.unwrap();
     store.increment_window(&other.id, CampaignCounter::Delivered, 101, 9).await.unwrap();
 
-    let window: HashMap<CampaignCounter, u64> = store.window(&id, 100).await.unwrap().into_iter().collect();
-    let everything: HashMap<CampaignCounter, u64> = store.window(&id, 0).await.unwrap().into_iter().collect();
+    let both = [CampaignCounter::Delivered, CampaignCounter::BouncedHard];
+    let window: HashMap<CampaignCounter, u64> = store.window(&id, &both, 100).await.unwrap().into_iter().collect();
+    let everything: HashMap<CampaignCounter, u64> = store.window(&id, &both, 0).await.unwrap().into_iter().collect();
+    let bounces_only = store.window(&id, &[CampaignCounter::BouncedHard], 0).await.unwrap();
     assert_eq!(window, HashMap::from([(CampaignCounter::Delivered, 7), (CampaignCounter::BouncedHard, 2)]));
     assert_eq!(everything[&CampaignCounter::Delivered], 57);
-    assert!(store.window(&id, 102).await.unwrap().is_empty());
+    assert_eq!(bounces_only, vec![(CampaignCounter::BouncedHard, 2)]);
+    assert!(store.window(&id, &both, 102).await.unwrap().is_empty());
+    assert_eq!(
+        store.window_buckets(&id).await.unwrap(),
+        vec![
+            (99, CampaignCounter::Delivered, 50),
+            (100, CampaignCounter::Delivered, 3),
+            (101, CampaignCounter::BouncedHard, 2),
+            (101, CampaignCounter::Delivered, 4),
+        ],
+        "in bucket order, then by counter name"
+    );
 }
 
 pub async fn a_created_campaign_reads_back_unchanged(store: &dyn CampaignStore) {

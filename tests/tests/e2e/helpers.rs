@@ -70,6 +70,7 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub text: String,
+    pub html: String,
     pub list_unsubscribe: Vec<String>,
     pub list_unsubscribe_post: Vec<String>,
 }
@@ -93,6 +94,7 @@ pub fn read_mail(path: &Path) -> anyhow::Result<Mail> {
         to: message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_owned(),
         subject: message.subject().unwrap_or_default().to_owned(),
         text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: message.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
         list_unsubscribe: raw_headers("List-Unsubscribe"),
         list_unsubscribe_post: raw_headers("List-Unsubscribe-Post"),
     })

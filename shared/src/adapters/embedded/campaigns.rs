@@ -200,24 +200,45 @@ impl CampaignStore for SqliteCampaignStore {
             .await
     }
 
-    async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+    async fn window(
+        &self,
+        id: &CampaignId,
+        counters: &[CampaignCounter],
+        from_bucket: i64,
+    ) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        let wanted = counters.to_vec();
+        let rows = self.window_buckets(id).await?;
+        let mut totals: Vec<(CampaignCounter, u64)> = Vec::new();
+        for (bucket, counter, value) in rows {
+            if bucket < from_bucket || !wanted.contains(&counter) {
+                continue;
+            }
+            match totals.iter_mut().find(|(c, _)| *c == counter) {
+                Some((_, total)) => *total += value,
+                None => totals.push((counter, value)),
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn window_buckets(&self, id: &CampaignId) -> Result<Vec<(i64, CampaignCounter, u64)>, StoreError> {
         let id = id.to_string();
         self.db
             .call(move |c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT counter, SUM(value) FROM campaign_windows
-                         WHERE campaign_id = ?1 AND bucket >= ?2 GROUP BY counter",
+                        "SELECT bucket, counter, value FROM campaign_windows
+                         WHERE campaign_id = ?1 AND value > 0 ORDER BY bucket, counter",
                     )
                     .map_err(unavailable)?;
                 let rows = stmt
-                    .query_map(params![id, from_bucket], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .query_map(params![id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
                     .map_err(unavailable)?;
                 rows.map(|row| {
-                    let (name, value) = row.map_err(unavailable)?;
+                    let (bucket, name, value) = row.map_err(unavailable)?;
                     let counter = CampaignCounter::parse(&name)
                         .ok_or_else(|| StoreError::Corrupt(format!("campaign counter '{name}'")))?;
-                    Ok((counter, value as u64))
+                    Ok((bucket, counter, value as u64))
                 })
                 .collect()
             })

@@ -95,6 +95,13 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     PRIMARY KEY (campaign_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS send_ledger_by_provider_id ON send_ledger (provider_message_id);
+CREATE TABLE IF NOT EXISTS contact_activity (
+    contact_id   TEXT PRIMARY KEY,
+    last_open    INTEGER,
+    last_click   INTEGER,
+    soft_bounces TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue         TEXT NOT NULL,

@@ -2,6 +2,7 @@
 //! queues, a local key file in place of KMS, and an outbox of `.eml` files or
 //! an SMTP relay in place of SES.
 
+pub mod activity;
 pub mod audit;
 pub mod campaigns;
 pub mod consent;
@@ -11,10 +12,12 @@ pub mod keyfile;
 pub mod ledger;
 pub mod outbox;
 pub mod queue;
+pub mod retention;
 pub mod secrets;
 pub mod smtp;
 pub mod suppression;
 
+pub use activity::SqliteActivityStore;
 pub use audit::SqliteAuditLog;
 pub use campaigns::SqliteCampaignStore;
 pub use consent::SqliteConsentStore;
@@ -24,6 +27,7 @@ pub use keyfile::KeyFileProvider;
 pub use ledger::SqliteSendLedger;
 pub use outbox::OutboxTransport;
 pub use queue::{QueueSettings, SqliteQueue};
+pub use retention::Swept;
 pub use secrets::SqliteSecretStore;
 pub use smtp::{SmtpSecurity, SmtpSettings, SmtpTransport};
 pub use suppression::SqliteSuppressionList;

@@ -190,8 +190,39 @@ async fn the_fanout_and_sender_functions_process_their_sample_events_and_report_
     assert_eq!(send_poison.batch_item_failures[0].item_identifier, "059f36b4-87a3-44ab-83d2-665975970000");
 }
 
+/// The same SES event as EventBridge delivers it to SQS: the event is the
+/// record's `detail`, no SNS envelope.
+fn as_eventbridge(sns_wrapped: &SqsEvent) -> SqsEvent {
+    let mut event = sns_wrapped.clone();
+    for record in &mut event.records {
+        let body: Value = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+        let detail: Value = serde_json::from_str(body["Message"].as_str().unwrap()).unwrap();
+        let bridged = serde_json::json!({
+            "version": "0", "detail-type": "SES event", "source": "aws.ses", "account": "123456789012",
+            "time": "2026-11-23T10:00:01Z", "region": "us-east-1", "resources": [], "detail": detail,
+        });
+        record.body = Some(bridged.to_string());
+    }
+    event
+}
+
+const EVERY_EVENT_TYPE: [&str; 12] = [
+    "send",
+    "delivery",
+    "open",
+    "click",
+    "delivery-delay",
+    "reject",
+    "rendering-failure",
+    "bounce-transient",
+    "bounce-undetermined",
+    "bounce-permanent",
+    "complaint",
+    "subscription",
+];
+
 #[tokio::test]
-async fn the_ses_events_function_handles_every_sample_event_type() {
+async fn the_ses_events_function_counts_every_event_type_once_from_sns_and_from_eventbridge() {
     let stack = moto_stack().await;
     let app = stack.app();
     let contact = confirmed_contact(&stack, "events.sample@example.org").await;
@@ -207,33 +238,33 @@ async fn the_ses_events_function_handles_every_sample_event_type() {
     };
     let ses_id = provider_message_id.as_str().to_owned();
 
-    for name in [
-        "send",
-        "delivery",
-        "open",
-        "click",
-        "delivery-delay",
-        "reject",
-        "bounce-transient",
-        "bounce-permanent",
-        "complaint",
-    ] {
-        let event = sqs_event(&format!("ses-events/{name}.json"), &[(SAMPLE_SES_ID, &ses_id)]);
-        let response = lambda::handle_events(app, event).await;
-        assert!(response.batch_item_failures.is_empty(), "{name}: {:?}", response.batch_item_failures);
+    for name in EVERY_EVENT_TYPE {
+        let sns = sqs_event(&format!("ses-events/{name}.json"), &[(SAMPLE_SES_ID, &ses_id)]);
+        let bridged = as_eventbridge(&sns);
+        for (shape, event) in [("SNS", sns), ("EventBridge", bridged)] {
+            let response = lambda::handle_events(app, event).await;
+            assert!(response.batch_item_failures.is_empty(), "{name} ({shape}): {:?}", response.batch_item_failures);
+        }
     }
+    let sample_bridge = lambda::handle_events(app, sqs_event("ses-events/eventbridge-delivery.json", &[])).await;
     let unknown = lambda::handle_events(app, sqs_event("ses-events/delivery.json", &[])).await;
     let garbage = lambda::handle_events(app, sqs_event("sender/poison.json", &[])).await;
 
     assert!(unknown.batch_item_failures.is_empty(), "an unknown message ID is counted, not retried");
+    assert!(sample_bridge.batch_item_failures.is_empty());
     assert_eq!(garbage.batch_item_failures.len(), 1);
-    let report = app.campaign_report(&campaign).await.unwrap();
-    assert_eq!((report.delivered, report.opened, report.clicked), (1, 1, 1));
-    assert_eq!((report.bounced_hard, report.bounced_soft, report.complained), (1, 1, 1));
+    let r = app.campaign_report(&campaign).await.unwrap();
+    assert_eq!((r.sent, r.delivered, r.opened, r.clicked, r.delayed, r.rejected), (1, 1, 1, 1, 1, 1));
+    assert_eq!((r.bounced_hard, r.bounced_soft, r.bounced_undetermined), (1, 1, 1));
+    assert_eq!((r.complained, r.rendering_failed, r.unsubscribed), (1, 1, 1));
+    assert_eq!((r.opened_machine, r.clicked_machine), (0, 0), "the samples' user agent is a desktop browser");
+    assert_eq!(r.duplicate_events, 11, "every counted type arrived twice and counted once");
     let record = app.ports.contacts.get(&contact).await.unwrap().unwrap();
     assert!(app.ports.suppression.reason(&record.email_index).await.unwrap().is_some());
     let grants = app.ports.consent.grants(&contact).await.unwrap();
     assert!(grants.iter().all(|g| g.status == carepost::domain::ConsentStatus::Withdrawn), "a complaint withdraws all");
+    let activity = app.ports.activity.activity(&contact).await.unwrap().expect("engagement recorded");
+    assert!(activity.last_open.is_some() && activity.last_click.is_some());
 }
 
 #[tokio::test]

@@ -89,6 +89,9 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         throughput: t,
         acceptance_grace: std::time::Duration::from_secs(3),
         reputation_min_sample: 200,
+        retention: carepost::config::DEFAULT_RETENTION,
+        soft_bounce_limit: 3,
+        soft_bounce_window: std::time::Duration::from_secs(7 * 24 * 3600),
     };
     let clients = customize(plain);
     let built = build(clients.clone(), settings.clone()).await.expect("application builds");

@@ -214,23 +214,59 @@ impl CampaignStore for DynamoCampaignStore {
         self.add(id, format!("{WINDOW_PREFIX}{}#{bucket:012}", counter.as_str()), by).await
     }
 
-    async fn window(&self, id: &CampaignId, from_bucket: i64) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
-        let mut totals: Vec<(CampaignCounter, u64)> = Vec::new();
+    async fn window(
+        &self,
+        id: &CampaignId,
+        counters: &[CampaignCounter],
+        from_bucket: i64,
+    ) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        let mut totals = Vec::new();
+        for counter in counters {
+            // Only this counter's buckets from `from_bucket` on: a key range,
+            // however long the campaign has run.
+            let prefix = format!("{WINDOW_PREFIX}{}#", counter.as_str());
+            let items: Vec<Item> = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#pk", "campaign_id")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(id.to_string()))
+                .expression_attribute_values(":from", s(format!("{prefix}{:012}", from_bucket.max(0))))
+                .expression_attribute_values(":to", s(format!("{prefix}~")))
+                .consistent_read(true)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            let mut total = 0u64;
+            for item in &items {
+                total += get_n::<u64>(item, "value")?;
+            }
+            if total > 0 {
+                totals.push((*counter, total));
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn window_buckets(&self, id: &CampaignId) -> Result<Vec<(i64, CampaignCounter, u64)>, StoreError> {
+        let mut rows = Vec::new();
         for item in self.query_prefix(id, WINDOW_PREFIX).await? {
             let key = get_s(&item, "sk")?.trim_start_matches(WINDOW_PREFIX);
             let corrupt = || StoreError::Corrupt("campaign window item has an unknown key".into());
             let (name, bucket) = key.rsplit_once('#').ok_or_else(corrupt)?;
             let bucket: i64 = bucket.parse().map_err(|_| corrupt())?;
-            if bucket < from_bucket {
-                continue;
-            }
             let counter = CampaignCounter::parse(name).ok_or_else(corrupt)?;
             let value: u64 = get_n(&item, "value")?;
-            match totals.iter_mut().find(|(c, _)| *c == counter) {
-                Some((_, total)) => *total += value,
-                None => totals.push((counter, value)),
+            if value > 0 {
+                rows.push((bucket, counter, value));
             }
         }
-        Ok(totals)
+        rows.sort_by_key(|(bucket, counter, _)| (*bucket, counter.as_str()));
+        Ok(rows)
     }
 }

@@ -2,7 +2,9 @@
 //! `claimed`, `released`, `sent`, `skipped`, `failed`), `attempt` (N),
 //! `lease_until` (N, unix seconds, only while claimed), `provider_message_id`
 //! (S, once sent; indexed by `by_provider_message_id`), `reason` (S),
-//! `updated_at` (N) and `events` (SS: the provider events already counted).
+//! `updated_at` (N), `events` (SS: the provider events already counted) and
+//! `expires_at` (N, the table's TTL attribute: the retention period after
+//! the claim and again after the settle).
 //!
 //! Same semantics as the embedded ledger, built from conditional writes: a
 //! first claim is a put on an absent item; a takeover (lapsed lease or a
@@ -29,11 +31,22 @@ const RELEASED: &str = "released";
 pub struct DynamoSendLedger {
     client: Client,
     table: String,
+    retention: Duration,
 }
 
 impl DynamoSendLedger {
+    /// Rows expire (DynamoDB TTL) the default 400 days after their last change.
     pub fn new(client: Client, table: String) -> Self {
-        Self { client, table }
+        Self { client, table, retention: crate::config::DEFAULT_RETENTION }
+    }
+
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    fn expires_at(&self, now: OffsetDateTime) -> i64 {
+        unix(now + self.retention)
     }
 
     async fn read(&self, campaign: &str, contact: &str) -> Result<Option<Item>, StoreError> {
@@ -144,6 +157,7 @@ impl SendLedger for DynamoSendLedger {
             .item("attempt", n(1))
             .item("lease_until", n(lease_until))
             .item("updated_at", n(unix(now)))
+            .item("expires_at", n(self.expires_at(now)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "campaign_id")
             .send()
@@ -173,12 +187,16 @@ impl SendLedger for DynamoSendLedger {
             .table_name(&self.table)
             .key("campaign_id", s(campaign_key))
             .key("contact_id", s(contact_key))
-            .update_expression("SET #state = :claimed, #attempt = :next, #lease = :lease, #updated = :now")
+            .update_expression(
+                "SET #state = :claimed, #attempt = :next, #lease = :lease, #updated = :now, #expires = :expires",
+            )
             .condition_expression("#state = :old_state AND #attempt = :old_attempt")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#attempt", "attempt")
             .expression_attribute_names("#lease", "lease_until")
             .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":expires", n(self.expires_at(now)))
             .expression_attribute_values(":claimed", s(CLAIMED))
             .expression_attribute_values(":next", n(next))
             .expression_attribute_values(":lease", n(lease_until))
@@ -202,7 +220,8 @@ impl SendLedger for DynamoSendLedger {
         attempt: u32,
         state: &LedgerState,
     ) -> Result<(), StoreError> {
-        let now = n(unix(OffsetDateTime::now_utc()));
+        let at = OffsetDateTime::now_utc();
+        let (now, expires) = (n(unix(at)), n(self.expires_at(at)));
         let (name, detail_name, detail, stale) = match state {
             LedgerState::Sent { provider_message_id } => {
                 ("sent", "provider_message_id", provider_message_id.as_str().to_owned(), "reason")
@@ -215,9 +234,15 @@ impl SendLedger for DynamoSendLedger {
             campaign,
             contact,
             attempt,
-            "SET #state = :state, #detail = :detail, #updated = :now REMOVE #lease, #stale",
-            &[("#detail", detail_name), ("#updated", "updated_at"), ("#lease", "lease_until"), ("#stale", stale)],
-            vec![(":state", s(name)), (":detail", s(detail)), (":now", now)],
+            "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires REMOVE #lease, #stale",
+            &[
+                ("#detail", detail_name),
+                ("#updated", "updated_at"),
+                ("#expires", "expires_at"),
+                ("#lease", "lease_until"),
+                ("#stale", stale),
+            ],
+            vec![(":state", s(name)), (":detail", s(detail)), (":now", now), (":expires", expires)],
         )
         .await
     }

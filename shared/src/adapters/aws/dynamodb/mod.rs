@@ -7,6 +7,7 @@
 //! Error text names the operation and DynamoDB's error code only, never an
 //! attribute value (values may be blind indexes, IDs or sealed bytes).
 
+mod activity;
 mod audit;
 mod campaigns;
 mod consent;
@@ -28,6 +29,7 @@ use time::OffsetDateTime;
 
 use crate::ports::StoreError;
 
+pub use activity::DynamoActivityStore;
 pub use audit::DynamoAuditLog;
 pub use campaigns::DynamoCampaignStore;
 pub use consent::DynamoConsentStore;
@@ -46,11 +48,13 @@ pub struct TableNames {
     pub send_ledger: String,
     pub suppression: String,
     pub audit_log: String,
+    pub activity: String,
 }
 
 impl TableNames {
     /// `{prefix}-contacts`, `{prefix}-consent`, `{prefix}-campaigns`,
-    /// `{prefix}-send-ledger`, `{prefix}-suppression` and `{prefix}-audit-log`.
+    /// `{prefix}-send-ledger`, `{prefix}-suppression`, `{prefix}-audit-log`
+    /// and `{prefix}-activity`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             contacts: format!("{prefix}-contacts"),
@@ -59,6 +63,7 @@ impl TableNames {
             send_ledger: format!("{prefix}-send-ledger"),
             suppression: format!("{prefix}-suppression"),
             audit_log: format!("{prefix}-audit-log"),
+            activity: format!("{prefix}-activity"),
         }
     }
 }

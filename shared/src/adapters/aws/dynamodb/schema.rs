@@ -26,7 +26,7 @@ struct TableSpec<'a> {
     indexes: &'a [(&'a str, &'a str, ProjectionType)],
 }
 
-/// Creates the six tables (skipping any that already exist) and waits until they are active.
+/// Creates the seven tables (skipping any that already exist) and waits until they are active.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), StoreError> {
     let specs = [
         TableSpec {
@@ -42,6 +42,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), St
         TableSpec { name: &names.suppression, hash: "email_index", range: None, indexes: &[] },
         TableSpec { name: &names.campaigns, hash: "campaign_id", range: Some("sk"), indexes: &[] },
         TableSpec { name: &names.audit_log, hash: "log", range: Some("sk"), indexes: &[] },
+        TableSpec { name: &names.activity, hash: "contact_id", range: None, indexes: &[] },
         TableSpec {
             name: &names.send_ledger,
             hash: "campaign_id",

@@ -1,0 +1,114 @@
+//! Contact activity in SQLite: one row per contact with the last open and
+//! click times, recent soft-bounce times (a JSON array) and an expiry the
+//! sweeper honours.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::db::{Db, from_unix, unavailable, unix};
+use crate::domain::ContactId;
+use crate::ports::{Activity, ActivityStore, Engagement, StoreError};
+
+pub struct SqliteActivityStore {
+    db: Db,
+}
+
+impl SqliteActivityStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl ActivityStore for SqliteActivityStore {
+    async fn record_engagement(
+        &self,
+        contact: &ContactId,
+        kind: Engagement,
+        at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let contact = contact.to_string();
+        let sql = match kind {
+            Engagement::Open => {
+                "INSERT INTO contact_activity (contact_id, last_open, soft_bounces, expires_at) VALUES (?1, ?2, '[]', ?3)
+                 ON CONFLICT (contact_id) DO UPDATE SET
+                   last_open = max(coalesce(last_open, 0), excluded.last_open),
+                   expires_at = max(expires_at, excluded.expires_at)"
+            }
+            Engagement::Click => {
+                "INSERT INTO contact_activity (contact_id, last_click, soft_bounces, expires_at) VALUES (?1, ?2, '[]', ?3)
+                 ON CONFLICT (contact_id) DO UPDATE SET
+                   last_click = max(coalesce(last_click, 0), excluded.last_click),
+                   expires_at = max(expires_at, excluded.expires_at)"
+            }
+        };
+        self.db
+            .call(move |c| {
+                c.execute(sql, params![contact, unix(at), unix(expires_at)]).map(|_| ()).map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn activity(&self, contact: &ContactId) -> Result<Option<Activity>, StoreError> {
+        let contact = contact.to_string();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT last_open, last_click FROM contact_activity WHERE contact_id = ?1",
+                    [contact],
+                    |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)
+                .map(|row| {
+                    row.map(|(open, click)| Activity {
+                        last_open: open.map(from_unix),
+                        last_click: click.map(from_unix),
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn record_soft_bounce(
+        &self,
+        contact: &ContactId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let contact = contact.to_string();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let stored: Option<String> = tx
+                    .query_row("SELECT soft_bounces FROM contact_activity WHERE contact_id = ?1", [&contact], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(unavailable)?;
+                let mut times: Vec<i64> = match stored {
+                    Some(json) => serde_json::from_str(&json)
+                        .map_err(|_| StoreError::Corrupt("contact_activity.soft_bounces is not a list".into()))?,
+                    None => Vec::new(),
+                };
+                // Older bounces no longer count: keep the list as short as the window.
+                times.retain(|t| *t >= unix(since));
+                times.push(unix(at));
+                let json = serde_json::to_string(&times).map_err(unavailable)?;
+                tx.execute(
+                    "INSERT INTO contact_activity (contact_id, soft_bounces, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (contact_id) DO UPDATE SET
+                       soft_bounces = excluded.soft_bounces,
+                       expires_at = max(expires_at, excluded.expires_at)",
+                    params![contact, json, unix(expires_at)],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(times.len() as u32)
+            })
+            .await
+    }
+}

@@ -1,0 +1,228 @@
+//! The campaign report as one self-contained HTML page (`carepost campaign
+//! report --html FILE`): a delivery funnel and an hourly timeline drawn in
+//! inline SVG, the totals and rates, and the timeline as a table. No
+//! scripts, fonts, images or styles from anywhere else; rendered with
+//! minijinja's HTML auto-escaping, so a campaign name cannot inject markup.
+
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use super::report::{CampaignReport, Cell};
+
+const TEMPLATE: &str = include_str!("report.html.j2");
+
+/// Chart geometry, in SVG user units.
+const FUNNEL_WIDTH: f64 = 560.0;
+const TIMELINE_WIDTH: f64 = 640.0;
+const TIMELINE_HEIGHT: f64 = 200.0;
+
+#[derive(Serialize)]
+struct Bar {
+    label: &'static str,
+    count: u64,
+    width: f64,
+    y: f64,
+    percent: String,
+}
+
+#[derive(Serialize)]
+struct Series {
+    label: &'static str,
+    class: &'static str,
+    points: String,
+}
+
+fn funnel(report: &CampaignReport) -> Vec<Bar> {
+    let steps = [
+        ("Audience", report.audience),
+        ("Sent", report.sent),
+        ("Delivered", report.delivered),
+        ("Opened (people)", report.opened),
+        ("Clicked (people)", report.clicked),
+    ];
+    let top = steps.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, (label, count))| Bar {
+            label,
+            count: *count,
+            // A non-zero step is always visible.
+            width: if *count == 0 { 0.0 } else { (*count as f64 / top * FUNNEL_WIDTH).max(2.0) },
+            y: i as f64 * 44.0,
+            percent: if report.audience == 0 {
+                String::new()
+            } else {
+                format!("{:.1}%", *count as f64 * 100.0 / report.audience as f64)
+            },
+        })
+        .collect()
+}
+
+fn timeline(report: &CampaignReport) -> Vec<Series> {
+    let pick: [(&str, &str, fn(&super::report::TimelineHour) -> Cell); 3] = [
+        ("Sent", "sent", |h| h.sent),
+        ("Delivered", "delivered", |h| h.delivered),
+        ("Opened (people)", "opened", |h| h.opened),
+    ];
+    let rows = &report.timeline;
+    let top =
+        rows.iter().flat_map(|h| pick.iter().map(move |(_, _, f)| f(h).chartable())).max().unwrap_or(0).max(1) as f64;
+    let step = if rows.len() > 1 { TIMELINE_WIDTH / (rows.len() - 1) as f64 } else { 0.0 };
+    pick.iter()
+        .map(|(label, class, f)| Series {
+            label,
+            class,
+            points: rows
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let y = TIMELINE_HEIGHT - f(h).chartable() as f64 / top * TIMELINE_HEIGHT;
+                    format!("{:.1},{:.1}", i as f64 * step, y)
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+        .collect()
+}
+
+fn rate(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}%"))
+}
+
+/// The report page.
+pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result<String, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("report.html", TEMPLATE)?;
+    let r = &report.rates;
+    let rates = [
+        ("Delivery rate (of sent)", rate(r.delivery)),
+        ("Hard-bounce rate (of sent)", rate(r.hard_bounce)),
+        ("Soft-bounce rate (of sent)", rate(r.soft_bounce)),
+        ("Complaint rate (of delivered)", rate(r.complaint)),
+        ("Open rate, people (of delivered)", rate(r.open)),
+        ("Click rate, people (of delivered)", rate(r.click)),
+        ("Click-to-open rate", rate(r.click_to_open)),
+        ("Unsubscribe rate (of delivered)", rate(r.unsubscribe)),
+    ];
+    let totals = [
+        ("Audience", report.audience),
+        ("Sent", report.sent),
+        ("Delivered", report.delivered),
+        ("Bounced, hard", report.bounced_hard),
+        ("Bounced, soft", report.bounced_soft),
+        ("Bounced, undetermined", report.bounced_undetermined),
+        ("Complained", report.complained),
+        ("Rejected by the provider", report.rejected),
+        ("Delayed", report.delayed),
+        ("Opened by people", report.opened),
+        ("Opened by machines only", report.opened_machine),
+        ("Clicked by people", report.clicked),
+        ("Clicked by machines only", report.clicked_machine),
+        ("Unsubscribed", report.unsubscribed),
+        ("Failed", report.failed),
+        ("Skipped at send", report.skipped_at_send),
+        ("Remaining", report.remaining),
+        ("Duplicate events (not counted)", report.duplicate_events),
+    ];
+    let hours: Vec<_> = report
+        .timeline
+        .iter()
+        .map(|h| {
+            context! {
+                hour => h.hour, sent => h.sent.to_string(), delivered => h.delivered.to_string(),
+                bounced => h.bounced.to_string(), complained => h.complained.to_string(),
+                opened => h.opened.to_string(), clicked => h.clicked.to_string(),
+                unsubscribed => h.unsubscribed.to_string(),
+            }
+        })
+        .collect();
+    env.get_template("report.html")?.render(context! {
+        name => report.name,
+        id => report.id.to_string(),
+        status => report.status.as_str(),
+        category => report.category.to_string(),
+        generated_at,
+        funnel => funnel(report),
+        funnel_width => FUNNEL_WIDTH,
+        series => timeline(report),
+        timeline_width => TIMELINE_WIDTH,
+        timeline_height => TIMELINE_HEIGHT,
+        totals => totals.iter().map(|(k, v)| context! { label => k, value => v }).collect::<Vec<_>>(),
+        rates => rates.iter().map(|(k, v)| context! { label => k, value => v }).collect::<Vec<_>>(),
+        hours,
+        min_cell => report.min_cell,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::report::{Rates, TimelineHour};
+    use crate::domain::{CampaignId, CampaignStatus, ConsentCategory, ExclusionCounts};
+
+    fn report(name: &str) -> CampaignReport {
+        CampaignReport {
+            id: CampaignId::new_random(),
+            name: name.into(),
+            status: CampaignStatus::Completed,
+            paused_reason: None,
+            category: ConsentCategory::parse("wellness-tips").unwrap(),
+            shards_total: 1,
+            shards_done: 1,
+            evaluated: 120,
+            audience: 100,
+            excluded: ExclusionCounts::default(),
+            sent: 100,
+            skipped_at_send: 0,
+            failed: 0,
+            remaining: 0,
+            delivered: 90,
+            bounced_hard: 5,
+            bounced_soft: 5,
+            bounced_undetermined: 0,
+            complained: 1,
+            rejected: 0,
+            delayed: 0,
+            rendering_failed: 0,
+            opened: 40,
+            opened_machine: 12,
+            clicked: 10,
+            clicked_machine: 0,
+            unsubscribed: 2,
+            duplicate_events: 0,
+            rates: Rates::default(),
+            min_cell: 11,
+            timeline: vec![TimelineHour {
+                hour: "2026-11-30T10:00:00Z".into(),
+                sent: Cell::Count(100),
+                delivered: Cell::Count(90),
+                bounced: Cell::Count(10),
+                complained: Cell::FewerThan(11),
+                opened: Cell::Count(40),
+                clicked: Cell::FewerThan(11),
+                unsubscribed: Cell::FewerThan(11),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_page_has_the_funnel_scaled_to_the_audience_and_no_external_assets() {
+        let html = render_report_html(&report("Flu shots"), "2026-11-30T12:00:00Z").unwrap();
+        assert!(html.contains(r#"<svg id="funnel""#));
+        assert!(html.contains(r#"width="560.0""#), "the audience bar spans the chart");
+        assert!(html.contains(r#"width="504.0""#), "delivered is 90% of it");
+        assert!(html.contains("fewer than 11"));
+        for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
+            assert!(!html.contains(external), "found {external}");
+        }
+    }
+
+    #[test]
+    fn a_campaign_name_with_markup_is_escaped() {
+        let html = render_report_html(&report("<script>alert(1)</script>"), "now").unwrap();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+}

@@ -1,0 +1,64 @@
+//! First-party opens and clicks (`/t/o/{token}`, `/t/c/{token}`), counted
+//! like the provider's Open and Click events: once per message, people and
+//! machines apart. A click goes only to the campaign's own link at the
+//! token's number; anything else is a bad token.
+
+use time::OffsetDateTime;
+
+use super::events::EventOutcome;
+use super::{App, AppError};
+use crate::crypto::{TokenPurpose, VerifiedTracking};
+use crate::domain::{CampaignCounter, CampaignId, engagement};
+
+/// Who fetched the pixel or followed the link, as far as we judge it.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    pub user_agent: Option<&'a str>,
+    pub head: bool,
+}
+
+impl App {
+    fn verify_tracking(&self, purpose: TokenPurpose, token: &str) -> Result<VerifiedTracking, AppError> {
+        self.keyring.tokens.verify_tracking(purpose, token, OffsetDateTime::now_utc()).map_err(|_| AppError::BadToken)
+    }
+
+    async fn count_tracked(
+        &self,
+        verified: &VerifiedTracking,
+        person: CampaignCounter,
+        machine: CampaignCounter,
+        by: Requester<'_>,
+    ) -> Result<EventOutcome, AppError> {
+        if verified.expired {
+            return Ok(EventOutcome::Ignored);
+        }
+        let counter = if engagement::is_machine(by.user_agent, by.head) { machine } else { person };
+        let campaign = CampaignId::from_bytes(verified.campaign);
+        self.apply_event(&campaign, &verified.contact_id, counter, OffsetDateTime::now_utc()).await
+    }
+
+    /// Counts an open of the message the pixel token belongs to.
+    pub async fn track_open(&self, token: &str, by: Requester<'_>) -> Result<EventOutcome, AppError> {
+        let verified = self.verify_tracking(TokenPurpose::TrackOpen, token)?;
+        self.load_campaign(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
+        self.count_tracked(&verified, CampaignCounter::Opened, CampaignCounter::OpenedMachine, by).await
+    }
+
+    /// Counts the click and returns where it goes: the campaign's link at
+    /// the token's number, never a URL from the request.
+    pub async fn track_click(&self, token: &str, by: Requester<'_>) -> Result<String, AppError> {
+        let verified = self.verify_tracking(TokenPurpose::TrackClick, token)?;
+        let loaded =
+            self.load_campaign(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
+        let link = loaded.links.get(usize::from(verified.link)).ok_or(AppError::BadToken)?;
+        self.count_tracked(&verified, CampaignCounter::Clicked, CampaignCounter::ClickedMachine, by).await?;
+        Ok(crate::mail::tracking::redirect_target(link))
+    }
+}
+
+fn not_found_is_bad_token(e: AppError) -> AppError {
+    match e {
+        AppError::NotFound(_) => AppError::BadToken,
+        other => other,
+    }
+}

@@ -1,0 +1,89 @@
+//! `ActivityStore`: a contact's last open and click (never moved back) and
+//! its soft bounces within a window.
+
+use std::time::Duration;
+
+use carepost::domain::ContactId;
+use carepost::ports::{Activity, ActivityStore, Engagement};
+
+use super::support::T0;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn expiry() -> time::OffsetDateTime {
+    T0 + 400 * DAY
+}
+
+pub async fn activity_store_contract(store: &dyn ActivityStore) {
+    a_contact_without_activity_has_none(store).await;
+    opens_and_clicks_are_kept_apart_and_never_move_back(store).await;
+    soft_bounces_are_counted_within_the_window_only(store).await;
+}
+
+pub async fn a_contact_without_activity_has_none(store: &dyn ActivityStore) {
+    assert_eq!(store.activity(&ContactId::new_random()).await.unwrap(), None);
+}
+
+pub async fn opens_and_clicks_are_kept_apart_and_never_move_back(store: &dyn ActivityStore) {
+    let contact = ContactId::new_random();
+
+    store.record_engagement(&contact, Engagement::Open, T0 + DAY, expiry()).await.unwrap();
+    store.record_engagement(&contact, Engagement::Open, T0, expiry()).await.unwrap();
+    store.record_engagement(&contact, Engagement::Click, T0 + 2 * DAY, expiry()).await.unwrap();
+
+    assert_eq!(
+        store.activity(&contact).await.unwrap(),
+        Some(Activity { last_open: Some(T0 + DAY), last_click: Some(T0 + 2 * DAY) })
+    );
+}
+
+pub async fn soft_bounces_are_counted_within_the_window_only(store: &dyn ActivityStore) {
+    let contact = ContactId::new_random();
+    let week = 7 * DAY;
+
+    let first = store.record_soft_bounce(&contact, T0, T0 - week, expiry()).await.unwrap();
+    let second = store.record_soft_bounce(&contact, T0 + DAY, T0 + DAY - week, expiry()).await.unwrap();
+    // Ten days on, the first two are outside a seven-day window.
+    let later = T0 + 10 * DAY;
+    let third = store.record_soft_bounce(&contact, later, later - week, expiry()).await.unwrap();
+    let fourth = store.record_soft_bounce(&contact, later + DAY, later + DAY - week, expiry()).await.unwrap();
+
+    assert_eq!((first, second, third, fourth), (1, 2, 1, 2));
+    assert_eq!(store.activity(&contact).await.unwrap().map(|a| a.last_open), Some(None), "bounces are not opens");
+}
+
+mod embedded {
+    use carepost::adapters::embedded::SqliteActivityStore;
+
+    use super::super::support::{Scratch, scratch};
+
+    fn store() -> (Scratch, SqliteActivityStore) {
+        let s = scratch();
+        let store = SqliteActivityStore::new(s.db.clone());
+        (s, store)
+    }
+
+    #[tokio::test]
+    async fn a_contact_without_activity_has_none() {
+        let (_s, store) = store();
+        super::a_contact_without_activity_has_none(&store).await;
+    }
+
+    #[tokio::test]
+    async fn opens_and_clicks_are_kept_apart_and_never_move_back() {
+        let (_s, store) = store();
+        super::opens_and_clicks_are_kept_apart_and_never_move_back(&store).await;
+    }
+
+    #[tokio::test]
+    async fn soft_bounces_are_counted_within_the_window_only() {
+        let (_s, store) = store();
+        super::soft_bounces_are_counted_within_the_window_only(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_whole_contract_passes_on_one_shared_store() {
+        let (_s, store) = store();
+        super::activity_store_contract(&store).await;
+    }
+}
