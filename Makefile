@@ -11,7 +11,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv lint infra-lint package fmt clean bench-kms
+.PHONY: run dev test venv infra-venv browser lint infra-lint package fmt clean bench-kms
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -20,7 +20,7 @@ run:
 dev:
 	$(CARGO) run --release -p carepost-cli -- dev
 
-test: venv lint infra-lint
+test: venv browser lint infra-lint
 	$(CARGO) build --workspace
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) test --workspace
 
@@ -35,6 +35,10 @@ infra-lint: infra-venv
 # sam build with cargo-lambda (arm64, or x86_64 where the target is missing); zipped sizes.
 package: infra-venv
 	VENV_INFRA=$(VENV_INFRA) scripts/package.sh
+
+# Debian's chromium for the headless browser tests (skipped when present).
+browser:
+	scripts/install-chromium.sh
 
 lint:
 	$(CARGO) fmt --all --check

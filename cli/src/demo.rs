@@ -62,6 +62,14 @@ impl Client {
     }
 }
 
+async fn write_html_report(client: &Client, campaign_id: &str, page: &Path) -> anyhow::Result<()> {
+    let path = format!("/v1/campaigns/{campaign_id}/report?format=html");
+    let response = client.http.get(format!("{}{path}", client.base)).bearer_auth(&client.token).send().await?;
+    ensure!(response.status().is_success(), "{path} answered {}", response.status());
+    std::fs::write(page, response.text().await?).with_context(|| format!("cannot write {}", page.display()))?;
+    Ok(())
+}
+
 fn bar(len: u64, label: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -106,6 +114,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     wait_for_events(&stack).await?;
     let report = client.admin(reqwest::Method::GET, &format!("/v1/campaigns/{campaign_id}"), None).await?;
     print_report(&report, args.patients, confirmed, &events, unsubscribed);
+    let page = args.stack.data_dir.join("report.html");
+    write_html_report(&client, &campaign_id, &page).await?;
+    println!("HTML report (funnel and timeline): {}", page.display());
     println!("Demo finished in {:.1}s. Messages are in {}", started.elapsed().as_secs_f64(), outbox.display());
     if args.exit {
         stack.shutdown().await;
@@ -295,8 +306,13 @@ struct EventCounts {
     soft_bounces: u64,
     complaints: u64,
     opens: u64,
+    machine_opens: u64,
     clicks: u64,
 }
+
+/// A mail client a person reads with, and Gmail's image proxy.
+const READER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko)";
+const IMAGE_PROXY: &str = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
 
 /// SES-shaped events, as event publishing would deliver them. Like all our
 /// queue messages they carry IDs only: no recipient address or headers.
@@ -344,11 +360,14 @@ async fn simulate_events(stack: &EmbeddedStack, outbox: &Path, campaign_id: &str
                 batch.push(ses_event("Delivery", id, json!({})));
                 if n % 5 < 2 {
                     counts.opens += 1;
-                    batch.push(ses_event("Open", id, json!({})));
+                    batch.push(ses_event("Open", id, json!({"open": {"userAgent": READER}})));
                     if n % 5 == 0 {
                         counts.clicks += 1;
-                        batch.push(ses_event("Click", id, json!({"click": {"linkTags": {}}})));
+                        batch.push(ses_event("Click", id, json!({"click": {"userAgent": READER, "linkTags": {}}})));
                     }
+                } else if n % 5 == 4 {
+                    counts.machine_opens += 1;
+                    batch.push(ses_event("Open", id, json!({"open": {"userAgent": IMAGE_PROXY}})));
                 }
             }
         }
@@ -411,11 +430,19 @@ fn print_report(r: &Value, patients: usize, confirmed: usize, events: &EventCoun
     println!("  delivered                 {:>6}  {:5.1}%", n("delivered"), rate(n("delivered"), n("sent")));
     println!("  bounced hard / soft       {:>6} / {}", n("bounced_hard"), n("bounced_soft"));
     println!("  complained                {:>6}  {:5.2}%", n("complained"), rate(n("complained"), n("sent")));
-    println!("  opened                    {:>6}  {:5.1}%", n("opened"), rate(n("opened"), n("delivered")));
+    println!("  opened by people          {:>6}  {:5.1}%", n("opened"), rate(n("opened"), n("delivered")));
+    println!("  opened by machines only   {:>6}", n("opened_machine"));
     println!("  clicked                   {:>6}  {:5.1}%", n("clicked"), rate(n("clicked"), n("delivered")));
     println!("  unsubscribed (one-click)  {:>6}", n("unsubscribed"));
     println!(
-        "  simulated: {} deliveries, {} hard + {} soft bounces, {} complaints, {} opens, {} clicks, {unsubscribed} unsubscribes",
-        events.delivered, events.hard_bounces, events.soft_bounces, events.complaints, events.opens, events.clicks
+        "  simulated: {} deliveries, {} hard + {} soft bounces, {} complaints, {} opens (+{} by an image proxy), {} clicks, \
+         {unsubscribed} unsubscribes",
+        events.delivered,
+        events.hard_bounces,
+        events.soft_bounces,
+        events.complaints,
+        events.opens,
+        events.machine_opens,
+        events.clicks
     );
 }

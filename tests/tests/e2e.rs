@@ -5,11 +5,13 @@ mod e2e {
     pub mod bad_input;
     pub mod campaign_control;
     pub mod crash_restart;
+    pub mod events;
     pub mod helpers;
     pub mod mime_python;
     pub mod one_click_python;
     pub mod phi_scan;
     pub mod pipeline;
+    pub mod reporting;
     pub mod smtp;
     pub mod templates;
     pub mod tracking;

@@ -59,8 +59,11 @@ fn funnel(report: &CampaignReport) -> Vec<Bar> {
         .collect()
 }
 
+/// Reads one column of an hour of the timeline.
+type ColumnOf = fn(&super::report::TimelineHour) -> Cell;
+
 fn timeline(report: &CampaignReport) -> Vec<Series> {
-    let pick: [(&str, &str, fn(&super::report::TimelineHour) -> Cell); 3] = [
+    let pick: [(&str, &str, ColumnOf); 3] = [
         ("Sent", "sent", |h| h.sent),
         ("Delivered", "delivered", |h| h.delivered),
         ("Opened (people)", "opened", |h| h.opened),
@@ -73,15 +76,22 @@ fn timeline(report: &CampaignReport) -> Vec<Series> {
         .map(|(label, class, f)| Series {
             label,
             class,
-            points: rows
-                .iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    let y = TIMELINE_HEIGHT - f(h).chartable() as f64 / top * TIMELINE_HEIGHT;
-                    format!("{:.1},{:.1}", i as f64 * step, y)
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
+            points: {
+                let mut points: Vec<String> = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| {
+                        let y = TIMELINE_HEIGHT - f(h).chartable() as f64 / top * TIMELINE_HEIGHT;
+                        format!("{:.1},{:.1}", i as f64 * step, y)
+                    })
+                    .collect();
+                // A single hour is drawn as a level line across the chart.
+                if let [only] = points.as_slice() {
+                    let y = only.split(',').nth(1).unwrap_or("0").to_owned();
+                    points.push(format!("{TIMELINE_WIDTH:.1},{y}"));
+                }
+                points.join(" ")
+            },
         })
         .collect()
 }

@@ -116,6 +116,8 @@ async fn campaign_report_as(
         None | Some("json") => Ok(Json(report).into_response()),
         Some("html") => {
             let now = time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
             let page = crate::app::report_html::render_report_html(&report, &now).map_err(|e| {

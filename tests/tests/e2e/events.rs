@@ -1,0 +1,88 @@
+//! Provider events on the embedded stack, through the events worker's use
+//! case: bounces and complaints act on the address, repeats count once.
+
+use carepost::app::App;
+use carepost::app::events::EventOutcome;
+use carepost::domain::{CampaignId, ConsentStatus, ContactId, MailEvent, ProviderMessageId};
+use carepost::ports::{ClaimOutcome, LedgerState, SuppressionReason};
+use serde_json::json;
+
+use super::helpers::{everyone, spawn_app};
+
+/// A message of a new campaign to `contact`, settled as sent; its provider ID.
+async fn sent_message(app: &App, client: &super::helpers::Client, contact: &ContactId) -> (CampaignId, String) {
+    let campaign = CampaignId::parse(&client.create_campaign("wellness-tips", everyone()).await).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ClaimOutcome::Claimed { attempt } =
+        app.ports.ledger.claim(&campaign, contact, now, std::time::Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!("fresh claim")
+    };
+    let id = format!("ses-{}", uuid::Uuid::new_v4());
+    let sent = LedgerState::Sent { provider_message_id: ProviderMessageId::new(id.clone()) };
+    app.ports.ledger.settle(&campaign, contact, attempt, &sent).await.unwrap();
+    (campaign, id)
+}
+
+fn bounce(message_id: &str, kind: &str) -> MailEvent {
+    let body = json!({"eventType": "Bounce", "bounce": {"bounceType": kind}, "mail": {"messageId": message_id}});
+    MailEvent::parse(&json!({"Type": "Notification", "Message": body.to_string()}).to_string()).unwrap()
+}
+
+async fn suppression_of(app: &App, contact: &ContactId) -> Option<SuppressionReason> {
+    let record = app.ports.contacts.get(contact).await.unwrap().unwrap();
+    app.ports.suppression.reason(&record.email_index).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_third_soft_bounce_within_a_week_suppresses_the_address() {
+    let test = spawn_app().await;
+    let app = &test.stack.app;
+    let contact =
+        carepost::synthetic::sign_up_directly(app, "soft.bouncer@example.org", "wellness-tips", true).await.unwrap();
+    let mut after = Vec::new();
+
+    for _ in 0..3 {
+        let (_, message) = sent_message(app, &test.client, &contact).await;
+        app.process_mail_event(&bounce(&message, "Transient")).await.unwrap();
+        after.push(suppression_of(app, &contact).await);
+    }
+
+    assert_eq!(after, vec![None, None, Some(SuppressionReason::RepeatedSoftBounce)]);
+}
+
+#[tokio::test]
+async fn a_second_bounce_for_the_same_message_is_counted_once() {
+    let test = spawn_app().await;
+    let app = &test.stack.app;
+    let contact =
+        carepost::synthetic::sign_up_directly(app, "hard.bouncer@example.org", "wellness-tips", true).await.unwrap();
+    let (campaign, message) = sent_message(app, &test.client, &contact).await;
+
+    let first = app.process_mail_event(&bounce(&message, "Permanent")).await.unwrap();
+    let second = app.process_mail_event(&bounce(&message, "Permanent")).await.unwrap();
+
+    assert_eq!((first, second), (EventOutcome::Applied, EventOutcome::Duplicate));
+    let report = app.campaign_report(&campaign).await.unwrap();
+    assert_eq!((report.bounced_hard, report.duplicate_events), (1, 1));
+    assert_eq!(suppression_of(app, &contact).await, Some(SuppressionReason::HardBounce));
+}
+
+#[tokio::test]
+async fn a_complaint_suppresses_the_address_and_withdraws_every_category() {
+    let test = spawn_app().await;
+    let app = &test.stack.app;
+    let contact =
+        carepost::synthetic::sign_up_directly(app, "complainer@example.org", "wellness-tips", true).await.unwrap();
+    carepost::synthetic::sign_up_directly(app, "complainer@example.org", "appointment-reminders", true).await.unwrap();
+    let (campaign, message) = sent_message(app, &test.client, &contact).await;
+    let complaint = json!({"eventType": "Complaint", "complaint": {}, "mail": {"messageId": message}});
+
+    app.process_mail_event(&MailEvent::parse(&complaint.to_string()).unwrap()).await.unwrap();
+
+    assert_eq!(suppression_of(app, &contact).await, Some(SuppressionReason::Complaint));
+    let grants = app.ports.consent.grants(&contact).await.unwrap();
+    assert_eq!(grants.len(), 2);
+    assert!(grants.iter().all(|g| g.status == ConsentStatus::Withdrawn), "{grants:?}");
+    assert_eq!(app.campaign_report(&campaign).await.unwrap().complained, 1);
+}
