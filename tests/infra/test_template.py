@@ -144,7 +144,7 @@ class Template(unittest.TestCase):
 
     def test_every_table_is_encrypted_with_the_stack_key_and_recoverable(self):
         tables = self.of_type("AWS::DynamoDB::Table")
-        self.assertEqual(len(tables), 6)
+        self.assertEqual(len(tables), 7)
         for name, table in tables.items():
             p = table["Properties"]
             self.assertEqual(p["SSESpecification"], {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "DataKey"}}, name)
