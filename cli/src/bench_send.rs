@@ -179,7 +179,7 @@ pub async fn run(args: SendBenchArgs) -> anyhow::Result<()> {
     let patients = (u64::from(args.rate) * args.seconds * 6 / 5 + 50) as usize;
     seed(&stack.app, patients).await?;
     let input = serde_json::from_value(json!({
-        "name": "Send bench", "category": "wellness-tips", "phi_personalized": true,
+        "name": "Send bench", "category": "wellness-tips", "phi_personalized": true, "purpose": "treatment",
         "segment": {"not": {"exists": {"attr": "conditions"}}}, "template": template()
     }))?;
     let campaign = stack.app.create_campaign(input).await?;

@@ -252,6 +252,7 @@ async fn create_and_launch(client: &Client) -> anyhow::Result<String> {
         "name": "Autumn wellness check-in",
         "category": "wellness-tips",
         "phi_personalized": true,
+        "purpose": "treatment",
         "segment": {"all": [
             {"age": {"min": 40}},
             {"any": [

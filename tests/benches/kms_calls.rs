@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("setup: {contacts} confirmed patients in {:.1} s", started.elapsed().as_secs_f64());
     let input = serde_json::from_value(json!({
-        "name": "KMS bench", "category": "wellness-tips", "phi_personalized": true, "segment": {"not": {"exists": {"attr": "conditions"}}},
+        "name": "KMS bench", "category": "wellness-tips", "phi_personalized": true, "purpose": "treatment", "segment": {"not": {"exists": {"attr": "conditions"}}},
         "template": {"subject": "Your wellness update", "html": "<p>Hello {{ first_name | default('there') }}</p>",
                      "text": "Hello {{ first_name | default('there') }}"}
     }))?;

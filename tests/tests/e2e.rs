@@ -7,6 +7,7 @@ mod e2e {
     pub mod crash_restart;
     pub mod events;
     pub mod helpers;
+    pub mod hipaa;
     pub mod mime_python;
     pub mod one_click_python;
     pub mod phi_scan;

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::{App, AppError};
 use crate::domain::{
-    Campaign, CampaignId, CampaignStatus, ConsentCategory, EmailAddress, FanoutShardJob, InvalidField, Segment, Sender,
-    TemplateSource, Tracking,
+    Campaign, CampaignId, CampaignPurpose, CampaignStatus, ConsentCategory, EmailAddress, FanoutShardJob, InvalidField,
+    Segment, Sender, TemplateSource, Tracking,
 };
 use crate::mail::CompiledTemplate;
 use crate::ports::CampaignRecord;
@@ -24,6 +24,9 @@ pub struct CampaignInput {
     /// PHI-personalized marketing (the body may use PHI attributes).
     #[serde(default)]
     pub phi_personalized: bool,
+    /// `marketing`, `treatment` or `operations`; required with `phi_personalized`.
+    #[serde(default)]
+    pub purpose: Option<CampaignPurpose>,
     /// First-party open and click tracking; off unless set.
     #[serde(default)]
     pub tracking: Tracking,
@@ -59,6 +62,13 @@ impl CampaignInput {
         let template = CompiledTemplate::compile(&self.template)
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
         crate::mail::lint(&self.template, self.phi_personalized)?;
+        if self.phi_personalized && self.purpose.is_none() {
+            return Err(InvalidField::new(
+                "purpose",
+                "a PHI-personalized campaign needs a purpose: 'marketing' (sent only to patients with a valid HIPAA \
+                 authorization), 'treatment' or 'operations'",
+            ));
+        }
         let sender = match self.sender {
             None => settings.default_sender.clone(),
             Some(s) => {
@@ -80,6 +90,7 @@ impl CampaignInput {
             segment,
             template: self.template,
             phi_personalized: self.phi_personalized,
+            purpose: self.purpose,
             tracking: self.tracking,
             sender,
             status: CampaignStatus::Draft,
@@ -97,6 +108,7 @@ fn definition_json(c: &Campaign) -> String {
         "segment": c.segment.rule(),
         "template": c.template,
         "phi_personalized": c.phi_personalized,
+        "purpose": c.purpose,
         "tracking": c.tracking,
         "sender": {"name": c.sender.name, "address": c.sender.address.as_str()},
     })
@@ -114,6 +126,7 @@ fn from_record(record: &CampaignRecord) -> Result<Campaign, AppError> {
         segment: Segment::from_json(input.segment).map_err(|e| corrupt(e.to_string()))?,
         template: input.template,
         phi_personalized: input.phi_personalized,
+        purpose: input.purpose,
         tracking: input.tracking,
         sender: Sender {
             name: sender.name,

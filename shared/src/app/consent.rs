@@ -112,6 +112,7 @@ impl App {
             form_id: Some(form.id.clone()),
             consent_text_sha256: Some(form.consent_text_sha256.clone()),
             request_id: Some(request_id),
+            expires_at: None,
             sealed_proof,
         };
         self.append_consent(evidence, status).await?;
@@ -148,6 +149,7 @@ impl App {
             form_id: request.evidence.form_id.clone(),
             consent_text_sha256: request.evidence.consent_text_sha256.clone(),
             request_id: Some(request_id),
+            expires_at: None,
             sealed_proof,
         };
         self.append_consent(evidence, ConsentStatus::Active).await?;
@@ -180,6 +182,7 @@ impl App {
             form_id: None,
             consent_text_sha256: None,
             request_id: None,
+            expires_at: None,
             sealed_proof: self.seal_proof(contact_id, &proof).await?,
         };
         self.append_consent(evidence, ConsentStatus::Withdrawn).await?;
@@ -187,7 +190,11 @@ impl App {
     }
 
     /// Chains and appends, retrying if another writer moved the head.
-    async fn append_consent(&self, evidence: ConsentEvidence, status: ConsentStatus) -> Result<ConsentEntry, AppError> {
+    pub(super) async fn append_consent(
+        &self,
+        evidence: ConsentEvidence,
+        status: ConsentStatus,
+    ) -> Result<ConsentEntry, AppError> {
         let mut last_error = None;
         for _ in 0..5 {
             let head = self.ports.consent.head(&evidence.contact_id).await?;
@@ -201,7 +208,7 @@ impl App {
         Err(AppError::Conflict(last_error.unwrap_or_default()))
     }
 
-    async fn seal_proof(&self, contact_id: &ContactId, proof: &RequestProof) -> Result<Vec<u8>, AppError> {
+    pub(super) async fn seal_proof(&self, contact_id: &ContactId, proof: &RequestProof) -> Result<Vec<u8>, AppError> {
         let json = serde_json::to_vec(proof).expect("proof serializes");
         Ok(self.envelope.seal_proof(contact_id, &json).await?)
     }

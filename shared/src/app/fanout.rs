@@ -8,7 +8,9 @@ use std::time::Instant;
 use time::OffsetDateTime;
 
 use super::{App, AppError};
-use crate::domain::{CampaignStatus, ConsentStatus, FanoutShardJob, SendJob, ShardProgress, today_utc};
+use crate::domain::{
+    CampaignStatus, ConsentStatus, FanoutShardJob, SendJob, ShardProgress, hipaa_authorized, today_utc,
+};
 use crate::ports::{ContactRecord, ShardSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,7 @@ enum Verdict {
     ConsentPending,
     ConsentWithdrawn,
     Suppressed,
+    NoHipaaAuthorization,
 }
 
 impl App {
@@ -71,6 +74,7 @@ impl App {
                     Verdict::ConsentPending => progress.excluded.consent_pending += 1,
                     Verdict::ConsentWithdrawn => progress.excluded.consent_withdrawn += 1,
                     Verdict::Suppressed => progress.excluded.suppressed += 1,
+                    Verdict::NoHipaaAuthorization => progress.excluded.no_hipaa_authorization += 1,
                 }
             }
             for chunk in jobs.chunks(10) {
@@ -100,6 +104,9 @@ impl App {
             Some(g) if g.status == ConsentStatus::Pending => return Ok(Verdict::ConsentPending),
             Some(g) if !g.allows_send(now) => return Ok(Verdict::ConsentWithdrawn),
             Some(_) => {}
+        }
+        if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
+            return Ok(Verdict::NoHipaaAuthorization);
         }
         // Decrypt only what the segment reads.
         let (_, profile) = self.envelope.open(&record.id, &record.sealed, Some(needed)).await?;

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::campaigns::LoadedCampaign;
 use super::{App, AppError};
 use crate::crypto::TokenPurpose;
-use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, today_utc};
+use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, hipaa_authorized, today_utc};
 use crate::error::Classify;
 use crate::mail::{MessageParts, build_message, tracking};
 use crate::ports::{ClaimOutcome, HELD_REASON, LedgerState, Metric, OutgoingMail, StoreError, TransportErrorKind};
@@ -162,6 +162,10 @@ impl App {
         };
         if let Some(reason) = consent_reason {
             return skip(reason.into()).await;
+        }
+        // Revoked or expired since fan-out: checked again now.
+        if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
+            return skip("no_hipaa_authorization".into()).await;
         }
 
         let (email, profile) = match self.envelope.open(&record.id, &record.sealed, None).await {

@@ -53,6 +53,24 @@ pub struct TemplateSource {
     pub text: String,
 }
 
+/// Why a campaign is sent, as HIPAA sees it. PHI-personalized *marketing*
+/// needs each patient's authorization (45 CFR 164.508(a)(3)); treatment
+/// communications and health care operations do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignPurpose {
+    Marketing,
+    Treatment,
+    Operations,
+}
+
+impl Campaign {
+    /// Whether each recipient needs a valid HIPAA marketing authorization.
+    pub fn needs_hipaa_authorization(&self) -> bool {
+        self.phi_personalized && self.purpose == Some(CampaignPurpose::Marketing)
+    }
+}
+
 /// What a campaign tracks itself. Both off by default: an open pixel and
 /// rewritten links tell the clinic who read what, which for a
 /// condition-specific campaign is PHI by context.
@@ -82,6 +100,8 @@ pub struct Campaign {
     /// PHI-personalized marketing: the template may use PHI attributes in
     /// the body (never in the subject, preheader or links).
     pub phi_personalized: bool,
+    /// Why the campaign is sent; required when it is PHI-personalized.
+    pub purpose: Option<CampaignPurpose>,
     /// First-party open and click tracking (off unless the campaign opts in).
     pub tracking: Tracking,
     pub sender: Sender,
@@ -111,6 +131,9 @@ pub struct ExclusionCounts {
     pub consent_pending: u64,
     pub consent_withdrawn: u64,
     pub suppressed: u64,
+    /// PHI-personalized marketing without a valid HIPAA authorization.
+    #[serde(default)]
+    pub no_hipaa_authorization: u64,
 }
 
 impl ExclusionCounts {
@@ -120,6 +143,7 @@ impl ExclusionCounts {
         self.consent_pending += other.consent_pending;
         self.consent_withdrawn += other.consent_withdrawn;
         self.suppressed += other.suppressed;
+        self.no_hipaa_authorization += other.no_hipaa_authorization;
     }
 }
 

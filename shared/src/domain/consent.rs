@@ -29,7 +29,20 @@ impl ConsentCategory {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The HIPAA marketing authorization (45 CFR 164.508): its own record in
+    /// the consent ledger, with an expiry, never a topic a form can offer.
+    pub fn hipaa_authorization() -> Self {
+        Self(HIPAA_AUTHORIZATION.to_owned())
+    }
+
+    pub fn is_hipaa_authorization(&self) -> bool {
+        self.0 == HIPAA_AUTHORIZATION
+    }
 }
+
+/// The reserved category under which HIPAA marketing authorizations are kept.
+pub const HIPAA_AUTHORIZATION: &str = "hipaa-marketing-authorization";
 
 impl TryFrom<String> for ConsentCategory {
     type Error = ParseConsentCategoryError;
@@ -100,6 +113,12 @@ impl ConsentGrant {
     }
 }
 
+/// Whether the grants hold a HIPAA marketing authorization valid at `now`
+/// (given, not revoked, not expired).
+pub fn hipaa_authorized(grants: &[ConsentGrant], now: OffsetDateTime) -> bool {
+    grants.iter().any(|g| g.category.is_hipaa_authorization() && g.allows_send(now))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
@@ -134,6 +153,10 @@ pub struct ConsentEvidence {
     pub form_id: Option<String>,
     pub consent_text_sha256: Option<String>,
     pub request_id: Option<ConsentRequestId>,
+    /// When what this entry grants lapses (a HIPAA authorization's expiry).
+    /// Absent from entries that grant without end, so their hash is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
     /// Envelope-encrypted JSON of IP, user agent and origin.
     #[serde(with = "hex_bytes")]
     pub sealed_proof: Vec<u8>,
@@ -219,6 +242,7 @@ mod tests {
             form_id: Some("signup".into()),
             consent_text_sha256: Some("ab".repeat(32)),
             request_id: None,
+            expires_at: None,
             sealed_proof: vec![1, 2, 3],
         }
     }
@@ -244,6 +268,27 @@ mod tests {
         let second = ConsentEntry::chain(Some(&first), evidence(ConsentEntryKind::Granted));
         let third = ConsentEntry::chain(Some(&second), evidence(ConsentEntryKind::Withdrawn));
         assert_eq!(verify_chain(&[first, third]), Err(ConsentChainError::Broken { seq: 3 }));
+    }
+
+    #[test]
+    fn a_hipaa_authorization_counts_only_while_active_and_unexpired() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(100);
+        let grant = |status, expires_at| ConsentGrant {
+            category: ConsentCategory::hipaa_authorization(),
+            status,
+            updated_at: now,
+            expires_at,
+        };
+        let later = Some(now + time::Duration::days(1));
+        let earlier = Some(now - time::Duration::days(1));
+        assert!(hipaa_authorized(&[grant(ConsentStatus::Active, later)], now));
+        assert!(!hipaa_authorized(&[grant(ConsentStatus::Active, earlier)], now), "expired");
+        assert!(!hipaa_authorized(&[grant(ConsentStatus::Withdrawn, later)], now), "revoked");
+        let topic = ConsentGrant {
+            category: ConsentCategory::parse("wellness-tips").unwrap(),
+            ..grant(ConsentStatus::Active, later)
+        };
+        assert!(!hipaa_authorized(&[topic], now), "a topic's consent is not an authorization");
     }
 
     #[test]

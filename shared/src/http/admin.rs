@@ -24,6 +24,10 @@ pub fn contact_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/contacts/{external_id}", put(upsert_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
+        .route(
+            "/v1/contacts/{contact_id}/hipaa-authorization",
+            axum::routing::put(record_authorization).delete(revoke_authorization),
+        )
 }
 
 pub fn campaign_routes() -> Router<Arc<App>> {
@@ -73,11 +77,38 @@ async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<Str
                 "method": e.evidence.method,
                 "form_id": e.evidence.form_id,
                 "consent_text_sha256": e.evidence.consent_text_sha256,
+                "expires_at": e.evidence.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
                 "hash": e.hash,
             })
         })
         .collect();
     Ok(Json(serde_json::json!({"contact_id": id, "chain_verified": chain_ok, "entries": entries})).into_response())
+}
+
+/// Records the patient's signed HIPAA marketing authorization.
+async fn record_authorization(
+    State(app): State<Arc<App>>,
+    ip: super::extract::ClientIp,
+    headers: axum::http::HeaderMap,
+    Path(contact_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let input: crate::app::authorization::AuthorizationInput = parse_json(&body_bytes(body)?)?;
+    let recorded = app.record_hipaa_authorization(&id, &input, super::extract::proof(ip, &headers)).await?;
+    Ok((StatusCode::CREATED, Json(recorded)).into_response())
+}
+
+/// Revokes it; 200 with whether one was in force.
+async fn revoke_authorization(
+    State(app): State<Arc<App>>,
+    ip: super::extract::ClientIp,
+    headers: axum::http::HeaderMap,
+    Path(contact_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let revoked = app.revoke_hipaa_authorization(&id, super::extract::proof(ip, &headers)).await?;
+    Ok(Json(serde_json::json!({"contact_id": id, "revoked": revoked})).into_response())
 }
 
 async fn create_campaign(

@@ -20,6 +20,7 @@ fn evidence(contact: ContactId, kind: ConsentEntryKind, categories: &[&str], at:
         form_id: Some("web-signup".into()),
         consent_text_sha256: Some("ab".repeat(32)),
         request_id: None,
+        expires_at: None,
         sealed_proof: vec![0xC0, 0x4E, 0x53, 0x7E],
     }
 }
@@ -52,6 +53,7 @@ async fn statuses(store: &dyn ConsentStore, contact: &ContactId) -> Vec<(String,
 }
 
 pub async fn consent_store_contract(store: &dyn ConsentStore) {
+    an_entrys_expiry_becomes_the_states_and_a_later_entry_without_one_clears_it(store).await;
     appended_entries_chain_onto_the_head(store).await;
     an_entry_chained_onto_a_stale_head_is_a_conflict(store).await;
     a_second_first_entry_is_a_conflict(store).await;
@@ -247,6 +249,26 @@ pub async fn an_unknown_contact_has_no_head_grants_or_history(store: &dyn Consen
     assert!(store.history(&contact).await.unwrap().is_empty());
 }
 
+pub async fn an_entrys_expiry_becomes_the_states_and_a_later_entry_without_one_clears_it(store: &dyn ConsentStore) {
+    let contact = ContactId::new_random();
+    let category = ConsentCategory::hipaa_authorization();
+    let mut granted = evidence(contact, ConsentEntryKind::Granted, &[category.as_str()], T0);
+    granted.expires_at = Some(T0 + Duration::days(365));
+
+    append_next(store, granted, ConsentStatus::Active).await.unwrap();
+    let while_granted = store.grants(&contact).await.unwrap();
+    let revoked = evidence(contact, ConsentEntryKind::Withdrawn, &[category.as_str()], T0 + Duration::days(2));
+    append_next(store, revoked, ConsentStatus::Withdrawn).await.unwrap();
+    let after = store.grants(&contact).await.unwrap();
+
+    assert_eq!(while_granted.len(), 1);
+    assert_eq!(while_granted[0].expires_at, Some(T0 + Duration::days(365)));
+    assert_eq!((after[0].status, after[0].expires_at), (ConsentStatus::Withdrawn, None));
+    let history = store.history(&contact).await.unwrap();
+    assert_eq!(history[0].evidence.expires_at, Some(T0 + Duration::days(365)), "kept in the evidence");
+    assert_eq!(verify_chain(&history), Ok(()));
+}
+
 mod embedded {
     use carepost::adapters::embedded::SqliteConsentStore;
 
@@ -256,6 +278,12 @@ mod embedded {
         let s = scratch();
         let store = SqliteConsentStore::new(s.db.clone());
         (s, store)
+    }
+
+    #[tokio::test]
+    async fn an_entrys_expiry_becomes_the_states_and_a_later_entry_without_one_clears_it() {
+        let (_s, store) = store();
+        super::an_entrys_expiry_becomes_the_states_and_a_later_entry_without_one_clears_it(&store).await;
     }
 
     #[tokio::test]

@@ -253,6 +253,26 @@ async fn bad_input_to_every_endpoint_gets_a_4xx_naming_the_field() {
             Some("phi_personalized"),
         ),
         json_case(
+            "campaign: PHI-personalized without a purpose",
+            Method::POST,
+            "/v1/campaigns",
+            campaign(
+                json!({"phi_personalized": true, "template": {"subject": "s", "html": "<p>{{ last_name }}</p>", "text": "t"}}),
+            ),
+            unprocessable,
+            Some("purpose"),
+        ),
+        json_case(
+            "campaign: an unknown purpose",
+            Method::POST,
+            "/v1/campaigns",
+            campaign(
+                json!({"phi_personalized": true, "purpose": "sales", "template": {"subject": "s", "html": "h", "text": "t"}}),
+            ),
+            bad_request,
+            None,
+        ),
+        json_case(
             "campaign: missing template",
             Method::POST,
             "/v1/campaigns",

@@ -170,6 +170,7 @@ impl Client {
                     "name": format!("Test campaign {category}"),
                     "category": category,
                     "phi_personalized": true,
+                    "purpose": "treatment",
                     "segment": segment,
                     "template": {
                         "subject": "A note from your clinic",

@@ -69,10 +69,16 @@ impl ConsentStore for SqliteConsentStore {
                 for category in &entry.evidence.categories {
                     tx.execute(
                         "INSERT INTO consent_state (contact_id, category, status, updated_at, expires_at)
-                         VALUES (?1, ?2, ?3, ?4, NULL)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (contact_id, category) DO UPDATE SET status = excluded.status,
-                            updated_at = excluded.updated_at",
-                        params![contact, category.as_str(), new_status.as_str(), unix(entry.evidence.at)],
+                            updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+                        params![
+                            contact,
+                            category.as_str(),
+                            new_status.as_str(),
+                            unix(entry.evidence.at),
+                            entry.evidence.expires_at.map(unix)
+                        ],
                     )
                     .map_err(unavailable)?;
                 }

@@ -79,7 +79,7 @@ async fn confirmed_contact(stack: &MotoStack, email: &str) -> ContactId {
 
 async fn simple_campaign(app: &carepost::app::App) -> CampaignId {
     let input: carepost::app::campaigns::CampaignInput = serde_json::from_value(serde_json::json!({
-        "name": "Sample", "category": "wellness-tips", "phi_personalized": true, "segment": {"exists": {"attr": "date_of_birth"}},
+        "name": "Sample", "category": "wellness-tips", "phi_personalized": true, "purpose": "treatment", "segment": {"exists": {"attr": "date_of_birth"}},
         "template": {"subject": "Flu shots", "html": "<p>Hi {{ first_name | default('there') }}</p>", "text": "Hi"}
     }))
     .unwrap();

@@ -74,7 +74,7 @@ async fn run_campaign(stack: &MotoStack, name: &str) -> (CampaignId, Vec<String>
         "/v1/campaigns",
         "application/json",
         json!({
-            "name": name, "category": "wellness-tips", "phi_personalized": true,
+            "name": name, "category": "wellness-tips", "phi_personalized": true, "purpose": "treatment",
             "segment": {"all": [{"age": {"min": 18}}, {"exists": {"attr": "journey_stage"}}]},
             "template": {"subject": "Your wellness update", "html": "<p>Hello {{ first_name | default('there') }}</p>",
                          "text": "Hello {{ first_name | default('there') }}\nUnsubscribe: {{ unsubscribe_url }}"}

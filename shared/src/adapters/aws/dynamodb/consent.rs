@@ -127,18 +127,32 @@ impl ConsentStore for DynamoConsentStore {
                 TransactWriteItem::builder()
                     .update(built(
                         "Update",
-                        Update::builder()
-                            .table_name(&self.table)
-                            .key("contact_id", s(contact.clone()))
-                            .key("sk", s(format!("{STATE_PREFIX}{}", category.as_str())))
-                            .update_expression("SET #category = :category, #status = :status, #updated = :updated")
-                            .expression_attribute_names("#category", "category")
-                            .expression_attribute_names("#status", "status")
-                            .expression_attribute_names("#updated", "updated_at")
-                            .expression_attribute_values(":category", s(category.as_str()))
-                            .expression_attribute_values(":status", s(new_status.as_str()))
-                            .expression_attribute_values(":updated", n(unix(entry.evidence.at)))
-                            .build(),
+                        {
+                            let update = Update::builder()
+                                .table_name(&self.table)
+                                .key("contact_id", s(contact.clone()))
+                                .key("sk", s(format!("{STATE_PREFIX}{}", category.as_str())))
+                                .expression_attribute_names("#category", "category")
+                                .expression_attribute_names("#status", "status")
+                                .expression_attribute_names("#updated", "updated_at")
+                                .expression_attribute_names("#expires", "expires_at")
+                                .expression_attribute_values(":category", s(category.as_str()))
+                                .expression_attribute_values(":status", s(new_status.as_str()))
+                                .expression_attribute_values(":updated", n(unix(entry.evidence.at)));
+                            // The state's expiry is the entry's: set, or cleared.
+                            match entry.evidence.expires_at {
+                                Some(expires) => update
+                                    .update_expression(
+                                        "SET #category = :category, #status = :status, #updated = :updated, \
+                                         #expires = :expires",
+                                    )
+                                    .expression_attribute_values(":expires", n(unix(expires))),
+                                None => update.update_expression(
+                                    "SET #category = :category, #status = :status, #updated = :updated REMOVE #expires",
+                                ),
+                            }
+                        }
+                        .build(),
                     )?)
                     .build(),
             );
