@@ -266,7 +266,8 @@ pub enum Engagement {
     Click,
 }
 
-/// Per-contact engagement and recent soft bounces. Every row carries an
+/// Per-contact engagement, recent soft bounces and the last double opt-in
+/// email (for its rate limit). Every row carries an
 /// expiry (the retention period from its last change); DynamoDB's TTL or
 /// the embedded sweeper removes it after that.
 #[async_trait]
@@ -280,6 +281,16 @@ pub trait ActivityStore: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn activity(&self, contact: &ContactId) -> Result<Option<Activity>, StoreError>;
+    /// Takes the contact's confirmation-email slot: records `at` and returns
+    /// true if no confirmation was sent after `not_since`; false (changing
+    /// nothing) otherwise. Atomic, so racing submissions send one email.
+    async fn claim_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        at: OffsetDateTime,
+        not_since: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
     /// Records one soft bounce at `at`; returns how many the contact has had
     /// at or after `since`, this one included.
     async fn record_soft_bounce(

@@ -4,6 +4,7 @@ mod e2e {
     pub mod aws;
     pub mod bad_input;
     pub mod campaign_control;
+    pub mod consent_limits;
     pub mod crash_restart;
     pub mod events;
     pub mod helpers;

@@ -49,6 +49,9 @@ pub enum ConfirmOutcome {
     AlreadyConfirmed,
 }
 
+/// The least time between two confirmation emails to one address.
+const CONFIRMATION_INTERVAL: time::Duration = time::Duration::hours(1);
+
 fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<ConsentCategory>, InvalidField> {
     if raw.is_empty() {
         return Err(InvalidField::new("categories", "choose at least one category"));
@@ -95,31 +98,68 @@ impl App {
         if missing.is_empty() {
             return Ok(outcome);
         }
-        let sealed_proof = self.seal_proof(&contact_id, &proof).await?;
         let method = submission.method.unwrap_or(ConsentMethod::WebForm);
-        let request_id = ConsentRequestId::new_random();
-        let (kind, status) = if form.double_opt_in {
-            (ConsentEntryKind::Requested, ConsentStatus::Pending)
+        if !form.double_opt_in {
+            let evidence =
+                self.evidence(&contact_id, ConsentEntryKind::Granted, missing, &form, method, &proof).await?;
+            self.append_consent(evidence, ConsentStatus::Active).await?;
+            return Ok(outcome);
+        }
+        // A repeat of a pending request records nothing new; only topics not
+        // yet asked for become a new request.
+        let fresh: Vec<ConsentCategory> = missing
+            .into_iter()
+            .filter(|c| !grants.iter().any(|g| &g.category == c && g.status == ConsentStatus::Pending))
+            .collect();
+        let request_id = if fresh.is_empty() {
+            let history = self.ports.consent.history(&contact_id).await?;
+            match history.iter().rev().find(|e| e.evidence.kind == ConsentEntryKind::Requested) {
+                Some(e) => e.evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?,
+                None => return Ok(outcome),
+            }
         } else {
-            (ConsentEntryKind::Granted, ConsentStatus::Active)
+            let evidence =
+                self.evidence(&contact_id, ConsentEntryKind::Requested, fresh, &form, method, &proof).await?;
+            let request_id = evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?;
+            self.append_consent(evidence, ConsentStatus::Pending).await?;
+            request_id
         };
-        let evidence = ConsentEvidence {
-            contact_id,
-            kind,
-            categories: missing,
-            at: now,
-            method,
-            form_id: Some(form.id.clone()),
-            consent_text_sha256: Some(form.consent_text_sha256.clone()),
-            request_id: Some(request_id),
-            expires_at: None,
-            sealed_proof,
-        };
-        self.append_consent(evidence, status).await?;
-        if form.double_opt_in {
+        // At most one confirmation email per address per hour: the public
+        // form must not become a way to flood someone's inbox. The link in
+        // the email confirms every topic pending when it is pressed.
+        let slot = self
+            .ports
+            .activity
+            .claim_confirmation_slot(&contact_id, now, now - CONFIRMATION_INTERVAL, now + self.settings.retention)
+            .await?;
+        if slot {
             self.send_confirmation(&contact_id, &email, &request_id).await?;
         }
         Ok(outcome)
+    }
+
+    /// A new ledger entry's evidence for a form submission, proof sealed.
+    async fn evidence(
+        &self,
+        contact_id: &ContactId,
+        kind: ConsentEntryKind,
+        categories: Vec<ConsentCategory>,
+        form: &crate::config::FormDefinition,
+        method: ConsentMethod,
+        proof: &RequestProof,
+    ) -> Result<ConsentEvidence, AppError> {
+        Ok(ConsentEvidence {
+            contact_id: *contact_id,
+            kind,
+            categories,
+            at: OffsetDateTime::now_utc(),
+            method,
+            form_id: Some(form.id.clone()),
+            consent_text_sha256: Some(form.consent_text_sha256.clone()),
+            request_id: Some(ConsentRequestId::new_random()),
+            expires_at: None,
+            sealed_proof: self.seal_proof(contact_id, proof).await?,
+        })
     }
 
     /// Confirms a double opt-in request from its signed link (POST only).
@@ -139,11 +179,19 @@ impl App {
         if already {
             return Ok(ConfirmOutcome::AlreadyConfirmed);
         }
+        // Every topic still pending: later requests within the email's rate
+        // limit got no email of their own. A topic withdrawn meanwhile stays withdrawn.
+        let grants = self.ports.consent.grants(&verified.contact_id).await?;
+        let categories: Vec<ConsentCategory> =
+            grants.into_iter().filter(|g| g.status == ConsentStatus::Pending).map(|g| g.category).collect();
+        if categories.is_empty() {
+            return Ok(ConfirmOutcome::AlreadyConfirmed);
+        }
         let sealed_proof = self.seal_proof(&verified.contact_id, &proof).await?;
         let evidence = ConsentEvidence {
             contact_id: verified.contact_id,
             kind: ConsentEntryKind::Granted,
-            categories: request.evidence.categories.clone(),
+            categories,
             at: now,
             method: request.evidence.method,
             form_id: request.evidence.form_id.clone(),

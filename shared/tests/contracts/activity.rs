@@ -18,6 +18,22 @@ pub async fn activity_store_contract(store: &dyn ActivityStore) {
     a_contact_without_activity_has_none(store).await;
     opens_and_clicks_are_kept_apart_and_never_move_back(store).await;
     soft_bounces_are_counted_within_the_window_only(store).await;
+    one_confirmation_slot_per_interval(store).await;
+}
+
+pub async fn one_confirmation_slot_per_interval(store: &dyn ActivityStore) {
+    let contact = ContactId::new_random();
+    let hour = Duration::from_secs(3600);
+    let at = |minutes: u64| T0 + Duration::from_secs(minutes * 60);
+
+    let first = store.claim_confirmation_slot(&contact, at(0), at(0) - hour, expiry()).await.unwrap();
+    let within_the_hour = store.claim_confirmation_slot(&contact, at(59), at(59) - hour, expiry()).await.unwrap();
+    let after_the_hour = store.claim_confirmation_slot(&contact, at(60), at(60) - hour, expiry()).await.unwrap();
+    let right_after = store.claim_confirmation_slot(&contact, at(61), at(61) - hour, expiry()).await.unwrap();
+
+    assert_eq!((first, within_the_hour, after_the_hour, right_after), (true, false, true, false));
+    store.record_engagement(&contact, Engagement::Open, at(62), expiry()).await.unwrap();
+    assert!(!store.claim_confirmation_slot(&contact, at(63), at(63) - hour, expiry()).await.unwrap(), "kept");
 }
 
 pub async fn a_contact_without_activity_has_none(store: &dyn ActivityStore) {
@@ -79,6 +95,12 @@ mod embedded {
     async fn soft_bounces_are_counted_within_the_window_only() {
         let (_s, store) = store();
         super::soft_bounces_are_counted_within_the_window_only(&store).await;
+    }
+
+    #[tokio::test]
+    async fn one_confirmation_slot_per_interval() {
+        let (_s, store) = store();
+        super::one_confirmation_slot_per_interval(&store).await;
     }
 
     #[tokio::test]

@@ -72,6 +72,33 @@ impl ActivityStore for SqliteActivityStore {
             .await
     }
 
+    async fn claim_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        at: OffsetDateTime,
+        not_since: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let contact = contact.to_string();
+        self.db
+            .call(move |c| {
+                // Inserts, or updates only a row whose last confirmation is old enough.
+                let changed = c
+                    .execute(
+                        "INSERT INTO contact_activity (contact_id, last_confirmation, soft_bounces, expires_at)
+                         VALUES (?1, ?2, '[]', ?3)
+                         ON CONFLICT (contact_id) DO UPDATE SET
+                           last_confirmation = excluded.last_confirmation,
+                           expires_at = max(expires_at, excluded.expires_at)
+                         WHERE last_confirmation IS NULL OR last_confirmation <= ?4",
+                        params![contact, unix(at), unix(expires_at), unix(not_since)],
+                    )
+                    .map_err(unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
     async fn record_soft_bounce(
         &self,
         contact: &ContactId,

@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS contact_activity (
     contact_id   TEXT PRIMARY KEY,
     last_open    INTEGER,
     last_click   INTEGER,
+    last_confirmation INTEGER,
     soft_bounces TEXT NOT NULL,
     expires_at   INTEGER NOT NULL
 );

@@ -1,6 +1,7 @@
 //! Contact activity table: `contact_id` (S) as the key, `last_open_at` and
 //! `last_click_at` (N, unix seconds), `soft_bounces` (L of N: recent soft
-//! bounce times) and `expires_at` (N, the table's TTL attribute).
+//! bounce times), `last_confirmation_at` (N: the last double opt-in email)
+//! and `expires_at` (N, the table's TTL attribute).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -69,6 +70,34 @@ impl ActivityStore for DynamoActivityStore {
         let Some(item) = out.item else { return Ok(None) };
         let time = |name: &str| opt_n::<i64>(&item, name)?.map(from_unix).transpose();
         Ok(Some(Activity { last_open: time("last_open_at")?, last_click: time("last_click_at")? }))
+    }
+
+    async fn claim_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        at: OffsetDateTime,
+        not_since: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("contact_id", s(contact.to_string()))
+            .update_expression("SET #last = :at, #expires = :expires")
+            .condition_expression("attribute_not_exists(#last) OR #last <= :not_since")
+            .expression_attribute_names("#last", "last_confirmation_at")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":at", n(unix(at)))
+            .expression_attribute_values(":not_since", n(unix(not_since)))
+            .expression_attribute_values(":expires", n(unix(expires_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
     }
 
     async fn record_soft_bounce(
