@@ -225,6 +225,7 @@ class Template(unittest.TestCase):
             public,
             {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"),
              ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/t/o/{token}"), ("GET", "/t/c/{token}"),
+             ("GET", "/preferences/{token}"), ("POST", "/preferences/{token}"),
              ("GET", "/healthz")},
         )
 

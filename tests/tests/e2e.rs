@@ -13,6 +13,7 @@ mod e2e {
     pub mod one_click_python;
     pub mod phi_scan;
     pub mod pipeline;
+    pub mod preferences;
     pub mod reporting;
     pub mod smtp;
     pub mod templates;

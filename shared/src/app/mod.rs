@@ -9,6 +9,7 @@ pub mod control;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod preferences;
 pub mod preview;
 pub mod report;
 pub mod report_html;

@@ -20,6 +20,8 @@ pub enum UnsubscribeScope {
 pub struct UnsubscribeTarget {
     pub campaign_name: String,
     pub category: String,
+    /// The contact's preference center.
+    pub preferences_url: String,
 }
 
 impl App {
@@ -37,6 +39,7 @@ impl App {
         Ok(UnsubscribeTarget {
             campaign_name: loaded.campaign.name.clone(),
             category: loaded.campaign.category.to_string(),
+            preferences_url: self.preferences_url(&verified.contact_id),
         })
     }
 

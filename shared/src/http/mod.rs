@@ -6,6 +6,7 @@ pub mod consent;
 pub mod error;
 pub mod extract;
 pub mod pages;
+pub mod preferences;
 pub mod tracking;
 pub mod webhooks;
 
@@ -31,6 +32,7 @@ pub fn consent_router(app: Arc<App>) -> Router {
 pub fn webhooks_router(app: Arc<App>) -> Router {
     webhooks::routes()
         .merge(tracking::routes())
+        .merge(preferences::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(app)

@@ -40,9 +40,10 @@ async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>
             "Unsubscribe",
             &[&format!("You can stop receiving '{}' emails, or all emails from us.", target.category)],
             &format!(
-                "{}{}",
+                "{}{}<p><a href=\"{}\">Choose which topics you receive</a></p>",
                 pages::post_button(&format!("/u/{token}"), &format!("Unsubscribe from {}", target.category), ""),
-                pages::post_button(&format!("/u/{token}?scope=all"), "Unsubscribe from all emails", "secondary")
+                pages::post_button(&format!("/u/{token}?scope=all"), "Unsubscribe from all emails", "secondary"),
+                crate::app::consent::html_escape(&target.preferences_url)
             ),
         ),
         Err(AppError::BadToken) => pages::invalid_link(),
