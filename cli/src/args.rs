@@ -39,6 +39,10 @@ pub struct StackArgs {
     /// reputation guard judges its bounce (5 %) and complaint (0.1 %) rates.
     #[arg(long, env = "CAREPOST_REPUTATION_MIN_SAMPLE")]
     pub reputation_min_sample: Option<u64>,
+    /// The topics and web forms (JSON; see docs/forms.example.json): allowed
+    /// origins, consent text, double opt-in, redirect URLs, fields.
+    #[arg(long, env = "CAREPOST_FORMS", value_name = "FILE")]
+    pub forms: Option<PathBuf>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
@@ -89,7 +93,18 @@ impl ThroughputArgs {
 }
 
 impl StackArgs {
-    pub fn config(&self, base: Throughput) -> EmbeddedConfig {
+    pub fn config(&self, base: Throughput) -> anyhow::Result<EmbeddedConfig> {
+        let forms = match &self.forms {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                Some(
+                    carepost::forms::FormsConfig::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
+            }
+        };
         let transport = match &self.smtp_host {
             None => TransportChoice::Outbox(None),
             Some(host) => TransportChoice::Smtp(SmtpSettings {
@@ -104,7 +119,7 @@ impl StackArgs {
                 password: self.smtp_password.clone(),
             }),
         };
-        EmbeddedConfig {
+        Ok(EmbeddedConfig {
             data_dir: self.data_dir.clone(),
             db_path: self.db.clone(),
             listen: self.listen,
@@ -116,6 +131,7 @@ impl StackArgs {
                 min_sample: self.reputation_min_sample.unwrap_or(ReputationGuard::default().min_sample),
                 ..ReputationGuard::default()
             },
-        }
+            forms,
+        })
     }
 }

@@ -94,7 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_context(|| format!("removing {}", args.stack.data_dir.display()))?;
     }
     let started = Instant::now();
-    let stack = EmbeddedStack::start(args.stack.config(demo_throughput())).await?;
+    let stack = EmbeddedStack::start(args.stack.config(demo_throughput())?).await?;
     let client = Client {
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
         base: stack.base_url(),

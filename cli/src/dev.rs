@@ -13,7 +13,7 @@ pub struct DevArgs {
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    let stack = EmbeddedStack::start(args.stack.config(Throughput::default())).await?;
+    let stack = EmbeddedStack::start(args.stack.config(Throughput::default())?).await?;
     print_urls(&stack);
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping…");

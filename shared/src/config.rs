@@ -102,16 +102,26 @@ impl RateShare {
     }
 }
 
-/// A web form allowed to post consent.
+/// A web form allowed to post consent (see `crate::forms` for the file).
 #[derive(Debug, Clone)]
 pub struct FormDefinition {
     pub id: String,
+    /// Origins (`https://host[:port]`) whose pages may post this form. The
+    /// service's own origin (the example form) is always allowed.
+    pub allowed_origins: Vec<String>,
     pub categories: Vec<ConsentCategory>,
-    /// SHA-256 (hex) of the consent text the form shows, kept as proof.
+    /// The consent text the form shows.
+    pub consent_text: String,
+    /// SHA-256 (hex) of the consent text, kept as proof.
     pub consent_text_sha256: String,
     pub double_opt_in: bool,
     /// Where an HTML form submission is redirected (303) after it is received.
     pub thank_you_url: String,
+    /// Where an HTML form submission that cannot be accepted is redirected
+    /// (303, with `?error=<field>`); without one it gets the JSON error.
+    pub error_url: Option<String>,
+    /// The contact attributes the form may set (besides the email).
+    pub fields: Vec<crate::domain::Attribute>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,10 +250,17 @@ impl Settings {
             public_base_url,
             forms: vec![FormDefinition {
                 id: "web-signup".into(),
+                allowed_origins: Vec::new(),
                 categories: categories.clone(),
+                consent_text: EXAMPLE_CONSENT_TEXT.into(),
                 consent_text_sha256: sha256_hex(EXAMPLE_CONSENT_TEXT),
                 double_opt_in: true,
                 thank_you_url: "/thanks".into(),
+                error_url: None,
+                fields: crate::domain::Attribute::ALL
+                    .into_iter()
+                    .filter(|a| *a != crate::domain::Attribute::Email)
+                    .collect(),
             }],
             categories,
             default_sender: Sender {
@@ -266,6 +283,29 @@ impl Settings {
 
     pub fn form(&self, id: &str) -> Option<&FormDefinition> {
         self.forms.iter().find(|f| f.id == id)
+    }
+
+    /// Uses a deployment's own topics and forms.
+    pub fn with_forms(mut self, config: crate::forms::FormsConfig) -> Settings {
+        self.categories = config.categories;
+        self.forms = config.forms;
+        self
+    }
+
+    /// The service's own origin (`scheme://host[:port]`), from which the
+    /// example form posts.
+    pub fn own_origin(&self) -> String {
+        let url = self.public_base_url.as_str();
+        match url.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+            None => url.to_owned(),
+        }
+    }
+
+    /// Whether a page on `origin` may post `form`.
+    pub fn origin_allowed(&self, form: &FormDefinition, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        origin == self.own_origin().to_ascii_lowercase() || form.allowed_origins.contains(&origin)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod forms;
 pub mod http;
 pub mod mail;
 pub mod ports;

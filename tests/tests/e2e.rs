@@ -7,6 +7,7 @@ mod e2e {
     pub mod consent_limits;
     pub mod crash_restart;
     pub mod events;
+    pub mod forms;
     pub mod helpers;
     pub mod hipaa;
     pub mod mime_python;

@@ -81,8 +81,17 @@ impl App {
             .ok_or_else(|| InvalidField::new("form_id", "unknown form"))?
             .clone();
         let outcome = SubmitOutcome { thank_you_url: form.thank_you_url.clone() };
+        // Browsers always say which page posted; API clients send no Origin.
+        if let Some(origin) = proof.origin.as_deref()
+            && !self.settings.origin_allowed(&form, origin)
+        {
+            return Err(AppError::OriginNotAllowed);
+        }
         if submission.honeypot.as_deref().is_some_and(|h| !h.trim().is_empty()) {
             return Ok(outcome);
+        }
+        if let Some(field) = submission.profile.present().into_iter().find(|a| !form.fields.contains(a)) {
+            return Err(InvalidField::new(field.as_str(), "is not collected by this form").into());
         }
         let email = EmailAddress::parse(&submission.email).map_err(|e| InvalidField::new("email", e.to_string()))?;
         let categories = parse_categories(&submission.categories, &form.categories)?;

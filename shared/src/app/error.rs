@@ -16,6 +16,9 @@ pub enum AppError {
     Conflict(String),
     #[error("link is invalid or expired")]
     BadToken,
+    /// The request came from a page this form does not accept posts from.
+    #[error("origin not allowed for this form")]
+    OriginNotAllowed,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -35,7 +38,9 @@ pub enum AppError {
 impl Classify for AppError {
     fn class(&self) -> ErrorClass {
         match self {
-            AppError::Invalid(_) | AppError::NotFound(_) | AppError::BadToken => ErrorClass::Permanent,
+            AppError::Invalid(_) | AppError::NotFound(_) | AppError::BadToken | AppError::OriginNotAllowed => {
+                ErrorClass::Permanent
+            }
             AppError::Conflict(_) => ErrorClass::Transient,
             AppError::Store(e) => e.class(),
             AppError::Queue(e) => e.class(),

@@ -230,6 +230,27 @@ fn parse_language(input: &str) -> Result<String, InvalidField> {
 }
 
 impl ProfileInput {
+    /// The attributes this input sets.
+    pub fn present(&self) -> Vec<Attribute> {
+        let mut out = Vec::new();
+        let mut mark = |set: bool, a: Attribute| {
+            if set {
+                out.push(a)
+            }
+        };
+        mark(self.first_name.is_some(), Attribute::FirstName);
+        mark(self.last_name.is_some(), Attribute::LastName);
+        mark(self.date_of_birth.is_some(), Attribute::DateOfBirth);
+        mark(self.sex.is_some(), Attribute::Sex);
+        mark(self.zip.is_some(), Attribute::Zip);
+        mark(self.language.is_some(), Attribute::Language);
+        mark(self.conditions.is_some(), Attribute::Conditions);
+        mark(self.medications.is_some(), Attribute::Medications);
+        mark(self.journey_stage.is_some(), Attribute::JourneyStage);
+        mark(self.last_visit.is_some(), Attribute::LastVisit);
+        out
+    }
+
     /// Parses the given fields over `base` (the stored profile on update).
     pub fn apply_to(&self, base: Profile, today: Date) -> Result<Profile, InvalidField> {
         let mut p = base;

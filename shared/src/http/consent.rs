@@ -20,11 +20,28 @@ use crate::app::consent::{ConfirmOutcome, ConsentSubmission};
 use crate::crypto::TokenPurpose;
 use crate::domain::ProfileInput;
 
+/// CORS for the consent endpoint: preflights and answers carry
+/// `Access-Control-Allow-Origin` only for an origin some form allows (or the
+/// service's own). Which form a posting page may use is checked per form.
+pub fn cors(settings: &crate::config::Settings) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let mut origins: Vec<String> = settings.forms.iter().flat_map(|f| f.allowed_origins.clone()).collect();
+    origins.push(settings.own_origin().to_ascii_lowercase());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| origins.iter().any(|allowed| allowed == &o.to_ascii_lowercase()))
+        }))
+        .allow_methods([axum::http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/consent", post(submit))
         .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route("/thanks", get(thanks))
+        .route("/forms/{form_id}", get(example_form))
 }
 
 /// The fields a form or API client may send. Empty form fields count as absent.
@@ -87,7 +104,21 @@ async fn submit(
         BodyKind::Json => parse_json(&bytes)?,
         BodyKind::Form => parse_form(&bytes)?,
     };
-    let outcome = app.submit_consent(parsed.into_submission(), proof(ip, &headers)).await?;
+    let error_url = app.settings.form(&parsed.form_id).and_then(|f| f.error_url.clone());
+    let outcome = match app.submit_consent(parsed.into_submission(), proof(ip, &headers)).await {
+        Ok(outcome) => outcome,
+        // A person using an HTML form goes to the clinic's error page, told
+        // only which field to fix (never the value).
+        Err(crate::app::AppError::Invalid(field)) if kind == BodyKind::Form && error_url.is_some() => {
+            let url = error_url.unwrap_or_default();
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let field_name: String =
+                field.field.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+            let location = format!("{url}{separator}error={field_name}");
+            return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(match kind {
         BodyKind::Form => (StatusCode::SEE_OTHER, [(header::LOCATION, outcome.thank_you_url)]).into_response(),
         BodyKind::Json => (
@@ -128,10 +159,80 @@ async fn confirm(State(app): State<Arc<App>>, ip: ClientIp, headers: HeaderMap, 
         Ok(ConfirmOutcome::Confirmed) => {
             pages::page(StatusCode::OK, "Subscription confirmed", &["Thank you. Your choice is recorded."], "")
         }
-        Ok(ConfirmOutcome::AlreadyConfirmed) => {
-            pages::page(StatusCode::OK, "Already confirmed", &["Your subscription was already confirmed."], "")
-        }
+        // A replayed link changes nothing and says so.
+        Ok(ConfirmOutcome::AlreadyConfirmed) => pages::page(
+            StatusCode::CONFLICT,
+            "This link was already used",
+            &["Your subscription was already confirmed. Nothing was changed."],
+            "",
+        ),
         Err(crate::app::AppError::BadToken) => pages::invalid_link(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// A human label for an attribute or topic slug: "date_of_birth" → "Date of birth".
+fn label(slug: &str) -> String {
+    let words = slug.replace(['-', '_'], " ");
+    let mut chars = words.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The form's markup, ready to paste into a clinic's page: it posts to this
+/// service, carries the hidden honeypot, shows the consent text whose hash
+/// is kept as proof, and uses no script or outside asset.
+pub fn example_form_markup(settings: &crate::config::Settings, form: &crate::config::FormDefinition) -> String {
+    use crate::app::consent::html_escape as esc;
+    use crate::domain::Attribute;
+    let action = settings.public_base_url.join("/v1/consent");
+    let topics: String = form
+        .categories
+        .iter()
+        .map(|c| {
+            format!(
+                "<p><label><input type=\"checkbox\" name=\"categories\" value=\"{v}\"> {l}</label></p>",
+                v = esc(c.as_str()),
+                l = esc(&label(c.as_str()))
+            )
+        })
+        .collect();
+    let fields: String = form
+        .fields
+        .iter()
+        .map(|a| {
+            let kind = if matches!(a, Attribute::DateOfBirth | Attribute::LastVisit) { "date" } else { "text" };
+            let name = a.as_str();
+            format!(
+                "<p><label for=\"cp-{name}\">{l} (optional)</label><br>\
+                 <input id=\"cp-{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"off\"></p>",
+                l = esc(&label(name))
+            )
+        })
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"{action}\" class=\"carepost-consent\">\
+         <input type=\"hidden\" name=\"form_id\" value=\"{id}\">\
+         <p><label for=\"cp-email\">Email address</label><br>\
+         <input id=\"cp-email\" name=\"email\" type=\"email\" required autocomplete=\"email\"></p>\
+         {fields}<fieldset><legend>Topics</legend>{topics}</fieldset>\
+         <div aria-hidden=\"true\" style=\"position:absolute;left:-10000px\"><label>Leave this empty \
+         <input name=\"website\" type=\"text\" tabindex=\"-1\" autocomplete=\"off\"></label></div>\
+         <p>{text}</p><button type=\"submit\">Subscribe</button></form>",
+        action = esc(&action),
+        id = esc(&form.id),
+        text = esc(&form.consent_text),
+    )
+}
+
+/// `GET /forms/{form_id}`: the example form as a page, to try it and to copy it.
+async fn example_form(State(app): State<Arc<App>>, Path(form_id): Path<String>) -> Response {
+    let Some(form) = app.settings.form(&form_id) else {
+        return pages::page(StatusCode::NOT_FOUND, "No such form", &["This form does not exist."], "");
+    };
+    pages::page(
+        StatusCode::OK,
+        "Sign up for emails from your clinic",
+        &["Tick the topics you want. We will email you a link to confirm."],
+        &example_form_markup(&app.settings, form),
+    )
 }

@@ -66,6 +66,11 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "invalid_link", "this link is invalid or has expired")
             }
             AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::OriginNotAllowed => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "this form does not accept submissions from this page's origin",
+            ),
             other => {
                 if other.is_transient() {
                     tracing::warn!(error = %other, "request failed, transient");

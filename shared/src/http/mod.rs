@@ -24,7 +24,8 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// Public routes of the `consent` function: consent capture and confirmation.
 pub fn consent_router(app: Arc<App>) -> Router {
-    consent::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+    let cors = consent::cors(&app.settings);
+    consent::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).layer(cors).with_state(app)
 }
 
 /// Public routes of the `webhooks` function: unsubscribe pages and

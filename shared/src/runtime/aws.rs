@@ -53,6 +53,11 @@ pub struct AwsSettings {
     /// address (defaults 3 and 7).
     pub soft_bounce_limit: u32,
     pub soft_bounce_window: std::time::Duration,
+    /// `FORMS_JSON` (the topics and forms, as in docs/forms.example.json);
+    /// without it, the example topics and the `web-signup` form, posted from
+    /// the `ALLOWED_ORIGINS` (comma-separated).
+    pub forms: Option<crate::forms::FormsConfig>,
+    pub allowed_origins: Vec<String>,
 }
 
 /// Reads variables through `get`, so tests can pass a map instead of the process environment.
@@ -113,6 +118,18 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
         retention: days("RETENTION_DAYS", 400)?,
         soft_bounce_limit: number("SOFT_BOUNCE_LIMIT", 3)?.max(1),
         soft_bounce_window: days("SOFT_BOUNCE_DAYS", 7)?,
+        forms: get("FORMS_JSON")
+            .filter(|v| !v.trim().is_empty())
+            .map(|json| crate::forms::FormsConfig::parse(&json))
+            .transpose()
+            .map_err(|e| AwsSettingsError::Invalid { name: "FORMS_JSON", message: e.to_string() })?,
+        allowed_origins: get("ALLOWED_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|o| !o.trim().is_empty())
+            .map(crate::forms::parse_origin)
+            .collect::<Result<_, _>>()
+            .map_err(|message| AwsSettingsError::Invalid { name: "ALLOWED_ORIGINS", message })?,
     })
 }
 
@@ -195,6 +212,10 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
     app_settings.soft_bounce_window = settings.soft_bounce_window;
     // SES tracks opens and clicks itself, through the configuration set.
     app_settings.first_party_tracking = false;
+    match settings.forms.clone() {
+        Some(forms) => app_settings = app_settings.with_forms(forms),
+        None => app_settings.forms.iter_mut().for_each(|f| f.allowed_origins = settings.allowed_origins.clone()),
+    }
     let app = Arc::new(App::new(
         ports,
         Arc::new(Envelope::new(provider, CacheLimits::default())),

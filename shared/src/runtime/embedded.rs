@@ -47,6 +47,9 @@ pub struct EmbeddedConfig {
     pub run_workers: bool,
     /// When a campaign pauses itself for its bounce or complaint rate.
     pub reputation: ReputationGuard,
+    /// The deployment's topics and web forms; default: three example topics
+    /// and the `web-signup` form (posted from the service's own origin only).
+    pub forms: Option<crate::forms::FormsConfig>,
 }
 
 impl EmbeddedConfig {
@@ -60,6 +63,7 @@ impl EmbeddedConfig {
             throughput: Throughput::default(),
             run_workers: true,
             reputation: ReputationGuard::default(),
+            forms: None,
         }
     }
 }
@@ -193,6 +197,9 @@ impl EmbeddedStack {
         let keyring = Keyring::load_or_create(provider.as_ref(), &SqliteSecretStore::new(db.clone())).await?;
         let mut settings = Settings::local(public_base_url, config.throughput);
         settings.reputation = config.reputation;
+        if let Some(forms) = config.forms.clone() {
+            settings = settings.with_forms(forms);
+        }
         let ports = Ports {
             contacts: Arc::new(SqliteContactStore::new(db.clone())),
             consent: Arc::new(SqliteConsentStore::new(db.clone())),

@@ -92,6 +92,8 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         retention: carepost::config::DEFAULT_RETENTION,
         soft_bounce_limit: 3,
         soft_bounce_window: std::time::Duration::from_secs(7 * 24 * 3600),
+        forms: None,
+        allowed_origins: vec!["https://www.clinic.example".into()],
     };
     let clients = customize(plain);
     let built = build(clients.clone(), settings.clone()).await.expect("application builds");

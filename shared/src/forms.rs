@@ -1,0 +1,201 @@
+//! Form definitions: which web forms may post consent, from which origins,
+//! for which topics, with which consent text, double opt-in or not, where an
+//! HTML submission is sent after success or failure, and which attribute
+//! fields it may set. Loaded from JSON (`carepost dev --forms FILE`,
+//! `FORMS_JSON` in AWS); see `docs/forms.example.json`.
+
+use serde::Deserialize;
+
+use crate::config::{FormDefinition, sha256_hex};
+use crate::domain::{Attribute, ConsentCategory};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("forms configuration: {0}")]
+pub struct ParseFormsConfigError(String);
+
+/// The topics and forms of one deployment.
+#[derive(Debug, Clone)]
+pub struct FormsConfig {
+    pub categories: Vec<ConsentCategory>,
+    pub forms: Vec<FormDefinition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    categories: Vec<String>,
+    forms: Vec<RawForm>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForm {
+    id: String,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    categories: Vec<String>,
+    /// The consent text the form shows; its SHA-256 is kept as proof.
+    consent_text: String,
+    #[serde(default = "yes")]
+    double_opt_in: bool,
+    thank_you_url: String,
+    #[serde(default)]
+    error_url: Option<String>,
+    #[serde(default)]
+    fields: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `scheme://host[:port]`: https, or http on loopback (local development).
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let origin = raw.trim().trim_end_matches('/');
+    let (scheme, rest) = origin.split_once("://").ok_or_else(|| format!("origin '{origin}' needs a scheme"))?;
+    let host = rest.rsplit_once(':').map_or(rest, |(h, port)| if port.parse::<u16>().is_ok() { h } else { rest });
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    let well_formed = !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    if !well_formed || !(scheme == "https" || (scheme == "http" && loopback)) {
+        return Err(format!("origin '{origin}' must be https://host[:port] (http only on loopback)"));
+    }
+    Ok(origin.to_ascii_lowercase())
+}
+
+/// A redirect target: a path of this service, or a URL on one of the form's origins.
+fn parse_redirect(field: &str, raw: &str, origins: &[String]) -> Result<String, String> {
+    let url = raw.trim();
+    if url.starts_with('/') && !url.starts_with("//") {
+        return Ok(url.to_owned());
+    }
+    let allowed =
+        origins.iter().any(|o| url == o || url.starts_with(&format!("{o}/")) || url.starts_with(&format!("{o}?")));
+    if allowed {
+        Ok(url.to_owned())
+    } else {
+        Err(format!("{field} '{url}' must be a path or a URL on one of the form's allowed origins"))
+    }
+}
+
+impl FormsConfig {
+    pub fn parse(json: &str) -> Result<FormsConfig, ParseFormsConfigError> {
+        let raw: RawConfig = serde_json::from_str(json).map_err(|e| ParseFormsConfigError(e.to_string()))?;
+        let err = |m: String| ParseFormsConfigError(m);
+        let mut categories = Vec::new();
+        for name in &raw.categories {
+            let category = ConsentCategory::parse(name).map_err(|e| err(format!("category '{name}': {e}")))?;
+            if category.is_hipaa_authorization() {
+                return Err(err(format!("'{name}' is reserved for HIPAA authorizations")));
+            }
+            categories.push(category);
+        }
+        if categories.is_empty() {
+            return Err(err("at least one category is needed".into()));
+        }
+        let mut forms: Vec<FormDefinition> = Vec::new();
+        for form in raw.forms {
+            let id = form.id.trim().to_owned();
+            let valid_id = (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid_id {
+                return Err(err(format!("form id '{id}' must be 1 to 64 of a-z, 0-9 and '-'")));
+            }
+            if forms.iter().any(|f| f.id == id) {
+                return Err(err(format!("form id '{id}' appears twice")));
+            }
+            let ctx = |m: String| err(format!("form '{id}': {m}"));
+            let allowed_origins =
+                form.allowed_origins.iter().map(|o| parse_origin(o)).collect::<Result<Vec<_>, _>>().map_err(ctx)?;
+            let mut form_categories = Vec::new();
+            for name in &form.categories {
+                let category = ConsentCategory::parse(name)
+                    .ok()
+                    .filter(|c| categories.contains(c))
+                    .ok_or_else(|| ctx(format!("category '{name}' is not one of the deployment's categories")))?;
+                form_categories.push(category);
+            }
+            if form_categories.is_empty() {
+                return Err(ctx("offers no category".into()));
+            }
+            if form.consent_text.trim().is_empty() {
+                return Err(ctx("consent_text is empty".into()));
+            }
+            let mut fields = Vec::new();
+            for name in &form.fields {
+                match Attribute::parse(name) {
+                    Some(Attribute::Email) | None => {
+                        return Err(ctx(format!("field '{name}' is not a contact attribute a form can set")));
+                    }
+                    Some(attribute) => fields.push(attribute),
+                }
+            }
+            forms.push(FormDefinition {
+                thank_you_url: parse_redirect("thank_you_url", &form.thank_you_url, &allowed_origins).map_err(ctx)?,
+                error_url: form
+                    .error_url
+                    .as_deref()
+                    .map(|u| parse_redirect("error_url", u, &allowed_origins))
+                    .transpose()
+                    .map_err(ctx)?,
+                id,
+                allowed_origins,
+                categories: form_categories,
+                consent_text_sha256: sha256_hex(&form.consent_text),
+                consent_text: form.consent_text,
+                double_opt_in: form.double_opt_in,
+                fields,
+            });
+        }
+        if forms.is_empty() {
+            return Err(err("at least one form is needed".into()));
+        }
+        Ok(FormsConfig { categories, forms })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(form: &str) -> Result<FormsConfig, ParseFormsConfigError> {
+        FormsConfig::parse(&format!(
+            r#"{{"categories": ["wellness-tips", "appointment-reminders"], "forms": [{form}]}}"#
+        ))
+    }
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let example = include_str!("../../docs/forms.example.json");
+        let parsed = FormsConfig::parse(example).unwrap();
+        assert_eq!(parsed.forms[0].allowed_origins, ["https://www.clinic.example"]);
+        assert_eq!(parsed.forms[0].consent_text_sha256.len(), 64);
+    }
+
+    #[test]
+    fn origins_are_https_or_loopback_http_without_a_path() {
+        assert_eq!(parse_origin("https://WWW.Clinic.example/").unwrap(), "https://www.clinic.example");
+        assert!(parse_origin("http://127.0.0.1:8080").is_ok());
+        assert!(parse_origin("http://clinic.example").is_err());
+        assert!(parse_origin("https://clinic.example/form").is_err());
+        assert!(parse_origin("clinic.example").is_err());
+    }
+
+    #[test]
+    fn a_redirect_off_the_forms_origins_or_an_unknown_category_or_field_is_refused() {
+        let form = |extra: &str| {
+            format!(
+                r#"{{"id": "f", "allowed_origins": ["https://a.example"], "categories": ["wellness-tips"],
+                    "consent_text": "I agree", "thank_you_url": "https://a.example/thanks"{extra}}}"#
+            )
+        };
+        assert!(config(&form("")).is_ok());
+        assert!(config(&form(r#", "error_url": "https://evil.example/x""#)).is_err());
+        assert!(config(&form(r#", "error_url": "//evil.example/x""#)).is_err());
+        assert!(config(&form(r#", "fields": ["ssn"]"#)).is_err());
+        assert!(config(&form(r#", "fields": ["email"]"#)).is_err());
+        let unknown_category = form("").replace("wellness-tips", "lottery");
+        assert!(config(&unknown_category).is_err());
+    }
+}
