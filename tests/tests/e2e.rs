@@ -3,6 +3,7 @@
 mod e2e {
     pub mod aws;
     pub mod bad_input;
+    pub mod browser;
     pub mod campaign_control;
     pub mod consent_limits;
     pub mod crash_restart;

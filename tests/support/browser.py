@@ -1,0 +1,88 @@
+"""Drives Debian's headless Chromium through one step of a patient's visit,
+for the end-to-end page tests. Playwright talks to the system browser
+(executable_path); it never downloads one.
+
+    browser.py submit-form URL EMAIL FIRST_NAME TOPIC [TOPIC ...]
+    browser.py press URL BUTTON_TEXT
+    browser.py preferences URL TOPIC=on|off [TOPIC=on|off ...]
+
+Each prints one JSON object: the final URL, the HTTP status of the last
+navigation and the page's heading and text.
+"""
+
+import json
+import os
+import sys
+
+from playwright.sync_api import sync_playwright
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def run(step):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CAREPOST_CHROMIUM", "/usr/bin/chromium"), args=ARGS
+        )
+        page = browser.new_page()
+        try:
+            status = step(page)
+            result = {
+                "url": page.url,
+                "status": status,
+                "heading": page.inner_text("h1") if page.query_selector("h1") else "",
+                "text": page.inner_text("body"),
+            }
+        finally:
+            browser.close()
+    print(json.dumps(result))
+
+
+def submit_form(url, email, first_name, *topics):
+    def step(page):
+        page.goto(url)
+        page.get_by_label("Email address").fill(email)
+        page.get_by_label("First name (optional)").fill(first_name)
+        for topic in topics:
+            page.check(f"input[name=categories][value='{topic}']")
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name="Subscribe").click()
+        return navigation.value.status if navigation.value else None
+
+    run(step)
+
+
+def press(url, button):
+    def step(page):
+        page.goto(url)
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name=button).click()
+        return navigation.value.status if navigation.value else None
+
+    run(step)
+
+
+def preferences(url, *choices):
+    def step(page):
+        page.goto(url)
+        for choice in choices:
+            topic, state = choice.split("=")
+            box = page.locator(f"input[name=categories][value='{topic}']")
+            box.check() if state == "on" else box.uncheck()
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name="Save my choices").click()
+        return navigation.value.status if navigation.value else None
+
+    run(step)
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    {"submit-form": submit_form, "press": press, "preferences": preferences}[command](*rest)
