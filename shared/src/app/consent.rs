@@ -182,14 +182,10 @@ impl App {
             .iter()
             .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
             .ok_or(AppError::BadToken)?;
-        let already = history
-            .iter()
-            .any(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Granted);
-        if already {
-            return Ok(ConfirmOutcome::AlreadyConfirmed);
-        }
         // Every topic still pending: later requests within the email's rate
-        // limit got no email of their own. A topic withdrawn meanwhile stays withdrawn.
+        // limit got no email of their own, so this (unexpired) link confirms
+        // them too. A topic withdrawn meanwhile stays withdrawn; with nothing
+        // pending, a replay changes nothing.
         let grants = self.ports.consent.grants(&verified.contact_id).await?;
         let categories: Vec<ConsentCategory> =
             grants.into_iter().filter(|g| g.status == ConsentStatus::Pending).map(|g| g.category).collect();

@@ -126,3 +126,41 @@ impl App {
         Ok(())
     }
 }
+
+impl App {
+    /// Withdrawal by an administrator (a patient's call or letter): the given
+    /// topics, or every topic with the address suppressed. Returns the
+    /// topics that were in force.
+    pub async fn withdraw_by_admin(
+        &self,
+        contact: &ContactId,
+        change: PreferenceChange,
+        proof: RequestProof,
+    ) -> Result<Vec<ConsentCategory>, AppError> {
+        let record = self.ports.contacts.get(contact).await?.ok_or(AppError::NotFound("contact"))?;
+        let topics = match change {
+            PreferenceChange::UnsubscribeAll => {
+                self.ports.suppression.suppress(&record.email_index, SuppressionReason::UnsubscribeAll).await?;
+                self.settings.categories.clone()
+            }
+            PreferenceChange::Topics(names) => {
+                if names.is_empty() {
+                    return Err(InvalidField::new("categories", "name at least one category, or set all").into());
+                }
+                let mut topics = Vec::new();
+                for name in names {
+                    topics.push(
+                        ConsentCategory::parse(name.trim())
+                            .ok()
+                            .filter(|c| self.settings.categories.contains(c))
+                            .ok_or_else(|| {
+                                InvalidField::new("categories", format!("unknown category '{}'", name.trim()))
+                            })?,
+                    );
+                }
+                topics
+            }
+        };
+        self.withdraw_consent(contact, &topics, ConsentMethod::Admin, proof).await
+    }
+}

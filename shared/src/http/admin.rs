@@ -24,6 +24,7 @@ pub fn contact_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/contacts/{external_id}", put(upsert_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
+        .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
         .route(
             "/v1/contacts/{contact_id}/hipaa-authorization",
             axum::routing::put(record_authorization).delete(revoke_authorization),
@@ -83,6 +84,35 @@ async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<Str
         })
         .collect();
     Ok(Json(serde_json::json!({"contact_id": id, "chain_verified": chain_ok, "entries": entries})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawBody {
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// Withdraws topics on the patient's behalf (`{"categories": [...]}`), or
+/// everything with the address suppressed (`{"all": true}`).
+async fn withdraw_consent(
+    State(app): State<Arc<App>>,
+    ip: super::extract::ClientIp,
+    headers: axum::http::HeaderMap,
+    Path(contact_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let body: WithdrawBody = parse_json(&body_bytes(body)?)?;
+    let change = if body.all {
+        crate::app::preferences::PreferenceChange::UnsubscribeAll
+    } else {
+        crate::app::preferences::PreferenceChange::Topics(body.categories)
+    };
+    let withdrawn = app.withdraw_by_admin(&id, change, super::extract::proof(ip, &headers)).await?;
+    Ok(Json(serde_json::json!({"contact_id": id, "withdrawn": withdrawn})).into_response())
 }
 
 /// Records the patient's signed HIPAA marketing authorization.

@@ -98,3 +98,35 @@ async fn a_bad_preference_link_or_an_unknown_topic_is_refused() {
     assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(statuses(&test, &contact).await, vec![("wellness-tips".into(), ConsentStatus::Active)], "unchanged");
 }
+
+#[tokio::test]
+async fn an_administrator_withdraws_a_topic_or_everything_on_the_patients_behalf() {
+    let test = spawn_app().await;
+    let contact = signed_up(&test, "caller@example.org", &["wellness-tips", "appointment-reminders"]).await;
+    let path = format!("/v1/contacts/{contact}/consent/withdraw");
+
+    let (one, one_body) = test
+        .client
+        .admin(reqwest::Method::POST, &path, Some(serde_json::json!({"categories": ["wellness-tips"]})))
+        .await;
+    let after_one = statuses(&test, &contact).await;
+    let (bad, bad_body) =
+        test.client.admin(reqwest::Method::POST, &path, Some(serde_json::json!({"categories": ["lottery"]}))).await;
+    let (all, _) = test.client.admin(reqwest::Method::POST, &path, Some(serde_json::json!({"all": true}))).await;
+
+    assert_eq!((one, one_body["withdrawn"].clone()), (StatusCode::OK, serde_json::json!(["wellness-tips"])));
+    assert_eq!(
+        after_one,
+        vec![
+            ("appointment-reminders".into(), ConsentStatus::Active),
+            ("wellness-tips".into(), ConsentStatus::Withdrawn)
+        ]
+    );
+    assert_eq!((bad, bad_body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("categories")));
+    assert_eq!(all, StatusCode::OK);
+    assert!(statuses(&test, &contact).await.iter().all(|(_, s)| *s == ConsentStatus::Withdrawn));
+    let index = test.stack.app.keyring.blind_index.index(&EmailAddress::parse("caller@example.org").unwrap());
+    assert_eq!(test.stack.app.ports.suppression.reason(&index).await.unwrap(), Some(SuppressionReason::UnsubscribeAll));
+    let history = test.stack.app.ports.consent.history(&contact).await.unwrap();
+    assert_eq!(history.last().unwrap().evidence.method, carepost::domain::ConsentMethod::Admin);
+}
