@@ -56,8 +56,11 @@ async fn unsubscribe(
     ip: ClientIp,
     headers: HeaderMap,
     Path(token): Path<String>,
-    Query(q): Query<ScopeQuery>,
+    query: Result<Query<ScopeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = query else {
+        return ApiError::invalid("scope", "must be 'campaign' or 'all'").into_response();
+    };
     let scope = match scope(&q) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
