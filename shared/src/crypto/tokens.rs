@@ -74,38 +74,52 @@ impl TokenSigner {
         subject: &[u8; 16],
         expires_at: OffsetDateTime,
     ) -> String {
-        let mut body = Vec::with_capacity(BODY_LEN + TAG_LEN);
-        body.push(VERSION);
-        body.push(purpose as u8);
-        body.extend_from_slice(contact.as_bytes());
-        body.extend_from_slice(subject);
+        self.seal(&[&[VERSION, purpose as u8], contact.as_bytes(), subject], expires_at)
+    }
+
+    /// `parts | expires (u64 BE) | truncated HMAC tag`, base64url.
+    fn seal(&self, parts: &[&[u8]], expires_at: OffsetDateTime) -> String {
+        let mut body: Vec<u8> = parts.concat();
         body.extend_from_slice(&(expires_at.unix_timestamp().max(0) as u64).to_be_bytes());
         let tag = hmac::sign(&self.key, &body);
         body.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(body)
     }
 
-    pub fn verify(&self, purpose: TokenPurpose, token: &str, now: OffsetDateTime) -> Result<VerifiedToken, TokenError> {
+    /// The body of a well-signed token of `body_len` bytes with this version
+    /// and purpose, and its expiry.
+    fn open(
+        &self,
+        token: &str,
+        body_len: usize,
+        version: u8,
+        purpose: TokenPurpose,
+    ) -> Result<(Vec<u8>, OffsetDateTime), TokenError> {
         if token.len() > 128 {
             return Err(TokenError::Invalid);
         }
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| TokenError::Invalid)?;
-        if bytes.len() != BODY_LEN + TAG_LEN {
+        let mut bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| TokenError::Invalid)?;
+        if bytes.len() != body_len + TAG_LEN {
             return Err(TokenError::Invalid);
         }
-        let (body, tag) = bytes.split_at(BODY_LEN);
-        let expected = hmac::sign(&self.key, body);
+        let tag = bytes.split_off(body_len);
+        let expected = hmac::sign(&self.key, &bytes);
         // Constant-time comparison of the truncated tag.
-        if aws_lc_rs::constant_time::verify_slices_are_equal(&expected.as_ref()[..TAG_LEN], tag).is_err() {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&expected.as_ref()[..TAG_LEN], &tag).is_err() {
             return Err(TokenError::Invalid);
         }
-        if body[0] != VERSION || body[1] != purpose as u8 {
+        if bytes[0] != version || bytes[1] != purpose as u8 {
             return Err(TokenError::Invalid);
         }
+        let expires = u64::from_be_bytes(bytes[body_len - 8..].try_into().map_err(|_| TokenError::Invalid)?);
+        let expires_at = OffsetDateTime::from_unix_timestamp(expires as i64).map_err(|_| TokenError::Invalid)?;
+        Ok((bytes, expires_at))
+    }
+
+    pub fn verify(&self, purpose: TokenPurpose, token: &str, now: OffsetDateTime) -> Result<VerifiedToken, TokenError> {
+        let (body, expires_at) = self.open(token, BODY_LEN, VERSION, purpose)?;
         let contact_id = ContactId::from_bytes(body[2..18].try_into().map_err(|_| TokenError::Invalid)?);
         let subject: [u8; 16] = body[18..34].try_into().map_err(|_| TokenError::Invalid)?;
-        let expires = u64::from_be_bytes(body[34..42].try_into().map_err(|_| TokenError::Invalid)?);
-        let expires_at = OffsetDateTime::from_unix_timestamp(expires as i64).map_err(|_| TokenError::Invalid)?;
         if expires_at <= now {
             return Err(TokenError::Expired);
         }
@@ -122,16 +136,8 @@ impl TokenSigner {
         link: u16,
         expires_at: OffsetDateTime,
     ) -> String {
-        let mut body = Vec::with_capacity(TRACKING_BODY_LEN + TAG_LEN);
-        body.push(TRACKING_VERSION);
-        body.push(purpose as u8);
-        body.extend_from_slice(contact.as_bytes());
-        body.extend_from_slice(campaign);
-        body.extend_from_slice(&link.to_be_bytes());
-        body.extend_from_slice(&(expires_at.unix_timestamp().max(0) as u64).to_be_bytes());
-        let tag = hmac::sign(&self.key, &body);
-        body.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
-        URL_SAFE_NO_PAD.encode(body)
+        let head = [TRACKING_VERSION, purpose as u8];
+        self.seal(&[&head, contact.as_bytes(), campaign, &link.to_be_bytes()], expires_at)
     }
 
     /// Checks the signature and purpose; an expired token is reported as
@@ -142,26 +148,10 @@ impl TokenSigner {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<VerifiedTracking, TokenError> {
-        if token.len() > 128 {
-            return Err(TokenError::Invalid);
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| TokenError::Invalid)?;
-        if bytes.len() != TRACKING_BODY_LEN + TAG_LEN {
-            return Err(TokenError::Invalid);
-        }
-        let (body, tag) = bytes.split_at(TRACKING_BODY_LEN);
-        let expected = hmac::sign(&self.key, body);
-        if aws_lc_rs::constant_time::verify_slices_are_equal(&expected.as_ref()[..TAG_LEN], tag).is_err() {
-            return Err(TokenError::Invalid);
-        }
-        if body[0] != TRACKING_VERSION || body[1] != purpose as u8 {
-            return Err(TokenError::Invalid);
-        }
+        let (body, expires_at) = self.open(token, TRACKING_BODY_LEN, TRACKING_VERSION, purpose)?;
         let contact_id = ContactId::from_bytes(body[2..18].try_into().map_err(|_| TokenError::Invalid)?);
         let campaign: [u8; 16] = body[18..34].try_into().map_err(|_| TokenError::Invalid)?;
         let link = u16::from_be_bytes(body[34..36].try_into().map_err(|_| TokenError::Invalid)?);
-        let expires = u64::from_be_bytes(body[36..44].try_into().map_err(|_| TokenError::Invalid)?);
-        let expires_at = OffsetDateTime::from_unix_timestamp(expires as i64).map_err(|_| TokenError::Invalid)?;
         Ok(VerifiedTracking { contact_id, campaign, link, expired: expires_at <= now })
     }
 }

@@ -47,21 +47,32 @@ impl DynamoCampaignStore {
 
     /// Every item of one campaign whose sort key starts with `prefix`, in sort-key order.
     async fn query_prefix(&self, id: &CampaignId, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        self.client
+        self.query_sk(id, "begins_with(#sk, :a)", s(prefix), None).await
+    }
+
+    /// Every item of the campaign whose sort key meets `condition` (on
+    /// `#sk`, with `:a` and, if given, `:b`), all pages.
+    async fn query_sk(
+        &self,
+        id: &CampaignId,
+        condition: &str,
+        a: aws_sdk_dynamodb::types::AttributeValue,
+        b: Option<aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut request = self
+            .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .key_condition_expression(format!("#pk = :pk AND {condition}"))
             .expression_attribute_names("#pk", "campaign_id")
             .expression_attribute_names("#sk", "sk")
             .expression_attribute_values(":pk", s(id.to_string()))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error("Query", e))
+            .expression_attribute_values(":a", a)
+            .consistent_read(true);
+        if let Some(b) = b {
+            request = request.expression_attribute_values(":b", b);
+        }
+        request.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("Query", e))
     }
 }
 
@@ -225,23 +236,8 @@ impl CampaignStore for DynamoCampaignStore {
             // Only this counter's buckets from `from_bucket` on: a key range,
             // however long the campaign has run.
             let prefix = format!("{WINDOW_PREFIX}{}#", counter.as_str());
-            let items: Vec<Item> = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                .expression_attribute_names("#pk", "campaign_id")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(id.to_string()))
-                .expression_attribute_values(":from", s(format!("{prefix}{:012}", from_bucket.max(0))))
-                .expression_attribute_values(":to", s(format!("{prefix}~")))
-                .consistent_read(true)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
+            let from = s(format!("{prefix}{:012}", from_bucket.max(0)));
+            let items = self.query_sk(id, "#sk BETWEEN :a AND :b", from, Some(s(format!("{prefix}~")))).await?;
             let mut total = 0u64;
             for item in &items {
                 total += get_n::<u64>(item, "value")?;
