@@ -199,7 +199,24 @@ pub async fn sent_raw_messages() -> Vec<String> {
 
 /// (SES message ID, raw message) of everything moto's SES accepted.
 pub async fn sent_messages() -> Vec<(String, String)> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint())).await.unwrap().json().await.unwrap();
+    // moto builds data.json by walking every backend, and fails (a 500
+    // page) when another test changes one under it: read it again.
+    let mut last = String::new();
+    let mut data = None;
+    for _ in 0..20 {
+        let body = reqwest::get(format!("{}/moto-api/data.json", endpoint())).await.unwrap().text().await.unwrap();
+        match serde_json::from_str::<Value>(&body) {
+            Ok(parsed) => {
+                data = Some(parsed);
+                break;
+            }
+            Err(_) => {
+                last = body.chars().take(300).collect();
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let data = data.unwrap_or_else(|| panic!("moto's data.json never parsed; last answer: {last}"));
     let recorded = data["ses"]["RawMessage"].as_array().cloned().unwrap_or_default();
     recorded.iter().filter_map(|m| Some((m["id"].as_str()?.to_owned(), m["raw_data"].as_str()?.to_owned()))).collect()
 }
