@@ -33,6 +33,13 @@ pub struct ReportArgs {
 pub struct Target {
     /// The campaign's ID.
     pub id: String,
+    #[command(flatten)]
+    pub admin: AdminConnection,
+}
+
+/// Where the admin API of a running stack is, and its token.
+#[derive(Args)]
+pub struct AdminConnection {
     /// Base URL of the stack's admin API.
     #[arg(long, env = "CAREPOST_URL", default_value = "http://127.0.0.1:8787")]
     pub url: String,
@@ -43,8 +50,8 @@ pub struct Target {
     pub data_dir: PathBuf,
 }
 
-impl Target {
-    fn token(&self) -> anyhow::Result<String> {
+impl AdminConnection {
+    pub fn token(&self) -> anyhow::Result<String> {
         if let Some(token) = &self.token {
             return Ok(token.clone());
         }
@@ -52,6 +59,21 @@ impl Target {
         let token = std::fs::read_to_string(&path)
             .with_context(|| format!("no --token given and {} cannot be read", path.display()))?;
         Ok(token.trim().to_owned())
+    }
+
+    /// GETs `path` (with query) from the admin API as JSON.
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let response = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(self.token()?)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        ensure!(status.is_success(), "{url} answered {status}: {body}");
+        Ok(body)
     }
 }
 
@@ -66,10 +88,10 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
     };
     ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let url = format!("{}/v1/campaigns/{}{action}", target.url.trim_end_matches('/'), target.id);
+    let url = format!("{}/v1/campaigns/{}{action}", target.admin.url.trim_end_matches('/'), target.id);
     let response = reqwest::Client::new()
         .request(method, &url)
-        .bearer_auth(target.token()?)
+        .bearer_auth(target.admin.token()?)
         .send()
         .await
         .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
@@ -82,10 +104,10 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
 
 async fn write_html_report(target: &Target, path: &std::path::Path) -> anyhow::Result<()> {
     ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let url = format!("{}/v1/campaigns/{}/report?format=html", target.url.trim_end_matches('/'), target.id);
+    let url = format!("{}/v1/campaigns/{}/report?format=html", target.admin.url.trim_end_matches('/'), target.id);
     let response = reqwest::Client::new()
         .get(&url)
-        .bearer_auth(target.token()?)
+        .bearer_auth(target.admin.token()?)
         .send()
         .await
         .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;

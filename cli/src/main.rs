@@ -1,6 +1,7 @@
 //! `carepost`: the local dev server, the demo, and admin commands.
 
 mod args;
+mod audit;
 mod bench_send;
 mod campaign;
 mod demo;
@@ -26,6 +27,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         command: campaign::CampaignCommand,
+    },
+    /// The PHI-access audit log of a running local stack: verify its chain, export it.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Benchmarks that print their figures.
     Bench {
@@ -54,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
             demo::run(args).await
         }
         Command::Campaign { command } => campaign::run(command).await,
+        Command::Audit { command } => audit::run(command).await,
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");
             bench_send::run(args).await

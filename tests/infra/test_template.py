@@ -27,19 +27,25 @@ ALLOWED = {
         "queues": set(),
         "ses": False,
     },
-    "ContactsFunction": {"tables": {"ContactsTable", "ConsentTable", "CampaignsTable"}, "queues": set(), "ses": False},
+    "ContactsFunction": {
+        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable"},
+        "queues": set(),
+        "ses": False,
+    },
     "CampaignsFunction": {
         "tables": {"CampaignsTable", "SendLedgerTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
     "FanoutFunction": {
-        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable"},
+        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
+                   "AuditLogTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
     "SenderFunction": {
-        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable"},
+        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
+                   "AuditLogTable"},
         "queues": {"SendQueue", "SendDeadLetterQueue"},
         "ses": True,
     },
@@ -217,7 +223,7 @@ class Template(unittest.TestCase):
                     continue
                 route = (event["Properties"]["Method"], event["Properties"]["Path"])
                 authorizer = event["Properties"].get("Auth", {}).get("Authorizer")
-                if route[1].startswith("/v1/contacts") or route[1].startswith("/v1/campaigns"):
+                if route[1].startswith(("/v1/contacts", "/v1/campaigns", "/v1/audit")):
                     self.assertEqual(authorizer, "AWS_IAM", route)
                 else:
                     public.add(route)

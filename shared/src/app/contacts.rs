@@ -16,6 +16,7 @@ impl App {
     /// signed up through a form (found by email) is adopted on first upsert.
     pub async fn upsert_contact(
         &self,
+        actor: &str,
         external_id: ExternalId,
         email: &str,
         profile: &ProfileInput,
@@ -29,6 +30,9 @@ impl App {
         let (id, base, created) = match existing {
             Some(record) => {
                 let (_, profile) = self.envelope.open(&record.id, &record.sealed, None).await?;
+                let attributes = Attribute::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+                let reason = "an update merges the stored attributes".to_owned();
+                self.record_access(actor, "contact.update", Some(record.id), attributes, reason).await?;
                 (record.id, profile, false)
             }
             None => (ContactId::new_random(), Default::default(), true),

@@ -62,9 +62,12 @@ impl App {
             }
             let page = self.ports.contacts.scan_shard(spec, progress.cursor.as_deref(), page_size).await?;
             let mut jobs = Vec::new();
+            let mut opened = 0usize;
             for record in &page.records {
                 progress.evaluated += 1;
-                match self.verdict(&loaded.campaign, record, &needed).await? {
+                let verdict = self.verdict(&loaded.campaign, record, &needed).await?;
+                opened += usize::from(matches!(verdict, Verdict::Include | Verdict::NotInSegment));
+                match verdict {
                     Verdict::Include => {
                         progress.emitted += 1;
                         jobs.push(SendJob { campaign_id: job.campaign_id, contact_id: record.id }.to_body());
@@ -76,6 +79,15 @@ impl App {
                     Verdict::Suppressed => progress.excluded.suppressed += 1,
                     Verdict::NoHipaaAuthorization => progress.excluded.no_hipaa_authorization += 1,
                 }
+            }
+            if opened > 0 {
+                // One entry per page: the segment's attributes of `opened` contacts.
+                let attributes = needed.iter().map(|a| a.as_str().to_owned()).collect();
+                let reason = format!(
+                    "campaign {} shard {}: segment evaluated for {opened} contacts",
+                    job.campaign_id, job.shard
+                );
+                self.record_access(super::audit::FANOUT_ACTOR, "fanout.page", None, attributes, reason).await?;
             }
             for chunk in jobs.chunks(10) {
                 self.ports.send_queue.send_batch(chunk).await?;

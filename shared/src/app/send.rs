@@ -60,7 +60,26 @@ impl From<StoreError> for SendError {
     }
 }
 
+impl SendOutcome {
+    /// Whether the contact's attributes were decrypted for this job.
+    pub fn opened_contact(&self) -> bool {
+        matches!(self, SendOutcome::Sent | SendOutcome::Failed(_))
+    }
+}
+
 impl App {
+    /// One audit entry for a batch of sends: every attribute of `count`
+    /// contacts of the campaign was decrypted to render their messages.
+    pub async fn record_send_batch(&self, campaign: &crate::domain::CampaignId, count: usize) -> Result<(), AppError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let attributes = crate::domain::Attribute::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+        let reason = format!("campaign {campaign}: {count} messages rendered");
+        self.record_access(super::audit::SENDER_ACTOR, "send.batch", None, attributes, reason).await?;
+        Ok(())
+    }
+
     /// The rendered HTML with the campaign's opted-in first-party tracking.
     fn with_tracking(
         &self,

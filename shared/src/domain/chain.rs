@@ -34,9 +34,15 @@ pub trait Link {
 
 /// Verifies entries from the first, in sequence order.
 pub fn verify_links<L: Link>(entries: &[L]) -> Result<(), ChainError> {
-    let mut prev_hash = GENESIS_HASH.to_owned();
+    verify_links_after(0, GENESIS_HASH, entries)
+}
+
+/// Verifies entries that follow an already verified entry (`seq`, `hash`),
+/// so a long chain can be checked page by page.
+pub fn verify_links_after<L: Link>(seq: u64, hash: &str, entries: &[L]) -> Result<(), ChainError> {
+    let mut prev_hash = hash.to_owned();
     for (i, entry) in entries.iter().enumerate() {
-        if entry.seq() != i as u64 + 1 || entry.prev_hash() != prev_hash {
+        if entry.seq() != seq + i as u64 + 1 || entry.prev_hash() != prev_hash {
             return Err(ChainError::Broken { seq: entry.seq() });
         }
         if entry.recomputed_hash() != entry.hash() {

@@ -25,6 +25,8 @@ pub fn contact_routes() -> Router<Arc<App>> {
         .route("/v1/contacts/{external_id}", put(upsert_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
         .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
+        .route("/v1/audit", get(audit_entries))
+        .route("/v1/audit/verify", get(verify_audit))
         .route(
             "/v1/contacts/{contact_id}/hipaa-authorization",
             axum::routing::put(record_authorization).delete(revoke_authorization),
@@ -53,12 +55,13 @@ struct ContactBody {
 
 async fn upsert_contact(
     State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
     Path(external_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let external_id = ExternalId::parse(&external_id).map_err(|e| ApiError::invalid("external_id", e.to_string()))?;
     let body: ContactBody = parse_json(&body_bytes(body)?)?;
-    let outcome = app.upsert_contact(external_id, &body.email, &body.attributes).await?;
+    let outcome = app.upsert_contact(&actor.0, external_id, &body.email, &body.attributes).await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({"contact_id": outcome.contact_id}))).into_response())
 }
@@ -84,6 +87,37 @@ async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<Str
         })
         .collect();
     Ok(Json(serde_json::json!({"contact_id": id, "chain_verified": chain_ok, "entries": entries})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditPage {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_audit_limit")]
+    limit: usize,
+}
+
+fn default_audit_limit() -> usize {
+    500
+}
+
+/// `GET /v1/audit?after=N&limit=M`: entries after sequence number N, in order
+/// (at most 1000), and where the next page starts.
+async fn audit_entries(
+    State(app): State<Arc<App>>,
+    query: Result<axum::extract::Query<AuditPage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(page) =
+        query.map_err(|_| ApiError::invalid("after", "after and limit must be whole numbers"))?;
+    let entries = app.audit_entries(page.after, page.limit).await?;
+    let next = entries.last().map_or(page.after, |e| e.seq);
+    Ok(Json(serde_json::json!({"entries": entries, "next_after": next})).into_response())
+}
+
+/// `GET /v1/audit/verify`: walks the whole chain.
+async fn verify_audit(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    Ok(Json(app.verify_audit_log().await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]

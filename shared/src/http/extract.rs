@@ -100,6 +100,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
+/// Who is calling an admin route, for the PHI-access audit log: the IAM
+/// principal in Lambda (inserted as an extension from the request context),
+/// the local administrator on the embedded server (its bearer token).
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Actor>().cloned().unwrap_or_else(|| Actor(crate::app::audit::LOCAL_ADMIN.into())))
+    }
+}
+
 pub fn proof(ip: ClientIp, headers: &axum::http::HeaderMap) -> RequestProof {
     let header = |name| {
         headers

@@ -2,7 +2,7 @@
 //! (`ReportBatchItemFailures`), back-off through the visibility timeout,
 //! and the HTTP adapter that hands API Gateway's source IP to the routers.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -120,7 +120,7 @@ pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadli
 /// `sender`: each job exactly once; throttled and transient failures back off.
 pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = BatchFailures::default();
-    let mut campaigns = HashSet::new();
+    let mut campaigns: HashMap<crate::domain::CampaignId, usize> = HashMap::new();
     for message in &event.records {
         let job = match SendJob::parse(message.body.as_deref().unwrap_or("")) {
             Ok(job) => job,
@@ -130,10 +130,11 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
                 continue;
             }
         };
-        campaigns.insert(job.campaign_id);
+        let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
         let failed = match app.process_send(&job).await {
             Ok(outcome) => {
                 tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job");
+                *opened += usize::from(outcome.opened_contact());
                 false
             }
             Err(SendError::Permanent(e)) => {
@@ -165,7 +166,11 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
             app.ports.metrics.count(Some(&job.campaign_id), Metric::DeadLettered, 1);
         }
     }
-    for campaign in campaigns {
+    for (campaign, opened) in campaigns {
+        // After the batch: a failed audit write is logged, the mail is out.
+        if let Err(e) = app.record_send_batch(&campaign, opened).await {
+            tracing::error!(error = %e, campaign_id = %campaign, "send batch not recorded in the audit log");
+        }
         if let Err(e) = app.advance_campaign(&campaign).await {
             tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
         }
@@ -209,6 +214,15 @@ async fn client_ip_from_context(mut request: Request, next: Next) -> Response {
         _ => None,
     };
     request.extensions_mut().insert(ClientIp(ip));
+    let principal = match request.extensions().get::<lambda_http::request::RequestContext>() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.authorizer.as_ref().and_then(|a| a.iam.as_ref()).and_then(|iam| iam.user_arn.clone())
+        }
+        _ => None,
+    };
+    if let Some(arn) = principal {
+        request.extensions_mut().insert(crate::http::extract::Actor(arn));
+    }
     next.run(request).await
 }
 

@@ -3,7 +3,7 @@
 //! is retried after a jittered back-off set through the visibility timeout;
 //! a message that keeps failing reaches the dead-letter queue.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,7 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
                 continue;
             }
         };
-        let mut campaigns = HashSet::new();
+        let mut campaigns: HashMap<crate::domain::CampaignId, usize> = HashMap::new();
         let (mut sent, mut retried) = (0u32, 0u32);
         for message in &messages {
             if *stop.borrow() {
@@ -111,9 +111,10 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
                     continue;
                 }
             };
-            campaigns.insert(job.campaign_id);
+            let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
             let failed = match app.process_send(&job).await {
-                Ok(_) => {
+                Ok(outcome) => {
+                    *opened += usize::from(outcome.opened_contact());
                     sent += 1;
                     done(queue.as_ref(), message).await;
                     false
@@ -147,7 +148,11 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
         if !messages.is_empty() {
             tracing::debug!(received = messages.len(), settled = sent, retried, "send batch processed");
         }
-        for campaign in campaigns {
+        for (campaign, opened) in campaigns {
+            // After the batch: a failed audit write is logged, the mail is out.
+            if let Err(e) = app.record_send_batch(&campaign, opened).await {
+                tracing::error!(error = %e, campaign_id = %campaign, "send batch not recorded in the audit log");
+            }
             if let Err(e) = app.advance_campaign(&campaign).await {
                 tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
             }
