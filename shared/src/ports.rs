@@ -194,6 +194,9 @@ pub trait ContactStore: Send + Sync {
     /// Up to `limit` records of one shard, from `cursor` (`None`: the start).
     /// Across all shards and pages every contact appears exactly once.
     async fn scan_shard(&self, shard: ShardSpec, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError>;
+    /// Removes the contact and frees its email index and external ID (erasure);
+    /// returns false if there was no such contact.
+    async fn delete(&self, id: &ContactId) -> Result<bool, StoreError>;
 }
 
 // ---------------------------------------------------------------- consent
@@ -218,6 +221,8 @@ pub enum SuppressionReason {
     UnsubscribeAll,
     /// `soft_bounce_limit` soft bounces within `soft_bounce_window`.
     RepeatedSoftBounce,
+    /// The contact was erased; the address must never be mailed again.
+    Erased,
 }
 
 impl SuppressionReason {
@@ -227,6 +232,7 @@ impl SuppressionReason {
             SuppressionReason::Complaint => "complaint",
             SuppressionReason::UnsubscribeAll => "unsubscribe_all",
             SuppressionReason::RepeatedSoftBounce => "repeated_soft_bounce",
+            SuppressionReason::Erased => "erased",
         }
     }
 
@@ -236,6 +242,7 @@ impl SuppressionReason {
             "complaint" => Some(Self::Complaint),
             "unsubscribe_all" => Some(Self::UnsubscribeAll),
             "repeated_soft_bounce" => Some(Self::RepeatedSoftBounce),
+            "erased" => Some(Self::Erased),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@ mod e2e {
     pub mod campaign_control;
     pub mod consent_limits;
     pub mod crash_restart;
+    pub mod erasure;
     pub mod events;
     pub mod forms;
     pub mod helpers;

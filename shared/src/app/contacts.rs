@@ -60,3 +60,51 @@ impl App {
         Ok(Some(Contact { id: record.id, external_id: record.external_id, email, profile }))
     }
 }
+
+impl App {
+    /// Erases a contact (by contact ID, or by external ID): the address is
+    /// suppressed for good (by its blind index), every topic and any HIPAA
+    /// authorization withdrawn, a tombstone appended to the consent ledger
+    /// (which stays, as evidence), and the contact's record, with all its
+    /// sealed PHI, email index and external ID, deleted. Idempotent.
+    pub async fn erase_contact(
+        &self,
+        actor: &str,
+        id_or_external: &str,
+        proof: super::consent::RequestProof,
+    ) -> Result<ContactId, AppError> {
+        let record = match ContactId::parse(id_or_external) {
+            Ok(id) => self.ports.contacts.get(&id).await?,
+            Err(_) => match ExternalId::parse(id_or_external) {
+                Ok(external) => self.ports.contacts.find_by_external_id(&external).await?,
+                Err(_) => None,
+            },
+        }
+        .ok_or(AppError::NotFound("contact"))?;
+        let id = record.id;
+        self.ports.suppression.suppress(&record.email_index, crate::ports::SuppressionReason::Erased).await?;
+        let mut everything = self.settings.categories.clone();
+        everything.push(crate::domain::ConsentCategory::hipaa_authorization());
+        self.withdraw_consent(&id, &everything, crate::domain::ConsentMethod::Admin, proof).await?;
+        let history = self.ports.consent.history(&id).await?;
+        if history.last().is_none_or(|e| e.evidence.kind != crate::domain::ConsentEntryKind::Erased) {
+            let tombstone = crate::domain::ConsentEvidence {
+                contact_id: id,
+                kind: crate::domain::ConsentEntryKind::Erased,
+                categories: Vec::new(),
+                at: OffsetDateTime::now_utc(),
+                method: crate::domain::ConsentMethod::Admin,
+                form_id: None,
+                consent_text_sha256: None,
+                request_id: None,
+                expires_at: None,
+                sealed_proof: Vec::new(),
+            };
+            self.append_consent(tombstone, crate::domain::ConsentStatus::Withdrawn).await?;
+        }
+        self.ports.contacts.delete(&id).await?;
+        self.record_access(actor, "contact.erase", Some(id), Vec::new(), "erasure: PHI deleted, tombstone kept".into())
+            .await?;
+        Ok(id)
+    }
+}

@@ -138,6 +138,9 @@ pub enum ConsentEntryKind {
     /// Consent given (directly, or by confirming a request).
     Granted,
     Withdrawn,
+    /// The contact's PHI was erased; the entry is the tombstone, and the
+    /// ledger before it is the consent evidence the law requires keeping.
+    Erased,
 }
 
 /// One ledger entry before it is chained. The proof fields that are PHI

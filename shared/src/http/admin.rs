@@ -22,7 +22,7 @@ use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput};
 
 pub fn contact_routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v1/contacts/{external_id}", put(upsert_contact))
+        .route("/v1/contacts/{external_id}", put(upsert_contact).delete(erase_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
         .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
         .route("/v1/audit", get(audit_entries))
@@ -87,6 +87,18 @@ async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<Str
         })
         .collect();
     Ok(Json(serde_json::json!({"contact_id": id, "chain_verified": chain_ok, "entries": entries})).into_response())
+}
+
+/// `DELETE /v1/contacts/{id}`: erases the contact (its contact ID or external ID).
+async fn erase_contact(
+    State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
+    ip: super::extract::ClientIp,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let erased = app.erase_contact(&actor.0, &id, super::extract::proof(ip, &headers)).await?;
+    Ok(Json(serde_json::json!({"contact_id": erased, "erased": true})).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -74,6 +74,24 @@ pub async fn contact_store_contract(store: &dyn ContactStore) {
     putting_a_contact_again_updates_it_in_place(store).await;
     paging_through_every_shard_sees_each_contact_exactly_once(store).await;
     resuming_from_a_saved_cursor_returns_the_same_next_page(store).await;
+    a_deleted_contact_is_gone_by_every_key_and_frees_them(store).await;
+}
+
+pub async fn a_deleted_contact_is_gone_by_every_key_and_frees_them(store: &dyn ContactStore) {
+    let gone = contact(ContactId::new_random());
+    store.put(&gone).await.unwrap();
+
+    let deleted = store.delete(&gone.id).await.unwrap();
+    let again = store.delete(&gone.id).await.unwrap();
+
+    assert_eq!((deleted, again), (true, false));
+    assert_eq!(store.get(&gone.id).await.unwrap(), None);
+    assert_eq!(store.find_by_email_index(&gone.email_index).await.unwrap(), None);
+    assert_eq!(store.find_by_external_id(gone.external_id.as_ref().unwrap()).await.unwrap(), None);
+    // Its email index and external ID are free for a new contact.
+    let successor = ContactRecord { id: ContactId::new_random(), ..gone.clone() };
+    store.put(&successor).await.unwrap();
+    assert_eq!(store.find_by_email_index(&gone.email_index).await.unwrap().map(|r| r.id), Some(successor.id));
 }
 
 pub async fn a_stored_contact_reads_back_unchanged(store: &dyn ContactStore) {
@@ -198,6 +216,13 @@ pub async fn resuming_from_a_saved_cursor_returns_the_same_next_page(store: &dyn
 }
 
 mod embedded {
+    #[tokio::test]
+    async fn a_deleted_contact_is_gone_by_every_key_and_frees_them() {
+        let s = super::super::support::scratch();
+        let store = carepost::adapters::embedded::SqliteContactStore::new(s.db.clone());
+        super::a_deleted_contact_is_gone_by_every_key_and_frees_them(&store).await;
+    }
+
     use carepost::adapters::embedded::SqliteContactStore;
     use carepost::domain::ContactId;
     use carepost::ports::{ContactRecord, ContactStore, ShardSpec};

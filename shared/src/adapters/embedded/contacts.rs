@@ -84,6 +84,16 @@ impl ContactStore for SqliteContactStore {
         self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE external_id = ?1"), key)).await
     }
 
+    async fn delete(&self, id: &ContactId) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        // secure_delete is on: the freed page is zeroed, no ciphertext residue.
+        self.db
+            .call(move |c| {
+                c.execute("DELETE FROM contacts WHERE contact_id = ?1", [key]).map(|n| n == 1).map_err(unavailable)
+            })
+            .await
+    }
+
     /// Shards are buckets modulo `total`; the cursor is the last contact ID.
     async fn scan_shard(&self, shard: ShardSpec, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
         let after = cursor.unwrap_or_default().to_owned();

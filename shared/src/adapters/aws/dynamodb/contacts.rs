@@ -210,6 +210,34 @@ impl ContactStore for DynamoContactStore {
         self.find_by_guard(external_guard(external_id), |r| r.external_id.as_ref() == Some(external_id)).await
     }
 
+    async fn delete(&self, id: &ContactId) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let Some(item) = self.read(key.clone()).await? else { return Ok(false) };
+        let old = record(&item)?;
+        let contact = Delete::builder()
+            .table_name(&self.table)
+            .key("contact_id", s(key.clone()))
+            .condition_expression("#email = :email")
+            .expression_attribute_names("#email", "email_index")
+            .expression_attribute_values(":email", s(old.email_index.clone()))
+            .build();
+        let mut items = vec![
+            TransactWriteItem::builder().delete(built("Delete", contact)?).build(),
+            self.guard_delete(email_guard(&old.email_index), &key)?,
+        ];
+        if let Some(external) = &old.external_id {
+            items.push(self.guard_delete(external_guard(external), &key)?);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match transaction_error("TransactWriteItems", e)? {
+                Cancelled::Conditions(_) | Cancelled::Contended => {
+                    Err(StoreError::Conflict("the contact changed during its erasure; try again".into()))
+                }
+            },
+        }
+    }
+
     /// A DynamoDB parallel-scan segment; the cursor is the last evaluated key
     /// (a `contact_id`, possibly a guard's). Guards count towards `limit` as
     /// DynamoDB evaluates them, so a page may hold fewer contacts than `limit`.
