@@ -7,6 +7,7 @@ mod e2e {
     pub mod browser;
     pub mod campaign_control;
     pub mod consent_limits;
+    pub mod contact_views;
     pub mod crash_restart;
     pub mod erasure;
     pub mod events;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authorization;
 pub mod campaigns;
 pub mod consent;
+pub mod contact_views;
 pub mod contacts;
 pub mod control;
 pub mod error;

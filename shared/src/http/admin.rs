@@ -22,7 +22,12 @@ use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput};
 
 pub fn contact_routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v1/contacts/{external_id}", put(upsert_contact).delete(erase_contact))
+        .route("/v1/contacts", get(list_contacts))
+        .route(
+            "/v1/contacts:batch",
+            post(upsert_batch).layer(axum::extract::DefaultBodyLimit::max(super::BATCH_BODY_LIMIT_BYTES)),
+        )
+        .route("/v1/contacts/{external_id}", put(upsert_contact).delete(erase_contact).get(read_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
         .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
         .route("/v1/audit", get(audit_entries))
@@ -87,6 +92,65 @@ async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<Str
         })
         .collect();
     Ok(Json(serde_json::json!({"contact_id": id, "chain_verified": chain_ok, "entries": entries})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    after: Option<String>,
+    #[serde(default = "default_audit_limit")]
+    limit: usize,
+}
+
+/// `GET /v1/contacts?after=&limit=`: IDs and update times, no PHI.
+async fn list_contacts(
+    State(app): State<Arc<App>>,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|_| ApiError::invalid("limit", "must be a whole number"))?;
+    let after = q.after.filter(|a| !a.is_empty());
+    // An opaque cursor (the store's own key form); only its size is checked.
+    if after.as_ref().is_some_and(|a| a.len() > 512) {
+        return Err(ApiError::invalid("after", "must be the `next` of the previous page"));
+    }
+    Ok(Json(app.list_contacts(after.as_deref(), q.limit).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadQuery {
+    reason: Option<String>,
+}
+
+/// `GET /v1/contacts/{id}?reason=…`: one contact with its PHI, audited.
+async fn read_contact(
+    State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) =
+        query.map_err(|_| ApiError::invalid("reason", "say why you need this patient's data"))?;
+    let id = ContactId::parse(&id).map_err(|_| ApiError::not_found("contact"))?;
+    let view = app.read_contact(&actor.0, &id, q.reason.as_deref()).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    contacts: Vec<crate::app::contact_views::BatchItem>,
+}
+
+/// `POST /v1/contacts:batch`: up to 500 upserts, a result per item.
+async fn upsert_batch(
+    State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: BatchBody = parse_json(&body_bytes(body)?)?;
+    let results = app.upsert_batch(&actor.0, body.contacts).await?;
+    Ok(Json(serde_json::json!({"results": results})).into_response())
 }
 
 /// `DELETE /v1/contacts/{id}`: erases the contact (its contact ID or external ID).

@@ -22,6 +22,9 @@ use crate::app::App;
 /// Largest request body accepted anywhere; larger bodies get 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
+/// The batch upsert's limit: 500 contacts with their attributes.
+pub const BATCH_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
 /// Public routes of the `consent` function: consent capture and confirmation.
 pub fn consent_router(app: Arc<App>) -> Router {
     let cors = consent::cors(&app.settings);
