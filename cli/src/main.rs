@@ -4,6 +4,7 @@ mod args;
 mod audit;
 mod bench_send;
 mod campaign;
+mod contacts;
 mod demo;
 mod dev;
 mod logging;
@@ -27,6 +28,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         command: campaign::CampaignCommand,
+    },
+    /// Contacts of a running local stack: import a CSV file.
+    Contacts {
+        #[command(subcommand)]
+        command: contacts::ContactsCommand,
     },
     /// The PHI-access audit log of a running local stack: verify its chain, export it.
     Audit {
@@ -61,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Campaign { command } => campaign::run(command).await,
         Command::Audit { command } => audit::run(command).await,
+        Command::Contacts { command } => contacts::run(command).await,
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");
             bench_send::run(args).await

@@ -14,6 +14,7 @@ mod e2e {
     pub mod forms;
     pub mod helpers;
     pub mod hipaa;
+    pub mod import;
     pub mod mime_python;
     pub mod one_click_python;
     pub mod openapi;

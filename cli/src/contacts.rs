@@ -1,0 +1,226 @@
+//! `carepost contacts import FILE.csv`: contacts from a CSV export, through
+//! the batch upsert of a running stack (500 per request), with a progress
+//! bar, a `--dry-run` that only validates, and a report of rejected rows
+//! (row number, field and rule; never the value).
+//!
+//! Columns (header row, any order, all but `external_id` and `email`
+//! optional): external_id, email, first_name, last_name, date_of_birth
+//! (YYYY-MM-DD), sex, zip, language, conditions and medications (separated
+//! by `;`), journey_stage, last_visit.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use carepost::domain::{EmailAddress, ExternalId, ProfileInput};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::campaign::AdminConnection;
+
+const COLUMNS: [&str; 12] = [
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "zip",
+    "language",
+    "conditions",
+    "medications",
+    "journey_stage",
+    "last_visit",
+];
+const BATCH: usize = 500;
+
+#[derive(Subcommand)]
+pub enum ContactsCommand {
+    /// Import contacts from a CSV file (see the column list in --help of the crate docs).
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The CSV file, with a header row.
+    pub file: PathBuf,
+    /// Validate every row and write the reject report, store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the rejected rows are reported (CSV: row, field, reason).
+    #[arg(long, value_name = "FILE", default_value = "rejected.csv")]
+    pub rejects: PathBuf,
+    #[command(flatten)]
+    pub admin: AdminConnection,
+}
+
+/// One data row: its number in the file (the header is row 1) and the item.
+struct Row {
+    number: u64,
+    item: Value,
+}
+
+fn split_list(value: &str) -> Option<Vec<String>> {
+    let items: Vec<String> = value.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    (!items.is_empty()).then_some(items)
+}
+
+fn row_item(header: &[String], record: &csv::StringRecord) -> Value {
+    let mut attributes = serde_json::Map::new();
+    let (mut external_id, mut email) = (String::new(), String::new());
+    for (name, value) in header.iter().zip(record.iter()) {
+        let value = value.trim();
+        match name.as_str() {
+            "external_id" => external_id = value.to_owned(),
+            "email" => email = value.to_owned(),
+            "conditions" | "medications" => {
+                if let Some(list) = split_list(value) {
+                    attributes.insert(name.clone(), json!(list));
+                }
+            }
+            _ if !value.is_empty() => {
+                attributes.insert(name.clone(), json!(value));
+            }
+            _ => {}
+        }
+    }
+    json!({"external_id": external_id, "email": email, "attributes": attributes})
+}
+
+/// What the server would refuse, checked here with the same parsers.
+fn validate(item: &Value) -> Option<(String, String)> {
+    let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+    if let Err(e) = ExternalId::parse(&text("external_id")) {
+        return Some(("external_id".into(), e.to_string()));
+    }
+    if let Err(e) = EmailAddress::parse(&text("email")) {
+        return Some(("email".into(), e.to_string()));
+    }
+    let profile: ProfileInput = match serde_json::from_value(item["attributes"].clone()) {
+        Ok(p) => p,
+        Err(_) => return Some(("attributes".into(), "not a valid set of attributes".into())),
+    };
+    profile.apply_to(Default::default(), time::OffsetDateTime::now_utc().date()).err().map(|f| (f.field, f.message))
+}
+
+pub async fn run(command: ContactsCommand) -> anyhow::Result<()> {
+    match command {
+        ContactsCommand::Import(args) => import(args).await,
+    }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    if let Some(unknown) = header.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
+        bail!("unknown column '{unknown}'; the columns are: {}", COLUMNS.join(", "));
+    }
+    for required in ["external_id", "email"] {
+        if !header.iter().any(|h| h == required) {
+            bail!("the header has no '{required}' column");
+        }
+    }
+    let total = std::fs::read(&args.file).map(|b| b.iter().filter(|c| **c == b'\n').count() as u64)?.saturating_sub(1);
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} rows  {per_sec}  eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    progress.set_prefix(if args.dry_run { "checking" } else { "importing" });
+    let mut rejects =
+        csv::Writer::from_path(&args.rejects).with_context(|| format!("cannot write {}", args.rejects.display()))?;
+    rejects.write_record(["row", "field", "reason"])?;
+    let (mut created, mut updated, mut rejected) = (0u64, 0u64, 0u64);
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    let mut records = reader.records();
+    let mut number = 1u64;
+    loop {
+        let next = records.next();
+        if let Some(record) = &next {
+            number += 1;
+            match record {
+                Ok(record) => batch.push(Row { number, item: row_item(&header, record) }),
+                Err(_) => {
+                    rejected += 1;
+                    rejects.write_record([number.to_string(), String::new(), "not a well-formed CSV row".into()])?;
+                    progress.inc(1);
+                }
+            }
+        }
+        if batch.len() == BATCH || (next.is_none() && !batch.is_empty()) {
+            let rows = std::mem::take(&mut batch);
+            let outcomes = if args.dry_run { check(&rows) } else { send(&args.admin, &rows).await? };
+            for (row, outcome) in rows.iter().zip(outcomes) {
+                match outcome {
+                    Outcome::Created => created += 1,
+                    Outcome::Updated => updated += 1,
+                    Outcome::Rejected(field, reason) => {
+                        rejected += 1;
+                        rejects.write_record([row.number.to_string(), field, reason])?;
+                    }
+                }
+            }
+            progress.inc(rows.len() as u64);
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    rejects.flush()?;
+    progress.finish_and_clear();
+    let verb = if args.dry_run { "would be imported" } else { "imported" };
+    println!(
+        "{} rows: {} {verb} ({created} new, {updated} updated), {rejected} rejected (see {})",
+        number - 1,
+        created + updated,
+        args.rejects.display()
+    );
+    Ok(())
+}
+
+enum Outcome {
+    Created,
+    Updated,
+    Rejected(String, String),
+}
+
+fn check(rows: &[Row]) -> Vec<Outcome> {
+    rows.iter()
+        .map(|row| match validate(&row.item) {
+            Some((field, reason)) => Outcome::Rejected(field, reason),
+            None => Outcome::Created,
+        })
+        .collect()
+}
+
+async fn send(admin: &AdminConnection, rows: &[Row]) -> anyhow::Result<Vec<Outcome>> {
+    let url = format!("{}/v1/contacts:batch", admin.url.trim_end_matches('/'));
+    let items: Vec<&Value> = rows.iter().map(|r| &r.item).collect();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(admin.token()?)
+        .json(&json!({"contacts": items}))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{url} answered {status}: {body}");
+    }
+    let results = body["results"].as_array().context("the batch answer has no results")?;
+    Ok(results
+        .iter()
+        .map(|r| match r["status"].as_str() {
+            Some("created") => Outcome::Created,
+            Some("updated") => Outcome::Updated,
+            _ => Outcome::Rejected(
+                r["field"].as_str().unwrap_or_default().to_owned(),
+                r["message"].as_str().unwrap_or_default().to_owned(),
+            ),
+        })
+        .collect())
+}
