@@ -63,9 +63,14 @@ impl AdminConnection {
 
     /// GETs `path` (with query) from the admin API as JSON.
     pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        self.request_json(reqwest::Method::GET, path).await
+    }
+
+    /// Calls the admin API; a non-2xx answer is an error with its body.
+    pub async fn request_json(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
         let response = reqwest::Client::new()
-            .get(&url)
+            .request(method, &url)
             .bearer_auth(self.token()?)
             .send()
             .await
@@ -88,16 +93,7 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
     };
     ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let url = format!("{}/v1/campaigns/{}{action}", target.admin.url.trim_end_matches('/'), target.id);
-    let response = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(target.admin.token()?)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    ensure!(status.is_success(), "{url} answered {status}: {body}");
+    let body = target.admin.request_json(method, &format!("/v1/campaigns/{}{action}", target.id)).await?;
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }
