@@ -171,13 +171,6 @@ async fn confirm(State(app): State<Arc<App>>, ip: ClientIp, headers: HeaderMap, 
     }
 }
 
-/// A human label for an attribute or topic slug: "date_of_birth" → "Date of birth".
-fn label(slug: &str) -> String {
-    let words = slug.replace(['-', '_'], " ");
-    let mut chars = words.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
 /// The form's markup, ready to paste into a clinic's page: it posts to this
 /// service, carries the hidden honeypot, shows the consent text whose hash
 /// is kept as proof, and uses no script or outside asset.
@@ -192,7 +185,7 @@ pub fn example_form_markup(settings: &crate::config::Settings, form: &crate::con
             format!(
                 "<p><label><input type=\"checkbox\" name=\"categories\" value=\"{v}\"> {l}</label></p>",
                 v = esc(c.as_str()),
-                l = esc(&label(c.as_str()))
+                l = esc(&pages::label(c.as_str()))
             )
         })
         .collect();
@@ -205,7 +198,7 @@ pub fn example_form_markup(settings: &crate::config::Settings, form: &crate::con
             format!(
                 "<p><label for=\"cp-{name}\">{l} (optional)</label><br>\
                  <input id=\"cp-{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"off\"></p>",
-                l = esc(&label(name))
+                l = esc(&pages::label(name))
             )
         })
         .collect();

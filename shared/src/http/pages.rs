@@ -23,6 +23,13 @@ pub fn page(status: StatusCode, title: &str, paragraphs: &[&str], forms: &str) -
     (status, [("cache-control", "no-store")], Html(html)).into_response()
 }
 
+/// A human label for a topic or attribute slug: "date_of_birth" → "Date of birth".
+pub fn label(slug: &str) -> String {
+    let words = slug.replace(['-', '_'], " ");
+    let mut chars = words.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// A form that POSTs back to `action` with one button.
 pub fn post_button(action: &str, label: &str, class: &str) -> String {
     format!(

@@ -33,13 +33,6 @@ struct PreferencesForm {
     unsubscribe_all: Option<String>,
 }
 
-/// "wellness-tips" → "Wellness tips".
-fn label(slug: &str) -> String {
-    let words = slug.replace('-', " ");
-    let mut chars = words.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
 fn page(token: &str, topics: &[TopicChoice], notice: Option<&str>) -> Response {
     let action = html_escape(&format!("/preferences/{token}"));
     let boxes: String = topics
@@ -49,7 +42,7 @@ fn page(token: &str, topics: &[TopicChoice], notice: Option<&str>) -> Response {
                 "<p><label><input type=\"checkbox\" name=\"categories\" value=\"{v}\"{c}> {l}</label></p>",
                 v = html_escape(t.category.as_str()),
                 c = if t.subscribed { " checked" } else { "" },
-                l = html_escape(&label(t.category.as_str())),
+                l = html_escape(&pages::label(t.category.as_str())),
             )
         })
         .collect();
