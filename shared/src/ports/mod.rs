@@ -1,0 +1,43 @@
+//! Ports: one trait per outside system. Each has an embedded adapter
+//! (`adapters::embedded`) and an AWS adapter, and one contract test suite
+//! (`tests/contracts` in this crate) that both must pass.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::domain::{
+    AuditEntry, CampaignCounter, CampaignId, CampaignStatus, ConsentEntry, ConsentGrant, ConsentStatus, ContactId,
+    ExternalId, ProviderMessageId, ShardProgress,
+};
+use crate::error::{Classify, ErrorClass};
+
+mod activity;
+mod audit;
+mod campaigns;
+mod consent;
+mod contacts;
+mod errors;
+mod keys;
+mod ledger;
+mod mail;
+mod metrics;
+mod queue;
+mod secrets;
+mod suppression;
+
+pub use activity::*;
+pub use audit::*;
+pub use campaigns::*;
+pub use consent::*;
+pub use contacts::*;
+pub use errors::*;
+pub use keys::*;
+pub use ledger::*;
+pub use mail::*;
+pub use metrics::*;
+pub use queue::*;
+pub use secrets::*;
+pub use suppression::*;

@@ -1,0 +1,26 @@
+//! Port: queues.
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub body: String,
+    pub receipt_handle: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A queue with SQS semantics: at-least-once, visibility timeout, receive
+/// count, and a dead-letter queue after `MaxReceiveCount` receives.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError>;
+    /// Up to `max` visible messages, waiting up to `wait` for the first one.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+    /// Makes a received message visible again after `timeout` (back-off).
+    async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), QueueError>;
+    /// Approximate number of messages: (visible or in flight, in the dead-letter queue).
+    async fn depth(&self) -> Result<(u64, u64), QueueError>;
+}
