@@ -68,13 +68,18 @@ impl AdminConnection {
 
     /// Calls the admin API; a non-2xx answer is an error with its body.
     pub async fn request_json(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
+        self.send_json(method, path, None).await
+    }
+
+    /// Calls the admin API with an optional JSON body.
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let response = reqwest::Client::new()
-            .request(method, &url)
-            .bearer_auth(self.token()?)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
+        let mut request = reqwest::Client::new().request(method, &url).bearer_auth(self.token()?);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response =
+            request.send().await.with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         ensure!(status.is_success(), "{url} answered {status}: {body}");

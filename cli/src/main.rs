@@ -7,6 +7,7 @@ mod campaign;
 mod contacts;
 mod demo;
 mod dev;
+mod keys;
 mod logging;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// The customer key of a running local stack: rotate it and re-seal every contact.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -68,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Campaign { command } => campaign::run(command).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Contacts { command } => contacts::run(command).await,
+        Command::Keys { command } => keys::run(command).await,
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");
             bench_send::run(args).await

@@ -15,6 +15,7 @@ mod e2e {
     pub mod helpers;
     pub mod hipaa;
     pub mod import;
+    pub mod keys;
     pub mod mime_python;
     pub mod one_click_python;
     pub mod openapi;

@@ -11,6 +11,7 @@ pub mod control;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod keys;
 pub mod preferences;
 pub mod preview;
 pub mod report;

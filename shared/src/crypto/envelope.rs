@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
@@ -89,6 +89,8 @@ struct ActiveKey {
     wrapped: Vec<u8>,
     key: Arc<LessSafeKey>,
     created: Instant,
+    /// Wall-clock birth, comparable across processes (rotation times).
+    born: SystemTime,
     uses: u64,
 }
 
@@ -181,6 +183,30 @@ impl Envelope {
         Ok((email.ok_or(OpenError::MissingEmail)?, profile))
     }
 
+    /// Opens every field of a blob and seals them again under the current
+    /// data key (key rotation). The plaintext never leaves this function.
+    pub async fn reseal(&self, contact: &ContactId, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let fields = self.open_fields(contact, sealed, |_| true).await?;
+        self.seal_fields(contact, fields).await.map_err(|SealError::KeyProvider(e)| OpenError::KeyProvider(e))
+    }
+
+    /// Rotates the customer key (see `KeyProvider::rotate`) and stops sealing
+    /// with the data key wrapped under the old material.
+    pub async fn rotate_customer_key(&self) -> Result<String, KeyProviderError> {
+        let rotated = self.provider.rotate().await?;
+        *self.active.lock().await = None;
+        Ok(rotated)
+    }
+
+    /// Stops sealing with a data key generated before `time`: the next seal
+    /// generates a fresh one, wrapped under the customer key as it is now.
+    pub async fn retire_keys_born_before(&self, time: SystemTime) {
+        let mut active = self.active.lock().await;
+        if active.as_ref().is_some_and(|k| k.born < time) {
+            *active = None;
+        }
+    }
+
     async fn seal_fields(&self, contact: &ContactId, fields: Vec<(u8, Vec<u8>)>) -> Result<Vec<u8>, SealError> {
         let (dek_id, wrapped, key) = self.current_key().await?;
         let mut out = Vec::with_capacity(64 + wrapped.len() + fields.len() * 48);
@@ -247,7 +273,14 @@ impl Envelope {
                 .lock()
                 .expect("key cache lock")
                 .insert(dek_id, CachedKey { key: key.clone(), created: Instant::now() });
-            *active = Some(ActiveKey { dek_id, wrapped: data_key.wrapped, key, created: Instant::now(), uses: 0 });
+            *active = Some(ActiveKey {
+                dek_id,
+                wrapped: data_key.wrapped,
+                key,
+                created: Instant::now(),
+                born: SystemTime::now(),
+                uses: 0,
+            });
         }
         let k = active.as_mut().expect("set above");
         k.uses += 1;
@@ -336,3 +369,13 @@ pub fn attribute_spans(sealed: &[u8]) -> Vec<(Attribute, std::ops::Range<usize>)
 
 /// Byte offset of the version field, for tests of version binding.
 pub const VERSION_OFFSET: usize = 3;
+
+/// The wrapped data key a blob was sealed under, for tests and tools that
+/// check which customer key version protects it.
+pub fn wrapped_key_of(sealed: &[u8]) -> Option<&[u8]> {
+    parse(sealed).ok().map(|p| p.wrapped)
+}
+
+#[cfg(test)]
+#[path = "envelope_tests.rs"]
+mod tests;

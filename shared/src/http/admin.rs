@@ -32,6 +32,8 @@ pub fn contact_routes() -> Router<Arc<App>> {
         .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
         .route("/v1/audit", get(audit_entries))
         .route("/v1/audit/verify", get(verify_audit))
+        .route("/v1/keys/rotate", post(rotate_keys))
+        .route("/v1/keys/reseal", post(reseal_contacts))
         .route(
             "/v1/contacts/{contact_id}/hipaa-authorization",
             axum::routing::put(record_authorization).delete(revoke_authorization),
@@ -194,6 +196,41 @@ async fn audit_entries(
 /// `GET /v1/audit/verify`: walks the whole chain.
 async fn verify_audit(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     Ok(Json(app.verify_audit_log().await?).into_response())
+}
+
+/// `POST /v1/keys/rotate`: new customer-key material; answers the rotation
+/// time that every re-seal page must carry.
+async fn rotate_keys(State(app): State<Arc<App>>, actor: super::extract::Actor) -> Result<Response, ApiError> {
+    Ok(Json(app.rotate_customer_key(&actor.0).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResealBody {
+    #[serde(with = "time::serde::rfc3339")]
+    rotated_at: time::OffsetDateTime,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default = "default_reseal_limit")]
+    limit: usize,
+}
+
+fn default_reseal_limit() -> usize {
+    crate::app::keys::RESEAL_PAGE_LIMIT
+}
+
+/// `POST /v1/keys/reseal`: re-seals one page of contacts under the rotated key.
+async fn reseal_contacts(
+    State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: ResealBody = parse_json(&body_bytes(body)?)?;
+    let cursor = body.cursor.filter(|c| !c.is_empty());
+    if cursor.as_ref().is_some_and(|c| c.len() > 512) {
+        return Err(ApiError::invalid("cursor", "must be the `next` of the previous page"));
+    }
+    Ok(Json(app.reseal_page(&actor.0, body.rotated_at, cursor.as_deref(), body.limit).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]

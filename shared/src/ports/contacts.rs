@@ -43,4 +43,8 @@ pub trait ContactStore: Send + Sync {
     /// Removes the contact and frees its email index and external ID (erasure);
     /// returns false if there was no such contact.
     async fn delete(&self, id: &ContactId) -> Result<bool, StoreError>;
+    /// Replaces the sealed attributes if they are still `expected` (key
+    /// rotation re-seals under the new key); returns false, changing nothing,
+    /// if the contact was updated or erased meanwhile. `updated_at` is kept.
+    async fn replace_sealed(&self, id: &ContactId, expected: &[u8], sealed: &[u8]) -> Result<bool, StoreError>;
 }

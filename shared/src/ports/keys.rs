@@ -45,4 +45,8 @@ pub trait KeyProvider: Send + Sync {
         wrapped: &[u8],
         context: &EncryptionContext,
     ) -> Result<Zeroizing<[u8; 32]>, KeyProviderError>;
+    /// Rotates the customer key: data keys generated from now on are wrapped
+    /// under new key material, and every key wrapped before still unwraps.
+    /// Returns a description of the new material for the operator (no secret).
+    async fn rotate(&self) -> Result<String, KeyProviderError>;
 }

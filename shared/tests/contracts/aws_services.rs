@@ -91,6 +91,21 @@ mod kms {
     }
 
     #[tokio::test]
+    async fn rotation_through_an_alias_rotates_the_key_on_demand_in_kms() {
+        let client = client().await;
+        let key = new_key(&client).await;
+        let alias = format!("alias/carepost-rotate-{}", uuid::Uuid::new_v4().simple());
+        client.create_alias().alias_name(&alias).target_key_id(&key).send().await.expect("CreateAlias");
+        let keys = KmsKeyProvider::new(client.clone(), alias);
+
+        suite::a_key_wrapped_before_rotation_still_unwraps_after_it(&keys).await;
+
+        let rotations = client.list_key_rotations().key_id(&key).send().await.expect("ListKeyRotations");
+        let kinds: Vec<_> = rotations.rotations().iter().filter_map(|r| r.rotation_type().cloned()).collect();
+        assert_eq!(kinds, vec![aws_sdk_kms::types::RotationType::OnDemand]);
+    }
+
+    #[tokio::test]
     async fn moto_refuses_a_decrypt_under_another_contacts_context() {
         let keys = provider().await;
         let data_key = keys.generate_data_key(&context("c-1")).await.unwrap();

@@ -75,6 +75,22 @@ pub async fn contact_store_contract(store: &dyn ContactStore) {
     paging_through_every_shard_sees_each_contact_exactly_once(store).await;
     resuming_from_a_saved_cursor_returns_the_same_next_page(store).await;
     a_deleted_contact_is_gone_by_every_key_and_frees_them(store).await;
+    resealing_replaces_only_the_sealed_bytes_it_expected(store).await;
+}
+
+pub async fn resealing_replaces_only_the_sealed_bytes_it_expected(store: &dyn ContactStore) {
+    let original = contact(ContactId::new_random());
+    store.put(&original).await.unwrap();
+    let resealed = b"sealed under the rotated key".to_vec();
+
+    let replaced = store.replace_sealed(&original.id, &original.sealed, &resealed).await.unwrap();
+    let stale = store.replace_sealed(&original.id, &original.sealed, b"an older re-seal").await.unwrap();
+    let missing = store.replace_sealed(&ContactId::new_random(), &original.sealed, &resealed).await.unwrap();
+
+    assert_eq!((replaced, stale, missing), (true, false, false));
+    let stored = store.get(&original.id).await.unwrap().unwrap();
+    assert_eq!(stored, ContactRecord { sealed: resealed, ..original.clone() }, "only the sealed bytes change");
+    assert_eq!(store.find_by_email_index(&original.email_index).await.unwrap().map(|r| r.id), Some(original.id));
 }
 
 pub async fn a_deleted_contact_is_gone_by_every_key_and_frees_them(store: &dyn ContactStore) {
@@ -216,6 +232,13 @@ pub async fn resuming_from_a_saved_cursor_returns_the_same_next_page(store: &dyn
 }
 
 mod embedded {
+    #[tokio::test]
+    async fn resealing_replaces_only_the_sealed_bytes_it_expected() {
+        let s = super::super::support::scratch();
+        let store = carepost::adapters::embedded::SqliteContactStore::new(s.db.clone());
+        super::resealing_replaces_only_the_sealed_bytes_it_expected(&store).await;
+    }
+
     #[tokio::test]
     async fn a_deleted_contact_is_gone_by_every_key_and_frees_them() {
         let s = super::super::support::scratch();

@@ -20,6 +20,19 @@ pub async fn key_provider_contract(keys: &dyn KeyProvider) {
     the_order_of_context_pairs_does_not_matter(keys).await;
     a_different_encryption_context_is_refused(keys).await;
     a_tampered_wrapped_key_is_refused(keys).await;
+    a_key_wrapped_before_rotation_still_unwraps_after_it(keys).await;
+}
+
+pub async fn a_key_wrapped_before_rotation_still_unwraps_after_it(keys: &dyn KeyProvider) {
+    let context = contact_context("c-rotate");
+    let before = keys.generate_data_key(&context).await.unwrap();
+
+    let rotated = keys.rotate().await.unwrap();
+    let after = keys.generate_data_key(&context).await.unwrap();
+
+    assert!(!rotated.is_empty());
+    assert_eq!(*keys.decrypt_data_key(&before.wrapped, &context).await.unwrap(), *before.plaintext);
+    assert_eq!(*keys.decrypt_data_key(&after.wrapped, &context).await.unwrap(), *after.plaintext);
 }
 
 pub async fn a_generated_data_key_decrypts_under_the_same_context(keys: &dyn KeyProvider) {
@@ -140,6 +153,33 @@ mod embedded {
     async fn a_tampered_wrapped_key_is_refused() {
         let (_s, keys) = provider();
         super::a_tampered_wrapped_key_is_refused(&keys).await;
+    }
+
+    #[tokio::test]
+    async fn a_key_wrapped_before_rotation_still_unwraps_after_it() {
+        let (_s, keys) = provider();
+        super::a_key_wrapped_before_rotation_still_unwraps_after_it(&keys).await;
+    }
+
+    #[tokio::test]
+    async fn rotation_adds_a_private_key_file_and_a_reopened_provider_uses_it() {
+        let (s, keys) = provider();
+        let context = contact_context("c-1");
+        let before = keys.generate_data_key(&context).await.unwrap();
+
+        keys.rotate().await.unwrap();
+        let reopened = KeyFileProvider::open_or_create(&key_path(&s)).unwrap();
+        let after = reopened.generate_data_key(&context).await.unwrap();
+
+        let second = s.dir.path().join("keys").join("master.key.v2");
+        assert_eq!(mode(&second), 0o600);
+        assert_eq!(reopened.current_version(), 2);
+        assert!(before.wrapped.starts_with(b"KF1"));
+        assert!(after.wrapped.starts_with(b"KF2\0\0\0\x02"));
+        assert_eq!(*reopened.decrypt_data_key(&before.wrapped, &context).await.unwrap(), *before.plaintext);
+        std::fs::remove_file(&second).unwrap();
+        let without_v2 = KeyFileProvider::open_or_create(&key_path(&s)).unwrap();
+        assert_refused(without_v2.decrypt_data_key(&after.wrapped, &context).await, "a missing key version");
     }
 
     #[tokio::test]

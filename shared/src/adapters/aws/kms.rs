@@ -154,6 +154,35 @@ impl KeyProvider for KmsKeyProvider {
             .map_err(|e| sdk_error(OP, &e))?;
         data_key_bytes(OP, output.plaintext.take())
     }
+
+    /// `RotateKeyOnDemand`: new key material for the same key; KMS keeps the
+    /// old material and picks it from each ciphertext, so nothing wrapped
+    /// before stops opening. The API takes a key ID or ARN, not an alias, so
+    /// an alias is resolved with `DescribeKey` first.
+    async fn rotate(&self) -> Result<String, KeyProviderError> {
+        let key_id = if self.key_id.starts_with("alias/") || self.key_id.contains(":alias/") {
+            let described = self
+                .client
+                .describe_key()
+                .key_id(&self.key_id)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeKey", &e))?;
+            described
+                .key_metadata
+                .map(|m| m.key_id)
+                .ok_or_else(|| KeyProviderError::Unavailable("kms DescribeKey: no key metadata".into()))?
+        } else {
+            self.key_id.clone()
+        };
+        self.client
+            .rotate_key_on_demand()
+            .key_id(&key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("RotateKeyOnDemand", &e))?;
+        Ok(format!("kms key {} rotated on demand", sanitize_code(&key_id)))
+    }
 }
 
 #[cfg(test)]

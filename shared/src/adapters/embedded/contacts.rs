@@ -94,6 +94,20 @@ impl ContactStore for SqliteContactStore {
             .await
     }
 
+    async fn replace_sealed(&self, id: &ContactId, expected: &[u8], sealed: &[u8]) -> Result<bool, StoreError> {
+        let (key, expected, sealed) = (id.to_string(), expected.to_vec(), sealed.to_vec());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE contacts SET sealed = ?3 WHERE contact_id = ?1 AND sealed = ?2",
+                    params![key, expected, sealed],
+                )
+                .map(|n| n == 1)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
     /// Shards are buckets modulo `total`; the cursor is the last contact ID.
     async fn scan_shard(&self, shard: ShardSpec, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
         let after = cursor.unwrap_or_default().to_owned();

@@ -238,6 +238,28 @@ impl ContactStore for DynamoContactStore {
         }
     }
 
+    async fn replace_sealed(&self, id: &ContactId, expected: &[u8], sealed: &[u8]) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("contact_id", s(id.to_string()))
+            .update_expression("SET #sealed = :new")
+            .condition_expression("#kind = :contact AND #sealed = :old")
+            .expression_attribute_names("#sealed", "sealed")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":new", b(sealed.to_vec()))
+            .expression_attribute_values(":old", b(expected.to_vec()))
+            .expression_attribute_values(":contact", s(CONTACT))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if super::is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
     /// A DynamoDB parallel-scan segment; the cursor is the last evaluated key
     /// (a `contact_id`, possibly a guard's). Guards count towards `limit` as
     /// DynamoDB evaluates them, so a page may hold fewer contacts than `limit`.
