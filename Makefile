@@ -11,7 +11,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser lint infra-lint package fmt clean bench-kms
+.PHONY: run dev test venv infra-venv browser lint infra-lint package fmt clean bench-kms bench-decrypt
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -26,7 +26,11 @@ test: venv browser lint infra-lint
 
 # KMS calls for 10,000 contacts through fan-out and send, on moto (a few minutes).
 bench-kms: venv
-	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench kms_calls
+	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench kms_calls --bench kms_reads
+
+bench-decrypt:
+	$(CARGO) build --release -p carepost-cli
+	./target/release/carepost bench decrypt
 
 # The SAM template: sam validate --lint, cfn-lint, checkov (offline).
 infra-lint: infra-venv

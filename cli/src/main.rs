@@ -2,6 +2,7 @@
 
 mod args;
 mod audit;
+mod bench_decrypt;
 mod bench_send;
 mod campaign;
 mod contacts;
@@ -56,6 +57,8 @@ enum Command {
 enum Bench {
     /// Sending rate across concurrent senders against a local sink, and the render + MIME cost.
     Send(bench_send::SendBenchArgs),
+    /// Sealed contacts opened per second per core on the embedded path (every attribute, cold key cache).
+    Decrypt(bench_decrypt::DecryptBenchArgs),
 }
 
 #[tokio::main]
@@ -78,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");
             bench_send::run(args).await
+        }
+        Command::Bench { bench: Bench::Decrypt(args) } => {
+            logging::init("warn");
+            bench_decrypt::run(args).await
         }
     }
 }

@@ -37,7 +37,36 @@ impl Patient {
     pub fn external_id(&self) -> String {
         format!("crm-{:06}", self.index)
     }
+
+    /// Every profile attribute set (at least one condition, and a medication
+    /// for each), for benchmarks that must seal and open all ten.
+    pub fn full_profile(&self) -> crate::domain::Profile {
+        use crate::domain::{Sex, parse_date};
+        let mut conditions: Vec<String> = self.conditions.iter().map(|c| (*c).to_owned()).collect();
+        if conditions.is_empty() {
+            conditions.push(CONDITIONS[self.index % CONDITIONS.len()].to_owned());
+        }
+        let medications = conditions
+            .iter()
+            .map(|c| MEDICATIONS[CONDITIONS.iter().position(|k| k == c).unwrap_or(0)].to_owned())
+            .collect();
+        crate::domain::Profile {
+            first_name: Some(self.first_name.clone()),
+            last_name: Some(self.last_name.clone()),
+            date_of_birth: parse_date("date_of_birth", &self.date_of_birth).ok(),
+            sex: Sex::parse(self.sex),
+            zip: Some(self.zip.clone()),
+            language: Some(self.language.to_owned()),
+            conditions,
+            medications,
+            journey_stage: Some(self.journey_stage.to_owned()),
+            last_visit: parse_date("last_visit", &self.last_visit).ok(),
+        }
+    }
 }
+
+/// A typical medication for each of `CONDITIONS`, in the same order.
+const MEDICATIONS: &[&str] = &["metformin", "lisinopril", "albuterol", "tiotropium", "furosemide"];
 
 pub fn generate(count: usize, seed: u64) -> Vec<Patient> {
     let mut rng = StdRng::seed_from_u64(seed);
