@@ -43,6 +43,10 @@ pub struct StackArgs {
     /// origins, consent text, double opt-in, redirect URLs, fields.
     #[arg(long, env = "CAREPOST_FORMS", value_name = "FILE")]
     pub forms: Option<PathBuf>,
+    /// The contact schema (JSON; see docs/schema.example.json): every
+    /// attribute stored, its type and its class. Default: the built-in attributes.
+    #[arg(long, env = "CAREPOST_SCHEMA", value_name = "FILE")]
+    pub schema: Option<PathBuf>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
@@ -105,6 +109,17 @@ impl StackArgs {
                 )
             }
         };
+        let schema = match &self.schema {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                Some(
+                    carepost::domain::ContactSchema::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
+            }
+        };
         let transport = match &self.smtp_host {
             None => TransportChoice::Outbox(None),
             Some(host) => TransportChoice::Smtp(SmtpSettings {
@@ -132,6 +147,7 @@ impl StackArgs {
                 ..ReputationGuard::default()
             },
             forms,
+            schema,
         })
     }
 }

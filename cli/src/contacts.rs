@@ -4,34 +4,22 @@
 //! (row number, field and rule; never the value).
 //!
 //! Columns (header row, any order, all but `external_id` and `email`
-//! optional): external_id, email, first_name, last_name, date_of_birth
-//! (YYYY-MM-DD), sex, zip, language, conditions and medications (separated
-//! by `;`), journey_stage, last_visit.
+//! optional): external_id, email, and any attribute of the stack's contact
+//! schema (`GET /v1/schema`; by default first_name, last_name, date_of_birth
+//! (YYYY-MM-DD), sex, zip, language, conditions, medications, journey_stage,
+//! last_visit). Code lists (conditions, medications…) are separated by `;`.
+//! A column outside the schema stops the import before any row is sent.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use carepost::domain::{EmailAddress, ExternalId, ProfileInput};
+use carepost::domain::{AttributeType, ContactSchema, EmailAddress, ExternalId, ProfileInput};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::campaign::AdminConnection;
 
-const COLUMNS: [&str; 12] = [
-    "external_id",
-    "email",
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "sex",
-    "zip",
-    "language",
-    "conditions",
-    "medications",
-    "journey_stage",
-    "last_visit",
-];
 const BATCH: usize = 500;
 
 #[derive(Subcommand)]
@@ -65,15 +53,16 @@ fn split_list(value: &str) -> Option<Vec<String>> {
     (!items.is_empty()).then_some(items)
 }
 
-fn row_item(header: &[String], record: &csv::StringRecord) -> Value {
+fn row_item(schema: &ContactSchema, header: &[String], record: &csv::StringRecord) -> Value {
     let mut attributes = serde_json::Map::new();
     let (mut external_id, mut email) = (String::new(), String::new());
     for (name, value) in header.iter().zip(record.iter()) {
         let value = value.trim();
+        let is_list = schema.get(name).is_some_and(|d| d.kind == AttributeType::CodeList);
         match name.as_str() {
             "external_id" => external_id = value.to_owned(),
             "email" => email = value.to_owned(),
-            "conditions" | "medications" => {
+            _ if is_list => {
                 if let Some(list) = split_list(value) {
                     attributes.insert(name.clone(), json!(list));
                 }
@@ -87,8 +76,8 @@ fn row_item(header: &[String], record: &csv::StringRecord) -> Value {
     json!({"external_id": external_id, "email": email, "attributes": attributes})
 }
 
-/// What the server would refuse, checked here with the same parsers.
-fn validate(item: &Value) -> Option<(String, String)> {
+/// What the server would refuse, checked here with the same parsers and schema.
+fn validate(schema: &ContactSchema, item: &Value) -> Option<(String, String)> {
     let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
     if let Err(e) = ExternalId::parse(&text("external_id")) {
         return Some(("external_id".into(), e.to_string()));
@@ -100,7 +89,8 @@ fn validate(item: &Value) -> Option<(String, String)> {
         Ok(p) => p,
         Err(_) => return Some(("attributes".into(), "not a valid set of attributes".into())),
     };
-    profile.apply_to(Default::default(), time::OffsetDateTime::now_utc().date()).err().map(|f| (f.field, f.message))
+    let today = time::OffsetDateTime::now_utc().date();
+    schema.apply(&profile, Default::default(), today).err().map(|f| (f.field, f.message))
 }
 
 pub async fn run(command: ContactsCommand) -> anyhow::Result<()> {
@@ -114,9 +104,14 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         .flexible(false)
         .from_path(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let schema = ContactSchema::parse(&args.admin.get_json("/v1/schema").await?.to_string())
+        .context("the stack's contact schema (GET /v1/schema)")?;
     let header: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-    if let Some(unknown) = header.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
-        bail!("unknown column '{unknown}'; the columns are: {}", COLUMNS.join(", "));
+    if let Some(unknown) = header.iter().find(|h| h.as_str() != "external_id" && schema.get(h).is_none()) {
+        let columns: Vec<String> = std::iter::once("external_id".to_owned())
+            .chain(schema.attributes().iter().map(|d| d.name.clone()))
+            .collect();
+        bail!("unknown column '{unknown}': it is not in the contact schema; the columns are: {}", columns.join(", "));
     }
     for required in ["external_id", "email"] {
         if !header.iter().any(|h| h == required) {
@@ -142,7 +137,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         if let Some(record) = &next {
             number += 1;
             match record {
-                Ok(record) => batch.push(Row { number, item: row_item(&header, record) }),
+                Ok(record) => batch.push(Row { number, item: row_item(&schema, &header, record) }),
                 Err(_) => {
                     rejected += 1;
                     rejects.write_record([number.to_string(), String::new(), "not a well-formed CSV row".into()])?;
@@ -152,7 +147,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
         if batch.len() == BATCH || (next.is_none() && !batch.is_empty()) {
             let rows = std::mem::take(&mut batch);
-            let outcomes = if args.dry_run { check(&rows) } else { send(&args.admin, &rows).await? };
+            let outcomes = if args.dry_run { check(&schema, &rows) } else { send(&args.admin, &rows).await? };
             for (row, outcome) in rows.iter().zip(outcomes) {
                 match outcome {
                     Outcome::Created => created += 1,
@@ -187,9 +182,9 @@ enum Outcome {
     Rejected(String, String),
 }
 
-fn check(rows: &[Row]) -> Vec<Outcome> {
+fn check(schema: &ContactSchema, rows: &[Row]) -> Vec<Outcome> {
     rows.iter()
-        .map(|row| match validate(&row.item) {
+        .map(|row| match validate(schema, &row.item) {
             Some((field, reason)) => Outcome::Rejected(field, reason),
             None => Outcome::Created,
         })

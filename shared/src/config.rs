@@ -127,6 +127,8 @@ pub struct FormDefinition {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub public_base_url: PublicBaseUrl,
+    /// Every contact attribute the deployment stores, with its type and class.
+    pub schema: std::sync::Arc<crate::domain::ContactSchema>,
     pub categories: Vec<ConsentCategory>,
     pub forms: Vec<FormDefinition>,
     pub default_sender: Sender,
@@ -248,6 +250,7 @@ impl Settings {
             .collect();
         Settings {
             public_base_url,
+            schema: Default::default(),
             forms: vec![FormDefinition {
                 id: "web-signup".into(),
                 allowed_origins: Vec::new(),
@@ -290,6 +293,26 @@ impl Settings {
         self.categories = config.categories;
         self.forms = config.forms;
         self
+    }
+
+    /// Uses a deployment's contact schema. A form field the schema does not
+    /// hold is an error if the forms were configured (`configured_forms`);
+    /// the built-in example form just stops offering it.
+    pub fn with_schema(
+        mut self,
+        schema: crate::domain::ContactSchema,
+        configured_forms: bool,
+    ) -> Result<Settings, String> {
+        for form in &mut self.forms {
+            if let Some(missing) = form.fields.iter().find(|a| !schema.holds(**a))
+                && configured_forms
+            {
+                return Err(format!("form '{}': field '{}' is not in the contact schema", form.id, missing.as_str()));
+            }
+            form.fields.retain(|a| schema.holds(*a));
+        }
+        self.schema = std::sync::Arc::new(schema);
+        Ok(self)
     }
 
     /// The service's own origin (`scheme://host[:port]`), from which the

@@ -61,6 +61,7 @@ impl Patient {
             medications,
             journey_stage: Some(self.journey_stage.to_owned()),
             last_visit: parse_date("last_visit", &self.last_visit).ok(),
+            custom: Default::default(),
         }
     }
 }

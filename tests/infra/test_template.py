@@ -223,7 +223,7 @@ class Template(unittest.TestCase):
                     continue
                 route = (event["Properties"]["Method"], event["Properties"]["Path"])
                 authorizer = event["Properties"].get("Auth", {}).get("Authorizer")
-                if route[1].startswith(("/v1/contacts", "/v1/campaigns", "/v1/audit", "/v1/keys")):
+                if route[1].startswith(("/v1/contacts", "/v1/campaigns", "/v1/audit", "/v1/keys", "/v1/schema")):
                     self.assertEqual(authorizer, "AWS_IAM", route)
                 else:
                     public.add(route)

@@ -23,6 +23,7 @@ mod e2e {
     pub mod pipeline;
     pub mod preferences;
     pub mod reporting;
+    pub mod schema;
     pub mod smtp;
     pub mod templates;
     pub mod tracking;

@@ -58,7 +58,8 @@ impl CampaignInput {
             .ok()
             .filter(|c| settings.categories.contains(c))
             .ok_or_else(|| InvalidField::new("category", format!("unknown category '{}'", self.category)))?;
-        let segment = Segment::from_json(self.segment).map_err(|e| InvalidField::new("segment", e.to_string()))?;
+        let segment = Segment::from_json(self.segment, &settings.schema)
+            .map_err(|e| InvalidField::new("segment", e.to_string()))?;
         let template = CompiledTemplate::compile(&self.template)
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
         crate::mail::lint(&self.template, self.phi_personalized)?;
@@ -115,7 +116,9 @@ fn definition_json(c: &Campaign) -> String {
     .to_string()
 }
 
-fn from_record(record: &CampaignRecord) -> Result<Campaign, AppError> {
+/// A stored campaign. Its segment is checked against today's schema: a
+/// campaign reading an attribute removed from the schema no longer loads.
+fn from_record(record: &CampaignRecord, schema: &crate::domain::ContactSchema) -> Result<Campaign, AppError> {
     let corrupt = |m: String| AppError::Store(crate::ports::StoreError::Corrupt(m));
     let input: CampaignInput = serde_json::from_str(&record.definition).map_err(|e| corrupt(e.to_string()))?;
     let sender = input.sender.ok_or_else(|| corrupt("campaign has no sender".into()))?;
@@ -123,7 +126,7 @@ fn from_record(record: &CampaignRecord) -> Result<Campaign, AppError> {
         id: record.id,
         name: input.name,
         category: ConsentCategory::parse(&input.category).map_err(|e| corrupt(e.to_string()))?,
-        segment: Segment::from_json(input.segment).map_err(|e| corrupt(e.to_string()))?,
+        segment: Segment::from_json(input.segment, schema).map_err(|e| corrupt(e.to_string()))?,
         template: input.template,
         phi_personalized: input.phi_personalized,
         purpose: input.purpose,
@@ -161,7 +164,7 @@ impl App {
             return Ok(hit.clone());
         }
         let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
-        let campaign = from_record(&record)?;
+        let campaign = from_record(&record, &self.settings.schema)?;
         let template = CompiledTemplate::compile(&campaign.template)
             .map_err(|e| AppError::Store(crate::ports::StoreError::Corrupt(e.to_string())))?;
         let links = crate::mail::tracking::trackable_links(&campaign.template.html);

@@ -97,7 +97,7 @@ impl App {
         let categories = parse_categories(&submission.categories, &form.categories)?;
         // Validate the attributes even when they will not be stored, so bad
         // input gets the same 4xx for known and unknown addresses.
-        let profile = submission.profile.apply_to(Profile::default(), today_utc())?;
+        let profile = self.settings.schema.apply(&submission.profile, Profile::default(), today_utc())?;
         let contact_id = self.find_or_create_contact(&email, &profile).await?;
 
         let grants = self.ports.consent.grants(&contact_id).await?;

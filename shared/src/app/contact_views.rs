@@ -7,18 +7,19 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{App, AppError};
-use crate::domain::{ContactId, ExternalId, InvalidField, ProfileInput, format_date};
+use crate::domain::{AttributeClass, ContactId, ExternalId, InvalidField, ProfileInput};
 use crate::ports::ShardSpec;
 
 /// The most contacts one batch upsert takes.
 pub const BATCH_LIMIT: usize = 500;
 
-/// One contact in a list: no PHI.
+/// One contact in a list: its ID and the schema's non-identifying attributes, no PHI.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ContactSummary {
     pub contact_id: ContactId,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    pub attributes: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -78,18 +79,26 @@ fn parse_reason(reason: Option<&str>) -> Result<String, InvalidField> {
 }
 
 impl App {
-    /// A page of contacts, IDs and update times only, in a stable order.
-    pub async fn list_contacts(&self, after: Option<&str>, limit: usize) -> Result<ContactPage, AppError> {
+    /// A page of contacts in a stable order: IDs, update times and the
+    /// schema's non-identifying attributes (only those are decrypted; one
+    /// audit entry per page names them).
+    pub async fn list_contacts(&self, actor: &str, after: Option<&str>, limit: usize) -> Result<ContactPage, AppError> {
         let page =
             self.ports.contacts.scan_shard(ShardSpec { index: 0, total: 1 }, after, limit.clamp(1, 1000)).await?;
-        Ok(ContactPage {
-            contacts: page
-                .records
-                .into_iter()
-                .map(|r| ContactSummary { contact_id: r.id, updated_at: r.updated_at })
-                .collect(),
-            next: page.next,
-        })
+        let schema = &self.settings.schema;
+        let listed = schema.codes_of(AttributeClass::NonIdentifying);
+        if !listed.is_empty() && !page.records.is_empty() {
+            let names = schema.attributes().iter().filter(|d| listed.contains(&d.code)).map(|d| d.name.clone());
+            let reason = format!("list view: non-identifying attributes of {} contacts", page.records.len());
+            self.record_access(actor, "contacts.list", None, names.collect(), reason).await?;
+        }
+        let mut contacts = Vec::with_capacity(page.records.len());
+        for r in page.records {
+            let (_, profile) = self.envelope.open_where(&r.id, &r.sealed, |code| listed.contains(&code)).await?;
+            let attributes = schema.profile_json(&profile, &[AttributeClass::NonIdentifying]);
+            contacts.push(ContactSummary { contact_id: r.id, updated_at: r.updated_at, attributes });
+        }
+        Ok(ContactPage { contacts, next: page.next })
     }
 
     /// One contact with its PHI; the reason and the caller go to the audit log first.
@@ -101,25 +110,14 @@ impl App {
     ) -> Result<ContactView, AppError> {
         let reason = parse_reason(reason)?;
         let Some(record) = self.ports.contacts.get(id).await? else { return Err(AppError::NotFound("contact")) };
-        let attributes = crate::domain::Attribute::ALL.iter().map(|a| a.as_str().to_owned()).collect();
-        self.record_access(actor, "contact.read", Some(*id), attributes, reason).await?;
+        self.record_access(actor, "contact.read", Some(*id), self.settings.schema.names(), reason).await?;
         let (email, p) = self.envelope.open(&record.id, &record.sealed, None).await?;
+        let every_class = [AttributeClass::Identifier, AttributeClass::Phi, AttributeClass::NonIdentifying];
         Ok(ContactView {
             contact_id: record.id,
             external_id: record.external_id.map(|e| e.as_str().to_owned()),
             email: email.as_str().to_owned(),
-            attributes: serde_json::json!({
-                "first_name": p.first_name,
-                "last_name": p.last_name,
-                "date_of_birth": p.date_of_birth.map(format_date),
-                "sex": p.sex.map(|s| s.as_str()),
-                "zip": p.zip,
-                "language": p.language,
-                "conditions": p.conditions,
-                "medications": p.medications,
-                "journey_stage": p.journey_stage,
-                "last_visit": p.last_visit.map(format_date),
-            }),
+            attributes: self.settings.schema.profile_json(&p, &every_class),
         })
     }
 

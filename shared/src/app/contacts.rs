@@ -30,14 +30,14 @@ impl App {
         let (id, base, created) = match existing {
             Some(record) => {
                 let (_, profile) = self.envelope.open(&record.id, &record.sealed, None).await?;
-                let attributes = Attribute::ALL.iter().map(|a| a.as_str().to_owned()).collect();
                 let reason = "an update merges the stored attributes".to_owned();
-                self.record_access(actor, "contact.update", Some(record.id), attributes, reason).await?;
+                self.record_access(actor, "contact.update", Some(record.id), self.settings.schema.names(), reason)
+                    .await?;
                 (record.id, profile, false)
             }
             None => (ContactId::new_random(), Default::default(), true),
         };
-        let profile = profile.apply_to(base, today_utc())?;
+        let profile = self.settings.schema.apply(profile, base, today_utc())?;
         let sealed = self.envelope.seal(&id, &email, &profile).await?;
         let record = ContactRecord {
             id,

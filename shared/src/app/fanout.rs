@@ -82,7 +82,7 @@ impl App {
             }
             if opened > 0 {
                 // One entry per page: the segment's attributes of `opened` contacts.
-                let attributes = needed.iter().map(|a| a.as_str().to_owned()).collect();
+                let attributes = loaded.campaign.segment.attribute_names();
                 let reason = format!(
                     "campaign {} shard {}: segment evaluated for {opened} contacts",
                     job.campaign_id, job.shard
@@ -120,8 +120,10 @@ impl App {
         if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
             return Ok(Verdict::NoHipaaAuthorization);
         }
-        // Decrypt only what the segment reads.
-        let (_, profile) = self.envelope.open(&record.id, &record.sealed, Some(needed)).await?;
+        // Decrypt only what the segment reads (not even the email).
+        let custom = campaign.segment.custom_codes();
+        let wanted = |code: u8| needed.iter().any(|a| a.code() == code) || custom.contains(&code);
+        let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, wanted).await?;
         if campaign.segment.matches(&profile, today_utc()) { Ok(Verdict::Include) } else { Ok(Verdict::NotInSegment) }
     }
 }

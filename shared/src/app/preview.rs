@@ -51,7 +51,8 @@ impl App {
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
         let today = today_utc();
         let sample = input.sample.unwrap_or_else(made_up_patient);
-        let profile = sample.apply_to(Default::default(), today).map_err(|e| prefixed("sample", e))?;
+        let profile =
+            self.settings.schema.apply(&sample, Default::default(), today).map_err(|e| prefixed("sample", e))?;
         let contact = Contact {
             id: ContactId::new_random(),
             external_id: None,

@@ -74,8 +74,8 @@ impl App {
         if count == 0 {
             return Ok(());
         }
-        let attributes = crate::domain::Attribute::ALL.iter().map(|a| a.as_str().to_owned()).collect();
         let reason = format!("campaign {campaign}: {count} messages rendered");
+        let attributes = self.settings.schema.names();
         self.record_access(super::audit::SENDER_ACTOR, "send.batch", None, attributes, reason).await?;
         Ok(())
     }

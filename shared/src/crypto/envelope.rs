@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
+use crate::domain::schema::CUSTOM_CODES;
 use crate::domain::{Attribute, ContactId, EmailAddress, InvalidField, Profile};
 use crate::error::{Classify, ErrorClass};
 use crate::ports::{EncryptionContext, KeyProvider, KeyProviderError};
@@ -144,6 +145,9 @@ impl Envelope {
     ) -> Result<Vec<u8>, SealError> {
         let mut fields: Vec<(u8, Vec<u8>)> = vec![(Attribute::Email.code(), email.as_str().as_bytes().to_vec())];
         fields.extend(Attribute::ALL.into_iter().filter_map(|a| profile.attribute_bytes(a).map(|b| (a.code(), b))));
+        fields.extend(
+            profile.custom.iter().filter(|(code, _)| CUSTOM_CODES.contains(code)).map(|(code, b)| (*code, b.clone())),
+        );
         self.seal_fields(contact, fields).await
     }
 
@@ -157,7 +161,8 @@ impl Envelope {
         fields.into_iter().next().map(|(_, v)| v).ok_or(OpenError::Malformed)
     }
 
-    /// Opens the attributes named in `only` (all when `None`); the email is always opened.
+    /// Opens the built-in attributes named in `only` (every attribute,
+    /// custom ones included, when `None`); the email is always opened.
     pub async fn open(
         &self,
         contact: &ContactId,
@@ -167,20 +172,37 @@ impl Envelope {
         let wanted = |code: u8| match Attribute::from_code(code) {
             Some(Attribute::Email) => true,
             Some(a) => only.is_none_or(|o| o.contains(&a)),
-            None => false,
+            None => only.is_none() && CUSTOM_CODES.contains(&code),
         };
+        let (email, profile) = self.open_where(contact, sealed, wanted).await?;
+        Ok((email.ok_or(OpenError::MissingEmail)?, profile))
+    }
+
+    /// Opens exactly the fields whose code `wanted` accepts (built-in or
+    /// custom); the email only if it is one of them.
+    pub async fn open_where(
+        &self,
+        contact: &ContactId,
+        sealed: &[u8],
+        wanted: impl Fn(u8) -> bool,
+    ) -> Result<(Option<EmailAddress>, Profile), OpenError> {
+        let wanted = |code: u8| code != PROOF_CODE && wanted(code);
         let mut email = None;
         let mut profile = Profile::default();
         for (code, plain) in self.open_fields(contact, sealed, wanted).await? {
-            match Attribute::from_code(code).ok_or(OpenError::Malformed)? {
-                Attribute::Email => {
+            match Attribute::from_code(code) {
+                Some(Attribute::Email) => {
                     let text = std::str::from_utf8(&plain).map_err(|_| OpenError::Malformed)?;
                     email = Some(EmailAddress::parse(text).map_err(|_| OpenError::Malformed)?);
                 }
-                attribute => profile.set_attribute_bytes(attribute, &plain)?,
+                Some(attribute) => profile.set_attribute_bytes(attribute, &plain)?,
+                None if CUSTOM_CODES.contains(&code) => {
+                    profile.custom.insert(code, plain);
+                }
+                None => {}
             }
         }
-        Ok((email.ok_or(OpenError::MissingEmail)?, profile))
+        Ok((email, profile))
     }
 
     /// Opens every field of a blob and seals them again under the current

@@ -24,6 +24,7 @@ fn profile() -> Profile {
         medications: vec!["metformin".into()],
         journey_stage: Some("active".into()),
         last_visit: Some(date!(2026 - 01 - 05)),
+        custom: Default::default(),
     }
 }
 
@@ -263,4 +264,30 @@ async fn the_documented_test_vectors_open_to_their_plaintext() {
             other => panic!("unknown expectation {other}"),
         }
     }
+}
+
+#[tokio::test]
+async fn custom_attributes_are_sealed_under_their_code_and_opened_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = envelope(key_file(dir.path(), None));
+    let mut with_custom = profile();
+    with_custom.custom.insert(16, b"medicare".to_vec());
+    with_custom.custom.insert(17, br#"["flu"]"#.to_vec());
+    let sealed = env.seal(&contact(1), &email("ada@example.org"), &with_custom).await.unwrap();
+
+    let (_, everything) = env.open(&contact(1), &sealed, None).await.unwrap();
+    let (_, zip_only) = env.open(&contact(1), &sealed, Some(&[Attribute::Zip])).await.unwrap();
+    let (no_email, one_custom) = env.open_where(&contact(1), &sealed, |code| code == 16).await.unwrap();
+
+    assert_eq!(everything, with_custom);
+    assert!(zip_only.custom.is_empty());
+    assert_eq!(zip_only.zip.as_deref(), Some("02139"));
+    assert_eq!((no_email, one_custom.custom.len()), (None, 1));
+    assert!(!sealed.windows(8).any(|w| w == b"medicare"));
+    // A custom field relabelled with another custom code does not open.
+    let code_at = sealed.len() - (4 + 12 + 7 + 16) - 1;
+    assert_eq!(sealed[code_at], 17);
+    let mut relabelled = sealed.clone();
+    relabelled[code_at] = 18;
+    assert!(matches!(env.open(&contact(1), &relabelled, None).await, Err(OpenError::Authentication)));
 }

@@ -1,6 +1,7 @@
 //! A contact's attributes. Everything here except the IDs is PHI and is
 //! envelope-encrypted attribute by attribute before it leaves the process.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -126,6 +127,9 @@ pub struct Profile {
     pub medications: Vec<String>,
     pub journey_stage: Option<String>,
     pub last_visit: Option<Date>,
+    /// Deployment-defined attributes (see `ContactSchema`): their code, and
+    /// their canonical bytes as sealed.
+    pub custom: BTreeMap<u8, Vec<u8>>,
 }
 
 impl fmt::Debug for Profile {
@@ -144,9 +148,10 @@ pub struct Contact {
 }
 
 /// Profile attributes as they arrive from an API or form, before parsing.
-/// Absent fields leave the stored value unchanged on update.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Absent fields leave the stored value unchanged on update. Names that are
+/// not built in land in `custom`; `ContactSchema::apply` refuses any that the
+/// schema does not hold.
+#[derive(Default, Clone, Deserialize)]
 pub struct ProfileInput {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -160,6 +165,14 @@ pub struct ProfileInput {
     pub medications: Option<Vec<String>>,
     pub journey_stage: Option<String>,
     pub last_visit: Option<String>,
+    #[serde(flatten)]
+    pub custom: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for ProfileInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProfileInput(<redacted>)")
+    }
 }
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -173,7 +186,7 @@ pub fn format_date(date: Date) -> String {
     date.format(DATE_FORMAT).expect("a calendar date always formats")
 }
 
-fn parse_text(field: &str, input: &str, max: usize) -> Result<String, InvalidField> {
+pub(crate) fn parse_text(field: &str, input: &str, max: usize) -> Result<String, InvalidField> {
     let value = input.trim();
     if value.is_empty() {
         return Err(InvalidField::new(field, "must not be empty"));
@@ -187,7 +200,7 @@ fn parse_text(field: &str, input: &str, max: usize) -> Result<String, InvalidFie
     Ok(value.to_owned())
 }
 
-fn parse_code(field: &str, input: &str) -> Result<String, InvalidField> {
+pub(crate) fn parse_code(field: &str, input: &str) -> Result<String, InvalidField> {
     let value = parse_text(field, input, 64)?.to_lowercase();
     if !value.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' ' | '.')) {
         return Err(InvalidField::new(field, "may hold letters, digits, spaces, '-', '_' and '.' only"));
@@ -195,7 +208,7 @@ fn parse_code(field: &str, input: &str) -> Result<String, InvalidField> {
     Ok(value)
 }
 
-fn parse_codes(field: &str, input: &[String]) -> Result<Vec<String>, InvalidField> {
+pub(crate) fn parse_codes(field: &str, input: &[String]) -> Result<Vec<String>, InvalidField> {
     if input.len() > 50 {
         return Err(InvalidField::new(field, "must hold at most 50 entries"));
     }
@@ -397,6 +410,7 @@ mod tests {
             medications: vec!["metformin".into()],
             journey_stage: Some("active".into()),
             last_visit: Some(date!(2026 - 01 - 05)),
+            custom: Default::default(),
         };
         let mut back = Profile::default();
         for a in Attribute::ALL {

@@ -11,6 +11,7 @@ pub mod engagement;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod schema;
 pub mod segment;
 pub mod url;
 
@@ -23,5 +24,6 @@ pub use email::*;
 pub use events::*;
 pub use ids::*;
 pub use jobs::*;
+pub use schema::{AttributeClass, AttributeDef, AttributeKey, AttributeType, ContactSchema, ParseContactSchemaError};
 pub use segment::*;
 pub use url::*;

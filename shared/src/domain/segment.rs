@@ -11,10 +11,12 @@
 //! ]}
 //! ```
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use super::{Attribute, Profile, format_date, parse_date};
+use super::{Attribute, AttributeKey, AttributeType, ContactSchema, Profile, format_date, parse_date};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -52,10 +54,14 @@ pub enum Rule {
     },
 }
 
-/// A rule tree known to be well formed: attributes exist, types fit, depth
-/// and size are bounded.
+/// A rule tree known to be well formed: attributes exist in the contact
+/// schema, types fit, depth and size are bounded. Custom attributes are
+/// resolved to their codes once, here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment(Rule);
+pub struct Segment {
+    rule: Rule,
+    custom: Vec<(String, u8, Kind)>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("segment {path}: {message}")]
@@ -71,7 +77,7 @@ fn err(path: &str, message: impl Into<String>) -> ParseSegmentError {
     ParseSegmentError { path: path.to_owned(), message: message.into() }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Text,
     Date,
@@ -87,44 +93,92 @@ fn kind_of(attr: Attribute) -> Option<Kind> {
     }
 }
 
-fn segment_attr(path: &str, name: &str) -> Result<(Attribute, Kind), ParseSegmentError> {
-    let attr = Attribute::parse(name).ok_or_else(|| err(path, format!("unknown attribute '{name}'")))?;
-    let kind = kind_of(attr).ok_or_else(|| err(path, format!("attribute '{name}' cannot be used in a segment")))?;
-    Ok((attr, kind))
+/// Custom attributes usable in a rule: codes, code lists and dates; free
+/// text is not (as names are not).
+fn custom_kind(kind: AttributeType) -> Option<Kind> {
+    match kind {
+        AttributeType::Code => Some(Kind::Text),
+        AttributeType::CodeList => Some(Kind::List),
+        AttributeType::Date => Some(Kind::Date),
+        _ => None,
+    }
+}
+
+struct Resolver<'a> {
+    schema: &'a ContactSchema,
+    custom: Vec<(String, u8, Kind)>,
+}
+
+impl Resolver<'_> {
+    fn attr(&mut self, path: &str, name: &str) -> Result<Kind, ParseSegmentError> {
+        let def = self
+            .schema
+            .get(name)
+            .ok_or_else(|| err(path, format!("unknown attribute '{name}': it is not in the contact schema")))?;
+        let unusable = || err(path, format!("attribute '{name}' cannot be used in a segment"));
+        match def.key {
+            AttributeKey::Builtin(a) => kind_of(a).ok_or_else(unusable),
+            AttributeKey::Custom(code) => {
+                let kind = custom_kind(def.kind).ok_or_else(unusable)?;
+                if !self.custom.iter().any(|(n, _, _)| n == name) {
+                    self.custom.push((name.to_owned(), code, kind));
+                }
+                Ok(kind)
+            }
+        }
+    }
 }
 
 impl Segment {
-    pub fn parse(rule: Rule) -> Result<Segment, ParseSegmentError> {
+    pub fn parse(rule: Rule, schema: &ContactSchema) -> Result<Segment, ParseSegmentError> {
         let mut nodes = 0;
-        check(&rule, "$", 0, &mut nodes)?;
-        Ok(Segment(rule))
+        let mut resolver = Resolver { schema, custom: Vec::new() };
+        check(&rule, "$", 0, &mut nodes, &mut resolver)?;
+        Ok(Segment { rule, custom: resolver.custom })
     }
 
-    pub fn from_json(value: serde_json::Value) -> Result<Segment, ParseSegmentError> {
+    pub fn from_json(value: serde_json::Value, schema: &ContactSchema) -> Result<Segment, ParseSegmentError> {
         let rule: Rule = serde_path_to_error::deserialize(value)
             .map_err(|e| err(&format!("$.{}", e.path()), e.inner().to_string()))?;
-        Segment::parse(rule)
+        Segment::parse(rule, schema)
     }
 
     pub fn rule(&self) -> &Rule {
-        &self.0
+        &self.rule
     }
 
-    /// The attributes the rule reads, so callers decrypt only those.
+    /// The built-in attributes the rule reads, so callers decrypt only those.
     pub fn attributes(&self) -> Vec<Attribute> {
         let mut out = Vec::new();
-        collect(&self.0, &mut out);
+        collect(&self.rule, &mut out);
         out.sort();
         out.dedup();
         out
     }
 
+    /// Names of every attribute the rule reads, built-in and custom (for the audit log).
+    pub fn attribute_names(&self) -> Vec<String> {
+        let builtin = self.attributes().into_iter().map(|a| a.as_str().to_owned());
+        builtin.chain(self.custom.iter().map(|(name, _, _)| name.clone())).collect()
+    }
+
+    /// The codes of the custom attributes the rule reads.
+    pub fn custom_codes(&self) -> Vec<u8> {
+        self.custom.iter().map(|(_, code, _)| *code).collect()
+    }
+
     pub fn matches(&self, profile: &Profile, today: Date) -> bool {
-        eval(&self.0, profile, today)
+        eval(&self.rule, profile, today, &self.custom)
     }
 }
 
-fn check(rule: &Rule, path: &str, depth: usize, nodes: &mut usize) -> Result<(), ParseSegmentError> {
+fn check(
+    rule: &Rule,
+    path: &str,
+    depth: usize,
+    nodes: &mut usize,
+    resolver: &mut Resolver<'_>,
+) -> Result<(), ParseSegmentError> {
     *nodes += 1;
     if depth > MAX_DEPTH {
         return Err(err(path, format!("nested deeper than {MAX_DEPTH}")));
@@ -138,24 +192,24 @@ fn check(rule: &Rule, path: &str, depth: usize, nodes: &mut usize) -> Result<(),
                 return Err(err(path, "needs at least one rule"));
             }
             for (i, r) in rules.iter().enumerate() {
-                check(r, &format!("{path}[{i}]"), depth + 1, nodes)?;
+                check(r, &format!("{path}[{i}]"), depth + 1, nodes, resolver)?;
             }
         }
-        Rule::Not(inner) => check(inner, &format!("{path}.not"), depth + 1, nodes)?,
+        Rule::Not(inner) => check(inner, &format!("{path}.not"), depth + 1, nodes, resolver)?,
         Rule::Eq { attr, value } => {
-            let (a, kind) = segment_attr(path, attr)?;
+            let kind = resolver.attr(path, attr)?;
             if kind == Kind::Date {
-                parse_date(a.as_str(), value).map_err(|e| err(path, e.message))?;
+                parse_date(attr, value).map_err(|e| err(path, e.message))?;
             }
         }
         Rule::In { attr, values } => {
-            segment_attr(path, attr)?;
+            resolver.attr(path, attr)?;
             if values.is_empty() {
                 return Err(err(path, "'values' must not be empty"));
             }
         }
         Rule::Range { attr, min, max } => {
-            let (a, kind) = segment_attr(path, attr)?;
+            let kind = resolver.attr(path, attr)?;
             if kind == Kind::List {
                 return Err(err(path, format!("range does not apply to the list attribute '{attr}'")));
             }
@@ -164,14 +218,17 @@ fn check(rule: &Rule, path: &str, depth: usize, nodes: &mut usize) -> Result<(),
             }
             if kind == Kind::Date {
                 for bound in [min, max].into_iter().flatten() {
-                    parse_date(a.as_str(), bound).map_err(|e| err(path, e.message))?;
+                    parse_date(attr, bound).map_err(|e| err(path, e.message))?;
                 }
             }
         }
         Rule::Exists { attr } => {
-            segment_attr(path, attr)?;
+            resolver.attr(path, attr)?;
         }
         Rule::Age { min, max } => {
+            if !resolver.schema.holds(Attribute::DateOfBirth) {
+                return Err(err(path, "age needs date_of_birth, which is not in the contact schema"));
+            }
             if min.is_none() && max.is_none() {
                 return Err(err(path, "age needs 'min', 'max' or both"));
             }
@@ -182,7 +239,7 @@ fn check(rule: &Rule, path: &str, depth: usize, nodes: &mut usize) -> Result<(),
             }
         }
         Rule::WithinDays { attr, days } => {
-            let (_, kind) = segment_attr(path, attr)?;
+            let kind = resolver.attr(path, attr)?;
             if kind != Kind::Date {
                 return Err(err(path, format!("within_days needs a date attribute, not '{attr}'")));
             }
@@ -210,10 +267,22 @@ fn collect(rule: &Rule, out: &mut Vec<Attribute>) {
 enum Value<'a> {
     Text(&'a str),
     Date(Date),
-    List(&'a [String]),
+    List(Cow<'a, [String]>),
 }
 
-fn value<'a>(profile: &'a Profile, attr: &str) -> Option<Value<'a>> {
+fn custom_value<'a>(profile: &'a Profile, code: u8, kind: Kind) -> Option<Value<'a>> {
+    let bytes = profile.custom.get(&code)?;
+    match kind {
+        Kind::Text => std::str::from_utf8(bytes).ok().map(Value::Text),
+        Kind::Date => parse_date("", std::str::from_utf8(bytes).ok()?).ok().map(Value::Date),
+        Kind::List => serde_json::from_slice::<Vec<String>>(bytes).ok().map(|l| Value::List(Cow::Owned(l))),
+    }
+}
+
+fn value<'a>(profile: &'a Profile, attr: &str, custom: &[(String, u8, Kind)]) -> Option<Value<'a>> {
+    if let Some((_, code, kind)) = custom.iter().find(|(name, _, _)| name == attr) {
+        return custom_value(profile, *code, *kind);
+    }
     match Attribute::parse(attr)? {
         Attribute::Sex => profile.sex.map(|s| Value::Text(s.as_str())),
         Attribute::Zip => profile.zip.as_deref().map(Value::Text),
@@ -221,30 +290,34 @@ fn value<'a>(profile: &'a Profile, attr: &str) -> Option<Value<'a>> {
         Attribute::JourneyStage => profile.journey_stage.as_deref().map(Value::Text),
         Attribute::DateOfBirth => profile.date_of_birth.map(Value::Date),
         Attribute::LastVisit => profile.last_visit.map(Value::Date),
-        Attribute::Conditions => (!profile.conditions.is_empty()).then_some(Value::List(&profile.conditions)),
-        Attribute::Medications => (!profile.medications.is_empty()).then_some(Value::List(&profile.medications)),
+        Attribute::Conditions => {
+            (!profile.conditions.is_empty()).then_some(Value::List(Cow::Borrowed(&profile.conditions)))
+        }
+        Attribute::Medications => {
+            (!profile.medications.is_empty()).then_some(Value::List(Cow::Borrowed(&profile.medications)))
+        }
         Attribute::Email | Attribute::FirstName | Attribute::LastName => None,
     }
 }
 
-fn eval(rule: &Rule, p: &Profile, today: Date) -> bool {
+fn eval(rule: &Rule, p: &Profile, today: Date, custom: &[(String, u8, Kind)]) -> bool {
     match rule {
-        Rule::All(rules) => rules.iter().all(|r| eval(r, p, today)),
-        Rule::Any(rules) => rules.iter().any(|r| eval(r, p, today)),
-        Rule::Not(inner) => !eval(inner, p, today),
-        Rule::Eq { attr, value: want } => match value(p, attr) {
+        Rule::All(rules) => rules.iter().all(|r| eval(r, p, today, custom)),
+        Rule::Any(rules) => rules.iter().any(|r| eval(r, p, today, custom)),
+        Rule::Not(inner) => !eval(inner, p, today, custom),
+        Rule::Eq { attr, value: want } => match value(p, attr, custom) {
             Some(Value::Text(t)) => t.eq_ignore_ascii_case(want),
             Some(Value::Date(d)) => format_date(d) == *want,
             Some(Value::List(items)) => items.iter().any(|i| i.eq_ignore_ascii_case(want)),
             None => false,
         },
-        Rule::In { attr, values } => match value(p, attr) {
+        Rule::In { attr, values } => match value(p, attr, custom) {
             Some(Value::Text(t)) => values.iter().any(|v| t.eq_ignore_ascii_case(v)),
             Some(Value::Date(d)) => values.contains(&format_date(d)),
             Some(Value::List(items)) => items.iter().any(|i| values.iter().any(|v| i.eq_ignore_ascii_case(v))),
             None => false,
         },
-        Rule::Range { attr, min, max } => match value(p, attr) {
+        Rule::Range { attr, min, max } => match value(p, attr, custom) {
             Some(Value::Text(t)) => min.as_deref().is_none_or(|m| t >= m) && max.as_deref().is_none_or(|m| t <= m),
             Some(Value::Date(d)) => {
                 let s = format_date(d);
@@ -252,12 +325,12 @@ fn eval(rule: &Rule, p: &Profile, today: Date) -> bool {
             }
             _ => false,
         },
-        Rule::Exists { attr } => value(p, attr).is_some(),
+        Rule::Exists { attr } => value(p, attr, custom).is_some(),
         Rule::Age { min, max } => match p.age_on(today) {
             Some(age) => min.is_none_or(|m| age >= m) && max.is_none_or(|m| age <= m),
             None => false,
         },
-        Rule::WithinDays { attr, days } => match value(p, attr) {
+        Rule::WithinDays { attr, days } => match value(p, attr, custom) {
             Some(Value::Date(d)) => d <= today && (today - d).whole_days() <= i64::from(*days),
             _ => false,
         },
@@ -284,9 +357,46 @@ mod tests {
 
     const TODAY: Date = date!(2026 - 11 - 23);
 
+    fn from_json(value: serde_json::Value) -> Result<Segment, ParseSegmentError> {
+        Segment::from_json(value, &ContactSchema::default())
+    }
+
+    #[test]
+    fn custom_attributes_of_the_schema_select_by_their_code() {
+        let schema = ContactSchema::parse(
+            &json!({"attributes": [
+                {"name": "insurance_type", "type": "code", "class": "non_identifying", "code": 16},
+                {"name": "vaccinations", "type": "code_list", "class": "phi", "code": 17},
+                {"name": "care_note", "type": "text", "class": "phi", "code": 18}
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        let rule = json!({"all": [
+            {"eq": {"attr": "insurance_type", "value": "medicare"}},
+            {"not": {"in": {"attr": "vaccinations", "values": ["flu"]}}}
+        ]});
+        let seg = Segment::from_json(rule, &schema).unwrap();
+        let mut due = Profile::default();
+        due.custom.insert(16, b"medicare".to_vec());
+        due.custom.insert(17, br#"["covid-19"]"#.to_vec());
+        let mut vaccinated = due.clone();
+        vaccinated.custom.insert(17, br#"["flu"]"#.to_vec());
+
+        assert_eq!(seg.custom_codes(), vec![16, 17]);
+        assert!(seg.matches(&due, TODAY));
+        assert!(!seg.matches(&vaccinated, TODAY));
+        assert!(!seg.matches(&Profile::default(), TODAY));
+        let free_text = Segment::from_json(json!({"exists": {"attr": "care_note"}}), &schema).unwrap_err();
+        assert!(free_text.message.contains("cannot be used"), "{free_text}");
+        let dropped = Segment::from_json(json!({"exists": {"attr": "zip"}}), &schema).unwrap_err();
+        assert!(dropped.message.contains("not in the contact schema"), "{dropped}");
+        assert!(Segment::from_json(json!({"age": {"min": 40}}), &schema).is_err());
+    }
+
     #[test]
     fn a_nested_rule_tree_selects_the_patients_it_describes() {
-        let seg = Segment::from_json(json!({"all": [
+        let seg = from_json(json!({"all": [
             {"age": {"min": 50, "max": 75}},
             {"in": {"attr": "conditions", "values": ["type-2-diabetes"]}},
             {"not": {"eq": {"attr": "language", "value": "es"}}},
@@ -302,33 +412,32 @@ mod tests {
 
     #[test]
     fn range_on_dates_and_missing_attributes() {
-        let seg = Segment::from_json(json!({"range": {"attr": "last_visit", "min": "2026-01-01"}})).unwrap();
+        let seg = from_json(json!({"range": {"attr": "last_visit", "min": "2026-01-01"}})).unwrap();
         assert!(seg.matches(&patient(), TODAY));
         assert!(!seg.matches(&Profile::default(), TODAY));
     }
 
     #[test]
     fn unknown_attribute_is_refused_with_its_path() {
-        let e = Segment::from_json(json!({"all": [{"exists": {"attr": "ssn"}}]})).unwrap_err();
+        let e = from_json(json!({"all": [{"exists": {"attr": "ssn"}}]})).unwrap_err();
         assert_eq!(e.path, "$[0]");
         assert!(e.message.contains("ssn"));
     }
 
     #[test]
     fn names_and_email_cannot_select_an_audience() {
-        assert!(Segment::from_json(json!({"eq": {"attr": "last_name", "value": "Smith"}})).is_err());
+        assert!(from_json(json!({"eq": {"attr": "last_name", "value": "Smith"}})).is_err());
     }
 
     #[test]
     fn malformed_json_names_the_place() {
-        let e = Segment::from_json(json!({"all": [{"age": {"min": "old"}}]})).unwrap_err();
+        let e = from_json(json!({"all": [{"age": {"min": "old"}}]})).unwrap_err();
         assert!(e.path.starts_with("$.all"), "{e:?}");
     }
 
     #[test]
     fn the_attributes_read_are_listed_once() {
-        let seg =
-            Segment::from_json(json!({"any": [{"age": {"min": 1}}, {"exists": {"attr": "date_of_birth"}}]})).unwrap();
+        let seg = from_json(json!({"any": [{"age": {"min": 1}}, {"exists": {"attr": "date_of_birth"}}]})).unwrap();
         assert_eq!(seg.attributes(), vec![Attribute::DateOfBirth]);
     }
 }

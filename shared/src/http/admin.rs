@@ -32,6 +32,7 @@ pub fn contact_routes() -> Router<Arc<App>> {
         .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
         .route("/v1/audit", get(audit_entries))
         .route("/v1/audit/verify", get(verify_audit))
+        .route("/v1/schema", get(contact_schema))
         .route("/v1/keys/rotate", post(rotate_keys))
         .route("/v1/keys/reseal", post(reseal_contacts))
         .route(
@@ -104,9 +105,10 @@ struct ListQuery {
     limit: usize,
 }
 
-/// `GET /v1/contacts?after=&limit=`: IDs and update times, no PHI.
+/// `GET /v1/contacts?after=&limit=`: IDs, update times and non-identifying attributes, no PHI.
 async fn list_contacts(
     State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
     query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(q) = query.map_err(|_| ApiError::invalid("limit", "must be a whole number"))?;
@@ -115,7 +117,7 @@ async fn list_contacts(
     if after.as_ref().is_some_and(|a| a.len() > 512) {
         return Err(ApiError::invalid("after", "must be the `next` of the previous page"));
     }
-    Ok(Json(app.list_contacts(after.as_deref(), q.limit).await?).into_response())
+    Ok(Json(app.list_contacts(&actor.0, after.as_deref(), q.limit).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +198,11 @@ async fn audit_entries(
 /// `GET /v1/audit/verify`: walks the whole chain.
 async fn verify_audit(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     Ok(Json(app.verify_audit_log().await?).into_response())
+}
+
+/// `GET /v1/schema`: the contact schema (names, types, classes, codes).
+async fn contact_schema(State(app): State<Arc<App>>) -> Response {
+    Json(&*app.settings.schema).into_response()
 }
 
 /// `POST /v1/keys/rotate`: new customer-key material; answers the rotation

@@ -57,6 +57,8 @@ pub struct AwsSettings {
     /// without it, the example topics and the `web-signup` form, posted from
     /// the `ALLOWED_ORIGINS` (comma-separated).
     pub forms: Option<crate::forms::FormsConfig>,
+    /// `CONTACT_SCHEMA_JSON` (as in docs/schema.example.json); empty: the built-in attributes.
+    pub schema: Option<crate::domain::ContactSchema>,
     pub allowed_origins: Vec<String>,
 }
 
@@ -123,6 +125,11 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
             .map(|json| crate::forms::FormsConfig::parse(&json))
             .transpose()
             .map_err(|e| AwsSettingsError::Invalid { name: "FORMS_JSON", message: e.to_string() })?,
+        schema: get("CONTACT_SCHEMA_JSON")
+            .filter(|v| !v.trim().is_empty())
+            .map(|json| crate::domain::ContactSchema::parse(&json))
+            .transpose()
+            .map_err(|e| AwsSettingsError::Invalid { name: "CONTACT_SCHEMA_JSON", message: e.to_string() })?,
         allowed_origins: get("ALLOWED_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -215,6 +222,11 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
     match settings.forms.clone() {
         Some(forms) => app_settings = app_settings.with_forms(forms),
         None => app_settings.forms.iter_mut().for_each(|f| f.allowed_origins = settings.allowed_origins.clone()),
+    }
+    if let Some(schema) = settings.schema.clone() {
+        app_settings = app_settings
+            .with_schema(schema, settings.forms.is_some())
+            .map_err(|message| AwsSettingsError::Invalid { name: "CONTACT_SCHEMA_JSON", message })?;
     }
     let app = Arc::new(App::new(
         ports,

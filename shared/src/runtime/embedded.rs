@@ -50,6 +50,8 @@ pub struct EmbeddedConfig {
     /// The deployment's topics and web forms; default: three example topics
     /// and the `web-signup` form (posted from the service's own origin only).
     pub forms: Option<crate::forms::FormsConfig>,
+    /// Every contact attribute stored, its type and class; default: the built-in ones.
+    pub schema: Option<crate::domain::ContactSchema>,
 }
 
 impl EmbeddedConfig {
@@ -64,6 +66,7 @@ impl EmbeddedConfig {
             run_workers: true,
             reputation: ReputationGuard::default(),
             forms: None,
+            schema: None,
         }
     }
 }
@@ -199,6 +202,9 @@ impl EmbeddedStack {
         settings.reputation = config.reputation;
         if let Some(forms) = config.forms.clone() {
             settings = settings.with_forms(forms);
+        }
+        if let Some(schema) = config.schema.clone() {
+            settings = settings.with_schema(schema, config.forms.is_some()).map_err(StackError::Config)?;
         }
         let ports = Ports {
             contacts: Arc::new(SqliteContactStore::new(db.clone())),
