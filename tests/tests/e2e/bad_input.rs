@@ -190,8 +190,8 @@ async fn bad_input_to_every_endpoint_gets_a_4xx_naming_the_field() {
             Method::PUT,
             "/v1/contacts/crm-1",
             json!({"email": "a@example.org", "attributes": {"ssn": "1"}}),
-            bad_request,
-            Some("attributes.ssn"),
+            unprocessable,
+            Some("ssn"),
         ),
         json_case(
             "campaign: unknown category",
