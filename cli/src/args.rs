@@ -96,30 +96,20 @@ impl ThroughputArgs {
     }
 }
 
+/// Reads and parses an optional JSON configuration file, naming the file in errors.
+fn config_file<T, E: std::fmt::Display>(
+    path: Option<&PathBuf>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> anyhow::Result<Option<T>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    parse(&text).map(Some).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 impl StackArgs {
     pub fn config(&self, base: Throughput) -> anyhow::Result<EmbeddedConfig> {
-        let forms = match &self.forms {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                Some(
-                    carepost::forms::FormsConfig::parse(&text)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                )
-            }
-        };
-        let schema = match &self.schema {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                Some(
-                    carepost::domain::ContactSchema::parse(&text)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                )
-            }
-        };
+        let forms = config_file(self.forms.as_ref(), carepost::forms::FormsConfig::parse)?;
+        let schema = config_file(self.schema.as_ref(), carepost::domain::ContactSchema::parse)?;
         let transport = match &self.smtp_host {
             None => TransportChoice::Outbox(None),
             Some(host) => TransportChoice::Smtp(SmtpSettings {

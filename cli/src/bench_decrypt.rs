@@ -13,8 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 use carepost::adapters::embedded::{Db, KeyFileProvider, SqliteContactStore};
 use carepost::crypto::{CacheLimits, Envelope};
-use carepost::domain::{ContactId, EmailAddress};
-use carepost::ports::{ContactRecord, ContactStore, ShardSpec};
+use carepost::ports::{ContactStore, ShardSpec};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -60,17 +59,8 @@ pub async fn run(args: DecryptBenchArgs) -> anyhow::Result<()> {
     let mut fields = 0usize;
     for chunk in carepost::synthetic::generate(args.contacts, 2026).chunks(1_000) {
         for patient in chunk {
-            let id = ContactId::new_random();
-            let email = EmailAddress::parse(&patient.email)?;
-            let sealed = writer.seal(&id, &email, &patient.full_profile()).await?;
-            fields += carepost::crypto::envelope::attribute_spans(&sealed).len();
-            let record = ContactRecord {
-                id,
-                external_id: None,
-                email_index: format!("bench-{}", patient.index),
-                sealed,
-                updated_at: time::OffsetDateTime::now_utc(),
-            };
+            let record = carepost::synthetic::sealed_record(&writer, patient).await?;
+            fields += carepost::crypto::envelope::attribute_spans(&record.sealed).len();
             store.put(&record).await?;
         }
         bar.inc(chunk.len() as u64);

@@ -66,6 +66,23 @@ impl Patient {
     }
 }
 
+/// The patient as a stored record (no external ID) with every attribute
+/// sealed: seeding for benchmarks that bypass the API.
+pub async fn sealed_record(
+    envelope: &crate::crypto::Envelope,
+    patient: &Patient,
+) -> Result<crate::ports::ContactRecord, crate::crypto::SealError> {
+    let id = crate::domain::ContactId::new_random();
+    let email = crate::domain::EmailAddress::parse(&patient.email).expect("synthetic addresses are valid");
+    Ok(crate::ports::ContactRecord {
+        id,
+        external_id: None,
+        email_index: format!("synthetic-{}", patient.index),
+        sealed: envelope.seal(&id, &email, &patient.full_profile()).await?,
+        updated_at: time::OffsetDateTime::now_utc(),
+    })
+}
+
 /// A typical medication for each of `CONDITIONS`, in the same order.
 const MEDICATIONS: &[&str] = &["metformin", "lisinopril", "albuterol", "tiotropium", "furosemide"];
 

@@ -15,8 +15,7 @@ use std::time::Instant;
 use carepost::adapters::aws::kms::KmsKeyProvider;
 use carepost::adapters::embedded::{Db, SqliteContactStore};
 use carepost::crypto::{CacheLimits, Envelope};
-use carepost::domain::{ContactId, EmailAddress};
-use carepost::ports::{ContactRecord, ContactStore, ShardSpec};
+use carepost::ports::{ContactStore, ShardSpec};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,16 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let writer = Envelope::new(writer_kms.clone(), CacheLimits::default());
     let started = Instant::now();
     for patient in carepost::synthetic::generate(contacts, 7) {
-        let id = ContactId::new_random();
-        let sealed = writer.seal(&id, &EmailAddress::parse(&patient.email)?, &patient.full_profile()).await?;
-        let record = ContactRecord {
-            id,
-            external_id: None,
-            email_index: format!("bench-{}", patient.index),
-            sealed,
-            updated_at: time::OffsetDateTime::now_utc(),
-        };
-        store.put(&record).await?;
+        store.put(&carepost::synthetic::sealed_record(&writer, &patient).await?).await?;
     }
     eprintln!(
         "sealed {contacts} contacts with {} KMS calls in {:.1} s",
