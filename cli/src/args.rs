@@ -47,6 +47,11 @@ pub struct StackArgs {
     /// attribute stored, its type and its class. Default: the built-in attributes.
     #[arg(long, env = "CAREPOST_SCHEMA", value_name = "FILE")]
     pub schema: Option<PathBuf>,
+    /// At most N marketing emails per patient in any DAYS days, as N/DAYS
+    /// (e.g. 3/7). Marketing and purpose-less campaigns count; treatment and
+    /// operations mail is never held back. Default: no cap.
+    #[arg(long, env = "CAREPOST_FREQUENCY_CAP", value_name = "N/DAYS", value_parser = carepost::config::FrequencyCap::parse)]
+    pub frequency_cap: Option<carepost::config::FrequencyCap>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
@@ -138,6 +143,7 @@ impl StackArgs {
             },
             forms,
             schema,
+            frequency_cap: self.frequency_cap,
         })
     }
 }

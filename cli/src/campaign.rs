@@ -18,6 +18,13 @@ pub enum CampaignCommand {
     Resume(Target),
     /// Send every failed job of the campaign again.
     RetryFailed(Target),
+    /// Stop the campaign for good: no more fan-out, unsent jobs cancelled.
+    Cancel(Target),
+    /// The audience estimate: who would be reached, and why others would not
+    /// (counts below the minimum cell shown as "fewer than 11"); sends nothing.
+    Estimate(Target),
+    /// Follow the campaign's progress with a progress bar until it completes or stops.
+    Watch(Target),
 }
 
 #[derive(Args)]
@@ -91,11 +98,17 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
     if let CampaignCommand::Report(ReportArgs { target, html: Some(path) }) = &command {
         return write_html_report(target, path).await;
     }
+    if let CampaignCommand::Watch(target) = &command {
+        return crate::watch::watch(target).await;
+    }
     let (method, action, target) = match &command {
         CampaignCommand::Report(r) => (reqwest::Method::GET, "/report", &r.target),
         CampaignCommand::Pause(t) => (reqwest::Method::POST, "/pause", t),
         CampaignCommand::Resume(t) => (reqwest::Method::POST, "/resume", t),
         CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
+        CampaignCommand::Cancel(t) => (reqwest::Method::POST, "/cancel", t),
+        CampaignCommand::Estimate(t) => (reqwest::Method::POST, "/dry-run", t),
+        CampaignCommand::Watch(_) => unreachable!("handled above"),
     };
     ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
     let body = target.admin.request_json(method, &format!("/v1/campaigns/{}{action}", target.id)).await?;

@@ -10,6 +10,7 @@ mod demo;
 mod dev;
 mod keys;
 mod logging;
+mod watch;
 
 use clap::{Parser, Subcommand};
 

@@ -124,9 +124,33 @@ pub struct FormDefinition {
     pub fields: Vec<crate::domain::Attribute>,
 }
 
+/// At most `max` marketing emails per contact in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl FrequencyCap {
+    /// Parses `N/DAYS`, e.g. `3/7`: at most 3 marketing emails in any 7 days.
+    pub fn parse(input: &str) -> Result<FrequencyCap, String> {
+        let bad =
+            || format!("frequency cap '{input}' must be N/DAYS, e.g. 3/7, with N from 1 to 100 and DAYS from 1 to 90");
+        let (max, days) = input.trim().split_once('/').ok_or_else(bad)?;
+        let max: u32 = max.trim().parse().map_err(|_| bad())?;
+        let days: u64 = days.trim().parse().map_err(|_| bad())?;
+        if !(1..=100).contains(&max) || !(1..=90).contains(&days) {
+            return Err(bad());
+        }
+        Ok(FrequencyCap { max, window: Duration::from_secs(days * 24 * 3600) })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub public_base_url: PublicBaseUrl,
+    /// At most N marketing emails per contact per window; `None`: no cap.
+    pub frequency_cap: Option<FrequencyCap>,
     /// Every contact attribute the deployment stores, with its type and class.
     pub schema: std::sync::Arc<crate::domain::ContactSchema>,
     pub categories: Vec<ConsentCategory>,
@@ -251,6 +275,7 @@ impl Settings {
         Settings {
             public_base_url,
             schema: Default::default(),
+            frequency_cap: None,
             forms: vec![FormDefinition {
                 id: "web-signup".into(),
                 allowed_origins: Vec::new(),

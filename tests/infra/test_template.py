@@ -28,7 +28,9 @@ ALLOWED = {
         "ses": False,
     },
     "ContactsFunction": {
-        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable"},
+        # Also the audience estimate (a dry run of fan-out): activity and ledger for behavioural rules.
+        "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable",
+                   "ActivityTable", "SendLedgerTable"},
         "queues": set(),
         "ses": False,
     },
@@ -39,13 +41,13 @@ ALLOWED = {
     },
     "FanoutFunction": {
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
-                   "AuditLogTable"},
+                   "AuditLogTable", "ActivityTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
     "SenderFunction": {
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
-                   "AuditLogTable"},
+                   "AuditLogTable", "ActivityTable"},
         "queues": {"SendQueue", "SendDeadLetterQueue"},
         "ses": True,
     },

@@ -1,6 +1,7 @@
 //! End-to-end tests of the embedded stack: one binary, shared helpers.
 
 mod e2e {
+    pub mod audience;
     pub mod audit;
     pub mod aws;
     pub mod bad_input;

@@ -35,6 +35,29 @@ impl App {
         Ok(record.status)
     }
 
+    /// Cancels a campaign that has not completed: fan-out stops at its next
+    /// page, and every send job not yet handed over is settled as cancelled
+    /// by the next sender that takes it. Cannot be undone.
+    pub async fn cancel_campaign(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
+        // The status can move under us (fan-out finishing, a pause): retry on the fresh one.
+        for _ in 0..5 {
+            let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+            match record.status {
+                CampaignStatus::Completed => {
+                    return Err(AppError::Conflict("the campaign has completed; nothing is left to cancel".into()));
+                }
+                CampaignStatus::Cancelled => return Ok(CampaignStatus::Cancelled),
+                from => {
+                    if self.ports.campaigns.transition(id, from, CampaignStatus::Cancelled).await? {
+                        tracing::warn!(campaign_id = %id, "campaign cancelled");
+                        return Ok(CampaignStatus::Cancelled);
+                    }
+                }
+            }
+        }
+        Err(AppError::Conflict("campaign kept changing while cancelling".into()))
+    }
+
     /// Resumes a paused campaign where it stopped: unfinished fan-out shards
     /// continue from their checkpoints, held jobs are enqueued again.
     pub async fn resume_campaign(&self, id: &CampaignId) -> Result<ControlOutcome, AppError> {

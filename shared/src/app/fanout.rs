@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 
 use super::{App, AppError};
 use crate::domain::{
-    CampaignStatus, ConsentStatus, FanoutShardJob, SendJob, ShardProgress, hipaa_authorized, today_utc,
+    Behaviour, CampaignStatus, ConsentStatus, ContactId, ExclusionCounts, FanoutShardJob, Segment, SendJob,
+    ShardProgress, hipaa_authorized, today_utc,
 };
-use crate::ports::{ContactRecord, ShardSpec};
+use crate::ports::{ContactRecord, LedgerState, ShardSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShardOutcome {
@@ -23,14 +24,42 @@ pub enum ShardOutcome {
     NotFanningOut,
 }
 
-enum Verdict {
+/// Whether a contact is in a campaign's audience, or the first reason it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
     Include,
     NotInSegment,
+    MissingAttribute,
     NoConsent,
     ConsentPending,
     ConsentWithdrawn,
     Suppressed,
     NoHipaaAuthorization,
+    FrequencyCap,
+}
+
+impl Verdict {
+    /// Adds an exclusion to its reason's count; true if the contact is included.
+    pub(crate) fn tally(self, excluded: &mut ExclusionCounts) -> bool {
+        let counter = match self {
+            Verdict::Include => return true,
+            Verdict::NotInSegment => &mut excluded.not_in_segment,
+            Verdict::MissingAttribute => &mut excluded.missing_attribute,
+            Verdict::NoConsent => &mut excluded.no_consent,
+            Verdict::ConsentPending => &mut excluded.consent_pending,
+            Verdict::ConsentWithdrawn => &mut excluded.consent_withdrawn,
+            Verdict::Suppressed => &mut excluded.suppressed,
+            Verdict::NoHipaaAuthorization => &mut excluded.no_hipaa_authorization,
+            Verdict::FrequencyCap => &mut excluded.frequency_cap,
+        };
+        *counter += 1;
+        false
+    }
+
+    /// Whether reaching this verdict decrypted the contact's segment attributes.
+    pub(crate) fn decrypted(self) -> bool {
+        matches!(self, Verdict::Include | Verdict::NotInSegment | Verdict::MissingAttribute)
+    }
 }
 
 impl App {
@@ -66,18 +95,10 @@ impl App {
             for record in &page.records {
                 progress.evaluated += 1;
                 let verdict = self.verdict(&loaded.campaign, record, &needed).await?;
-                opened += usize::from(matches!(verdict, Verdict::Include | Verdict::NotInSegment));
-                match verdict {
-                    Verdict::Include => {
-                        progress.emitted += 1;
-                        jobs.push(SendJob { campaign_id: job.campaign_id, contact_id: record.id }.to_body());
-                    }
-                    Verdict::NotInSegment => progress.excluded.not_in_segment += 1,
-                    Verdict::NoConsent => progress.excluded.no_consent += 1,
-                    Verdict::ConsentPending => progress.excluded.consent_pending += 1,
-                    Verdict::ConsentWithdrawn => progress.excluded.consent_withdrawn += 1,
-                    Verdict::Suppressed => progress.excluded.suppressed += 1,
-                    Verdict::NoHipaaAuthorization => progress.excluded.no_hipaa_authorization += 1,
+                opened += usize::from(verdict.decrypted());
+                if verdict.tally(&mut progress.excluded) {
+                    progress.emitted += 1;
+                    jobs.push(SendJob { campaign_id: job.campaign_id, contact_id: record.id }.to_body());
                 }
             }
             if opened > 0 {
@@ -100,7 +121,7 @@ impl App {
         Ok(ShardOutcome::Done)
     }
 
-    async fn verdict(
+    pub(crate) async fn verdict(
         &self,
         campaign: &crate::domain::Campaign,
         record: &ContactRecord,
@@ -120,10 +141,42 @@ impl App {
         if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
             return Ok(Verdict::NoHipaaAuthorization);
         }
+        if let Some(cap) = self.settings.frequency_cap
+            && campaign.counts_toward_frequency_cap()
+        {
+            let sent = self.ports.activity.marketing_sends_since(&record.id, now - cap.window, &campaign.id).await?;
+            if sent >= cap.max {
+                return Ok(Verdict::FrequencyCap);
+            }
+        }
         // Decrypt only what the segment reads (not even the email).
         let custom = campaign.segment.custom_codes();
         let wanted = |code: u8| needed.iter().any(|a| a.code() == code) || custom.contains(&code);
         let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, wanted).await?;
-        if campaign.segment.matches(&profile, today_utc()) { Ok(Verdict::Include) } else { Ok(Verdict::NotInSegment) }
+        let behaviour = self.behaviour(&campaign.segment, &record.id).await?;
+        Ok(if campaign.segment.matches(&profile, today_utc(), &behaviour) {
+            Verdict::Include
+        } else if campaign.segment.lacks_attribute(&profile) {
+            Verdict::MissingAttribute
+        } else {
+            Verdict::NotInSegment
+        })
+    }
+
+    /// What the segment's behavioural rules need to know of the contact.
+    async fn behaviour(&self, segment: &Segment, contact: &ContactId) -> Result<Behaviour, AppError> {
+        let mut behaviour = Behaviour::default();
+        if segment.reads_engagement()
+            && let Some(activity) = self.ports.activity.activity(contact).await?
+        {
+            behaviour.last_open = activity.last_open.map(|t| t.date());
+            behaviour.last_click = activity.last_click.map(|t| t.date());
+        }
+        for campaign in segment.campaigns_read() {
+            if let Some(LedgerState::Sent { .. }) = self.ports.ledger.state(campaign, contact).await? {
+                behaviour.received.push(*campaign);
+            }
+        }
+        Ok(behaviour)
     }
 }

@@ -1,6 +1,7 @@
 //! Use cases, one module each. They speak only to ports, so the same code
 //! runs in Lambda and in the embedded stack.
 
+pub mod audience;
 pub mod audit;
 pub mod authorization;
 pub mod campaigns;

@@ -18,7 +18,9 @@ use crate::crypto::TokenPurpose;
 use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, hipaa_authorized, today_utc};
 use crate::error::Classify;
 use crate::mail::{MessageParts, build_message, tracking};
-use crate::ports::{ClaimOutcome, HELD_REASON, LedgerState, Metric, OutgoingMail, StoreError, TransportErrorKind};
+use crate::ports::{
+    CANCELLED_REASON, ClaimOutcome, HELD_REASON, LedgerState, Metric, OutgoingMail, StoreError, TransportErrorKind,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -166,6 +168,9 @@ impl App {
         if status == Some(CampaignStatus::Paused) {
             return skip(HELD_REASON.into()).await;
         }
+        if status == Some(CampaignStatus::Cancelled) {
+            return skip(CANCELLED_REASON.into()).await;
+        }
         let Some(record) = self.ports.contacts.get(&job.contact_id).await? else {
             return skip("contact_erased".into()).await;
         };
@@ -185,6 +190,21 @@ impl App {
         // Revoked or expired since fan-out: checked again now.
         if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
             return skip("no_hipaa_authorization".into()).await;
+        }
+        // Checked at fan-out; claimed now, atomically, so campaigns sending
+        // at the same time cannot pass the cap together.
+        if let Some(cap) = self.settings.frequency_cap
+            && campaign.counts_toward_frequency_cap()
+        {
+            let (since, expires) = (now - cap.window, now + cap.window);
+            let claimed = self
+                .ports
+                .activity
+                .claim_marketing_send(&record.id, &campaign.id, now, since, cap.max, expires)
+                .await?;
+            if !claimed {
+                return skip("frequency_cap".into()).await;
+            }
         }
 
         let (email, profile) = match self.envelope.open(&record.id, &record.sealed, None).await {

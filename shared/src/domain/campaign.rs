@@ -16,6 +16,9 @@ pub enum CampaignStatus {
     /// are held in the ledger until it is resumed.
     Paused,
     Completed,
+    /// Stopped for good by an administrator: no more fan-out, every job not
+    /// yet handed over is settled as cancelled.
+    Cancelled,
 }
 
 impl CampaignStatus {
@@ -26,6 +29,7 @@ impl CampaignStatus {
             CampaignStatus::Sending => "sending",
             CampaignStatus::Paused => "paused",
             CampaignStatus::Completed => "completed",
+            CampaignStatus::Cancelled => "cancelled",
         }
     }
 
@@ -36,6 +40,7 @@ impl CampaignStatus {
             "sending" => Some(Self::Sending),
             "paused" => Some(Self::Paused),
             "completed" => Some(Self::Completed),
+            "cancelled" => Some(Self::Cancelled),
             _ => None,
         }
     }
@@ -68,6 +73,13 @@ impl Campaign {
     /// Whether each recipient needs a valid HIPAA marketing authorization.
     pub fn needs_hipaa_authorization(&self) -> bool {
         self.phi_personalized && self.purpose == Some(CampaignPurpose::Marketing)
+    }
+
+    /// Whether the marketing frequency cap applies: marketing, or no stated
+    /// purpose (a newsletter); treatment and operations mail (an appointment
+    /// reminder) is never held back by it.
+    pub fn counts_toward_frequency_cap(&self) -> bool {
+        matches!(self.purpose, None | Some(CampaignPurpose::Marketing))
     }
 }
 
@@ -134,6 +146,12 @@ pub struct ExclusionCounts {
     /// PHI-personalized marketing without a valid HIPAA authorization.
     #[serde(default)]
     pub no_hipaa_authorization: u64,
+    /// Already sent the most marketing emails the frequency cap allows.
+    #[serde(default)]
+    pub frequency_cap: u64,
+    /// Left out by the segment while lacking an attribute it reads.
+    #[serde(default)]
+    pub missing_attribute: u64,
 }
 
 impl ExclusionCounts {
@@ -144,6 +162,8 @@ impl ExclusionCounts {
         self.consent_withdrawn += other.consent_withdrawn;
         self.suppressed += other.suppressed;
         self.no_hipaa_authorization += other.no_hipaa_authorization;
+        self.frequency_cap += other.frequency_cap;
+        self.missing_attribute += other.missing_attribute;
     }
 }
 

@@ -1,6 +1,9 @@
-//! Segments: a JSON rule tree (all / any / not over eq, in, range, exists,
-//! age and within_days), checked once when parsed and then evaluated per
-//! contact against decrypted attributes.
+//! Segments: a JSON rule tree (all / any / not over eq, in, prefix, range,
+//! exists, age and within_days on attributes, and opened / clicked within
+//! days, never opened and received campaign on behaviour), checked once when
+//! parsed and then evaluated per contact against decrypted attributes and
+//! what the contact's mail did. The language is documented, with examples,
+//! in `docs/segments.md`.
 //!
 //! ```json
 //! {"all": [
@@ -16,7 +19,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use super::{Attribute, AttributeKey, AttributeType, ContactSchema, Profile, format_date, parse_date};
+use super::{Attribute, AttributeKey, AttributeType, CampaignId, ContactSchema, Profile, format_date, parse_date};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -52,6 +55,29 @@ pub enum Rule {
         attr: String,
         days: u32,
     },
+    /// A text attribute starting with `value` (a ZIP prefix such as `021`).
+    Prefix {
+        attr: String,
+        value: String,
+    },
+    /// A person (not an image proxy) opened one of our emails in the last N days.
+    OpenedWithinDays(u32),
+    /// A person clicked a link in one of our emails in the last N days.
+    ClickedWithinDays(u32),
+    /// No human open on record (records last the retention period).
+    NeverOpened {},
+    /// The contact was sent campaign X (by its ID).
+    ReceivedCampaign(String),
+}
+
+/// What a contact's mail did, for the behavioural rules: loaded only when
+/// the segment has such rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Behaviour {
+    pub last_open: Option<Date>,
+    pub last_click: Option<Date>,
+    /// Of the campaigns the segment names, those the contact was sent.
+    pub received: Vec<CampaignId>,
 }
 
 /// A rule tree known to be well formed: attributes exist in the contact
@@ -61,6 +87,8 @@ pub enum Rule {
 pub struct Segment {
     rule: Rule,
     custom: Vec<(String, u8, Kind)>,
+    campaigns: Vec<CampaignId>,
+    engagement: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +135,8 @@ fn custom_kind(kind: AttributeType) -> Option<Kind> {
 struct Resolver<'a> {
     schema: &'a ContactSchema,
     custom: Vec<(String, u8, Kind)>,
+    campaigns: Vec<CampaignId>,
+    engagement: bool,
 }
 
 impl Resolver<'_> {
@@ -132,9 +162,9 @@ impl Resolver<'_> {
 impl Segment {
     pub fn parse(rule: Rule, schema: &ContactSchema) -> Result<Segment, ParseSegmentError> {
         let mut nodes = 0;
-        let mut resolver = Resolver { schema, custom: Vec::new() };
+        let mut resolver = Resolver { schema, custom: Vec::new(), campaigns: Vec::new(), engagement: false };
         check(&rule, "$", 0, &mut nodes, &mut resolver)?;
-        Ok(Segment { rule, custom: resolver.custom })
+        Ok(Segment { rule, custom: resolver.custom, campaigns: resolver.campaigns, engagement: resolver.engagement })
     }
 
     pub fn from_json(value: serde_json::Value, schema: &ContactSchema) -> Result<Segment, ParseSegmentError> {
@@ -167,8 +197,25 @@ impl Segment {
         self.custom.iter().map(|(_, code, _)| *code).collect()
     }
 
-    pub fn matches(&self, profile: &Profile, today: Date) -> bool {
-        eval(&self.rule, profile, today, &self.custom)
+    /// Whether the rule reads opens or clicks.
+    pub fn reads_engagement(&self) -> bool {
+        self.engagement
+    }
+
+    /// The campaigns `received_campaign` rules name.
+    pub fn campaigns_read(&self) -> &[CampaignId] {
+        &self.campaigns
+    }
+
+    pub fn matches(&self, profile: &Profile, today: Date, behaviour: &Behaviour) -> bool {
+        eval(&self.rule, &Ctx { p: profile, today, custom: &self.custom, behaviour })
+    }
+
+    /// Whether the contact lacks an attribute the rule reads: a contact the
+    /// segment leaves out for that reason is reported apart.
+    pub fn lacks_attribute(&self, profile: &Profile) -> bool {
+        self.attributes().into_iter().any(|a| profile.attribute_bytes(a).is_none())
+            || self.custom.iter().any(|(_, code, _)| !profile.custom.contains_key(code))
     }
 }
 
@@ -238,15 +285,39 @@ fn check(
                 return Err(err(path, "age 'min' is greater than 'max'"));
             }
         }
+        Rule::Prefix { attr, value } => {
+            if resolver.attr(path, attr)? != Kind::Text {
+                return Err(err(path, format!("prefix needs a text or code attribute, not '{attr}'")));
+            }
+            if value.trim().is_empty() || value.chars().count() > 64 {
+                return Err(err(path, "'value' must be 1 to 64 characters"));
+            }
+        }
+        Rule::OpenedWithinDays(days) | Rule::ClickedWithinDays(days) => {
+            check_days(path, *days)?;
+            resolver.engagement = true;
+        }
+        Rule::NeverOpened {} => resolver.engagement = true,
+        Rule::ReceivedCampaign(id) => {
+            let id = CampaignId::parse(id).map_err(|_| err(path, "received_campaign needs a campaign ID"))?;
+            if !resolver.campaigns.contains(&id) {
+                resolver.campaigns.push(id);
+            }
+        }
         Rule::WithinDays { attr, days } => {
             let kind = resolver.attr(path, attr)?;
             if kind != Kind::Date {
                 return Err(err(path, format!("within_days needs a date attribute, not '{attr}'")));
             }
-            if *days == 0 || *days > 36_500 {
-                return Err(err(path, "'days' must be between 1 and 36500"));
-            }
+            check_days(path, *days)?;
         }
+    }
+    Ok(())
+}
+
+fn check_days(path: &str, days: u32) -> Result<(), ParseSegmentError> {
+    if days == 0 || days > 36_500 {
+        return Err(err(path, "'days' must be between 1 and 36500"));
     }
     Ok(())
 }
@@ -259,8 +330,10 @@ fn collect(rule: &Rule, out: &mut Vec<Attribute>) {
         | Rule::In { attr, .. }
         | Rule::Range { attr, .. }
         | Rule::Exists { attr }
-        | Rule::WithinDays { attr, .. } => out.extend(Attribute::parse(attr)),
+        | Rule::WithinDays { attr, .. }
+        | Rule::Prefix { attr, .. } => out.extend(Attribute::parse(attr)),
         Rule::Age { .. } => out.push(Attribute::DateOfBirth),
+        Rule::OpenedWithinDays(_) | Rule::ClickedWithinDays(_) | Rule::NeverOpened {} | Rule::ReceivedCampaign(_) => {}
     }
 }
 
@@ -300,11 +373,23 @@ fn value<'a>(profile: &'a Profile, attr: &str, custom: &[(String, u8, Kind)]) ->
     }
 }
 
-fn eval(rule: &Rule, p: &Profile, today: Date, custom: &[(String, u8, Kind)]) -> bool {
+struct Ctx<'a> {
+    p: &'a Profile,
+    today: Date,
+    custom: &'a [(String, u8, Kind)],
+    behaviour: &'a Behaviour,
+}
+
+fn within(date: Option<Date>, today: Date, days: u32) -> bool {
+    date.is_some_and(|d| d <= today && (today - d).whole_days() <= i64::from(days))
+}
+
+fn eval(rule: &Rule, c: &Ctx<'_>) -> bool {
+    let (p, today, custom) = (c.p, c.today, c.custom);
     match rule {
-        Rule::All(rules) => rules.iter().all(|r| eval(r, p, today, custom)),
-        Rule::Any(rules) => rules.iter().any(|r| eval(r, p, today, custom)),
-        Rule::Not(inner) => !eval(inner, p, today, custom),
+        Rule::All(rules) => rules.iter().all(|r| eval(r, c)),
+        Rule::Any(rules) => rules.iter().any(|r| eval(r, c)),
+        Rule::Not(inner) => !eval(inner, c),
         Rule::Eq { attr, value: want } => match value(p, attr, custom) {
             Some(Value::Text(t)) => t.eq_ignore_ascii_case(want),
             Some(Value::Date(d)) => format_date(d) == *want,
@@ -331,9 +416,17 @@ fn eval(rule: &Rule, p: &Profile, today: Date, custom: &[(String, u8, Kind)]) ->
             None => false,
         },
         Rule::WithinDays { attr, days } => match value(p, attr, custom) {
-            Some(Value::Date(d)) => d <= today && (today - d).whole_days() <= i64::from(*days),
+            Some(Value::Date(d)) => within(Some(d), today, *days),
             _ => false,
         },
+        Rule::Prefix { attr, value: want } => match value(p, attr, custom) {
+            Some(Value::Text(t)) => t.to_ascii_lowercase().starts_with(&want.trim().to_ascii_lowercase()),
+            _ => false,
+        },
+        Rule::OpenedWithinDays(days) => within(c.behaviour.last_open, today, *days),
+        Rule::ClickedWithinDays(days) => within(c.behaviour.last_click, today, *days),
+        Rule::NeverOpened {} => c.behaviour.last_open.is_none(),
+        Rule::ReceivedCampaign(id) => CampaignId::parse(id).is_ok_and(|id| c.behaviour.received.contains(&id)),
     }
 }
 
@@ -384,9 +477,9 @@ mod tests {
         vaccinated.custom.insert(17, br#"["flu"]"#.to_vec());
 
         assert_eq!(seg.custom_codes(), vec![16, 17]);
-        assert!(seg.matches(&due, TODAY));
-        assert!(!seg.matches(&vaccinated, TODAY));
-        assert!(!seg.matches(&Profile::default(), TODAY));
+        assert!(seg.matches(&due, TODAY, &Behaviour::default()));
+        assert!(!seg.matches(&vaccinated, TODAY, &Behaviour::default()));
+        assert!(!seg.matches(&Profile::default(), TODAY, &Behaviour::default()));
         let free_text = Segment::from_json(json!({"exists": {"attr": "care_note"}}), &schema).unwrap_err();
         assert!(free_text.message.contains("cannot be used"), "{free_text}");
         let dropped = Segment::from_json(json!({"exists": {"attr": "zip"}}), &schema).unwrap_err();
@@ -404,17 +497,65 @@ mod tests {
             {"any": [{"eq": {"attr": "sex", "value": "female"}}, {"exists": {"attr": "journey_stage"}}]}
         ]}))
         .unwrap();
-        assert!(seg.matches(&patient(), TODAY));
+        assert!(seg.matches(&patient(), TODAY, &Behaviour::default()));
         let mut younger = patient();
         younger.date_of_birth = Some(date!(1990 - 01 - 01));
-        assert!(!seg.matches(&younger, TODAY));
+        assert!(!seg.matches(&younger, TODAY, &Behaviour::default()));
+    }
+
+    #[test]
+    fn zip_prefix_and_behaviour_select_as_documented() {
+        let x = CampaignId::new_random();
+        let seg = from_json(json!({"all": [
+            {"prefix": {"attr": "zip", "value": "021"}},
+            {"opened_within_days": 30},
+            {"not": {"received_campaign": x.to_string()}}
+        ]}))
+        .unwrap();
+        let opened = |days_ago: i64| Behaviour {
+            last_open: Some(TODAY - time::Duration::days(days_ago)),
+            ..Behaviour::default()
+        };
+        let received = Behaviour { received: vec![x], ..opened(1) };
+        let mut elsewhere = patient();
+        elsewhere.zip = Some("94110".into());
+
+        assert!(seg.reads_engagement());
+        assert_eq!(seg.campaigns_read(), &[x]);
+        assert!(seg.matches(&patient(), TODAY, &opened(30)));
+        assert!(!seg.matches(&patient(), TODAY, &opened(31)), "opened too long ago");
+        assert!(!seg.matches(&patient(), TODAY, &received), "already received campaign X");
+        assert!(!seg.matches(&elsewhere, TODAY, &opened(1)));
+        let never = from_json(json!({"never_opened": {}})).unwrap();
+        assert!(never.matches(&patient(), TODAY, &Behaviour::default()));
+        assert!(!never.matches(&patient(), TODAY, &opened(400)));
+    }
+
+    #[test]
+    fn behavioural_and_prefix_rules_are_checked() {
+        for (rule, needle) in [
+            (json!({"prefix": {"attr": "conditions", "value": "a"}}), "text or code"),
+            (json!({"prefix": {"attr": "zip", "value": " "}}), "1 to 64"),
+            (json!({"opened_within_days": 0}), "between 1 and 36500"),
+            (json!({"received_campaign": "last-spring"}), "campaign ID"),
+        ] {
+            let e = from_json(rule.clone()).unwrap_err();
+            assert!(e.message.contains(needle), "{rule}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_contact_lacking_a_read_attribute_is_told_apart() {
+        let seg = from_json(json!({"in": {"attr": "conditions", "values": ["copd"]}})).unwrap();
+        assert!(seg.lacks_attribute(&Profile::default()));
+        assert!(!seg.lacks_attribute(&patient()));
     }
 
     #[test]
     fn range_on_dates_and_missing_attributes() {
         let seg = from_json(json!({"range": {"attr": "last_visit", "min": "2026-01-01"}})).unwrap();
-        assert!(seg.matches(&patient(), TODAY));
-        assert!(!seg.matches(&Profile::default(), TODAY));
+        assert!(seg.matches(&patient(), TODAY, &Behaviour::default()));
+        assert!(!seg.matches(&Profile::default(), TODAY, &Behaviour::default()));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub fn contact_routes() -> Router<Arc<App>> {
         .route("/v1/audit", get(audit_entries))
         .route("/v1/audit/verify", get(verify_audit))
         .route("/v1/schema", get(contact_schema))
+        // Served by the contacts function: it decrypts segment attributes, as fan-out does.
+        .route("/v1/campaigns/{id}/dry-run", post(dry_run))
         .route("/v1/keys/rotate", post(rotate_keys))
         .route("/v1/keys/reseal", post(reseal_contacts))
         .route(
@@ -51,6 +53,7 @@ pub fn campaign_routes() -> Router<Arc<App>> {
         .route("/v1/campaigns/{id}/pause", post(pause_campaign))
         .route("/v1/campaigns/{id}/resume", post(resume_campaign))
         .route("/v1/campaigns/{id}/retry-failed", post(retry_failed))
+        .route("/v1/campaigns/{id}/cancel", post(cancel_campaign))
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +356,17 @@ async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) ->
 async fn pause_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let status = app.pause_campaign(&campaign_id(&id)?, "paused by an administrator").await?;
     Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
+}
+
+/// `POST /v1/campaigns/{id}/cancel`: stops the campaign for good.
+async fn cancel_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let status = app.cancel_campaign(&campaign_id(&id)?).await?;
+    Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
+}
+
+/// `POST /v1/campaigns/{id}/dry-run`: the audience estimate, nothing sent.
+async fn dry_run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(app.estimate_audience(&campaign_id(&id)?).await?).into_response())
 }
 
 async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {

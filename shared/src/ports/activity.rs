@@ -42,6 +42,27 @@ pub trait ActivityStore: Send + Sync {
         not_since: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+    /// How many marketing campaigns the contact was sent (claimed below) at
+    /// or after `since`, `except` not counted.
+    async fn marketing_sends_since(
+        &self,
+        contact: &ContactId,
+        since: OffsetDateTime,
+        except: &CampaignId,
+    ) -> Result<u32, StoreError>;
+    /// Takes a frequency-cap slot for `campaign`: true if this campaign
+    /// already holds one, or if fewer than `max` other campaigns were claimed
+    /// at or after `since` (then records it at `at`); false, changing
+    /// nothing, otherwise. Atomic, so racing senders never exceed `max`.
+    async fn claim_marketing_send(
+        &self,
+        contact: &ContactId,
+        campaign: &CampaignId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        max: u32,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
     /// Records one soft bounce at `at`; returns how many the contact has had
     /// at or after `since`, this one included.
     async fn record_soft_bounce(

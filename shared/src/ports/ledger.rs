@@ -43,6 +43,8 @@ pub enum Reopenable {
 
 /// The skip reason of a job held because its campaign was paused.
 pub const HELD_REASON: &str = "campaign_paused";
+/// The `Skipped` reason of a send job of a cancelled campaign.
+pub const CANCELLED_REASON: &str = "cancelled";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerCounts {

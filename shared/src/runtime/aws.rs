@@ -59,6 +59,8 @@ pub struct AwsSettings {
     pub forms: Option<crate::forms::FormsConfig>,
     /// `CONTACT_SCHEMA_JSON` (as in docs/schema.example.json); empty: the built-in attributes.
     pub schema: Option<crate::domain::ContactSchema>,
+    /// `FREQUENCY_CAP` (`N/DAYS`, e.g. `3/7`); empty: no cap.
+    pub frequency_cap: Option<crate::config::FrequencyCap>,
     pub allowed_origins: Vec<String>,
 }
 
@@ -130,6 +132,11 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings
             .map(|json| crate::domain::ContactSchema::parse(&json))
             .transpose()
             .map_err(|e| AwsSettingsError::Invalid { name: "CONTACT_SCHEMA_JSON", message: e.to_string() })?,
+        frequency_cap: get("FREQUENCY_CAP")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| crate::config::FrequencyCap::parse(&v))
+            .transpose()
+            .map_err(|message| AwsSettingsError::Invalid { name: "FREQUENCY_CAP", message })?,
         allowed_origins: get("ALLOWED_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -217,6 +224,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
     app_settings.retention = settings.retention;
     app_settings.soft_bounce_limit = settings.soft_bounce_limit;
     app_settings.soft_bounce_window = settings.soft_bounce_window;
+    app_settings.frequency_cap = settings.frequency_cap;
     // SES tracks opens and clicks itself, through the configuration set.
     app_settings.first_party_tracking = false;
     match settings.forms.clone() {

@@ -52,6 +52,8 @@ pub struct EmbeddedConfig {
     pub forms: Option<crate::forms::FormsConfig>,
     /// Every contact attribute stored, its type and class; default: the built-in ones.
     pub schema: Option<crate::domain::ContactSchema>,
+    /// At most N marketing emails per contact per window; default: no cap.
+    pub frequency_cap: Option<crate::config::FrequencyCap>,
 }
 
 impl EmbeddedConfig {
@@ -67,6 +69,7 @@ impl EmbeddedConfig {
             reputation: ReputationGuard::default(),
             forms: None,
             schema: None,
+            frequency_cap: None,
         }
     }
 }
@@ -203,6 +206,7 @@ impl EmbeddedStack {
         if let Some(forms) = config.forms.clone() {
             settings = settings.with_forms(forms);
         }
+        settings.frequency_cap = config.frequency_cap;
         if let Some(schema) = config.schema.clone() {
             settings = settings.with_schema(schema, config.forms.is_some()).map_err(StackError::Config)?;
         }

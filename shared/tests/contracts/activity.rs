@@ -1,10 +1,11 @@
-//! `ActivityStore`: a contact's last open and click (never moved back) and
-//! its soft bounces within a window.
+//! `ActivityStore`: a contact's last open and click (never moved back), its
+//! soft bounces within a window, and the frequency cap's claims.
 
 use std::time::Duration;
 
-use carepost::domain::ContactId;
+use carepost::domain::{CampaignId, ContactId};
 use carepost::ports::{Activity, ActivityStore, Engagement};
+use time::OffsetDateTime;
 
 use super::support::T0;
 
@@ -19,6 +20,45 @@ pub async fn activity_store_contract(store: &dyn ActivityStore) {
     opens_and_clicks_are_kept_apart_and_never_move_back(store).await;
     soft_bounces_are_counted_within_the_window_only(store).await;
     one_confirmation_slot_per_interval(store).await;
+    the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_one(store).await;
+    racing_claims_never_pass_the_frequency_cap(store).await;
+}
+
+pub async fn the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_one(store: &dyn ActivityStore) {
+    let contact = ContactId::new_random();
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let day = |d: u64| T0 + Duration::from_secs(d * 24 * 3600);
+    let (a, b, c) = (CampaignId::new_random(), CampaignId::new_random(), CampaignId::new_random());
+    let claim = |campaign: CampaignId, at: OffsetDateTime| async move {
+        store.claim_marketing_send(&contact, &campaign, at, at - week, 2, expiry()).await.unwrap()
+    };
+
+    let first = claim(a, day(0)).await;
+    let second = claim(b, day(1)).await;
+    let third_in_the_week = claim(c, day(2)).await;
+    let first_again = claim(a, day(3)).await;
+    let counted_on_day_3 = store.marketing_sends_since(&contact, day(3) - week, &c).await.unwrap();
+    let counted_except_a = store.marketing_sends_since(&contact, day(3) - week, &a).await.unwrap();
+    let third_a_week_later = claim(c, day(7) + Duration::from_secs(1)).await;
+
+    assert_eq!((first, second, third_in_the_week, first_again), (true, true, false, true));
+    assert_eq!((counted_on_day_3, counted_except_a), (2, 1));
+    assert!(third_a_week_later, "the first claim has left the window");
+}
+
+pub async fn racing_claims_never_pass_the_frequency_cap(store: &dyn ActivityStore) {
+    let contact = ContactId::new_random();
+    let campaigns: Vec<CampaignId> = (0..6).map(|_| CampaignId::new_random()).collect();
+    let since = T0 - Duration::from_secs(3600);
+
+    let claims = futures::future::join_all(
+        campaigns.iter().map(|c| store.claim_marketing_send(&contact, c, T0, since, 2, expiry())),
+    )
+    .await;
+
+    let granted = claims.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(granted, 2);
+    assert_eq!(store.marketing_sends_since(&contact, since, &CampaignId::new_random()).await.unwrap(), 2);
 }
 
 pub async fn one_confirmation_slot_per_interval(store: &dyn ActivityStore) {
@@ -77,6 +117,18 @@ mod embedded {
         let s = scratch();
         let store = SqliteActivityStore::new(s.db.clone());
         (s, store)
+    }
+
+    #[tokio::test]
+    async fn the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_one() {
+        let (_s, store) = store();
+        super::the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_one(&store).await;
+    }
+
+    #[tokio::test]
+    async fn racing_claims_never_pass_the_frequency_cap() {
+        let (_s, store) = store();
+        super::racing_claims_never_pass_the_frequency_cap(&store).await;
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::ContactId;
+use crate::domain::{CampaignId, ContactId};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError};
 
 pub struct SqliteActivityStore {
@@ -95,6 +95,70 @@ impl ActivityStore for SqliteActivityStore {
                     )
                     .map_err(unavailable)?;
                 Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn marketing_sends_since(
+        &self,
+        contact: &ContactId,
+        since: OffsetDateTime,
+        except: &CampaignId,
+    ) -> Result<u32, StoreError> {
+        let (contact, except) = (contact.to_string(), except.to_string());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT count(*) FROM marketing_sends WHERE contact_id = ?1 AND sent_at >= ?2 AND campaign_id <> ?3",
+                    params![contact, unix(since), except],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn claim_marketing_send(
+        &self,
+        contact: &ContactId,
+        campaign: &CampaignId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        max: u32,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (contact, campaign) = (contact.to_string(), campaign.to_string());
+        self.db
+            .call(move |c| {
+                // One transaction on the single writer: the count and the insert cannot interleave.
+                let tx = c.transaction().map_err(unavailable)?;
+                let held: bool = tx
+                    .query_row(
+                        "SELECT count(*) > 0 FROM marketing_sends WHERE contact_id = ?1 AND campaign_id = ?2",
+                        params![contact, campaign],
+                        |r| r.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if held {
+                    return Ok(true);
+                }
+                let recent: u32 = tx
+                    .query_row(
+                        "SELECT count(*) FROM marketing_sends WHERE contact_id = ?1 AND sent_at >= ?2",
+                        params![contact, unix(since)],
+                        |r| r.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if recent >= max {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO marketing_sends (contact_id, campaign_id, sent_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![contact, campaign, unix(at), unix(expires_at)],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(true)
             })
             .await
     }

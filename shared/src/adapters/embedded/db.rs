@@ -103,6 +103,13 @@ CREATE TABLE IF NOT EXISTS contact_activity (
     soft_bounces TEXT NOT NULL,
     expires_at   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS marketing_sends (
+    contact_id  TEXT NOT NULL,
+    campaign_id TEXT NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, campaign_id)
+);
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue         TEXT NOT NULL,

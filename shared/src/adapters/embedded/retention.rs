@@ -41,6 +41,7 @@ impl Db {
                 tx.execute("DELETE FROM send_ledger WHERE updated_at < ?1", params![cutoff]).map_err(unavailable)?;
             let activity_rows =
                 tx.execute("DELETE FROM contact_activity WHERE expires_at < ?1", params![now]).map_err(unavailable)?;
+            tx.execute("DELETE FROM marketing_sends WHERE expires_at < ?1", params![now]).map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
             Ok(Swept { ledger_rows: ledger_rows as u64, activity_rows: activity_rows as u64 })
         })

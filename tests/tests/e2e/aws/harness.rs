@@ -94,6 +94,7 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         soft_bounce_window: std::time::Duration::from_secs(7 * 24 * 3600),
         forms: None,
         schema: None,
+        frequency_cap: None,
         allowed_origins: vec!["https://www.clinic.example".into()],
     };
     let clients = customize(plain);

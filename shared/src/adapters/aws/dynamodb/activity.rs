@@ -1,7 +1,9 @@
 //! Contact activity table: `contact_id` (S) as the key, `last_open_at` and
 //! `last_click_at` (N, unix seconds), `soft_bounces` (L of N: recent soft
 //! bounce times), `last_confirmation_at` (N: the last double opt-in email)
-//! and `expires_at` (N, the table's TTL attribute).
+//! `marketing_sends` (M: campaign ID → unix seconds, the frequency cap's
+//! claims within the window, guarded by `marketing_version`) and `expires_at`
+//! (N, the table's TTL attribute).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -9,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::{from_unix, is_condition_failed, n, opt_n, s, sdk_error, unix};
-use crate::domain::ContactId;
+use crate::domain::{CampaignId, ContactId};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError};
 
 pub struct DynamoActivityStore {
@@ -20,6 +22,35 @@ pub struct DynamoActivityStore {
 impl DynamoActivityStore {
     pub fn new(client: Client, table: String) -> Self {
         Self { client, table }
+    }
+
+    /// The contact's frequency-cap claims (campaign ID, unix time) and their version.
+    async fn marketing_sends(&self, contact: &ContactId) -> Result<(Vec<(String, i64)>, u64), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("contact_id", s(contact.to_string()))
+            .consistent_read(true)
+            .projection_expression("marketing_sends, marketing_version")
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        let Some(item) = out.item else { return Ok((Vec::new(), 0)) };
+        let version = opt_n::<u64>(&item, "marketing_version")?.unwrap_or(0);
+        let sends = match item.get("marketing_sends") {
+            Some(AttributeValue::M(map)) => map
+                .iter()
+                .map(|(c, t)| match t {
+                    AttributeValue::N(t) => t.parse::<i64>().map(|t| (c.clone(), t)).map_err(|_| ()),
+                    _ => Err(()),
+                })
+                .collect::<Result<Vec<_>, ()>>()
+                .map_err(|_| StoreError::Corrupt("activity item's marketing_sends is not a map of times".into()))?,
+            None => Vec::new(),
+            Some(_) => return Err(StoreError::Corrupt("activity item's marketing_sends is not a map".into())),
+        };
+        Ok((sends, version))
     }
 }
 
@@ -98,6 +129,68 @@ impl ActivityStore for DynamoActivityStore {
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_error("UpdateItem", e)),
         }
+    }
+
+    async fn marketing_sends_since(
+        &self,
+        contact: &ContactId,
+        since: OffsetDateTime,
+        except: &CampaignId,
+    ) -> Result<u32, StoreError> {
+        let (sends, _) = self.marketing_sends(contact).await?;
+        let except = except.to_string();
+        Ok(sends.iter().filter(|(c, at)| *c != except && *at >= unix(since)).count() as u32)
+    }
+
+    async fn claim_marketing_send(
+        &self,
+        contact: &ContactId,
+        campaign: &CampaignId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        max: u32,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let campaign = campaign.to_string();
+        // Optimistic: read the claims and their version, write them back only
+        // if no other sender wrote in between; retry on a lost race.
+        for _ in 0..8 {
+            let (mut sends, version) = self.marketing_sends(contact).await?;
+            if sends.iter().any(|(c, _)| *c == campaign) {
+                return Ok(true);
+            }
+            sends.retain(|(_, t)| *t >= unix(since));
+            if sends.len() >= max as usize {
+                return Ok(false);
+            }
+            sends.push((campaign.clone(), unix(at)));
+            let map = sends.into_iter().map(|(c, t)| (c, n(t))).collect();
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("contact_id", s(contact.to_string()))
+                .update_expression(
+                    "SET #sends = :sends, #version = :next, #expires = if_not_exists(#expires, :expires)",
+                )
+                .expression_attribute_names("#sends", "marketing_sends")
+                .expression_attribute_names("#version", "marketing_version")
+                .expression_attribute_names("#expires", "expires_at")
+                .expression_attribute_values(":sends", AttributeValue::M(map))
+                .expression_attribute_values(":next", n(version + 1))
+                .expression_attribute_values(":expires", n(unix(expires_at)));
+            update = if version == 0 {
+                update.condition_expression("attribute_not_exists(#version)")
+            } else {
+                update.condition_expression("#version = :seen").expression_attribute_values(":seen", n(version))
+            };
+            match update.send().await {
+                Ok(_) => return Ok(true),
+                Err(e) if is_condition_failed(&e) => continue,
+                Err(e) => return Err(sdk_error("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::Conflict("the frequency-cap claims kept changing; try again".into()))
     }
 
     async fn record_soft_bounce(

@@ -1,0 +1,59 @@
+//! `carepost campaign watch ID`: the campaign's progress, polled from its
+//! report, as a progress bar: fan-out shards first, then the audience's
+//! sends settling (sent, skipped or failed). Ends when the campaign
+//! completes, is cancelled, or pauses (saying why).
+
+use std::time::Duration;
+
+use anyhow::ensure;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::campaign::Target;
+
+const POLL: Duration = Duration::from_millis(500);
+
+fn count(report: &Value, key: &str) -> u64 {
+    report[key].as_u64().unwrap_or(0)
+}
+
+pub async fn watch(target: &Target) -> anyhow::Result<()> {
+    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
+    let path = format!("/v1/campaigns/{}", target.id);
+    let bar = ProgressBar::new(0)
+        .with_style(ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {msg}  {per_sec}  eta {eta}")?);
+    loop {
+        let report = target.admin.get_json(&path).await?;
+        let status = report["status"].as_str().unwrap_or("unknown").to_owned();
+        let (audience, remaining) = (count(&report, "audience"), count(&report, "remaining"));
+        let settled = audience.saturating_sub(remaining);
+        let fanning_out = status == "fanning_out" || status == "draft";
+        bar.set_prefix(status.replace('_', " "));
+        bar.set_length(audience.max(1));
+        bar.set_position(settled);
+        bar.set_message(format!(
+            "sent {} · skipped {} · failed {} · shards {}/{} · evaluated {}{}",
+            count(&report, "sent"),
+            count(&report, "skipped_at_send"),
+            count(&report, "failed"),
+            count(&report, "shards_done"),
+            count(&report, "shards_total"),
+            count(&report, "evaluated"),
+            if fanning_out { " (audience still growing)" } else { "" }
+        ));
+        match status.as_str() {
+            "completed" | "cancelled" => {
+                bar.finish();
+                println!("campaign {status}: {} sent of an audience of {audience}", count(&report, "sent"));
+                return Ok(());
+            }
+            "paused" => {
+                bar.abandon();
+                let why = report["paused_reason"].as_str().unwrap_or("no reason recorded");
+                println!("campaign paused ({why}); `carepost campaign resume {}` continues it", target.id);
+                return Ok(());
+            }
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+}
