@@ -31,6 +31,9 @@ pub struct CampaignInput {
     #[serde(default)]
     pub tracking: Tracking,
     pub sender: Option<SenderInput>,
+    /// Launching before this time schedules fan-out for it (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub launch_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -94,6 +97,7 @@ impl CampaignInput {
             purpose: self.purpose,
             tracking: self.tracking,
             sender,
+            launch_at: self.launch_at,
             status: CampaignStatus::Draft,
             shards: settings.throughput.fanout_shards,
             created_at: OffsetDateTime::now_utc(),
@@ -112,6 +116,7 @@ fn definition_json(c: &Campaign) -> String {
         "purpose": c.purpose,
         "tracking": c.tracking,
         "sender": {"name": c.sender.name, "address": c.sender.address.as_str()},
+        "launch_at": c.launch_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
     })
     .to_string()
 }
@@ -135,6 +140,7 @@ fn from_record(record: &CampaignRecord, schema: &crate::domain::ContactSchema) -
             name: sender.name,
             address: EmailAddress::parse(&sender.address).map_err(|e| corrupt(e.to_string()))?,
         },
+        launch_at: input.launch_at,
         status: record.status,
         shards: record.shards,
         created_at: record.created_at,
@@ -177,7 +183,21 @@ impl App {
     /// messages, which is harmless: shards resume from their checkpoints.
     pub async fn launch_campaign(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
         let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        let launch_at = self.load_campaign(id).await?.campaign.launch_at;
+        let later = launch_at.filter(|at| *at > OffsetDateTime::now_utc());
         match record.status {
+            CampaignStatus::Draft if later.is_some() => {
+                if !self.ports.campaigns.transition(id, CampaignStatus::Draft, CampaignStatus::Scheduled).await? {
+                    return Err(AppError::Conflict("campaign changed while launching".into()));
+                }
+                self.wait_for_launch(id, later).await?;
+                return Ok(CampaignStatus::Scheduled);
+            }
+            // Launching again re-sends the wake-up message; extra ones are harmless.
+            CampaignStatus::Scheduled => {
+                self.wait_for_launch(id, later).await?;
+                return Ok(CampaignStatus::Scheduled);
+            }
             CampaignStatus::Draft => {
                 if !self.ports.campaigns.transition(id, CampaignStatus::Draft, CampaignStatus::FanningOut).await? {
                     return Err(AppError::Conflict("campaign changed while launching".into()));
@@ -186,13 +206,48 @@ impl App {
             CampaignStatus::FanningOut => {}
             other => return Ok(other),
         }
-        let jobs: Vec<String> = (0..record.shards)
-            .map(|shard| FanoutShardJob { campaign_id: *id, shard, shards: record.shards }.to_body())
-            .collect();
+        self.start_fanout(id, record.shards).await?;
+        Ok(CampaignStatus::FanningOut)
+    }
+
+    /// A scheduled campaign's wake-up: fan-out starts if its time has come,
+    /// else the message goes back on the queue for the rest of the wait (in
+    /// hops of at most 15 minutes). A cancelled campaign's wake-up is dropped.
+    pub async fn process_scheduled_launch(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
+        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        if record.status != CampaignStatus::Scheduled {
+            return Ok(record.status);
+        }
+        let launch_at = self.load_campaign(id).await?.campaign.launch_at;
+        if launch_at.is_some_and(|at| at > OffsetDateTime::now_utc()) {
+            self.wait_for_launch(id, launch_at).await?;
+            return Ok(CampaignStatus::Scheduled);
+        }
+        if !self.ports.campaigns.transition(id, CampaignStatus::Scheduled, CampaignStatus::FanningOut).await? {
+            // Cancelled, or another wake-up won: either way nothing more to do here.
+            return Ok(self.ports.campaigns.get(id).await?.map_or(CampaignStatus::Cancelled, |r| r.status));
+        }
+        self.start_fanout(id, record.shards).await?;
+        tracing::info!(campaign_id = %id, "scheduled campaign launched");
+        Ok(CampaignStatus::FanningOut)
+    }
+
+    async fn wait_for_launch(&self, id: &CampaignId, at: Option<OffsetDateTime>) -> Result<(), AppError> {
+        let wait = at.map_or(std::time::Duration::ZERO, |at| {
+            std::time::Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or_default()
+        });
+        let body = crate::domain::ScheduledLaunchJob { launch_campaign_id: *id }.to_body();
+        self.ports.fanout_queue.send_delayed(&body, wait.min(crate::ports::MAX_DELAY)).await?;
+        Ok(())
+    }
+
+    async fn start_fanout(&self, id: &CampaignId, shards: u16) -> Result<(), AppError> {
+        let jobs: Vec<String> =
+            (0..shards).map(|shard| FanoutShardJob { campaign_id: *id, shard, shards }.to_body()).collect();
         for chunk in jobs.chunks(10) {
             self.ports.fanout_queue.send_batch(chunk).await?;
         }
-        Ok(CampaignStatus::FanningOut)
+        Ok(())
     }
 
     /// Moves the campaign on when its stage is finished: fan-out done → sending,

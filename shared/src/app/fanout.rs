@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use super::{App, AppError};
 use crate::domain::{
-    Behaviour, CampaignStatus, ConsentStatus, ContactId, ExclusionCounts, FanoutShardJob, Segment, SendJob,
-    ShardProgress, hipaa_authorized, today_utc,
+    Behaviour, CampaignStatus, ConsentStatus, ContactId, ExclusionCounts, FanoutMessage, FanoutShardJob, Segment,
+    SendJob, ShardProgress, hipaa_authorized, today_utc,
 };
 use crate::ports::{ContactRecord, LedgerState, ShardSpec};
 
@@ -22,6 +22,8 @@ pub enum ShardOutcome {
     Continued,
     /// The campaign is not fanning out (already past it, or never launched).
     NotFanningOut,
+    /// A scheduled launch's wake-up was handled; the campaign's status after it.
+    Launch(CampaignStatus),
 }
 
 /// Whether a contact is in a campaign's audience, or the first reason it is not.
@@ -63,6 +65,20 @@ impl Verdict {
 }
 
 impl App {
+    /// One message of the fan-out queue: a shard to scan, or a scheduled launch's wake-up.
+    pub async fn process_fanout_message(
+        &self,
+        message: &FanoutMessage,
+        deadline: Option<Instant>,
+    ) -> Result<ShardOutcome, AppError> {
+        match message {
+            FanoutMessage::Shard(job) => self.process_fanout_shard(job, deadline).await,
+            FanoutMessage::Launch(job) => {
+                Ok(ShardOutcome::Launch(self.process_scheduled_launch(&job.launch_campaign_id).await?))
+            }
+        }
+    }
+
     pub async fn process_fanout_shard(
         &self,
         job: &FanoutShardJob,

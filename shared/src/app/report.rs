@@ -22,6 +22,9 @@ pub struct CampaignReport {
     /// Why it is paused, while it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
+    /// When fan-out starts (or started), for a scheduled campaign.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub launch_at: Option<time::OffsetDateTime>,
     pub category: ConsentCategory,
     pub shards_total: u16,
     pub shards_done: u16,
@@ -208,6 +211,7 @@ impl App {
             name: loaded.campaign.name.clone(),
             status: record.status,
             paused_reason: record.paused_reason.clone().filter(|_| record.status == CampaignStatus::Paused),
+            launch_at: loaded.campaign.launch_at,
             category: loaded.campaign.category.clone(),
             shards_total: record.shards,
             shards_done: shards.iter().filter(|s| s.done).count() as u16,

@@ -178,6 +178,7 @@ mod tests {
             name: name.into(),
             status: CampaignStatus::Completed,
             paused_reason: None,
+            launch_at: None,
             category: ConsentCategory::parse("wellness-tips").unwrap(),
             shards_total: 1,
             shards_done: 1,

@@ -10,6 +10,8 @@ use super::{CampaignId, ConsentCategory, EmailAddress, Segment};
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
     Draft,
+    /// Launched with a `launch_at` still ahead: fan-out starts then.
+    Scheduled,
     FanningOut,
     Sending,
     /// Stopped by an administrator or by the reputation guard; its send jobs
@@ -25,6 +27,7 @@ impl CampaignStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             CampaignStatus::Draft => "draft",
+            CampaignStatus::Scheduled => "scheduled",
             CampaignStatus::FanningOut => "fanning_out",
             CampaignStatus::Sending => "sending",
             CampaignStatus::Paused => "paused",
@@ -36,6 +39,7 @@ impl CampaignStatus {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "draft" => Some(Self::Draft),
+            "scheduled" => Some(Self::Scheduled),
             "fanning_out" => Some(Self::FanningOut),
             "sending" => Some(Self::Sending),
             "paused" => Some(Self::Paused),
@@ -117,6 +121,8 @@ pub struct Campaign {
     /// First-party open and click tracking (off unless the campaign opts in).
     pub tracking: Tracking,
     pub sender: Sender,
+    /// When a launch starts fan-out; `None`: at once.
+    pub launch_at: Option<OffsetDateTime>,
     pub status: CampaignStatus,
     pub shards: u16,
     pub created_at: OffsetDateTime,

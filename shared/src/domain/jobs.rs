@@ -13,6 +13,43 @@ pub struct FanoutShardJob {
     pub shards: u16,
 }
 
+/// Ask the fan-out worker to launch a scheduled campaign if its time has
+/// come (else it sends itself again, delayed, up to SQS's 15 minutes a hop).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledLaunchJob {
+    pub launch_campaign_id: CampaignId,
+}
+
+/// What the fan-out queue carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FanoutMessage {
+    Shard(FanoutShardJob),
+    Launch(ScheduledLaunchJob),
+}
+
+impl FanoutMessage {
+    pub fn parse(body: &str) -> Result<Self, ParseJobError> {
+        match serde_json::from_str::<ScheduledLaunchJob>(body) {
+            Ok(launch) => Ok(FanoutMessage::Launch(launch)),
+            Err(_) => FanoutShardJob::parse(body).map(FanoutMessage::Shard),
+        }
+    }
+
+    pub fn campaign_id(&self) -> CampaignId {
+        match self {
+            FanoutMessage::Shard(job) => job.campaign_id,
+            FanoutMessage::Launch(job) => job.launch_campaign_id,
+        }
+    }
+}
+
+impl ScheduledLaunchJob {
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("job serializes")
+    }
+}
+
 /// Send one campaign to one contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

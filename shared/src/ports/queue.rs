@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The longest delay a message can be sent with (SQS: 15 minutes).
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     pub message_id: String,
@@ -16,6 +19,9 @@ pub struct ReceivedMessage {
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError>;
+    /// Sends one message that becomes visible only after `delay`, at most
+    /// `MAX_DELAY` (SQS's limit); longer waits are the caller's to chain.
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError>;
     /// Up to `max` visible messages, waiting up to `wait` for the first one.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;

@@ -16,7 +16,7 @@ pub use {aws_lambda_events, lambda_http, lambda_runtime};
 use super::workers::backoff;
 use crate::app::App;
 use crate::app::send::SendError;
-use crate::domain::{FanoutShardJob, MailEvent, SendJob};
+use crate::domain::{FanoutMessage, MailEvent, SendJob};
 use crate::error::Classify;
 use crate::http::extract::ClientIp;
 use crate::ports::{Metric, Queue};
@@ -94,7 +94,7 @@ fn poison(message: &SqsMessage, error: &dyn std::fmt::Display) {
 pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let mut failures = BatchFailures::default();
     for message in &event.records {
-        let job = match FanoutShardJob::parse(message.body.as_deref().unwrap_or("")) {
+        let job = match FanoutMessage::parse(message.body.as_deref().unwrap_or("")) {
             Ok(job) => job,
             Err(e) => {
                 poison(message, &e);
@@ -102,10 +102,10 @@ pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadli
                 continue;
             }
         };
-        match app.process_fanout_shard(&job, Some(deadline)).await {
-            Ok(outcome) => tracing::info!(campaign_id = %job.campaign_id, shard = job.shard, ?outcome, "fan-out shard"),
+        match app.process_fanout_message(&job, Some(deadline)).await {
+            Ok(outcome) => tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message"),
             Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, campaign_id = %job.campaign_id, "fan-out shard will retry");
+                tracing::warn!(error = %e, campaign_id = %job.campaign_id(), "fan-out message will retry");
                 retry_later(queue, &mut failures, message, Duration::from_secs(1)).await;
             }
             Err(e) => {

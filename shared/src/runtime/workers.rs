@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::app::send::SendError;
-use crate::domain::{FanoutShardJob, MailEvent, SendJob};
+use crate::domain::{FanoutMessage, MailEvent, SendJob};
 use crate::error::Classify;
 use crate::ports::{Metric, Queue, ReceivedMessage};
 
@@ -58,7 +58,7 @@ pub async fn run_fanout_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
             }
         };
         for message in messages {
-            let job = match FanoutShardJob::parse(&message.body) {
+            let job = match FanoutMessage::parse(&message.body) {
                 Ok(job) => job,
                 Err(e) => {
                     poison(&message, &e);
@@ -67,13 +67,13 @@ pub async fn run_fanout_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
             };
             // Hand the shard on before its message becomes visible to another worker.
             let deadline = Instant::now() + app.settings.throughput.visibility_timeout() * 3 / 4;
-            match app.process_fanout_shard(&job, Some(deadline)).await {
+            match app.process_fanout_message(&job, Some(deadline)).await {
                 Ok(outcome) => {
-                    tracing::info!(campaign_id = %job.campaign_id, shard = job.shard, ?outcome, "fan-out shard finished");
+                    tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message handled");
                     done(queue.as_ref(), &message).await;
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, campaign_id = %job.campaign_id, shard = job.shard, "fan-out shard will retry");
+                    tracing::warn!(error = %e, campaign_id = %job.campaign_id(), "fan-out message will retry");
                     retry_later(queue.as_ref(), &message, Duration::from_secs(1)).await;
                 }
                 Err(e) => poison(&message, &e),

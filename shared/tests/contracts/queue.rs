@@ -48,6 +48,7 @@ where
     a_longer_visibility_timeout_keeps_a_message_hidden(&*fresh().await, settings).await;
     a_stale_receipt_can_neither_delete_nor_change_visibility(&*fresh().await).await;
     a_batch_receive_returns_at_most_max_messages(&*fresh().await).await;
+    a_delayed_message_stays_hidden_until_its_delay_passes(&*fresh().await).await;
     depth_counts_messages_in_flight_until_deleted(&*fresh().await).await;
     a_waiting_receive_returns_a_message_sent_during_the_wait(fresh().await).await;
     a_waiting_receive_on_an_empty_queue_returns_nothing_after_the_wait(&*fresh().await).await;
@@ -342,4 +343,15 @@ mod embedded {
         )
         .await;
     }
+}
+
+pub async fn a_delayed_message_stays_hidden_until_its_delay_passes(queue: &dyn Queue) {
+    queue.send_delayed("later", Duration::from_secs(2)).await.unwrap();
+
+    let early = queue.receive(10, Duration::ZERO).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let late = queue.receive(10, Duration::from_secs(2)).await.unwrap();
+
+    assert!(early.is_empty(), "visible before its delay");
+    assert_eq!(late.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["later"]);
 }

@@ -174,3 +174,36 @@ async fn cancel_stops_a_sending_campaign_within_a_batch_and_watch_follows_one_to
     let (status, _) = test.client.admin(Method::POST, &format!("/v1/campaigns/{watched}/cancel"), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "a completed campaign cannot be cancelled");
 }
+
+#[tokio::test]
+async fn a_scheduled_campaign_waits_for_its_time_and_a_cancelled_one_never_starts() {
+    let test = spawn_app_with(|_| {}).await;
+    patients(&test, "scheduled", 12, "wellness-tips", true, &["copd"]).await;
+    let at = |seconds: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let create = |launch_at: String| {
+        json!({"name": "Flu clinic", "category": "wellness-tips", "segment": {"exists": {"attr": "conditions"}},
+               "launch_at": launch_at,
+               "template": {"subject": "Flu clinic", "html": "<p>Hello</p>", "text": "Hello {{ unsubscribe_url }}"}})
+    };
+    let (_, soon) = test.client.admin(Method::POST, "/v1/campaigns", Some(create(at(3)))).await;
+    let (_, later) = test.client.admin(Method::POST, "/v1/campaigns", Some(create(at(3600)))).await;
+    let (soon, later) = (soon["id"].as_str().unwrap().to_owned(), later["id"].as_str().unwrap().to_owned());
+
+    let (status, launched) = test.client.admin(Method::POST, &format!("/v1/campaigns/{soon}/launch"), None).await;
+    let waiting = test.client.report(&soon).await;
+    test.client.launch(&later).await;
+    let (_, cancelled) = test.client.admin(Method::POST, &format!("/v1/campaigns/{later}/cancel"), None).await;
+    let done = test.client.wait_completed(&soon, std::time::Duration::from_secs(60)).await.unwrap();
+
+    assert_eq!((status, launched["status"].as_str()), (StatusCode::ACCEPTED, Some("scheduled")), "{launched}");
+    assert_eq!((waiting["status"].as_str(), waiting["evaluated"].as_u64()), (Some("scheduled"), Some(0)));
+    assert!(waiting["launch_at"].is_string());
+    assert_eq!(done["sent"], 12);
+    assert_eq!(cancelled["status"], "cancelled");
+    let never = test.client.report(&later).await;
+    assert_eq!((never["status"].as_str(), never["evaluated"].as_u64()), (Some("cancelled"), Some(0)));
+}

@@ -208,6 +208,20 @@ impl Queue for SqsQueue {
         }
     }
 
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        // Whole seconds, rounded up so a short delay is not none.
+        let seconds = (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).min(crate::ports::MAX_DELAY.as_secs());
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(seconds as i32)
+            .send()
+            .await
+            .map_err(unavailable("SendMessage"))?;
+        Ok(())
+    }
+
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         self.client
             .delete_message()

@@ -153,6 +153,22 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        let (name, body) = (self.name.clone(), body.to_owned());
+        let delay_ms = delay.min(crate::ports::MAX_DELAY).as_millis() as i64;
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![name, Uuid::new_v4().to_string(), body, now_ms() + delay_ms],
+                )
+                .map(|_| ())
+                .map_err(sql)
+            })
+            .await
+            .map_err(queue_error)
+    }
+
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
