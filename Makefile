@@ -11,7 +11,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser lint infra-lint package fmt clean bench-kms bench-decrypt
+.PHONY: run dev test venv infra-venv browser lint infra-lint package fmt clean bench-kms bench-decrypt bench-fanout
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -31,6 +31,10 @@ bench-kms: venv
 bench-decrypt:
 	$(CARGO) build --release -p carepost-cli
 	./target/release/carepost bench decrypt
+
+bench-fanout:
+	$(CARGO) build --release -p carepost-cli
+	./target/release/carepost bench fanout
 
 # The SAM template: sam validate --lint, cfn-lint, checkov (offline).
 infra-lint: infra-venv

@@ -3,6 +3,7 @@
 mod args;
 mod audit;
 mod bench_decrypt;
+mod bench_fanout;
 mod bench_send;
 mod campaign;
 mod contacts;
@@ -60,6 +61,8 @@ enum Bench {
     Send(bench_send::SendBenchArgs),
     /// Sealed contacts opened per second per core on the embedded path (every attribute, cold key cache).
     Decrypt(bench_decrypt::DecryptBenchArgs),
+    /// Fan-out throughput and memory on the embedded path with a large synthetic population.
+    Fanout(bench_fanout::FanoutBenchArgs),
 }
 
 #[tokio::main]
@@ -86,6 +89,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { bench: Bench::Decrypt(args) } => {
             logging::init("warn");
             bench_decrypt::run(args).await
+        }
+        Command::Bench { bench: Bench::Fanout(args) } => {
+            logging::init("warn");
+            bench_fanout::run(args).await
         }
     }
 }

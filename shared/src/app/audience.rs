@@ -87,9 +87,10 @@ impl App {
         let mut cursor: Option<String> = None;
         loop {
             let page = self.ports.contacts.scan_shard(spec, cursor.as_deref(), self.settings.fanout_page_size).await?;
+            let facts = self.page_facts(campaign, &page.records).await?;
             let mut opened = 0usize;
             for record in &page.records {
-                let verdict = self.verdict(campaign, record, &needed).await?;
+                let verdict = self.verdict(campaign, record, &needed, &facts).await?;
                 opened += usize::from(verdict.decrypted());
                 evaluated += 1;
                 included += u64::from(verdict.tally(&mut excluded));

@@ -26,6 +26,12 @@ pub enum ShardOutcome {
     Launch(CampaignStatus),
 }
 
+/// What fan-out reads for a whole page before judging its contacts.
+pub(crate) struct PageFacts {
+    suppressed: std::collections::HashSet<String>,
+    grants: std::collections::HashMap<ContactId, Vec<crate::domain::ConsentGrant>>,
+}
+
 /// Whether a contact is in a campaign's audience, or the first reason it is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -106,11 +112,12 @@ impl App {
                 return Ok(ShardOutcome::Continued);
             }
             let page = self.ports.contacts.scan_shard(spec, progress.cursor.as_deref(), page_size).await?;
+            let facts = self.page_facts(&loaded.campaign, &page.records).await?;
             let mut jobs = Vec::new();
             let mut opened = 0usize;
             for record in &page.records {
                 progress.evaluated += 1;
-                let verdict = self.verdict(&loaded.campaign, record, &needed).await?;
+                let verdict = self.verdict(&loaded.campaign, record, &needed, &facts).await?;
                 opened += usize::from(verdict.decrypted());
                 if verdict.tally(&mut progress.excluded) {
                     progress.emitted += 1;
@@ -126,9 +133,8 @@ impl App {
                 );
                 self.record_access(super::audit::FANOUT_ACTOR, "fanout.page", None, attributes, reason).await?;
             }
-            for chunk in jobs.chunks(10) {
-                self.ports.send_queue.send_batch(chunk).await?;
-            }
+            // One call per page: the SQS adapter sends batches of ten, the embedded one a transaction.
+            self.ports.send_queue.send_batch(&jobs).await?;
             progress.done = page.next.is_none();
             progress.cursor = page.next;
             self.ports.campaigns.save_shard(&job.campaign_id, &progress).await?;
@@ -137,24 +143,40 @@ impl App {
         Ok(ShardOutcome::Done)
     }
 
+    /// Suppression and consent of a page of contacts, read in two calls.
+    pub(crate) async fn page_facts(
+        &self,
+        campaign: &crate::domain::Campaign,
+        records: &[ContactRecord],
+    ) -> Result<PageFacts, AppError> {
+        let indexes: Vec<String> = records.iter().map(|r| r.email_index.clone()).collect();
+        let ids: Vec<ContactId> = records.iter().map(|r| r.id).collect();
+        let categories = [campaign.category.clone(), crate::domain::ConsentCategory::hipaa_authorization()];
+        Ok(PageFacts {
+            suppressed: self.ports.suppression.suppressed_among(&indexes).await?,
+            grants: self.ports.consent.grants_of(&ids, &categories).await?,
+        })
+    }
+
     pub(crate) async fn verdict(
         &self,
         campaign: &crate::domain::Campaign,
         record: &ContactRecord,
         needed: &[crate::domain::Attribute],
+        facts: &PageFacts,
     ) -> Result<Verdict, AppError> {
-        if self.ports.suppression.reason(&record.email_index).await?.is_some() {
+        if facts.suppressed.contains(&record.email_index) {
             return Ok(Verdict::Suppressed);
         }
         let now = OffsetDateTime::now_utc();
-        let grants = self.ports.consent.grants(&record.id).await?;
+        let grants = facts.grants.get(&record.id).map(Vec::as_slice).unwrap_or_default();
         match grants.iter().find(|g| g.category == campaign.category) {
             None => return Ok(Verdict::NoConsent),
             Some(g) if g.status == ConsentStatus::Pending => return Ok(Verdict::ConsentPending),
             Some(g) if !g.allows_send(now) => return Ok(Verdict::ConsentWithdrawn),
             Some(_) => {}
         }
-        if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
+        if campaign.needs_hipaa_authorization() && !hipaa_authorized(grants, now) {
             return Ok(Verdict::NoHipaaAuthorization);
         }
         if let Some(cap) = self.settings.frequency_cap

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::domain::{
-    AuditEntry, CampaignCounter, CampaignId, CampaignStatus, ConsentEntry, ConsentGrant, ConsentStatus, ContactId,
-    ExternalId, ProviderMessageId, ShardProgress,
+    AuditEntry, CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ConsentEntry, ConsentGrant,
+    ConsentStatus, ContactId, ExternalId, ProviderMessageId, ShardProgress,
 };
 use crate::error::{Classify, ErrorClass};
 

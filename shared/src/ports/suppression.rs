@@ -42,4 +42,15 @@ pub trait SuppressionList: Send + Sync {
     /// Adds the entry; an existing entry keeps its first reason.
     async fn suppress(&self, email_index: &str, reason: SuppressionReason) -> Result<(), StoreError>;
     async fn reason(&self, email_index: &str) -> Result<Option<SuppressionReason>, StoreError>;
+    /// The suppressed ones among `indexes` (fan-out reads a page this way).
+    /// The default asks one by one.
+    async fn suppressed_among(&self, indexes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for index in indexes {
+            if self.reason(index).await?.is_some() {
+                out.insert(index.clone());
+            }
+        }
+        Ok(out)
+    }
 }

@@ -63,6 +63,29 @@ pub async fn consent_store_contract(store: &dyn ConsentStore) {
     history_is_in_sequence_order_and_verifies(store).await;
     each_contact_has_its_own_ledger(store).await;
     an_unknown_contact_has_no_head_grants_or_history(store).await;
+    the_grants_of_a_page_of_contacts_come_at_once_in_the_asked_categories(store).await;
+}
+
+pub async fn the_grants_of_a_page_of_contacts_come_at_once_in_the_asked_categories(store: &dyn ConsentStore) {
+    let contacts: Vec<ContactId> = (0..120).map(|_| ContactId::new_random()).collect();
+    for (n, contact) in contacts.iter().enumerate().filter(|(n, _)| n % 3 != 0) {
+        let categories: &[&str] = if n % 2 == 0 { &["wellness-tips", "flu-shots"] } else { &["flu-shots"] };
+        append_next(store, evidence(*contact, ConsentEntryKind::Granted, categories, T0), ConsentStatus::Active)
+            .await
+            .unwrap();
+    }
+    let asked = [ConsentCategory::parse("wellness-tips").unwrap(), ConsentCategory::parse("appointments").unwrap()];
+
+    let grants = store.grants_of(&contacts, &asked).await.unwrap();
+
+    let expected: Vec<&ContactId> =
+        contacts.iter().enumerate().filter(|(n, _)| n % 3 != 0 && n % 2 == 0).map(|(_, c)| c).collect();
+    assert_eq!(grants.len(), expected.len(), "only contacts with a grant in the asked categories");
+    for contact in expected {
+        let got = &grants[contact];
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].category.as_str(), got[0].status), ("wellness-tips", ConsentStatus::Active));
+    }
 }
 
 pub async fn appended_entries_chain_onto_the_head(store: &dyn ConsentStore) {
@@ -278,6 +301,12 @@ mod embedded {
         let s = scratch();
         let store = SqliteConsentStore::new(s.db.clone());
         (s, store)
+    }
+
+    #[tokio::test]
+    async fn the_grants_of_a_page_of_contacts_come_at_once_in_the_asked_categories() {
+        let (_s, store) = store();
+        super::the_grants_of_a_page_of_contacts_come_at_once_in_the_asked_categories(&store).await;
     }
 
     #[tokio::test]

@@ -314,13 +314,15 @@ mod embedded {
         super::resuming_from_a_saved_cursor_returns_the_same_next_page(&store).await;
     }
 
-    /// The embedded adapter's own promise: shard = bucket modulo total, in ID order.
+    /// The embedded adapter's own promise: shard `i` of `n` is the bucket
+    /// range `[i·65536/n, (i+1)·65536/n)`, in ID order.
     #[tokio::test]
-    async fn embedded_shards_are_id_buckets_modulo_total_in_id_order() {
+    async fn embedded_shards_are_ranges_of_id_buckets_in_id_order() {
         let (_s, store) = store();
-        let total = 4;
-        // Six contacts per shard, put in shuffled bucket order.
-        let mine: Vec<ContactRecord> = (0..24u16).rev().map(|b| contact(id_in_bucket(b * 7))).collect();
+        let total: u16 = 4;
+        // Six contacts per shard (buckets spread over the whole range), put in shuffled order.
+        let mine: Vec<ContactRecord> =
+            (0..24u16).rev().map(|b| contact(id_in_bucket((b / 6) * 16_384 + (b % 6) * 100 + 5))).collect();
         for record in &mine {
             store.put(record).await.unwrap();
         }
@@ -329,8 +331,10 @@ mod embedded {
             let scanned: Vec<ContactId> =
                 super::scan_all(&store, ShardSpec { index, total }, 4).await.iter().map(|r| r.id).collect();
 
+            let range =
+                u32::from(index) * 65_536 / u32::from(total)..(u32::from(index) + 1) * 65_536 / u32::from(total);
             let mut expected: Vec<ContactId> =
-                mine.iter().map(|r| r.id).filter(|id| id.bucket() % total == index).collect();
+                mine.iter().map(|r| r.id).filter(|id| range.contains(&u32::from(id.bucket()))).collect();
             expected.sort();
             assert_eq!(expected.len(), 6, "fixture: six contacts in shard {index}");
             assert_eq!(scanned, expected, "shard {index}");

@@ -10,6 +10,20 @@ pub async fn suppression_list_contract(list: &dyn SuppressionList) {
     a_second_suppression_keeps_the_first_reason(list).await;
     an_unknown_address_is_not_suppressed(list).await;
     suppressing_one_address_leaves_others_alone(list).await;
+    a_page_of_addresses_is_checked_at_once(list).await;
+}
+
+pub async fn a_page_of_addresses_is_checked_at_once(list: &dyn SuppressionList) {
+    let indexes: Vec<String> = (0..230).map(|_| unique("idx")).collect();
+    for index in indexes.iter().step_by(7) {
+        list.suppress(index, SuppressionReason::UnsubscribeAll).await.unwrap();
+    }
+
+    let suppressed = list.suppressed_among(&indexes).await.unwrap();
+
+    let expected: std::collections::HashSet<String> = indexes.iter().step_by(7).cloned().collect();
+    assert_eq!(suppressed, expected);
+    assert!(list.suppressed_among(&[]).await.unwrap().is_empty());
 }
 
 pub async fn a_suppressed_address_reports_its_reason(list: &dyn SuppressionList) {
@@ -52,6 +66,12 @@ mod embedded {
         let s = scratch();
         let list = SqliteSuppressionList::new(s.db.clone());
         (s, list)
+    }
+
+    #[tokio::test]
+    async fn a_page_of_addresses_is_checked_at_once() {
+        let (_s, list) = list();
+        super::a_page_of_addresses_is_checked_at_once(&list).await;
     }
 
     #[tokio::test]

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
@@ -88,38 +90,15 @@ impl ConsentStore for SqliteConsentStore {
     }
 
     async fn grants(&self, contact: &ContactId) -> Result<Vec<ConsentGrant>, StoreError> {
-        let key = contact.to_string();
-        self.db
-            .call(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT category, status, updated_at, expires_at FROM consent_state
-                         WHERE contact_id = ?1 ORDER BY category",
-                    )
-                    .map_err(unavailable)?;
-                let rows = stmt
-                    .query_map([key], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, Option<i64>>(3)?,
-                        ))
-                    })
-                    .map_err(unavailable)?;
-                rows.map(|row| {
-                    let (category, status, updated, expires) = row.map_err(unavailable)?;
-                    Ok(ConsentGrant {
-                        category: ConsentCategory::parse(&category).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        status: ConsentStatus::parse(&status)
-                            .ok_or_else(|| StoreError::Corrupt(format!("consent status '{status}'")))?,
-                        updated_at: from_unix(updated),
-                        expires_at: expires.map(from_unix),
-                    })
-                })
-                .collect()
-            })
-            .await
+        Ok(self.state_of(std::slice::from_ref(contact), None).await?.remove(contact).unwrap_or_default())
+    }
+
+    async fn grants_of(
+        &self,
+        contacts: &[ContactId],
+        categories: &[ConsentCategory],
+    ) -> Result<HashMap<ContactId, Vec<ConsentGrant>>, StoreError> {
+        self.state_of(contacts, Some(categories)).await
     }
 
     async fn history(&self, contact: &ContactId) -> Result<Vec<ConsentEntry>, StoreError> {
@@ -131,6 +110,60 @@ impl ConsentStore for SqliteConsentStore {
                     .map_err(unavailable)?;
                 let rows = stmt.query_map([key], |r| r.get::<_, String>(0)).map_err(unavailable)?;
                 rows.map(|r| r.map_err(unavailable).and_then(decode)).collect()
+            })
+            .await
+    }
+}
+
+impl SqliteConsentStore {
+    /// The consent state of each of `contacts`, in `categories` if given.
+    async fn state_of(
+        &self,
+        contacts: &[ContactId],
+        categories: Option<&[ConsentCategory]>,
+    ) -> Result<HashMap<ContactId, Vec<ConsentGrant>>, StoreError> {
+        if contacts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<String> = contacts.iter().map(ToString::to_string).collect();
+        let categories: Option<Vec<ConsentCategory>> = categories.map(<[_]>::to_vec);
+        self.db
+            .call(move |c| {
+                let sql = format!(
+                    "SELECT contact_id, category, status, updated_at, expires_at FROM consent_state
+                     WHERE contact_id IN ({}) ORDER BY contact_id, category",
+                    vec!["?"; keys.len()].join(",")
+                );
+                let mut stmt = c.prepare(&sql).map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(keys.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                        ))
+                    })
+                    .map_err(unavailable)?;
+                let mut out: HashMap<ContactId, Vec<ConsentGrant>> = HashMap::new();
+                for row in rows {
+                    let (contact, category, status, updated, expires) = row.map_err(unavailable)?;
+                    let contact = ContactId::parse(&contact)
+                        .map_err(|_| StoreError::Corrupt("consent_state.contact_id".into()))?;
+                    let category = ConsentCategory::parse(&category).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if categories.as_ref().is_some_and(|wanted| !wanted.contains(&category)) {
+                        continue;
+                    }
+                    out.entry(contact).or_default().push(ConsentGrant {
+                        category,
+                        status: ConsentStatus::parse(&status)
+                            .ok_or_else(|| StoreError::Corrupt(format!("consent status '{status}'")))?,
+                        updated_at: from_unix(updated),
+                        expires_at: expires.map(from_unix),
+                    });
+                }
+                Ok(out)
             })
             .await
     }

@@ -108,22 +108,30 @@ impl ContactStore for SqliteContactStore {
             .await
     }
 
-    /// Shards are buckets modulo `total`; the cursor is the last contact ID.
+    /// Shard `i` of `n` holds the buckets `[i·65536/n, (i+1)·65536/n)`. A
+    /// bucket is the contact ID's first two bytes, so a shard is a range of
+    /// the primary key: each page is one index range read, whatever `n`.
+    /// The cursor is the last contact ID.
     async fn scan_shard(&self, shard: ShardSpec, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
-        let after = cursor.unwrap_or_default().to_owned();
+        let total = u32::from(shard.total.max(1));
+        let bound = |i: u32| {
+            let bucket = i * 65_536 / total;
+            // The hex of the bucket is how the contact ID's text starts; past the last bucket, "g" sorts after any hex.
+            if bucket >= 65_536 { "g".to_owned() } else { format!("{bucket:04x}") }
+        };
+        let (low, high) = (bound(u32::from(shard.index)), bound(u32::from(shard.index) + 1));
+        let after = cursor.unwrap_or_default().to_owned().max(low.clone());
         let limit = limit.max(1);
         let records: Vec<ContactRecord> = self
             .db
             .call(move |c| {
                 let mut stmt = c
                     .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM contacts WHERE contact_id > ?1 AND bucket % ?2 = ?3
+                        "SELECT {COLUMNS} FROM contacts WHERE contact_id >= ?1 AND contact_id > ?2 AND contact_id < ?3
                          ORDER BY contact_id LIMIT ?4"
                     ))
                     .map_err(unavailable)?;
-                let rows = stmt
-                    .query_map(params![after, shard.total, shard.index, limit as i64], record)
-                    .map_err(unavailable)?;
+                let rows = stmt.query_map(params![low, after, high, limit as i64], record).map_err(unavailable)?;
                 rows.map(|r| r.map_err(unavailable).and_then(|x| x)).collect()
             })
             .await?;

@@ -45,4 +45,23 @@ impl SuppressionList for SqliteSuppressionList {
             })
             .await
     }
+
+    async fn suppressed_among(&self, indexes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Default::default());
+        }
+        let keys = indexes.to_vec();
+        self.db
+            .call(move |c| {
+                let sql = format!(
+                    "SELECT email_index FROM suppression WHERE email_index IN ({})",
+                    vec!["?"; keys.len()].join(",")
+                );
+                let mut stmt = c.prepare(&sql).map_err(unavailable)?;
+                let rows =
+                    stmt.query_map(rusqlite::params_from_iter(keys.iter()), |r| r.get(0)).map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable)).collect()
+            })
+            .await
+    }
 }

@@ -29,6 +29,19 @@ fn decode(item: &Item) -> Result<ConsentEntry, StoreError> {
     serde_json::from_str(get_s(item, "entry")?).map_err(|e| json_corrupt("consent entry", &e))
 }
 
+/// A `state#{category}` item as a grant.
+fn grant(item: &Item) -> Result<ConsentGrant, StoreError> {
+    let category = get_s(item, "sk")?.trim_start_matches(STATE_PREFIX);
+    Ok(ConsentGrant {
+        category: ConsentCategory::parse(category)
+            .map_err(|_| StoreError::Corrupt("consent state item has an invalid category".into()))?,
+        status: ConsentStatus::parse(get_s(item, "status")?)
+            .ok_or_else(|| StoreError::Corrupt("consent state item has an unknown status".into()))?,
+        updated_at: get_time(item, "updated_at")?,
+        expires_at: opt_n(item, "expires_at")?.map(super::from_unix).transpose()?,
+    })
+}
+
 fn head_moved() -> StoreError {
     StoreError::Conflict("consent ledger head moved".into())
 }
@@ -166,21 +179,33 @@ impl ConsentStore for DynamoConsentStore {
     }
 
     async fn grants(&self, contact: &ContactId) -> Result<Vec<ConsentGrant>, StoreError> {
-        self.query_prefix(contact, STATE_PREFIX, false, None)
-            .await?
+        self.query_prefix(contact, STATE_PREFIX, false, None).await?.iter().map(grant).collect()
+    }
+
+    /// One `BatchGetItem` per 100 (contact, category) state items.
+    async fn grants_of(
+        &self,
+        contacts: &[ContactId],
+        categories: &[ConsentCategory],
+    ) -> Result<std::collections::HashMap<ContactId, Vec<ConsentGrant>>, StoreError> {
+        let keys = contacts
             .iter()
-            .map(|item| {
-                let category = get_s(item, "sk")?.trim_start_matches(STATE_PREFIX);
-                Ok(ConsentGrant {
-                    category: ConsentCategory::parse(category)
-                        .map_err(|_| StoreError::Corrupt("consent state item has an invalid category".into()))?,
-                    status: ConsentStatus::parse(get_s(item, "status")?)
-                        .ok_or_else(|| StoreError::Corrupt("consent state item has an unknown status".into()))?,
-                    updated_at: get_time(item, "updated_at")?,
-                    expires_at: opt_n(item, "expires_at")?.map(super::from_unix).transpose()?,
+            .flat_map(|c| {
+                categories.iter().map(move |category| {
+                    std::collections::HashMap::from([
+                        ("contact_id".to_owned(), s(c.to_string())),
+                        ("sk".to_owned(), s(format!("{STATE_PREFIX}{}", category.as_str()))),
+                    ])
                 })
             })
-            .collect()
+            .collect();
+        let mut out: std::collections::HashMap<ContactId, Vec<ConsentGrant>> = std::collections::HashMap::new();
+        for item in super::batch_get(&self.client, &self.table, keys).await? {
+            let contact = ContactId::parse(get_s(&item, "contact_id")?)
+                .map_err(|_| StoreError::Corrupt("consent state item has an invalid contact id".into()))?;
+            out.entry(contact).or_default().push(grant(&item)?);
+        }
+        Ok(out)
     }
 
     async fn history(&self, contact: &ContactId) -> Result<Vec<ConsentEntry>, StoreError> {

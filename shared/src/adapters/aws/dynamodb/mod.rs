@@ -71,6 +71,43 @@ impl TableNames {
 /// One stored item.
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// Reads `keys` from `table` with `BatchGetItem` (strongly consistent), 100
+/// keys a call, asking again for any the service left unprocessed.
+pub(crate) async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<Item>,
+) -> Result<Vec<Item>, StoreError> {
+    const OP: &str = "BatchGetItem";
+    let mut found = Vec::new();
+    for chunk in keys.chunks(100) {
+        let mut pending: Vec<Item> = chunk.to_vec();
+        for _ in 0..10 {
+            if pending.is_empty() {
+                break;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build();
+            let out = client
+                .batch_get_item()
+                .request_items(table, built(OP, request)?)
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, e))?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(table).unwrap_or_default());
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys).unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Unavailable(format!("dynamodb {OP}: keys kept coming back unprocessed")));
+        }
+    }
+    Ok(found)
+}
+
 // ---------------------------------------------------------------- errors
 
 /// Error codes that mean "this request will never succeed as it is".

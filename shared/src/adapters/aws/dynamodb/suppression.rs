@@ -42,6 +42,13 @@ impl SuppressionList for DynamoSuppressionList {
         }
     }
 
+    async fn suppressed_among(&self, indexes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let keys =
+            indexes.iter().map(|i| std::collections::HashMap::from([("email_index".to_owned(), s(i))])).collect();
+        let items = super::batch_get(&self.client, &self.table, keys).await?;
+        items.iter().map(|item| get_s(item, "email_index").map(str::to_owned)).collect()
+    }
+
     async fn reason(&self, email_index: &str) -> Result<Option<SuppressionReason>, StoreError> {
         let out = self
             .client

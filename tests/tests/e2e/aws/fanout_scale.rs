@@ -1,0 +1,235 @@
+//! Fan-out at scale on moto: 20,000 contacts in 8 shards, every shard
+//! message delivered twice, each fan-out invocation given 3 seconds (so
+//! shards continue themselves), and one shard dying mid-page: after its page's
+//! send jobs went out, before its checkpoint. Every eligible contact gets
+//! exactly one send job through the send ledger; no ineligible one gets any.
+//!
+//! The contacts and consent states are seeded with `BatchWriteItem` in the
+//! adapters' item layout: moto copies every table on each transaction, which
+//! makes 20,000 transactional upserts take hours. Send jobs are taken as the
+//! sender takes them (a ledger claim, then a settle) without rendering mail:
+//! the ledger is what keeps a patient from a second message, and the mail
+//! path on moto is covered by `pipeline.rs`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use carepost::app::App;
+use carepost::config::{RateShare, Throughput};
+use carepost::domain::{
+    CampaignCounter, CampaignId, CampaignStatus, ConsentStatus, ContactId, ProviderMessageId, SendJob, ShardProgress,
+};
+use carepost::ports::{CampaignRecord, CampaignStore, ClaimOutcome, LedgerState, Queue, StoreError};
+use carepost::runtime::lambda;
+use carepost::runtime::lambda::aws_lambda_events::event::sqs::SqsBatchResponse;
+use serde_json::json;
+
+use super::harness::{drain, moto_stack_with, throughput};
+
+const CONTACTS: usize = 20_000;
+const SHARDS: u16 = 8;
+const CRASHING_SHARD: u16 = 5;
+
+/// The campaign store, except that one shard's checkpoint fails once, on its
+/// second page: the function died after sending that page's jobs.
+struct CrashMidPage {
+    inner: Arc<dyn CampaignStore>,
+    saves: AtomicUsize,
+    crashed: AtomicBool,
+}
+
+#[async_trait]
+impl CampaignStore for CrashMidPage {
+    async fn create(&self, record: &CampaignRecord) -> Result<(), StoreError> {
+        self.inner.create(record).await
+    }
+    async fn get(&self, id: &CampaignId) -> Result<Option<CampaignRecord>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError> {
+        self.inner.transition(id, from, to).await
+    }
+    async fn save_shard(&self, id: &CampaignId, progress: &ShardProgress) -> Result<(), StoreError> {
+        if progress.shard == CRASHING_SHARD
+            && self.saves.fetch_add(1, Ordering::SeqCst) == 1
+            && !self.crashed.swap(true, Ordering::SeqCst)
+        {
+            return Err(StoreError::Unavailable("the function died before its checkpoint".into()));
+        }
+        self.inner.save_shard(id, progress).await
+    }
+    async fn shards(&self, id: &CampaignId) -> Result<Vec<ShardProgress>, StoreError> {
+        self.inner.shards(id).await
+    }
+    async fn increment(&self, id: &CampaignId, counter: CampaignCounter, by: u64) -> Result<(), StoreError> {
+        self.inner.increment(id, counter, by).await
+    }
+    async fn counters(&self, id: &CampaignId) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        self.inner.counters(id).await
+    }
+    async fn pause(&self, id: &CampaignId, reason: &str) -> Result<bool, StoreError> {
+        self.inner.pause(id, reason).await
+    }
+    async fn increment_window(
+        &self,
+        id: &CampaignId,
+        counter: CampaignCounter,
+        bucket: i64,
+        by: u64,
+    ) -> Result<(), StoreError> {
+        self.inner.increment_window(id, counter, bucket, by).await
+    }
+    async fn window(
+        &self,
+        id: &CampaignId,
+        counters: &[CampaignCounter],
+        from_bucket: i64,
+    ) -> Result<Vec<(CampaignCounter, u64)>, StoreError> {
+        self.inner.window(id, counters, from_bucket).await
+    }
+    async fn window_buckets(&self, id: &CampaignId) -> Result<Vec<(i64, CampaignCounter, u64)>, StoreError> {
+        self.inner.window_buckets(id).await
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, items: Vec<Item>) {
+    for chunk in items.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(item.clone())).build().unwrap();
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        while !requests.is_empty() {
+            let out =
+                client.batch_write_item().request_items(table, requests.clone()).send().await.expect("BatchWriteItem");
+            requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+#[tokio::test]
+async fn twenty_thousand_contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_patient_once() {
+    let t = Throughput { fanout_shards: SHARDS, visibility_timeout_seconds: 2, max_receive_count: 10, ..throughput() };
+    let stack = moto_stack_with(t, |c| c).await;
+    let base = stack.app();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Every fourth patient never consented; the segment keeps asthma patients.
+    let patients = carepost::synthetic::generate(CONTACTS, 2027);
+    let (mut contacts, mut consent, mut eligible) = (Vec::new(), Vec::new(), HashSet::new());
+    for patient in &patients {
+        let record = carepost::synthetic::sealed_record(&base.envelope, patient).await.unwrap();
+        contacts.push(HashMap::from([
+            ("contact_id".to_owned(), s(record.id.to_string())),
+            ("kind".to_owned(), s("contact")),
+            ("email_index".to_owned(), s(record.email_index.clone())),
+            ("sealed".to_owned(), AttributeValue::B(record.sealed.clone().into())),
+            ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
+        ]));
+        let consented = patient.index % 4 != 0;
+        if consented {
+            consent.push(HashMap::from([
+                ("contact_id".to_owned(), s(record.id.to_string())),
+                ("sk".to_owned(), s("state#wellness-tips")),
+                ("status".to_owned(), s(ConsentStatus::Active.as_str())),
+                ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
+            ]));
+        }
+        if consented && patient.full_profile().conditions.iter().any(|c| c == "asthma") {
+            eligible.insert(record.id);
+        }
+    }
+    let dynamodb = &stack.clients.dynamodb;
+    let seeding = Instant::now();
+    batch_write(dynamodb, &stack.settings.tables.contacts, contacts).await;
+    batch_write(dynamodb, &stack.settings.tables.consent, consent).await;
+    let seeding = seeding.elapsed();
+    let mut ports = base.ports.clone();
+    ports.campaigns = Arc::new(CrashMidPage {
+        inner: base.ports.campaigns.clone(),
+        saves: AtomicUsize::new(0),
+        crashed: AtomicBool::new(false),
+    });
+    // Pages of 2,000: moto's Scan reads the whole table for every page, so
+    // smaller pages make the run quadratic in moto, not in our code.
+    let mut settings = (*base.settings).clone();
+    settings.fanout_page_size = 2_000;
+    let app = App::new(ports, base.envelope.clone(), base.keyring.clone(), Arc::new(settings), RateShare::whole(&t));
+    let input = serde_json::from_value(json!({
+        "name": "Asthma season", "category": "wellness-tips", "segment": {"in": {"attr": "conditions", "values": ["asthma"]}},
+        "template": {"subject": "Asthma season", "html": "<p>Hello</p>", "text": "Hello {{ unsubscribe_url }}"}
+    }))
+    .unwrap();
+    let campaign = app.create_campaign(input).await.unwrap();
+
+    app.launch_campaign(&campaign).await.unwrap();
+    // Every shard message delivered twice.
+    let shard_jobs: Vec<String> = (0..SHARDS)
+        .map(|shard| carepost::domain::FanoutShardJob { campaign_id: campaign, shard, shards: SHARDS }.to_body())
+        .collect();
+    stack.built.fanout_queue.send_batch(&shard_jobs).await.unwrap();
+    let fanout_queue: &dyn Queue = stack.built.fanout_queue.as_ref();
+    let (sqs, fanout_url) = (&stack.clients.sqs, stack.settings.fanout_queue_url.clone());
+    let started = Instant::now();
+    let fanout_messages = drain(sqs, &fanout_url, 1, Duration::from_secs(900), |event| {
+        let app = &app;
+        async move { lambda::handle_fanout(app, fanout_queue, event, Instant::now() + Duration::from_secs(3)).await }
+    })
+    .await;
+    let fanout_time = started.elapsed();
+    let claims = std::sync::Mutex::new(HashMap::<ContactId, u32>::new());
+    let mut jobs_received = 0usize;
+    let send_url = stack.settings.send_queue_url.clone();
+    let received = drain(sqs, &send_url, 10, Duration::from_secs(900), |event| {
+        let (app, claims) = (&app, &claims);
+        async move {
+            for record in &event.records {
+                let job = SendJob::parse(record.body.as_deref().unwrap()).unwrap();
+                let now = time::OffsetDateTime::now_utc();
+                let claimed = app.ports.ledger.claim(&job.campaign_id, &job.contact_id, now, Duration::from_secs(60));
+                if let ClaimOutcome::Claimed { attempt } = claimed.await.unwrap() {
+                    let sent =
+                        LedgerState::Sent { provider_message_id: ProviderMessageId::new(job.contact_id.to_string()) };
+                    app.ports.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &sent).await.unwrap();
+                    *claims.lock().unwrap().entry(job.contact_id).or_default() += 1;
+                }
+            }
+            SqsBatchResponse::default()
+        }
+    })
+    .await;
+    jobs_received += received.len();
+    let send_time = started.elapsed() - fanout_time;
+    let report = app.campaign_report(&campaign).await.unwrap();
+
+    let claims = claims.into_inner().unwrap();
+    let claimed: HashSet<ContactId> = claims.keys().copied().collect();
+    assert!(fanout_messages.len() > usize::from(2 * SHARDS), "shards continued themselves: {}", fanout_messages.len());
+    assert!(jobs_received > eligible.len(), "the crashed page's jobs went out twice: {jobs_received}");
+    assert!(claims.values().all(|n| *n == 1), "a contact was claimed twice");
+    assert_eq!(claimed.len(), eligible.len(), "every eligible contact, once");
+    assert!(claimed == eligible, "no ineligible contact got a job");
+    assert_eq!((report.evaluated, report.audience), (CONTACTS as u64, eligible.len() as u64));
+    assert_eq!(report.excluded.no_consent, (CONTACTS / 4) as u64);
+    assert_eq!(report.sent, eligible.len() as u64);
+    eprintln!(
+        "{CONTACTS} contacts in {SHARDS} shards on moto: seeded in {:.1} s, fan-out {:.1} s ({} fan-out messages), \
+         {jobs_received} send jobs for {} eligible taken in {:.1} s",
+        seeding.as_secs_f64(),
+        fanout_time.as_secs_f64(),
+        fanout_messages.len(),
+        eligible.len(),
+        send_time.as_secs_f64()
+    );
+}
