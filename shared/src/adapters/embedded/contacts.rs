@@ -120,18 +120,21 @@ impl ContactStore for SqliteContactStore {
             if bucket >= 65_536 { "g".to_owned() } else { format!("{bucket:04x}") }
         };
         let (low, high) = (bound(u32::from(shard.index)), bound(u32::from(shard.index) + 1));
-        let after = cursor.unwrap_or_default().to_owned().max(low.clone());
+        let after = cursor.unwrap_or_default().to_owned().max(low);
         let limit = limit.max(1);
         let records: Vec<ContactRecord> = self
             .db
             .call(move |c| {
                 let mut stmt = c
                     .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM contacts WHERE contact_id >= ?1 AND contact_id > ?2 AND contact_id < ?3
-                         ORDER BY contact_id LIMIT ?4"
+                        "SELECT {COLUMNS} FROM contacts WHERE contact_id > ?1 AND contact_id < ?2
+                         ORDER BY contact_id LIMIT ?3"
                     ))
                     .map_err(unavailable)?;
-                let rows = stmt.query_map(params![low, after, high, limit as i64], record).map_err(unavailable)?;
+                // One lower bound only, so SQLite seeks straight to it (with two it
+                // may seek to the first and filter on the second, reading the
+                // shard from its start on every page).
+                let rows = stmt.query_map(params![after, high, limit as i64], record).map_err(unavailable)?;
                 rows.map(|r| r.map_err(unavailable).and_then(|x| x)).collect()
             })
             .await?;
