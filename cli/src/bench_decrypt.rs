@@ -10,11 +10,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use carepost::adapters::embedded::{Db, KeyFileProvider, SqliteContactStore};
 use carepost::crypto::{CacheLimits, Envelope};
 use carepost::ports::{ContactStore, ShardSpec};
 use clap::Args;
+
+use crate::proc_stats::{cpu_seconds, memory_mib};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug, Clone)]
@@ -25,23 +27,6 @@ pub struct DecryptBenchArgs {
     /// Contacts per page read from the store.
     #[arg(long, default_value_t = 1_000)]
     pub page: usize,
-}
-
-/// User plus system CPU seconds this process has used (Linux `/proc`).
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name's closing parenthesis; utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').context("/proc/self/stat")?.1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0)
-}
-
-/// Peak resident memory of this process in MiB (`VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 pub async fn run(args: DecryptBenchArgs) -> anyhow::Result<()> {
@@ -121,7 +106,7 @@ pub async fn run(args: DecryptBenchArgs) -> anyhow::Result<()> {
         "  key-file unwraps for the {} contacts read: {key_calls} (goal for KMS: at most 10 per 100,000)",
         args.contacts
     );
-    if let Some(peak) = peak_rss_mib() {
+    if let Some(peak) = memory_mib("VmHWM:") {
         println!("  peak resident memory: {peak:.0} MiB (the read-back blobs are kept for the second pass)");
     }
     println!("  goal: at least 100,000 contacts/s/core");

@@ -13,13 +13,15 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use carepost::domain::{
     CampaignId, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
     FanoutShardJob,
 };
 use carepost::runtime::{EmbeddedConfig, EmbeddedStack};
 use clap::Args;
+
+use crate::proc_stats::{cpu_seconds, memory_mib, reset_peak};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -31,20 +33,6 @@ pub struct FanoutBenchArgs {
     /// FanoutShards: the campaign's shards, fanned out one after another.
     #[arg(long, default_value_t = 4)]
     pub shards: u16,
-}
-
-/// User plus system CPU seconds of this process (Linux `/proc`).
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let fields: Vec<&str> = stat.rsplit_once(')').context("/proc/self/stat")?.1.split_whitespace().collect();
-    Ok((fields[11].parse::<f64>()? + fields[12].parse::<f64>()?) / 100.0)
-}
-
-/// A line of `/proc/self/status` in MiB (`VmHWM`, `VmRSS`).
-fn memory_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kib| kib / 1024.0)
 }
 
 const BATCH: usize = 1_000;
@@ -100,7 +88,7 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
     let campaign: CampaignId = app.create_campaign(input).await?;
     app.launch_campaign(&campaign).await?;
     // The launch enqueued the shard jobs; this benchmark runs each shard itself.
-    std::fs::write("/proc/self/clear_refs", "5").context("resetting the memory high-water mark")?;
+    reset_peak()?;
     let rss_before = memory_mib("VmRSS:").unwrap_or(0.0);
     let (cpu_before, wall) = (cpu_seconds()?, Instant::now());
     let bar = ProgressBar::new(u64::from(args.shards))

@@ -11,6 +11,7 @@ mod demo;
 mod dev;
 mod keys;
 mod logging;
+mod proc_stats;
 mod watch;
 
 use clap::{Parser, Subcommand};
