@@ -82,7 +82,6 @@ impl App {
         campaign: &crate::domain::Campaign,
         spec: ShardSpec,
     ) -> Result<(u64, u64, ExclusionCounts), AppError> {
-        let needed = campaign.segment.attributes();
         let (mut evaluated, mut included, mut excluded) = (0u64, 0u64, ExclusionCounts::default());
         let mut cursor: Option<String> = None;
         loop {
@@ -90,7 +89,7 @@ impl App {
             let facts = self.page_facts(campaign, &page.records).await?;
             let mut opened = 0usize;
             for record in &page.records {
-                let verdict = self.verdict(campaign, record, &needed, &facts).await?;
+                let verdict = self.verdict(campaign, record, &facts).await?;
                 opened += usize::from(verdict.decrypted());
                 evaluated += 1;
                 included += u64::from(verdict.tally(&mut excluded));

@@ -104,7 +104,6 @@ impl App {
             .find(|p| p.shard == job.shard)
             .unwrap_or(ShardProgress { shard: job.shard, ..Default::default() });
         let spec = ShardSpec { index: job.shard, total: job.shards };
-        let needed = loaded.campaign.segment.attributes();
         let page_size = self.settings.fanout_page_size;
         while !progress.done {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -117,7 +116,7 @@ impl App {
             let mut opened = 0usize;
             for record in &page.records {
                 progress.evaluated += 1;
-                let verdict = self.verdict(&loaded.campaign, record, &needed, &facts).await?;
+                let verdict = self.verdict(&loaded.campaign, record, &facts).await?;
                 opened += usize::from(verdict.decrypted());
                 if verdict.tally(&mut progress.excluded) {
                     progress.emitted += 1;
@@ -162,7 +161,6 @@ impl App {
         &self,
         campaign: &crate::domain::Campaign,
         record: &ContactRecord,
-        needed: &[crate::domain::Attribute],
         facts: &PageFacts,
     ) -> Result<Verdict, AppError> {
         if facts.suppressed.contains(&record.email_index) {
@@ -188,9 +186,8 @@ impl App {
             }
         }
         // Decrypt only what the segment reads (not even the email).
-        let custom = campaign.segment.custom_codes();
-        let wanted = |code: u8| needed.iter().any(|a| a.code() == code) || custom.contains(&code);
-        let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, wanted).await?;
+        let read = campaign.segment.read_codes();
+        let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |code| read.contains(&code)).await?;
         let behaviour = self.behaviour(&campaign.segment, &record.id).await?;
         Ok(if campaign.segment.matches(&profile, today_utc(), &behaviour) {
             Verdict::Include

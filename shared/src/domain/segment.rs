@@ -89,6 +89,10 @@ pub struct Segment {
     custom: Vec<(String, u8, Kind)>,
     campaigns: Vec<CampaignId>,
     engagement: bool,
+    /// Built-in attributes read, sorted, once.
+    builtins: Vec<Attribute>,
+    /// Field codes of every attribute read (built-in and custom), for decryption.
+    read_codes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,7 +168,19 @@ impl Segment {
         let mut nodes = 0;
         let mut resolver = Resolver { schema, custom: Vec::new(), campaigns: Vec::new(), engagement: false };
         check(&rule, "$", 0, &mut nodes, &mut resolver)?;
-        Ok(Segment { rule, custom: resolver.custom, campaigns: resolver.campaigns, engagement: resolver.engagement })
+        let mut builtins = Vec::new();
+        collect(&rule, &mut builtins);
+        builtins.sort();
+        builtins.dedup();
+        let read_codes = builtins.iter().map(|a| a.code()).chain(resolver.custom.iter().map(|(_, c, _)| *c)).collect();
+        Ok(Segment {
+            rule,
+            custom: resolver.custom,
+            campaigns: resolver.campaigns,
+            engagement: resolver.engagement,
+            builtins,
+            read_codes,
+        })
     }
 
     pub fn from_json(value: serde_json::Value, schema: &ContactSchema) -> Result<Segment, ParseSegmentError> {
@@ -179,16 +195,17 @@ impl Segment {
 
     /// The built-in attributes the rule reads, so callers decrypt only those.
     pub fn attributes(&self) -> Vec<Attribute> {
-        let mut out = Vec::new();
-        collect(&self.rule, &mut out);
-        out.sort();
-        out.dedup();
-        out
+        self.builtins.clone()
+    }
+
+    /// The field codes of every attribute the rule reads, built-in and custom.
+    pub fn read_codes(&self) -> &[u8] {
+        &self.read_codes
     }
 
     /// Names of every attribute the rule reads, built-in and custom (for the audit log).
     pub fn attribute_names(&self) -> Vec<String> {
-        let builtin = self.attributes().into_iter().map(|a| a.as_str().to_owned());
+        let builtin = self.builtins.iter().map(|a| a.as_str().to_owned());
         builtin.chain(self.custom.iter().map(|(name, _, _)| name.clone())).collect()
     }
 
@@ -214,7 +231,7 @@ impl Segment {
     /// Whether the contact lacks an attribute the rule reads: a contact the
     /// segment leaves out for that reason is reported apart.
     pub fn lacks_attribute(&self, profile: &Profile) -> bool {
-        self.attributes().into_iter().any(|a| profile.attribute_bytes(a).is_none())
+        self.builtins.iter().any(|a| builtin_value(profile, *a).is_none())
             || self.custom.iter().any(|(_, code, _)| !profile.custom.contains_key(code))
     }
 }
@@ -356,7 +373,11 @@ fn value<'a>(profile: &'a Profile, attr: &str, custom: &[(String, u8, Kind)]) ->
     if let Some((_, code, kind)) = custom.iter().find(|(name, _, _)| name == attr) {
         return custom_value(profile, *code, *kind);
     }
-    match Attribute::parse(attr)? {
+    builtin_value(profile, Attribute::parse(attr)?)
+}
+
+fn builtin_value(profile: &Profile, attribute: Attribute) -> Option<Value<'_>> {
+    match attribute {
         Attribute::Sex => profile.sex.map(|s| Value::Text(s.as_str())),
         Attribute::Zip => profile.zip.as_deref().map(Value::Text),
         Attribute::Language => profile.language.as_deref().map(Value::Text),
