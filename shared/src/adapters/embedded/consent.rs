@@ -134,7 +134,8 @@ impl SqliteConsentStore {
                      WHERE contact_id IN ({}) ORDER BY contact_id, category",
                     vec!["?"; keys.len()].join(",")
                 );
-                let mut stmt = c.prepare(&sql).map_err(unavailable)?;
+                // Cached: pages are mostly full, so the same placeholder count recurs.
+                let mut stmt = c.prepare_cached(&sql).map_err(unavailable)?;
                 let rows = stmt
                     .query_map(rusqlite::params_from_iter(keys.iter()), |r| {
                         Ok((

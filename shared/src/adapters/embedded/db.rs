@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 
 use crate::ports::StoreError;
@@ -14,27 +14,11 @@ CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS contacts (
-    contact_id  TEXT PRIMARY KEY,
-    external_id TEXT UNIQUE,
-    email_index TEXT NOT NULL UNIQUE,
-    bucket      INTEGER NOT NULL,
-    sealed      BLOB NOT NULL,
-    updated_at  INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS consent_ledger (
     contact_id TEXT NOT NULL,
     seq        INTEGER NOT NULL,
     entry      TEXT NOT NULL,
     PRIMARY KEY (contact_id, seq)
-);
-CREATE TABLE IF NOT EXISTS consent_state (
-    contact_id TEXT NOT NULL,
-    category   TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    updated_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    PRIMARY KEY (contact_id, category)
 );
 CREATE TABLE IF NOT EXISTS suppression (
     email_index TEXT PRIMARY KEY,
@@ -122,6 +106,60 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at_ms);
 "#;
 
+/// Tables fan-out reads in primary-key order, stored clustered by that key
+/// (`WITHOUT ROWID`): a shard's page is then a run of neighbouring pages of
+/// the file, not one random page read per contact (contact IDs are random,
+/// so rowid order is not key order). Column order matches the tables before
+/// they were clustered, which `cluster_by_primary_key` copies from.
+const CLUSTERED: &[(&str, &str)] = &[
+    (
+        "contacts",
+        r#"CREATE TABLE IF NOT EXISTS contacts (
+    contact_id  TEXT PRIMARY KEY,
+    external_id TEXT UNIQUE,
+    email_index TEXT NOT NULL UNIQUE,
+    bucket      INTEGER NOT NULL,
+    sealed      BLOB NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;"#,
+    ),
+    (
+        "consent_state",
+        r#"CREATE TABLE IF NOT EXISTS consent_state (
+    contact_id TEXT NOT NULL,
+    category   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (contact_id, category)
+) WITHOUT ROWID;"#,
+    ),
+];
+
+/// Creates the clustered tables, or rebuilds a file's older rowid tables as
+/// clustered ones (once, in one transaction per table).
+fn cluster_by_primary_key(conn: &mut Connection) -> rusqlite::Result<()> {
+    for (table, ddl) in CLUSTERED {
+        let existing: Option<String> = conn
+            .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+            .optional()?;
+        match existing {
+            None => conn.execute_batch(ddl)?,
+            Some(sql) if sql.contains("WITHOUT ROWID") => {}
+            Some(_) => {
+                let tx = conn.transaction()?;
+                tx.execute_batch(&format!("ALTER TABLE {table} RENAME TO {table}_rowid;"))?;
+                tx.execute_batch(ddl)?;
+                tx.execute_batch(&format!(
+                    "INSERT INTO {table} SELECT * FROM {table}_rowid; DROP TABLE {table}_rowid;"
+                ))?;
+                tx.commit()?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
@@ -145,7 +183,7 @@ impl Db {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
-        let conn = Connection::open(path).map_err(unavailable)?;
+        let mut conn = Connection::open(path).map_err(unavailable)?;
         // secure_delete zeroes freed pages, so deleted queue rows and replaced
         // ciphertexts leave no residue in the file.
         conn.execute_batch(
@@ -154,6 +192,7 @@ impl Db {
         )
         .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        cluster_by_primary_key(&mut conn).map_err(unavailable)?;
         Ok(Db { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -175,5 +214,68 @@ impl Db {
     /// Writes the WAL back into the main file (used before raw-byte scans and backups).
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.call(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(unavailable)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_sql(conn: &Connection, table: &str) -> String {
+        conn.query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_file_with_rowid_tables_is_reopened_clustered_with_every_row_and_constraint_kept() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.sqlite3");
+        {
+            let old = Connection::open(&path)?;
+            for (_, ddl) in CLUSTERED {
+                old.execute_batch(&ddl.replace(" WITHOUT ROWID", ""))?;
+            }
+            old.execute_batch(
+                "INSERT INTO contacts VALUES ('b', NULL, 'idx-b', 2, x'0102', 20), ('a', 'ext-a', 'idx-a', 1, x'03', 10);
+                 INSERT INTO consent_state VALUES ('a', 'news', 'active', 10, NULL), ('a', 'tips', 'withdrawn', 11, 99);",
+            )?;
+        }
+
+        let db = Db::open(&path)?;
+
+        let conn = db.conn.lock().unwrap();
+        assert!(table_sql(&conn, "contacts").contains("WITHOUT ROWID"));
+        assert!(table_sql(&conn, "consent_state").contains("WITHOUT ROWID"));
+        let leftovers: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_rowid'", [], |r| r.get(0))?;
+        assert_eq!(leftovers, 0);
+        let contacts: Vec<(String, Option<String>, Vec<u8>, i64)> = conn
+            .prepare("SELECT contact_id, external_id, sealed, updated_at FROM contacts ORDER BY contact_id")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(contacts, vec![("a".into(), Some("ext-a".into()), vec![3], 10), ("b".into(), None, vec![1, 2], 20)]);
+        let states: i64 =
+            conn.query_row("SELECT count(*) FROM consent_state WHERE contact_id = 'a'", [], |r| r.get(0))?;
+        assert_eq!(states, 2);
+        let duplicate_index = conn.execute("INSERT INTO contacts VALUES ('c', NULL, 'idx-a', 3, x'00', 30)", []);
+        assert!(duplicate_index.is_err(), "the email index stays unique");
+        Ok(())
+    }
+
+    #[test]
+    fn a_clustered_file_is_opened_as_it_is() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("new.sqlite3");
+        Db::open(&path)?
+            .conn
+            .lock()
+            .unwrap()
+            .execute("INSERT INTO contacts VALUES ('a', NULL, 'i', 1, x'00', 1)", [])?;
+
+        let db = Db::open(&path)?;
+
+        let count: i64 = db.conn.lock().unwrap().query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+        assert_eq!(count, 1);
+        Ok(())
     }
 }

@@ -57,7 +57,8 @@ impl SuppressionList for SqliteSuppressionList {
                     "SELECT email_index FROM suppression WHERE email_index IN ({})",
                     vec!["?"; keys.len()].join(",")
                 );
-                let mut stmt = c.prepare(&sql).map_err(unavailable)?;
+                // Cached: pages are mostly full, so the same placeholder count recurs.
+                let mut stmt = c.prepare_cached(&sql).map_err(unavailable)?;
                 let rows =
                     stmt.query_map(rusqlite::params_from_iter(keys.iter()), |r| r.get(0)).map_err(unavailable)?;
                 rows.map(|r| r.map_err(unavailable)).collect()
