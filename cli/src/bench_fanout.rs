@@ -11,9 +11,12 @@
 //! thread included, so per core), per wall second, and the peak resident
 //! memory during fan-out (the high-water mark is reset when it starts).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::ensure;
+use carepost::app::App;
+use carepost::config::RateShare;
 use carepost::domain::{
     CampaignId, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
     FanoutShardJob,
@@ -33,6 +36,9 @@ pub struct FanoutBenchArgs {
     /// FanoutShards: the campaign's shards, fanned out one after another.
     #[arg(long, default_value_t = 4)]
     pub shards: u16,
+    /// Contacts per fan-out page (default: the stack's setting).
+    #[arg(long)]
+    pub page_size: Option<usize>,
 }
 
 const BATCH: usize = 1_000;
@@ -45,7 +51,19 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
     config.run_workers = false;
     config.throughput.fanout_shards = args.shards;
     let stack = EmbeddedStack::start(config).await?;
-    let app = &stack.app;
+    let tuned;
+    let app = match args.page_size {
+        None => &stack.app,
+        Some(page_size) => {
+            ensure!(page_size > 0, "--page-size must be positive");
+            let mut settings = (*stack.app.settings).clone();
+            settings.fanout_page_size = page_size;
+            let rate = RateShare::whole(&settings.throughput);
+            let base = &stack.app;
+            tuned = App::new(base.ports.clone(), base.envelope.clone(), base.keyring.clone(), Arc::new(settings), rate);
+            &tuned
+        }
+    };
     let category = ConsentCategory::parse("wellness-tips")?;
 
     let bar = ProgressBar::new(args.contacts as u64)
@@ -104,8 +122,8 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
 
     let n = report.evaluated as f64;
     println!(
-        "fan-out of {} contacts in {} shards (release build: `make bench-fanout`):",
-        report.evaluated, args.shards
+        "fan-out of {} contacts in {} shards, pages of {} (release build: `make bench-fanout`):",
+        report.evaluated, args.shards, app.settings.fanout_page_size
     );
     println!("  audience              : {} send jobs enqueued", report.audience);
     println!(
