@@ -5,7 +5,7 @@
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use zeroize::Zeroizing;
 
-use super::{BlindIndexer, TokenSigner};
+use super::{BlindIndexer, StateSealer, TokenSigner};
 use crate::error::{Classify, ErrorClass};
 use crate::ports::{EncryptionContext, KeyProvider, KeyProviderError, SecretStore, StoreError};
 
@@ -31,6 +31,7 @@ impl Classify for KeyringError {
 pub struct Keyring {
     pub blind_index: BlindIndexer,
     pub tokens: TokenSigner,
+    pub state: StateSealer,
 }
 
 fn root_context() -> EncryptionContext {
@@ -65,6 +66,7 @@ impl Keyring {
         Keyring {
             blind_index: BlindIndexer::new(&derive(root, "carepost blind-index v1")),
             tokens: TokenSigner::new(&derive(root, "carepost tokens v1")),
+            state: StateSealer::new(&derive(root, "carepost sealed state v1")),
         }
     }
 }

@@ -1,12 +1,15 @@
-//! Envelope encryption, the email blind index and signed tokens, on aws-lc-rs.
+//! Envelope encryption, the email blind index, signed tokens and sealed
+//! client-held state, on aws-lc-rs.
 //! The format is documented in `docs/encryption.md`.
 
 pub mod blind_index;
 pub mod envelope;
 pub mod keyring;
+pub mod sealed_state;
 pub mod tokens;
 
 pub use blind_index::BlindIndexer;
 pub use envelope::{CacheLimits, Envelope, OpenError, SealError};
 pub use keyring::Keyring;
+pub use sealed_state::{OpenStateError, StateSealer};
 pub use tokens::{TokenError, TokenPurpose, TokenSigner, VerifiedToken, VerifiedTracking};
