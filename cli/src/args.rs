@@ -144,6 +144,7 @@ impl StackArgs {
             forms,
             schema,
             frequency_cap: self.frequency_cap,
+            dry_run_budget: carepost::config::DEFAULT_DRY_RUN_BUDGET,
         })
     }
 }

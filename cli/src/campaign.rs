@@ -101,17 +101,39 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
     if let CampaignCommand::Watch(target) = &command {
         return crate::watch::watch(target).await;
     }
+    if let CampaignCommand::Estimate(target) = &command {
+        return estimate(target).await;
+    }
     let (method, action, target) = match &command {
         CampaignCommand::Report(r) => (reqwest::Method::GET, "/report", &r.target),
         CampaignCommand::Pause(t) => (reqwest::Method::POST, "/pause", t),
         CampaignCommand::Resume(t) => (reqwest::Method::POST, "/resume", t),
         CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
         CampaignCommand::Cancel(t) => (reqwest::Method::POST, "/cancel", t),
-        CampaignCommand::Estimate(t) => (reqwest::Method::POST, "/dry-run", t),
-        CampaignCommand::Watch(_) => unreachable!("handled above"),
+        CampaignCommand::Estimate(_) | CampaignCommand::Watch(_) => unreachable!("handled above"),
     };
     ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
     let body = target.admin.request_json(method, &format!("/v1/campaigns/{}{action}", target.id)).await?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
+
+/// Calls the dry run until it is complete, carrying its resume token, with
+/// a spinner counting the contacts judged; prints the finished estimate.
+async fn estimate(target: &Target) -> anyhow::Result<()> {
+    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
+    let path = format!("/v1/campaigns/{}/dry-run", target.id);
+    let spinner = indicatif::ProgressBar::new_spinner()
+        .with_style(indicatif::ProgressStyle::with_template("{spinner} judging contacts: {pos} so far {elapsed}")?);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut body = target.admin.send_json(reqwest::Method::POST, &path, None).await?;
+    while body["complete"] == Value::Bool(false) {
+        spinner.set_position(body["evaluated"].as_u64().unwrap_or(0));
+        let resume = body["resume"].as_str().context("a partial estimate without a resume token")?.to_owned();
+        body =
+            target.admin.send_json(reqwest::Method::POST, &path, Some(&serde_json::json!({"resume": resume}))).await?;
+    }
+    spinner.finish_and_clear();
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

@@ -163,6 +163,9 @@ pub struct Settings {
     pub unsubscribe_ttl: Duration,
     /// Contacts read per fan-out page.
     pub fanout_page_size: usize,
+    /// How long one audience-estimate call works before answering with a
+    /// resume token: under API Gateway's 29-second limit.
+    pub dry_run_budget: Duration,
     /// How long past the visibility timeout a claim is held after a lost
     /// provider answer, so the provider's Send event can settle it before
     /// anyone hands the message over again. Zero where the transport
@@ -183,6 +186,8 @@ pub struct Settings {
     /// "fewer than N".
     pub min_cell: u64,
 }
+
+pub const DEFAULT_DRY_RUN_BUDGET: Duration = Duration::from_secs(20);
 
 /// A campaign pauses itself when, over the last `window`, its hard-bounce
 /// rate passes `bounce_rate` or its complaint rate passes `complaint_rate`
@@ -299,6 +304,7 @@ impl Settings {
             confirmation_ttl: Duration::from_secs(7 * 24 * 3600),
             unsubscribe_ttl: Duration::from_secs(90 * 24 * 3600),
             fanout_page_size: 250,
+            dry_run_budget: DEFAULT_DRY_RUN_BUDGET,
             acceptance_grace: Duration::ZERO,
             reputation: ReputationGuard::default(),
             retention: DEFAULT_RETENTION,

@@ -4,22 +4,67 @@
 //! "fewer than N", so an estimate cannot single out a patient; the total
 //! number of contacts evaluated is exact.
 
-use serde::Serialize;
+//!
+//! A large population is judged over several calls: each call works until
+//! its time budget (`Settings::dry_run_budget`, under API Gateway's 29 s)
+//! and, if contacts remain, answers with a `resume` token that carries the
+//! shards' cursors and the raw counts so far, sealed (`crypto::sealed_state`):
+//! the caller can bring it back but cannot read a partial count.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use super::report::Cell;
 use super::{App, AppError};
-use crate::domain::{CampaignId, ExclusionCounts};
+use crate::domain::{CampaignId, ExclusionCounts, InvalidField};
 use crate::ports::ShardSpec;
+
+/// What a resume token is sealed for, and how long it stays good: counts
+/// gathered an hour ago no longer describe the contacts.
+const RESUME_PURPOSE: &str = "audience-estimate";
+const RESUME_LIFETIME: time::Duration = time::Duration::hours(1);
+
+/// The answer to one estimate call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum EstimateProgress {
+    Complete(AudienceEstimate),
+    Partial(PartialEstimate),
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AudienceEstimate {
     pub campaign_id: CampaignId,
+    /// Always true: every contact was judged.
+    pub complete: bool,
     pub evaluated: u64,
     pub included: Cell,
     pub excluded: ExcludedCells,
     pub min_cell: u64,
 }
 
+/// Contacts remain: call again with `resume`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartialEstimate {
+    pub campaign_id: CampaignId,
+    /// Always false.
+    pub complete: bool,
+    /// Contacts judged so far (exact: it says nothing of any one patient).
+    pub evaluated: u64,
+    pub resume: String,
+}
+
+/// One shard's place and counts, inside the sealed token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ShardTally {
+    cursor: Option<String>,
+    done: bool,
+    evaluated: u64,
+    included: u64,
+    excluded: ExclusionCounts,
+}
 /// Why contacts are left out, in the order fan-out checks: each contact
 /// counts under the first reason that applies.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -51,58 +96,94 @@ impl ExcludedCells {
 }
 
 impl App {
-    /// Judges every contact for the campaign (whatever its status) without
-    /// sending anything. The shards run concurrently; each page's decryption
-    /// is one `campaign.dry_run` audit entry.
-    pub async fn estimate_audience(&self, id: &CampaignId) -> Result<AudienceEstimate, AppError> {
+    /// Judges contacts for the campaign (whatever its status) without
+    /// sending anything, from the start or from a `resume` token, until
+    /// every contact is judged or the time budget is spent. The shards run
+    /// concurrently, each at least one page per call; each page's
+    /// decryption is one `campaign.dry_run` audit entry.
+    pub async fn estimate_audience(&self, id: &CampaignId, resume: Option<&str>) -> Result<EstimateProgress, AppError> {
         let loaded = self.load_campaign(id).await?;
-        let shards = self.settings.throughput.fanout_shards.max(1);
-        let pages = (0..shards).map(|index| self.estimate_shard(&loaded.campaign, ShardSpec { index, total: shards }));
-        let mut evaluated = 0u64;
-        let mut included = 0u64;
-        let mut excluded = ExclusionCounts::default();
-        for shard in futures::future::join_all(pages).await {
-            let (n, inc, exc) = shard?;
-            evaluated += n;
-            included += inc;
-            excluded.add(&exc);
+        let tallies = match resume {
+            None => vec![ShardTally::default(); usize::from(self.settings.throughput.fanout_shards.max(1))],
+            Some(token) => self.open_resume(id, token)?,
+        };
+        let total = u16::try_from(tallies.len()).map_err(|_| bad_resume())?;
+        let deadline = Instant::now() + self.settings.dry_run_budget;
+        let rounds = tallies.into_iter().enumerate().map(|(index, tally)| {
+            let spec = ShardSpec { index: index as u16, total };
+            self.estimate_shard(&loaded.campaign, spec, tally, deadline)
+        });
+        let tallies: Vec<ShardTally> = futures::future::join_all(rounds).await.into_iter().collect::<Result<_, _>>()?;
+        let evaluated = tallies.iter().map(|t| t.evaluated).sum();
+        if tallies.iter().any(|t| !t.done) {
+            let expires = OffsetDateTime::now_utc() + RESUME_LIFETIME;
+            let resume = self.keyring.state.seal(RESUME_PURPOSE, id.as_bytes(), &tallies, expires);
+            return Ok(EstimateProgress::Partial(PartialEstimate {
+                campaign_id: *id,
+                complete: false,
+                evaluated,
+                resume,
+            }));
         }
+        let included = tallies.iter().map(|t| t.included).sum();
+        let mut excluded = ExclusionCounts::default();
+        tallies.iter().for_each(|t| excluded.add(&t.excluded));
         let min_cell = self.settings.min_cell;
-        Ok(AudienceEstimate {
+        Ok(EstimateProgress::Complete(AudienceEstimate {
             campaign_id: *id,
+            complete: true,
             evaluated,
             included: Cell::of(included, min_cell),
             excluded: ExcludedCells::of(&excluded, min_cell),
             min_cell,
-        })
+        }))
+    }
+
+    fn open_resume(&self, id: &CampaignId, token: &str) -> Result<Vec<ShardTally>, AppError> {
+        let tallies: Vec<ShardTally> = self
+            .keyring
+            .state
+            .open(RESUME_PURPOSE, id.as_bytes(), token, OffsetDateTime::now_utc())
+            .map_err(|_| bad_resume())?;
+        if tallies.is_empty() {
+            return Err(bad_resume());
+        }
+        Ok(tallies)
     }
 
     async fn estimate_shard(
         &self,
         campaign: &crate::domain::Campaign,
         spec: ShardSpec,
-    ) -> Result<(u64, u64, ExclusionCounts), AppError> {
-        let (mut evaluated, mut included, mut excluded) = (0u64, 0u64, ExclusionCounts::default());
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.ports.contacts.scan_shard(spec, cursor.as_deref(), self.settings.fanout_page_size).await?;
+        mut tally: ShardTally,
+        deadline: Instant,
+    ) -> Result<ShardTally, AppError> {
+        let mut first_page = true;
+        while !tally.done && (first_page || Instant::now() < deadline) {
+            first_page = false;
+            let page_size = self.settings.fanout_page_size;
+            let page = self.ports.contacts.scan_shard(spec, tally.cursor.as_deref(), page_size).await?;
             let facts = self.page_facts(campaign, &page.records).await?;
             let mut opened = 0usize;
             for record in &page.records {
                 let verdict = self.verdict(campaign, record, &facts).await?;
                 opened += usize::from(verdict.decrypted());
-                evaluated += 1;
-                included += u64::from(verdict.tally(&mut excluded));
+                tally.evaluated += 1;
+                tally.included += u64::from(verdict.tally(&mut tally.excluded));
             }
             if opened > 0 {
                 let reason = format!("campaign {} dry run: segment evaluated for {opened} contacts", campaign.id);
                 let attributes = campaign.segment.attribute_names();
                 self.record_access(super::audit::FANOUT_ACTOR, "campaign.dry_run", None, attributes, reason).await?;
             }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok((evaluated, included, excluded)),
-            }
+            tally.done = page.next.is_none();
+            tally.cursor = page.next;
         }
+        Ok(tally)
     }
+}
+
+fn bad_resume() -> AppError {
+    InvalidField::new("resume", "not a resume token of this campaign's estimate, or older than an hour: start again")
+        .into()
 }

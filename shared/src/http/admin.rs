@@ -364,9 +364,24 @@ async fn cancel_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) ->
     Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DryRunInput {
+    resume: String,
+}
+
 /// `POST /v1/campaigns/{id}/dry-run`: the audience estimate, nothing sent.
-async fn dry_run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(app.estimate_audience(&campaign_id(&id)?).await?).into_response())
+/// No body starts it; `{"resume": token}` carries on from a partial answer.
+async fn dry_run(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = campaign_id(&id)?;
+    let body = body_bytes(body)?;
+    let resume =
+        if body.iter().all(u8::is_ascii_whitespace) { None } else { Some(parse_json::<DryRunInput>(&body)?.resume) };
+    Ok(Json(app.estimate_audience(&id, resume.as_deref()).await?).into_response())
 }
 
 async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {

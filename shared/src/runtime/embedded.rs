@@ -54,6 +54,9 @@ pub struct EmbeddedConfig {
     pub schema: Option<crate::domain::ContactSchema>,
     /// At most N marketing emails per contact per window; default: no cap.
     pub frequency_cap: Option<crate::config::FrequencyCap>,
+    /// How long one audience-estimate call works before answering with a
+    /// resume token; default 20 s.
+    pub dry_run_budget: std::time::Duration,
 }
 
 impl EmbeddedConfig {
@@ -70,6 +73,7 @@ impl EmbeddedConfig {
             forms: None,
             schema: None,
             frequency_cap: None,
+            dry_run_budget: crate::config::DEFAULT_DRY_RUN_BUDGET,
         }
     }
 }
@@ -207,6 +211,7 @@ impl EmbeddedStack {
             settings = settings.with_forms(forms);
         }
         settings.frequency_cap = config.frequency_cap;
+        settings.dry_run_budget = config.dry_run_budget;
         if let Some(schema) = config.schema.clone() {
             settings = settings.with_schema(schema, config.forms.is_some()).map_err(StackError::Config)?;
         }

@@ -3,6 +3,7 @@
 //! frequency cap holds at fan-out and at send; cancel stops a campaign
 //! within a batch; `carepost campaign watch` follows one to its end.
 
+use base64::Engine;
 use carepost::config::FrequencyCap;
 use carepost::domain::{ContactId, ExternalId, ProfileInput};
 use carepost::synthetic::sign_up_directly;
@@ -104,6 +105,50 @@ async fn the_dry_run_counts_by_reason_equal_what_the_campaign_then_does() {
     assert_eq!((report["audience"].as_u64(), report["sent"].as_u64()), (Some(30), Some(30)), "{report}");
     let (_, audit) = test.client.admin(Method::GET, "/v1/audit?after=0&limit=1000", None).await;
     assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["event"]["action"] == "campaign.dry_run"));
+}
+
+#[tokio::test]
+async fn a_dry_run_that_outlasts_its_budget_resumes_from_a_sealed_token_to_the_same_counts() {
+    let test = spawn_app_with(|c| {
+        c.dry_run_budget = std::time::Duration::ZERO;
+        c.throughput.fanout_shards = 1;
+    })
+    .await;
+    patients(&test, "reached", 260, "wellness-tips", true, &["copd"]).await;
+    patients(&test, "other-topic", 15, "appointment-reminders", true, &["copd"]).await;
+    let campaign = newsletter(&test, json!({"in": {"attr": "conditions", "values": ["copd"]}})).await;
+    let other = newsletter(&test, json!({"in": {"attr": "conditions", "values": ["asthma"]}})).await;
+    let path = format!("/v1/campaigns/{campaign}/dry-run");
+
+    let (first_status, first) = test.client.admin(Method::POST, &path, None).await;
+    let token = first["resume"].as_str().unwrap_or_default().to_owned();
+    let (_, last) = test.client.admin(Method::POST, &path, Some(json!({"resume": token}))).await;
+    let mut tampered = token.clone().into_bytes();
+    tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let (tampered_status, tampered_body) =
+        test.client.admin(Method::POST, &path, Some(json!({"resume": tampered}))).await;
+    let other_path = format!("/v1/campaigns/{other}/dry-run");
+    let (swapped_status, _) = test.client.admin(Method::POST, &other_path, Some(json!({"resume": token}))).await;
+    let (unknown_status, _) = test.client.admin(Method::POST, &path, Some(json!({"cursor": "x"}))).await;
+    let args = ["campaign", "estimate", &campaign, "--url", &test.client.base, "--token", &test.client.token];
+    let output = tokio::process::Command::new(carepost_binary()).args(args).output().await.unwrap();
+
+    assert_eq!(first_status, StatusCode::OK, "{first}");
+    assert_eq!((first["complete"].as_bool(), first["evaluated"].as_u64()), (Some(false), Some(250)), "{first}");
+    assert!(first.get("excluded").is_none() && first.get("included").is_none(), "no partial count is shown: {first}");
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&token).unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("excluded"), "the token's counts are encrypted");
+    assert_eq!((last["complete"].as_bool(), last["evaluated"].as_u64()), (Some(true), Some(275)), "{last}");
+    assert_eq!((last["included"].as_u64(), last["excluded"]["no_consent"].as_u64()), (Some(260), Some(15)));
+    assert_eq!(tampered_status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(tampered_body.to_string().contains("resume"), "{tampered_body}");
+    assert_eq!(swapped_status, StatusCode::UNPROCESSABLE_ENTITY, "a token holds for its own campaign only");
+    assert!(unknown_status.is_client_error());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed, last, "the CLI follows the resume tokens to the same estimate");
 }
 
 #[tokio::test]
