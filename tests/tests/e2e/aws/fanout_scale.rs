@@ -1,14 +1,14 @@
-//! Fan-out on moto: 2,000 contacts in 8 shards, every shard message
+//! Fan-out on moto: 20,000 contacts in 8 shards, every shard message
 //! delivered twice, each fan-out invocation given 0.4 seconds (so shards
 //! continue themselves), and one shard dying mid-page: after its page's send
 //! jobs went out, before its checkpoint. Every eligible contact gets exactly
 //! one send job through the send ledger; no ineligible one gets any.
 //!
-//! Why 2,000 and not the 20,000 the issue asks for: moto slows down as its
-//! tables grow (every Scan page reads the whole table; writes to a table with
-//! secondary indexes get slower with its size). Measured here: with 20,000
-//! contacts, moto answered about 12 requests a second once fan-out started,
-//! and the run had not finished after 25 minutes; 2,000 take about 25 s.
+//! moto's SQS walks every queued message on each send and receive, so send
+//! jobs are taken while fan-out runs and fan-out waits while more than 100
+//! are queued, as a send function scaled out in AWS keeps the queue short.
+//! (With the whole audience queued first, this test had not finished after
+//! 25 minutes; now it takes about 5.)
 //!
 //! The contacts and consent states are seeded with `BatchWriteItem` in the
 //! adapters' item layout: moto copies every table on each transaction, which
@@ -34,9 +34,9 @@ use carepost::runtime::lambda;
 use carepost::runtime::lambda::aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde_json::json;
 
-use super::harness::{drain, moto_stack_with, throughput};
+use super::harness::{acknowledge, drain, moto_stack_with, queue_depth, receive_event, throughput};
 
-const CONTACTS: usize = 2_000;
+const CONTACTS: usize = 20_000;
 const SHARDS: u16 = 8;
 const CRASHING_SHARD: u16 = 5;
 
@@ -167,11 +167,10 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
         saves: AtomicUsize::new(0),
         crashed: AtomicBool::new(false),
     });
-    // Pages of 100 and 0.4 s per invocation: shards take several pages and
-    // continue themselves through the queue.
-    let mut settings = (*base.settings).clone();
-    settings.fanout_page_size = 100;
-    let app = App::new(ports, base.envelope.clone(), base.keyring.clone(), Arc::new(settings), RateShare::whole(&t));
+    // Pages of the default size (250) and 0.4 s per invocation: shards take
+    // several pages and continue themselves through the queue.
+    assert_eq!(base.settings.fanout_page_size, 250);
+    let app = App::new(ports, base.envelope.clone(), base.keyring.clone(), base.settings.clone(), RateShare::whole(&t));
     let input = serde_json::from_value(json!({
         "name": "Asthma season", "category": "wellness-tips", "segment": {"in": {"attr": "conditions", "values": ["asthma"]}},
         "template": {"subject": "Asthma season", "html": "<p>Hello</p>", "text": "Hello {{ unsubscribe_url }}"}
@@ -188,35 +187,70 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
     let fanout_queue: &dyn Queue = stack.built.fanout_queue.as_ref();
     let (sqs, fanout_url) = (&stack.clients.sqs, stack.settings.fanout_queue_url.clone());
     let started = Instant::now();
-    let fanout_messages = drain(sqs, &fanout_url, 1, Duration::from_secs(900), |event| {
-        let app = &app;
-        async move { lambda::handle_fanout(app, fanout_queue, event, Instant::now() + Duration::from_millis(400)).await }
-    })
-    .await;
-    let fanout_time = started.elapsed();
-    let claims = std::sync::Mutex::new(HashMap::<ContactId, u32>::new());
-    let mut jobs_received = 0usize;
+    let fanning_out = AtomicBool::new(true);
     let send_url = stack.settings.send_queue_url.clone();
-    let received = drain(sqs, &send_url, 10, Duration::from_secs(900), |event| {
-        let (app, claims) = (&app, &claims);
-        async move {
-            for record in &event.records {
-                let job = SendJob::parse(record.body.as_deref().unwrap()).unwrap();
-                let now = time::OffsetDateTime::now_utc();
-                let claimed = app.ports.ledger.claim(&job.campaign_id, &job.contact_id, now, Duration::from_secs(60));
-                if let ClaimOutcome::Claimed { attempt } = claimed.await.unwrap() {
-                    let sent =
-                        LedgerState::Sent { provider_message_id: ProviderMessageId::new(job.contact_id.to_string()) };
-                    app.ports.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &sent).await.unwrap();
-                    *claims.lock().unwrap().entry(job.contact_id).or_default() += 1;
-                }
+    let fanout = async {
+        let mut messages = Vec::new();
+        loop {
+            // In AWS the send function scales out to keep up; here fan-out
+            // waits for it, so the send queue stays short.
+            while queue_depth(sqs, &send_url).await > 100 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            SqsBatchResponse::default()
+            let event = receive_event(sqs, &fanout_url, 1).await;
+            if event.records.is_empty() {
+                if queue_depth(sqs, &fanout_url).await == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            messages.extend(event.records.iter().filter_map(|r| r.body.clone()));
+            let deadline = Instant::now() + Duration::from_millis(400);
+            let response = lambda::handle_fanout(&app, fanout_queue, event.clone(), deadline).await;
+            acknowledge(sqs, &fanout_url, &event, &response).await;
+            assert!(started.elapsed() < Duration::from_secs(900), "fan-out did not finish in 15 minutes");
         }
-    })
-    .await;
-    jobs_received += received.len();
-    let send_time = started.elapsed() - fanout_time;
+        fanning_out.store(false, Ordering::SeqCst);
+        (messages, started.elapsed())
+    };
+    // Send jobs are taken while fan-out runs, as the send function does, so
+    // the queue stays short: moto's SendMessage and ReceiveMessage walk every
+    // queued message (a queue of thousands made this test quadratic).
+    let claims = std::sync::Mutex::new(HashMap::<ContactId, u32>::new());
+    let sending = async {
+        let mut jobs_received = 0usize;
+        loop {
+            let last_round = !fanning_out.load(Ordering::SeqCst);
+            let received = drain(sqs, &send_url, 10, Duration::from_secs(900), |event| {
+                let (app, claims) = (&app, &claims);
+                async move {
+                    for record in &event.records {
+                        let job = SendJob::parse(record.body.as_deref().unwrap()).unwrap();
+                        let now = time::OffsetDateTime::now_utc();
+                        let claimed =
+                            app.ports.ledger.claim(&job.campaign_id, &job.contact_id, now, Duration::from_secs(60));
+                        if let ClaimOutcome::Claimed { attempt } = claimed.await.unwrap() {
+                            let sent = LedgerState::Sent {
+                                provider_message_id: ProviderMessageId::new(job.contact_id.to_string()),
+                            };
+                            app.ports.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &sent).await.unwrap();
+                            *claims.lock().unwrap().entry(job.contact_id).or_default() += 1;
+                        }
+                    }
+                    SqsBatchResponse::default()
+                }
+            })
+            .await;
+            jobs_received += received.len();
+            if last_round {
+                return jobs_received;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let ((fanout_messages, fanout_time), jobs_received) = tokio::join!(fanout, sending);
+    let total_time = started.elapsed();
     let report = app.campaign_report(&campaign).await.unwrap();
 
     let claims = claims.into_inner().unwrap();
@@ -235,11 +269,11 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
     assert_eq!(report.sent, eligible.len() as u64);
     eprintln!(
         "{CONTACTS} contacts in {SHARDS} shards on moto: seeded in {:.1} s, fan-out {:.1} s ({} fan-out messages), \
-         {jobs_received} send jobs for {} eligible taken in {:.1} s",
+         {jobs_received} send jobs for {} eligible all taken after {:.1} s",
         seeding.as_secs_f64(),
         fanout_time.as_secs_f64(),
         fanout_messages.len(),
         eligible.len(),
-        send_time.as_secs_f64()
+        total_time.as_secs_f64()
     );
 }

@@ -145,6 +145,22 @@ pub async fn acknowledge(sqs: &aws_sdk_sqs::Client, url: &str, event: &SqsEvent,
     }
 }
 
+/// Messages in the queue, visible or in flight.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes");
+    let n = |k: aws_sdk_sqs::types::QueueAttributeName| {
+        attrs.attributes().and_then(|a| a.get(&k)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+}
+
 /// Runs `handler` over the queue until it is empty (and stays empty past
 /// any back-off), or the time runs out. Returns every body it handed over.
 pub async fn drain<F, Fut>(
@@ -164,19 +180,7 @@ where
     while Instant::now() < deadline {
         let event = receive_event(sqs, url, batch).await;
         if event.records.is_empty() {
-            let attrs = sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-                .send()
-                .await
-                .expect("attributes");
-            let n = |k: aws_sdk_sqs::types::QueueAttributeName| {
-                attrs.attributes().and_then(|a| a.get(&k)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            };
-            let pending = n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
-            if pending == 0 {
+            if queue_depth(sqs, url).await == 0 {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > std::time::Duration::from_millis(300) {
                     return seen;
