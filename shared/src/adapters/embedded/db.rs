@@ -154,7 +154,7 @@ fn cluster_by_primary_key(conn: &mut Connection) -> rusqlite::Result<()> {
                 tx.execute_batch(&format!("ALTER TABLE {table} RENAME TO {table}_rowid;"))?;
                 tx.execute_batch(ddl)?;
                 tx.execute_batch(&format!(
-                    "INSERT INTO {table} SELECT * FROM {table}_rowid; DROP TABLE {table}_rowid;"
+                    "INSERT INTO {table} SELECT * FROM {table}_rowid ORDER BY {key}; DROP TABLE {table}_rowid;"
                 ))?;
                 tx.commit()?;
             }
