@@ -103,8 +103,8 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
         "segment": {"all": [{"age": {"min": 40}}, {"in": {"attr": "conditions", "values": ["asthma", "copd"]}}]},
         "template": {"subject": "Hello", "html": "<p>Hello</p>", "text": "Hello {{ unsubscribe_url }}"}
     }))?;
-    let campaign: CampaignId = app.create_campaign(input).await?;
-    app.launch_campaign(&campaign).await?;
+    let campaign: CampaignId = app.campaigns.create(input).await?;
+    app.lifecycle.launch(&campaign).await?;
     // The launch enqueued the shard jobs; this benchmark runs each shard itself.
     reset_peak()?;
     let rss_before = memory_mib("VmRSS:").unwrap_or(0.0);
@@ -112,12 +112,12 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
     let bar = ProgressBar::new(u64::from(args.shards))
         .with_style(ProgressStyle::with_template("fanning out shard {pos}/{len} {bar:30} {elapsed}")?);
     for shard in 0..args.shards {
-        app.process_fanout_shard(&FanoutShardJob { campaign_id: campaign, shard, shards: args.shards }, None).await?;
+        app.fanout.process_shard(&FanoutShardJob { campaign_id: campaign, shard, shards: args.shards }, None).await?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     let (cpu, wall) = (cpu_seconds()? - cpu_before, wall.elapsed().as_secs_f64());
-    let report = app.campaign_report(&campaign).await?;
+    let report = app.reports.campaign_report(&campaign).await?;
     ensure!(report.evaluated as usize == args.contacts, "evaluated {} of {}", report.evaluated, args.contacts);
 
     let n = report.evaluated as f64;

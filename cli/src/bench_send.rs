@@ -95,7 +95,7 @@ async fn fan_out(app: &App, queue: &dyn Queue) -> anyhow::Result<()> {
             return Ok(());
         }
         for message in batch {
-            app.process_fanout_shard(&FanoutShardJob::parse(&message.body)?, None).await?;
+            app.fanout.process_shard(&FanoutShardJob::parse(&message.body)?, None).await?;
             queue.delete(&message.receipt_handle).await?;
         }
     }
@@ -108,7 +108,7 @@ async fn sender(app: Arc<App>, queue: Arc<dyn Queue>, stop: Arc<AtomicBool>) -> 
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            app.process_send(&SendJob::parse(&message.body)?).await.map_err(|e| anyhow::anyhow!("send: {e}"))?;
+            app.sender.process(&SendJob::parse(&message.body)?).await.map_err(|e| anyhow::anyhow!("send: {e}"))?;
             queue.delete(&message.receipt_handle).await?;
         }
     }
@@ -182,8 +182,8 @@ pub async fn run(args: SendBenchArgs) -> anyhow::Result<()> {
         "name": "Send bench", "category": "wellness-tips", "phi_personalized": true, "purpose": "treatment",
         "segment": {"not": {"exists": {"attr": "conditions"}}}, "template": template()
     }))?;
-    let campaign = stack.app.create_campaign(input).await?;
-    stack.app.launch_campaign(&campaign).await?;
+    let campaign = stack.app.campaigns.create(input).await?;
+    stack.app.lifecycle.launch(&campaign).await?;
     fan_out(&stack.app, stack.fanout_queue.as_ref()).await?;
 
     let sink = Arc::new(RecordingSink::default());

@@ -134,7 +134,7 @@ pub async fn sign_up_directly(
         categories: vec![category.into()],
         ..Default::default()
     };
-    app.submit_consent(submission, RequestProof::default()).await?;
+    app.consent.submit(submission, RequestProof::default()).await?;
     let address = crate::domain::EmailAddress::parse(email)
         .map_err(|e| crate::domain::InvalidField::new("email", e.to_string()))?;
     let index = app.keyring.blind_index.index(&address);
@@ -146,7 +146,7 @@ pub async fn sign_up_directly(
         let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
         let token =
             app.keyring.tokens.sign(crate::crypto::TokenPurpose::ConfirmConsent, &id, request.as_bytes(), expires);
-        app.confirm_consent(&token, RequestProof::default()).await?;
+        app.consent.confirm(&token, RequestProof::default()).await?;
     }
     Ok(id)
 }

@@ -62,6 +62,7 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         fanout_queue: shared.fanout.clone(),
         send_queue: shared.send.clone(),
         transport: shared.outbox.clone(),
+        clock: Arc::new(carepost::ports::SystemClock),
     };
     let settings = Settings::local(PublicBaseUrl::parse("https://mail.clinic.example")?, shared.throughput);
     let envelope = Arc::new(Envelope::new(provider, CacheLimits::default()));
@@ -140,8 +141,8 @@ async fn main() -> anyhow::Result<()> {
         "template": {"subject": "Your wellness update", "html": "<p>Hello {{ first_name | default('there') }}</p>",
                      "text": "Hello {{ first_name | default('there') }}"}
     }))?;
-    let campaign = setup.app.create_campaign(input).await?;
-    setup.app.launch_campaign(&campaign).await?;
+    let campaign = setup.app.campaigns.create(input).await?;
+    setup.app.lifecycle.launch(&campaign).await?;
 
     let mut fanout_envs = Vec::new();
     for _ in 0..throughput.fanout_shards {
@@ -155,20 +156,20 @@ async fn main() -> anyhow::Result<()> {
 
     let fanout_started = Instant::now();
     drain(&shared.fanout, &fanout_envs, 1, async |app: &App, body: &str| {
-        app.process_fanout_shard(&FanoutShardJob::parse(body)?, None).await?;
+        app.fanout.process_shard(&FanoutShardJob::parse(body)?, None).await?;
         Ok(())
     })
     .await?;
     let fanout_time = fanout_started.elapsed();
     let send_started = Instant::now();
     let jobs = drain(&shared.send, &sender_envs, 10, async |app: &App, body: &str| {
-        app.process_send(&SendJob::parse(body)?).await.map_err(|e| anyhow::anyhow!("send: {e}"))?;
+        app.sender.process(&SendJob::parse(body)?).await.map_err(|e| anyhow::anyhow!("send: {e}"))?;
         Ok(())
     })
     .await?;
     let send_time = send_started.elapsed();
 
-    let report = setup.app.campaign_report(&campaign).await?;
+    let report = setup.app.reports.campaign_report(&campaign).await?;
     let (fanout_kms, send_kms) = (kms_calls(&fanout_envs), kms_calls(&sender_envs));
     println!("KMS calls for {contacts} contacts through fan-out and send (KMS on moto, tables in SQLite)");
     println!(

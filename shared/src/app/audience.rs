@@ -11,15 +11,17 @@
 //! shards' cursors and the raw counts so far, sealed (`crypto::sealed_state`):
 //! the caller can bring it back but cannot read a partial count.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use super::report::Cell;
-use super::{App, AppError};
+use super::{AppError, AudienceJudge, Auditor, CampaignCatalog};
+use crate::config::Settings;
+use crate::crypto::Keyring;
 use crate::domain::{CampaignId, ExclusionCounts, InvalidField};
-use crate::ports::ShardSpec;
+use crate::ports::{Clock, ContactStore, ShardSpec};
 
 /// What a resume token is sealed for, and how long it stays good: counts
 /// gathered an hour ago no longer describe the contacts.
@@ -95,14 +97,24 @@ impl ExcludedCells {
     }
 }
 
-impl App {
+pub struct AudienceEstimator {
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) catalog: Arc<CampaignCatalog>,
+    pub(super) judge: Arc<AudienceJudge>,
+    pub(super) audit: Arc<Auditor>,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl AudienceEstimator {
     /// Judges contacts for the campaign (whatever its status) without
     /// sending anything, from the start or from a `resume` token, until
     /// every contact is judged or the time budget is spent. The shards run
     /// concurrently, each at least one page per call; each page's
     /// decryption is one `campaign.dry_run` audit entry.
-    pub async fn estimate_audience(&self, id: &CampaignId, resume: Option<&str>) -> Result<EstimateProgress, AppError> {
-        let loaded = self.load_campaign(id).await?;
+    pub async fn estimate(&self, id: &CampaignId, resume: Option<&str>) -> Result<EstimateProgress, AppError> {
+        let loaded = self.catalog.load(id).await?;
         let tallies = match resume {
             None => vec![ShardTally::default(); usize::from(self.settings.throughput.fanout_shards.max(1))],
             Some(token) => self.open_resume(id, token)?,
@@ -116,7 +128,7 @@ impl App {
         let tallies: Vec<ShardTally> = futures::future::join_all(rounds).await.into_iter().collect::<Result<_, _>>()?;
         let evaluated = tallies.iter().map(|t| t.evaluated).sum();
         if tallies.iter().any(|t| !t.done) {
-            let expires = OffsetDateTime::now_utc() + RESUME_LIFETIME;
+            let expires = self.clock.now() + RESUME_LIFETIME;
             let resume = self.keyring.state.seal(RESUME_PURPOSE, id.as_bytes(), &tallies, expires);
             return Ok(EstimateProgress::Partial(PartialEstimate {
                 campaign_id: *id,
@@ -143,7 +155,7 @@ impl App {
         let tallies: Vec<ShardTally> = self
             .keyring
             .state
-            .open(RESUME_PURPOSE, id.as_bytes(), token, OffsetDateTime::now_utc())
+            .open(RESUME_PURPOSE, id.as_bytes(), token, self.clock.now())
             .map_err(|_| bad_resume())?;
         if tallies.is_empty() {
             return Err(bad_resume());
@@ -162,11 +174,11 @@ impl App {
         while !tally.done && (first_page || Instant::now() < deadline) {
             first_page = false;
             let page_size = self.settings.fanout_page_size;
-            let page = self.ports.contacts.scan_shard(spec, tally.cursor.as_deref(), page_size).await?;
-            let facts = self.page_facts(campaign, &page.records).await?;
+            let page = self.contacts.scan_shard(spec, tally.cursor.as_deref(), page_size).await?;
+            let facts = self.judge.page_facts(campaign, &page.records).await?;
             let mut opened = 0usize;
             for record in &page.records {
-                let verdict = self.verdict(campaign, record, &facts).await?;
+                let verdict = self.judge.verdict(campaign, record, &facts).await?;
                 opened += usize::from(verdict.decrypted());
                 tally.evaluated += 1;
                 tally.included += u64::from(verdict.tally(&mut tally.excluded));
@@ -174,7 +186,7 @@ impl App {
             if opened > 0 {
                 let reason = format!("campaign {} dry run: segment evaluated for {opened} contacts", campaign.id);
                 let attributes = campaign.segment.attribute_names();
-                self.record_access(super::audit::FANOUT_ACTOR, "campaign.dry_run", None, attributes, reason).await?;
+                self.audit.record(super::audit::FANOUT_ACTOR, "campaign.dry_run", None, attributes, reason).await?;
             }
             tally.done = page.next.is_none();
             tally.cursor = page.next;

@@ -4,12 +4,12 @@
 //! entry per page and the sender one per batch. One hash chain for the
 //! deployment; an append that loses a race chains again onto the new head.
 
-use time::OffsetDateTime;
+use std::sync::Arc;
 
-use super::{App, AppError};
+use super::AppError;
 use crate::domain::chain::verify_links_after;
 use crate::domain::{AuditEntry, AuditEvent, ChainError, ContactId, GENESIS_HASH};
-use crate::ports::StoreError;
+use crate::ports::{AuditLog, Clock, StoreError};
 
 /// Who an access is attributed to when no person is behind it.
 pub const FANOUT_ACTOR: &str = "carepost:fanout";
@@ -29,9 +29,20 @@ pub struct AuditVerdict {
 
 const PAGE: usize = 500;
 
-impl App {
+/// Writes and reads the audit log; every service that decrypts PHI outside
+/// the patient's own requests holds one.
+pub struct Auditor {
+    audit: Arc<dyn AuditLog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Auditor {
+    pub fn new(audit: Arc<dyn AuditLog>, clock: Arc<dyn Clock>) -> Auditor {
+        Auditor { audit, clock }
+    }
+
     /// Appends one access to the log.
-    pub async fn record_access(
+    pub async fn record(
         &self,
         actor: &str,
         action: &str,
@@ -40,7 +51,7 @@ impl App {
         reason: String,
     ) -> Result<AuditEntry, AppError> {
         let event = AuditEvent {
-            at: OffsetDateTime::now_utc(),
+            at: self.clock.now(),
             actor: actor.to_owned(),
             action: action.to_owned(),
             contact_id,
@@ -50,9 +61,9 @@ impl App {
         let mut last_conflict = String::new();
         // Concurrent writers (senders, fan-out shards) race for the head.
         for _ in 0..20 {
-            let head = self.ports.audit.last().await?;
+            let head = self.audit.last().await?;
             let entry = AuditEntry::chain(head.as_ref(), event.clone());
-            match self.ports.audit.append(&entry).await {
+            match self.audit.append(&entry).await {
                 Ok(()) => return Ok(entry),
                 Err(StoreError::Conflict(m)) => last_conflict = m,
                 Err(e) => return Err(e.into()),
@@ -62,17 +73,17 @@ impl App {
     }
 
     /// Up to `limit` entries after sequence number `after`.
-    pub async fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, AppError> {
-        Ok(self.ports.audit.entries(after, limit.clamp(1, 1000)).await?)
+    pub async fn entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(self.audit.entries(after, limit.clamp(1, 1000)).await?)
     }
 
     /// Walks the whole chain page by page.
-    pub async fn verify_audit_log(&self) -> Result<AuditVerdict, AppError> {
+    pub async fn verify(&self) -> Result<AuditVerdict, AppError> {
         let mut previous: Option<AuditEntry> = None;
         let mut count = 0u64;
         loop {
             let after = previous.as_ref().map_or(0, |e| e.seq);
-            let page = self.ports.audit.entries(after, PAGE).await?;
+            let page = self.audit.entries(after, PAGE).await?;
             if page.is_empty() {
                 return Ok(AuditVerdict { verified: true, entries: count, broken_at: None });
             }

@@ -8,11 +8,14 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, Time};
 
+use std::sync::Arc;
+
 use super::consent::RequestProof;
-use super::{App, AppError};
+use super::{AppError, ConsentLedger};
 use crate::domain::{
     ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus, ContactId, InvalidField,
 };
+use crate::ports::{Clock, ContactStore};
 
 /// The longest an authorization may run from when it is recorded.
 const LONGEST: time::Duration = time::Duration::days(10 * 366);
@@ -61,18 +64,24 @@ fn parse_text_hash(raw: &str) -> Result<String, InvalidField> {
     }
 }
 
-impl App {
+pub struct HipaaAuthorizations {
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) consent_ledger: Arc<ConsentLedger>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl HipaaAuthorizations {
     /// Records a signed authorization; a later one replaces the expiry.
-    pub async fn record_hipaa_authorization(
+    pub async fn record(
         &self,
         contact_id: &ContactId,
         input: &AuthorizationInput,
         proof: RequestProof,
     ) -> Result<AuthorizationRecorded, AppError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let expires_at = parse_expiry(&input.expires_at, now)?;
         let text_hash = parse_text_hash(&input.authorization_text_sha256)?;
-        if self.ports.contacts.get(contact_id).await?.is_none() {
+        if self.contacts.get(contact_id).await?.is_none() {
             return Err(AppError::NotFound("contact"));
         }
         let evidence = ConsentEvidence {
@@ -85,24 +94,21 @@ impl App {
             consent_text_sha256: Some(text_hash),
             request_id: None,
             expires_at: Some(expires_at),
-            sealed_proof: self.seal_proof(contact_id, &proof).await?,
+            sealed_proof: self.consent_ledger.seal_proof(contact_id, &proof).await?,
         };
-        let entry = self.append_consent(evidence, ConsentStatus::Active).await?;
+        let entry = self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
         Ok(AuthorizationRecorded { contact_id: *contact_id, expires_at, seq: entry.seq })
     }
 
     /// Revokes the contact's authorization (164.508(b)(5)); true if there was
     /// one in force. Takes effect for every job not yet sent.
-    pub async fn revoke_hipaa_authorization(
-        &self,
-        contact_id: &ContactId,
-        proof: RequestProof,
-    ) -> Result<bool, AppError> {
-        if self.ports.contacts.get(contact_id).await?.is_none() {
+    pub async fn revoke(&self, contact_id: &ContactId, proof: RequestProof) -> Result<bool, AppError> {
+        if self.contacts.get(contact_id).await?.is_none() {
             return Err(AppError::NotFound("contact"));
         }
         let changed = self
-            .withdraw_consent(contact_id, &[ConsentCategory::hipaa_authorization()], ConsentMethod::Admin, proof)
+            .consent_ledger
+            .withdraw(contact_id, &[ConsentCategory::hipaa_authorization()], ConsentMethod::Admin, proof)
             .await?;
         Ok(!changed.is_empty())
     }

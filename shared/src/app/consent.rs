@@ -3,18 +3,22 @@
 //! agent, origin) are sealed inside the entry.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{App, AppError};
-use crate::crypto::TokenPurpose;
+use super::{AppError, ConsentLedger};
+use crate::config::Settings;
+use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{
-    ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId, ConsentStatus,
-    ContactId, EmailAddress, InvalidField, Profile, ProfileInput, today_utc,
+    ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId, ConsentStatus, ContactId,
+    EmailAddress, InvalidField, Profile, ProfileInput,
 };
 use crate::mail::{MessageParts, build_message};
-use crate::ports::{ContactRecord, OutgoingMail, StoreError};
+use crate::ports::{
+    ActivityStore, Clock, ConsentStore, ContactRecord, ContactStore, MailTransport, OutgoingMail, StoreError,
+};
 
 /// Where a submission came from; kept, sealed, as proof.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,12 +73,21 @@ fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<C
     Ok(out)
 }
 
-impl App {
-    pub async fn submit_consent(
-        &self,
-        submission: ConsentSubmission,
-        proof: RequestProof,
-    ) -> Result<SubmitOutcome, AppError> {
+/// Consent from web forms and API callers, and its double opt-in confirmation.
+pub struct ConsentIntake {
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) consent: Arc<dyn ConsentStore>,
+    pub(super) activity: Arc<dyn ActivityStore>,
+    pub(super) transport: Arc<dyn MailTransport>,
+    pub(super) consent_ledger: Arc<ConsentLedger>,
+    pub(super) envelope: Arc<Envelope>,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl ConsentIntake {
+    pub async fn submit(&self, submission: ConsentSubmission, proof: RequestProof) -> Result<SubmitOutcome, AppError> {
         let form = self
             .settings
             .form(&submission.form_id)
@@ -97,11 +110,11 @@ impl App {
         let categories = parse_categories(&submission.categories, &form.categories)?;
         // Validate the attributes even when they will not be stored, so bad
         // input gets the same 4xx for known and unknown addresses.
-        let profile = self.settings.schema.apply(&submission.profile, Profile::default(), today_utc())?;
+        let now = self.clock.now();
+        let profile = self.settings.schema.apply(&submission.profile, Profile::default(), now.date())?;
         let contact_id = self.find_or_create_contact(&email, &profile).await?;
 
-        let grants = self.ports.consent.grants(&contact_id).await?;
-        let now = OffsetDateTime::now_utc();
+        let grants = self.consent.grants(&contact_id).await?;
         let missing: Vec<ConsentCategory> =
             categories.into_iter().filter(|c| !grants.iter().any(|g| &g.category == c && g.allows_send(now))).collect();
         if missing.is_empty() {
@@ -110,8 +123,8 @@ impl App {
         let method = submission.method.unwrap_or(ConsentMethod::WebForm);
         if !form.double_opt_in {
             let evidence =
-                self.evidence(&contact_id, ConsentEntryKind::Granted, missing, &form, method, &proof).await?;
-            self.append_consent(evidence, ConsentStatus::Active).await?;
+                self.evidence(&contact_id, ConsentEntryKind::Granted, missing, &form, method, &proof, now).await?;
+            self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
             return Ok(outcome);
         }
         // A repeat of a pending request records nothing new; only topics not
@@ -121,23 +134,22 @@ impl App {
             .filter(|c| !grants.iter().any(|g| &g.category == c && g.status == ConsentStatus::Pending))
             .collect();
         let request_id = if fresh.is_empty() {
-            let history = self.ports.consent.history(&contact_id).await?;
+            let history = self.consent.history(&contact_id).await?;
             match history.iter().rev().find(|e| e.evidence.kind == ConsentEntryKind::Requested) {
                 Some(e) => e.evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?,
                 None => return Ok(outcome),
             }
         } else {
             let evidence =
-                self.evidence(&contact_id, ConsentEntryKind::Requested, fresh, &form, method, &proof).await?;
+                self.evidence(&contact_id, ConsentEntryKind::Requested, fresh, &form, method, &proof, now).await?;
             let request_id = evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?;
-            self.append_consent(evidence, ConsentStatus::Pending).await?;
+            self.consent_ledger.append(evidence, ConsentStatus::Pending).await?;
             request_id
         };
         // At most one confirmation email per address per hour: the public
         // form must not become a way to flood someone's inbox. The link in
         // the email confirms every topic pending when it is pressed.
         let slot = self
-            .ports
             .activity
             .claim_confirmation_slot(&contact_id, now, now - CONFIRMATION_INTERVAL, now + self.settings.retention)
             .await?;
@@ -148,6 +160,7 @@ impl App {
     }
 
     /// A new ledger entry's evidence for a form submission, proof sealed.
+    #[allow(clippy::too_many_arguments)]
     async fn evidence(
         &self,
         contact_id: &ContactId,
@@ -156,28 +169,29 @@ impl App {
         form: &crate::config::FormDefinition,
         method: ConsentMethod,
         proof: &RequestProof,
+        at: OffsetDateTime,
     ) -> Result<ConsentEvidence, AppError> {
         Ok(ConsentEvidence {
             contact_id: *contact_id,
             kind,
             categories,
-            at: OffsetDateTime::now_utc(),
+            at,
             method,
             form_id: Some(form.id.clone()),
             consent_text_sha256: Some(form.consent_text_sha256.clone()),
             request_id: Some(ConsentRequestId::new_random()),
             expires_at: None,
-            sealed_proof: self.seal_proof(contact_id, proof).await?,
+            sealed_proof: self.consent_ledger.seal_proof(contact_id, proof).await?,
         })
     }
 
     /// Confirms a double opt-in request from its signed link (POST only).
-    pub async fn confirm_consent(&self, token: &str, proof: RequestProof) -> Result<ConfirmOutcome, AppError> {
-        let now = OffsetDateTime::now_utc();
+    pub async fn confirm(&self, token: &str, proof: RequestProof) -> Result<ConfirmOutcome, AppError> {
+        let now = self.clock.now();
         let verified =
             self.keyring.tokens.verify(TokenPurpose::ConfirmConsent, token, now).map_err(|_| AppError::BadToken)?;
         let request_id = ConsentRequestId::from_bytes(verified.subject);
-        let history = self.ports.consent.history(&verified.contact_id).await?;
+        let history = self.consent.history(&verified.contact_id).await?;
         let request = history
             .iter()
             .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
@@ -186,13 +200,13 @@ impl App {
         // limit got no email of their own, so this (unexpired) link confirms
         // them too. A topic withdrawn meanwhile stays withdrawn; with nothing
         // pending, a replay changes nothing.
-        let grants = self.ports.consent.grants(&verified.contact_id).await?;
+        let grants = self.consent.grants(&verified.contact_id).await?;
         let categories: Vec<ConsentCategory> =
             grants.into_iter().filter(|g| g.status == ConsentStatus::Pending).map(|g| g.category).collect();
         if categories.is_empty() {
             return Ok(ConfirmOutcome::AlreadyConfirmed);
         }
-        let sealed_proof = self.seal_proof(&verified.contact_id, &proof).await?;
+        let sealed_proof = self.consent_ledger.seal_proof(&verified.contact_id, &proof).await?;
         let evidence = ConsentEvidence {
             contact_id: verified.contact_id,
             kind: ConsentEntryKind::Granted,
@@ -205,76 +219,13 @@ impl App {
             expires_at: None,
             sealed_proof,
         };
-        self.append_consent(evidence, ConsentStatus::Active).await?;
+        self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
         Ok(ConfirmOutcome::Confirmed)
-    }
-
-    /// Withdraws the given categories; returns those that were not already withdrawn.
-    pub async fn withdraw_consent(
-        &self,
-        contact_id: &ContactId,
-        categories: &[ConsentCategory],
-        method: ConsentMethod,
-        proof: RequestProof,
-    ) -> Result<Vec<ConsentCategory>, AppError> {
-        let grants = self.ports.consent.grants(contact_id).await?;
-        let changed: Vec<ConsentCategory> = categories
-            .iter()
-            .filter(|c| grants.iter().any(|g| &g.category == *c && g.status != ConsentStatus::Withdrawn))
-            .cloned()
-            .collect();
-        if changed.is_empty() {
-            return Ok(changed);
-        }
-        let evidence = ConsentEvidence {
-            contact_id: *contact_id,
-            kind: ConsentEntryKind::Withdrawn,
-            categories: changed.clone(),
-            at: OffsetDateTime::now_utc(),
-            method,
-            form_id: None,
-            consent_text_sha256: None,
-            request_id: None,
-            expires_at: None,
-            sealed_proof: self.seal_proof(contact_id, &proof).await?,
-        };
-        self.append_consent(evidence, ConsentStatus::Withdrawn).await?;
-        Ok(changed)
-    }
-
-    /// Chains and appends, retrying if another writer moved the head.
-    pub(super) async fn append_consent(
-        &self,
-        evidence: ConsentEvidence,
-        status: ConsentStatus,
-    ) -> Result<ConsentEntry, AppError> {
-        let mut last_error = None;
-        for _ in 0..5 {
-            let head = self.ports.consent.head(&evidence.contact_id).await?;
-            let entry = ConsentEntry::chain(head.as_ref(), evidence.clone());
-            match self.ports.consent.append(&entry, status).await {
-                Ok(()) => return Ok(entry),
-                Err(StoreError::Conflict(m)) => last_error = Some(m),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Conflict(last_error.unwrap_or_default()))
-    }
-
-    pub(super) async fn seal_proof(&self, contact_id: &ContactId, proof: &RequestProof) -> Result<Vec<u8>, AppError> {
-        let json = serde_json::to_vec(proof).expect("proof serializes");
-        Ok(self.envelope.seal_proof(contact_id, &json).await?)
-    }
-
-    /// Reads sealed consent proof back (admin use only).
-    pub async fn open_proof(&self, contact_id: &ContactId, sealed: &[u8]) -> Result<serde_json::Value, AppError> {
-        let bytes = self.envelope.open_proof(contact_id, sealed).await?;
-        Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     async fn find_or_create_contact(&self, email: &EmailAddress, profile: &Profile) -> Result<ContactId, AppError> {
         let email_index = self.keyring.blind_index.index(email);
-        if let Some(existing) = self.ports.contacts.find_by_email_index(&email_index).await? {
+        if let Some(existing) = self.contacts.find_by_email_index(&email_index).await? {
             // A public form never changes a known contact's attributes:
             // anyone can type anyone's address.
             return Ok(existing.id);
@@ -285,13 +236,12 @@ impl App {
             external_id: None,
             email_index: email_index.clone(),
             sealed: self.envelope.seal(&id, email, profile).await?,
-            updated_at: OffsetDateTime::now_utc(),
+            updated_at: self.clock.now(),
         };
-        match self.ports.contacts.put(&record).await {
+        match self.contacts.put(&record).await {
             Ok(()) => Ok(id),
             // Two submissions raced: use the one that won.
             Err(StoreError::Conflict(_)) => self
-                .ports
                 .contacts
                 .find_by_email_index(&email_index)
                 .await?
@@ -307,7 +257,7 @@ impl App {
         email: &EmailAddress,
         request_id: &ConsentRequestId,
     ) -> Result<(), AppError> {
-        let expires = OffsetDateTime::now_utc() + self.settings.confirmation_ttl;
+        let expires = self.clock.now() + self.settings.confirmation_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::ConfirmConsent, contact_id, request_id.as_bytes(), expires);
         let link = self.settings.public_base_url.join(&format!("/confirm/{token}"));
         let sender = &self.settings.default_sender;
@@ -339,7 +289,7 @@ impl App {
             to: email.as_str().to_owned(),
             raw,
         };
-        self.ports.transport.send(&mail).await?;
+        self.transport.send(&mail).await?;
         Ok(())
     }
 }
@@ -347,3 +297,7 @@ impl App {
 pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
+
+#[cfg(test)]
+#[path = "consent_tests.rs"]
+mod tests;

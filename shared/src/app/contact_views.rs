@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{App, AppError};
+use super::{AppError, ContactAdmin};
 use crate::domain::{AttributeClass, ContactId, ExternalId, InvalidField, ProfileInput};
 use crate::ports::ShardSpec;
 
@@ -78,19 +78,18 @@ fn parse_reason(reason: Option<&str>) -> Result<String, InvalidField> {
     Ok(reason.to_owned())
 }
 
-impl App {
+impl ContactAdmin {
     /// A page of contacts in a stable order: IDs, update times and the
     /// schema's non-identifying attributes (only those are decrypted; one
     /// audit entry per page names them).
-    pub async fn list_contacts(&self, actor: &str, after: Option<&str>, limit: usize) -> Result<ContactPage, AppError> {
-        let page =
-            self.ports.contacts.scan_shard(ShardSpec { index: 0, total: 1 }, after, limit.clamp(1, 1000)).await?;
+    pub async fn list(&self, actor: &str, after: Option<&str>, limit: usize) -> Result<ContactPage, AppError> {
+        let page = self.contacts.scan_shard(ShardSpec { index: 0, total: 1 }, after, limit.clamp(1, 1000)).await?;
         let schema = &self.settings.schema;
         let listed = schema.codes_of(AttributeClass::NonIdentifying);
         if !listed.is_empty() && !page.records.is_empty() {
             let names = schema.attributes().iter().filter(|d| listed.contains(&d.code)).map(|d| d.name.clone());
             let reason = format!("list view: non-identifying attributes of {} contacts", page.records.len());
-            self.record_access(actor, "contacts.list", None, names.collect(), reason).await?;
+            self.audit.record(actor, "contacts.list", None, names.collect(), reason).await?;
         }
         let mut contacts = Vec::with_capacity(page.records.len());
         for r in page.records {
@@ -102,15 +101,10 @@ impl App {
     }
 
     /// One contact with its PHI; the reason and the caller go to the audit log first.
-    pub async fn read_contact(
-        &self,
-        actor: &str,
-        id: &ContactId,
-        reason: Option<&str>,
-    ) -> Result<ContactView, AppError> {
+    pub async fn read(&self, actor: &str, id: &ContactId, reason: Option<&str>) -> Result<ContactView, AppError> {
         let reason = parse_reason(reason)?;
-        let Some(record) = self.ports.contacts.get(id).await? else { return Err(AppError::NotFound("contact")) };
-        self.record_access(actor, "contact.read", Some(*id), self.settings.schema.names(), reason).await?;
+        let Some(record) = self.contacts.get(id).await? else { return Err(AppError::NotFound("contact")) };
+        self.audit.record(actor, "contact.read", Some(*id), self.settings.schema.names(), reason).await?;
         let (email, p) = self.envelope.open(&record.id, &record.sealed, None).await?;
         let every_class = [AttributeClass::Identifier, AttributeClass::Phi, AttributeClass::NonIdentifying];
         Ok(ContactView {
@@ -143,7 +137,7 @@ impl App {
                     continue;
                 }
             };
-            match self.upsert_contact(actor, external, &item.email, &item.attributes).await {
+            match self.upsert(actor, external, &item.email, &item.attributes).await {
                 Ok(outcome) => results.push(BatchResult {
                     index,
                     status: if outcome.created { BatchStatus::Created } else { BatchStatus::Updated },

@@ -1,20 +1,36 @@
 //! Contact upsert and load: seal on the way in, open on the way out.
 
-use time::OffsetDateTime;
+use std::sync::Arc;
 
-use super::{App, AppError};
-use crate::domain::{Attribute, Contact, ContactId, EmailAddress, ExternalId, InvalidField, ProfileInput, today_utc};
-use crate::ports::{ContactRecord, StoreError};
+use super::{AppError, Auditor, ConsentLedger};
+use crate::config::Settings;
+use crate::crypto::{Envelope, Keyring};
+use crate::domain::{Attribute, Contact, ContactId, EmailAddress, ExternalId, InvalidField, ProfileInput};
+use crate::ports::{Clock, ConsentStore, ContactRecord, ContactStore, StoreError, SuppressionList};
 
 pub struct UpsertOutcome {
     pub contact_id: ContactId,
     pub created: bool,
 }
 
-impl App {
+/// An administrator's (or an integration's) work on contacts: upsert, read,
+/// list (`contact_views.rs`) and erase.
+pub struct ContactAdmin {
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) consent: Arc<dyn ConsentStore>,
+    pub(super) suppression: Arc<dyn SuppressionList>,
+    pub(super) consent_ledger: Arc<ConsentLedger>,
+    pub(super) audit: Arc<Auditor>,
+    pub(super) envelope: Arc<Envelope>,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl ContactAdmin {
     /// Creates or updates the contact with this external ID. A contact that
     /// signed up through a form (found by email) is adopted on first upsert.
-    pub async fn upsert_contact(
+    pub async fn upsert(
         &self,
         actor: &str,
         external_id: ExternalId,
@@ -23,30 +39,26 @@ impl App {
     ) -> Result<UpsertOutcome, AppError> {
         let email = EmailAddress::parse(email).map_err(|e| InvalidField::new("email", e.to_string()))?;
         let email_index = self.keyring.blind_index.index(&email);
-        let existing = match self.ports.contacts.find_by_external_id(&external_id).await? {
+        let existing = match self.contacts.find_by_external_id(&external_id).await? {
             Some(record) => Some(record),
-            None => self.ports.contacts.find_by_email_index(&email_index).await?.filter(|r| r.external_id.is_none()),
+            None => self.contacts.find_by_email_index(&email_index).await?.filter(|r| r.external_id.is_none()),
         };
         let (id, base, created) = match existing {
             Some(record) => {
                 let (_, profile) = self.envelope.open(&record.id, &record.sealed, None).await?;
                 let reason = "an update merges the stored attributes".to_owned();
-                self.record_access(actor, "contact.update", Some(record.id), self.settings.schema.names(), reason)
+                self.audit
+                    .record(actor, "contact.update", Some(record.id), self.settings.schema.names(), reason)
                     .await?;
                 (record.id, profile, false)
             }
             None => (ContactId::new_random(), Default::default(), true),
         };
-        let profile = self.settings.schema.apply(profile, base, today_utc())?;
+        let now = self.clock.now();
+        let profile = self.settings.schema.apply(profile, base, now.date())?;
         let sealed = self.envelope.seal(&id, &email, &profile).await?;
-        let record = ContactRecord {
-            id,
-            external_id: Some(external_id),
-            email_index,
-            sealed,
-            updated_at: OffsetDateTime::now_utc(),
-        };
-        self.ports.contacts.put(&record).await.map_err(|e| match e {
+        let record = ContactRecord { id, external_id: Some(external_id), email_index, sealed, updated_at: now };
+        self.contacts.put(&record).await.map_err(|e| match e {
             StoreError::Conflict(_) => AppError::Conflict("another contact already uses this email".into()),
             other => other.into(),
         })?;
@@ -54,45 +66,43 @@ impl App {
     }
 
     /// Loads and opens a contact; `only` limits which attributes are decrypted.
-    pub async fn load_contact(&self, id: &ContactId, only: Option<&[Attribute]>) -> Result<Option<Contact>, AppError> {
-        let Some(record) = self.ports.contacts.get(id).await? else { return Ok(None) };
+    pub async fn load(&self, id: &ContactId, only: Option<&[Attribute]>) -> Result<Option<Contact>, AppError> {
+        let Some(record) = self.contacts.get(id).await? else { return Ok(None) };
         let (email, profile) = self.envelope.open(&record.id, &record.sealed, only).await?;
         Ok(Some(Contact { id: record.id, external_id: record.external_id, email, profile }))
     }
-}
 
-impl App {
     /// Erases a contact (by contact ID, or by external ID): the address is
     /// suppressed for good (by its blind index), every topic and any HIPAA
     /// authorization withdrawn, a tombstone appended to the consent ledger
     /// (which stays, as evidence), and the contact's record, with all its
     /// sealed PHI, email index and external ID, deleted. Idempotent.
-    pub async fn erase_contact(
+    pub async fn erase(
         &self,
         actor: &str,
         id_or_external: &str,
         proof: super::consent::RequestProof,
     ) -> Result<ContactId, AppError> {
         let record = match ContactId::parse(id_or_external) {
-            Ok(id) => self.ports.contacts.get(&id).await?,
+            Ok(id) => self.contacts.get(&id).await?,
             Err(_) => match ExternalId::parse(id_or_external) {
-                Ok(external) => self.ports.contacts.find_by_external_id(&external).await?,
+                Ok(external) => self.contacts.find_by_external_id(&external).await?,
                 Err(_) => None,
             },
         }
         .ok_or(AppError::NotFound("contact"))?;
         let id = record.id;
-        self.ports.suppression.suppress(&record.email_index, crate::ports::SuppressionReason::Erased).await?;
+        self.suppression.suppress(&record.email_index, crate::ports::SuppressionReason::Erased).await?;
         let mut everything = self.settings.categories.clone();
         everything.push(crate::domain::ConsentCategory::hipaa_authorization());
-        self.withdraw_consent(&id, &everything, crate::domain::ConsentMethod::Admin, proof).await?;
-        let history = self.ports.consent.history(&id).await?;
+        self.consent_ledger.withdraw(&id, &everything, crate::domain::ConsentMethod::Admin, proof).await?;
+        let history = self.consent.history(&id).await?;
         if history.last().is_none_or(|e| e.evidence.kind != crate::domain::ConsentEntryKind::Erased) {
             let tombstone = crate::domain::ConsentEvidence {
                 contact_id: id,
                 kind: crate::domain::ConsentEntryKind::Erased,
                 categories: Vec::new(),
-                at: OffsetDateTime::now_utc(),
+                at: self.clock.now(),
                 method: crate::domain::ConsentMethod::Admin,
                 form_id: None,
                 consent_text_sha256: None,
@@ -100,10 +110,11 @@ impl App {
                 expires_at: None,
                 sealed_proof: Vec::new(),
             };
-            self.append_consent(tombstone, crate::domain::ConsentStatus::Withdrawn).await?;
+            self.consent_ledger.append(tombstone, crate::domain::ConsentStatus::Withdrawn).await?;
         }
-        self.ports.contacts.delete(&id).await?;
-        self.record_access(actor, "contact.erase", Some(id), Vec::new(), "erasure: PHI deleted, tombstone kept".into())
+        self.contacts.delete(&id).await?;
+        self.audit
+            .record(actor, "contact.erase", Some(id), Vec::new(), "erasure: PHI deleted, tombstone kept".into())
             .await?;
         Ok(id)
     }

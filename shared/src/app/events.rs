@@ -7,12 +7,18 @@
 //! guard. Every counted event also goes to the campaign's timeline and to
 //! the metrics.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use super::consent::RequestProof;
-use super::{App, AppError};
+use super::{AppError, CampaignLifecycle, ConsentLedger, Counters};
+use crate::config::Settings;
 use crate::domain::{BounceKind, CampaignCounter, CampaignId, ConsentMethod, ContactId, MailEvent, MailEventKind};
-use crate::ports::{Engagement, Metric, SuppressionReason};
+use crate::ports::{
+    ActivityStore, CampaignStore, Clock, ContactStore, Engagement, Metric, Metrics, SendLedger, SuppressionList,
+    SuppressionReason,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
@@ -49,16 +55,31 @@ pub fn counter_for(kind: MailEventKind, machine: bool) -> Option<CampaignCounter
     })
 }
 
-impl App {
-    pub async fn process_mail_event(&self, event: &MailEvent) -> Result<EventOutcome, AppError> {
-        let matched = match self.ports.ledger.find_by_provider_id(&event.provider_message_id).await? {
+/// Applies provider events and first-party opens and clicks.
+pub struct EventConsumer {
+    pub(super) ledger: Arc<dyn SendLedger>,
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) suppression: Arc<dyn SuppressionList>,
+    pub(super) activity: Arc<dyn ActivityStore>,
+    pub(super) campaigns: Arc<dyn CampaignStore>,
+    pub(super) metrics: Arc<dyn Metrics>,
+    pub(super) consent_ledger: Arc<ConsentLedger>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) lifecycle: Arc<CampaignLifecycle>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl EventConsumer {
+    pub async fn process(&self, event: &MailEvent) -> Result<EventOutcome, AppError> {
+        let matched = match self.ledger.find_by_provider_id(&event.provider_message_id).await? {
             Some(found) => Some(found),
             // A message whose answer was lost is known only by its tags: the
             // provider's word that it accepted it settles the open claim.
             None => match event.tagged {
                 Some((campaign, contact)) => {
                     let settled =
-                        self.ports.ledger.record_acceptance(&campaign, &contact, &event.provider_message_id).await?;
+                        self.ledger.record_acceptance(&campaign, &contact, &event.provider_message_id).await?;
                     if settled {
                         tracing::info!(campaign_id = %campaign, contact_id = %contact, "claim settled by the provider's event");
                     }
@@ -68,18 +89,18 @@ impl App {
             },
         };
         let Some((campaign_id, contact_id)) = matched else {
-            self.ports.metrics.count(None, Metric::UnmatchedEvent, 1);
+            self.metrics.count(None, Metric::UnmatchedEvent, 1);
             return Ok(EventOutcome::Unmatched);
         };
         let Some(counter) = counter_for(event.kind, event.machine) else {
             return Ok(EventOutcome::Ignored);
         };
-        self.apply_event(&campaign_id, &contact_id, counter, OffsetDateTime::now_utc()).await
+        self.apply(&campaign_id, &contact_id, counter, self.clock.now()).await
     }
 
     /// Applies one counted event of a known (campaign, contact): from the
     /// provider, or from first-party open and click tracking.
-    pub async fn apply_event(
+    pub async fn apply(
         &self,
         campaign_id: &CampaignId,
         contact_id: &ContactId,
@@ -102,60 +123,49 @@ impl App {
         };
         if let Some(method) = withdraw_all {
             let all = self.settings.categories.clone();
-            self.withdraw_consent(contact_id, &all, method, RequestProof::default()).await?;
+            self.consent_ledger.withdraw(contact_id, &all, method, RequestProof::default()).await?;
         }
         // After the idempotent effects, before counting: a repeat of this
         // event is not counted twice. A failure between marking and counting
         // loses that one count rather than doubling it.
-        if !self.ports.ledger.first_event(campaign_id, contact_id, counter).await? {
-            self.ports.campaigns.increment(campaign_id, CampaignCounter::DuplicateEvents, 1).await?;
-            self.ports.metrics.count(Some(campaign_id), Metric::Counter(CampaignCounter::DuplicateEvents), 1);
+        if !self.ledger.first_event(campaign_id, contact_id, counter).await? {
+            self.campaigns.increment(campaign_id, CampaignCounter::DuplicateEvents, 1).await?;
+            self.metrics.count(Some(campaign_id), Metric::Counter(CampaignCounter::DuplicateEvents), 1);
             return Ok(EventOutcome::Duplicate);
         }
-        self.count_event(campaign_id, counter, now).await?;
+        self.counters.count(campaign_id, counter, now).await?;
         let expires = now + self.settings.retention;
         match counter {
             CampaignCounter::Opened => {
-                self.ports.activity.record_engagement(contact_id, Engagement::Open, now, expires).await?
+                self.activity.record_engagement(contact_id, Engagement::Open, now, expires).await?
             }
             CampaignCounter::Clicked => {
-                self.ports.activity.record_engagement(contact_id, Engagement::Click, now, expires).await?
+                self.activity.record_engagement(contact_id, Engagement::Click, now, expires).await?
             }
             CampaignCounter::BouncedSoft => {
                 let since = now - self.settings.soft_bounce_window;
-                let recent = self.ports.activity.record_soft_bounce(contact_id, now, since, expires).await?;
+                let recent = self.activity.record_soft_bounce(contact_id, now, since, expires).await?;
                 if recent >= self.settings.soft_bounce_limit {
                     self.suppress_contact(contact_id, SuppressionReason::RepeatedSoftBounce).await?;
                 }
             }
             // Deliveries only grow the window's denominators: they cannot trip it.
-            CampaignCounter::BouncedHard | CampaignCounter::Complained => self.guard_reputation(campaign_id).await?,
+            CampaignCounter::BouncedHard | CampaignCounter::Complained => {
+                self.lifecycle.guard_reputation(campaign_id).await?
+            }
             _ => {}
         }
         Ok(EventOutcome::Applied)
     }
 
-    /// Adds one to the campaign's total, its timeline bucket and the metrics.
-    pub(super) async fn count_event(
-        &self,
-        campaign_id: &CampaignId,
-        counter: CampaignCounter,
-        now: OffsetDateTime,
-    ) -> Result<(), AppError> {
-        if counter != CampaignCounter::Sent {
-            // Sends are totalled by the send ledger.
-            self.ports.campaigns.increment(campaign_id, counter, 1).await?;
-        }
-        let bucket = self.settings.reputation.bucket_of(now);
-        self.ports.campaigns.increment_window(campaign_id, counter, bucket, 1).await?;
-        self.ports.metrics.count(Some(campaign_id), Metric::Counter(counter), 1);
-        Ok(())
-    }
-
     async fn suppress_contact(&self, contact_id: &ContactId, reason: SuppressionReason) -> Result<(), AppError> {
-        if let Some(record) = self.ports.contacts.get(contact_id).await? {
-            self.ports.suppression.suppress(&record.email_index, reason).await?;
+        if let Some(record) = self.contacts.get(contact_id).await? {
+            self.suppression.suppress(&record.email_index, reason).await?;
         }
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod tests;

@@ -5,15 +5,17 @@
 //! request, so it runs beside normal traffic, resumes from its cursor and
 //! fits a Lambda's time limit.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{App, AppError};
+use super::{AppError, Auditor};
+use crate::crypto::Envelope;
 use crate::domain::{Attribute, ContactId, InvalidField};
 use crate::error::{Classify, ErrorClass};
-use crate::ports::ShardSpec;
+use crate::ports::{Clock, ContactStore, ShardSpec};
 
 /// The most contacts one re-seal page handles.
 pub const RESEAL_PAGE_LIMIT: usize = 500;
@@ -40,12 +42,19 @@ pub struct ResealPage {
     pub next: Option<String>,
 }
 
-impl App {
+pub struct KeyRotation {
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) envelope: Arc<Envelope>,
+    pub(super) audit: Arc<Auditor>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl KeyRotation {
     /// Rotates the customer key and retires this process's current data key.
-    pub async fn rotate_customer_key(&self, actor: &str) -> Result<Rotation, AppError> {
-        let rotated_at = OffsetDateTime::now_utc();
+    pub async fn rotate(&self, actor: &str) -> Result<Rotation, AppError> {
+        let rotated_at = self.clock.now();
         let key = self.envelope.rotate_customer_key().await?;
-        self.record_access(actor, "keys.rotate", None, Vec::new(), key.clone()).await?;
+        self.audit.record(actor, "keys.rotate", None, Vec::new(), key.clone()).await?;
         Ok(Rotation { rotated_at, key })
     }
 
@@ -58,21 +67,21 @@ impl App {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ResealPage, AppError> {
-        if rotated_at > OffsetDateTime::now_utc() {
+        if rotated_at > self.clock.now() {
             return Err(
                 InvalidField::new("rotated_at", "must be the time a rotation returned, not a future time").into()
             );
         }
         self.envelope.retire_keys_born_before(SystemTime::from(rotated_at)).await;
         let whole_table = ShardSpec { index: 0, total: 1 };
-        let page = self.ports.contacts.scan_shard(whole_table, cursor, limit.clamp(1, RESEAL_PAGE_LIMIT)).await?;
+        let page = self.contacts.scan_shard(whole_table, cursor, limit.clamp(1, RESEAL_PAGE_LIMIT)).await?;
         let mut out = ResealPage { scanned: page.records.len(), next: page.next, ..Default::default() };
         if page.records.is_empty() {
             return Ok(out);
         }
         let attributes = Attribute::ALL.iter().map(|a| a.as_str().to_owned()).collect();
         let reason = format!("key rotation: re-sealing {} contacts", page.records.len());
-        self.record_access(actor, "contacts.reseal", None, attributes, reason).await?;
+        self.audit.record(actor, "contacts.reseal", None, attributes, reason).await?;
         for record in page.records {
             let resealed = match self.envelope.reseal(&record.id, &record.sealed).await {
                 Ok(resealed) => resealed,
@@ -82,7 +91,7 @@ impl App {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if self.ports.contacts.replace_sealed(&record.id, &record.sealed, &resealed).await? {
+            if self.contacts.replace_sealed(&record.id, &record.sealed, &resealed).await? {
                 out.resealed += 1;
             } else {
                 out.changed_meanwhile += 1;

@@ -1,17 +1,40 @@
-//! Use cases, one module each. They speak only to ports, so the same code
-//! runs in Lambda and in the embedded stack.
+//! Use cases. Each is a service that holds only the ports it uses, built
+//! once from one `Ports` value by `App::new`, the composition root. They
+//! speak only to ports (and read the time from the clock port), so the same
+//! code runs in Lambda and in the embedded stack, and each can be unit
+//! tested with in-memory adapters and a manual clock.
+//!
+//! | service | file | what |
+//! |---|---|---|
+//! | `ConsentIntake` | `consent.rs` | form submissions and double opt-in confirmation |
+//! | `ConsentLedger` | `consent_ledger.rs` | appending consent evidence, sealing proof, withdrawal |
+//! | `Preferences`, `Unsubscribe` | `preferences.rs`, `unsubscribe.rs` | the patient's own changes |
+//! | `ContactAdmin`, `HipaaAuthorizations` | `contacts.rs`, `contact_views.rs`, `authorization.rs` | admin contact work |
+//! | `CampaignAdmin` | `campaigns.rs`, `preview.rs` | creating campaigns and previewing templates |
+//! | `CampaignCatalog` | `catalog.rs` | loading a campaign with its compiled template (cached) |
+//! | `CampaignLifecycle` | `control.rs` | launch, schedule, advance, pause, cancel, resume, retry |
+//! | `Fanout`, `AudienceEstimator`, `AudienceJudge` | `fanout.rs`, `audience.rs`, `judge.rs` | who a campaign reaches |
+//! | `Sender` | `send.rs` | one send job, exactly once |
+//! | `EventConsumer`, `Counters`, `Tracking` | `events.rs`, `counters.rs`, `tracking.rs` | provider and first-party events |
+//! | `Reports` | `report.rs`, `report_html.rs` | a campaign's report |
+//! | `Auditor` | `audit.rs` | the PHI-access audit log |
+//! | `KeyRotation` | `keys.rs` | customer-key rotation and re-sealing |
 
 pub mod audience;
 pub mod audit;
 pub mod authorization;
 pub mod campaigns;
+pub mod catalog;
 pub mod consent;
+pub mod consent_ledger;
 pub mod contact_views;
 pub mod contacts;
 pub mod control;
+pub mod counters;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod judge;
 pub mod keys;
 pub mod preferences;
 pub mod preview;
@@ -21,19 +44,40 @@ pub mod send;
 pub mod tracking;
 pub mod unsubscribe;
 
-use std::collections::HashMap;
+#[cfg(test)]
+mod test_support;
+
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+pub use audience::AudienceEstimator;
+pub use audit::Auditor;
+pub use authorization::HipaaAuthorizations;
+pub use campaigns::CampaignAdmin;
+pub use catalog::CampaignCatalog;
+pub use consent::ConsentIntake;
+pub use consent_ledger::ConsentLedger;
+pub use contacts::ContactAdmin;
+pub use control::CampaignLifecycle;
+pub use counters::Counters;
 pub use error::AppError;
+pub use events::EventConsumer;
+pub use fanout::Fanout;
+pub use judge::AudienceJudge;
+pub use keys::KeyRotation;
+pub use preferences::Preferences;
+pub use report::Reports;
+pub use send::Sender;
+pub use tracking::Tracking;
+pub use unsubscribe::Unsubscribe;
 
 use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
 use crate::ports::{
-    ActivityStore, AuditLog, CampaignStore, ConsentStore, ContactStore, MailTransport, Metrics, Queue, SendLedger,
-    SuppressionList,
+    ActivityStore, AuditLog, CampaignStore, Clock, ConsentStore, ContactStore, MailTransport, Metrics, Queue,
+    SendLedger, SuppressionList,
 };
 
 /// The outside systems the use cases need.
@@ -50,17 +94,44 @@ pub struct Ports {
     pub send_queue: Arc<dyn Queue>,
     pub transport: Arc<dyn MailTransport>,
     pub metrics: Arc<dyn Metrics>,
+    pub clock: Arc<dyn Clock>,
 }
 
-/// Everything a use case needs: ports, keys and settings.
+/// The composition root: every use-case service, wired once. It has no use
+/// cases of its own; handlers and workers call the service they need
+/// (`app.sender.process(..)`, `app.consent.submit(..)`). The ports, keys and
+/// settings stay reachable for wiring and tests.
 pub struct App {
     pub ports: Ports,
     pub envelope: Arc<Envelope>,
     pub keyring: Arc<Keyring>,
     pub settings: Arc<Settings>,
-    /// This process's share of `SendRatePerSecond`.
-    pub limiter: Arc<DefaultDirectRateLimiter>,
-    campaign_cache: Mutex<HashMap<crate::domain::CampaignId, Arc<campaigns::LoadedCampaign>>>,
+    pub audit: Arc<Auditor>,
+    pub catalog: Arc<CampaignCatalog>,
+    pub consent_ledger: Arc<ConsentLedger>,
+    pub consent: ConsentIntake,
+    pub preferences: Arc<Preferences>,
+    pub unsubscribe: Unsubscribe,
+    pub contacts: ContactAdmin,
+    pub authorizations: HipaaAuthorizations,
+    pub campaigns: CampaignAdmin,
+    pub lifecycle: Arc<CampaignLifecycle>,
+    pub fanout: Fanout,
+    pub audience: AudienceEstimator,
+    pub sender: Sender,
+    pub events: Arc<EventConsumer>,
+    pub tracking: Tracking,
+    pub reports: Reports,
+    pub keys: KeyRotation,
+}
+
+/// This process's share of `SendRatePerSecond` as a limiter. A burst of one
+/// keeps every one-second window at or under the rate.
+fn rate_limiter(rate_share: RateShare) -> Arc<DefaultDirectRateLimiter> {
+    let quota = Quota::with_period(rate_share.interval())
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(NonZeroU32::MIN);
+    Arc::new(RateLimiter::direct(quota))
 }
 
 impl App {
@@ -74,17 +145,157 @@ impl App {
         settings: Arc<Settings>,
         rate_share: RateShare,
     ) -> App {
-        // A burst of one keeps every one-second window at or under the rate.
-        let quota = Quota::with_period(rate_share.interval())
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-            .allow_burst(NonZeroU32::MIN);
+        let p = &ports;
+        let clock = p.clock.clone();
+        let audit = Arc::new(Auditor::new(p.audit.clone(), clock.clone()));
+        let catalog = Arc::new(CampaignCatalog::new(p.campaigns.clone(), settings.schema.clone()));
+        let consent_ledger = Arc::new(ConsentLedger::new(p.consent.clone(), envelope.clone(), clock.clone()));
+        let counters = Arc::new(Counters::new(p.campaigns.clone(), p.metrics.clone(), settings.reputation));
+        let lifecycle = Arc::new(CampaignLifecycle {
+            campaigns: p.campaigns.clone(),
+            ledger: p.ledger.clone(),
+            fanout_queue: p.fanout_queue.clone(),
+            send_queue: p.send_queue.clone(),
+            catalog: catalog.clone(),
+            reputation: settings.reputation,
+            clock: clock.clone(),
+        });
+        let judge = Arc::new(AudienceJudge {
+            suppression: p.suppression.clone(),
+            consent: p.consent.clone(),
+            activity: p.activity.clone(),
+            ledger: p.ledger.clone(),
+            envelope: envelope.clone(),
+            frequency_cap: settings.frequency_cap,
+            clock: clock.clone(),
+        });
+        let preferences = Arc::new(Preferences {
+            contacts: p.contacts.clone(),
+            consent: p.consent.clone(),
+            suppression: p.suppression.clone(),
+            consent_ledger: consent_ledger.clone(),
+            keyring: keyring.clone(),
+            settings: settings.clone(),
+            clock: clock.clone(),
+        });
+        let events = Arc::new(EventConsumer {
+            ledger: p.ledger.clone(),
+            contacts: p.contacts.clone(),
+            suppression: p.suppression.clone(),
+            activity: p.activity.clone(),
+            campaigns: p.campaigns.clone(),
+            metrics: p.metrics.clone(),
+            consent_ledger: consent_ledger.clone(),
+            counters: counters.clone(),
+            lifecycle: lifecycle.clone(),
+            settings: settings.clone(),
+            clock: clock.clone(),
+        });
         App {
+            consent: ConsentIntake {
+                contacts: p.contacts.clone(),
+                consent: p.consent.clone(),
+                activity: p.activity.clone(),
+                transport: p.transport.clone(),
+                consent_ledger: consent_ledger.clone(),
+                envelope: envelope.clone(),
+                keyring: keyring.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
+            unsubscribe: Unsubscribe {
+                contacts: p.contacts.clone(),
+                suppression: p.suppression.clone(),
+                catalog: catalog.clone(),
+                consent_ledger: consent_ledger.clone(),
+                counters: counters.clone(),
+                preferences: preferences.clone(),
+                keyring: keyring.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
+            contacts: ContactAdmin {
+                contacts: p.contacts.clone(),
+                consent: p.consent.clone(),
+                suppression: p.suppression.clone(),
+                consent_ledger: consent_ledger.clone(),
+                audit: audit.clone(),
+                envelope: envelope.clone(),
+                keyring: keyring.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
+            authorizations: HipaaAuthorizations {
+                contacts: p.contacts.clone(),
+                consent_ledger: consent_ledger.clone(),
+                clock: clock.clone(),
+            },
+            campaigns: CampaignAdmin {
+                campaigns: p.campaigns.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
+            fanout: Fanout {
+                campaigns: p.campaigns.clone(),
+                contacts: p.contacts.clone(),
+                fanout_queue: p.fanout_queue.clone(),
+                send_queue: p.send_queue.clone(),
+                catalog: catalog.clone(),
+                judge: judge.clone(),
+                audit: audit.clone(),
+                lifecycle: lifecycle.clone(),
+                page_size: settings.fanout_page_size,
+            },
+            audience: AudienceEstimator {
+                contacts: p.contacts.clone(),
+                catalog: catalog.clone(),
+                judge,
+                audit: audit.clone(),
+                keyring: keyring.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
+            sender: Sender {
+                ledger: p.ledger.clone(),
+                campaigns: p.campaigns.clone(),
+                contacts: p.contacts.clone(),
+                suppression: p.suppression.clone(),
+                consent: p.consent.clone(),
+                activity: p.activity.clone(),
+                transport: p.transport.clone(),
+                metrics: p.metrics.clone(),
+                catalog: catalog.clone(),
+                audit: audit.clone(),
+                counters,
+                envelope: envelope.clone(),
+                keyring: keyring.clone(),
+                settings: settings.clone(),
+                limiter: rate_limiter(rate_share),
+                clock: clock.clone(),
+            },
+            tracking: Tracking {
+                catalog: catalog.clone(),
+                events: events.clone(),
+                keyring: keyring.clone(),
+                clock: clock.clone(),
+            },
+            reports: Reports {
+                campaigns: p.campaigns.clone(),
+                ledger: p.ledger.clone(),
+                catalog: catalog.clone(),
+                settings: settings.clone(),
+            },
+            keys: KeyRotation { contacts: p.contacts.clone(), envelope: envelope.clone(), audit: audit.clone(), clock },
+            events,
+            preferences,
+            lifecycle,
+            consent_ledger,
+            catalog,
+            audit,
             ports,
             envelope,
             keyring,
             settings,
-            limiter: Arc::new(RateLimiter::direct(quota)),
-            campaign_cache: Mutex::new(HashMap::new()),
         }
     }
 }

@@ -4,15 +4,16 @@
 //! grants it without another confirmation. The page shows topics only,
 //! never the address or any other PHI.
 
-use time::OffsetDateTime;
+use std::sync::Arc;
 
 use super::consent::RequestProof;
-use super::{App, AppError};
-use crate::crypto::TokenPurpose;
+use super::{AppError, ConsentLedger};
+use crate::config::Settings;
+use crate::crypto::{Keyring, TokenPurpose};
 use crate::domain::{
     ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus, ContactId, InvalidField,
 };
-use crate::ports::SuppressionReason;
+use crate::ports::{Clock, ConsentStore, ContactStore, SuppressionList, SuppressionReason};
 
 /// The form ID recorded with choices made in the preference center.
 pub const PREFERENCES_FORM: &str = "preference-center";
@@ -34,10 +35,21 @@ pub enum PreferenceChange {
     UnsubscribeAll,
 }
 
-impl App {
+/// The patient's preference center, and withdrawal on their behalf by an administrator.
+pub struct Preferences {
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) consent: Arc<dyn ConsentStore>,
+    pub(super) suppression: Arc<dyn SuppressionList>,
+    pub(super) consent_ledger: Arc<ConsentLedger>,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl Preferences {
     /// A preference-center link for the contact, valid as long as an unsubscribe link.
-    pub fn preferences_url(&self, contact: &ContactId) -> String {
-        let expires = OffsetDateTime::now_utc() + self.settings.unsubscribe_ttl;
+    pub fn url(&self, contact: &ContactId) -> String {
+        let expires = self.clock.now() + self.settings.unsubscribe_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::Preferences, contact, &[0; 16], expires);
         self.settings.public_base_url.join(&format!("/preferences/{token}"))
     }
@@ -46,15 +58,15 @@ impl App {
         let verified = self
             .keyring
             .tokens
-            .verify(TokenPurpose::Preferences, token, OffsetDateTime::now_utc())
+            .verify(TokenPurpose::Preferences, token, self.clock.now())
             .map_err(|_| AppError::BadToken)?;
         Ok(verified.contact_id)
     }
 
     /// The topics and whether the contact receives each.
-    pub async fn preferences(&self, token: &str) -> Result<Vec<TopicChoice>, AppError> {
+    pub async fn topics(&self, token: &str) -> Result<Vec<TopicChoice>, AppError> {
         let contact = self.preferences_contact(token)?;
-        let grants = self.ports.consent.grants(&contact).await?;
+        let grants = self.consent.grants(&contact).await?;
         Ok(self
             .settings
             .categories
@@ -67,17 +79,12 @@ impl App {
     }
 
     /// Applies the patient's choice: withdraws unticked topics, grants ticked ones.
-    pub async fn update_preferences(
-        &self,
-        token: &str,
-        change: PreferenceChange,
-        proof: RequestProof,
-    ) -> Result<(), AppError> {
+    pub async fn update(&self, token: &str, change: PreferenceChange, proof: RequestProof) -> Result<(), AppError> {
         let contact = self.preferences_contact(token)?;
         let wanted = match change {
             PreferenceChange::UnsubscribeAll => {
-                if let Some(record) = self.ports.contacts.get(&contact).await? {
-                    self.ports.suppression.suppress(&record.email_index, SuppressionReason::UnsubscribeAll).await?;
+                if let Some(record) = self.contacts.get(&contact).await? {
+                    self.suppression.suppress(&record.email_index, SuppressionReason::UnsubscribeAll).await?;
                 }
                 Vec::new()
             }
@@ -97,11 +104,11 @@ impl App {
                 wanted
             }
         };
-        let grants = self.ports.consent.grants(&contact).await?;
-        let now = OffsetDateTime::now_utc();
+        let grants = self.consent.grants(&contact).await?;
+        let now = self.clock.now();
         let dropped: Vec<ConsentCategory> =
             self.settings.categories.iter().filter(|c| !wanted.contains(c)).cloned().collect();
-        self.withdraw_consent(&contact, &dropped, ConsentMethod::Unsubscribe, proof.clone()).await?;
+        self.consent_ledger.withdraw(&contact, &dropped, ConsentMethod::Unsubscribe, proof.clone()).await?;
         let added: Vec<ConsentCategory> = wanted
             .into_iter()
             .filter(|c| {
@@ -119,15 +126,13 @@ impl App {
                 consent_text_sha256: None,
                 request_id: None,
                 expires_at: None,
-                sealed_proof: self.seal_proof(&contact, &proof).await?,
+                sealed_proof: self.consent_ledger.seal_proof(&contact, &proof).await?,
             };
-            self.append_consent(evidence, ConsentStatus::Active).await?;
+            self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
         }
         Ok(())
     }
-}
 
-impl App {
     /// Withdrawal by an administrator (a patient's call or letter): the given
     /// topics, or every topic with the address suppressed. Returns the
     /// topics that were in force.
@@ -137,10 +142,10 @@ impl App {
         change: PreferenceChange,
         proof: RequestProof,
     ) -> Result<Vec<ConsentCategory>, AppError> {
-        let record = self.ports.contacts.get(contact).await?.ok_or(AppError::NotFound("contact"))?;
+        let record = self.contacts.get(contact).await?.ok_or(AppError::NotFound("contact"))?;
         let topics = match change {
             PreferenceChange::UnsubscribeAll => {
-                self.ports.suppression.suppress(&record.email_index, SuppressionReason::UnsubscribeAll).await?;
+                self.suppression.suppress(&record.email_index, SuppressionReason::UnsubscribeAll).await?;
                 self.settings.categories.clone()
             }
             PreferenceChange::Topics(names) => {
@@ -161,6 +166,6 @@ impl App {
                 topics
             }
         };
-        self.withdraw_consent(contact, &topics, ConsentMethod::Admin, proof).await
+        self.consent_ledger.withdraw(contact, &topics, ConsentMethod::Admin, proof).await
     }
 }

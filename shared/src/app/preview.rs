@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{App, AppError};
-use crate::domain::{Contact, ContactId, EmailAddress, InvalidField, ProfileInput, TemplateSource, today_utc};
+use super::{AppError, CampaignAdmin};
+use crate::domain::{Contact, ContactId, EmailAddress, InvalidField, ProfileInput, TemplateSource};
 use crate::mail::{CompiledTemplate, lint};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,11 +45,11 @@ fn made_up_patient() -> ProfileInput {
     }
 }
 
-impl App {
-    pub fn preview_template(&self, input: PreviewInput) -> Result<Preview, AppError> {
+impl CampaignAdmin {
+    pub fn preview(&self, input: PreviewInput) -> Result<Preview, AppError> {
         let template = CompiledTemplate::compile(&input.template)
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
-        let today = today_utc();
+        let today = self.clock.now().date();
         let sample = input.sample.unwrap_or_else(made_up_patient);
         let profile =
             self.settings.schema.apply(&sample, Default::default(), today).map_err(|e| prefixed("sample", e))?;

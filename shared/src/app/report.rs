@@ -8,8 +8,12 @@ use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{App, AppError};
+use std::sync::Arc;
+
+use super::{AppError, CampaignCatalog};
+use crate::config::Settings;
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ExclusionCounts};
+use crate::ports::{CampaignStore, SendLedger};
 
 /// Counts below this are suppressed in breakdowns.
 pub const DEFAULT_MIN_CELL: u64 = 11;
@@ -191,14 +195,21 @@ fn timeline(buckets: &[(i64, CampaignCounter, u64)], bucket_seconds: i64, min_ce
         .collect()
 }
 
-impl App {
+pub struct Reports {
+    pub(super) campaigns: Arc<dyn CampaignStore>,
+    pub(super) ledger: Arc<dyn SendLedger>,
+    pub(super) catalog: Arc<CampaignCatalog>,
+    pub(super) settings: Arc<Settings>,
+}
+
+impl Reports {
     pub async fn campaign_report(&self, id: &CampaignId) -> Result<CampaignReport, AppError> {
-        let loaded = self.load_campaign(id).await?;
-        let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
-        let shards = self.ports.campaigns.shards(id).await?;
-        let ledger = self.ports.ledger.counts(id).await?;
-        let counters = self.ports.campaigns.counters(id).await?;
-        let buckets = self.ports.campaigns.window_buckets(id).await?;
+        let loaded = self.catalog.load(id).await?;
+        let record = self.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
+        let shards = self.campaigns.shards(id).await?;
+        let ledger = self.ledger.counts(id).await?;
+        let counters = self.campaigns.counters(id).await?;
+        let buckets = self.campaigns.window_buckets(id).await?;
         let counter = |c: CampaignCounter| counters.iter().find(|(k, _)| *k == c).map_or(0, |(_, v)| *v);
         let mut excluded = ExclusionCounts::default();
         shards.iter().for_each(|s| excluded.add(&s.excluded));

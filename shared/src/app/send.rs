@@ -10,16 +10,22 @@
 //! attempt number. The one ambiguous window is a crash after the provider
 //! accepted the message and before step 4; see `docs/architecture.md`.
 
+use std::sync::Arc;
+
+use governor::DefaultDirectRateLimiter;
 use time::OffsetDateTime;
 
-use super::campaigns::LoadedCampaign;
-use super::{App, AppError};
-use crate::crypto::TokenPurpose;
-use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, hipaa_authorized, today_utc};
+use super::catalog::LoadedCampaign;
+use super::{AppError, Auditor, CampaignCatalog, Counters};
+use crate::config::Settings;
+use crate::crypto::{Envelope, Keyring, TokenPurpose};
+use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, hipaa_authorized};
 use crate::error::Classify;
 use crate::mail::{MessageParts, build_message, tracking};
 use crate::ports::{
-    CANCELLED_REASON, ClaimOutcome, HELD_REASON, LedgerState, Metric, OutgoingMail, StoreError, TransportErrorKind,
+    ActivityStore, CANCELLED_REASON, CampaignStore, ClaimOutcome, Clock, ConsentStore, ContactStore, HELD_REASON,
+    LedgerState, MailTransport, Metric, Metrics, OutgoingMail, SendLedger, StoreError, SuppressionList,
+    TransportErrorKind,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,16 +75,37 @@ impl SendOutcome {
     }
 }
 
-impl App {
+/// Sends one job exactly once, at this process's share of the account rate.
+pub struct Sender {
+    pub(super) ledger: Arc<dyn SendLedger>,
+    pub(super) campaigns: Arc<dyn CampaignStore>,
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) suppression: Arc<dyn SuppressionList>,
+    pub(super) consent: Arc<dyn ConsentStore>,
+    pub(super) activity: Arc<dyn ActivityStore>,
+    pub(super) transport: Arc<dyn MailTransport>,
+    pub(super) metrics: Arc<dyn Metrics>,
+    pub(super) catalog: Arc<CampaignCatalog>,
+    pub(super) audit: Arc<Auditor>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) envelope: Arc<Envelope>,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) settings: Arc<Settings>,
+    /// This process's share of `SendRatePerSecond`.
+    pub(super) limiter: Arc<DefaultDirectRateLimiter>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl Sender {
     /// One audit entry for a batch of sends: every attribute of `count`
     /// contacts of the campaign was decrypted to render their messages.
-    pub async fn record_send_batch(&self, campaign: &crate::domain::CampaignId, count: usize) -> Result<(), AppError> {
+    pub async fn record_batch(&self, campaign: &crate::domain::CampaignId, count: usize) -> Result<(), AppError> {
         if count == 0 {
             return Ok(());
         }
         let reason = format!("campaign {campaign}: {count} messages rendered");
         let attributes = self.settings.schema.names();
-        self.record_access(super::audit::SENDER_ACTOR, "send.batch", None, attributes, reason).await?;
+        self.audit.record(super::audit::SENDER_ACTOR, "send.batch", None, attributes, reason).await?;
         Ok(())
     }
 
@@ -113,16 +140,16 @@ impl App {
         html
     }
 
-    pub async fn process_send(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
-        let loaded = self.load_campaign(&job.campaign_id).await?;
-        let now = OffsetDateTime::now_utc();
+    pub async fn process(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
+        let loaded = self.catalog.load(&job.campaign_id).await?;
+        let now = self.clock.now();
         // Held past the visibility timeout by the acceptance grace, so a lost
         // answer is settled by the provider's Send event before any re-send.
         let lease = self.settings.throughput.visibility_timeout() + self.settings.acceptance_grace;
-        let attempt = match self.ports.ledger.claim(&job.campaign_id, &job.contact_id, now, lease).await? {
+        let attempt = match self.ledger.claim(&job.campaign_id, &job.contact_id, now, lease).await? {
             ClaimOutcome::Claimed { attempt } => attempt,
             ClaimOutcome::Busy => {
-                let retry_after = match self.ports.ledger.state(&job.campaign_id, &job.contact_id).await? {
+                let retry_after = match self.ledger.state(&job.campaign_id, &job.contact_id).await? {
                     Some(LedgerState::Claimed { lease_until, .. }) => {
                         std::time::Duration::try_from(lease_until - now).unwrap_or_default()
                     }
@@ -139,7 +166,7 @@ impl App {
             Err(e @ SendError::Unsettled(_)) => Err(e),
             Err(e) => {
                 // Known not sent: give the claim up so the retry need not wait for the lease.
-                if let Err(release) = self.ports.ledger.release(&job.campaign_id, &job.contact_id, attempt).await {
+                if let Err(release) = self.ledger.release(&job.campaign_id, &job.contact_id, attempt).await {
                     tracing::warn!(error = %release, campaign_id = %job.campaign_id, "could not release claim");
                 }
                 Err(e)
@@ -156,7 +183,7 @@ impl App {
     ) -> Result<SendOutcome, SendError> {
         let campaign = &loaded.campaign;
         let settle = |state: LedgerState| async move {
-            self.ports.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &state).await
+            self.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &state).await
         };
         let skip = |reason: String| async move {
             settle(LedgerState::Skipped { reason: reason.clone() }).await?;
@@ -164,20 +191,20 @@ impl App {
         };
 
         // Read fresh for every job, so a pause holds the very next one.
-        let status = self.ports.campaigns.get(&job.campaign_id).await?.map(|r| r.status);
+        let status = self.campaigns.get(&job.campaign_id).await?.map(|r| r.status);
         if status == Some(CampaignStatus::Paused) {
             return skip(HELD_REASON.into()).await;
         }
         if status == Some(CampaignStatus::Cancelled) {
             return skip(CANCELLED_REASON.into()).await;
         }
-        let Some(record) = self.ports.contacts.get(&job.contact_id).await? else {
+        let Some(record) = self.contacts.get(&job.contact_id).await? else {
             return skip("contact_erased".into()).await;
         };
-        if let Some(reason) = self.ports.suppression.reason(&record.email_index).await? {
+        if let Some(reason) = self.suppression.reason(&record.email_index).await? {
             return skip(format!("suppressed_{}", reason.as_str())).await;
         }
-        let grants = self.ports.consent.grants(&job.contact_id).await?;
+        let grants = self.consent.grants(&job.contact_id).await?;
         let consent_reason = match grants.iter().find(|g| g.category == campaign.category) {
             Some(g) if g.allows_send(now) => None,
             Some(g) if g.status == ConsentStatus::Pending => Some("consent_pending"),
@@ -197,11 +224,8 @@ impl App {
             && campaign.counts_toward_frequency_cap()
         {
             let (since, expires) = (now - cap.window, now + cap.window);
-            let claimed = self
-                .ports
-                .activity
-                .claim_marketing_send(&record.id, &campaign.id, now, since, cap.max, expires)
-                .await?;
+            let claimed =
+                self.activity.claim_marketing_send(&record.id, &campaign.id, now, since, cap.max, expires).await?;
             if !claimed {
                 return skip("frequency_cap".into()).await;
             }
@@ -220,7 +244,7 @@ impl App {
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
         let unsubscribe_url = self.settings.public_base_url.join(&format!("/u/{token}"));
         let message_id = format!("<{}.{}@carepost>", campaign.id, contact.id);
-        let built = loaded.template.render(&contact, &unsubscribe_url, today_utc()).ok().and_then(|mut rendered| {
+        let built = loaded.template.render(&contact, &unsubscribe_url, now.date()).ok().and_then(|mut rendered| {
             rendered.html = self.with_tracking(loaded, &contact.id, &rendered.html, expires);
             build_message(MessageParts {
                 from: &campaign.sender,
@@ -246,7 +270,7 @@ impl App {
         };
 
         self.limiter.until_ready().await;
-        match self.ports.transport.send(&mail).await {
+        match self.transport.send(&mail).await {
             Ok(provider_message_id) => {
                 let sent = LedgerState::Sent { provider_message_id };
                 let mut last = None;
@@ -254,7 +278,7 @@ impl App {
                     match settle(sent.clone()).await {
                         Ok(()) => {
                             // The timeline only: losing this count loses no mail.
-                            if let Err(e) = self.count_event(&campaign.id, CampaignCounter::Sent, now).await {
+                            if let Err(e) = self.counters.count(&campaign.id, CampaignCounter::Sent, now).await {
                                 tracing::warn!(error = %e, campaign_id = %campaign.id, "send not counted in the timeline");
                             }
                             return Ok(SendOutcome::Sent);
@@ -270,7 +294,7 @@ impl App {
                 Ok(SendOutcome::Failed("provider_rejected".into()))
             }
             Err(e) if e.kind == TransportErrorKind::Throttled => {
-                self.ports.metrics.count(Some(&campaign.id), Metric::Throttled, 1);
+                self.metrics.count(Some(&campaign.id), Metric::Throttled, 1);
                 Err(SendError::Throttled)
             }
             // Maybe accepted: keep the claim; the Send event or the lease decides.
@@ -279,3 +303,7 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod tests;

@@ -3,12 +3,13 @@
 //! machines apart. A click goes only to the campaign's own link at the
 //! token's number; anything else is a bad token.
 
-use time::OffsetDateTime;
+use std::sync::Arc;
 
 use super::events::EventOutcome;
-use super::{App, AppError};
-use crate::crypto::{TokenPurpose, VerifiedTracking};
+use super::{AppError, CampaignCatalog, EventConsumer};
+use crate::crypto::{Keyring, TokenPurpose, VerifiedTracking};
 use crate::domain::{CampaignCounter, CampaignId, engagement};
+use crate::ports::Clock;
 
 /// Who fetched the pixel or followed the link, as far as we judge it.
 #[derive(Debug, Clone, Copy)]
@@ -17,9 +18,16 @@ pub struct Requester<'a> {
     pub head: bool,
 }
 
-impl App {
+pub struct Tracking {
+    pub(super) catalog: Arc<CampaignCatalog>,
+    pub(super) events: Arc<EventConsumer>,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl Tracking {
     fn verify_tracking(&self, purpose: TokenPurpose, token: &str) -> Result<VerifiedTracking, AppError> {
-        self.keyring.tokens.verify_tracking(purpose, token, OffsetDateTime::now_utc()).map_err(|_| AppError::BadToken)
+        self.keyring.tokens.verify_tracking(purpose, token, self.clock.now()).map_err(|_| AppError::BadToken)
     }
 
     async fn count_tracked(
@@ -34,22 +42,22 @@ impl App {
         }
         let counter = if engagement::is_machine(by.user_agent, by.head) { machine } else { person };
         let campaign = CampaignId::from_bytes(verified.campaign);
-        self.apply_event(&campaign, &verified.contact_id, counter, OffsetDateTime::now_utc()).await
+        self.events.apply(&campaign, &verified.contact_id, counter, self.clock.now()).await
     }
 
     /// Counts an open of the message the pixel token belongs to.
-    pub async fn track_open(&self, token: &str, by: Requester<'_>) -> Result<EventOutcome, AppError> {
+    pub async fn open(&self, token: &str, by: Requester<'_>) -> Result<EventOutcome, AppError> {
         let verified = self.verify_tracking(TokenPurpose::TrackOpen, token)?;
-        self.load_campaign(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
+        self.catalog.load(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
         self.count_tracked(&verified, CampaignCounter::Opened, CampaignCounter::OpenedMachine, by).await
     }
 
     /// Counts the click and returns where it goes: the campaign's link at
     /// the token's number, never a URL from the request.
-    pub async fn track_click(&self, token: &str, by: Requester<'_>) -> Result<String, AppError> {
+    pub async fn click(&self, token: &str, by: Requester<'_>) -> Result<String, AppError> {
         let verified = self.verify_tracking(TokenPurpose::TrackClick, token)?;
         let loaded =
-            self.load_campaign(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
+            self.catalog.load(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
         let link = loaded.links.get(usize::from(verified.link)).ok_or(AppError::BadToken)?;
         self.count_tracked(&verified, CampaignCounter::Clicked, CampaignCounter::ClickedMachine, by).await?;
         Ok(crate::mail::tracking::redirect_target(link))

@@ -72,7 +72,7 @@ async fn upsert_contact(
 ) -> Result<Response, ApiError> {
     let external_id = ExternalId::parse(&external_id).map_err(|e| ApiError::invalid("external_id", e.to_string()))?;
     let body: ContactBody = parse_json(&body_bytes(body)?)?;
-    let outcome = app.upsert_contact(&actor.0, external_id, &body.email, &body.attributes).await?;
+    let outcome = app.contacts.upsert(&actor.0, external_id, &body.email, &body.attributes).await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({"contact_id": outcome.contact_id}))).into_response())
 }
@@ -120,7 +120,7 @@ async fn list_contacts(
     if after.as_ref().is_some_and(|a| a.len() > 512) {
         return Err(ApiError::invalid("after", "must be the `next` of the previous page"));
     }
-    Ok(Json(app.list_contacts(&actor.0, after.as_deref(), q.limit).await?).into_response())
+    Ok(Json(app.contacts.list(&actor.0, after.as_deref(), q.limit).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +139,7 @@ async fn read_contact(
     let axum::extract::Query(q) =
         query.map_err(|_| ApiError::invalid("reason", "say why you need this patient's data"))?;
     let id = ContactId::parse(&id).map_err(|_| ApiError::not_found("contact"))?;
-    let view = app.read_contact(&actor.0, &id, q.reason.as_deref()).await?;
+    let view = app.contacts.read(&actor.0, &id, q.reason.as_deref()).await?;
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(view)).into_response())
 }
 
@@ -156,7 +156,7 @@ async fn upsert_batch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body: BatchBody = parse_json(&body_bytes(body)?)?;
-    let results = app.upsert_batch(&actor.0, body.contacts).await?;
+    let results = app.contacts.upsert_batch(&actor.0, body.contacts).await?;
     Ok(Json(serde_json::json!({"results": results})).into_response())
 }
 
@@ -168,7 +168,7 @@ async fn erase_contact(
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let erased = app.erase_contact(&actor.0, &id, super::extract::proof(ip, &headers)).await?;
+    let erased = app.contacts.erase(&actor.0, &id, super::extract::proof(ip, &headers)).await?;
     Ok(Json(serde_json::json!({"contact_id": erased, "erased": true})).into_response())
 }
 
@@ -193,14 +193,14 @@ async fn audit_entries(
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(page) =
         query.map_err(|_| ApiError::invalid("after", "after and limit must be whole numbers"))?;
-    let entries = app.audit_entries(page.after, page.limit).await?;
+    let entries = app.audit.entries(page.after, page.limit).await?;
     let next = entries.last().map_or(page.after, |e| e.seq);
     Ok(Json(serde_json::json!({"entries": entries, "next_after": next})).into_response())
 }
 
 /// `GET /v1/audit/verify`: walks the whole chain.
 async fn verify_audit(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    Ok(Json(app.verify_audit_log().await?).into_response())
+    Ok(Json(app.audit.verify().await?).into_response())
 }
 
 /// `GET /v1/schema`: the contact schema (names, types, classes, codes).
@@ -211,7 +211,7 @@ async fn contact_schema(State(app): State<Arc<App>>) -> Response {
 /// `POST /v1/keys/rotate`: new customer-key material; answers the rotation
 /// time that every re-seal page must carry.
 async fn rotate_keys(State(app): State<Arc<App>>, actor: super::extract::Actor) -> Result<Response, ApiError> {
-    Ok(Json(app.rotate_customer_key(&actor.0).await?).into_response())
+    Ok(Json(app.keys.rotate(&actor.0).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,7 +240,7 @@ async fn reseal_contacts(
     if cursor.as_ref().is_some_and(|c| c.len() > 512) {
         return Err(ApiError::invalid("cursor", "must be the `next` of the previous page"));
     }
-    Ok(Json(app.reseal_page(&actor.0, body.rotated_at, cursor.as_deref(), body.limit).await?).into_response())
+    Ok(Json(app.keys.reseal_page(&actor.0, body.rotated_at, cursor.as_deref(), body.limit).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,7 +268,7 @@ async fn withdraw_consent(
     } else {
         crate::app::preferences::PreferenceChange::Topics(body.categories)
     };
-    let withdrawn = app.withdraw_by_admin(&id, change, super::extract::proof(ip, &headers)).await?;
+    let withdrawn = app.preferences.withdraw_by_admin(&id, change, super::extract::proof(ip, &headers)).await?;
     Ok(Json(serde_json::json!({"contact_id": id, "withdrawn": withdrawn})).into_response())
 }
 
@@ -282,7 +282,7 @@ async fn record_authorization(
 ) -> Result<Response, ApiError> {
     let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
     let input: crate::app::authorization::AuthorizationInput = parse_json(&body_bytes(body)?)?;
-    let recorded = app.record_hipaa_authorization(&id, &input, super::extract::proof(ip, &headers)).await?;
+    let recorded = app.authorizations.record(&id, &input, super::extract::proof(ip, &headers)).await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
 
@@ -294,7 +294,7 @@ async fn revoke_authorization(
     Path(contact_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
-    let revoked = app.revoke_hipaa_authorization(&id, super::extract::proof(ip, &headers)).await?;
+    let revoked = app.authorizations.revoke(&id, super::extract::proof(ip, &headers)).await?;
     Ok(Json(serde_json::json!({"contact_id": id, "revoked": revoked})).into_response())
 }
 
@@ -303,7 +303,7 @@ async fn create_campaign(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input: CampaignInput = parse_json(&body_bytes(body)?)?;
-    let id = app.create_campaign(input).await?;
+    let id = app.campaigns.create(input).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "status": "draft"}))).into_response())
 }
 
@@ -312,7 +312,7 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
 }
 
 async fn campaign_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let report = app.campaign_report(&campaign_id(&id)?).await?;
+    let report = app.reports.campaign_report(&campaign_id(&id)?).await?;
     Ok(Json(report).into_response())
 }
 
@@ -329,7 +329,7 @@ async fn campaign_report_as(
     query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let query = query.map_err(|_| ApiError::invalid("format", "must be 'json' or 'html'"))?;
-    let report = app.campaign_report(&campaign_id(&id)?).await?;
+    let report = app.reports.campaign_report(&campaign_id(&id)?).await?;
     match query.format.as_deref() {
         None | Some("json") => Ok(Json(report).into_response()),
         Some("html") => {
@@ -349,18 +349,18 @@ async fn campaign_report_as(
 }
 
 async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let status = app.launch_campaign(&campaign_id(&id)?).await?;
+    let status = app.lifecycle.launch(&campaign_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": status}))).into_response())
 }
 
 async fn pause_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let status = app.pause_campaign(&campaign_id(&id)?, "paused by an administrator").await?;
+    let status = app.lifecycle.pause(&campaign_id(&id)?, "paused by an administrator").await?;
     Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
 }
 
 /// `POST /v1/campaigns/{id}/cancel`: stops the campaign for good.
 async fn cancel_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let status = app.cancel_campaign(&campaign_id(&id)?).await?;
+    let status = app.lifecycle.cancel(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
 }
 
@@ -381,16 +381,16 @@ async fn dry_run(
     let body = body_bytes(body)?;
     let resume =
         if body.iter().all(u8::is_ascii_whitespace) { None } else { Some(parse_json::<DryRunInput>(&body)?.resume) };
-    Ok(Json(app.estimate_audience(&id, resume.as_deref()).await?).into_response())
+    Ok(Json(app.audience.estimate(&id, resume.as_deref()).await?).into_response())
 }
 
 async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let outcome = app.resume_campaign(&campaign_id(&id)?).await?;
+    let outcome = app.lifecycle.resume(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
 }
 
 async fn retry_failed(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let outcome = app.retry_failed(&campaign_id(&id)?).await?;
+    let outcome = app.lifecycle.retry_failed(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
 }
 
@@ -399,5 +399,5 @@ async fn preview_template(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input: PreviewInput = parse_json(&body_bytes(body)?)?;
-    Ok(Json(app.preview_template(input)?).into_response())
+    Ok(Json(app.campaigns.preview(input)?).into_response())
 }

@@ -105,7 +105,7 @@ async fn submit(
         BodyKind::Form => parse_form(&bytes)?,
     };
     let error_url = app.settings.form(&parsed.form_id).and_then(|f| f.error_url.clone());
-    let outcome = match app.submit_consent(parsed.into_submission(), proof(ip, &headers)).await {
+    let outcome = match app.consent.submit(parsed.into_submission(), proof(ip, &headers)).await {
         Ok(outcome) => outcome,
         // A person using an HTML form goes to the clinic's error page, told
         // only which field to fix (never the value).
@@ -155,7 +155,7 @@ async fn confirm_page(State(app): State<Arc<App>>, Path(token): Path<String>) ->
 }
 
 async fn confirm(State(app): State<Arc<App>>, ip: ClientIp, headers: HeaderMap, Path(token): Path<String>) -> Response {
-    match app.confirm_consent(&token, proof(ip, &headers)).await {
+    match app.consent.confirm(&token, proof(ip, &headers)).await {
         Ok(ConfirmOutcome::Confirmed) => {
             pages::page(StatusCode::OK, "Subscription confirmed", &["Thank you. Your choice is recorded."], "")
         }

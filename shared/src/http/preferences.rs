@@ -58,7 +58,7 @@ fn page(token: &str, topics: &[TopicChoice], notice: Option<&str>) -> Response {
 }
 
 async fn show(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    match app.preferences(&token).await {
+    match app.preferences.topics(&token).await {
         Ok(topics) => page(&token, &topics, None),
         Err(AppError::BadToken) => pages::invalid_link(),
         Err(e) => ApiError::from(e).into_response(),
@@ -83,8 +83,8 @@ async fn save(
     } else {
         "Your choices are saved."
     };
-    match app.update_preferences(&token, change, proof(ip, &headers)).await {
-        Ok(()) => match app.preferences(&token).await {
+    match app.preferences.update(&token, change, proof(ip, &headers)).await {
+        Ok(()) => match app.preferences.topics(&token).await {
             Ok(topics) => page(&token, &topics, Some(notice)),
             Err(e) => ApiError::from(e).into_response(),
         },

@@ -36,7 +36,7 @@ fn requester<'a>(method: &Method, headers: &'a HeaderMap) -> Requester<'a> {
 }
 
 async fn open(State(app): State<Arc<App>>, method: Method, headers: HeaderMap, Path(token): Path<String>) -> Response {
-    match app.track_open(&token, requester(&method, &headers)).await {
+    match app.tracking.open(&token, requester(&method, &headers)).await {
         Ok(_) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, HeaderValue::from_static("image/gif")), (header::CACHE_CONTROL, NO_STORE)],
@@ -49,7 +49,7 @@ async fn open(State(app): State<Arc<App>>, method: Method, headers: HeaderMap, P
 }
 
 async fn click(State(app): State<Arc<App>>, method: Method, headers: HeaderMap, Path(token): Path<String>) -> Response {
-    match app.track_click(&token, requester(&method, &headers)).await {
+    match app.tracking.click(&token, requester(&method, &headers)).await {
         Ok(target) => match HeaderValue::from_str(&target) {
             Ok(location) => (
                 StatusCode::FOUND,

@@ -34,7 +34,7 @@ fn scope(q: &ScopeQuery) -> Result<UnsubscribeScope, ApiError> {
 }
 
 async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    match app.unsubscribe_target(&token).await {
+    match app.unsubscribe.target(&token).await {
         Ok(target) => pages::page(
             StatusCode::OK,
             "Unsubscribe",
@@ -65,7 +65,7 @@ async fn unsubscribe(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    match app.unsubscribe(&token, scope, proof(ip, &headers)).await {
+    match app.unsubscribe.apply(&token, scope, proof(ip, &headers)).await {
         Ok(()) => pages::page(
             StatusCode::OK,
             "You are unsubscribed",

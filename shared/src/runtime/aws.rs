@@ -216,6 +216,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         send_queue: send_queue.clone(),
         transport,
         metrics: Arc::new(crate::adapters::emf::EmfMetrics::stdout()),
+        clock: Arc::new(crate::ports::SystemClock),
     };
     let mut app_settings = Settings::local(settings.public_base_url.clone(), settings.throughput);
     app_settings.default_sender = settings.sender.clone();

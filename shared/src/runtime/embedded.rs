@@ -230,6 +230,7 @@ impl EmbeddedStack {
                 EmfMetrics::append_to(&config.data_dir.join("metrics.jsonl"))
                     .map_err(|e| StackError::Io(format!("metrics.jsonl: {e}")))?,
             ),
+            clock: Arc::new(crate::ports::SystemClock),
         };
         let app = Arc::new(App::new(
             ports,

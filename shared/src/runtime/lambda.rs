@@ -102,7 +102,7 @@ pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadli
                 continue;
             }
         };
-        match app.process_fanout_message(&job, Some(deadline)).await {
+        match app.fanout.process_message(&job, Some(deadline)).await {
             Ok(outcome) => tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message"),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, campaign_id = %job.campaign_id(), "fan-out message will retry");
@@ -131,7 +131,7 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
             }
         };
         let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
-        let failed = match app.process_send(&job).await {
+        let failed = match app.sender.process(&job).await {
             Ok(outcome) => {
                 tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job");
                 *opened += usize::from(outcome.opened_contact());
@@ -168,10 +168,10 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
     }
     for (campaign, opened) in campaigns {
         // After the batch: a failed audit write is logged, the mail is out.
-        if let Err(e) = app.record_send_batch(&campaign, opened).await {
+        if let Err(e) = app.sender.record_batch(&campaign, opened).await {
             tracing::error!(error = %e, campaign_id = %campaign, "send batch not recorded in the audit log");
         }
-        if let Err(e) = app.advance_campaign(&campaign).await {
+        if let Err(e) = app.lifecycle.advance(&campaign).await {
             tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
         }
     }
@@ -190,7 +190,7 @@ pub async fn handle_events(app: &App, event: SqsEvent) -> SqsBatchResponse {
                 continue;
             }
         };
-        match app.process_mail_event(&parsed).await {
+        match app.events.process(&parsed).await {
             Ok(outcome) => tracing::info!(?outcome, kind = ?parsed.kind, "mail event"),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "mail event will retry");

@@ -67,7 +67,7 @@ pub async fn run_fanout_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
             };
             // Hand the shard on before its message becomes visible to another worker.
             let deadline = Instant::now() + app.settings.throughput.visibility_timeout() * 3 / 4;
-            match app.process_fanout_message(&job, Some(deadline)).await {
+            match app.fanout.process_message(&job, Some(deadline)).await {
                 Ok(outcome) => {
                     tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message handled");
                     done(queue.as_ref(), &message).await;
@@ -112,7 +112,7 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
                 }
             };
             let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
-            let failed = match app.process_send(&job).await {
+            let failed = match app.sender.process(&job).await {
                 Ok(outcome) => {
                     *opened += usize::from(outcome.opened_contact());
                     sent += 1;
@@ -150,10 +150,10 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
         }
         for (campaign, opened) in campaigns {
             // After the batch: a failed audit write is logged, the mail is out.
-            if let Err(e) = app.record_send_batch(&campaign, opened).await {
+            if let Err(e) = app.sender.record_batch(&campaign, opened).await {
                 tracing::error!(error = %e, campaign_id = %campaign, "send batch not recorded in the audit log");
             }
-            if let Err(e) = app.advance_campaign(&campaign).await {
+            if let Err(e) = app.lifecycle.advance(&campaign).await {
                 tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
             }
         }
@@ -178,7 +178,7 @@ pub async fn run_events_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
                     continue;
                 }
             };
-            match app.process_mail_event(&event).await {
+            match app.events.process(&event).await {
                 Ok(outcome) => {
                     tracing::debug!(?outcome, kind = ?event.kind, "mail event processed");
                     done(queue.as_ref(), &message).await;

@@ -44,7 +44,7 @@ async fn patients(
                 ..Default::default()
             };
             let external = ExternalId::parse(&format!("{group}-{n}")).unwrap();
-            app.upsert_contact("test", external, &email, &input).await.unwrap();
+            app.contacts.upsert("test", external, &email, &input).await.unwrap();
         }
         ids.push(id);
     }

@@ -68,7 +68,7 @@ async fn a_patient_signs_up_on_a_clinic_page_confirms_changes_topics_and_unsubsc
         request.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         ["wellness-tips", "condition-updates"]
     );
-    let proof = app.open_proof(&contact, &request.sealed_proof).await.unwrap();
+    let proof = app.consent_ledger.open_proof(&contact, &request.sealed_proof).await.unwrap();
     assert_eq!(proof["origin"], clinic.as_str(), "the posting page's origin is kept as proof");
     assert!(proof["user_agent"].as_str().unwrap().contains("Chrome"), "{proof}");
     assert_eq!(proof["ip"], "127.0.0.1");
@@ -82,7 +82,7 @@ async fn a_patient_signs_up_on_a_clinic_page_confirms_changes_topics_and_unsubsc
     assert!(grants.iter().all(|g| g.status == ConsentStatus::Active) && grants.len() == 2, "{grants:?}");
 
     // 3. The preference center: drop one topic, add another.
-    let preferences = app.preferences_url(&contact);
+    let preferences = app.preferences.url(&contact);
     let saved = browser(&["preferences", &preferences, "condition-updates=off", "appointment-reminders=on"]).await;
 
     assert!(saved["text"].as_str().unwrap().contains("Your choices are saved."), "{saved}");

@@ -29,7 +29,7 @@ async fn send_jobs(app: &TestApp, max: usize) -> Vec<SendJob> {
         }
         for message in batch {
             let job = SendJob::parse(&message.body).unwrap();
-            app.stack.app.process_send(&job).await.expect("processed");
+            app.stack.app.sender.process(&job).await.expect("processed");
             app.stack.send_queue.delete(&message.receipt_handle).await.unwrap();
             done.push(job);
         }
@@ -44,7 +44,7 @@ async fn fan_out(app: &TestApp) {
             return;
         }
         for message in batch {
-            app.stack.app.process_fanout_shard(&FanoutShardJob::parse(&message.body).unwrap(), None).await.unwrap();
+            app.stack.app.fanout.process_shard(&FanoutShardJob::parse(&message.body).unwrap(), None).await.unwrap();
             app.stack.fanout_queue.delete(&message.receipt_handle).await.unwrap();
         }
     }
@@ -58,7 +58,7 @@ async fn provider_event(app: &TestApp, job: &SendJob, event: serde_json::Value) 
     };
     let mut event = event;
     event["mail"] = json!({"messageId": provider_message_id.as_str()});
-    app.stack.app.process_mail_event(&MailEvent::parse(&event.to_string()).unwrap()).await.unwrap();
+    app.stack.app.events.process(&MailEvent::parse(&event.to_string()).unwrap()).await.unwrap();
 }
 
 fn campaign_mail_per_recipient(dir: &std::path::Path) -> HashMap<String, usize> {
@@ -101,7 +101,7 @@ async fn a_campaign_pauses_itself_when_its_bounce_rate_passes_five_percent_and_r
     let sent_while_paused = campaign_mail_per_recipient(c.outbox.as_path()).values().sum::<usize>();
     let (status, resumed) = c.admin(Method::POST, &format!("/v1/campaigns/{id}/resume"), None).await;
     let rest = send_jobs(&app, 100).await;
-    let advanced = app.stack.app.advance_campaign(&CampaignId::parse(&id).unwrap()).await.unwrap();
+    let advanced = app.stack.app.lifecycle.advance(&CampaignId::parse(&id).unwrap()).await.unwrap();
 
     assert_eq!(first.len(), 20);
     assert_eq!(paused["status"], "paused");

@@ -44,7 +44,7 @@ async fn a_third_soft_bounce_within_a_week_suppresses_the_address() {
 
     for _ in 0..3 {
         let (_, message) = sent_message(app, &test.client, &contact).await;
-        app.process_mail_event(&bounce(&message, "Transient")).await.unwrap();
+        app.events.process(&bounce(&message, "Transient")).await.unwrap();
         after.push(suppression_of(app, &contact).await);
     }
 
@@ -59,11 +59,11 @@ async fn a_second_bounce_for_the_same_message_is_counted_once() {
         carepost::synthetic::sign_up_directly(app, "hard.bouncer@example.org", "wellness-tips", true).await.unwrap();
     let (campaign, message) = sent_message(app, &test.client, &contact).await;
 
-    let first = app.process_mail_event(&bounce(&message, "Permanent")).await.unwrap();
-    let second = app.process_mail_event(&bounce(&message, "Permanent")).await.unwrap();
+    let first = app.events.process(&bounce(&message, "Permanent")).await.unwrap();
+    let second = app.events.process(&bounce(&message, "Permanent")).await.unwrap();
 
     assert_eq!((first, second), (EventOutcome::Applied, EventOutcome::Duplicate));
-    let report = app.campaign_report(&campaign).await.unwrap();
+    let report = app.reports.campaign_report(&campaign).await.unwrap();
     assert_eq!((report.bounced_hard, report.duplicate_events), (1, 1));
     assert_eq!(suppression_of(app, &contact).await, Some(SuppressionReason::HardBounce));
 }
@@ -78,11 +78,11 @@ async fn a_complaint_suppresses_the_address_and_withdraws_every_category() {
     let (campaign, message) = sent_message(app, &test.client, &contact).await;
     let complaint = json!({"eventType": "Complaint", "complaint": {}, "mail": {"messageId": message}});
 
-    app.process_mail_event(&MailEvent::parse(&complaint.to_string()).unwrap()).await.unwrap();
+    app.events.process(&MailEvent::parse(&complaint.to_string()).unwrap()).await.unwrap();
 
     assert_eq!(suppression_of(app, &contact).await, Some(SuppressionReason::Complaint));
     let grants = app.ports.consent.grants(&contact).await.unwrap();
     assert_eq!(grants.len(), 2);
     assert!(grants.iter().all(|g| g.status == ConsentStatus::Withdrawn), "{grants:?}");
-    assert_eq!(app.campaign_report(&campaign).await.unwrap().complained, 1);
+    assert_eq!(app.reports.campaign_report(&campaign).await.unwrap().complained, 1);
 }

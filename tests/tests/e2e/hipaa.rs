@@ -99,7 +99,7 @@ async fn an_authorization_revoked_after_fan_out_stops_the_send() {
     let job = SendJob { campaign_id: campaign, contact_id: contact };
 
     revoke(client, &contact).await;
-    let outcome = app.process_send(&job).await.unwrap();
+    let outcome = app.sender.process(&job).await.unwrap();
 
     assert_eq!(outcome, SendOutcome::Skipped("no_hipaa_authorization".into()));
 }

@@ -57,7 +57,7 @@ async fn stack_with_one_confirmed_patient() -> (TestApp, ContactId, String) {
 /// record from an older version or another writer might hold it.
 async fn store_first_name(app: &TestApp, id: &ContactId, first_name: &str) {
     let core = &app.stack.app;
-    let mut contact = core.load_contact(id, None).await.unwrap().expect("contact");
+    let mut contact = core.contacts.load(id, None).await.unwrap().expect("contact");
     contact.profile.first_name = Some(first_name.into());
     let record = core.ports.contacts.get(id).await.unwrap().expect("record");
     let sealed = core.envelope.seal(id, &contact.email, &contact.profile).await.unwrap();

@@ -37,7 +37,7 @@ async fn statuses(test: &TestApp, contact: &ContactId) -> Vec<(String, ConsentSt
 async fn the_preference_center_changes_topics_without_showing_phi() {
     let test = spawn_app().await;
     let contact = signed_up(&test, "prefs@example.org", &["wellness-tips", "appointment-reminders"]).await;
-    let url = test.stack.app.preferences_url(&contact);
+    let url = test.stack.app.preferences.url(&contact);
 
     let page = test.client.http.get(&url).send().await.unwrap().text().await.unwrap();
     let saved = test
@@ -74,7 +74,7 @@ async fn the_preference_center_changes_topics_without_showing_phi() {
 async fn unsubscribe_all_from_the_preference_center_withdraws_everything_and_suppresses() {
     let test = spawn_app().await;
     let contact = signed_up(&test, "all.out@example.org", &["wellness-tips", "appointment-reminders"]).await;
-    let url = test.stack.app.preferences_url(&contact);
+    let url = test.stack.app.preferences.url(&contact);
 
     let response = test.client.http.post(&url).form(&[("unsubscribe_all", "yes")]).send().await.unwrap();
 
@@ -88,7 +88,7 @@ async fn unsubscribe_all_from_the_preference_center_withdraws_everything_and_sup
 async fn a_bad_preference_link_or_an_unknown_topic_is_refused() {
     let test = spawn_app().await;
     let contact = signed_up(&test, "odd@example.org", &["wellness-tips"]).await;
-    let url = test.stack.app.preferences_url(&contact);
+    let url = test.stack.app.preferences.url(&contact);
     let tampered = format!("{}x", url);
 
     let bad_link = test.client.http.get(&tampered).send().await.unwrap();

@@ -131,14 +131,14 @@ async fn report_counts_equal_the_events_fed_on_ten_thousand_recipients_and_the_h
                     }
                 }
             }
-            app.process_mail_event(&event).await.expect("applied");
+            app.events.process(&event).await.expect("applied");
             fed += 1;
         }
     }
     // Events for messages nobody sent are dropped, not counted.
     for stranger in 0..25 {
         let body = json!({"eventType": "Delivery", "mail": {"messageId": format!("unknown-{stranger}")}}).to_string();
-        app.process_mail_event(&MailEvent::parse(&body).unwrap()).await.unwrap();
+        app.events.process(&MailEvent::parse(&body).unwrap()).await.unwrap();
     }
     eprintln!("{fed} events applied in {:.1} s", started.elapsed().as_secs_f64());
 

@@ -49,7 +49,7 @@ async fn attributes_outside_the_schema_are_refused_by_name_without_their_value()
     assert_eq!((mistyped, mistyped_body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("vaccinations")));
     assert!(unknown_body["message"].as_str().unwrap().contains("not an attribute of the contact schema"));
     assert!(!unknown_body.to_string().contains("123-45"), "the value is never echoed");
-    assert!(test.stack.app.list_contacts("test", None, 10).await.unwrap().contacts.is_empty(), "nothing stored");
+    assert!(test.stack.app.contacts.list("test", None, 10).await.unwrap().contacts.is_empty(), "nothing stored");
 }
 
 #[tokio::test]

@@ -176,9 +176,9 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
         "template": {"subject": "Asthma season", "html": "<p>Hello</p>", "text": "Hello {{ unsubscribe_url }}"}
     }))
     .unwrap();
-    let campaign = app.create_campaign(input).await.unwrap();
+    let campaign = app.campaigns.create(input).await.unwrap();
 
-    app.launch_campaign(&campaign).await.unwrap();
+    app.lifecycle.launch(&campaign).await.unwrap();
     // Every shard message delivered twice.
     let shard_jobs: Vec<String> = (0..SHARDS)
         .map(|shard| carepost::domain::FanoutShardJob { campaign_id: campaign, shard, shards: SHARDS }.to_body())
@@ -251,7 +251,7 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
     };
     let ((fanout_messages, fanout_time), jobs_received) = tokio::join!(fanout, sending);
     let total_time = started.elapsed();
-    let report = app.campaign_report(&campaign).await.unwrap();
+    let report = app.reports.campaign_report(&campaign).await.unwrap();
 
     let claims = claims.into_inner().unwrap();
     let claimed: HashSet<ContactId> = claims.keys().copied().collect();

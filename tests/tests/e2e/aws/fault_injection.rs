@@ -109,8 +109,8 @@ async fn faults_between_sdk_and_aws_lose_no_patient_and_send_no_one_twice() {
         "template": {"subject": "Your wellness update", "html": "<p>Hello</p>", "text": "Hello"}
     }))
     .unwrap();
-    let campaign = setup.create_campaign(input).await.unwrap();
-    setup.launch_campaign(&campaign).await.unwrap();
+    let campaign = setup.campaigns.create(input).await.unwrap();
+    setup.lifecycle.launch(&campaign).await.unwrap();
     let send_url = stack.queues.send.0.clone();
     let poison = "{\"campaign_id\": \"not-a-uuid\"}";
     stack.clients.sqs.send_message().queue_url(&send_url).message_body(poison).send().await.unwrap();
@@ -179,9 +179,9 @@ async fn faults_between_sdk_and_aws_lose_no_patient_and_send_no_one_twice() {
         let state = app.ports.ledger.state(&campaign, contact).await.unwrap();
         assert!(!matches!(state, Some(LedgerState::Sent { .. })), "{contact}: {state:?}");
     }
-    let report = app.campaign_report(&campaign).await.unwrap();
+    let report = app.reports.campaign_report(&campaign).await.unwrap();
     assert_eq!((report.audience, report.excluded.consent_pending), (eligible.len() as u64, ineligible.len() as u64));
-    assert_eq!(app.advance_campaign(&campaign).await.unwrap(), CampaignStatus::Completed);
+    assert_eq!(app.lifecycle.advance(&campaign).await.unwrap(), CampaignStatus::Completed);
 
     assert!(FaultPlan::count(&plan.injected_throttles) >= 6, "SES throttled");
     assert!(FaultPlan::count(&plan.injected_dynamodb_errors) >= 3, "DynamoDB failed");

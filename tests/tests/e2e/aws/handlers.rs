@@ -73,7 +73,7 @@ async fn confirmed_contact(stack: &MotoStack, email: &str) -> ContactId {
     assert!(answer.body.contains("method=\"post\""), "the page confirms only by POST");
     let grants = app.ports.consent.grants(&record.id).await.unwrap();
     assert_eq!(grants[0].status, carepost::domain::ConsentStatus::Pending, "a GET confirms nothing");
-    app.confirm_consent(&token, Default::default()).await.unwrap();
+    app.consent.confirm(&token, Default::default()).await.unwrap();
     record.id
 }
 
@@ -83,7 +83,7 @@ async fn simple_campaign(app: &carepost::app::App) -> CampaignId {
         "template": {"subject": "Flu shots", "html": "<p>Hi {{ first_name | default('there') }}</p>", "text": "Hi"}
     }))
     .unwrap();
-    app.create_campaign(input).await.unwrap()
+    app.campaigns.create(input).await.unwrap()
 }
 
 #[tokio::test]
@@ -143,7 +143,7 @@ async fn the_fanout_and_sender_functions_process_their_sample_events_and_report_
     let contact = confirmed_contact(&stack, "fanout.sample@example.org").await;
     let campaign = simple_campaign(app).await;
     let id = campaign.to_string();
-    app.launch_campaign(&campaign).await.unwrap();
+    app.lifecycle.launch(&campaign).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
 
     // The sample holds shards 0 and 1 of 4; the same event shape carries 2 and 3.
@@ -178,7 +178,7 @@ async fn the_fanout_and_sender_functions_process_their_sample_events_and_report_
         lambda::handle_send(app, stack.built.send_queue.as_ref(), sqs_event("sender/poison.json", &[])).await;
 
     assert!(failures.is_empty(), "{failures:?}");
-    assert_eq!(app.campaign_report(&campaign).await.unwrap().audience, 1, "fan-out found the contact");
+    assert_eq!(app.reports.campaign_report(&campaign).await.unwrap().audience, 1, "fan-out found the contact");
     assert_eq!(poison.batch_item_failures.len(), 1);
     assert!(sent.batch_item_failures.is_empty() && again.batch_item_failures.is_empty());
     let raw = to_patient().await;
@@ -227,10 +227,10 @@ async fn the_ses_events_function_counts_every_event_type_once_from_sns_and_from_
     let app = stack.app();
     let contact = confirmed_contact(&stack, "events.sample@example.org").await;
     let campaign = simple_campaign(app).await;
-    app.launch_campaign(&campaign).await.unwrap();
+    app.lifecycle.launch(&campaign).await.unwrap();
     let job = carepost::domain::SendJob { campaign_id: campaign, contact_id: contact };
     // Fan-out is not needed to send one job; the ledger is the same.
-    app.process_send(&job).await.expect("sent");
+    app.sender.process(&job).await.expect("sent");
     let Some(carepost::ports::LedgerState::Sent { provider_message_id }) =
         app.ports.ledger.state(&campaign, &contact).await.unwrap()
     else {
@@ -253,7 +253,7 @@ async fn the_ses_events_function_counts_every_event_type_once_from_sns_and_from_
     assert!(unknown.batch_item_failures.is_empty(), "an unknown message ID is counted, not retried");
     assert!(sample_bridge.batch_item_failures.is_empty());
     assert_eq!(garbage.batch_item_failures.len(), 1);
-    let r = app.campaign_report(&campaign).await.unwrap();
+    let r = app.reports.campaign_report(&campaign).await.unwrap();
     assert_eq!((r.sent, r.delivered, r.opened, r.clicked, r.delayed, r.rejected), (1, 1, 1, 1, 1, 1));
     assert_eq!((r.bounced_hard, r.bounced_soft, r.bounced_undetermined), (1, 1, 1));
     assert_eq!((r.complained, r.rendering_failed, r.unsubscribed), (1, 1, 1));

@@ -108,7 +108,7 @@ async fn run_campaign(stack: &MotoStack, name: &str) -> (CampaignId, Vec<String>
         })
         .await,
     );
-    assert_eq!(app.advance_campaign(&id).await.unwrap(), carepost::domain::CampaignStatus::Completed);
+    assert_eq!(app.lifecycle.advance(&id).await.unwrap(), carepost::domain::CampaignStatus::Completed);
     (id, bodies)
 }
 
@@ -262,7 +262,7 @@ async fn consent_to_unsubscribe_runs_end_to_end_on_moto_and_leaves_no_plaintext_
     let again: HashSet<_> = mails_for(&sent_raw_messages().await, &second).into_iter().map(|m| m.to).collect();
     let expected: HashSet<_> = people[3..5].iter().map(|p| p.email.clone()).collect();
     assert_eq!(again, expected);
-    let report = app.campaign_report(&second).await.unwrap();
+    let report = app.reports.campaign_report(&second).await.unwrap();
     assert_eq!(report.excluded.suppressed, 2);
     assert_eq!(report.excluded.consent_withdrawn, 1);
     assert_eq!(report.excluded.consent_pending, 1);

@@ -38,8 +38,8 @@ async fn a_throttling_storm_ends_with_every_email_sent_exactly_once() {
         "template": {"subject": "Your wellness update", "html": "<p>Hello</p>", "text": "Hello"}
     }))
     .unwrap();
-    let campaign = app.create_campaign(input).await.unwrap();
-    app.launch_campaign(&campaign).await.unwrap();
+    let campaign = app.campaigns.create(input).await.unwrap();
+    app.lifecycle.launch(&campaign).await.unwrap();
     let sqs = stack.clients.sqs.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     drain(&sqs, &stack.queues.fanout.0, 1, Duration::from_secs(60), |event| {
@@ -74,7 +74,7 @@ async fn a_throttling_storm_ends_with_every_email_sent_exactly_once() {
     let dlq = sqs.receive_message().queue_url(&stack.queues.send.1).max_number_of_messages(10).send().await.unwrap();
     assert!(dlq.messages().is_empty(), "nothing was dead-lettered");
     assert_eq!(
-        app.advance_campaign(&campaign).await.unwrap(),
+        app.lifecycle.advance(&campaign).await.unwrap(),
         carepost::domain::CampaignStatus::Completed,
         "the campaign completed"
     );

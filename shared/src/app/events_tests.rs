@@ -1,0 +1,117 @@
+//! The event consumer's branches on in-memory stores and a manual clock.
+
+use std::time::Duration;
+
+use super::EventOutcome;
+use crate::app::test_support::Harness;
+use crate::domain::{BounceKind, MailEvent, MailEventKind, ProviderMessageId, SendJob};
+use crate::ports::{ClaimOutcome, Clock, LedgerState, Metric};
+
+/// A patient sent one campaign email; the provider's message ID.
+async fn sent(h: &Harness, email: &str) -> (SendJob, ProviderMessageId) {
+    let contact = h.patient(email, &["wellness-tips"]).await;
+    let campaign = h.sending_campaign("wellness-tips").await;
+    let job = SendJob { campaign_id: campaign, contact_id: contact };
+    h.app.sender.process(&job).await.unwrap();
+    match h.ledger().state(&campaign, &contact).await.unwrap() {
+        Some(LedgerState::Sent { provider_message_id }) => (job, provider_message_id),
+        other => panic!("not sent: {other:?}"),
+    }
+}
+
+fn event(id: &ProviderMessageId, kind: MailEventKind) -> MailEvent {
+    MailEvent { provider_message_id: id.clone(), kind, tagged: None, machine: false }
+}
+
+async fn suppressed(h: &Harness, job: &SendJob) -> bool {
+    let record = h.app.ports.contacts.get(&job.contact_id).await.unwrap().unwrap();
+    h.app.ports.suppression.reason(&record.email_index).await.unwrap().is_some()
+}
+
+#[tokio::test]
+async fn a_repeated_event_is_counted_once_and_as_a_duplicate() {
+    let h = Harness::new();
+    let (job, id) = sent(&h, "jane.probe@example.org").await;
+
+    let first = h.app.events.process(&event(&id, MailEventKind::Delivery)).await.unwrap();
+    let again = h.app.events.process(&event(&id, MailEventKind::Delivery)).await.unwrap();
+
+    assert_eq!((first, again), (EventOutcome::Applied, EventOutcome::Duplicate));
+    let report = h.app.reports.campaign_report(&job.campaign_id).await.unwrap();
+    assert_eq!((report.delivered, report.duplicate_events), (1, 1));
+}
+
+#[tokio::test]
+async fn an_event_for_no_known_send_is_unmatched_and_counted_in_the_metrics() {
+    let h = Harness::new();
+
+    let outcome = h.app.events.process(&event(&ProviderMessageId::new("nobody"), MailEventKind::Delivery)).await;
+
+    assert_eq!(outcome.unwrap(), EventOutcome::Unmatched);
+    assert_eq!(h.metrics.total(Metric::UnmatchedEvent), 1);
+}
+
+#[tokio::test]
+async fn a_hard_bounce_suppresses_at_once_and_a_soft_one_does_not() {
+    let h = Harness::new();
+    let (hard, hard_id) = sent(&h, "hard.probe@example.org").await;
+    let (soft, soft_id) = sent(&h, "soft.probe@example.org").await;
+
+    h.app.events.process(&event(&hard_id, MailEventKind::Bounce(BounceKind::Permanent))).await.unwrap();
+    h.app.events.process(&event(&soft_id, MailEventKind::Bounce(BounceKind::Transient))).await.unwrap();
+
+    assert!(suppressed(&h, &hard).await);
+    assert!(!suppressed(&h, &soft).await);
+}
+
+#[tokio::test]
+async fn soft_bounces_suppress_only_when_enough_fall_within_the_window() {
+    let h = Harness::with(|s| s.soft_bounce_limit = 2, |p| p);
+    let (job, _) = sent(&h, "soft.probe@example.org").await;
+    let soft = crate::domain::CampaignCounter::BouncedSoft;
+    let window = h.app.settings.soft_bounce_window;
+
+    // Two soft bounces further apart than the window: not suppressed.
+    h.app.events.apply(&job.campaign_id, &job.contact_id, soft, h.clock.now()).await.unwrap();
+    h.clock.advance(window + Duration::from_secs(60));
+    let other = h.sending_campaign("wellness-tips").await;
+    h.app.events.apply(&other, &job.contact_id, soft, h.clock.now()).await.unwrap();
+    let after_spread_out = suppressed(&h, &job).await;
+    // A third within the window of the second: suppressed.
+    h.clock.advance(Duration::from_secs(3600));
+    let third = h.sending_campaign("wellness-tips").await;
+    h.app.events.apply(&third, &job.contact_id, soft, h.clock.now()).await.unwrap();
+
+    assert!(!after_spread_out, "bounces a window apart do not add up");
+    assert!(suppressed(&h, &job).await);
+}
+
+#[tokio::test]
+async fn the_providers_send_event_settles_a_claim_whose_answer_was_lost() {
+    let h = Harness::new();
+    let contact = h.patient("lost.probe@example.org", &["wellness-tips"]).await;
+    let campaign = h.sending_campaign("wellness-tips").await;
+    let lease = Duration::from_secs(120);
+    assert!(matches!(
+        h.ledger().claim(&campaign, &contact, h.clock.now(), lease).await.unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    let provider_id = ProviderMessageId::new("ses-accepted-1");
+    let send_event = MailEvent {
+        provider_message_id: provider_id.clone(),
+        kind: MailEventKind::Send,
+        tagged: Some((campaign, contact)),
+        machine: false,
+    };
+
+    let outcome = h.app.events.process(&send_event).await.unwrap();
+
+    assert_eq!(outcome, EventOutcome::Ignored, "a Send event is not counted");
+    assert_eq!(
+        h.ledger().state(&campaign, &contact).await.unwrap(),
+        Some(LedgerState::Sent { provider_message_id: provider_id })
+    );
+    let job = SendJob { campaign_id: campaign, contact_id: contact };
+    assert_eq!(h.app.sender.process(&job).await.unwrap(), crate::app::send::SendOutcome::AlreadyDone);
+    assert!(h.transport.accepted().is_empty());
+}

@@ -1,0 +1,212 @@
+//! The sender's branches, on in-memory stores with a scripted transport and
+//! a manual clock: no sleeping, no network.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{SendError, SendOutcome};
+use crate::app::test_support::Harness;
+use crate::domain::{
+    CampaignCounter, CampaignId, CampaignStatus, ConsentMethod, ContactId, ProviderMessageId, SendJob,
+};
+use crate::ports::{
+    ClaimOutcome, Clock, LedgerCounts, LedgerState, Metric, Reopenable, SendLedger, StoreError, SuppressionReason,
+    TransportErrorKind,
+};
+
+async fn one_job(h: &Harness) -> SendJob {
+    let contact = h.patient("jane.probe@example.org", &["wellness-tips"]).await;
+    let campaign = h.sending_campaign("wellness-tips").await;
+    SendJob { campaign_id: campaign, contact_id: contact }
+}
+
+#[tokio::test]
+async fn a_job_is_sent_once_and_its_redelivery_sends_nothing() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+
+    let first = h.app.sender.process(&job).await.unwrap();
+    let again = h.app.sender.process(&job).await.unwrap();
+
+    assert_eq!(first, SendOutcome::Sent);
+    assert_eq!(again, SendOutcome::AlreadyDone);
+    assert_eq!(h.transport.accepted().len(), 1);
+    assert!(matches!(
+        h.ledger().state(&job.campaign_id, &job.contact_id).await.unwrap(),
+        Some(LedgerState::Sent { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_claim_held_by_another_sender_is_busy_until_its_lease_lapses_then_taken_over() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    let lease = Duration::from_secs(90);
+    let other = h.ledger().claim(&job.campaign_id, &job.contact_id, h.clock.now(), lease).await.unwrap();
+    assert_eq!(other, ClaimOutcome::Claimed { attempt: 1 });
+
+    let busy = h.app.sender.process(&job).await.unwrap_err();
+    h.clock.advance(lease + Duration::from_secs(1));
+    let after_lapse = h.app.sender.process(&job).await.unwrap();
+
+    match busy {
+        SendError::Busy { retry_after } => assert_eq!(retry_after, lease + Duration::from_secs(1)),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    assert_eq!(after_lapse, SendOutcome::Sent);
+    assert_eq!(h.transport.accepted().len(), 1, "only the take-over sent");
+}
+
+#[tokio::test]
+async fn a_throttled_provider_releases_the_claim_so_the_retry_sends_at_once() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    h.transport.fail_next(&[TransportErrorKind::Throttled]);
+
+    let throttled = h.app.sender.process(&job).await.unwrap_err();
+    let retried = h.app.sender.process(&job).await.unwrap();
+
+    assert!(matches!(throttled, SendError::Throttled));
+    assert_eq!(h.metrics.total(Metric::Throttled), 1);
+    assert_eq!(retried, SendOutcome::Sent, "no lease to wait for: the claim was given up");
+    assert_eq!(h.transport.attempts(), 2);
+}
+
+#[tokio::test]
+async fn a_lost_provider_answer_keeps_the_claim_so_nobody_sends_it_again_within_the_lease() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    h.transport.fail_next(&[TransportErrorKind::Ambiguous]);
+
+    let lost = h.app.sender.process(&job).await.unwrap_err();
+    let retry = h.app.sender.process(&job).await.unwrap_err();
+
+    assert!(matches!(lost, SendError::Unsettled(_)));
+    assert!(matches!(retry, SendError::Busy { .. }), "the claim is kept: {retry:?}");
+    assert_eq!(h.transport.attempts(), 1);
+    assert!(matches!(
+        h.ledger().state(&job.campaign_id, &job.contact_id).await.unwrap(),
+        Some(LedgerState::Claimed { .. })
+    ));
+}
+
+/// A ledger whose every attempt to record a send fails, as during a
+/// database outage right after the provider accepted the message.
+struct LedgerThatCannotRecordSends(Arc<dyn SendLedger>);
+
+#[async_trait]
+impl SendLedger for LedgerThatCannotRecordSends {
+    async fn claim(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        now: time::OffsetDateTime,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.0.claim(campaign, contact, now, lease).await
+    }
+    async fn settle(&self, c: &CampaignId, k: &ContactId, attempt: u32, state: &LedgerState) -> Result<(), StoreError> {
+        match state {
+            LedgerState::Sent { .. } => Err(StoreError::Unavailable("injected outage".into())),
+            other => self.0.settle(c, k, attempt, other).await,
+        }
+    }
+    async fn release(&self, c: &CampaignId, k: &ContactId, attempt: u32) -> Result<(), StoreError> {
+        self.0.release(c, k, attempt).await
+    }
+    async fn state(&self, c: &CampaignId, k: &ContactId) -> Result<Option<LedgerState>, StoreError> {
+        self.0.state(c, k).await
+    }
+    async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError> {
+        self.0.find_by_provider_id(id).await
+    }
+    async fn counts(&self, c: &CampaignId) -> Result<LedgerCounts, StoreError> {
+        self.0.counts(c).await
+    }
+    async fn first_event(&self, c: &CampaignId, k: &ContactId, e: CampaignCounter) -> Result<bool, StoreError> {
+        self.0.first_event(c, k, e).await
+    }
+    async fn reopenable(
+        &self,
+        c: &CampaignId,
+        which: Reopenable,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        self.0.reopenable(c, which, after, limit).await
+    }
+    async fn reopen(&self, c: &CampaignId, k: &ContactId, which: Reopenable) -> Result<bool, StoreError> {
+        self.0.reopen(c, k, which).await
+    }
+}
+
+#[tokio::test]
+async fn a_send_the_ledger_cannot_record_is_unsettled_and_not_handed_over_twice() {
+    let h = Harness::with(
+        |_| {},
+        |mut ports| {
+            ports.ledger = Arc::new(LedgerThatCannotRecordSends(ports.ledger.clone()));
+            ports
+        },
+    );
+    let job = one_job(&h).await;
+
+    let unsettled = h.app.sender.process(&job).await.unwrap_err();
+    let retry = h.app.sender.process(&job).await.unwrap_err();
+
+    assert!(matches!(unsettled, SendError::Unsettled(_)), "{unsettled:?}");
+    assert!(matches!(retry, SendError::Busy { .. }), "{retry:?}");
+    assert_eq!(h.transport.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn consent_withdrawn_after_fan_out_is_checked_again_at_send_time() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    let topic = [crate::app::test_support::category("wellness-tips")];
+    h.app
+        .consent_ledger
+        .withdraw(&job.contact_id, &topic, ConsentMethod::Unsubscribe, Default::default())
+        .await
+        .unwrap();
+
+    let outcome = h.app.sender.process(&job).await.unwrap();
+
+    assert_eq!(outcome, SendOutcome::Skipped("consent_withdrawn".into()));
+    assert!(h.transport.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_suppressed_address_is_skipped_whatever_its_consent() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    let record = h.app.ports.contacts.get(&job.contact_id).await.unwrap().unwrap();
+    h.app.ports.suppression.suppress(&record.email_index, SuppressionReason::Complaint).await.unwrap();
+
+    let outcome = h.app.sender.process(&job).await.unwrap();
+
+    assert_eq!(outcome, SendOutcome::Skipped("suppressed_complaint".into()));
+    assert!(h.transport.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_paused_campaign_holds_the_job_and_a_permanent_refusal_is_recorded_as_failed() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    let second = SendJob {
+        campaign_id: job.campaign_id,
+        contact_id: h.patient("sam.probe@example.org", &["wellness-tips"]).await,
+    };
+
+    h.transport.fail_next(&[TransportErrorKind::Permanent]);
+    let refused = h.app.sender.process(&second).await.unwrap();
+    assert!(h.app.ports.campaigns.pause(&job.campaign_id, "test").await.unwrap());
+    let held = h.app.sender.process(&job).await.unwrap();
+
+    assert_eq!(refused, SendOutcome::Failed("provider_rejected".into()));
+    assert_eq!(held, SendOutcome::Skipped(crate::ports::HELD_REASON.into()));
+    let record = h.app.ports.campaigns.get(&job.campaign_id).await.unwrap().unwrap();
+    assert_eq!(record.status, CampaignStatus::Paused);
+}

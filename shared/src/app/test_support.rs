@@ -1,0 +1,237 @@
+//! Doubles for the use cases' unit tests. Every store is the embedded
+//! adapter on an in-memory SQLite database (the contract suites hold those
+//! to DynamoDB's behaviour); the outside systems whose failures make the
+//! branches are fakes: a scripted mail transport, a recording metrics sink,
+//! an in-memory key service and a manual clock. A test builds one `Harness`
+//! in a millisecond and moves time by hand.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use super::{App, Ports};
+use crate::adapters::embedded::{
+    Db, QueueSettings, SqliteActivityStore, SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore,
+    SqliteContactStore, SqliteQueue, SqliteSendLedger, SqliteSuppressionList,
+};
+use crate::config::{RateShare, Settings, Throughput};
+use crate::crypto::{CacheLimits, Envelope, Keyring};
+use crate::domain::{
+    CampaignId, CampaignStatus, ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
+    ContactId, ExternalId, ProfileInput, ProviderMessageId, PublicBaseUrl,
+};
+use crate::ports::{
+    Clock, DataKey, EncryptionContext, KeyProvider, KeyProviderError, MailTransport, ManualClock, Metric, Metrics,
+    OutgoingMail, Queue, SendLedger, TransportError, TransportErrorKind,
+};
+
+/// A mail transport that answers from a script, then accepts everything.
+#[derive(Default)]
+pub(crate) struct ScriptedTransport {
+    script: Mutex<VecDeque<TransportErrorKind>>,
+    accepted: Mutex<Vec<OutgoingMail>>,
+    attempts: Mutex<u32>,
+}
+
+impl ScriptedTransport {
+    /// The next sends fail with these kinds, in order.
+    pub(crate) fn fail_next(&self, kinds: &[TransportErrorKind]) {
+        self.script.lock().unwrap().extend(kinds.iter().copied());
+    }
+
+    pub(crate) fn accepted(&self) -> Vec<OutgoingMail> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    pub(crate) fn attempts(&self) -> u32 {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl MailTransport for ScriptedTransport {
+    async fn send(&self, mail: &OutgoingMail) -> Result<ProviderMessageId, TransportError> {
+        *self.attempts.lock().unwrap() += 1;
+        if let Some(kind) = self.script.lock().unwrap().pop_front() {
+            return Err(TransportError::new(kind, "scripted failure"));
+        }
+        let mut accepted = self.accepted.lock().unwrap();
+        accepted.push(mail.clone());
+        Ok(ProviderMessageId::new(format!("provider-{}", accepted.len())))
+    }
+}
+
+/// Every metric counted, in order.
+#[derive(Default)]
+pub(crate) struct RecordingMetrics {
+    seen: Mutex<Vec<(Option<CampaignId>, Metric, u64)>>,
+}
+
+impl RecordingMetrics {
+    pub(crate) fn total(&self, metric: Metric) -> u64 {
+        self.seen.lock().unwrap().iter().filter(|(_, m, _)| *m == metric).map(|(_, _, v)| v).sum()
+    }
+}
+
+impl Metrics for RecordingMetrics {
+    fn count(&self, campaign: Option<&CampaignId>, metric: Metric, value: u64) {
+        self.seen.lock().unwrap().push((campaign.copied(), metric, value));
+    }
+}
+
+/// A key service in memory: the "wrapped" key is the context's digest and
+/// the key itself, so a wrong context is refused as KMS would.
+#[derive(Default)]
+pub(crate) struct InMemoryKeys;
+
+fn context_digest(context: &EncryptionContext) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &context.canonical()).as_ref()[..8].to_vec()
+}
+
+#[async_trait]
+impl KeyProvider for InMemoryKeys {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyProviderError> {
+        let mut plaintext = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(plaintext.as_mut()).expect("system random is available");
+        let mut wrapped = context_digest(context);
+        wrapped.extend_from_slice(plaintext.as_ref());
+        Ok(DataKey { plaintext, wrapped })
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, KeyProviderError> {
+        let (digest, key) = wrapped.split_at(8.min(wrapped.len()));
+        if digest != context_digest(context).as_slice() || key.len() != 32 {
+            return Err(KeyProviderError::Refused("wrong context".into()));
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(key);
+        Ok(out)
+    }
+
+    async fn rotate(&self) -> Result<String, KeyProviderError> {
+        Ok("in-memory".into())
+    }
+}
+
+pub(crate) struct Harness {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub transport: Arc<ScriptedTransport>,
+    pub metrics: Arc<RecordingMetrics>,
+    pub send_queue: Arc<SqliteQueue>,
+    pub fanout_queue: Arc<SqliteQueue>,
+}
+
+pub(crate) fn category(name: &str) -> ConsentCategory {
+    ConsentCategory::parse(name).expect("valid category")
+}
+
+impl Harness {
+    pub(crate) fn new() -> Harness {
+        Harness::with(|_| {}, |ports| ports)
+    }
+
+    /// `settings` may change the settings; `ports` may wrap a port (a
+    /// decorator that fails on purpose).
+    pub(crate) fn with(settings: impl FnOnce(&mut Settings), ports: impl FnOnce(Ports) -> Ports) -> Harness {
+        let db = Db::open(std::path::Path::new(":memory:")).expect("in-memory database");
+        let clock = Arc::new(ManualClock::starting_now());
+        let transport = Arc::new(ScriptedTransport::default());
+        let metrics = Arc::new(RecordingMetrics::default());
+        let queue_settings = QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 5 };
+        let send_queue = Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings));
+        let fanout_queue = Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings));
+        let built = Ports {
+            contacts: Arc::new(SqliteContactStore::new(db.clone())),
+            consent: Arc::new(SqliteConsentStore::new(db.clone())),
+            suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
+            audit: Arc::new(SqliteAuditLog::new(db.clone())),
+            activity: Arc::new(SqliteActivityStore::new(db.clone())),
+            campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
+            ledger: Arc::new(SqliteSendLedger::new(db.clone())),
+            fanout_queue: fanout_queue.clone(),
+            send_queue: send_queue.clone(),
+            transport: transport.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        };
+        let throughput = Throughput { send_rate_per_second: 10_000, ..Throughput::default() };
+        let mut s = Settings::local(PublicBaseUrl::parse("https://mail.clinic.example").unwrap(), throughput);
+        settings(&mut s);
+        let keys: Arc<dyn KeyProvider> = Arc::new(InMemoryKeys);
+        let app = App::new(
+            ports(built),
+            Arc::new(Envelope::new(keys, CacheLimits::default())),
+            Arc::new(Keyring::from_root(&[7; 32])),
+            Arc::new(s),
+            RateShare::whole(&throughput),
+        );
+        Harness { app, clock, transport, metrics, send_queue, fanout_queue }
+    }
+
+    /// A patient with `topics` granted now (as if confirmed).
+    pub(crate) async fn patient(&self, email: &str, topics: &[&str]) -> ContactId {
+        let safe: String = email.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let external = ExternalId::parse(&format!("ext-{safe}")).unwrap();
+        let profile = ProfileInput {
+            first_name: Some("Probe".into()),
+            date_of_birth: Some("1980-04-02".into()),
+            ..ProfileInput::default()
+        };
+        let id = self.app.contacts.upsert("test", external, email, &profile).await.unwrap().contact_id;
+        if !topics.is_empty() {
+            self.grant(&id, topics).await;
+        }
+        id
+    }
+
+    pub(crate) async fn grant(&self, contact: &ContactId, topics: &[&str]) {
+        let evidence = ConsentEvidence {
+            contact_id: *contact,
+            kind: ConsentEntryKind::Granted,
+            categories: topics.iter().map(|t| category(t)).collect(),
+            at: self.clock.now(),
+            method: ConsentMethod::Api,
+            form_id: None,
+            consent_text_sha256: None,
+            request_id: None,
+            expires_at: None,
+            sealed_proof: Vec::new(),
+        };
+        self.app.consent_ledger.append(evidence, ConsentStatus::Active).await.unwrap();
+    }
+
+    /// A campaign to `topic` for everyone, moved straight to `sending`.
+    pub(crate) async fn sending_campaign(&self, topic: &str) -> CampaignId {
+        let input = serde_json::from_value(serde_json::json!({
+            "name": "Unit", "category": topic, "segment": {"exists": {"attr": "date_of_birth"}},
+            "template": {"subject": "News from the clinic", "html": "<p>Hello</p>", "text": "Hello"}
+        }))
+        .unwrap();
+        let id = self.app.campaigns.create(input).await.unwrap();
+        let campaigns = &self.app.ports.campaigns;
+        assert!(campaigns.transition(&id, CampaignStatus::Draft, CampaignStatus::FanningOut).await.unwrap());
+        assert!(campaigns.transition(&id, CampaignStatus::FanningOut, CampaignStatus::Sending).await.unwrap());
+        id
+    }
+
+    pub(crate) fn ledger(&self) -> &Arc<dyn SendLedger> {
+        &self.app.ports.ledger
+    }
+
+    /// Bodies of the visible messages on a queue (received, then left to reappear).
+    pub(crate) async fn queued(queue: &SqliteQueue) -> Vec<String> {
+        let received = queue.receive(100, Duration::ZERO).await.unwrap();
+        for m in &received {
+            queue.change_visibility(&m.receipt_handle, Duration::ZERO).await.unwrap();
+        }
+        received.into_iter().map(|m| m.body).collect()
+    }
+}
