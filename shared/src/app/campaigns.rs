@@ -124,7 +124,7 @@ fn definition_json(c: &Campaign) -> String {
 /// A stored campaign. Its segment is checked against today's schema: a
 /// campaign reading an attribute removed from the schema no longer loads.
 fn from_record(record: &CampaignRecord, schema: &crate::domain::ContactSchema) -> Result<Campaign, AppError> {
-    let corrupt = |m: String| AppError::Store(crate::ports::StoreError::Corrupt(m));
+    let corrupt = |m: String| AppError::Store(crate::ports::StoreError::corrupt(m));
     let input: CampaignInput = serde_json::from_str(&record.definition).map_err(|e| corrupt(e.to_string()))?;
     let sender = input.sender.ok_or_else(|| corrupt("campaign has no sender".into()))?;
     Ok(Campaign {
@@ -172,7 +172,7 @@ impl App {
         let record = self.ports.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
         let campaign = from_record(&record, &self.settings.schema)?;
         let template = CompiledTemplate::compile(&campaign.template)
-            .map_err(|e| AppError::Store(crate::ports::StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| AppError::Store(crate::ports::StoreError::corrupt(e.to_string())))?;
         let links = crate::mail::tracking::trackable_links(&campaign.template.html);
         let loaded = Arc::new(LoadedCampaign { campaign, template, links });
         self.campaign_cache.lock().expect("campaign cache lock").insert(*id, loaded.clone());

@@ -28,7 +28,7 @@ pub enum ShardOutcome {
 
 /// What fan-out reads for a whole page before judging its contacts.
 pub(crate) struct PageFacts {
-    suppressed: std::collections::HashSet<String>,
+    suppressed: std::collections::HashSet<crate::domain::BlindIndex>,
     grants: std::collections::HashMap<ContactId, Vec<crate::domain::ConsentGrant>>,
 }
 
@@ -148,7 +148,7 @@ impl App {
         campaign: &crate::domain::Campaign,
         records: &[ContactRecord],
     ) -> Result<PageFacts, AppError> {
-        let indexes: Vec<String> = records.iter().map(|r| r.email_index.clone()).collect();
+        let indexes: Vec<crate::domain::BlindIndex> = records.iter().map(|r| r.email_index.clone()).collect();
         let ids: Vec<ContactId> = records.iter().map(|r| r.id).collect();
         let categories = [campaign.category.clone(), crate::domain::ConsentCategory::hipaa_authorization()];
         Ok(PageFacts {
