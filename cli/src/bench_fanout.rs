@@ -73,7 +73,8 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
         let count = BATCH.min(args.contacts - batch * BATCH);
         for patient in carepost::synthetic::generate(count, batch as u64) {
             let mut record = carepost::synthetic::sealed_record(&app.envelope, &patient).await?;
-            record.email_index = format!("bench-{batch}-{}", patient.index);
+            record.email_index =
+                carepost::domain::BlindIndex::from_stored(format!("{batch:032x}{:032x}", patient.index))?;
             app.ports.contacts.put(&record).await?;
             let evidence = ConsentEvidence {
                 contact_id: record.id,

@@ -77,7 +77,8 @@ pub async fn sealed_record(
     Ok(crate::ports::ContactRecord {
         id,
         external_id: None,
-        email_index: format!("synthetic-{}", patient.index),
+        // Not the address's index (that needs the keyring): unique per patient, of the same shape.
+        email_index: crate::domain::BlindIndex::from_stored(format!("{:064x}", patient.index)).expect("64 hex digits"),
         sealed: envelope.seal(&id, &email, &patient.full_profile()).await?,
         updated_at: time::OffsetDateTime::now_utc(),
     })

@@ -124,7 +124,7 @@ pub(super) fn from_record(
     record: &CampaignRecord,
     schema: &crate::domain::ContactSchema,
 ) -> Result<Campaign, AppError> {
-    let corrupt = |m: String| AppError::Store(crate::ports::StoreError::Corrupt(m));
+    let corrupt = |m: String| AppError::Store(crate::ports::StoreError::corrupt(m));
     let input: CampaignInput = serde_json::from_str(&record.definition).map_err(|e| corrupt(e.to_string()))?;
     let sender = input.sender.ok_or_else(|| corrupt("campaign has no sender".into()))?;
     Ok(Campaign {

@@ -38,7 +38,7 @@ impl CampaignCatalog {
         let record = self.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
         let campaign = from_record(&record, &self.schema)?;
         let template = CompiledTemplate::compile(&campaign.template)
-            .map_err(|e| AppError::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| AppError::Store(StoreError::corrupt(e.to_string())))?;
         let links = crate::mail::tracking::trackable_links(&campaign.template.html);
         let loaded = Arc::new(LoadedCampaign { campaign, template, links });
         self.cache.lock().expect("campaign cache lock").insert(*id, loaded.clone());

@@ -13,7 +13,7 @@ use crate::ports::{ActivityStore, Clock, ConsentStore, ContactRecord, LedgerStat
 
 /// What fan-out reads for a whole page before judging its contacts.
 pub struct PageFacts {
-    suppressed: std::collections::HashSet<String>,
+    suppressed: std::collections::HashSet<crate::domain::BlindIndex>,
     grants: std::collections::HashMap<ContactId, Vec<crate::domain::ConsentGrant>>,
 }
 
@@ -72,7 +72,7 @@ impl AudienceJudge {
         campaign: &crate::domain::Campaign,
         records: &[ContactRecord],
     ) -> Result<PageFacts, AppError> {
-        let indexes: Vec<String> = records.iter().map(|r| r.email_index.clone()).collect();
+        let indexes: Vec<crate::domain::BlindIndex> = records.iter().map(|r| r.email_index.clone()).collect();
         let ids: Vec<ContactId> = records.iter().map(|r| r.id).collect();
         let categories = [campaign.category.clone(), crate::domain::ConsentCategory::hipaa_authorization()];
         Ok(PageFacts {

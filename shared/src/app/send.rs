@@ -19,20 +19,19 @@ use super::catalog::LoadedCampaign;
 use super::{AppError, Auditor, CampaignCatalog, Counters};
 use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
-use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, hipaa_authorized};
+use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, SkipReason, hipaa_authorized};
 use crate::error::Classify;
 use crate::mail::{MessageParts, build_message, tracking};
 use crate::ports::{
-    ActivityStore, CANCELLED_REASON, CampaignStore, ClaimOutcome, Clock, ConsentStore, ContactStore, HELD_REASON,
-    LedgerState, MailTransport, Metric, Metrics, OutgoingMail, SendLedger, StoreError, SuppressionList,
-    TransportErrorKind,
+    ActivityStore, CampaignStore, ClaimOutcome, Clock, ConsentStore, ContactStore, LedgerState, MailTransport, Metric,
+    Metrics, OutgoingMail, SendLedger, StoreError, SuppressionList, TransportErrorKind,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
     Sent,
     /// Consent or suppression stopped it; recorded with the reason.
-    Skipped(String),
+    Skipped(SkipReason),
     /// The provider refused it for good; recorded.
     Failed(String),
     /// Already settled by an earlier delivery of the same job.
@@ -48,17 +47,18 @@ pub enum SendError {
     #[error("provider is throttling")]
     Throttled,
     #[error("transient failure: {0}")]
-    Transient(String),
+    Transient(#[source] AppError),
     #[error("permanent failure: {0}")]
-    Permanent(String),
-    /// The provider accepted the message but the ledger could not record it.
+    Permanent(#[source] AppError),
+    /// The provider accepted the message (or may have) but the ledger could
+    /// not record it.
     #[error("sent but not recorded: {0}")]
-    Unsettled(String),
+    Unsettled(#[source] AppError),
 }
 
 impl From<AppError> for SendError {
     fn from(e: AppError) -> Self {
-        if e.is_transient() { SendError::Transient(e.to_string()) } else { SendError::Permanent(e.to_string()) }
+        if e.is_transient() { SendError::Transient(e) } else { SendError::Permanent(e) }
     }
 }
 
@@ -185,38 +185,38 @@ impl Sender {
         let settle = |state: LedgerState| async move {
             self.ledger.settle(&job.campaign_id, &job.contact_id, attempt, &state).await
         };
-        let skip = |reason: String| async move {
-            settle(LedgerState::Skipped { reason: reason.clone() }).await?;
+        let skip = |reason: SkipReason| async move {
+            settle(LedgerState::Skipped { reason: reason.as_str().to_owned() }).await?;
             Ok::<_, SendError>(SendOutcome::Skipped(reason))
         };
 
         // Read fresh for every job, so a pause holds the very next one.
         let status = self.campaigns.get(&job.campaign_id).await?.map(|r| r.status);
         if status == Some(CampaignStatus::Paused) {
-            return skip(HELD_REASON.into()).await;
+            return skip(SkipReason::CampaignPaused).await;
         }
         if status == Some(CampaignStatus::Cancelled) {
-            return skip(CANCELLED_REASON.into()).await;
+            return skip(SkipReason::Cancelled).await;
         }
         let Some(record) = self.contacts.get(&job.contact_id).await? else {
-            return skip("contact_erased".into()).await;
+            return skip(SkipReason::ContactErased).await;
         };
         if let Some(reason) = self.suppression.reason(&record.email_index).await? {
-            return skip(format!("suppressed_{}", reason.as_str())).await;
+            return skip(SkipReason::Suppressed(reason)).await;
         }
         let grants = self.consent.grants(&job.contact_id).await?;
         let consent_reason = match grants.iter().find(|g| g.category == campaign.category) {
             Some(g) if g.allows_send(now) => None,
-            Some(g) if g.status == ConsentStatus::Pending => Some("consent_pending"),
-            Some(_) => Some("consent_withdrawn"),
-            None => Some("no_consent"),
+            Some(g) if g.status == ConsentStatus::Pending => Some(SkipReason::ConsentPending),
+            Some(_) => Some(SkipReason::ConsentWithdrawn),
+            None => Some(SkipReason::NoConsent),
         };
         if let Some(reason) = consent_reason {
-            return skip(reason.into()).await;
+            return skip(reason).await;
         }
         // Revoked or expired since fan-out: checked again now.
         if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
-            return skip("no_hipaa_authorization".into()).await;
+            return skip(SkipReason::NoHipaaAuthorization).await;
         }
         // Checked at fan-out; claimed now, atomically, so campaigns sending
         // at the same time cannot pass the cap together.
@@ -227,7 +227,7 @@ impl Sender {
             let claimed =
                 self.activity.claim_marketing_send(&record.id, &campaign.id, now, since, cap.max, expires).await?;
             if !claimed {
-                return skip("frequency_cap".into()).await;
+                return skip(SkipReason::FrequencyCap).await;
             }
         }
 
@@ -237,7 +237,7 @@ impl Sender {
                 settle(LedgerState::Failed { reason: "contact_unreadable".into() }).await?;
                 return Ok(SendOutcome::Failed("contact_unreadable".into()));
             }
-            Err(e) => return Err(SendError::Transient(e.to_string())),
+            Err(e) => return Err(SendError::Transient(e.into())),
         };
         let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
         let expires = now + self.settings.unsubscribe_ttl;
@@ -284,10 +284,11 @@ impl Sender {
                             return Ok(SendOutcome::Sent);
                         }
                         Err(e) if e.is_transient() => last = Some(e),
-                        Err(e) => return Err(SendError::Unsettled(e.to_string())),
+                        Err(e) => return Err(SendError::Unsettled(e.into())),
                     }
                 }
-                Err(SendError::Unsettled(last.map(|e| e.to_string()).unwrap_or_default()))
+                let last = last.unwrap_or_else(|| StoreError::unavailable_msg("settling the send"));
+                Err(SendError::Unsettled(last.into()))
             }
             Err(e) if e.kind == TransportErrorKind::Permanent => {
                 settle(LedgerState::Failed { reason: "provider_rejected".into() }).await?;
@@ -298,8 +299,8 @@ impl Sender {
                 Err(SendError::Throttled)
             }
             // Maybe accepted: keep the claim; the Send event or the lease decides.
-            Err(e) if e.kind == TransportErrorKind::Ambiguous => Err(SendError::Unsettled(e.message)),
-            Err(e) => Err(SendError::Transient(e.message)),
+            Err(e) if e.kind == TransportErrorKind::Ambiguous => Err(SendError::Unsettled(e.into())),
+            Err(e) => Err(SendError::Transient(e.into())),
         }
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{SendError, SendOutcome};
 use crate::app::test_support::Harness;
 use crate::domain::{
-    CampaignCounter, CampaignId, CampaignStatus, ConsentMethod, ContactId, ProviderMessageId, SendJob,
+    CampaignCounter, CampaignId, CampaignStatus, ConsentMethod, ContactId, ProviderMessageId, SendJob, SkipReason,
 };
 use crate::ports::{
     ClaimOutcome, Clock, LedgerCounts, LedgerState, Metric, Reopenable, SendLedger, StoreError, SuppressionReason,
@@ -109,7 +109,7 @@ impl SendLedger for LedgerThatCannotRecordSends {
     }
     async fn settle(&self, c: &CampaignId, k: &ContactId, attempt: u32, state: &LedgerState) -> Result<(), StoreError> {
         match state {
-            LedgerState::Sent { .. } => Err(StoreError::Unavailable("injected outage".into())),
+            LedgerState::Sent { .. } => Err(StoreError::unavailable_msg("injected outage")),
             other => self.0.settle(c, k, attempt, other).await,
         }
     }
@@ -174,7 +174,7 @@ async fn consent_withdrawn_after_fan_out_is_checked_again_at_send_time() {
 
     let outcome = h.app.sender.process(&job).await.unwrap();
 
-    assert_eq!(outcome, SendOutcome::Skipped("consent_withdrawn".into()));
+    assert_eq!(outcome, SendOutcome::Skipped(SkipReason::ConsentWithdrawn));
     assert!(h.transport.accepted().is_empty());
 }
 
@@ -187,7 +187,7 @@ async fn a_suppressed_address_is_skipped_whatever_its_consent() {
 
     let outcome = h.app.sender.process(&job).await.unwrap();
 
-    assert_eq!(outcome, SendOutcome::Skipped("suppressed_complaint".into()));
+    assert_eq!(outcome, SendOutcome::Skipped(SkipReason::Suppressed(SuppressionReason::Complaint)));
     assert!(h.transport.accepted().is_empty());
 }
 
@@ -206,7 +206,7 @@ async fn a_paused_campaign_holds_the_job_and_a_permanent_refusal_is_recorded_as_
     let held = h.app.sender.process(&job).await.unwrap();
 
     assert_eq!(refused, SendOutcome::Failed("provider_rejected".into()));
-    assert_eq!(held, SendOutcome::Skipped(crate::ports::HELD_REASON.into()));
+    assert_eq!(held, SendOutcome::Skipped(SkipReason::CampaignPaused));
     let record = h.app.ports.campaigns.get(&job.campaign_id).await.unwrap().unwrap();
     assert_eq!(record.status, CampaignStatus::Paused);
 }

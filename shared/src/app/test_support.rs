@@ -108,7 +108,7 @@ impl KeyProvider for InMemoryKeys {
     ) -> Result<Zeroizing<[u8; 32]>, KeyProviderError> {
         let (digest, key) = wrapped.split_at(8.min(wrapped.len()));
         if digest != context_digest(context).as_slice() || key.len() != 32 {
-            return Err(KeyProviderError::Refused("wrong context".into()));
+            return Err(KeyProviderError::refused("wrong context"));
         }
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(key);

@@ -4,7 +4,7 @@
 
 use aws_lc_rs::hmac;
 
-use crate::domain::EmailAddress;
+use crate::domain::{BlindIndex, EmailAddress};
 
 pub struct BlindIndexer {
     key: hmac::Key,
@@ -16,8 +16,10 @@ impl BlindIndexer {
     }
 
     /// 64 lower-case hex characters.
-    pub fn index(&self, email: &EmailAddress) -> String {
-        hex::encode(hmac::sign(&self.key, email.normalized().as_bytes()))
+    pub fn index(&self, email: &EmailAddress) -> BlindIndex {
+        let tag = hmac::sign(&self.key, email.normalized().as_bytes());
+        let digest: &[u8; 32] = tag.as_ref().try_into().expect("HMAC-SHA-256 tags are 32 bytes");
+        BlindIndex::from_digest(digest)
     }
 }
 
@@ -33,6 +35,6 @@ mod tests {
         let lower = EmailAddress::parse("ada@example.org").unwrap();
         assert_eq!(a.index(&upper), a.index(&lower));
         assert_ne!(a.index(&lower), b.index(&lower));
-        assert!(!a.index(&lower).contains("ada"));
+        assert!(!a.index(&lower).as_str().contains("ada"));
     }
 }

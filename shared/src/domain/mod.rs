@@ -2,6 +2,7 @@
 //! each has private fields and is built only through `parse` / `TryFrom`.
 
 pub mod audit;
+pub mod blind_index;
 pub mod campaign;
 pub mod chain;
 pub mod consent;
@@ -13,9 +14,11 @@ pub mod ids;
 pub mod jobs;
 pub mod schema;
 pub mod segment;
+pub mod skip;
 pub mod url;
 
 pub use audit::*;
+pub use blind_index::{BlindIndex, InvalidBlindIndex};
 pub use campaign::*;
 pub use chain::{ChainError, GENESIS_HASH};
 pub use consent::*;
@@ -26,4 +29,5 @@ pub use ids::*;
 pub use jobs::*;
 pub use schema::{AttributeClass, AttributeDef, AttributeKey, AttributeType, ContactSchema, ParseContactSchemaError};
 pub use segment::*;
+pub use skip::{SkipReason, SuppressionReason};
 pub use url::*;

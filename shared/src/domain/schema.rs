@@ -117,11 +117,24 @@ fn default_class(attribute: Attribute) -> AttributeClass {
     }
 }
 
+/// A declared class weaker than the attribute's floor (see `class_floor`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassTooWeak {
+    /// A Safe Harbor identifier classed `phi` or `non_identifying`.
+    #[error(
+        "'{name}' must be classed identifier (HIPAA Safe Harbor: names, ZIP codes and dates about a patient identify them)"
+    )]
+    MustBeIdentifier { name: String },
+    /// Health information or free text classed `non_identifying`.
+    #[error("'{name}' cannot be classed non_identifying (health information, or free text that may hold identifiers)")]
+    MustBeAtLeastPhi { name: String },
+}
+
 /// Why a declared class is too weak, if it is. Safe Harbor (45 CFR
 /// 164.514(b)(2)) names, geographic units smaller than a state and every
 /// date element but the year are identifiers; diagnoses and drugs are health
 /// information; free text may hold anything.
-fn class_floor(name: &str, key: AttributeKey, kind: AttributeType, class: AttributeClass) -> Result<(), String> {
+fn class_floor(name: &str, key: AttributeKey, kind: AttributeType, class: AttributeClass) -> Result<(), ClassTooWeak> {
     let required = match key {
         AttributeKey::Builtin(a) if default_class(a) == AttributeClass::Identifier => Some(AttributeClass::Identifier),
         AttributeKey::Builtin(a) if default_class(a) == AttributeClass::Phi => {
@@ -134,12 +147,10 @@ fn class_floor(name: &str, key: AttributeKey, kind: AttributeType, class: Attrib
         _ => None,
     };
     match required {
-        Some(AttributeClass::Identifier) if class != AttributeClass::Identifier => Err(format!(
-            "'{name}' must be classed identifier (HIPAA Safe Harbor: names, ZIP codes and dates about a patient identify them)"
-        )),
-        Some(AttributeClass::Phi) => Err(format!(
-            "'{name}' cannot be classed non_identifying (health information, or free text that may hold identifiers)"
-        )),
+        Some(AttributeClass::Identifier) if class != AttributeClass::Identifier => {
+            Err(ClassTooWeak::MustBeIdentifier { name: name.to_owned() })
+        }
+        Some(AttributeClass::Phi) => Err(ClassTooWeak::MustBeAtLeastPhi { name: name.to_owned() }),
         _ => Ok(()),
     }
 }
@@ -240,7 +251,7 @@ impl ContactSchema {
                     AttributeDef { name, kind, class: a.class, code, key: AttributeKey::Custom(code) }
                 }
             };
-            class_floor(&def.name, def.key, def.kind, def.class).map_err(err)?;
+            class_floor(&def.name, def.key, def.kind, def.class).map_err(|e| err(e.to_string()))?;
             attributes.push(def);
         }
         if attributes.iter().filter(|d| matches!(d.key, AttributeKey::Custom(_))).count() > MAX_CUSTOM {
@@ -400,6 +411,23 @@ mod tests {
             ContactSchema::parse(&serde_json::to_string(&ContactSchema::default()).unwrap()).unwrap(),
             ContactSchema::default()
         );
+    }
+
+    #[test]
+    fn the_class_floor_says_which_rule_a_class_breaks() {
+        use AttributeClass::{Identifier, NonIdentifying, Phi};
+        let zip = AttributeKey::Builtin(Attribute::Zip);
+        assert_eq!(
+            class_floor("zip", zip, AttributeType::Text, Phi),
+            Err(ClassTooWeak::MustBeIdentifier { name: "zip".into() })
+        );
+        assert_eq!(class_floor("zip", zip, AttributeType::Text, Identifier), Ok(()));
+        let notes = AttributeKey::Custom(21);
+        assert_eq!(
+            class_floor("notes", notes, AttributeType::Text, NonIdentifying),
+            Err(ClassTooWeak::MustBeAtLeastPhi { name: "notes".into() })
+        );
+        assert_eq!(class_floor("notes", notes, AttributeType::Text, Phi), Ok(()));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::*;
 pub struct ContactRecord {
     pub id: ContactId,
     pub external_id: Option<ExternalId>,
-    pub email_index: String,
+    pub email_index: BlindIndex,
     pub sealed: Vec<u8>,
     pub updated_at: OffsetDateTime,
 }
@@ -35,7 +35,7 @@ pub trait ContactStore: Send + Sync {
     /// another contact already holds the email index or external ID.
     async fn put(&self, record: &ContactRecord) -> Result<(), StoreError>;
     async fn get(&self, id: &ContactId) -> Result<Option<ContactRecord>, StoreError>;
-    async fn find_by_email_index(&self, email_index: &str) -> Result<Option<ContactRecord>, StoreError>;
+    async fn find_by_email_index(&self, email_index: &BlindIndex) -> Result<Option<ContactRecord>, StoreError>;
     async fn find_by_external_id(&self, external_id: &ExternalId) -> Result<Option<ContactRecord>, StoreError>;
     /// Up to `limit` records of one shard, from `cursor` (`None`: the start).
     /// Across all shards and pages every contact appears exactly once.

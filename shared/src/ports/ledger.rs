@@ -13,6 +13,7 @@ pub enum LedgerState {
         provider_message_id: ProviderMessageId,
     },
     /// Not sent and never will be for this campaign: consent gone, suppressed.
+    /// `reason` is a `SkipReason`'s stored text (`SkipReason::as_str`).
     Skipped {
         reason: String,
     },
@@ -42,9 +43,9 @@ pub enum Reopenable {
 }
 
 /// The skip reason of a job held because its campaign was paused.
-pub const HELD_REASON: &str = "campaign_paused";
+pub const HELD_REASON: &str = crate::domain::SkipReason::CampaignPaused.as_str();
 /// The `Skipped` reason of a send job of a cancelled campaign.
-pub const CANCELLED_REASON: &str = "cancelled";
+pub const CANCELLED_REASON: &str = crate::domain::SkipReason::Cancelled.as_str();
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerCounts {

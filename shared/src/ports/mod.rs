@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::domain::{
-    AuditEntry, CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ConsentEntry, ConsentGrant,
+    AuditEntry, BlindIndex, CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ConsentEntry, ConsentGrant,
     ConsentStatus, ContactId, ExternalId, ProviderMessageId, ShardProgress,
 };
 use crate::error::{Classify, ErrorClass};

@@ -20,7 +20,7 @@ use carepost::ports::{
     ClaimOutcome, ConsentStore, ContactRecord, ContactStore, SendLedger, StoreError, SuppressionList, SuppressionReason,
 };
 
-use super::support::{T0, unique};
+use super::support::{T0, unique, unique_index};
 
 async fn client() -> Client {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
@@ -227,7 +227,7 @@ async fn dynamodb_an_email_index_given_up_can_be_taken_by_another_contact() {
     let store = DynamoContactStore::new(client, t.contacts);
     let first = super::contacts::contact(ContactId::new_random());
     store.put(&first).await.unwrap();
-    let moved = ContactRecord { email_index: unique("idx"), external_id: None, ..first.clone() };
+    let moved = ContactRecord { email_index: unique_index(), external_id: None, ..first.clone() };
     store.put(&moved).await.unwrap();
 
     let heir = ContactRecord {
@@ -278,10 +278,11 @@ async fn dynamodb_a_missing_table_is_a_transient_error() {
     let client = client().await;
     let list = DynamoSuppressionList::new(client, unique("no-such-table"));
 
-    let error = list.reason("idx").await.expect_err("the table does not exist");
-    let suppress = list.suppress("idx", SuppressionReason::Complaint).await.expect_err("no table");
+    let index = unique_index();
+    let error = list.reason(&index).await.expect_err("the table does not exist");
+    let suppress = list.suppress(&index, SuppressionReason::Complaint).await.expect_err("no table");
 
-    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
     assert!(error.is_transient() && suppress.is_transient());
-    assert!(!error.to_string().contains("idx"), "error text carries no key values: {error}");
+    assert!(!error.to_string().contains(index.as_str()), "error text carries no key values: {error}");
 }

@@ -54,7 +54,7 @@ mod kms {
 
     fn assert_refused<T>(result: Result<T, KeyProviderError>, what: &str) {
         match result {
-            Err(KeyProviderError::Refused(_)) => {}
+            Err(KeyProviderError::Refused { .. }) => {}
             Err(other) => panic!("{what}: expected Refused, got {other:?}"),
             Ok(_) => panic!("{what}: expected Refused, got a key"),
         }
@@ -162,7 +162,7 @@ mod kms {
 
         for result in [generated.map(|_| ()), decrypted.map(|_| ())] {
             match result {
-                Err(KeyProviderError::Unavailable(message)) => {
+                Err(KeyProviderError::Unavailable { context: message, .. }) => {
                     assert!(message.starts_with("kms "), "{message}");
                     assert!(!message.to_lowercase().contains("a5a5"), "{message}");
                 }
@@ -184,13 +184,13 @@ mod kms {
         let unavailable =
             ["ThrottlingException", "LimitExceededException", "KMSInternalException", "DependencyTimeoutException"];
         for code in refused {
-            assert!(matches!(classify_kms_error("Decrypt", Some(code), Some(400)), KeyProviderError::Refused(_)));
+            assert!(matches!(classify_kms_error("Decrypt", Some(code), Some(400)), KeyProviderError::Refused { .. }));
         }
         for code in unavailable {
             let e = classify_kms_error("Decrypt", Some(code), Some(400));
-            assert!(matches!(e, KeyProviderError::Unavailable(_)), "{code}: {e:?}");
+            assert!(matches!(e, KeyProviderError::Unavailable { .. }), "{code}: {e:?}");
         }
-        assert!(matches!(classify_kms_error("Decrypt", None, Some(500)), KeyProviderError::Unavailable(_)));
+        assert!(matches!(classify_kms_error("Decrypt", None, Some(500)), KeyProviderError::Unavailable { .. }));
     }
 }
 
@@ -203,7 +203,7 @@ mod sqs {
     use carepost::adapters::embedded::QueueSettings;
     use carepost::ports::{Queue, QueueError};
 
-    use super::super::queue as suite;
+    use super::super::queue::{self as suite, Time};
     use super::super::support::unique;
     use super::{closed_endpoint, sdk};
 
@@ -255,15 +255,24 @@ mod sqs {
 
     #[tokio::test]
     async fn a_received_message_stays_hidden_until_its_visibility_timeout_passes() {
-        suite::a_received_message_stays_hidden_until_its_visibility_timeout_passes(&*fresh().await, SETTINGS).await;
+        suite::a_received_message_stays_hidden_until_its_visibility_timeout_passes(
+            &*fresh().await,
+            SETTINGS,
+            &Time::Real,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue() {
         let (queue, dead_letters) = queue().await;
 
-        let body =
-            suite::a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(&*queue, SETTINGS).await;
+        let body = suite::a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(
+            &*queue,
+            SETTINGS,
+            &Time::Real,
+        )
+        .await;
 
         let moved = dead_letters.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(moved.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec![body.as_str()]);
@@ -276,7 +285,7 @@ mod sqs {
 
     #[tokio::test]
     async fn a_longer_visibility_timeout_keeps_a_message_hidden() {
-        suite::a_longer_visibility_timeout_keeps_a_message_hidden(&*fresh().await, SETTINGS).await;
+        suite::a_longer_visibility_timeout_keeps_a_message_hidden(&*fresh().await, SETTINGS, &Time::Real).await;
     }
 
     #[tokio::test]
@@ -394,8 +403,8 @@ mod sqs {
         let sent = queue.send_batch(&[unique("job")]).await;
         let deleted = queue.delete("receipt").await;
 
-        assert!(matches!(sent, Err(QueueError::Unavailable(_))), "{sent:?}");
-        assert!(matches!(deleted, Err(QueueError::Unavailable(_))), "{deleted:?}");
+        assert!(matches!(sent, Err(QueueError::Unavailable { .. })), "{sent:?}");
+        assert!(matches!(deleted, Err(QueueError::Unavailable { .. })), "{deleted:?}");
     }
 }
 

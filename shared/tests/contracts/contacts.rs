@@ -8,14 +8,14 @@ use carepost::domain::{ContactId, ExternalId};
 use carepost::ports::{ContactRecord, ContactStore, ScanPage, ShardSpec, StoreError};
 use time::Duration;
 
-use super::support::{T0, unique};
+use super::support::{T0, unique, unique_index};
 
 /// A contact with a unique email index and external ID.
 pub fn contact(id: ContactId) -> ContactRecord {
     ContactRecord {
         id,
         external_id: Some(ExternalId::parse(&unique("crm")).expect("valid external id")),
-        email_index: unique("idx"),
+        email_index: unique_index(),
         sealed: [b"sealed:".as_slice(), id.as_bytes()].concat(),
         updated_at: T0,
     }
@@ -181,7 +181,7 @@ pub async fn putting_a_contact_again_updates_it_in_place(store: &dyn ContactStor
     store.put(&original).await.unwrap();
     let updated = ContactRecord {
         external_id: Some(ExternalId::parse(&unique("crm")).unwrap()),
-        email_index: unique("idx"),
+        email_index: unique_index(),
         sealed: b"re-sealed".to_vec(),
         updated_at: T0 + Duration::hours(1),
         ..original.clone()

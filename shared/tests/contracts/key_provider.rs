@@ -9,7 +9,7 @@ fn contact_context(contact: &str) -> EncryptionContext {
 
 fn assert_refused<T: std::fmt::Debug>(result: Result<T, KeyProviderError>, what: &str) {
     match result {
-        Err(KeyProviderError::Refused(_)) => {}
+        Err(KeyProviderError::Refused { .. }) => {}
         other => panic!("{what}: expected Refused, got {other:?}"),
     }
 }

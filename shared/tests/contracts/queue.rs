@@ -1,6 +1,9 @@
 //! `Queue`: SQS semantics. Each suite takes a fresh, empty queue and the
 //! settings it was created with (a short visibility timeout keeps the suites
-//! quick: the tests below use 1 s and a `MaxReceiveCount` of 2).
+//! quick: the tests below use 1 s and a `MaxReceiveCount` of 2). Suites that
+//! wait for a timeout let time pass through `Time`: SQS keeps the wall
+//! clock's time, so they sleep; the embedded queue keeps a `ManualClock`'s,
+//! so they move it forward and take no time.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -8,9 +11,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use carepost::adapters::embedded::QueueSettings;
-use carepost::ports::{Queue, QueueError, ReceivedMessage};
+use carepost::ports::{ManualClock, Queue, QueueError, ReceivedMessage};
 
 use super::support::unique;
+
+/// How a suite lets time pass for the queue under test.
+#[derive(Clone)]
+pub enum Time {
+    /// The queue reads the wall clock (SQS): sleep.
+    Real,
+    /// The queue reads this clock (the embedded queue): move it.
+    Manual(Arc<ManualClock>),
+}
+
+impl Time {
+    pub async fn pass(&self, by: Duration) {
+        match self {
+            Time::Real => tokio::time::sleep(by).await,
+            Time::Manual(clock) => clock.advance(by),
+        }
+    }
+}
 
 /// A little longer than the visibility timeout, so a hidden message is visible again.
 fn past(settings: QueueSettings) -> Duration {
@@ -35,20 +56,20 @@ fn assert_stale(result: Result<(), QueueError>) {
 }
 
 /// Runs every suite, each on a queue of its own from `fresh`.
-pub async fn queue_contract<F, Fut>(mut fresh: F, settings: QueueSettings)
+pub async fn queue_contract<F, Fut>(mut fresh: F, settings: QueueSettings, time: &Time)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Arc<dyn Queue>>,
 {
     sent_messages_are_received_once_each_and_gone_once_deleted(&*fresh().await).await;
     an_empty_batch_sends_nothing(&*fresh().await).await;
-    a_received_message_stays_hidden_until_its_visibility_timeout_passes(&*fresh().await, settings).await;
-    a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(&*fresh().await, settings).await;
+    a_received_message_stays_hidden_until_its_visibility_timeout_passes(&*fresh().await, settings, time).await;
+    a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(&*fresh().await, settings, time).await;
     a_zero_visibility_timeout_makes_a_message_visible_at_once(&*fresh().await).await;
-    a_longer_visibility_timeout_keeps_a_message_hidden(&*fresh().await, settings).await;
+    a_longer_visibility_timeout_keeps_a_message_hidden(&*fresh().await, settings, time).await;
     a_stale_receipt_can_neither_delete_nor_change_visibility(&*fresh().await).await;
     a_batch_receive_returns_at_most_max_messages(&*fresh().await).await;
-    a_delayed_message_stays_hidden_until_its_delay_passes(&*fresh().await).await;
+    a_delayed_message_stays_hidden_until_its_delay_passes(&*fresh().await, time).await;
     depth_counts_messages_in_flight_until_deleted(&*fresh().await).await;
     a_waiting_receive_returns_a_message_sent_during_the_wait(fresh().await).await;
     a_waiting_receive_on_an_empty_queue_returns_nothing_after_the_wait(&*fresh().await).await;
@@ -83,12 +104,13 @@ pub async fn an_empty_batch_sends_nothing(queue: &dyn Queue) {
 pub async fn a_received_message_stays_hidden_until_its_visibility_timeout_passes(
     queue: &dyn Queue,
     settings: QueueSettings,
+    time: &Time,
 ) {
     queue.send_batch(&[unique("job")]).await.unwrap();
     let first = receive_one(queue).await;
 
     let while_hidden = receive_now(queue, 10).await;
-    tokio::time::sleep(past(settings)).await;
+    time.pass(past(settings)).await;
     let again = receive_one(queue).await;
 
     assert!(while_hidden.is_empty(), "an in-flight message was handed out twice: {while_hidden:?}");
@@ -102,17 +124,18 @@ pub async fn a_received_message_stays_hidden_until_its_visibility_timeout_passes
 pub async fn a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(
     queue: &dyn Queue,
     settings: QueueSettings,
+    time: &Time,
 ) -> String {
     let body = unique("poison");
     queue.send_batch(std::slice::from_ref(&body)).await.unwrap();
     for n in 1..=settings.max_receive_count {
         if n > 1 {
-            tokio::time::sleep(past(settings)).await;
+            time.pass(past(settings)).await;
         }
         let message = receive_one(queue).await;
         assert_eq!((message.body.as_str(), message.receive_count), (body.as_str(), n));
     }
-    tokio::time::sleep(past(settings)).await;
+    time.pass(past(settings)).await;
 
     let after_the_last_receive = receive_now(queue, 10).await;
 
@@ -132,12 +155,16 @@ pub async fn a_zero_visibility_timeout_makes_a_message_visible_at_once(queue: &d
     assert_eq!(again.receive_count, 2);
 }
 
-pub async fn a_longer_visibility_timeout_keeps_a_message_hidden(queue: &dyn Queue, settings: QueueSettings) {
+pub async fn a_longer_visibility_timeout_keeps_a_message_hidden(
+    queue: &dyn Queue,
+    settings: QueueSettings,
+    time: &Time,
+) {
     queue.send_batch(&[unique("job")]).await.unwrap();
     let first = receive_one(queue).await;
 
     queue.change_visibility(&first.receipt_handle, Duration::from_secs(30)).await.unwrap();
-    tokio::time::sleep(past(settings)).await;
+    time.pass(past(settings)).await;
 
     assert!(receive_now(queue, 10).await.is_empty(), "visible again after the default timeout");
     assert_eq!(queue.depth().await.unwrap(), (1, 0), "still in flight");
@@ -219,86 +246,90 @@ mod embedded {
     use std::sync::Arc;
 
     use carepost::adapters::embedded::{QueueSettings, SqliteQueue};
-    use carepost::ports::Queue;
+    use carepost::ports::{ManualClock, Queue};
 
     use super::super::support::{Scratch, scratch, unique};
+    use super::Time;
 
     const SETTINGS: QueueSettings =
         QueueSettings { visibility_timeout: std::time::Duration::from_secs(1), max_receive_count: 2 };
 
-    fn queue() -> (Scratch, Arc<SqliteQueue>) {
+    /// A fresh queue keeping the time of a clock only the test moves.
+    fn queue() -> (Scratch, Arc<SqliteQueue>, Time) {
         let s = scratch();
-        let queue = Arc::new(SqliteQueue::new(s.db.clone(), &unique("send"), SETTINGS));
-        (s, queue)
+        let clock = Arc::new(ManualClock::starting_now());
+        let queue = Arc::new(SqliteQueue::new(s.db.clone(), &unique("send"), SETTINGS).with_clock(clock.clone()));
+        (s, queue, Time::Manual(clock))
     }
 
     #[tokio::test]
     async fn sent_messages_are_received_once_each_and_gone_once_deleted() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::sent_messages_are_received_once_each_and_gone_once_deleted(&*queue).await;
     }
 
     #[tokio::test]
     async fn an_empty_batch_sends_nothing() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::an_empty_batch_sends_nothing(&*queue).await;
     }
 
     #[tokio::test]
     async fn a_received_message_stays_hidden_until_its_visibility_timeout_passes() {
-        let (_s, queue) = queue();
-        super::a_received_message_stays_hidden_until_its_visibility_timeout_passes(&*queue, SETTINGS).await;
+        let (_s, queue, time) = queue();
+        super::a_received_message_stays_hidden_until_its_visibility_timeout_passes(&*queue, SETTINGS, &time).await;
     }
 
     #[tokio::test]
     async fn a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue() {
-        let (_s, queue) = queue();
+        let (_s, queue, time) = queue();
 
         let body =
-            super::a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(&*queue, SETTINGS).await;
+            super::a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(&*queue, SETTINGS, &time)
+                .await;
 
         assert_eq!(queue.dead_letters().await.unwrap(), vec![body]);
     }
 
     #[tokio::test]
     async fn a_zero_visibility_timeout_makes_a_message_visible_at_once() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::a_zero_visibility_timeout_makes_a_message_visible_at_once(&*queue).await;
     }
 
     #[tokio::test]
     async fn a_longer_visibility_timeout_keeps_a_message_hidden() {
-        let (_s, queue) = queue();
-        super::a_longer_visibility_timeout_keeps_a_message_hidden(&*queue, SETTINGS).await;
+        let (_s, queue, time) = queue();
+        super::a_longer_visibility_timeout_keeps_a_message_hidden(&*queue, SETTINGS, &time).await;
     }
 
     #[tokio::test]
     async fn a_stale_receipt_can_neither_delete_nor_change_visibility() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::a_stale_receipt_can_neither_delete_nor_change_visibility(&*queue).await;
     }
 
     #[tokio::test]
     async fn a_batch_receive_returns_at_most_max_messages() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::a_batch_receive_returns_at_most_max_messages(&*queue).await;
     }
 
     #[tokio::test]
     async fn depth_counts_messages_in_flight_until_deleted() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::depth_counts_messages_in_flight_until_deleted(&*queue).await;
     }
 
     #[tokio::test]
     async fn a_waiting_receive_returns_a_message_sent_during_the_wait() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::a_waiting_receive_returns_a_message_sent_during_the_wait(queue).await;
     }
 
     #[tokio::test]
     async fn a_waiting_receive_on_an_empty_queue_returns_nothing_after_the_wait() {
-        let (_s, queue) = queue();
+        let (_s, queue, _time) = queue();
         super::a_waiting_receive_on_an_empty_queue_returns_nothing_after_the_wait(&*queue).await;
     }
 
@@ -333,23 +364,26 @@ mod embedded {
     async fn the_whole_contract_passes_on_fresh_queues_in_one_database() {
         let s = scratch();
         let db = s.db.clone();
+        let clock = Arc::new(ManualClock::starting_now());
 
         super::queue_contract(
             || {
-                let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(db.clone(), &unique("send"), SETTINGS));
+                let queue = SqliteQueue::new(db.clone(), &unique("send"), SETTINGS).with_clock(clock.clone());
+                let queue: Arc<dyn Queue> = Arc::new(queue);
                 async move { queue }
             },
             SETTINGS,
+            &Time::Manual(clock.clone()),
         )
         .await;
     }
 }
 
-pub async fn a_delayed_message_stays_hidden_until_its_delay_passes(queue: &dyn Queue) {
+pub async fn a_delayed_message_stays_hidden_until_its_delay_passes(queue: &dyn Queue, time: &Time) {
     queue.send_delayed("later", Duration::from_secs(2)).await.unwrap();
 
     let early = queue.receive(10, Duration::ZERO).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    time.pass(Duration::from_millis(2_500)).await;
     let late = queue.receive(10, Duration::from_secs(2)).await.unwrap();
 
     assert!(early.is_empty(), "visible before its delay");

@@ -11,7 +11,7 @@ use carepost::ports::{
     ActivityStore, ClaimOutcome, Engagement, LedgerState, SendLedger, SuppressionList, SuppressionReason,
 };
 
-use super::support::scratch;
+use super::support::{scratch, unique_index};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
@@ -37,7 +37,8 @@ async fn the_sweeper_removes_expired_ledger_rows_and_activity_and_keeps_suppress
     // settle() stamps rows with the real clock: sweep as if 401 days had passed.
     sent_row(&ledger, &campaign, &old, now).await;
     activity.record_engagement(&old, Engagement::Open, now, now + RETENTION).await.unwrap();
-    suppression.suppress("idx-old", SuppressionReason::HardBounce).await.unwrap();
+    let old_index = unique_index();
+    suppression.suppress(&old_index, SuppressionReason::HardBounce).await.unwrap();
     let later = now + RETENTION + DAY;
     sent_row(&ledger, &campaign, &fresh, now).await;
 
@@ -48,7 +49,7 @@ async fn the_sweeper_removes_expired_ledger_rows_and_activity_and_keeps_suppress
     assert_eq!(swept, Swept { ledger_rows: 2, activity_rows: 1 });
     assert_eq!(ledger.state(&campaign, &old).await.unwrap(), None);
     assert_eq!(activity.activity(&old).await.unwrap(), None);
-    assert_eq!(suppression.reason("idx-old").await.unwrap(), Some(SuppressionReason::HardBounce));
+    assert_eq!(suppression.reason(&old_index).await.unwrap(), Some(SuppressionReason::HardBounce));
     // The event marks went with their rows: a re-created row counts afresh.
     sent_row(&ledger, &campaign, &old, later).await;
 }

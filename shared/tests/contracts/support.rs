@@ -34,3 +34,9 @@ impl Scratch {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// A fresh blind index (of the indexer's shape: 64 lower-case hex digits).
+pub fn unique_index() -> carepost::domain::BlindIndex {
+    let hex = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    carepost::domain::BlindIndex::from_stored(hex).expect("two simple UUIDs are 64 hex digits")
+}

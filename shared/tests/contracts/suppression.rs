@@ -3,7 +3,7 @@
 
 use carepost::ports::{SuppressionList, SuppressionReason};
 
-use super::support::unique;
+use super::support::unique_index;
 
 pub async fn suppression_list_contract(list: &dyn SuppressionList) {
     a_suppressed_address_reports_its_reason(list).await;
@@ -14,20 +14,20 @@ pub async fn suppression_list_contract(list: &dyn SuppressionList) {
 }
 
 pub async fn a_page_of_addresses_is_checked_at_once(list: &dyn SuppressionList) {
-    let indexes: Vec<String> = (0..230).map(|_| unique("idx")).collect();
+    let indexes: Vec<_> = (0..230).map(|_| unique_index()).collect();
     for index in indexes.iter().step_by(7) {
         list.suppress(index, SuppressionReason::UnsubscribeAll).await.unwrap();
     }
 
     let suppressed = list.suppressed_among(&indexes).await.unwrap();
 
-    let expected: std::collections::HashSet<String> = indexes.iter().step_by(7).cloned().collect();
+    let expected: std::collections::HashSet<_> = indexes.iter().step_by(7).cloned().collect();
     assert_eq!(suppressed, expected);
     assert!(list.suppressed_among(&[]).await.unwrap().is_empty());
 }
 
 pub async fn a_suppressed_address_reports_its_reason(list: &dyn SuppressionList) {
-    let index = unique("idx");
+    let index = unique_index();
 
     list.suppress(&index, SuppressionReason::HardBounce).await.unwrap();
 
@@ -35,7 +35,7 @@ pub async fn a_suppressed_address_reports_its_reason(list: &dyn SuppressionList)
 }
 
 pub async fn a_second_suppression_keeps_the_first_reason(list: &dyn SuppressionList) {
-    let index = unique("idx");
+    let index = unique_index();
     list.suppress(&index, SuppressionReason::Complaint).await.unwrap();
 
     list.suppress(&index, SuppressionReason::UnsubscribeAll).await.unwrap();
@@ -45,11 +45,11 @@ pub async fn a_second_suppression_keeps_the_first_reason(list: &dyn SuppressionL
 }
 
 pub async fn an_unknown_address_is_not_suppressed(list: &dyn SuppressionList) {
-    assert_eq!(list.reason(&unique("idx")).await.unwrap(), None);
+    assert_eq!(list.reason(&unique_index()).await.unwrap(), None);
 }
 
 pub async fn suppressing_one_address_leaves_others_alone(list: &dyn SuppressionList) {
-    let (suppressed, neighbour) = (unique("idx"), unique("idx"));
+    let (suppressed, neighbour) = (unique_index(), unique_index());
 
     list.suppress(&suppressed, SuppressionReason::UnsubscribeAll).await.unwrap();
 

@@ -101,7 +101,7 @@ async fn an_authorization_revoked_after_fan_out_stops_the_send() {
     revoke(client, &contact).await;
     let outcome = app.sender.process(&job).await.unwrap();
 
-    assert_eq!(outcome, SendOutcome::Skipped("no_hipaa_authorization".into()));
+    assert_eq!(outcome, SendOutcome::Skipped(carepost::domain::SkipReason::NoHipaaAuthorization));
 }
 
 #[tokio::test]

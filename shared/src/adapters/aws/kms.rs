@@ -45,25 +45,30 @@ pub fn classify_kms_error(operation: &str, code: Option<&str>, http_status: Opti
         (None, None) => format!("kms {operation}: no answer"),
     };
     if code.is_some_and(|c| REFUSED_CODES.contains(&c)) {
-        KeyProviderError::Refused(what)
+        KeyProviderError::refused(what)
     } else {
-        KeyProviderError::Unavailable(what)
+        KeyProviderError::unavailable(what)
     }
 }
 
-fn sdk_error<E: ProvideErrorMetadata>(operation: &str, err: &SdkError<E, HttpResponse>) -> KeyProviderError {
-    match err {
+/// Keeps the SDK error as the source; the display is `classify_kms_error`'s.
+fn sdk_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> KeyProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let error = match &err {
         SdkError::ServiceError(service) => {
             classify_kms_error(operation, service.err().code(), Some(service.raw().status().as_u16()))
         }
-        SdkError::TimeoutError(_) => KeyProviderError::Unavailable(format!("kms {operation}: timeout")),
-        SdkError::DispatchFailure(_) => KeyProviderError::Unavailable(format!("kms {operation}: dispatch failure")),
-        SdkError::ResponseError(_) => KeyProviderError::Unavailable(format!("kms {operation}: unreadable response")),
+        SdkError::TimeoutError(_) => KeyProviderError::unavailable(format!("kms {operation}: timeout")),
+        SdkError::DispatchFailure(_) => KeyProviderError::unavailable(format!("kms {operation}: dispatch failure")),
+        SdkError::ResponseError(_) => KeyProviderError::unavailable(format!("kms {operation}: unreadable response")),
         SdkError::ConstructionFailure(_) => {
-            KeyProviderError::Unavailable(format!("kms {operation}: request could not be built"))
+            KeyProviderError::unavailable(format!("kms {operation}: request could not be built"))
         }
-        _ => KeyProviderError::Unavailable(format!("kms {operation}: failed")),
-    }
+        _ => KeyProviderError::unavailable(format!("kms {operation}: failed")),
+    };
+    error.with_source(err)
 }
 
 /// Error codes are identifiers; keep them that way in our messages.
@@ -102,7 +107,7 @@ impl KmsKeyProvider {
 fn data_key_bytes(operation: &str, blob: Option<Blob>) -> Result<Zeroizing<[u8; 32]>, KeyProviderError> {
     let bytes = Zeroizing::new(blob.map(Blob::into_inner).unwrap_or_default());
     if bytes.len() != 32 {
-        return Err(KeyProviderError::Refused(format!("kms {operation}: the data key is not 256 bits")));
+        return Err(KeyProviderError::refused(format!("kms {operation}: the data key is not 256 bits")));
     }
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&bytes);
@@ -122,14 +127,14 @@ impl KeyProvider for KmsKeyProvider {
             .set_encryption_context(Self::kms_context(context))
             .send()
             .await
-            .map_err(|e| sdk_error(OP, &e))?;
+            .map_err(|e| sdk_error(OP, e))?;
         let plaintext = data_key_bytes(OP, output.plaintext.take())?;
         let wrapped = output
             .ciphertext_blob
             .take()
             .map(Blob::into_inner)
             .filter(|w| !w.is_empty())
-            .ok_or_else(|| KeyProviderError::Unavailable(format!("kms {OP}: no wrapped key in the answer")))?;
+            .ok_or_else(|| KeyProviderError::unavailable(format!("kms {OP}: no wrapped key in the answer")))?;
         Ok(DataKey { plaintext, wrapped })
     }
 
@@ -140,7 +145,7 @@ impl KeyProvider for KmsKeyProvider {
     ) -> Result<Zeroizing<[u8; 32]>, KeyProviderError> {
         const OP: &str = "Decrypt";
         if wrapped.is_empty() {
-            return Err(KeyProviderError::Refused(format!("kms {OP}: the wrapped key is empty")));
+            return Err(KeyProviderError::refused(format!("kms {OP}: the wrapped key is empty")));
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut output = self
@@ -151,7 +156,7 @@ impl KeyProvider for KmsKeyProvider {
             .set_encryption_context(Self::kms_context(context))
             .send()
             .await
-            .map_err(|e| sdk_error(OP, &e))?;
+            .map_err(|e| sdk_error(OP, e))?;
         data_key_bytes(OP, output.plaintext.take())
     }
 
@@ -167,11 +172,11 @@ impl KeyProvider for KmsKeyProvider {
                 .key_id(&self.key_id)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DescribeKey", &e))?;
+                .map_err(|e| sdk_error("DescribeKey", e))?;
             described
                 .key_metadata
                 .map(|m| m.key_id)
-                .ok_or_else(|| KeyProviderError::Unavailable("kms DescribeKey: no key metadata".into()))?
+                .ok_or_else(|| KeyProviderError::unavailable("kms DescribeKey: no key metadata"))?
         } else {
             self.key_id.clone()
         };
@@ -180,7 +185,7 @@ impl KeyProvider for KmsKeyProvider {
             .key_id(&key_id)
             .send()
             .await
-            .map_err(|e| sdk_error("RotateKeyOnDemand", &e))?;
+            .map_err(|e| sdk_error("RotateKeyOnDemand", e))?;
         Ok(format!("kms key {} rotated on demand", sanitize_code(&key_id)))
     }
 }
@@ -190,7 +195,7 @@ mod tests {
     use super::*;
 
     fn refused(code: &str) -> bool {
-        matches!(classify_kms_error("Decrypt", Some(code), Some(400)), KeyProviderError::Refused(_))
+        matches!(classify_kms_error("Decrypt", Some(code), Some(400)), KeyProviderError::Refused { .. })
     }
 
     #[test]
@@ -214,8 +219,8 @@ mod tests {
         {
             assert!(!refused(code), "{code}");
         }
-        assert!(matches!(classify_kms_error("Decrypt", None, Some(503)), KeyProviderError::Unavailable(_)));
-        assert!(matches!(classify_kms_error("Decrypt", None, None), KeyProviderError::Unavailable(_)));
+        assert!(matches!(classify_kms_error("Decrypt", None, Some(503)), KeyProviderError::Unavailable { .. }));
+        assert!(matches!(classify_kms_error("Decrypt", None, None), KeyProviderError::Unavailable { .. }));
     }
 
     #[test]

@@ -164,7 +164,7 @@ impl MailTransport for SesTransport {
             .set_email_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| transport_error(&e).with_source(e))?;
         match output.message_id {
             Some(id) if !id.is_empty() => Ok(ProviderMessageId::new(id)),
             _ => {

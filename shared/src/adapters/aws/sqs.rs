@@ -48,17 +48,24 @@ fn describe<E: ProvideErrorMetadata>(operation: &str, err: &SdkError<E, HttpResp
     }
 }
 
-fn unavailable<E: ProvideErrorMetadata>(operation: &str) -> impl Fn(SdkError<E, HttpResponse>) -> QueueError + '_ {
-    move |err| QueueError::Unavailable(describe(operation, &err))
+/// Keeps the SDK error as the source; the display is `describe`'s.
+fn unavailable<E>(operation: &str) -> impl Fn(SdkError<E, HttpResponse>) -> QueueError + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |err| QueueError::unavailable(describe(operation, &err), err)
 }
 
 /// For calls that take a receipt handle: a stale one is `StaleReceipt`.
-fn receipt_error<E: ProvideErrorMetadata>(operation: &str) -> impl Fn(SdkError<E, HttpResponse>) -> QueueError + '_ {
+fn receipt_error<E>(operation: &str) -> impl Fn(SdkError<E, HttpResponse>) -> QueueError + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     move |err| match &err {
         SdkError::ServiceError(service) if service.err().code().is_some_and(is_stale_receipt_code) => {
             QueueError::StaleReceipt
         }
-        _ => QueueError::Unavailable(describe(operation, &err)),
+        _ => QueueError::unavailable(describe(operation, &err), err),
     }
 }
 
@@ -133,7 +140,9 @@ impl SqsQueue {
             .iter()
             .map(|m| {
                 let (Some(message_id), Some(receipt_handle)) = (m.message_id(), m.receipt_handle()) else {
-                    return Err(QueueError::Unavailable(format!("sqs {OP}: a message without id or receipt handle")));
+                    return Err(QueueError::unavailable_msg(format!(
+                        "sqs {OP}: a message without id or receipt handle"
+                    )));
                 };
                 let receive_count = m
                     .attributes()
@@ -161,7 +170,7 @@ impl Queue for SqsQueue {
                     .id(i.to_string())
                     .message_body(&chunk[i])
                     .build()
-                    .map_err(|_| QueueError::Unavailable(format!("sqs {OP}: request could not be built")))
+                    .map_err(|e| QueueError::unavailable(format!("sqs {OP}: request could not be built"), e))
             };
             let entries = (0..chunk.len()).map(entry).collect::<Result<Vec<_>, _>>()?;
             let failed = self.send_chunk(entries).await?;
@@ -173,10 +182,10 @@ impl Queue for SqsQueue {
                 .iter()
                 .map(|(id, _)| id.parse::<usize>().ok().filter(|i| *i < chunk.len()).map(entry))
                 .collect::<Option<Result<Vec<_>, _>>>()
-                .ok_or_else(|| QueueError::Unavailable(format!("sqs {OP}: a failed entry with an unknown id")))??;
+                .ok_or_else(|| QueueError::unavailable_msg(format!("sqs {OP}: a failed entry with an unknown id")))??;
             let still_failed = self.send_chunk(retry).await?;
             if let Some((_, code)) = still_failed.first() {
-                return Err(QueueError::Unavailable(format!(
+                return Err(QueueError::unavailable_msg(format!(
                     "sqs {OP}: {} of {} entries failed twice ({code})",
                     still_failed.len(),
                     chunk.len()
@@ -276,7 +285,7 @@ pub async fn create_queue_pair(
         .await
         .map_err(unavailable("CreateQueue"))?
         .queue_url
-        .ok_or_else(|| QueueError::Unavailable("sqs CreateQueue: no queue URL in the answer".into()))?;
+        .ok_or_else(|| QueueError::unavailable_msg("sqs CreateQueue: no queue URL in the answer"))?;
     let dlq_arn = client
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -286,7 +295,7 @@ pub async fn create_queue_pair(
         .map_err(unavailable("GetQueueAttributes"))?
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| QueueError::Unavailable("sqs GetQueueAttributes: no QueueArn in the answer".into()))?;
+        .ok_or_else(|| QueueError::unavailable_msg("sqs GetQueueAttributes: no QueueArn in the answer"))?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": max_receive_count.to_string(),
@@ -300,7 +309,7 @@ pub async fn create_queue_pair(
         .await
         .map_err(unavailable("CreateQueue"))?
         .queue_url
-        .ok_or_else(|| QueueError::Unavailable("sqs CreateQueue: no queue URL in the answer".into()))?;
+        .ok_or_else(|| QueueError::unavailable_msg("sqs CreateQueue: no queue URL in the answer"))?;
     Ok((queue_url, dlq_url))
 }
 

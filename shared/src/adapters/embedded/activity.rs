@@ -182,7 +182,7 @@ impl ActivityStore for SqliteActivityStore {
                     .map_err(unavailable)?;
                 let mut times: Vec<i64> = match stored {
                     Some(json) => serde_json::from_str(&json)
-                        .map_err(|_| StoreError::Corrupt("contact_activity.soft_bounces is not a list".into()))?,
+                        .map_err(|e| StoreError::corrupt_from("contact_activity.soft_bounces is not a list", e))?,
                     None => Vec::new(),
                 };
                 // Older bounces no longer count: keep the list as short as the window.

@@ -17,7 +17,7 @@ impl SqliteAuditLog {
 }
 
 fn parse(json: &str) -> Result<AuditEntry, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))
+    serde_json::from_str(json).map_err(|e| StoreError::corrupt_from("audit entry", e))
 }
 
 #[async_trait]
@@ -36,7 +36,7 @@ impl AuditLog for SqliteAuditLog {
                     .map_err(unavailable)?;
                 let (last_seq, last_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
                 if seq != last_seq + 1 || prev != last_hash {
-                    return Err(StoreError::Conflict("the audit log moved on; chain again".into()));
+                    return Err(StoreError::conflict("the audit log moved on; chain again"));
                 }
                 tx.execute("INSERT INTO audit_log (seq, hash, entry) VALUES (?1, ?2, ?3)", params![seq, hash, json])
                     .map_err(unavailable)?;

@@ -28,7 +28,7 @@ impl CampaignStore for SqliteCampaignStore {
                         params![r.id.to_string(), r.definition, r.status.as_str(), r.shards, unix(r.created_at)],
                     )
                     .map_err(unavailable)?;
-                if inserted == 0 { Err(StoreError::Conflict("campaign already exists".into())) } else { Ok(()) }
+                if inserted == 0 { Err(StoreError::conflict("campaign already exists")) } else { Ok(()) }
             })
             .await
     }
@@ -60,7 +60,7 @@ impl CampaignStore for SqliteCampaignStore {
                         id,
                         definition,
                         status: CampaignStatus::parse(&status)
-                            .ok_or_else(|| StoreError::Corrupt(format!("campaign status '{status}'")))?,
+                            .ok_or_else(|| StoreError::corrupt(format!("campaign status '{status}'")))?,
                         shards,
                         created_at: from_unix(created),
                         paused_reason,
@@ -111,7 +111,7 @@ impl CampaignStore for SqliteCampaignStore {
                 let rows = stmt.query_map([id], |r| r.get::<_, String>(0)).map_err(unavailable)?;
                 rows.map(|r| {
                     let json = r.map_err(unavailable)?;
-                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("shard progress: {e}")))
+                    serde_json::from_str(&json).map_err(|e| StoreError::corrupt_from("shard progress", e))
                 })
                 .collect()
             })
@@ -145,7 +145,7 @@ impl CampaignStore for SqliteCampaignStore {
                 rows.map(|r| {
                     let (name, value) = r.map_err(unavailable)?;
                     let counter = CampaignCounter::parse(&name)
-                        .ok_or_else(|| StoreError::Corrupt(format!("counter '{name}'")))?;
+                        .ok_or_else(|| StoreError::corrupt(format!("counter '{name}'")))?;
                     Ok((counter, value as u64))
                 })
                 .collect()
@@ -237,7 +237,7 @@ impl CampaignStore for SqliteCampaignStore {
                 rows.map(|row| {
                     let (bucket, name, value) = row.map_err(unavailable)?;
                     let counter = CampaignCounter::parse(&name)
-                        .ok_or_else(|| StoreError::Corrupt(format!("campaign counter '{name}'")))?;
+                        .ok_or_else(|| StoreError::corrupt(format!("campaign counter '{name}'")))?;
                     Ok((bucket, counter, value as u64))
                 })
                 .collect()

@@ -18,7 +18,7 @@ impl SqliteConsentStore {
 }
 
 fn decode(json: String) -> Result<ConsentEntry, StoreError> {
-    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("consent entry: {e}")))
+    serde_json::from_str(&json).map_err(|e| StoreError::corrupt_from("consent entry", e))
 }
 
 #[async_trait]
@@ -60,7 +60,7 @@ impl ConsentStore for SqliteConsentStore {
                 };
                 // Append-only and chained: the entry must link to the current head.
                 if entry.seq != head_seq + 1 || entry.prev_hash != head_hash {
-                    return Err(StoreError::Conflict("consent ledger head moved".into()));
+                    return Err(StoreError::conflict("consent ledger head moved"));
                 }
                 let json = serde_json::to_string(&entry).expect("entry serializes");
                 tx.execute(
@@ -151,15 +151,16 @@ impl SqliteConsentStore {
                 for row in rows {
                     let (contact, category, status, updated, expires) = row.map_err(unavailable)?;
                     let contact = ContactId::parse(&contact)
-                        .map_err(|_| StoreError::Corrupt("consent_state.contact_id".into()))?;
-                    let category = ConsentCategory::parse(&category).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        .map_err(|e| StoreError::corrupt_from("consent_state.contact_id", e))?;
+                    let category = ConsentCategory::parse(&category)
+                        .map_err(|e| StoreError::corrupt_from("consent_state.category", e))?;
                     if categories.as_ref().is_some_and(|wanted| !wanted.contains(&category)) {
                         continue;
                     }
                     out.entry(contact).or_default().push(ConsentGrant {
                         category,
                         status: ConsentStatus::parse(&status)
-                            .ok_or_else(|| StoreError::Corrupt(format!("consent status '{status}'")))?,
+                            .ok_or_else(|| StoreError::corrupt(format!("consent status '{status}'")))?,
                         updated_at: from_unix(updated),
                         expires_at: expires.map(from_unix),
                     });

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{ContactId, ExternalId};
+use super::db::{Db, from_unix, stored_index, unavailable, unix};
+use crate::domain::{BlindIndex, ContactId, ExternalId};
 use crate::ports::{ContactRecord, ContactStore, ScanPage, ShardSpec, StoreError};
 
 pub struct SqliteContactStore {
@@ -22,12 +22,12 @@ fn record(row: &Row<'_>) -> rusqlite::Result<Result<ContactRecord, StoreError>> 
     let external: Option<String> = row.get(1)?;
     Ok((|| {
         Ok(ContactRecord {
-            id: ContactId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            id: ContactId::parse(&id).map_err(|e| StoreError::corrupt_from("contacts.contact_id", e))?,
             external_id: external
                 .map(|e| ExternalId::parse(&e))
                 .transpose()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            email_index: row.get(2).map_err(unavailable)?,
+                .map_err(|e| StoreError::corrupt_from("contacts.external_id", e))?,
+            email_index: stored_index("contacts.email_index", row.get(2).map_err(unavailable)?)?,
             sealed: row.get(3).map_err(unavailable)?,
             updated_at: from_unix(row.get(4).map_err(unavailable)?),
         })
@@ -52,7 +52,7 @@ impl ContactStore for SqliteContactStore {
                     params![
                         r.id.to_string(),
                         r.external_id.as_ref().map(|e| e.as_str().to_owned()),
-                        r.email_index,
+                        r.email_index.as_str(),
                         r.id.bucket(),
                         r.sealed,
                         unix(r.updated_at)
@@ -61,7 +61,7 @@ impl ContactStore for SqliteContactStore {
                 .map(|_| ())
                 .map_err(|e| match e {
                     rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        StoreError::Conflict("another contact holds this email or external id".into())
+                        StoreError::conflict("another contact holds this email or external id")
                     }
                     other => unavailable(other),
                 })
@@ -74,8 +74,8 @@ impl ContactStore for SqliteContactStore {
         self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE contact_id = ?1"), key)).await
     }
 
-    async fn find_by_email_index(&self, email_index: &str) -> Result<Option<ContactRecord>, StoreError> {
-        let key = email_index.to_owned();
+    async fn find_by_email_index(&self, email_index: &BlindIndex) -> Result<Option<ContactRecord>, StoreError> {
+        let key = email_index.as_str().to_owned();
         self.db.call(move |c| one(c, &format!("SELECT {COLUMNS} FROM contacts WHERE email_index = ?1"), key)).await
     }
 

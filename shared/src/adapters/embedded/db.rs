@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 
+use crate::domain::BlindIndex;
 use crate::ports::StoreError;
 
 const SCHEMA: &str = r#"
@@ -168,8 +169,23 @@ pub struct Db {
     conn: Arc<Mutex<Connection>>,
 }
 
-pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+/// A failed database call, keeping `e` as the source. The display names
+/// SQLite's result code only: rusqlite's own text can quote the statement's
+/// values (a constraint failure names the column and may carry a blind index).
+pub(crate) fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    let context = match (&e as &(dyn std::error::Error + 'static)).downcast_ref::<rusqlite::Error>() {
+        Some(sql) => match sql.sqlite_error_code() {
+            Some(code) => format!("sqlite: {code:?}"),
+            None => "sqlite: the call failed".to_owned(),
+        },
+        None => "embedded database: the call failed".to_owned(),
+    };
+    StoreError::unavailable(context, e)
+}
+
+/// A stored blind index, checked for its shape.
+pub(crate) fn stored_index(column: &str, value: String) -> Result<BlindIndex, StoreError> {
+    BlindIndex::from_stored(value).map_err(|e| StoreError::corrupt_from(format!("{column} is not a blind index"), e))
 }
 
 pub(crate) fn unix(t: OffsetDateTime) -> i64 {
@@ -207,7 +223,7 @@ impl Db {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Unavailable("database lock poisoned".into()))?;
+            let mut guard = conn.lock().map_err(|_| StoreError::unavailable_msg("database lock poisoned"))?;
             f(&mut guard)
         })
         .await

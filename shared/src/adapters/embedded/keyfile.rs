@@ -126,7 +126,7 @@ impl KeyFileProvider {
     }
 
     fn refused() -> KeyProviderError {
-        KeyProviderError::Refused("wrapped key does not open under this key and context".into())
+        KeyProviderError::refused("wrapped key does not open under this key and context")
     }
 
     /// Splits a wrapped key into its key version and body.
@@ -159,7 +159,7 @@ impl KeyProvider for KeyFileProvider {
         let keys = self.keys.read().expect("key list lock");
         let (version, key) = keys.last().expect("at least version 1");
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.canonical()), &mut body)
-            .map_err(|_| KeyProviderError::Refused("wrap failed".into()))?;
+            .map_err(|_| KeyProviderError::refused("wrap failed"))?;
         let mut wrapped = if *version == 1 {
             MAGIC_V1.to_vec()
         } else {
@@ -196,7 +196,7 @@ impl KeyProvider for KeyFileProvider {
     async fn rotate(&self) -> Result<String, KeyProviderError> {
         let next = self.current_version() + 1;
         let path = version_path(&self.path, next);
-        let unavailable = |e: KeyFileError| KeyProviderError::Unavailable(format!("key file rotation: {e}"));
+        let unavailable = |e: KeyFileError| KeyProviderError::unavailable("key file rotation failed").with_source(e);
         create_if_absent(&path).map_err(unavailable)?;
         let key = load(&path).map_err(unavailable)?;
         let mut keys = self.keys.write().expect("key list lock");

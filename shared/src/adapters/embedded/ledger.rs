@@ -33,7 +33,7 @@ fn to_state(row: &Row) -> Result<Option<LedgerState>, StoreError> {
         }),
         "skipped" => Some(LedgerState::Skipped { reason: reason.clone().unwrap_or_default() }),
         "failed" => Some(LedgerState::Failed { reason: reason.clone().unwrap_or_default() }),
-        other => return Err(StoreError::Corrupt(format!("ledger state '{other}'"))),
+        other => return Err(StoreError::corrupt(format!("ledger state '{other}'"))),
     })
 }
 
@@ -115,7 +115,7 @@ impl SendLedger for SqliteSendLedger {
             LedgerState::Sent { provider_message_id } => ("sent", Some(provider_message_id.as_str().to_owned()), None),
             LedgerState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
             LedgerState::Failed { reason } => ("failed", None, Some(reason.clone())),
-            LedgerState::Claimed { .. } => return Err(StoreError::Corrupt("cannot settle into claimed".into())),
+            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
         };
         self.db
             .call(move |c| {
@@ -127,7 +127,7 @@ impl SendLedger for SqliteSendLedger {
                         params![campaign, contact, attempt, name, provider, reason, unix(OffsetDateTime::now_utc())],
                     )
                     .map_err(unavailable)?;
-                if changed == 1 { Ok(()) } else { Err(StoreError::Conflict("claim is no longer held".into())) }
+                if changed == 1 { Ok(()) } else { Err(StoreError::conflict("claim is no longer held")) }
             })
             .await
     }
@@ -143,7 +143,7 @@ impl SendLedger for SqliteSendLedger {
                         params![campaign, contact, attempt],
                     )
                     .map_err(unavailable)?;
-                if changed == 1 { Ok(()) } else { Err(StoreError::Conflict("claim is no longer held".into())) }
+                if changed == 1 { Ok(()) } else { Err(StoreError::conflict("claim is no longer held")) }
             })
             .await
     }
@@ -172,8 +172,10 @@ impl SendLedger for SqliteSendLedger {
                     .map_err(unavailable)?;
                 row.map(|(campaign, contact)| {
                     Ok((
-                        CampaignId::parse(&campaign).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        ContactId::parse(&contact).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        CampaignId::parse(&campaign)
+                            .map_err(|e| StoreError::corrupt_from("send_ledger.campaign_id", e))?,
+                        ContactId::parse(&contact)
+                            .map_err(|e| StoreError::corrupt_from("send_ledger.contact_id", e))?,
                     ))
                 })
                 .transpose()
@@ -200,7 +202,7 @@ impl SendLedger for SqliteSendLedger {
                         "sent" => counts.sent += n,
                         "skipped" => counts.skipped += n,
                         "failed" => counts.failed += n,
-                        other => return Err(StoreError::Corrupt(format!("ledger state '{other}'"))),
+                        other => return Err(StoreError::corrupt(format!("ledger state '{other}'"))),
                     }
                 }
                 Ok(counts)
@@ -232,7 +234,9 @@ impl SendLedger for SqliteSendLedger {
                     .map_err(unavailable)?
                     .collect::<Result<_, _>>()
                     .map_err(unavailable)?;
-                ids.iter().map(|id| ContactId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+                ids.iter()
+                    .map(|id| ContactId::parse(id).map_err(|e| StoreError::corrupt_from("send_ledger.contact_id", e)))
+                    .collect()
             })
             .await
     }

@@ -67,8 +67,12 @@ impl MailTransport for OutboxTransport {
         let (outbox, owned) = (Self { dir: self.dir.clone() }, mail.clone());
         tokio::task::spawn_blocking(move || outbox.deliver(&owned))
             .await
-            .map_err(|e| TransportError::new(TransportErrorKind::Transient, format!("outbox: {e}")))?
-            .map_err(|e| TransportError::new(TransportErrorKind::Transient, format!("outbox: {}", e.kind())))?;
+            .map_err(|e| {
+                TransportError::new(TransportErrorKind::Transient, "outbox: the write task failed").with_source(e)
+            })?
+            .map_err(|e| {
+                TransportError::new(TransportErrorKind::Transient, format!("outbox: {}", e.kind())).with_source(e)
+            })?;
         Ok(ProviderMessageId::new(mail.message_id.clone()))
     }
 }

@@ -2,7 +2,12 @@
 //! on: at-least-once delivery, a visibility timeout, a receive count, and a
 //! move to the dead-letter queue once a message has been received
 //! `max_receive_count` times without being deleted.
+//!
+//! Visibility and delays are kept in the clock's time (`Clock`; the system
+//! clock unless `with_clock` says otherwise), so tests move time forward
+//! instead of sleeping. Long-poll waits are real waits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::db::Db;
-use crate::ports::{Queue, QueueError, ReceivedMessage, StoreError};
+use crate::ports::{Clock, Queue, QueueError, ReceivedMessage, StoreError, SystemClock};
 
 /// The same knobs, with the same meaning, as the SAM template's queues.
 #[derive(Debug, Clone, Copy)]
@@ -34,18 +39,19 @@ pub struct SqliteQueue {
     dead_letter_name: String,
     settings: QueueSettings,
     notify: tokio::sync::Notify,
+    clock: Arc<dyn Clock>,
 }
 
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn queue_error(e: StoreError) -> QueueError {
-    QueueError::Unavailable(e.to_string())
+    QueueError::unavailable("embedded queue", e)
 }
 
 fn sql(e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    super::db::unavailable(e)
 }
 
 impl SqliteQueue {
@@ -56,7 +62,18 @@ impl SqliteQueue {
             dead_letter_name: format!("{name}-dlq"),
             settings,
             notify: tokio::sync::Notify::new(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same queue, keeping time by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        ms(self.clock.now())
     }
 
     pub fn name(&self) -> &str {
@@ -79,10 +96,10 @@ impl SqliteQueue {
 
     async fn receive_now(&self, max: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
         let (name, dlq) = (self.name.clone(), self.dead_letter_name.clone());
-        let settings = self.settings;
+        let (settings, clock) = (self.settings, self.clock.clone());
         self.db
             .call(move |c| {
-                let now = now_ms();
+                let now = ms(clock.now());
                 let tx = c.transaction().map_err(sql)?;
                 // A visible message that has used up its receives goes to the
                 // dead-letter queue instead of being handed out again.
@@ -130,7 +147,7 @@ impl Queue for SqliteQueue {
         if bodies.is_empty() {
             return Ok(());
         }
-        let (name, bodies) = (self.name.clone(), bodies.to_vec());
+        let (name, bodies, clock) = (self.name.clone(), bodies.to_vec(), self.clock.clone());
         self.db
             .call(move |c| {
                 let tx = c.transaction().map_err(sql)?;
@@ -140,7 +157,7 @@ impl Queue for SqliteQueue {
                             "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms) VALUES (?1, ?2, ?3, ?4)",
                         )
                         .map_err(sql)?;
-                    let now = now_ms();
+                    let now = ms(clock.now());
                     for body in bodies {
                         stmt.execute(params![name, Uuid::new_v4().to_string(), body, now]).map_err(sql)?;
                     }
@@ -154,13 +171,13 @@ impl Queue for SqliteQueue {
     }
 
     async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        let (name, body) = (self.name.clone(), body.to_owned());
+        let (name, body, clock) = (self.name.clone(), body.to_owned(), self.clock.clone());
         let delay_ms = delay.min(crate::ports::MAX_DELAY).as_millis() as i64;
         self.db
             .call(move |c| {
                 c.execute(
                     "INSERT INTO queue_messages (queue, message_id, body, visible_at_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![name, Uuid::new_v4().to_string(), body, now_ms() + delay_ms],
+                    params![name, Uuid::new_v4().to_string(), body, ms(clock.now()) + delay_ms],
                 )
                 .map(|_| ())
                 .map_err(sql)
@@ -199,7 +216,7 @@ impl Queue for SqliteQueue {
 
     async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), QueueError> {
         let (name, receipt) = (self.name.clone(), receipt_handle.to_owned());
-        let visible_at = now_ms() + timeout.as_millis() as i64;
+        let visible_at = self.now_ms() + timeout.as_millis() as i64;
         let changed = self
             .db
             .call(move |c| {

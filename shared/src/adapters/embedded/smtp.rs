@@ -92,7 +92,7 @@ impl MailTransport for SmtpTransport {
             .send_raw(&envelope, &mail.raw)
             .await
             // Only the reply code: server reply text may echo the recipient's address.
-            .map_err(|e| TransportError::new(classify(&e), describe(&e)))?;
+            .map_err(|e| TransportError::new(classify(&e), describe(&e)).with_source(e))?;
         Ok(ProviderMessageId::new(mail.message_id.clone()))
     }
 }

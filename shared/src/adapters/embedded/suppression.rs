@@ -2,7 +2,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::db::{Db, unavailable, unix};
+use super::db::{Db, stored_index, unavailable, unix};
+use crate::domain::BlindIndex;
 use crate::ports::{StoreError, SuppressionList, SuppressionReason};
 
 pub struct SqliteSuppressionList {
@@ -17,8 +18,8 @@ impl SqliteSuppressionList {
 
 #[async_trait]
 impl SuppressionList for SqliteSuppressionList {
-    async fn suppress(&self, email_index: &str, reason: SuppressionReason) -> Result<(), StoreError> {
-        let key = email_index.to_owned();
+    async fn suppress(&self, email_index: &BlindIndex, reason: SuppressionReason) -> Result<(), StoreError> {
+        let key = email_index.as_str().to_owned();
         self.db
             .call(move |c| {
                 c.execute(
@@ -31,8 +32,8 @@ impl SuppressionList for SqliteSuppressionList {
             .await
     }
 
-    async fn reason(&self, email_index: &str) -> Result<Option<SuppressionReason>, StoreError> {
-        let key = email_index.to_owned();
+    async fn reason(&self, email_index: &BlindIndex) -> Result<Option<SuppressionReason>, StoreError> {
+        let key = email_index.as_str().to_owned();
         self.db
             .call(move |c| {
                 let reason: Option<String> = c
@@ -40,17 +41,20 @@ impl SuppressionList for SqliteSuppressionList {
                     .optional()
                     .map_err(unavailable)?;
                 reason
-                    .map(|r| SuppressionReason::parse(&r).ok_or_else(|| StoreError::Corrupt(format!("reason '{r}'"))))
+                    .map(|r| SuppressionReason::parse(&r).ok_or_else(|| StoreError::corrupt(format!("reason '{r}'"))))
                     .transpose()
             })
             .await
     }
 
-    async fn suppressed_among(&self, indexes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+    async fn suppressed_among(
+        &self,
+        indexes: &[BlindIndex],
+    ) -> Result<std::collections::HashSet<BlindIndex>, StoreError> {
         if indexes.is_empty() {
             return Ok(Default::default());
         }
-        let keys = indexes.to_vec();
+        let keys: Vec<String> = indexes.iter().map(|i| i.as_str().to_owned()).collect();
         self.db
             .call(move |c| {
                 let sql = format!(
@@ -61,7 +65,7 @@ impl SuppressionList for SqliteSuppressionList {
                 let mut stmt = c.prepare_cached(&sql).map_err(unavailable)?;
                 let rows =
                     stmt.query_map(rusqlite::params_from_iter(keys.iter()), |r| r.get(0)).map_err(unavailable)?;
-                rows.map(|r| r.map_err(unavailable)).collect()
+                rows.map(|r| stored_index("suppression.email_index", r.map_err(unavailable)?)).collect()
             })
             .await
     }

@@ -64,7 +64,7 @@ impl CampaignStore for CrashMidPage {
             && self.saves.fetch_add(1, Ordering::SeqCst) == 1
             && !self.crashed.swap(true, Ordering::SeqCst)
         {
-            return Err(StoreError::Unavailable("the function died before its checkpoint".into()));
+            return Err(StoreError::unavailable_msg("the function died before its checkpoint"));
         }
         self.inner.save_shard(id, progress).await
     }
@@ -113,10 +113,17 @@ async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, items: Vec<
                 WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        while !requests.is_empty() {
+        // Unprocessed items mean throttling: back off (25 ms doubling to 1 s).
+        let mut backoff = std::time::Duration::from_millis(25);
+        loop {
             let out =
                 client.batch_write_item().request_items(table, requests.clone()).send().await.expect("BatchWriteItem");
             requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
         }
     }
 }
@@ -139,7 +146,7 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
         contacts.push(HashMap::from([
             ("contact_id".to_owned(), s(record.id.to_string())),
             ("kind".to_owned(), s("contact")),
-            ("email_index".to_owned(), s(record.email_index.clone())),
+            ("email_index".to_owned(), s(record.email_index.as_str())),
             ("sealed".to_owned(), AttributeValue::B(record.sealed.clone().into())),
             ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
         ]));

@@ -46,9 +46,9 @@ impl DynamoActivityStore {
                     _ => Err(()),
                 })
                 .collect::<Result<Vec<_>, ()>>()
-                .map_err(|_| StoreError::Corrupt("activity item's marketing_sends is not a map of times".into()))?,
+                .map_err(|()| StoreError::corrupt("activity item's marketing_sends is not a map of times"))?,
             None => Vec::new(),
-            Some(_) => return Err(StoreError::Corrupt("activity item's marketing_sends is not a map".into())),
+            Some(_) => return Err(StoreError::corrupt("activity item's marketing_sends is not a map")),
         };
         Ok((sends, version))
     }
@@ -190,7 +190,7 @@ impl ActivityStore for DynamoActivityStore {
                 Err(e) => return Err(sdk_error("UpdateItem", e)),
             }
         }
-        Err(StoreError::Conflict("the frequency-cap claims kept changing; try again".into()))
+        Err(StoreError::conflict("the frequency-cap claims kept changing; try again"))
     }
 
     async fn record_soft_bounce(
@@ -219,7 +219,7 @@ impl ActivityStore for DynamoActivityStore {
             .map_err(|e| sdk_error("UpdateItem", e))?;
         let times = match out.attributes().and_then(|a| a.get("soft_bounces")) {
             Some(AttributeValue::L(list)) => list,
-            _ => return Err(StoreError::Corrupt("activity item has no soft_bounces list".into())),
+            _ => return Err(StoreError::corrupt("activity item has no soft_bounces list")),
         };
         let since = unix(since);
         let recent = times

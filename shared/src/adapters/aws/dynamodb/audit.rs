@@ -21,7 +21,7 @@ fn key(seq: u64) -> String {
 }
 
 fn moved() -> StoreError {
-    StoreError::Conflict("the audit log moved on; chain again".into())
+    StoreError::conflict("the audit log moved on; chain again")
 }
 
 pub struct DynamoAuditLog {
@@ -55,7 +55,7 @@ impl DynamoAuditLog {
         while out.len() < limit {
             let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? else { break };
             let entry = serde_json::from_str(get_s(&item, "entry")?)
-                .map_err(|_| StoreError::Corrupt("audit item holds an invalid entry".into()))?;
+                .map_err(|e| StoreError::corrupt_from("audit item holds an invalid entry", e))?;
             out.push(entry);
         }
         Ok(out)

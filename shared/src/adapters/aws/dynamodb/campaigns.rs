@@ -81,7 +81,7 @@ fn record(id: CampaignId, item: &Item) -> Result<CampaignRecord, StoreError> {
         id,
         definition: get_s(item, "definition")?.to_owned(),
         status: CampaignStatus::parse(get_s(item, "status")?)
-            .ok_or_else(|| StoreError::Corrupt("campaign item has an unknown status".into()))?,
+            .ok_or_else(|| StoreError::corrupt("campaign item has an unknown status"))?,
         shards: get_n(item, "shards")?,
         created_at: get_time(item, "created_at")?,
         paused_reason: opt_s(item, "paused_reason")?.map(str::to_owned),
@@ -107,7 +107,7 @@ impl CampaignStore for DynamoCampaignStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict("campaign already exists".into())),
+            Err(e) if is_condition_failed(&e) => Err(StoreError::conflict("campaign already exists")),
             Err(e) => Err(sdk_error("PutItem", e)),
         }
     }
@@ -167,7 +167,7 @@ impl CampaignStore for DynamoCampaignStore {
         self.query_prefix(id, SHARD_PREFIX)
             .await?
             .iter()
-            .map(|item| serde_json::from_str(get_s(item, "progress")?).map_err(|e| json_corrupt("shard progress", &e)))
+            .map(|item| serde_json::from_str(get_s(item, "progress")?).map_err(|e| json_corrupt("shard progress", e)))
             .collect()
     }
 
@@ -182,7 +182,7 @@ impl CampaignStore for DynamoCampaignStore {
             .map(|item| {
                 let name = get_s(item, "sk")?.trim_start_matches(COUNTER_PREFIX);
                 let counter = CampaignCounter::parse(name)
-                    .ok_or_else(|| StoreError::Corrupt("campaign counter item has an unknown name".into()))?;
+                    .ok_or_else(|| StoreError::corrupt("campaign counter item has an unknown name"))?;
                 Ok((counter, get_n(item, "value")?))
             })
             .collect()
@@ -253,7 +253,7 @@ impl CampaignStore for DynamoCampaignStore {
         let mut rows = Vec::new();
         for item in self.query_prefix(id, WINDOW_PREFIX).await? {
             let key = get_s(&item, "sk")?.trim_start_matches(WINDOW_PREFIX);
-            let corrupt = || StoreError::Corrupt("campaign window item has an unknown key".into());
+            let corrupt = || StoreError::corrupt("campaign window item has an unknown key");
             let (name, bucket) = key.rsplit_once('#').ok_or_else(corrupt)?;
             let bucket: i64 = bucket.parse().map_err(|_| corrupt())?;
             let counter = CampaignCounter::parse(name).ok_or_else(corrupt)?;

@@ -26,7 +26,7 @@ fn entry_key(seq: u64) -> String {
 }
 
 fn decode(item: &Item) -> Result<ConsentEntry, StoreError> {
-    serde_json::from_str(get_s(item, "entry")?).map_err(|e| json_corrupt("consent entry", &e))
+    serde_json::from_str(get_s(item, "entry")?).map_err(|e| json_corrupt("consent entry", e))
 }
 
 /// A `state#{category}` item as a grant.
@@ -34,16 +34,16 @@ fn grant(item: &Item) -> Result<ConsentGrant, StoreError> {
     let category = get_s(item, "sk")?.trim_start_matches(STATE_PREFIX);
     Ok(ConsentGrant {
         category: ConsentCategory::parse(category)
-            .map_err(|_| StoreError::Corrupt("consent state item has an invalid category".into()))?,
+            .map_err(|e| StoreError::corrupt_from("consent state item has an invalid category", e))?,
         status: ConsentStatus::parse(get_s(item, "status")?)
-            .ok_or_else(|| StoreError::Corrupt("consent state item has an unknown status".into()))?,
+            .ok_or_else(|| StoreError::corrupt("consent state item has an unknown status"))?,
         updated_at: get_time(item, "updated_at")?,
         expires_at: opt_n(item, "expires_at")?.map(super::from_unix).transpose()?,
     })
 }
 
 fn head_moved() -> StoreError {
-    StoreError::Conflict("consent ledger head moved".into())
+    StoreError::conflict("consent ledger head moved")
 }
 
 pub struct DynamoConsentStore {
@@ -202,7 +202,7 @@ impl ConsentStore for DynamoConsentStore {
         let mut out: std::collections::HashMap<ContactId, Vec<ConsentGrant>> = std::collections::HashMap::new();
         for item in super::batch_get(&self.client, &self.table, keys).await? {
             let contact = ContactId::parse(get_s(&item, "contact_id")?)
-                .map_err(|_| StoreError::Corrupt("consent state item has an invalid contact id".into()))?;
+                .map_err(|e| StoreError::corrupt_from("consent state item has an invalid contact id", e))?;
             out.entry(contact).or_default().push(grant(&item)?);
         }
         Ok(out)

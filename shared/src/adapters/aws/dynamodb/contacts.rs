@@ -19,8 +19,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use super::{Cancelled, Item, b, built, get_b, get_s, get_time, n, opt_s, s, sdk_error, transaction_error, unix};
-use crate::domain::{ContactId, ExternalId};
+use super::{
+    Cancelled, Item, b, built, get_b, get_index, get_s, get_time, n, opt_s, s, sdk_error, transaction_error, unix,
+};
+use crate::domain::{BlindIndex, ContactId, ExternalId};
 use crate::ports::{ContactRecord, ContactStore, ScanPage, ShardSpec, StoreError};
 
 /// The indexes on the contacts table (created by `schema`; lookups use the guards).
@@ -32,29 +34,29 @@ const GUARD: &str = "guard";
 /// How often a put re-reads and retries when the same contact changed under it.
 const PUT_ATTEMPTS: usize = 4;
 
-fn email_guard(email_index: &str) -> String {
-    format!("email#{email_index}")
+fn email_guard(email_index: &BlindIndex) -> String {
+    format!("email#{}", email_index.as_str())
 }
 
 fn external_guard(external_id: &ExternalId) -> String {
     format!("ext#{}", external_id.as_str())
 }
 
-fn corrupt_id(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("contact item has an invalid {what}"))
+fn corrupt_id(what: &str, e: impl Into<crate::ports::BoxError>) -> StoreError {
+    StoreError::corrupt_from(format!("contact item has an invalid {what}"), e)
 }
 
 fn record(item: &Item) -> Result<ContactRecord, StoreError> {
     if get_s(item, "kind")? != CONTACT {
-        return Err(StoreError::Corrupt("expected a contact item, found another kind".into()));
+        return Err(StoreError::corrupt("expected a contact item, found another kind"));
     }
     Ok(ContactRecord {
-        id: ContactId::parse(get_s(item, "contact_id")?).map_err(|_| corrupt_id("contact id"))?,
+        id: ContactId::parse(get_s(item, "contact_id")?).map_err(|e| corrupt_id("contact id", e))?,
         external_id: opt_s(item, "external_id")?
             .map(ExternalId::parse)
             .transpose()
-            .map_err(|_| corrupt_id("external id"))?,
-        email_index: get_s(item, "email_index")?.to_owned(),
+            .map_err(|e| corrupt_id("external id", e))?,
+        email_index: get_index(item, "email_index")?,
         sealed: get_b(item, "sealed")?,
         updated_at: get_time(item, "updated_at")?,
     })
@@ -128,7 +130,7 @@ impl DynamoContactStore {
             .table_name(&self.table)
             .item("contact_id", s(r.id.to_string()))
             .item("kind", s(CONTACT))
-            .item("email_index", s(r.email_index.clone()))
+            .item("email_index", s(r.email_index.as_str()))
             .item("sealed", b(r.sealed.clone()))
             .item("updated_at", n(unix(r.updated_at)))
             .expression_attribute_names("#pk", "contact_id");
@@ -141,7 +143,7 @@ impl DynamoContactStore {
                 let put = put
                     .expression_attribute_names("#email", "email_index")
                     .expression_attribute_names("#ext", "external_id")
-                    .expression_attribute_values(":old_email", s(old.email_index.clone()));
+                    .expression_attribute_values(":old_email", s(old.email_index.as_str()));
                 match &old.external_id {
                     Some(ext) => put
                         .condition_expression("attribute_exists(#pk) AND #email = :old_email AND #ext = :old_ext")
@@ -179,7 +181,7 @@ impl DynamoContactStore {
                 // Only the contact's own condition failed: it changed under us.
                 Cancelled::Conditions(failed) if failed == [0] => Ok(false),
                 Cancelled::Conditions(_) => {
-                    Err(StoreError::Conflict("another contact holds this email or external id".into()))
+                    Err(StoreError::conflict("another contact holds this email or external id"))
                 }
                 Cancelled::Contended => Ok(false),
             },
@@ -195,15 +197,15 @@ impl ContactStore for DynamoContactStore {
                 return Ok(());
             }
         }
-        Err(StoreError::Conflict("the contact kept changing during the put".into()))
+        Err(StoreError::conflict("the contact kept changing during the put"))
     }
 
     async fn get(&self, id: &ContactId) -> Result<Option<ContactRecord>, StoreError> {
         self.read(id.to_string()).await?.map(|item| record(&item)).transpose()
     }
 
-    async fn find_by_email_index(&self, email_index: &str) -> Result<Option<ContactRecord>, StoreError> {
-        self.find_by_guard(email_guard(email_index), |r| r.email_index == email_index).await
+    async fn find_by_email_index(&self, email_index: &BlindIndex) -> Result<Option<ContactRecord>, StoreError> {
+        self.find_by_guard(email_guard(email_index), |r| &r.email_index == email_index).await
     }
 
     async fn find_by_external_id(&self, external_id: &ExternalId) -> Result<Option<ContactRecord>, StoreError> {
@@ -219,7 +221,7 @@ impl ContactStore for DynamoContactStore {
             .key("contact_id", s(key.clone()))
             .condition_expression("#email = :email")
             .expression_attribute_names("#email", "email_index")
-            .expression_attribute_values(":email", s(old.email_index.clone()))
+            .expression_attribute_values(":email", s(old.email_index.as_str()))
             .build();
         let mut items = vec![
             TransactWriteItem::builder().delete(built("Delete", contact)?).build(),
@@ -232,7 +234,7 @@ impl ContactStore for DynamoContactStore {
             Ok(_) => Ok(true),
             Err(e) => match transaction_error("TransactWriteItems", e)? {
                 Cancelled::Conditions(_) | Cancelled::Contended => {
-                    Err(StoreError::Conflict("the contact changed during its erasure; try again".into()))
+                    Err(StoreError::conflict("the contact changed during its erasure; try again"))
                 }
             },
         }
@@ -284,7 +286,7 @@ impl ContactStore for DynamoContactStore {
         let records = out.items().iter().map(record).collect::<Result<Vec<_>, _>>()?;
         let next = match out.last_evaluated_key().and_then(|k| k.get("contact_id")) {
             Some(AttributeValue::S(key)) => Some(key.clone()),
-            Some(_) => return Err(StoreError::Corrupt("scan returned a non-string key".into())),
+            Some(_) => return Err(StoreError::corrupt("scan returned a non-string key")),
             None => None,
         };
         Ok(ScanPage { records, next })

@@ -93,7 +93,7 @@ impl DynamoSendLedger {
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict("claim is no longer held".into())),
+            Err(e) if is_condition_failed(&e) => Err(StoreError::conflict("claim is no longer held")),
             Err(e) => Err(sdk_error("UpdateItem", e)),
         }
     }
@@ -113,7 +113,7 @@ fn to_state(item: &Item) -> Result<Option<LedgerState>, StoreError> {
         }),
         "skipped" => Some(LedgerState::Skipped { reason: reason()? }),
         "failed" => Some(LedgerState::Failed { reason: reason()? }),
-        _ => return Err(StoreError::Corrupt("ledger item has an unknown state".into())),
+        _ => return Err(StoreError::corrupt("ledger item has an unknown state")),
     })
 }
 
@@ -171,7 +171,7 @@ impl SendLedger for DynamoSendLedger {
         // The row exists: held, lapsed, released or settled.
         let Some(item) = self.read(&campaign_key, &contact_key).await? else {
             // Rows are never deleted; a row we just collided with is there.
-            return Err(StoreError::Unavailable("ledger row not readable after a lost conditional put".into()));
+            return Err(StoreError::unavailable_msg("ledger row not readable after a lost conditional put"));
         };
         let state = get_s(&item, "state")?.to_owned();
         let attempt: u32 = get_n(&item, "attempt")?;
@@ -228,7 +228,7 @@ impl SendLedger for DynamoSendLedger {
             }
             LedgerState::Skipped { reason } => ("skipped", "reason", reason.clone(), "provider_message_id"),
             LedgerState::Failed { reason } => ("failed", "reason", reason.clone(), "provider_message_id"),
-            LedgerState::Claimed { .. } => return Err(StoreError::Corrupt("cannot settle into claimed".into())),
+            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
         };
         self.update_held(
             campaign,
@@ -289,9 +289,9 @@ impl SendLedger for DynamoSendLedger {
             .map(|item| {
                 Ok((
                     CampaignId::parse(get_s(item, "campaign_id")?)
-                        .map_err(|_| StoreError::Corrupt("ledger item has an invalid campaign id".into()))?,
+                        .map_err(|e| StoreError::corrupt_from("ledger item has an invalid campaign id", e))?,
                     ContactId::parse(get_s(item, "contact_id")?)
-                        .map_err(|_| StoreError::Corrupt("ledger item has an invalid contact id".into()))?,
+                        .map_err(|e| StoreError::corrupt_from("ledger item has an invalid contact id", e))?,
                 ))
             })
             .transpose()
@@ -318,7 +318,7 @@ impl SendLedger for DynamoSendLedger {
                 "sent" => counts.sent += 1,
                 "skipped" => counts.skipped += 1,
                 "failed" => counts.failed += 1,
-                _ => return Err(StoreError::Corrupt("ledger item has an unknown state".into())),
+                _ => return Err(StoreError::corrupt("ledger item has an unknown state")),
             }
         }
         Ok(counts)
@@ -363,7 +363,7 @@ impl SendLedger for DynamoSendLedger {
             let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? else { break };
             out.push(
                 ContactId::parse(get_s(&item, "contact_id")?)
-                    .map_err(|_| StoreError::Corrupt("ledger item has an invalid contact id".into()))?,
+                    .map_err(|e| StoreError::corrupt_from("ledger item has an invalid contact id", e))?,
             );
         }
         Ok(out)

@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
+use crate::domain::BlindIndex;
 use crate::ports::StoreError;
 
 pub use activity::DynamoActivityStore;
@@ -71,20 +72,71 @@ impl TableNames {
 /// One stored item.
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// How long to wait before asking again for what a batch call left
+/// unprocessed. AWS's guidance for `BatchGetItem` / `BatchWriteItem`: unprocessed
+/// keys mean the table (or a partition) is over its throughput, so retry with
+/// exponential back-off, or the retries only add to the load. "Full jitter":
+/// retry `n` waits a uniformly random time in `[0, min(cap, first * 2^n)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backoff {
+    pub first: std::time::Duration,
+    pub cap: std::time::Duration,
+    /// Calls in all, the first included.
+    pub attempts: u32,
+}
+
+impl Backoff {
+    /// 25 ms doubling to 1 s, 10 calls: at most about 4.6 s of waiting (half
+    /// that on average) before the keys are reported unavailable.
+    pub(crate) const UNPROCESSED: Backoff =
+        Backoff { first: std::time::Duration::from_millis(25), cap: std::time::Duration::from_secs(1), attempts: 10 };
+
+    /// The longest wait before retry `retry` (0 for the first retry).
+    pub(crate) fn ceiling(&self, retry: u32) -> std::time::Duration {
+        self.first.saturating_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX)).min(self.cap)
+    }
+
+    /// The wait before retry `retry`: `unit` (in `[0, 1]`) of the ceiling.
+    pub(crate) fn delay(&self, retry: u32, unit: f64) -> std::time::Duration {
+        self.ceiling(retry).mul_f64(unit.clamp(0.0, 1.0))
+    }
+
+    /// Sleeps before retry `retry`, with a random jitter.
+    pub(crate) async fn wait(&self, retry: u32) {
+        let delay = self.delay(retry, rand::random::<f64>());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
 /// Reads `keys` from `table` with `BatchGetItem` (strongly consistent), 100
-/// keys a call, asking again for any the service left unprocessed.
+/// keys a call, asking again for any the service left unprocessed after a
+/// back-off (`Backoff::UNPROCESSED`).
 pub(crate) async fn batch_get(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     keys: Vec<Item>,
 ) -> Result<Vec<Item>, StoreError> {
+    batch_get_with(client, table, keys, Backoff::UNPROCESSED).await
+}
+
+pub(crate) async fn batch_get_with(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<Item>,
+    backoff: Backoff,
+) -> Result<Vec<Item>, StoreError> {
     const OP: &str = "BatchGetItem";
     let mut found = Vec::new();
     for chunk in keys.chunks(100) {
         let mut pending: Vec<Item> = chunk.to_vec();
-        for _ in 0..10 {
+        for attempt in 0..backoff.attempts {
             if pending.is_empty() {
                 break;
+            }
+            if attempt > 0 {
+                backoff.wait(attempt - 1).await;
             }
             let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
@@ -102,7 +154,7 @@ pub(crate) async fn batch_get(
             pending = out.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys).unwrap_or_default();
         }
         if !pending.is_empty() {
-            return Err(StoreError::Unavailable(format!("dynamodb {OP}: keys kept coming back unprocessed")));
+            return Err(StoreError::unavailable_msg(format!("DynamoDB {OP}: keys kept coming back unprocessed")));
         }
     }
     Ok(found)
@@ -120,28 +172,42 @@ const PERMANENT_CODES: &[&str] =
 /// any other service error are `Unavailable` (transient); a
 /// request DynamoDB refuses as malformed is `Corrupt` (permanent); an
 /// unexpected failed condition is a `Conflict`.
+///
+/// The SDK error is kept as the `source()`; the display names the operation
+/// and the code only (the service's message may quote values).
 pub(crate) fn sdk_error<E, R>(op: &'static str, err: SdkError<E, R>) -> StoreError
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match &err {
+    let error = match &err {
         SdkError::ServiceError(service) => classify_code(op, service.err().code()),
-        SdkError::TimeoutError(_) => StoreError::Unavailable(format!("DynamoDB {op}: timed out")),
-        SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("DynamoDB {op}: request not delivered")),
-        SdkError::ResponseError(_) => StoreError::Unavailable(format!("DynamoDB {op}: unreadable response")),
-        SdkError::ConstructionFailure(_) => StoreError::Unavailable(format!("DynamoDB {op}: request not built")),
-        _ => StoreError::Unavailable(format!("DynamoDB {op}: failed")),
+        SdkError::TimeoutError(_) => StoreError::unavailable_msg(format!("DynamoDB {op}: timed out")),
+        SdkError::DispatchFailure(_) => StoreError::unavailable_msg(format!("DynamoDB {op}: request not delivered")),
+        SdkError::ResponseError(_) => StoreError::unavailable_msg(format!("DynamoDB {op}: unreadable response")),
+        SdkError::ConstructionFailure(_) => StoreError::unavailable_msg(format!("DynamoDB {op}: request not built")),
+        _ => StoreError::unavailable_msg(format!("DynamoDB {op}: failed")),
+    };
+    with_source(error, err)
+}
+
+/// `error` with `source` as its cause (a `Conflict` keeps none).
+fn with_source(error: StoreError, source: impl Into<crate::ports::BoxError>) -> StoreError {
+    match error {
+        StoreError::Unavailable { context, .. } => StoreError::unavailable(context, source),
+        StoreError::Corrupt { what, .. } => StoreError::corrupt_from(what, source),
+        conflict @ StoreError::Conflict(_) => conflict,
     }
 }
 
 fn classify_code(op: &'static str, code: Option<&str>) -> StoreError {
     let code = code.unwrap_or("unknown");
     if code == "ConditionalCheckFailedException" || code == "TransactionConflictException" {
-        StoreError::Conflict(format!("DynamoDB {op}: {code}"))
+        StoreError::conflict(format!("DynamoDB {op}: {code}"))
     } else if PERMANENT_CODES.contains(&code) {
-        StoreError::Corrupt(format!("DynamoDB {op} refused the request: {code}"))
+        StoreError::corrupt(format!("DynamoDB {op} refused the request: {code}"))
     } else {
-        StoreError::Unavailable(format!("DynamoDB {op}: {code}"))
+        StoreError::unavailable_msg(format!("DynamoDB {op}: {code}"))
     }
 }
 
@@ -184,9 +250,12 @@ pub(crate) fn transaction_error(
             return Ok(Cancelled::Contended);
         }
         if codes.contains(&"ValidationError") {
-            return Err(StoreError::Corrupt(format!("DynamoDB {op} refused the request: ValidationError")));
+            let refused = StoreError::corrupt(format!("DynamoDB {op} refused the request: ValidationError"));
+            return Err(with_source(refused, err));
         }
-        return Err(StoreError::Unavailable(format!("DynamoDB {op}: transaction cancelled ({})", codes.join(", "))));
+        let cancelled =
+            StoreError::unavailable_msg(format!("DynamoDB {op}: transaction cancelled ({})", codes.join(", ")));
+        return Err(with_source(cancelled, err));
     }
     if err.as_service_error().and_then(|e| e.code()) == Some("TransactionConflictException") {
         return Ok(Cancelled::Contended);
@@ -209,7 +278,7 @@ pub(crate) fn b(value: impl Into<Vec<u8>>) -> AttributeValue {
 }
 
 fn missing(name: &str) -> StoreError {
-    StoreError::Corrupt(format!("item has no valid attribute '{name}'"))
+    StoreError::corrupt(format!("item has no valid attribute '{name}'"))
 }
 
 /// A string attribute that must be present.
@@ -224,6 +293,12 @@ pub(crate) fn opt_s<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, S
         Some(AttributeValue::S(v)) => Ok(Some(v)),
         Some(_) => Err(missing(name)),
     }
+}
+
+/// A blind-index attribute that must be present.
+pub(crate) fn get_index(item: &Item, name: &str) -> Result<BlindIndex, StoreError> {
+    BlindIndex::from_stored(get_s(item, name)?)
+        .map_err(|e| StoreError::corrupt_from(format!("attribute '{name}' is not a blind index"), e))
 }
 
 /// A number attribute that must be present.
@@ -254,7 +329,7 @@ pub(crate) fn unix(t: OffsetDateTime) -> i64 {
 }
 
 pub(crate) fn from_unix(secs: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| StoreError::Corrupt("timestamp out of range".into()))
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| StoreError::corrupt_from("timestamp out of range", e))
 }
 
 /// A timestamp attribute (unix seconds) that must be present.
@@ -263,8 +338,9 @@ pub(crate) fn get_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreE
 }
 
 /// A JSON attribute that does not decode. serde's own message may quote the
-/// offending value, so only the kind of error and its position are kept.
-pub(crate) fn json_corrupt(what: &str, e: &serde_json::Error) -> StoreError {
+/// offending value, so only the kind of error and its position are displayed
+/// (serde's error is the source).
+pub(crate) fn json_corrupt(what: &str, e: serde_json::Error) -> StoreError {
     use serde_json::error::Category;
     let kind = match e.classify() {
         Category::Io => "i/o error",
@@ -272,12 +348,13 @@ pub(crate) fn json_corrupt(what: &str, e: &serde_json::Error) -> StoreError {
         Category::Data => "unexpected shape",
         Category::Eof => "truncated",
     };
-    StoreError::Corrupt(format!("{what}: {kind} at line {} column {}", e.line(), e.column()))
+    let what = format!("{what}: {kind} at line {} column {}", e.line(), e.column());
+    StoreError::corrupt_from(what, e)
 }
 
 /// Builds a `TransactWriteItem` part; a missing required field is our bug.
 pub(crate) fn built<T>(part: &'static str, result: Result<T, BuildError>) -> Result<T, StoreError> {
-    result.map_err(|_| StoreError::Unavailable(format!("DynamoDB request part {part} is incomplete")))
+    result.map_err(|e| StoreError::unavailable(format!("DynamoDB request part {part} is incomplete"), e))
 }
 
 #[cfg(test)]
@@ -294,15 +371,29 @@ mod tests {
     }
 
     #[test]
+    fn unprocessed_keys_back_off_exponentially_to_a_cap_with_jitter() {
+        use std::time::Duration;
+        let b = Backoff::UNPROCESSED;
+        let ceilings: Vec<u64> = (0..8).map(|n| b.ceiling(n).as_millis() as u64).collect();
+        assert_eq!(ceilings, [25, 50, 100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.ceiling(40), Duration::from_secs(1), "no overflow far out");
+        assert_eq!(b.delay(3, 0.0), Duration::ZERO);
+        assert_eq!(b.delay(3, 0.5), Duration::from_millis(100));
+        assert_eq!(b.delay(3, 7.0), Duration::from_millis(200), "jitter never exceeds the ceiling");
+        let total: Duration = (0..b.attempts - 1).map(|n| b.ceiling(n)).sum();
+        assert!(total < Duration::from_secs(5), "{total:?}");
+    }
+
+    #[test]
     fn codes_are_classified_without_values() {
-        assert!(matches!(classify_code("GetItem", Some("ThrottlingException")), StoreError::Unavailable(_)));
+        assert!(matches!(classify_code("GetItem", Some("ThrottlingException")), StoreError::Unavailable { .. }));
         assert!(matches!(
             classify_code("GetItem", Some("ProvisionedThroughputExceededException")),
-            StoreError::Unavailable(_)
+            StoreError::Unavailable { .. }
         ));
         assert!(matches!(classify_code("PutItem", Some("ConditionalCheckFailedException")), StoreError::Conflict(_)));
-        assert!(matches!(classify_code("PutItem", Some("ValidationException")), StoreError::Corrupt(_)));
-        assert!(matches!(classify_code("PutItem", None), StoreError::Unavailable(_)));
+        assert!(matches!(classify_code("PutItem", Some("ValidationException")), StoreError::Corrupt { .. }));
+        assert!(matches!(classify_code("PutItem", None), StoreError::Unavailable { .. }));
     }
 
     #[test]
@@ -317,8 +408,8 @@ mod tests {
         assert_eq!(get_n::<u32>(&item, "n").unwrap(), 42);
         assert_eq!(get_b(&item, "b").unwrap(), vec![1, 2]);
         assert_eq!(opt_s(&item, "absent").unwrap(), None);
-        assert!(matches!(get_s(&item, "bad"), Err(StoreError::Corrupt(_))));
-        assert!(matches!(get_n::<u32>(&item, "a"), Err(StoreError::Corrupt(_))));
-        assert!(matches!(get_s(&item, "absent"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(get_s(&item, "bad"), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(get_n::<u32>(&item, "a"), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(get_s(&item, "absent"), Err(StoreError::Corrupt { .. })));
     }
 }

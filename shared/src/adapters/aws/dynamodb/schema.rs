@@ -59,7 +59,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), St
             .table_name(spec.name)
             .wait(ACTIVE_WAIT)
             .await
-            .map_err(|_| StoreError::Unavailable(format!("table {} did not become active", spec.name)))?;
+            .map_err(|e| StoreError::unavailable(format!("table {} did not become active", spec.name), e))?;
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ impl SecretStore for DynamoSecretStore {
             // Another process initialised it first: theirs is the value.
             Err(e) if is_condition_failed(&e) => match self.get(name).await? {
                 Some(stored) => Ok(stored),
-                None => Err(StoreError::Unavailable("secret vanished after a lost conditional put".into())),
+                None => Err(StoreError::unavailable_msg("secret vanished after a lost conditional put")),
             },
             Err(e) => Err(sdk_error("PutItem", e)),
         }

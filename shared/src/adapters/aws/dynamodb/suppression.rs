@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
-use super::{get_s, is_condition_failed, n, s, sdk_error, unix};
+use super::{get_index, get_s, is_condition_failed, n, s, sdk_error, unix};
+use crate::domain::BlindIndex;
 use crate::ports::{StoreError, SuppressionList, SuppressionReason};
 
 pub struct DynamoSuppressionList {
@@ -22,12 +23,12 @@ impl DynamoSuppressionList {
 
 #[async_trait]
 impl SuppressionList for DynamoSuppressionList {
-    async fn suppress(&self, email_index: &str, reason: SuppressionReason) -> Result<(), StoreError> {
+    async fn suppress(&self, email_index: &BlindIndex, reason: SuppressionReason) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("email_index", s(email_index))
+            .item("email_index", s(email_index.as_str()))
             .item("reason", s(reason.as_str()))
             .item("created_at", n(unix(OffsetDateTime::now_utc())))
             .condition_expression("attribute_not_exists(#pk)")
@@ -42,19 +43,24 @@ impl SuppressionList for DynamoSuppressionList {
         }
     }
 
-    async fn suppressed_among(&self, indexes: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
-        let keys =
-            indexes.iter().map(|i| std::collections::HashMap::from([("email_index".to_owned(), s(i))])).collect();
+    async fn suppressed_among(
+        &self,
+        indexes: &[BlindIndex],
+    ) -> Result<std::collections::HashSet<BlindIndex>, StoreError> {
+        let keys = indexes
+            .iter()
+            .map(|i| std::collections::HashMap::from([("email_index".to_owned(), s(i.as_str()))]))
+            .collect();
         let items = super::batch_get(&self.client, &self.table, keys).await?;
-        items.iter().map(|item| get_s(item, "email_index").map(str::to_owned)).collect()
+        items.iter().map(|item| get_index(item, "email_index")).collect()
     }
 
-    async fn reason(&self, email_index: &str) -> Result<Option<SuppressionReason>, StoreError> {
+    async fn reason(&self, email_index: &BlindIndex) -> Result<Option<SuppressionReason>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("email_index", s(email_index))
+            .key("email_index", s(email_index.as_str()))
             .consistent_read(true)
             .send()
             .await
@@ -63,7 +69,7 @@ impl SuppressionList for DynamoSuppressionList {
             .map(|item| {
                 let reason = get_s(item, "reason")?;
                 SuppressionReason::parse(reason)
-                    .ok_or_else(|| StoreError::Corrupt("suppression item has an unknown reason".into()))
+                    .ok_or_else(|| StoreError::corrupt("suppression item has an unknown reason"))
             })
             .transpose()
     }
