@@ -15,7 +15,8 @@ const LAST: &[&str] = &[
 pub const CONDITIONS: &[&str] = &["type-2-diabetes", "hypertension", "asthma", "copd", "heart-failure"];
 pub const CATEGORIES: &[&str] = &["appointment-reminders", "wellness-tips", "condition-updates"];
 
-#[derive(Debug, Clone)]
+/// Made up, but shaped like PHI: `Debug` shows the index only.
+#[derive(Clone)]
 pub struct Patient {
     pub index: usize,
     pub email: String,
@@ -31,6 +32,12 @@ pub struct Patient {
     pub confirms: bool,
     pub journey_stage: &'static str,
     pub last_visit: String,
+}
+
+impl std::fmt::Debug for Patient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Patient").field("index", &self.index).finish_non_exhaustive()
+    }
 }
 
 impl Patient {
@@ -130,7 +137,7 @@ pub async fn sign_up_directly(
     use crate::app::consent::{ConsentSubmission, RequestProof};
     let submission = ConsentSubmission {
         form_id: "web-signup".into(),
-        email: email.into(),
+        email: crate::domain::Sensitive::from(email),
         categories: vec![category.into()],
         ..Default::default()
     };

@@ -8,12 +8,13 @@ use time::OffsetDateTime;
 use super::events::EventOutcome;
 use super::{App, AppError};
 use crate::crypto::{TokenPurpose, VerifiedTracking};
-use crate::domain::{CampaignCounter, CampaignId, engagement};
+use crate::domain::{CampaignCounter, CampaignId, Sensitive, engagement};
 
-/// Who fetched the pixel or followed the link, as far as we judge it.
+/// Who fetched the pixel or followed the link, as far as we judge it (a
+/// user agent is PHI: `Sensitive`).
 #[derive(Debug, Clone, Copy)]
 pub struct Requester<'a> {
-    pub user_agent: Option<&'a str>,
+    pub user_agent: Sensitive<Option<&'a str>>,
     pub head: bool,
 }
 
@@ -32,7 +33,7 @@ impl App {
         if verified.expired {
             return Ok(EventOutcome::Ignored);
         }
-        let counter = if engagement::is_machine(by.user_agent, by.head) { machine } else { person };
+        let counter = if engagement::is_machine(*by.user_agent.expose(), by.head) { machine } else { person };
         let campaign = CampaignId::from_bytes(verified.campaign);
         self.apply_event(&campaign, &verified.contact_id, counter, OffsetDateTime::now_utc()).await
     }
