@@ -95,7 +95,7 @@ async fn fan_out(app: &App, queue: &dyn Queue) -> anyhow::Result<()> {
             return Ok(());
         }
         for message in batch {
-            app.fanout.process_shard(&FanoutShardJob::parse(&message.body)?, None).await?;
+            app.fanout.process_shard(&FanoutShardJob::parse(message.body.expose())?, None).await?;
             queue.delete(&message.receipt_handle).await?;
         }
     }
@@ -108,7 +108,10 @@ async fn sender(app: Arc<App>, queue: Arc<dyn Queue>, stop: Arc<AtomicBool>) -> 
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            app.sender.process(&SendJob::parse(&message.body)?).await.map_err(|e| anyhow::anyhow!("send: {e}"))?;
+            app.sender
+                .process(&SendJob::parse(message.body.expose())?)
+                .await
+                .map_err(|e| anyhow::anyhow!("send: {e}"))?;
             queue.delete(&message.receipt_handle).await?;
         }
     }

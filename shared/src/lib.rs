@@ -14,3 +14,6 @@ pub mod mail;
 pub mod ports;
 pub mod runtime;
 pub mod synthetic;
+
+#[cfg(test)]
+mod phi_formatting_tests;

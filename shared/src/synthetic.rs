@@ -15,7 +15,8 @@ const LAST: &[&str] = &[
 pub const CONDITIONS: &[&str] = &["type-2-diabetes", "hypertension", "asthma", "copd", "heart-failure"];
 pub const CATEGORIES: &[&str] = &["appointment-reminders", "wellness-tips", "condition-updates"];
 
-#[derive(Debug, Clone)]
+/// Made up, but shaped like PHI: `Debug` shows the index only.
+#[derive(Clone)]
 pub struct Patient {
     pub index: usize,
     pub email: String,
@@ -23,6 +24,8 @@ pub struct Patient {
     pub last_name: String,
     pub date_of_birth: String,
     pub sex: &'static str,
+    /// ZIP+4 ("12345-6789"): a PHI scan can look for it without matching
+    /// digits that happen to occur in ciphertext, IDs or timestamps.
     pub zip: String,
     pub language: &'static str,
     pub conditions: Vec<&'static str>,
@@ -31,6 +34,12 @@ pub struct Patient {
     pub confirms: bool,
     pub journey_stage: &'static str,
     pub last_visit: String,
+}
+
+impl std::fmt::Debug for Patient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Patient").field("index", &self.index).finish_non_exhaustive()
+    }
 }
 
 impl Patient {
@@ -106,7 +115,9 @@ pub fn generate(count: usize, seed: u64) -> Vec<Patient> {
                 last_name: last.to_owned(),
                 date_of_birth: format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28)),
                 sex: ["female", "male", "female", "male", "other"][rng.random_range(0..5)],
-                zip: format!("{:05}", rng.random_range(1001..99950)),
+                // The +4 comes from the index, not the generator, so every
+                // other attribute of a seed's population stays as it was.
+                zip: format!("{:05}-{:04}", rng.random_range(1001..99950), 1000 + (i * 7919) % 9000),
                 language: if rng.random_bool(0.8) { "en" } else { "es" },
                 conditions,
                 categories,
@@ -131,7 +142,7 @@ pub async fn sign_up_directly(
     use crate::app::consent::{ConsentSubmission, RequestProof};
     let submission = ConsentSubmission {
         form_id: "web-signup".into(),
-        email: email.into(),
+        email: crate::domain::Sensitive::from(email),
         categories: vec![category.into()],
         ..Default::default()
     };

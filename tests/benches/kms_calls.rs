@@ -89,7 +89,7 @@ async fn drain(
         }
         let env = &envs[turn % envs.len()];
         for message in messages {
-            handle(&env.app, &message.body).await?;
+            handle(&env.app, message.body.expose()).await?;
             queue.delete(&message.receipt_handle).await?;
             handled += 1;
         }

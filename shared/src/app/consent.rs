@@ -13,30 +13,31 @@ use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{
     ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId, ConsentStatus, ContactId,
-    EmailAddress, InvalidField, Profile, ProfileInput,
+    EmailAddress, InvalidField, Profile, ProfileInput, Sensitive,
 };
 use crate::mail::{MessageParts, build_message};
 use crate::ports::{
     ActivityStore, Clock, ConsentStore, ContactRecord, ContactStore, MailTransport, OutgoingMail, StoreError,
 };
 
-/// Where a submission came from; kept, sealed, as proof.
+/// Where a submission came from; kept, sealed, as proof. All of it is PHI:
+/// `Sensitive` keeps it out of `Debug` and serializes as the plain value.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RequestProof {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-    pub origin: Option<String>,
+    pub ip: Sensitive<Option<IpAddr>>,
+    pub user_agent: Sensitive<Option<String>>,
+    pub origin: Sensitive<Option<String>>,
 }
 
-/// A consent form or API submission, as received.
+/// A consent form or API submission, as received (`profile`'s `Debug` is redacted).
 #[derive(Debug, Clone, Default)]
 pub struct ConsentSubmission {
     pub form_id: String,
-    pub email: String,
+    pub email: Sensitive<String>,
     pub categories: Vec<String>,
     pub profile: ProfileInput,
     /// A field hidden from people; bots fill it in.
-    pub honeypot: Option<String>,
+    pub honeypot: Sensitive<Option<String>>,
     pub method: Option<ConsentMethod>,
 }
 
@@ -95,18 +96,19 @@ impl ConsentIntake {
             .clone();
         let outcome = SubmitOutcome { thank_you_url: form.thank_you_url.clone() };
         // Browsers always say which page posted; API clients send no Origin.
-        if let Some(origin) = proof.origin.as_deref()
+        if let Some(origin) = proof.origin.expose().as_deref()
             && !self.settings.origin_allowed(&form, origin)
         {
             return Err(AppError::OriginNotAllowed);
         }
-        if submission.honeypot.as_deref().is_some_and(|h| !h.trim().is_empty()) {
+        if submission.honeypot.expose().as_deref().is_some_and(|h| !h.trim().is_empty()) {
             return Ok(outcome);
         }
         if let Some(field) = submission.profile.present().into_iter().find(|a| !form.fields.contains(a)) {
             return Err(InvalidField::new(field.as_str(), "is not collected by this form").into());
         }
-        let email = EmailAddress::parse(&submission.email).map_err(|e| InvalidField::new("email", e.to_string()))?;
+        let email =
+            EmailAddress::parse(submission.email.expose()).map_err(|e| InvalidField::new("email", e.to_string()))?;
         let categories = parse_categories(&submission.categories, &form.categories)?;
         // Validate the attributes even when they will not be stored, so bad
         // input gets the same 4xx for known and unknown addresses.

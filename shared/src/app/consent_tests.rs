@@ -88,7 +88,7 @@ async fn a_confirmation_link_grants_until_it_expires_and_a_replay_changes_nothin
 async fn a_filled_honeypot_is_answered_the_same_and_stores_nothing() {
     let h = Harness::new();
     let bot = ConsentSubmission {
-        honeypot: Some("http://spam".into()),
+        honeypot: Some("http://spam".to_owned()).into(),
         ..submission("bot.probe@example.org", &["wellness-tips"])
     };
 

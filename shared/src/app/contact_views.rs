@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{AppError, ContactAdmin};
-use crate::domain::{AttributeClass, ContactId, ExternalId, InvalidField, ProfileInput};
+use crate::domain::{AttributeClass, ContactId, ExternalId, InvalidField, ProfileInput, Sensitive};
 use crate::ports::ShardSpec;
 
 /// The most contacts one batch upsert takes.
@@ -30,20 +30,22 @@ pub struct ContactPage {
     pub next: Option<String>,
 }
 
-/// A contact with its PHI, for an audited single-contact read.
+/// A contact with its PHI, for an audited single-contact read (`Sensitive`:
+/// serialized as plain values, never shown by `Debug`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ContactView {
     pub contact_id: ContactId,
     pub external_id: Option<String>,
-    pub email: String,
-    pub attributes: serde_json::Value,
+    pub email: Sensitive<String>,
+    pub attributes: Sensitive<serde_json::Value>,
 }
 
+/// One item of a batch upsert (`attributes`' `Debug` is redacted).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchItem {
     pub external_id: String,
-    pub email: String,
+    pub email: Sensitive<String>,
     #[serde(default)]
     pub attributes: ProfileInput,
 }
@@ -110,8 +112,8 @@ impl ContactAdmin {
         Ok(ContactView {
             contact_id: record.id,
             external_id: record.external_id.map(|e| e.as_str().to_owned()),
-            email: email.as_str().to_owned(),
-            attributes: self.settings.schema.profile_json(&p, &every_class),
+            email: email.as_str().to_owned().into(),
+            attributes: self.settings.schema.profile_json(&p, &every_class).into(),
         })
     }
 
@@ -137,7 +139,7 @@ impl ContactAdmin {
                     continue;
                 }
             };
-            match self.upsert(actor, external, &item.email, &item.attributes).await {
+            match self.upsert(actor, external, item.email.expose(), &item.attributes).await {
                 Ok(outcome) => results.push(BatchResult {
                     index,
                     status: if outcome.created { BatchStatus::Created } else { BatchStatus::Updated },

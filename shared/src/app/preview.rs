@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AppError, CampaignAdmin};
-use crate::domain::{Contact, ContactId, EmailAddress, InvalidField, ProfileInput, TemplateSource};
+use crate::domain::{Contact, ContactId, EmailAddress, InvalidField, ProfileInput, Sensitive, TemplateSource};
 use crate::mail::{CompiledTemplate, lint};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,11 +19,12 @@ pub struct PreviewInput {
     pub sample: Option<ProfileInput>,
 }
 
+/// Rendered for a sample that may be a real patient's: `Sensitive`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Preview {
-    pub subject: String,
-    pub html: String,
-    pub text: String,
+    pub subject: Sensitive<String>,
+    pub html: Sensitive<String>,
+    pub text: Sensitive<String>,
     /// What the linter would refuse at creation, if anything.
     pub lint: Option<LintFinding>,
 }
@@ -66,7 +67,7 @@ impl CampaignAdmin {
         let lint = lint(&input.template, input.phi_personalized)
             .err()
             .map(|e| LintFinding { field: e.field, message: e.message });
-        Ok(Preview { subject: rendered.subject, html: rendered.html, text: rendered.text, lint })
+        Ok(Preview { subject: rendered.subject.into(), html: rendered.html.into(), text: rendered.text.into(), lint })
     }
 }
 

@@ -232,6 +232,6 @@ impl Harness {
         for m in &received {
             queue.change_visibility(&m.receipt_handle, Duration::ZERO).await.unwrap();
         }
-        received.into_iter().map(|m| m.body).collect()
+        received.into_iter().map(|m| m.body.into_inner()).collect()
     }
 }

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use super::events::EventOutcome;
 use super::{AppError, CampaignCatalog, EventConsumer};
 use crate::crypto::{Keyring, TokenPurpose, VerifiedTracking};
-use crate::domain::{CampaignCounter, CampaignId, engagement};
+use crate::domain::{CampaignCounter, CampaignId, Sensitive, engagement};
 use crate::ports::Clock;
 
-/// Who fetched the pixel or followed the link, as far as we judge it.
+/// Who fetched the pixel or followed the link, as far as we judge it (a
+/// user agent is PHI: `Sensitive`).
 #[derive(Debug, Clone, Copy)]
 pub struct Requester<'a> {
-    pub user_agent: Option<&'a str>,
+    pub user_agent: Sensitive<Option<&'a str>>,
     pub head: bool,
 }
 
@@ -40,7 +41,7 @@ impl Tracking {
         if verified.expired {
             return Ok(EventOutcome::Ignored);
         }
-        let counter = if engagement::is_machine(by.user_agent, by.head) { machine } else { person };
+        let counter = if engagement::is_machine(*by.user_agent.expose(), by.head) { machine } else { person };
         let campaign = CampaignId::from_bytes(verified.campaign);
         self.events.apply(&campaign, &verified.contact_id, counter, self.clock.now()).await
     }

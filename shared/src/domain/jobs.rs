@@ -62,13 +62,14 @@ pub struct SendJob {
 #[error("queue message is not a valid {kind} job: {reason}")]
 pub struct ParseJobError {
     pub kind: &'static str,
+    /// Never the input: a scrubbed parse error (`scrub::parse_error`) or a fixed rule.
     pub reason: String,
 }
 
 impl FanoutShardJob {
     pub fn parse(body: &str) -> Result<Self, ParseJobError> {
-        let job: Self =
-            serde_json::from_str(body).map_err(|e| ParseJobError { kind: "fan-out", reason: e.to_string() })?;
+        let job: Self = serde_json::from_str(body)
+            .map_err(|e| ParseJobError { kind: "fan-out", reason: super::scrub::parse_error(&e).to_string() })?;
         if job.shards == 0 || job.shard >= job.shards {
             return Err(ParseJobError { kind: "fan-out", reason: "shard is out of range".into() });
         }
@@ -82,10 +83,33 @@ impl FanoutShardJob {
 
 impl SendJob {
     pub fn parse(body: &str) -> Result<Self, ParseJobError> {
-        serde_json::from_str(body).map_err(|e| ParseJobError { kind: "send", reason: e.to_string() })
+        serde_json::from_str(body)
+            .map_err(|e| ParseJobError { kind: "send", reason: super::scrub::parse_error(&e).to_string() })
     }
 
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).expect("job serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_never_quotes_the_message() {
+        let bodies = [
+            r#"{"campaign_id":"jane.probe@example.org","contact_id":"x"}"#,
+            r#"{"campaign_id":"7c0d3f5e-2a9b-4c1e-9f3a-1b2c3d4e5f60","shard":1,"shards":2,"jane.probe":1}"#,
+            r#"{"launch_campaign_id":["jane.probe"]}"#,
+            r#"jane.probe@example.org"#,
+        ];
+        for body in bodies {
+            let send = SendJob::parse(body).unwrap_err();
+            let fanout = FanoutMessage::parse(body).unwrap_err();
+            let shown = format!("{send} {send:?} {fanout} {fanout:?}");
+            assert!(!shown.contains("jane.probe"), "{shown}");
+        }
+        assert!(SendJob::parse("{").unwrap_err().to_string().contains("line 1 column 1"));
     }
 }

@@ -13,7 +13,9 @@ pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod schema;
+pub mod scrub;
 pub mod segment;
+pub mod sensitive;
 pub mod skip;
 pub mod url;
 
@@ -28,6 +30,8 @@ pub use events::*;
 pub use ids::*;
 pub use jobs::*;
 pub use schema::{AttributeClass, AttributeDef, AttributeKey, AttributeType, ContactSchema, ParseContactSchemaError};
+pub use scrub::{ParseErrorKind, ScrubbedError};
 pub use segment::*;
+pub use sensitive::{REDACTED, Sensitive};
 pub use skip::{SkipReason, SuppressionReason};
 pub use url::*;

@@ -18,7 +18,7 @@ use super::extract::{body_bytes, parse_json};
 use crate::app::App;
 use crate::app::campaigns::CampaignInput;
 use crate::app::preview::PreviewInput;
-use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput};
+use crate::domain::{CampaignId, ContactId, ExternalId, ProfileInput, Sensitive};
 
 pub fn contact_routes() -> Router<Arc<App>> {
     Router::new()
@@ -56,14 +56,16 @@ pub fn campaign_routes() -> Router<Arc<App>> {
         .route("/v1/campaigns/{id}/cancel", post(cancel_campaign))
 }
 
+/// `attributes`' `Debug` is redacted.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ContactBody {
-    email: String,
+pub(crate) struct ContactBody {
+    email: Sensitive<String>,
     #[serde(default)]
     attributes: ProfileInput,
 }
 
+#[tracing::instrument(skip_all, fields(route = "PUT /v1/contacts/{external_id}", contact_id = tracing::field::Empty))]
 async fn upsert_contact(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
@@ -72,13 +74,15 @@ async fn upsert_contact(
 ) -> Result<Response, ApiError> {
     let external_id = ExternalId::parse(&external_id).map_err(|e| ApiError::invalid("external_id", e.to_string()))?;
     let body: ContactBody = parse_json(&body_bytes(body)?)?;
-    let outcome = app.contacts.upsert(&actor.0, external_id, &body.email, &body.attributes).await?;
+    let outcome = app.contacts.upsert(&actor.0, external_id, body.email.expose(), &body.attributes).await?;
+    super::record_id("contact_id", &outcome.contact_id);
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({"contact_id": outcome.contact_id}))).into_response())
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /v1/contacts/{contact_id}/consent", contact_id = tracing::field::Empty))]
 async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<String>) -> Result<Response, ApiError> {
-    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let id = parse_contact_id(&contact_id)?;
     let history = app.ports.consent.history(&id).await.map_err(crate::app::AppError::from)?;
     let chain_ok = crate::domain::verify_chain(&history).is_ok();
     let entries: Vec<_> = history
@@ -109,6 +113,7 @@ struct ListQuery {
 }
 
 /// `GET /v1/contacts?after=&limit=`: IDs, update times and non-identifying attributes, no PHI.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/contacts"))]
 async fn list_contacts(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
@@ -130,6 +135,7 @@ struct ReadQuery {
 }
 
 /// `GET /v1/contacts/{id}?reason=…`: one contact with its PHI, audited.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/contacts/{contact_id}", contact_id = tracing::field::Empty))]
 async fn read_contact(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
@@ -138,18 +144,19 @@ async fn read_contact(
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(q) =
         query.map_err(|_| ApiError::invalid("reason", "say why you need this patient's data"))?;
-    let id = ContactId::parse(&id).map_err(|_| ApiError::not_found("contact"))?;
+    let id = parse_contact_id(&id)?;
     let view = app.contacts.read(&actor.0, &id, q.reason.as_deref()).await?;
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(view)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BatchBody {
+pub(crate) struct BatchBody {
     contacts: Vec<crate::app::contact_views::BatchItem>,
 }
 
 /// `POST /v1/contacts:batch`: up to 500 upserts, a result per item.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/contacts:batch"))]
 async fn upsert_batch(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
@@ -161,6 +168,7 @@ async fn upsert_batch(
 }
 
 /// `DELETE /v1/contacts/{id}`: erases the contact (its contact ID or external ID).
+#[tracing::instrument(skip_all, fields(route = "DELETE /v1/contacts/{external_id}", contact_id = tracing::field::Empty))]
 async fn erase_contact(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
@@ -169,6 +177,7 @@ async fn erase_contact(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let erased = app.contacts.erase(&actor.0, &id, super::extract::proof(ip, &headers)).await?;
+    super::record_id("contact_id", &erased);
     Ok(Json(serde_json::json!({"contact_id": erased, "erased": true})).into_response())
 }
 
@@ -187,6 +196,7 @@ fn default_audit_limit() -> usize {
 
 /// `GET /v1/audit?after=N&limit=M`: entries after sequence number N, in order
 /// (at most 1000), and where the next page starts.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/audit"))]
 async fn audit_entries(
     State(app): State<Arc<App>>,
     query: Result<axum::extract::Query<AuditPage>, axum::extract::rejection::QueryRejection>,
@@ -199,17 +209,20 @@ async fn audit_entries(
 }
 
 /// `GET /v1/audit/verify`: walks the whole chain.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/audit/verify"))]
 async fn verify_audit(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     Ok(Json(app.audit.verify().await?).into_response())
 }
 
 /// `GET /v1/schema`: the contact schema (names, types, classes, codes).
+#[tracing::instrument(skip_all, fields(route = "GET /v1/schema"))]
 async fn contact_schema(State(app): State<Arc<App>>) -> Response {
     Json(&*app.settings.schema).into_response()
 }
 
 /// `POST /v1/keys/rotate`: new customer-key material; answers the rotation
 /// time that every re-seal page must carry.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/keys/rotate"))]
 async fn rotate_keys(State(app): State<Arc<App>>, actor: super::extract::Actor) -> Result<Response, ApiError> {
     Ok(Json(app.keys.rotate(&actor.0).await?).into_response())
 }
@@ -230,6 +243,7 @@ fn default_reseal_limit() -> usize {
 }
 
 /// `POST /v1/keys/reseal`: re-seals one page of contacts under the rotated key.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/keys/reseal"))]
 async fn reseal_contacts(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
@@ -254,6 +268,7 @@ struct WithdrawBody {
 
 /// Withdraws topics on the patient's behalf (`{"categories": [...]}`), or
 /// everything with the address suppressed (`{"all": true}`).
+#[tracing::instrument(skip_all, fields(route = "POST /v1/contacts/{contact_id}/consent/withdraw", contact_id = tracing::field::Empty))]
 async fn withdraw_consent(
     State(app): State<Arc<App>>,
     ip: super::extract::ClientIp,
@@ -261,7 +276,7 @@ async fn withdraw_consent(
     Path(contact_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let id = parse_contact_id(&contact_id)?;
     let body: WithdrawBody = parse_json(&body_bytes(body)?)?;
     let change = if body.all {
         crate::app::preferences::PreferenceChange::UnsubscribeAll
@@ -273,6 +288,7 @@ async fn withdraw_consent(
 }
 
 /// Records the patient's signed HIPAA marketing authorization.
+#[tracing::instrument(skip_all, fields(route = "PUT /v1/contacts/{contact_id}/hipaa-authorization", contact_id = tracing::field::Empty))]
 async fn record_authorization(
     State(app): State<Arc<App>>,
     ip: super::extract::ClientIp,
@@ -280,37 +296,51 @@ async fn record_authorization(
     Path(contact_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let id = parse_contact_id(&contact_id)?;
     let input: crate::app::authorization::AuthorizationInput = parse_json(&body_bytes(body)?)?;
     let recorded = app.authorizations.record(&id, &input, super::extract::proof(ip, &headers)).await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
 
 /// Revokes it; 200 with whether one was in force.
+#[tracing::instrument(skip_all, fields(route = "DELETE /v1/contacts/{contact_id}/hipaa-authorization", contact_id = tracing::field::Empty))]
 async fn revoke_authorization(
     State(app): State<Arc<App>>,
     ip: super::extract::ClientIp,
     headers: axum::http::HeaderMap,
     Path(contact_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = ContactId::parse(&contact_id).map_err(|_| ApiError::not_found("contact"))?;
+    let id = parse_contact_id(&contact_id)?;
     let revoked = app.authorizations.revoke(&id, super::extract::proof(ip, &headers)).await?;
     Ok(Json(serde_json::json!({"contact_id": id, "revoked": revoked})).into_response())
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns", campaign_id = tracing::field::Empty))]
 async fn create_campaign(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input: CampaignInput = parse_json(&body_bytes(body)?)?;
     let id = app.campaigns.create(input).await?;
+    super::record_id("campaign_id", &id);
     Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "status": "draft"}))).into_response())
 }
 
+/// The campaign's ID from the path, recorded in the handler's span.
 fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
-    CampaignId::parse(raw).map_err(|_| ApiError::not_found("campaign"))
+    let id = CampaignId::parse(raw).map_err(|_| ApiError::not_found("campaign"))?;
+    super::record_id("campaign_id", &id);
+    Ok(id)
 }
 
+/// The contact's ID from the path, recorded in the handler's span.
+fn parse_contact_id(raw: &str) -> Result<ContactId, ApiError> {
+    let id = ContactId::parse(raw).map_err(|_| ApiError::not_found("contact"))?;
+    super::record_id("contact_id", &id);
+    Ok(id)
+}
+
+#[tracing::instrument(skip_all, fields(route = "GET /v1/campaigns/{id}", campaign_id = tracing::field::Empty))]
 async fn campaign_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let report = app.reports.campaign_report(&campaign_id(&id)?).await?;
     Ok(Json(report).into_response())
@@ -323,6 +353,7 @@ struct ReportQuery {
 }
 
 /// The report as JSON, or with `?format=html` as a self-contained page.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/campaigns/{id}/report", campaign_id = tracing::field::Empty))]
 async fn campaign_report_as(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -348,17 +379,20 @@ async fn campaign_report_as(
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/launch", campaign_id = tracing::field::Empty))]
 async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let status = app.lifecycle.launch(&campaign_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": status}))).into_response())
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/pause", campaign_id = tracing::field::Empty))]
 async fn pause_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let status = app.lifecycle.pause(&campaign_id(&id)?, "paused by an administrator").await?;
     Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
 }
 
 /// `POST /v1/campaigns/{id}/cancel`: stops the campaign for good.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/cancel", campaign_id = tracing::field::Empty))]
 async fn cancel_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let status = app.lifecycle.cancel(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": status})).into_response())
@@ -372,6 +406,7 @@ struct DryRunInput {
 
 /// `POST /v1/campaigns/{id}/dry-run`: the audience estimate, nothing sent.
 /// No body starts it; `{"resume": token}` carries on from a partial answer.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/dry-run", campaign_id = tracing::field::Empty))]
 async fn dry_run(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -384,16 +419,19 @@ async fn dry_run(
     Ok(Json(app.audience.estimate(&id, resume.as_deref()).await?).into_response())
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/resume", campaign_id = tracing::field::Empty))]
 async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let outcome = app.lifecycle.resume(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/retry-failed", campaign_id = tracing::field::Empty))]
 async fn retry_failed(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let outcome = app.lifecycle.retry_failed(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/preview"))]
 async fn preview_template(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,

@@ -18,7 +18,7 @@ use super::{ApiError, pages};
 use crate::app::App;
 use crate::app::consent::{ConfirmOutcome, ConsentSubmission};
 use crate::crypto::TokenPurpose;
-use crate::domain::ProfileInput;
+use crate::domain::{ProfileInput, Sensitive};
 
 /// CORS for the consent endpoint: preflights and answers carry
 /// `Access-Control-Allow-Origin` only for an origin some form allows (or the
@@ -44,39 +44,42 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/forms/{form_id}", get(example_form))
 }
 
-/// The fields a form or API client may send. Empty form fields count as absent.
+/// The fields a form or API client may send. Empty form fields count as
+/// absent. Everything a person types is `Sensitive`: `Debug` shows the form
+/// and the topics only.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConsentBody {
+pub(crate) struct ConsentBody {
     form_id: String,
-    email: String,
+    email: Sensitive<String>,
     #[serde(default)]
     categories: Vec<String>,
     /// Honeypot: hidden from people by the form's CSS.
     #[serde(default)]
-    website: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    date_of_birth: Option<String>,
-    sex: Option<String>,
-    zip: Option<String>,
-    language: Option<String>,
+    website: Option<Sensitive<String>>,
+    first_name: Option<Sensitive<String>>,
+    last_name: Option<Sensitive<String>>,
+    date_of_birth: Option<Sensitive<String>>,
+    sex: Option<Sensitive<String>>,
+    zip: Option<Sensitive<String>>,
+    language: Option<Sensitive<String>>,
     #[serde(default)]
-    conditions: Vec<String>,
+    conditions: Sensitive<Vec<String>>,
 }
 
-fn present(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.trim().is_empty())
+fn present(v: Option<Sensitive<String>>) -> Option<String> {
+    v.map(Sensitive::into_inner).filter(|s| !s.trim().is_empty())
 }
 
 impl ConsentBody {
     fn into_submission(self) -> ConsentSubmission {
-        let conditions: Vec<String> = self.conditions.into_iter().filter(|c| !c.trim().is_empty()).collect();
+        let conditions: Vec<String> =
+            self.conditions.into_inner().into_iter().filter(|c| !c.trim().is_empty()).collect();
         ConsentSubmission {
             form_id: self.form_id,
             email: self.email,
             categories: self.categories.into_iter().filter(|c| !c.trim().is_empty()).collect(),
-            honeypot: self.website,
+            honeypot: Sensitive::new(self.website.map(Sensitive::into_inner)),
             method: None,
             profile: ProfileInput {
                 first_name: present(self.first_name),
@@ -92,6 +95,7 @@ impl ConsentBody {
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /v1/consent", form_id = tracing::field::Empty))]
 async fn submit(
     State(app): State<Arc<App>>,
     ip: ClientIp,
@@ -104,6 +108,10 @@ async fn submit(
         BodyKind::Json => parse_json(&bytes)?,
         BodyKind::Form => parse_form(&bytes)?,
     };
+    // Only a configured form's ID: the field is the sender's to fill.
+    if let Some(form) = app.settings.form(&parsed.form_id) {
+        super::record_id("form_id", &form.id);
+    }
     let error_url = app.settings.form(&parsed.form_id).and_then(|f| f.error_url.clone());
     let outcome = match app.consent.submit(parsed.into_submission(), proof(ip, &headers)).await {
         Ok(outcome) => outcome,
@@ -132,6 +140,7 @@ async fn submit(
     })
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /thanks"))]
 async fn thanks() -> Response {
     pages::page(
         StatusCode::OK,
@@ -141,6 +150,7 @@ async fn thanks() -> Response {
     )
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /confirm/{token}"))]
 async fn confirm_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     let valid = app.keyring.tokens.verify(TokenPurpose::ConfirmConsent, &token, time::OffsetDateTime::now_utc());
     if valid.is_err() {
@@ -154,6 +164,7 @@ async fn confirm_page(State(app): State<Arc<App>>, Path(token): Path<String>) ->
     )
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /confirm/{token}"))]
 async fn confirm(State(app): State<Arc<App>>, ip: ClientIp, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match app.consent.confirm(&token, proof(ip, &headers)).await {
         Ok(ConfirmOutcome::Confirmed) => {
@@ -218,10 +229,12 @@ pub fn example_form_markup(settings: &crate::config::Settings, form: &crate::con
 }
 
 /// `GET /forms/{form_id}`: the example form as a page, to try it and to copy it.
+#[tracing::instrument(skip_all, fields(route = "GET /forms/{form_id}", form_id = tracing::field::Empty))]
 async fn example_form(State(app): State<Arc<App>>, Path(form_id): Path<String>) -> Response {
     let Some(form) = app.settings.form(&form_id) else {
         return pages::page(StatusCode::NOT_FOUND, "No such form", &["This form does not exist."], "");
     };
+    super::record_id("form_id", &form.id);
     pages::page(
         StatusCode::OK,
         "Sign up for emails from your clinic",

@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use super::ApiError;
 use crate::app::consent::RequestProof;
+use crate::domain::scrub::{self, ParseErrorKind, ScrubbedError};
+use crate::domain::{REDACTED, Sensitive};
 
 /// The body as bytes, with the size limit answered as our 413.
 pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -24,12 +26,14 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError
     })
 }
 
-/// Parses JSON, naming the field at fault on error.
+/// Parses JSON, naming the field at fault on error. The message is the
+/// scrubbed parse error (`domain::scrub`): it never quotes a value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let (field, message) = field_and_message(&path, &e.inner().to_string());
+        let raw = e.inner().to_string();
+        let (field, message) = field_and_message(&path, &raw, &scrub::parse_error(e.inner()));
         ApiError::malformed(field, message)
     })
 }
@@ -37,30 +41,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Parses an HTML form body (repeated keys become lists).
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_html_form::from_bytes(bytes).map_err(|e| {
-        let (field, message) = field_and_message(".", &e.to_string());
+        let raw = e.to_string();
+        let (field, message) = field_and_message(".", &raw, &scrub::parse_error_message(&raw));
         ApiError::malformed(field, message)
     })
 }
 
 /// Names the field from serde's path, or from a "missing/unknown field `x`"
-/// message at that path, and drops any echoed input value.
-fn field_and_message(path: &str, text: &str) -> (Option<String>, String) {
-    let text = text.split(" at line ").next().unwrap_or(text);
+/// message at that path; the message is the scrubbed one. An unknown key is
+/// named back to its sender only in the answer (these are not logged).
+fn field_and_message(path: &str, raw: &str, scrubbed: &ScrubbedError) -> (Option<String>, String) {
     let prefix = if path == "." { String::new() } else { format!("{path}.") };
-    for (marker, message) in [("missing field `", "is required"), ("unknown field `", "is not a known field")] {
-        if let Some(rest) = text.strip_prefix(marker)
-            && let Some(name) = rest.split('`').next()
-        {
-            // For an unknown key the path already ends with it.
-            let field = if path.rsplit('.').next() == Some(name) { path.to_owned() } else { format!("{prefix}{name}") };
-            return (Some(field.clone()), format!("{field} {message}"));
-        }
-    }
-    let message = match text.split_once(": ") {
-        Some((kind, _)) if kind.starts_with("invalid type") || kind.starts_with("invalid value") => kind.to_owned(),
-        _ => text.to_owned(),
+    let name = match scrubbed.kind() {
+        ParseErrorKind::MissingField => scrubbed.field().map(str::to_owned).map(|n| (n, "is required")),
+        ParseErrorKind::UnknownField => raw
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(|n| (n.to_owned(), "is not a known field")),
+        _ => None,
     };
-    ((path != ".").then(|| path.to_owned()), message)
+    if let Some((name, message)) = name {
+        // For an unknown key the path already ends with it.
+        let field =
+            if path.rsplit('.').next() == Some(name.as_str()) { path.to_owned() } else { format!("{prefix}{name}") };
+        return (Some(field.clone()), format!("{field} {message}"));
+    }
+    ((path != ".").then(|| path.to_owned()), scrubbed.message())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +92,15 @@ pub fn body_kind(parts: &axum::http::HeaderMap) -> Result<BodyKind, ApiError> {
 
 /// The client's IP as the runtime saw it: the socket peer on the embedded
 /// server, the API Gateway source IP in Lambda (inserted as an extension).
-#[derive(Debug, Clone, Copy)]
+/// An IP is PHI: `Debug` is redacted.
+#[derive(Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
+
+impl std::fmt::Debug for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientIp({REDACTED})")
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -121,5 +134,9 @@ pub fn proof(ip: ClientIp, headers: &axum::http::HeaderMap) -> RequestProof {
             .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
             .map(|s| s.chars().take(512).collect::<String>())
     };
-    RequestProof { ip: ip.0, user_agent: header(USER_AGENT), origin: header(ORIGIN) }
+    RequestProof {
+        ip: Sensitive::new(ip.0),
+        user_agent: Sensitive::new(header(USER_AGENT)),
+        origin: Sensitive::new(header(ORIGIN)),
+    }
 }

@@ -64,6 +64,12 @@ pub fn admin_router(app: Arc<App>) -> Router {
 }
 
 /// JSON 404 for any path no router knows.
+/// Records an ID (never a body field) in the current handler's span,
+/// declared there as `tracing::field::Empty`.
+pub(crate) fn record_id(name: &'static str, id: &dyn std::fmt::Display) {
+    tracing::Span::current().record(name, tracing::field::display(id));
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }

@@ -57,6 +57,7 @@ fn page(token: &str, topics: &[TopicChoice], notice: Option<&str>) -> Response {
     pages::page(StatusCode::OK, "Your email preferences", &paragraphs, &forms)
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /preferences/{token}"))]
 async fn show(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     match app.preferences.topics(&token).await {
         Ok(topics) => page(&token, &topics, None),
@@ -65,6 +66,7 @@ async fn show(State(app): State<Arc<App>>, Path(token): Path<String>) -> Respons
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /preferences/{token}"))]
 async fn save(
     State(app): State<Arc<App>>,
     ip: ClientIp,

@@ -14,6 +14,7 @@ use axum::routing::get;
 use super::{ApiError, pages};
 use crate::app::tracking::Requester;
 use crate::app::{App, AppError};
+use crate::domain::Sensitive;
 
 /// The smallest transparent GIF (43 bytes).
 const PIXEL: &[u8] = &[
@@ -30,11 +31,12 @@ pub fn routes() -> Router<Arc<App>> {
 
 fn requester<'a>(method: &Method, headers: &'a HeaderMap) -> Requester<'a> {
     Requester {
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
+        user_agent: Sensitive::new(headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok())),
         head: method == Method::HEAD,
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /t/o/{token}"))]
 async fn open(State(app): State<Arc<App>>, method: Method, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match app.tracking.open(&token, requester(&method, &headers)).await {
         Ok(_) => (
@@ -48,6 +50,7 @@ async fn open(State(app): State<Arc<App>>, method: Method, headers: HeaderMap, P
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /t/c/{token}"))]
 async fn click(State(app): State<Arc<App>>, method: Method, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match app.tracking.click(&token, requester(&method, &headers)).await {
         Ok(target) => match HeaderValue::from_str(&target) {

@@ -33,6 +33,7 @@ fn scope(q: &ScopeQuery) -> Result<UnsubscribeScope, ApiError> {
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "GET /u/{token}"))]
 async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     match app.unsubscribe.target(&token).await {
         Ok(target) => pages::page(
@@ -51,6 +52,7 @@ async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>
     }
 }
 
+#[tracing::instrument(skip_all, fields(route = "POST /u/{token}"))]
 async fn unsubscribe(
     State(app): State<Arc<App>>,
     ip: ClientIp,

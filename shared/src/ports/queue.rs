@@ -8,7 +8,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     pub message_id: String,
-    pub body: String,
+    /// `Sensitive`: the events queue carries SES events, with the recipient's
+    /// address and the subject.
+    pub body: crate::domain::Sensitive<String>,
     pub receipt_handle: String,
     /// How many times this message has been received, this time included.
     pub receive_count: u32,

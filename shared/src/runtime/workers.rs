@@ -58,27 +58,30 @@ pub async fn run_fanout_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
             }
         };
         for message in messages {
-            let job = match FanoutMessage::parse(&message.body) {
-                Ok(job) => job,
-                Err(e) => {
-                    poison(&message, &e);
-                    continue;
-                }
-            };
-            // Hand the shard on before its message becomes visible to another worker.
-            let deadline = Instant::now() + app.settings.throughput.visibility_timeout() * 3 / 4;
-            match app.fanout.process_message(&job, Some(deadline)).await {
-                Ok(outcome) => {
-                    tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message handled");
-                    done(queue.as_ref(), &message).await;
-                }
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, campaign_id = %job.campaign_id(), "fan-out message will retry");
-                    retry_later(queue.as_ref(), &message, Duration::from_secs(1)).await;
-                }
-                Err(e) => poison(&message, &e),
-            }
+            fanout_message(&app, queue.as_ref(), &message).await;
         }
+    }
+}
+
+/// One fan-out message, in a span that names it by ID only.
+#[tracing::instrument(skip_all, fields(message_id = %message.message_id, receive_count = message.receive_count))]
+async fn fanout_message(app: &App, queue: &dyn Queue, message: &ReceivedMessage) {
+    let job = match FanoutMessage::parse(message.body.expose()) {
+        Ok(job) => job,
+        Err(e) => return poison(message, &e),
+    };
+    // Hand the shard on before its message becomes visible to another worker.
+    let deadline = Instant::now() + app.settings.throughput.visibility_timeout() * 3 / 4;
+    match app.fanout.process_message(&job, Some(deadline)).await {
+        Ok(outcome) => {
+            tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message handled");
+            done(queue, message).await;
+        }
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, campaign_id = %job.campaign_id(), "fan-out message will retry");
+            retry_later(queue, message, Duration::from_secs(1)).await;
+        }
+        Err(e) => poison(message, &e),
     }
 }
 
@@ -104,46 +107,7 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
             if *stop.borrow() {
                 break;
             }
-            let job = match SendJob::parse(&message.body) {
-                Ok(job) => job,
-                Err(e) => {
-                    poison(message, &e);
-                    continue;
-                }
-            };
-            let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
-            let failed = match app.sender.process(&job).await {
-                Ok(outcome) => {
-                    *opened += usize::from(outcome.opened_contact());
-                    sent += 1;
-                    done(queue.as_ref(), message).await;
-                    false
-                }
-                Err(SendError::Permanent(e)) => {
-                    poison(message, &e);
-                    true
-                }
-                Err(SendError::Busy { retry_after }) => {
-                    retried += 1;
-                    // Wait out the holder's lease in one step, not with back-off
-                    // that could use up the receives.
-                    if let Err(e) = queue.change_visibility(&message.receipt_handle, retry_after).await {
-                        tracing::warn!(error = %e, "could not delay a busy job");
-                    }
-                    true
-                }
-                Err(e) => {
-                    retried += 1;
-                    let base =
-                        if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
-                    retry_later(queue.as_ref(), message, base).await;
-                    true
-                }
-            };
-            // The queue dead-letters a message whose last receive this was.
-            if failed && message.receive_count >= app.settings.throughput.max_receive_count {
-                app.ports.metrics.count(Some(&job.campaign_id), Metric::DeadLettered, 1);
-            }
+            send_message(&app, queue.as_ref(), message, &mut campaigns, &mut sent, &mut retried).await;
         }
         if !messages.is_empty() {
             tracing::debug!(received = messages.len(), settled = sent, retried, "send batch processed");
@@ -160,6 +124,55 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: wat
     }
 }
 
+/// One send job, in a span that names it by ID only; counts what the batch
+/// summary and the audit entry need.
+#[tracing::instrument(skip_all, fields(message_id = %message.message_id, receive_count = message.receive_count))]
+async fn send_message(
+    app: &App,
+    queue: &dyn Queue,
+    message: &ReceivedMessage,
+    campaigns: &mut HashMap<crate::domain::CampaignId, usize>,
+    sent: &mut u32,
+    retried: &mut u32,
+) {
+    let job = match SendJob::parse(message.body.expose()) {
+        Ok(job) => job,
+        Err(e) => return poison(message, &e),
+    };
+    let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
+    let failed = match app.sender.process(&job).await {
+        Ok(outcome) => {
+            *opened += usize::from(outcome.opened_contact());
+            *sent += 1;
+            done(queue, message).await;
+            false
+        }
+        Err(SendError::Permanent(e)) => {
+            poison(message, &e);
+            true
+        }
+        Err(SendError::Busy { retry_after }) => {
+            *retried += 1;
+            // Wait out the holder's lease in one step, not with back-off
+            // that could use up the receives.
+            if let Err(e) = queue.change_visibility(&message.receipt_handle, retry_after).await {
+                tracing::warn!(error = %e, "could not delay a busy job");
+            }
+            true
+        }
+        Err(e) => {
+            *retried += 1;
+            let base = if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
+            retry_later(queue, message, base).await;
+            true
+        }
+    };
+    // The queue dead-letters a message whose last receive this was.
+    if failed && message.receive_count >= app.settings.throughput.max_receive_count {
+        app.ports.metrics.count(Some(&job.campaign_id), Metric::DeadLettered, 1);
+    }
+}
+
 pub async fn run_events_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let messages = tokio::select! {
@@ -171,22 +184,25 @@ pub async fn run_events_worker(app: Arc<App>, queue: Arc<dyn Queue>, mut stop: w
             continue;
         };
         for message in messages {
-            let event = match MailEvent::parse(&message.body) {
-                Ok(event) => event,
-                Err(e) => {
-                    poison(&message, &e);
-                    continue;
-                }
-            };
-            match app.events.process(&event).await {
-                Ok(outcome) => {
-                    tracing::debug!(?outcome, kind = ?event.kind, "mail event processed");
-                    done(queue.as_ref(), &message).await;
-                }
-                Err(e) if e.is_transient() => retry_later(queue.as_ref(), &message, Duration::from_secs(1)).await,
-                Err(e) => poison(&message, &e),
-            }
+            events_message(&app, queue.as_ref(), &message).await;
         }
+    }
+}
+
+/// One provider event, in a span that names it by ID only.
+#[tracing::instrument(skip_all, fields(message_id = %message.message_id, receive_count = message.receive_count))]
+async fn events_message(app: &App, queue: &dyn Queue, message: &ReceivedMessage) {
+    let event = match MailEvent::parse(message.body.expose()) {
+        Ok(event) => event,
+        Err(e) => return poison(message, &e),
+    };
+    match app.events.process(&event).await {
+        Ok(outcome) => {
+            tracing::debug!(?outcome, kind = ?event.kind, "mail event processed");
+            done(queue, message).await;
+        }
+        Err(e) if e.is_transient() => retry_later(queue, message, Duration::from_secs(1)).await,
+        Err(e) => poison(message, &e),
     }
 }
 

@@ -275,7 +275,7 @@ mod sqs {
         .await;
 
         let moved = dead_letters.receive(10, Duration::ZERO).await.unwrap();
-        assert_eq!(moved.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec![body.as_str()]);
+        assert_eq!(moved.iter().map(|m| m.body.expose().as_str()).collect::<Vec<_>>(), vec![body.as_str()]);
     }
 
     #[tokio::test]
@@ -339,7 +339,7 @@ mod sqs {
         let moved = dead_letters.receive(10, Duration::from_secs(1)).await.unwrap();
 
         assert!(after.is_empty(), "delivered beyond MaxReceiveCount: {after:?}");
-        assert_eq!(moved.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec![body.as_str()]);
+        assert_eq!(moved.iter().map(|m| m.body.expose().as_str()).collect::<Vec<_>>(), vec![body.as_str()]);
     }
 
     #[tokio::test]
@@ -354,7 +354,7 @@ mod sqs {
         while got.len() < bodies.len() {
             let batch = queue.receive(25, Duration::ZERO).await.unwrap();
             assert!(!batch.is_empty() && batch.len() <= 10, "a receive returns 1 to 10 messages, got {}", batch.len());
-            got.extend(batch.into_iter().map(|m| m.body));
+            got.extend(batch.into_iter().map(|m| m.body.into_inner()));
         }
         assert_eq!(got, bodies.into_iter().collect::<HashSet<_>>());
     }

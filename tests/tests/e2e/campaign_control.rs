@@ -28,7 +28,7 @@ async fn send_jobs(app: &TestApp, max: usize) -> Vec<SendJob> {
             break;
         }
         for message in batch {
-            let job = SendJob::parse(&message.body).unwrap();
+            let job = SendJob::parse(message.body.expose()).unwrap();
             app.stack.app.sender.process(&job).await.expect("processed");
             app.stack.send_queue.delete(&message.receipt_handle).await.unwrap();
             done.push(job);
@@ -44,7 +44,12 @@ async fn fan_out(app: &TestApp) {
             return;
         }
         for message in batch {
-            app.stack.app.fanout.process_shard(&FanoutShardJob::parse(&message.body).unwrap(), None).await.unwrap();
+            app.stack
+                .app
+                .fanout
+                .process_shard(&FanoutShardJob::parse(message.body.expose()).unwrap(), None)
+                .await
+                .unwrap();
             app.stack.fanout_queue.delete(&message.receipt_handle).await.unwrap();
         }
     }

@@ -293,12 +293,17 @@ pub fn client_for(base: &str, data_dir: &Path) -> Client {
 
 /// Strings that must never appear outside the outbox: every seeded email,
 /// date of birth and ZIP, names long enough not to occur by chance in
-/// ciphertext (≥ 5 bytes), and the given conditions.
+/// ciphertext (≥ 5 bytes), and the given conditions. The synthetic ZIPs are
+/// ZIP+4 ("02139-4321", see `synthetic::generate`): ten bytes in that shape
+/// do not occur by chance in ciphertext, UUIDs, timestamps or counters,
+/// where a bare five-digit ZIP would.
 pub fn phi_probes(population: &[Patient], conditions: &[&str]) -> Vec<String> {
     let mut probes = Vec::new();
     for p in population {
         probes.push(p.email.clone());
         probes.push(p.date_of_birth.clone());
+        assert!(is_zip_plus_four(&p.zip), "a distinctive ZIP probe: {}", p.zip);
+        probes.push(p.zip.clone());
         for name in [&p.first_name, &p.last_name] {
             if name.len() >= 5 {
                 probes.push(name.clone());
@@ -309,6 +314,11 @@ pub fn phi_probes(population: &[Patient], conditions: &[&str]) -> Vec<String> {
     probes.sort();
     probes.dedup();
     probes
+}
+
+fn is_zip_plus_four(zip: &str) -> bool {
+    let b = zip.as_bytes();
+    b.len() == 10 && b[5] == b'-' && b.iter().enumerate().all(|(i, c)| i == 5 || c.is_ascii_digit())
 }
 
 pub fn find_probes(haystack: &[u8], probes: &[String]) -> Vec<String> {

@@ -151,7 +151,7 @@ impl SqsQueue {
                     .unwrap_or(1);
                 Ok(ReceivedMessage {
                     message_id: message_id.to_owned(),
-                    body: m.body().unwrap_or_default().to_owned(),
+                    body: m.body().unwrap_or_default().to_owned().into(),
                     receipt_handle: receipt_handle.to_owned(),
                     receive_count,
                 })

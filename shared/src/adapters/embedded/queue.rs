@@ -131,7 +131,12 @@ impl SqliteQueue {
                         params![seq, visible_at, receipt],
                     )
                     .map_err(sql)?;
-                    out.push(ReceivedMessage { message_id, body, receipt_handle: receipt, receive_count: count + 1 });
+                    out.push(ReceivedMessage {
+                        message_id,
+                        body: body.into(),
+                        receipt_handle: receipt,
+                        receive_count: count + 1,
+                    });
                 }
                 tx.commit().map_err(sql)?;
                 Ok(out)
