@@ -12,7 +12,7 @@ use super::{App, AppError};
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ExclusionCounts};
 
 /// Counts below this are suppressed in breakdowns.
-pub const DEFAULT_MIN_CELL: u64 = 11;
+pub use crate::domain::policy::DEFAULT_MIN_CELL;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CampaignReport {
