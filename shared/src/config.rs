@@ -283,7 +283,9 @@ impl SettingsError {
     pub fn from_figment(error: figment::Error, runtime: &Runtime) -> SettingsError {
         let name = error.path.join(".").to_ascii_uppercase();
         match &error.kind {
-            figment::error::Kind::MissingField(field) => SettingsError::Missing(runtime.setting(&field.to_ascii_uppercase())),
+            figment::error::Kind::MissingField(field) => {
+                SettingsError::Missing(runtime.setting(&field.to_ascii_uppercase()))
+            }
             kind => SettingsError::Invalid { setting: runtime.setting(&name), message: kind.to_string() },
         }
     }
@@ -391,9 +393,11 @@ impl Knobs {
             unsubscribe_ttl: DAY * 90,
             fanout_page_size: 250,
             dry_run_budget: Duration::from_secs(u64::from(self.dry_run_budget_seconds)),
-            acceptance_grace: Duration::from_secs(u64::from(
-                self.acceptance_grace_seconds.unwrap_or(if lambda { 120 } else { 0 }),
-            )),
+            acceptance_grace: Duration::from_secs(u64::from(self.acceptance_grace_seconds.unwrap_or(if lambda {
+                120
+            } else {
+                0
+            }))),
             reputation: ReputationGuard { min_sample: self.reputation_min_sample, ..ReputationGuard::default() },
             retention: days("RETENTION_DAYS", self.retention_days)?,
             soft_bounce_limit: self.soft_bounce_limit,
@@ -403,9 +407,9 @@ impl Knobs {
             min_cell: DEFAULT_MIN_CELL,
         };
         if let Some(schema) = self.schema.clone() {
-            settings = settings
-                .with_schema(schema, configured_forms)
-                .map_err(|message| invalid(if configured_forms { "FORMS_JSON" } else { "CONTACT_SCHEMA_JSON" }, message))?;
+            settings = settings.with_schema(schema, configured_forms).map_err(|message| {
+                invalid(if configured_forms { "FORMS_JSON" } else { "CONTACT_SCHEMA_JSON" }, message)
+            })?;
         }
         Ok(settings)
     }
@@ -707,7 +711,8 @@ mod tests {
 
     #[test]
     fn a_configured_form_field_outside_the_schema_is_refused_and_the_example_form_drops_it() {
-        let schema = ContactSchema::parse(r#"{"attributes": [{"name": "first_name", "class": "identifier"}]}"#).unwrap();
+        let schema =
+            ContactSchema::parse(r#"{"attributes": [{"name": "first_name", "class": "identifier"}]}"#).unwrap();
         let example = Knobs { schema: Some(schema.clone()), ..Knobs::default() }.validate(&embedded()).unwrap();
         assert_eq!(example.forms[0].fields, [crate::domain::Attribute::FirstName]);
         let forms = FormsConfig::parse(include_str!("../../docs/forms.example.json")).unwrap();

@@ -252,7 +252,10 @@ mod tests {
     #[test]
     fn a_comma_separated_origin_list_skips_empty_entries() {
         assert_eq!(parse_origins("").unwrap(), Vec::<String>::new());
-        assert_eq!(parse_origins("https://a.example, ,https://B.example/").unwrap(), ["https://a.example", "https://b.example"]);
+        assert_eq!(
+            parse_origins("https://a.example, ,https://B.example/").unwrap(),
+            ["https://a.example", "https://b.example"]
+        );
         assert!(parse_origins("https://a.example,http://b.example").is_err());
         assert_eq!(origin_of("https://mail.clinic.example/x/y"), "https://mail.clinic.example");
     }

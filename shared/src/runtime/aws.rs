@@ -102,7 +102,8 @@ pub const RESOURCE_NAMES: [&str; 12] = [
 /// production: [`settings_from_env`]), validated once; errors name the variable.
 pub fn settings_from(sources: &Figment) -> Result<AwsSettings, AwsSettingsError> {
     let runtime = Runtime::Lambda;
-    let r: Resources = sources.extract().map_err(|e| AwsSettingsError::from(SettingsError::from_figment(e, &runtime)))?;
+    let r: Resources =
+        sources.extract().map_err(|e| AwsSettingsError::from(SettingsError::from_figment(e, &runtime)))?;
     let knobs = Knobs::load(sources, &runtime)?;
     let required = |value: Option<String>, name: &str| value.ok_or_else(|| AwsSettingsError::Missing(name.to_owned()));
     Ok(AwsSettings {
@@ -193,7 +194,9 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         audit: Arc::new(DynamoAuditLog::new(dynamo.clone(), t.audit_log.clone())),
         activity: Arc::new(DynamoActivityStore::new(dynamo.clone(), t.activity.clone())),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
-        ledger: Arc::new(DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.settings.retention)),
+        ledger: Arc::new(
+            DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.settings.retention),
+        ),
         fanout_queue: fanout_queue.clone(),
         send_queue: send_queue.clone(),
         transport,
@@ -269,7 +272,10 @@ mod tests {
         assert!(!s.settings.first_party_tracking, "SES tracks through its configuration set");
         assert_eq!(s.settings.frequency_cap, None);
         assert_eq!(s.settings.forms[0].id, "web-signup", "the example form when FORMS_JSON is empty");
-        assert_eq!(s.settings.forms[0].allowed_origins, ["https://www.clinic.example", "https://portal.clinic.example"]);
+        assert_eq!(
+            s.settings.forms[0].allowed_origins,
+            ["https://www.clinic.example", "https://portal.clinic.example"]
+        );
     }
 
     #[test]

@@ -126,7 +126,8 @@ async fn a_configured_form_asking_for_an_attribute_outside_the_schema_stops_the_
     let mut config = EmbeddedConfig::new(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.run_workers = false;
-    config.knobs.forms = Some(carepost::forms::FormsConfig::parse(include_str!("../../../docs/forms.example.json")).unwrap());
+    config.knobs.forms =
+        Some(carepost::forms::FormsConfig::parse(include_str!("../../../docs/forms.example.json")).unwrap());
     // The example form collects first_name, last_name, date_of_birth, zip and language.
     config.knobs.schema =
         Some(ContactSchema::parse(r#"{"attributes": [{"name": "first_name", "class": "identifier"}]}"#).unwrap());
