@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use carepost::adapters::embedded::{SmtpSecurity, SmtpSettings};
-use carepost::config::{ReputationGuard, Throughput};
+use carepost::config::{Knobs, Runtime, Throughput};
 use carepost::runtime::{EmbeddedConfig, TransportChoice};
 use clap::Args;
+use serde::Serialize;
 
 #[derive(Args, Debug, Clone)]
 pub struct StackArgs {
@@ -23,6 +24,12 @@ pub struct StackArgs {
     /// Base URL of links in emails (https, or http on loopback). Default: http://<listen>.
     #[arg(long, env = "CAREPOST_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
+    /// The sender's display name (SENDER_NAME). Default: the example clinic's.
+    #[arg(long, env = "CAREPOST_SENDER_NAME")]
+    pub sender_name: Option<String>,
+    /// The sender's address (SENDER_ADDRESS). Default: the example clinic's.
+    #[arg(long, env = "CAREPOST_SENDER_ADDRESS")]
+    pub sender_address: Option<String>,
     /// Send through this SMTP relay instead of writing .eml files to the outbox.
     #[arg(long, env = "CAREPOST_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -50,71 +57,92 @@ pub struct StackArgs {
     /// At most N marketing emails per patient in any DAYS days, as N/DAYS
     /// (e.g. 3/7). Marketing and purpose-less campaigns count; treatment and
     /// operations mail is never held back. Default: no cap.
-    #[arg(long, env = "CAREPOST_FREQUENCY_CAP", value_name = "N/DAYS", value_parser = carepost::config::FrequencyCap::parse)]
-    pub frequency_cap: Option<carepost::config::FrequencyCap>,
+    #[arg(long, env = "CAREPOST_FREQUENCY_CAP", value_name = "N/DAYS")]
+    pub frequency_cap: Option<String>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
 
-#[derive(Args, Debug, Clone)]
+/// Throughput flags by knob name; unset ones are left out so lower sources show through.
+#[derive(Args, Debug, Clone, Serialize)]
 pub struct ThroughputArgs {
     /// SendRatePerSecond: the account-wide sending rate.
     #[arg(long, env = "CAREPOST_SEND_RATE_PER_SECOND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send_rate_per_second: Option<u32>,
     /// SenderMaxConcurrency: concurrent senders (at least 2).
     #[arg(long, env = "CAREPOST_SENDER_MAX_CONCURRENCY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender_max_concurrency: Option<u32>,
     /// SenderBatchSize: send jobs per receive.
     #[arg(long, env = "CAREPOST_SENDER_BATCH_SIZE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender_batch_size: Option<u32>,
     /// SenderBatchingWindowSeconds.
     #[arg(long, env = "CAREPOST_SENDER_BATCHING_WINDOW_SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender_batching_window_seconds: Option<u32>,
     /// FanoutShards: parallel-scan segments per campaign.
     #[arg(long, env = "CAREPOST_FANOUT_SHARDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fanout_shards: Option<u16>,
     /// FanoutMaxConcurrency.
     #[arg(long, env = "CAREPOST_FANOUT_MAX_CONCURRENCY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fanout_max_concurrency: Option<u32>,
     /// VisibilityTimeoutSeconds: how long a received message stays hidden.
     #[arg(long, env = "CAREPOST_VISIBILITY_TIMEOUT_SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub visibility_timeout_seconds: Option<u32>,
     /// MaxReceiveCount: receives before the dead-letter queue.
     #[arg(long, env = "CAREPOST_MAX_RECEIVE_COUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_receive_count: Option<u32>,
 }
 
-impl ThroughputArgs {
-    pub fn over(&self, base: Throughput) -> Throughput {
-        Throughput {
-            send_rate_per_second: self.send_rate_per_second.unwrap_or(base.send_rate_per_second),
-            sender_max_concurrency: self.sender_max_concurrency.unwrap_or(base.sender_max_concurrency),
-            sender_batch_size: self.sender_batch_size.unwrap_or(base.sender_batch_size),
-            sender_batching_window_seconds: self
-                .sender_batching_window_seconds
-                .unwrap_or(base.sender_batching_window_seconds),
-            fanout_shards: self.fanout_shards.unwrap_or(base.fanout_shards),
-            fanout_max_concurrency: self.fanout_max_concurrency.unwrap_or(base.fanout_max_concurrency),
-            visibility_timeout_seconds: self.visibility_timeout_seconds.unwrap_or(base.visibility_timeout_seconds),
-            max_receive_count: self.max_receive_count.unwrap_or(base.max_receive_count),
-        }
-    }
+/// The flags that set knobs, by knob name (`Knobs`), unset ones left out.
+#[derive(Serialize)]
+struct KnobFlags<'a> {
+    #[serde(flatten)]
+    throughput: &'a ThroughputArgs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_base_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reputation_min_sample: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_cap: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forms_json: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_schema_json: Option<String>,
 }
 
-/// Reads and parses an optional JSON configuration file, naming the file in errors.
-fn config_file<T, E: std::fmt::Display>(
-    path: Option<&PathBuf>,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> anyhow::Result<Option<T>> {
+/// Reads an optional configuration file, naming the file in errors.
+fn config_file(path: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
     let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    parse(&text).map(Some).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    std::fs::read_to_string(path).map(Some).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
 impl StackArgs {
+    /// The stack's configuration: the knobs from `base` (the command's
+    /// defaults), `CAREPOST_*` variables and these flags, in that order.
     pub fn config(&self, base: Throughput) -> anyhow::Result<EmbeddedConfig> {
-        let forms = config_file(self.forms.as_ref(), carepost::forms::FormsConfig::parse)?;
-        let schema = config_file(self.schema.as_ref(), carepost::domain::ContactSchema::parse)?;
+        let flags = KnobFlags {
+            throughput: &self.throughput,
+            public_base_url: self.public_base_url.as_deref(),
+            sender_name: self.sender_name.as_deref(),
+            sender_address: self.sender_address.as_deref(),
+            reputation_min_sample: self.reputation_min_sample,
+            frequency_cap: self.frequency_cap.as_deref(),
+            forms_json: config_file(self.forms.as_ref())?,
+            contact_schema_json: config_file(self.schema.as_ref())?,
+        };
+        let runtime = Runtime::Embedded { own_url: format!("http://{}", self.listen) };
+        let knobs = Knobs::load(&Knobs::embedded_sources(base, flags), &runtime)?;
         let transport = match &self.smtp_host {
             None => TransportChoice::Outbox(None),
             Some(host) => TransportChoice::Smtp(SmtpSettings {
@@ -133,18 +161,47 @@ impl StackArgs {
             data_dir: self.data_dir.clone(),
             db_path: self.db.clone(),
             listen: self.listen,
-            public_base_url: self.public_base_url.clone(),
             transport,
-            throughput: self.throughput.over(base),
             run_workers: true,
-            reputation: ReputationGuard {
-                min_sample: self.reputation_min_sample.unwrap_or(ReputationGuard::default().min_sample),
-                ..ReputationGuard::default()
-            },
-            forms,
-            schema,
-            frequency_cap: self.frequency_cap,
-            dry_run_budget: carepost::config::DEFAULT_DRY_RUN_BUDGET,
+            knobs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        stack: StackArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<EmbeddedConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("carepost").chain(args.iter().copied()))?;
+        cli.stack.config(Throughput { send_rate_per_second: 400, ..Throughput::default() })
+    }
+
+    #[test]
+    fn flags_win_over_the_commands_defaults_and_unset_flags_keep_them() {
+        let knobs = config(&["--sender-max-concurrency", "4", "--frequency-cap", "3/7"]).unwrap().knobs;
+        assert_eq!(knobs.sender_max_concurrency, 4);
+        assert_eq!(knobs.send_rate_per_second, 400, "the command's default");
+        assert_eq!(knobs.sender_batch_size, Throughput::default().sender_batch_size);
+        assert_eq!(knobs.frequency_cap.map(|c| c.max), Some(3));
+    }
+
+    #[test]
+    fn a_bad_flag_value_is_named_by_its_flag_and_variable() {
+        let err = config(&["--frequency-cap", "often"]).err().expect("refused").to_string();
+        assert!(err.starts_with("--frequency-cap (CAREPOST_FREQUENCY_CAP): frequency cap 'often'"), "{err}");
+        let knobs = config(&["--sender-max-concurrency", "1"]).unwrap().knobs;
+        let err = knobs.validate(&Runtime::Embedded { own_url: "http://127.0.0.1:8787".into() }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--sender-max-concurrency (CAREPOST_SENDER_MAX_CONCURRENCY): SenderMaxConcurrency must be 2 to 1000"
+        );
     }
 }

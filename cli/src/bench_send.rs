@@ -177,7 +177,7 @@ pub async fn run(args: SendBenchArgs) -> anyhow::Result<()> {
     let mut config = EmbeddedConfig::new(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse()?;
     config.run_workers = false;
-    config.throughput = throughput;
+    config.knobs = throughput.into();
     let stack = EmbeddedStack::start(config).await?;
     let patients = (u64::from(args.rate) * args.seconds * 6 / 5 + 50) as usize;
     seed(&stack.app, patients).await?;

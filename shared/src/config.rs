@@ -1,12 +1,28 @@
-//! Settings shared by both runtimes. Throughput knobs carry the names of the
+//! The one settings source of both runtimes, and the settings the use cases
+//! read.
+//!
+//! [`Knobs`] is one deserialisable structure with defaults. The Lambda
+//! runtime loads it from the environment the SAM template sets
+//! (`SEND_RATE_PER_SECOND`, `FORMS_JSON`, …); the embedded runtime from the
+//! same names prefixed `CAREPOST_` and from the CLI's flags, which win.
+//! [`Knobs::validate`] checks it once, at start, and builds [`Settings`];
+//! every error names the setting. Throughput knobs carry the names of the
 //! SAM template's parameters so operators tune one vocabulary.
 
 use std::time::Duration;
 
-use crate::domain::{ConsentCategory, EmailAddress, PublicBaseUrl, Sender};
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use serde::Deserialize;
+
+use crate::domain::{ConsentCategory, ContactSchema, EmailAddress, PublicBaseUrl, Sender};
+use crate::forms::FormsConfig;
+
+pub use crate::domain::policy::{DEFAULT_MIN_CELL, FrequencyCap, ReputationGuard};
+pub use crate::forms::{EXAMPLE_CONSENT_TEXT, FormDefinition, sha256_hex};
 
 /// DESIGN §5. Defaults suit a laptop; the SAM template sets them in AWS.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Throughput {
     /// `SendRatePerSecond`: the account-wide sending rate.
     pub send_rate_per_second: u32,
@@ -102,47 +118,426 @@ impl RateShare {
     }
 }
 
-/// A web form allowed to post consent (see `crate::forms` for the file).
-#[derive(Debug, Clone)]
-pub struct FormDefinition {
-    pub id: String,
-    /// Origins (`https://host[:port]`) whose pages may post this form. The
-    /// service's own origin (the example form) is always allowed.
+/// Every knob of a deployment, by the environment variable names of the SAM
+/// template (lowercased here; `SEND_RATE_PER_SECOND` is
+/// `send_rate_per_second`). Text knobs are parsed as they are read, so a
+/// value of this type holds no malformed JSON, cap or origin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Knobs {
+    /// `SEND_RATE_PER_SECOND` (`SendRatePerSecond`).
+    pub send_rate_per_second: u32,
+    /// `SENDER_MAX_CONCURRENCY` (`SenderMaxConcurrency`).
+    pub sender_max_concurrency: u32,
+    /// `SENDER_BATCH_SIZE` (`SenderBatchSize`).
+    pub sender_batch_size: u32,
+    /// `SENDER_BATCHING_WINDOW_SECONDS` (`SenderBatchingWindowSeconds`).
+    pub sender_batching_window_seconds: u32,
+    /// `FANOUT_SHARDS` (`FanoutShards`).
+    pub fanout_shards: u16,
+    /// `FANOUT_MAX_CONCURRENCY` (`FanoutMaxConcurrency`).
+    pub fanout_max_concurrency: u32,
+    /// `VISIBILITY_TIMEOUT_SECONDS` (`VisibilityTimeoutSeconds`).
+    pub visibility_timeout_seconds: u32,
+    /// `MAX_RECEIVE_COUNT` (`MaxReceiveCount`).
+    pub max_receive_count: u32,
+    /// `PUBLIC_BASE_URL`: base of links in emails. Required in AWS; the
+    /// embedded stack defaults to `http://<listen address>`.
+    #[serde(deserialize_with = "de::text")]
+    pub public_base_url: Option<String>,
+    /// `SENDER_NAME`; default "Carepost".
+    #[serde(deserialize_with = "de::text")]
+    pub sender_name: Option<String>,
+    /// `SENDER_ADDRESS`. Required in AWS; the embedded stack defaults to the
+    /// example clinic's address.
+    #[serde(deserialize_with = "de::text")]
+    pub sender_address: Option<String>,
+    /// `ACCEPTANCE_GRACE_SECONDS`: how long a claim whose provider answer was
+    /// lost waits for the provider's Send event before the message may be
+    /// handed over again. Default 120 in AWS, 0 embedded (the outbox
+    /// deduplicates itself, SMTP publishes no events).
+    pub acceptance_grace_seconds: Option<u32>,
+    /// `REPUTATION_MIN_SAMPLE`: deliveries plus bounces in the last hour
+    /// before the reputation guard judges a campaign's rates.
+    pub reputation_min_sample: u64,
+    /// `RETENTION_DAYS`: how long send-ledger rows and contact activity are kept.
+    pub retention_days: u32,
+    /// `SOFT_BOUNCE_LIMIT` soft bounces within `SOFT_BOUNCE_DAYS` suppress an address.
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_days: u32,
+    /// `FORMS_JSON` (as in docs/forms.example.json); empty: the example
+    /// topics and the `web-signup` form ([`FormsConfig::example`]).
+    #[serde(rename = "forms_json", deserialize_with = "de::parsed")]
+    pub forms: Option<FormsConfig>,
+    /// `CONTACT_SCHEMA_JSON` (as in docs/schema.example.json); empty: the built-in attributes.
+    #[serde(rename = "contact_schema_json", deserialize_with = "de::parsed")]
+    pub schema: Option<ContactSchema>,
+    /// `FREQUENCY_CAP` (`N/DAYS`, e.g. `3/7`); empty: no cap.
+    #[serde(deserialize_with = "de::parsed")]
+    pub frequency_cap: Option<FrequencyCap>,
+    /// `ALLOWED_ORIGINS` (comma-separated): where pages that post the example form live.
+    #[serde(deserialize_with = "de::origins")]
     pub allowed_origins: Vec<String>,
-    pub categories: Vec<ConsentCategory>,
-    /// The consent text the form shows.
-    pub consent_text: String,
-    /// SHA-256 (hex) of the consent text, kept as proof.
-    pub consent_text_sha256: String,
-    pub double_opt_in: bool,
-    /// Where an HTML form submission is redirected (303) after it is received.
-    pub thank_you_url: String,
-    /// Where an HTML form submission that cannot be accepted is redirected
-    /// (303, with `?error=<field>`); without one it gets the JSON error.
-    pub error_url: Option<String>,
-    /// The contact attributes the form may set (besides the email).
-    pub fields: Vec<crate::domain::Attribute>,
+    /// `DRY_RUN_BUDGET_SECONDS`: how long one audience-estimate call works
+    /// before answering with a resume token; under API Gateway's 29 s.
+    pub dry_run_budget_seconds: u32,
 }
 
-/// At most `max` marketing emails per contact in any `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrequencyCap {
-    pub max: u32,
-    pub window: Duration,
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs::from(Throughput::default())
+    }
 }
 
-impl FrequencyCap {
-    /// Parses `N/DAYS`, e.g. `3/7`: at most 3 marketing emails in any 7 days.
-    pub fn parse(input: &str) -> Result<FrequencyCap, String> {
-        let bad =
-            || format!("frequency cap '{input}' must be N/DAYS, e.g. 3/7, with N from 1 to 100 and DAYS from 1 to 90");
-        let (max, days) = input.trim().split_once('/').ok_or_else(bad)?;
-        let max: u32 = max.trim().parse().map_err(|_| bad())?;
-        let days: u64 = days.trim().parse().map_err(|_| bad())?;
-        if !(1..=100).contains(&max) || !(1..=90).contains(&days) {
-            return Err(bad());
+impl From<Throughput> for Knobs {
+    fn from(t: Throughput) -> Self {
+        Knobs {
+            send_rate_per_second: t.send_rate_per_second,
+            sender_max_concurrency: t.sender_max_concurrency,
+            sender_batch_size: t.sender_batch_size,
+            sender_batching_window_seconds: t.sender_batching_window_seconds,
+            fanout_shards: t.fanout_shards,
+            fanout_max_concurrency: t.fanout_max_concurrency,
+            visibility_timeout_seconds: t.visibility_timeout_seconds,
+            max_receive_count: t.max_receive_count,
+            public_base_url: None,
+            sender_name: None,
+            sender_address: None,
+            acceptance_grace_seconds: None,
+            reputation_min_sample: ReputationGuard::default().min_sample,
+            retention_days: (DEFAULT_RETENTION.as_secs() / DAY.as_secs()) as u32,
+            soft_bounce_limit: 3,
+            soft_bounce_days: 7,
+            forms: None,
+            schema: None,
+            frequency_cap: None,
+            allowed_origins: Vec::new(),
+            dry_run_budget_seconds: DEFAULT_DRY_RUN_BUDGET.as_secs() as u32,
         }
-        Ok(FrequencyCap { max, window: Duration::from_secs(days * 24 * 3600) })
+    }
+}
+
+/// The environment variables [`Knobs`] reads (the SAM template's names).
+pub const KNOB_NAMES: [&str; 21] = [
+    "SEND_RATE_PER_SECOND",
+    "SENDER_MAX_CONCURRENCY",
+    "SENDER_BATCH_SIZE",
+    "SENDER_BATCHING_WINDOW_SECONDS",
+    "FANOUT_SHARDS",
+    "FANOUT_MAX_CONCURRENCY",
+    "VISIBILITY_TIMEOUT_SECONDS",
+    "MAX_RECEIVE_COUNT",
+    "PUBLIC_BASE_URL",
+    "SENDER_NAME",
+    "SENDER_ADDRESS",
+    "ACCEPTANCE_GRACE_SECONDS",
+    "REPUTATION_MIN_SAMPLE",
+    "RETENTION_DAYS",
+    "SOFT_BOUNCE_LIMIT",
+    "SOFT_BOUNCE_DAYS",
+    "FORMS_JSON",
+    "CONTACT_SCHEMA_JSON",
+    "FREQUENCY_CAP",
+    "ALLOWED_ORIGINS",
+    "DRY_RUN_BUDGET_SECONDS",
+];
+
+/// Which runtime the settings are for: what it requires, its defaults, and
+/// how its errors name a setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// A Lambda function: `PUBLIC_BASE_URL` and `SENDER_ADDRESS` are required;
+    /// SES tracks opens and clicks through its configuration set.
+    Lambda,
+    /// The embedded stack (`carepost dev`, `demo`, tests), serving on `own_url`.
+    Embedded { own_url: String },
+}
+
+impl Runtime {
+    /// How an operator of this runtime sets `name` (an upper-case knob name).
+    pub fn setting(&self, name: &str) -> String {
+        match self {
+            Runtime::Lambda => name.to_owned(),
+            Runtime::Embedded { .. } => {
+                let name = match name {
+                    "FORMS_JSON" => "FORMS",
+                    "CONTACT_SCHEMA_JSON" => "SCHEMA",
+                    other => other,
+                };
+                format!("--{} (CAREPOST_{name})", name.to_ascii_lowercase().replace('_', "-"))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("{0} is required")]
+    Missing(String),
+    #[error("{setting}: {message}")]
+    Invalid { setting: String, message: String },
+}
+
+impl SettingsError {
+    /// Names the setting of a figment error (`SEND_RATE_PER_SECOND: invalid type …`).
+    pub fn from_figment(error: figment::Error, runtime: &Runtime) -> SettingsError {
+        let name = error.path.join(".").to_ascii_uppercase();
+        match &error.kind {
+            figment::error::Kind::MissingField(field) => {
+                SettingsError::Missing(runtime.setting(&field.to_ascii_uppercase()))
+            }
+            kind => SettingsError::Invalid { setting: runtime.setting(&name), message: kind.to_string() },
+        }
+    }
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Sender of the embedded stack when none is configured: the example clinic.
+const EXAMPLE_SENDER: (&str, &str) = ("Carepost Demo Clinic", "news@clinic.example");
+
+impl Knobs {
+    /// Where the Lambda runtime reads knobs: the function's environment, by the SAM names.
+    pub fn lambda_sources() -> Figment {
+        Figment::new().merge(Env::raw().only(&KNOB_NAMES))
+    }
+
+    /// Where the embedded runtime reads knobs, later ones winning: `base` (a
+    /// command's own defaults, e.g. `carepost demo`'s faster throughput),
+    /// `CAREPOST_*` variables, then `flags` (the CLI's, by knob name, unset
+    /// ones left out). Forms and schema come from files there (`--forms`,
+    /// `--schema`), so `CAREPOST_FORMS_JSON` is not read.
+    pub fn embedded_sources(base: impl serde::Serialize, flags: impl serde::Serialize) -> Figment {
+        let names: Vec<&str> =
+            KNOB_NAMES.into_iter().filter(|n| !matches!(*n, "FORMS_JSON" | "CONTACT_SCHEMA_JSON")).collect();
+        Figment::from(Serialized::defaults(base))
+            .merge(Env::prefixed("CAREPOST_").only(&names))
+            .merge(Serialized::defaults(flags))
+    }
+
+    /// Reads the knobs from `sources`; unset knobs keep their defaults.
+    pub fn load(sources: &Figment, runtime: &Runtime) -> Result<Knobs, SettingsError> {
+        sources.extract().map_err(|e| SettingsError::from_figment(e, runtime))
+    }
+
+    /// The throughput knobs (DESIGN §5).
+    pub fn throughput(&self) -> Throughput {
+        Throughput {
+            send_rate_per_second: self.send_rate_per_second,
+            sender_max_concurrency: self.sender_max_concurrency,
+            sender_batch_size: self.sender_batch_size,
+            sender_batching_window_seconds: self.sender_batching_window_seconds,
+            fanout_shards: self.fanout_shards,
+            fanout_max_concurrency: self.fanout_max_concurrency,
+            visibility_timeout_seconds: self.visibility_timeout_seconds,
+            max_receive_count: self.max_receive_count,
+        }
+    }
+
+    /// These knobs with the throughput knobs of `t`.
+    pub fn with_throughput(self, t: Throughput) -> Knobs {
+        Knobs {
+            send_rate_per_second: t.send_rate_per_second,
+            sender_max_concurrency: t.sender_max_concurrency,
+            sender_batch_size: t.sender_batch_size,
+            sender_batching_window_seconds: t.sender_batching_window_seconds,
+            fanout_shards: t.fanout_shards,
+            fanout_max_concurrency: t.fanout_max_concurrency,
+            visibility_timeout_seconds: t.visibility_timeout_seconds,
+            max_receive_count: t.max_receive_count,
+            ..self
+        }
+    }
+
+    /// Checks every knob and builds the settings the use cases read: once,
+    /// at start. Errors name the setting as `runtime` spells it.
+    pub fn validate(&self, runtime: &Runtime) -> Result<Settings, SettingsError> {
+        let invalid = |name: &str, message: String| SettingsError::Invalid { setting: runtime.setting(name), message };
+        let lambda = *runtime == Runtime::Lambda;
+        let throughput = self.throughput();
+        throughput.validate().map_err(|e| invalid(&sam_to_env(e.name), e.to_string()))?;
+        let public_base_url = match (&self.public_base_url, runtime) {
+            (Some(url), _) => url.clone(),
+            (None, Runtime::Embedded { own_url }) => own_url.clone(),
+            (None, Runtime::Lambda) => return Err(SettingsError::Missing(runtime.setting("PUBLIC_BASE_URL"))),
+        };
+        let public_base_url =
+            PublicBaseUrl::parse(&public_base_url).map_err(|e| invalid("PUBLIC_BASE_URL", e.to_string()))?;
+        let address = match &self.sender_address {
+            Some(address) => address.as_str(),
+            None if lambda => return Err(SettingsError::Missing(runtime.setting("SENDER_ADDRESS"))),
+            None => EXAMPLE_SENDER.1,
+        };
+        let default_sender = Sender {
+            name: self.sender_name.clone().unwrap_or_else(|| if lambda { "Carepost" } else { EXAMPLE_SENDER.0 }.into()),
+            address: EmailAddress::parse(address).map_err(|e| invalid("SENDER_ADDRESS", e.to_string()))?,
+        };
+        let days = |name: &str, value: u32| match value {
+            0 => Err(invalid(name, "must be at least 1".into())),
+            d => Ok(DAY * d),
+        };
+        if self.soft_bounce_limit == 0 {
+            return Err(invalid("SOFT_BOUNCE_LIMIT", "must be at least 1".into()));
+        }
+        let configured_forms = self.forms.is_some();
+        let forms = self.forms.clone().unwrap_or_else(|| FormsConfig::example(self.allowed_origins.clone()));
+        let mut settings = Settings {
+            public_base_url,
+            frequency_cap: self.frequency_cap,
+            schema: Default::default(),
+            categories: forms.categories,
+            forms: forms.forms,
+            default_sender,
+            throughput,
+            confirmation_ttl: DAY * 7,
+            unsubscribe_ttl: DAY * 90,
+            fanout_page_size: 250,
+            dry_run_budget: Duration::from_secs(u64::from(self.dry_run_budget_seconds)),
+            acceptance_grace: Duration::from_secs(u64::from(self.acceptance_grace_seconds.unwrap_or(if lambda {
+                120
+            } else {
+                0
+            }))),
+            reputation: ReputationGuard { min_sample: self.reputation_min_sample, ..ReputationGuard::default() },
+            retention: days("RETENTION_DAYS", self.retention_days)?,
+            soft_bounce_limit: self.soft_bounce_limit,
+            soft_bounce_window: days("SOFT_BOUNCE_DAYS", self.soft_bounce_days)?,
+            // SES tracks opens and clicks itself, through the configuration set.
+            first_party_tracking: !lambda,
+            min_cell: DEFAULT_MIN_CELL,
+        };
+        if let Some(schema) = self.schema.clone() {
+            settings = settings.with_schema(schema, configured_forms).map_err(|message| {
+                invalid(if configured_forms { "FORMS_JSON" } else { "CONTACT_SCHEMA_JSON" }, message)
+            })?;
+        }
+        Ok(settings)
+    }
+}
+
+/// The environment variable of a SAM parameter name (`SenderMaxConcurrency`).
+fn sam_to_env(parameter: &str) -> String {
+    let mut name = String::new();
+    for (i, c) in parameter.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+pub use de::text as text_knob;
+
+/// Environment-like variables from a list, read as figment's `Env` reads the
+/// process environment (names are case-insensitive, values parsed alike):
+/// for tests, without touching the process environment.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(Vec<(String, String)>);
+
+impl Vars {
+    pub fn new<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Vars {
+        Vars(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl figment::Provider for Vars {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("variables")
+            .interpolater(|_: &figment::Profile, k: &[&str]| k.join(".").to_ascii_uppercase())
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let dict = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.parse::<figment::value::Value>().expect("infallible")))
+            .collect();
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// Deserialisers for text knobs. Figment parses an environment value that
+/// looks like a number or a boolean as one; a text knob takes it back as text.
+mod de {
+    use serde::de::{self, Deserializer, Visitor};
+
+    use crate::domain::{ContactSchema, FrequencyCap};
+    use crate::forms::FormsConfig;
+
+    struct Text;
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("text")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()).filter(|v| !v.trim().is_empty()))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_char<E: de::Error>(self, v: char) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Text)
+        }
+    }
+
+    /// Text; empty is unset.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(Text)
+    }
+
+    /// A knob given as text and parsed by its type.
+    pub trait FromKnob: Sized {
+        fn from_knob(text: &str) -> Result<Self, String>;
+    }
+
+    impl FromKnob for FormsConfig {
+        fn from_knob(text: &str) -> Result<Self, String> {
+            FormsConfig::parse(text).map_err(|e| e.to_string())
+        }
+    }
+
+    impl FromKnob for ContactSchema {
+        fn from_knob(text: &str) -> Result<Self, String> {
+            ContactSchema::parse(text).map_err(|e| e.to_string())
+        }
+    }
+
+    impl FromKnob for FrequencyCap {
+        fn from_knob(text: &str) -> Result<Self, String> {
+            FrequencyCap::parse(text)
+        }
+    }
+
+    /// Text parsed by `T`; empty is unset.
+    pub fn parsed<'de, D: Deserializer<'de>, T: FromKnob>(d: D) -> Result<Option<T>, D::Error> {
+        text(d)?.map(|t| T::from_knob(&t)).transpose().map_err(de::Error::custom)
+    }
+
+    /// Comma-separated origins.
+    pub fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        crate::forms::parse_origins(&text(d)?.unwrap_or_default()).map_err(de::Error::custom)
     }
 }
 
@@ -189,130 +584,18 @@ pub struct Settings {
 
 pub const DEFAULT_DRY_RUN_BUDGET: Duration = Duration::from_secs(20);
 
-/// A campaign pauses itself when, over the last `window`, its hard-bounce
-/// rate passes `bounce_rate` or its complaint rate passes `complaint_rate`
-/// (SES reviews an account at 5 % and 0.1 %). Rates are judged only once
-/// the window holds `min_sample` deliveries and bounces, so one early
-/// bounce cannot stop a campaign.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReputationGuard {
-    pub bounce_rate: f64,
-    pub complaint_rate: f64,
-    pub window: Duration,
-    /// Width of one time bucket of the window's counters.
-    pub bucket: Duration,
-    pub min_sample: u64,
-}
-
-impl Default for ReputationGuard {
-    fn default() -> Self {
-        Self {
-            bounce_rate: 0.05,
-            complaint_rate: 0.001,
-            window: Duration::from_secs(3600),
-            bucket: Duration::from_secs(300),
-            min_sample: 200,
-        }
-    }
-}
-
-impl ReputationGuard {
-    /// The time bucket `at` falls in.
-    pub fn bucket_of(&self, at: time::OffsetDateTime) -> i64 {
-        at.unix_timestamp().div_euclid(self.bucket.as_secs().max(1) as i64)
-    }
-
-    /// The first bucket of the window that ends at `now`.
-    pub fn window_start(&self, now: time::OffsetDateTime) -> i64 {
-        self.bucket_of(now - self.window) + 1
-    }
-
-    /// Why the campaign must pause, given the window's delivered, hard-bounced
-    /// and complained counts; `None` while it is healthy.
-    pub fn verdict(&self, delivered: u64, bounced_hard: u64, complained: u64) -> Option<String> {
-        let minutes = self.window.as_secs() / 60;
-        let percent = |x: f64| format!("{:.2}", x * 100.0).trim_end_matches('0').trim_end_matches('.').to_owned();
-        let attempted = delivered + bounced_hard;
-        if attempted >= self.min_sample.max(1) {
-            let rate = bounced_hard as f64 / attempted as f64;
-            if rate > self.bounce_rate {
-                return Some(format!(
-                    "bounce rate {}% over the last {minutes} minutes passed {}%",
-                    percent(rate),
-                    percent(self.bounce_rate)
-                ));
-            }
-        }
-        if delivered >= self.min_sample.max(1) {
-            let rate = complained as f64 / delivered as f64;
-            if rate > self.complaint_rate {
-                return Some(format!(
-                    "complaint rate {}% over the last {minutes} minutes passed {}%",
-                    percent(rate),
-                    percent(self.complaint_rate)
-                ));
-            }
-        }
-        None
-    }
-}
-
 /// How long send-ledger rows, their event marks and contact activity are
 /// kept after their last change (DynamoDB TTL; the embedded sweeper).
 /// Suppression and consent evidence never expire.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 
-/// SHA-256 of the example consent text shipped with the project.
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
-}
-
-pub const EXAMPLE_CONSENT_TEXT: &str = "I agree to receive emails from the clinic about the topics I ticked. \
-I can withdraw at any time with the unsubscribe link in every email.";
-
 impl Settings {
-    /// Settings for a local stack: three example categories and one form.
+    /// Example settings for a local stack, benches and tests: the default
+    /// knobs with `throughput`, validated as the embedded stack on
+    /// `public_base_url` would (the example topics, form and sender).
     pub fn local(public_base_url: PublicBaseUrl, throughput: Throughput) -> Settings {
-        let categories: Vec<ConsentCategory> = ["appointment-reminders", "wellness-tips", "condition-updates"]
-            .into_iter()
-            .map(|c| ConsentCategory::parse(c).expect("built-in category is valid"))
-            .collect();
-        Settings {
-            public_base_url,
-            schema: Default::default(),
-            frequency_cap: None,
-            forms: vec![FormDefinition {
-                id: "web-signup".into(),
-                allowed_origins: Vec::new(),
-                categories: categories.clone(),
-                consent_text: EXAMPLE_CONSENT_TEXT.into(),
-                consent_text_sha256: sha256_hex(EXAMPLE_CONSENT_TEXT),
-                double_opt_in: true,
-                thank_you_url: "/thanks".into(),
-                error_url: None,
-                fields: crate::domain::Attribute::ALL
-                    .into_iter()
-                    .filter(|a| *a != crate::domain::Attribute::Email)
-                    .collect(),
-            }],
-            categories,
-            default_sender: Sender {
-                name: "Carepost Demo Clinic".into(),
-                address: EmailAddress::parse("news@clinic.example").expect("built-in sender is valid"),
-            },
-            throughput,
-            confirmation_ttl: Duration::from_secs(7 * 24 * 3600),
-            unsubscribe_ttl: Duration::from_secs(90 * 24 * 3600),
-            fanout_page_size: 250,
-            dry_run_budget: DEFAULT_DRY_RUN_BUDGET,
-            acceptance_grace: Duration::ZERO,
-            reputation: ReputationGuard::default(),
-            retention: DEFAULT_RETENTION,
-            soft_bounce_limit: 3,
-            soft_bounce_window: Duration::from_secs(7 * 24 * 3600),
-            first_party_tracking: true,
-            min_cell: crate::app::report::DEFAULT_MIN_CELL,
-        }
+        let own_url = public_base_url.as_str().to_owned();
+        Knobs::from(throughput).validate(&Runtime::Embedded { own_url }).expect("the example settings are valid")
     }
 
     pub fn form(&self, id: &str) -> Option<&FormDefinition> {
@@ -320,7 +603,7 @@ impl Settings {
     }
 
     /// Uses a deployment's own topics and forms.
-    pub fn with_forms(mut self, config: crate::forms::FormsConfig) -> Settings {
+    pub fn with_forms(mut self, config: FormsConfig) -> Settings {
         self.categories = config.categories;
         self.forms = config.forms;
         self
@@ -329,11 +612,7 @@ impl Settings {
     /// Uses a deployment's contact schema. A form field the schema does not
     /// hold is an error if the forms were configured (`configured_forms`);
     /// the built-in example form just stops offering it.
-    pub fn with_schema(
-        mut self,
-        schema: crate::domain::ContactSchema,
-        configured_forms: bool,
-    ) -> Result<Settings, String> {
+    pub fn with_schema(mut self, schema: ContactSchema, configured_forms: bool) -> Result<Settings, String> {
         for form in &mut self.forms {
             if let Some(missing) = form.fields.iter().find(|a| !schema.holds(**a))
                 && configured_forms
@@ -349,11 +628,7 @@ impl Settings {
     /// The service's own origin (`scheme://host[:port]`), from which the
     /// example form posts.
     pub fn own_origin(&self) -> String {
-        let url = self.public_base_url.as_str();
-        match url.split_once("://") {
-            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
-            None => url.to_owned(),
-        }
+        crate::forms::origin_of(self.public_base_url.as_str())
     }
 
     /// Whether a page on `origin` may post `form`.
@@ -368,32 +643,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bounce_rate_over_five_percent_pauses_once_the_sample_is_large_enough() {
-        let guard = ReputationGuard { min_sample: 100, ..ReputationGuard::default() };
-        assert_eq!(guard.verdict(94, 6, 0).as_deref(), Some("bounce rate 6% over the last 60 minutes passed 5%"));
-        assert_eq!(guard.verdict(95, 5, 0), None, "exactly 5% is not past it");
-        assert_eq!(guard.verdict(5, 4, 0), None, "too few to judge");
-    }
-
-    #[test]
-    fn a_complaint_rate_over_a_tenth_of_a_percent_pauses() {
-        let guard = ReputationGuard { min_sample: 100, ..ReputationGuard::default() };
-        assert_eq!(
-            guard.verdict(1000, 0, 2).as_deref(),
-            Some("complaint rate 0.2% over the last 60 minutes passed 0.1%")
-        );
-        assert_eq!(guard.verdict(1000, 0, 1), None);
-    }
-
-    #[test]
-    fn the_window_starts_after_the_bucket_that_holds_its_beginning() {
-        let guard = ReputationGuard::default();
-        let now = time::OffsetDateTime::from_unix_timestamp(7_200).unwrap();
-        assert_eq!(guard.bucket_of(now), 24);
-        assert_eq!(guard.window_start(now), 13);
-    }
-
-    #[test]
     fn a_rate_that_does_not_divide_evenly_is_split_exactly() {
         let t = Throughput { send_rate_per_second: 50, sender_max_concurrency: 4, ..Throughput::default() };
         assert_eq!(RateShare::per_sender(&t).interval(), Duration::from_millis(80));
@@ -405,5 +654,69 @@ mod tests {
         let t = Throughput { sender_max_concurrency: 1, ..Default::default() };
         assert_eq!(t.validate().unwrap_err().name, "SenderMaxConcurrency");
         assert!(Throughput::default().validate().is_ok());
+    }
+
+    fn embedded() -> Runtime {
+        Runtime::Embedded { own_url: "http://127.0.0.1:8787".into() }
+    }
+
+    fn knobs(vars: &[(&str, &str)]) -> Result<Knobs, SettingsError> {
+        Knobs::load(&Figment::from(Vars::new(vars.iter().copied())), &Runtime::Lambda)
+    }
+
+    #[test]
+    fn unset_knobs_keep_the_defaults_the_template_also_has() {
+        let k = knobs(&[]).unwrap();
+        assert_eq!(k.throughput(), Throughput::default());
+        assert_eq!((k.retention_days, k.soft_bounce_limit, k.soft_bounce_days), (400, 3, 7));
+        assert_eq!(k.reputation_min_sample, ReputationGuard::default().min_sample);
+        let s = k.validate(&embedded()).unwrap();
+        assert_eq!(s.retention, DEFAULT_RETENTION);
+        assert_eq!(s.dry_run_budget, DEFAULT_DRY_RUN_BUDGET);
+        assert_eq!(s.public_base_url.as_str(), "http://127.0.0.1:8787");
+        assert_eq!(s.acceptance_grace, Duration::ZERO);
+        assert!(s.first_party_tracking);
+        assert_eq!(s.min_cell, DEFAULT_MIN_CELL);
+    }
+
+    #[test]
+    fn the_lambda_runtime_has_no_demo_defaults() {
+        let k = knobs(&[("PUBLIC_BASE_URL", "https://mail.clinic.example")]).unwrap();
+        assert_eq!(k.validate(&Runtime::Lambda).unwrap_err(), SettingsError::Missing("SENDER_ADDRESS".into()));
+        let k = knobs(&[("SENDER_ADDRESS", "news@clinic.example")]).unwrap();
+        assert_eq!(k.validate(&Runtime::Lambda).unwrap_err(), SettingsError::Missing("PUBLIC_BASE_URL".into()));
+    }
+
+    #[test]
+    fn numbers_and_text_are_read_as_the_environment_spells_them() {
+        let k = knobs(&[("SEND_RATE_PER_SECOND", " 50 "), ("SENDER_NAME", "true"), ("FREQUENCY_CAP", "3/7")]).unwrap();
+        assert_eq!(k.send_rate_per_second, 50);
+        assert_eq!(k.sender_name.as_deref(), Some("true"));
+        assert_eq!(k.frequency_cap.map(|c| c.max), Some(3));
+        let err = knobs(&[("FANOUT_SHARDS", "70000")]).unwrap_err().to_string();
+        assert!(err.starts_with("FANOUT_SHARDS: invalid value"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_setting_as_each_runtime_spells_it() {
+        let k = Knobs { sender_max_concurrency: 1, ..Knobs::default() };
+        assert_eq!(
+            k.validate(&embedded()).unwrap_err().to_string(),
+            "--sender-max-concurrency (CAREPOST_SENDER_MAX_CONCURRENCY): SenderMaxConcurrency must be 2 to 1000"
+        );
+        assert_eq!(Runtime::Lambda.setting("FORMS_JSON"), "FORMS_JSON");
+        assert_eq!(embedded().setting("FORMS_JSON"), "--forms (CAREPOST_FORMS)");
+        assert_eq!(sam_to_env("SenderBatchingWindowSeconds"), "SENDER_BATCHING_WINDOW_SECONDS");
+    }
+
+    #[test]
+    fn a_configured_form_field_outside_the_schema_is_refused_and_the_example_form_drops_it() {
+        let schema =
+            ContactSchema::parse(r#"{"attributes": [{"name": "first_name", "class": "identifier"}]}"#).unwrap();
+        let example = Knobs { schema: Some(schema.clone()), ..Knobs::default() }.validate(&embedded()).unwrap();
+        assert_eq!(example.forms[0].fields, [crate::domain::Attribute::FirstName]);
+        let forms = FormsConfig::parse(include_str!("../../docs/forms.example.json")).unwrap();
+        let err = Knobs { schema: Some(schema), forms: Some(forms), ..Knobs::default() }.validate(&embedded());
+        assert!(err.unwrap_err().to_string().contains("is not in the contact schema"));
     }
 }

@@ -6,8 +6,38 @@
 
 use serde::Deserialize;
 
-use crate::config::{FormDefinition, sha256_hex};
 use crate::domain::{Attribute, ConsentCategory};
+
+/// A web form allowed to post consent.
+#[derive(Debug, Clone)]
+pub struct FormDefinition {
+    pub id: String,
+    /// Origins (`https://host[:port]`) whose pages may post this form. The
+    /// service's own origin (the example form) is always allowed.
+    pub allowed_origins: Vec<String>,
+    pub categories: Vec<ConsentCategory>,
+    /// The consent text the form shows.
+    pub consent_text: String,
+    /// SHA-256 (hex) of the consent text, kept as proof.
+    pub consent_text_sha256: String,
+    pub double_opt_in: bool,
+    /// Where an HTML form submission is redirected (303) after it is received.
+    pub thank_you_url: String,
+    /// Where an HTML form submission that cannot be accepted is redirected
+    /// (303, with `?error=<field>`); without one it gets the JSON error.
+    pub error_url: Option<String>,
+    /// The contact attributes the form may set (besides the email).
+    pub fields: Vec<Attribute>,
+}
+
+/// SHA-256 (hex) of a consent text, kept as proof of what was shown.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
+}
+
+/// The consent text of the example form.
+pub const EXAMPLE_CONSENT_TEXT: &str = "I agree to receive emails from the clinic about the topics I ticked. \
+I can withdraw at any time with the unsubscribe link in every email.";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("forms configuration: {0}")]
@@ -49,6 +79,19 @@ fn yes() -> bool {
     true
 }
 
+/// A comma-separated list of origins (`ALLOWED_ORIGINS`); empty entries are skipped.
+pub fn parse_origins(list: &str) -> Result<Vec<String>, String> {
+    list.split(',').filter(|o| !o.trim().is_empty()).map(parse_origin).collect()
+}
+
+/// The origin (`scheme://host[:port]`) of a URL.
+pub fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+        None => url.to_owned(),
+    }
+}
+
 /// `scheme://host[:port]`: https, or http on loopback (local development).
 pub fn parse_origin(raw: &str) -> Result<String, String> {
     let origin = raw.trim().trim_end_matches('/');
@@ -80,6 +123,29 @@ fn parse_redirect(field: &str, raw: &str, origins: &[String]) -> Result<String, 
 }
 
 impl FormsConfig {
+    /// The example topics and form, used when a deployment configures none
+    /// (no `FORMS_JSON`, no `--forms`; see docs/consent.md): three topics and
+    /// the double opt-in `web-signup` form, posted from the service's own
+    /// origin and from `allowed_origins`.
+    pub fn example(allowed_origins: Vec<String>) -> FormsConfig {
+        let categories: Vec<ConsentCategory> = ["appointment-reminders", "wellness-tips", "condition-updates"]
+            .into_iter()
+            .map(|c| ConsentCategory::parse(c).expect("built-in category is valid"))
+            .collect();
+        let form = FormDefinition {
+            id: "web-signup".into(),
+            allowed_origins,
+            categories: categories.clone(),
+            consent_text: EXAMPLE_CONSENT_TEXT.into(),
+            consent_text_sha256: sha256_hex(EXAMPLE_CONSENT_TEXT),
+            double_opt_in: true,
+            thank_you_url: "/thanks".into(),
+            error_url: None,
+            fields: Attribute::ALL.into_iter().filter(|a| *a != Attribute::Email).collect(),
+        };
+        FormsConfig { categories, forms: vec![form] }
+    }
+
     pub fn parse(json: &str) -> Result<FormsConfig, ParseFormsConfigError> {
         let raw: RawConfig = serde_json::from_str(json).map_err(|e| ParseFormsConfigError(e.to_string()))?;
         let err = |m: String| ParseFormsConfigError(m);
@@ -171,6 +237,27 @@ mod tests {
         let parsed = FormsConfig::parse(example).unwrap();
         assert_eq!(parsed.forms[0].allowed_origins, ["https://www.clinic.example"]);
         assert_eq!(parsed.forms[0].consent_text_sha256.len(), 64);
+    }
+
+    #[test]
+    fn the_example_form_offers_every_example_topic_and_every_attribute_but_the_email() {
+        let example = FormsConfig::example(vec!["https://www.clinic.example".into()]);
+        assert_eq!(example.forms.len(), 1);
+        assert_eq!(example.forms[0].id, "web-signup");
+        assert_eq!(example.forms[0].categories, example.categories);
+        assert!(!example.forms[0].fields.contains(&Attribute::Email));
+        assert_eq!(example.forms[0].consent_text_sha256, sha256_hex(EXAMPLE_CONSENT_TEXT));
+    }
+
+    #[test]
+    fn a_comma_separated_origin_list_skips_empty_entries() {
+        assert_eq!(parse_origins("").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_origins("https://a.example, ,https://B.example/").unwrap(),
+            ["https://a.example", "https://b.example"]
+        );
+        assert!(parse_origins("https://a.example,http://b.example").is_err());
+        assert_eq!(origin_of("https://mail.clinic.example/x/y"), "https://mail.clinic.example");
     }
 
     #[test]

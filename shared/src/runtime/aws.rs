@@ -13,22 +13,34 @@ use crate::adapters::aws::kms::KmsKeyProvider;
 use crate::adapters::aws::sesv2::SesTransport;
 use crate::adapters::aws::sqs::SqsQueue;
 use crate::app::{App, Ports};
-use crate::config::{RateShare, ReputationGuard, Settings, Throughput};
+use crate::config::{Knobs, RateShare, Runtime, Settings, SettingsError, text_knob};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
-use crate::domain::{EmailAddress, PublicBaseUrl, Sender};
 use crate::ports::KeyProvider;
+use figment::Figment;
+use figment::providers::Env;
+use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AwsSettingsError {
     #[error("environment variable {0} is required")]
-    Missing(&'static str),
+    Missing(String),
     #[error("environment variable {name} is invalid: {message}")]
-    Invalid { name: &'static str, message: String },
+    Invalid { name: String, message: String },
     #[error("could not load the root secret: {0}")]
     Keyring(String),
 }
 
-/// Everything a function reads from its environment (set by the SAM template).
+impl From<SettingsError> for AwsSettingsError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Missing(name) => AwsSettingsError::Missing(name),
+            SettingsError::Invalid { setting, message } => AwsSettingsError::Invalid { name: setting, message },
+        }
+    }
+}
+
+/// Everything a function reads from its environment (set by the SAM
+/// template): the names of its resources, and the validated settings.
 #[derive(Debug, Clone)]
 pub struct AwsSettings {
     pub tables: TableNames,
@@ -37,118 +49,89 @@ pub struct AwsSettings {
     pub send_dlq_url: Option<String>,
     pub kms_key_id: String,
     pub ses_configuration_set: Option<String>,
-    pub public_base_url: PublicBaseUrl,
-    pub sender: Sender,
-    pub throughput: Throughput,
-    /// `ACCEPTANCE_GRACE_SECONDS`: how long a claim whose SES answer was lost
-    /// waits for SES's Send event before the message may be handed over again.
-    pub acceptance_grace: std::time::Duration,
-    /// `REPUTATION_MIN_SAMPLE`: deliveries plus bounces in the last hour
-    /// before the reputation guard judges a campaign's rates.
-    pub reputation_min_sample: u32,
-    /// `RETENTION_DAYS`: how long send-ledger rows and contact activity are
-    /// kept (their DynamoDB TTL); default 400.
-    pub retention: std::time::Duration,
-    /// `SOFT_BOUNCE_LIMIT` soft bounces within `SOFT_BOUNCE_DAYS` suppress an
-    /// address (defaults 3 and 7).
-    pub soft_bounce_limit: u32,
-    pub soft_bounce_window: std::time::Duration,
-    /// `FORMS_JSON` (the topics and forms, as in docs/forms.example.json);
-    /// without it, the example topics and the `web-signup` form, posted from
-    /// the `ALLOWED_ORIGINS` (comma-separated).
-    pub forms: Option<crate::forms::FormsConfig>,
-    /// `CONTACT_SCHEMA_JSON` (as in docs/schema.example.json); empty: the built-in attributes.
-    pub schema: Option<crate::domain::ContactSchema>,
-    /// `FREQUENCY_CAP` (`N/DAYS`, e.g. `3/7`); empty: no cap.
-    pub frequency_cap: Option<crate::config::FrequencyCap>,
-    pub allowed_origins: Vec<String>,
+    /// The knobs ([`Knobs`]), validated for the Lambda runtime.
+    pub settings: Settings,
 }
 
-/// Reads variables through `get`, so tests can pass a map instead of the process environment.
-pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<AwsSettings, AwsSettingsError> {
-    let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(AwsSettingsError::Missing(name));
-    let number = |name: &'static str, default: u32| -> Result<u32, AwsSettingsError> {
-        match get(name) {
-            None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| AwsSettingsError::Invalid { name, message: "not a number".into() }),
-        }
-    };
-    let days = |name: &'static str, default: u32| -> Result<std::time::Duration, AwsSettingsError> {
-        match number(name, default)? {
-            0 => Err(AwsSettingsError::Invalid { name, message: "must be at least 1".into() }),
-            d => Ok(std::time::Duration::from_secs(u64::from(d) * 24 * 3600)),
-        }
-    };
-    let d = Throughput::default();
-    let throughput = Throughput {
-        send_rate_per_second: number("SEND_RATE_PER_SECOND", d.send_rate_per_second)?,
-        sender_max_concurrency: number("SENDER_MAX_CONCURRENCY", d.sender_max_concurrency)?,
-        sender_batch_size: number("SENDER_BATCH_SIZE", d.sender_batch_size)?,
-        sender_batching_window_seconds: number("SENDER_BATCHING_WINDOW_SECONDS", d.sender_batching_window_seconds)?,
-        fanout_shards: u16::try_from(number("FANOUT_SHARDS", u32::from(d.fanout_shards))?)
-            .map_err(|_| AwsSettingsError::Invalid { name: "FANOUT_SHARDS", message: "too large".into() })?,
-        fanout_max_concurrency: number("FANOUT_MAX_CONCURRENCY", d.fanout_max_concurrency)?,
-        visibility_timeout_seconds: number("VISIBILITY_TIMEOUT_SECONDS", d.visibility_timeout_seconds)?,
-        max_receive_count: number("MAX_RECEIVE_COUNT", d.max_receive_count)?,
-    };
-    throughput.validate().map_err(|e| AwsSettingsError::Invalid { name: "throughput", message: e.to_string() })?;
-    let public_base_url = PublicBaseUrl::parse(&required("PUBLIC_BASE_URL")?)
-        .map_err(|e| AwsSettingsError::Invalid { name: "PUBLIC_BASE_URL", message: e.to_string() })?;
-    let sender = Sender {
-        name: get("SENDER_NAME").unwrap_or_else(|| "Carepost".into()),
-        address: EmailAddress::parse(&required("SENDER_ADDRESS")?)
-            .map_err(|e| AwsSettingsError::Invalid { name: "SENDER_ADDRESS", message: e.to_string() })?,
-    };
+/// The names of a function's resources, as the template passes them.
+#[derive(Deserialize)]
+struct Resources {
+    #[serde(default, deserialize_with = "text_knob")]
+    contacts_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    consent_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    campaigns_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    send_ledger_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    suppression_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    audit_log_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    activity_table: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    fanout_queue_url: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    send_queue_url: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    send_dlq_url: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    kms_key_id: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    ses_configuration_set: Option<String>,
+}
+
+/// The variables naming resources (besides the knobs, [`crate::config::KNOB_NAMES`]).
+pub const RESOURCE_NAMES: [&str; 12] = [
+    "CONTACTS_TABLE",
+    "CONSENT_TABLE",
+    "CAMPAIGNS_TABLE",
+    "SEND_LEDGER_TABLE",
+    "SUPPRESSION_TABLE",
+    "AUDIT_LOG_TABLE",
+    "ACTIVITY_TABLE",
+    "FANOUT_QUEUE_URL",
+    "SEND_QUEUE_URL",
+    "SEND_DLQ_URL",
+    "KMS_KEY_ID",
+    "SES_CONFIGURATION_SET",
+];
+
+/// Reads a function's settings from `sources` (the environment in
+/// production: [`settings_from_env`]), validated once; errors name the variable.
+pub fn settings_from(sources: &Figment) -> Result<AwsSettings, AwsSettingsError> {
+    let runtime = Runtime::Lambda;
+    let r: Resources =
+        sources.extract().map_err(|e| AwsSettingsError::from(SettingsError::from_figment(e, &runtime)))?;
+    let knobs = Knobs::load(sources, &runtime)?;
+    let required = |value: Option<String>, name: &str| value.ok_or_else(|| AwsSettingsError::Missing(name.to_owned()));
     Ok(AwsSettings {
         tables: TableNames {
-            contacts: required("CONTACTS_TABLE")?,
-            consent: required("CONSENT_TABLE")?,
-            campaigns: required("CAMPAIGNS_TABLE")?,
-            send_ledger: required("SEND_LEDGER_TABLE")?,
-            suppression: required("SUPPRESSION_TABLE")?,
-            audit_log: required("AUDIT_LOG_TABLE")?,
-            activity: required("ACTIVITY_TABLE")?,
+            contacts: required(r.contacts_table, "CONTACTS_TABLE")?,
+            consent: required(r.consent_table, "CONSENT_TABLE")?,
+            campaigns: required(r.campaigns_table, "CAMPAIGNS_TABLE")?,
+            send_ledger: required(r.send_ledger_table, "SEND_LEDGER_TABLE")?,
+            suppression: required(r.suppression_table, "SUPPRESSION_TABLE")?,
+            audit_log: required(r.audit_log_table, "AUDIT_LOG_TABLE")?,
+            activity: required(r.activity_table, "ACTIVITY_TABLE")?,
         },
-        fanout_queue_url: required("FANOUT_QUEUE_URL")?,
-        send_queue_url: required("SEND_QUEUE_URL")?,
-        send_dlq_url: get("SEND_DLQ_URL").filter(|v| !v.is_empty()),
-        kms_key_id: required("KMS_KEY_ID")?,
-        ses_configuration_set: get("SES_CONFIGURATION_SET").filter(|v| !v.is_empty()),
-        public_base_url,
-        sender,
-        throughput,
-        acceptance_grace: std::time::Duration::from_secs(u64::from(number("ACCEPTANCE_GRACE_SECONDS", 120)?)),
-        reputation_min_sample: number("REPUTATION_MIN_SAMPLE", ReputationGuard::default().min_sample as u32)?,
-        retention: days("RETENTION_DAYS", 400)?,
-        soft_bounce_limit: number("SOFT_BOUNCE_LIMIT", 3)?.max(1),
-        soft_bounce_window: days("SOFT_BOUNCE_DAYS", 7)?,
-        forms: get("FORMS_JSON")
-            .filter(|v| !v.trim().is_empty())
-            .map(|json| crate::forms::FormsConfig::parse(&json))
-            .transpose()
-            .map_err(|e| AwsSettingsError::Invalid { name: "FORMS_JSON", message: e.to_string() })?,
-        schema: get("CONTACT_SCHEMA_JSON")
-            .filter(|v| !v.trim().is_empty())
-            .map(|json| crate::domain::ContactSchema::parse(&json))
-            .transpose()
-            .map_err(|e| AwsSettingsError::Invalid { name: "CONTACT_SCHEMA_JSON", message: e.to_string() })?,
-        frequency_cap: get("FREQUENCY_CAP")
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| crate::config::FrequencyCap::parse(&v))
-            .transpose()
-            .map_err(|message| AwsSettingsError::Invalid { name: "FREQUENCY_CAP", message })?,
-        allowed_origins: get("ALLOWED_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .filter(|o| !o.trim().is_empty())
-            .map(crate::forms::parse_origin)
-            .collect::<Result<_, _>>()
-            .map_err(|message| AwsSettingsError::Invalid { name: "ALLOWED_ORIGINS", message })?,
+        fanout_queue_url: required(r.fanout_queue_url, "FANOUT_QUEUE_URL")?,
+        send_queue_url: required(r.send_queue_url, "SEND_QUEUE_URL")?,
+        send_dlq_url: r.send_dlq_url,
+        kms_key_id: required(r.kms_key_id, "KMS_KEY_ID")?,
+        ses_configuration_set: r.ses_configuration_set,
+        settings: knobs.validate(&runtime)?,
     })
 }
 
+/// The function's environment: the resource names and the knobs, by the SAM template's names.
+pub fn sources_from_env() -> Figment {
+    Knobs::lambda_sources().merge(Env::raw().only(&RESOURCE_NAMES))
+}
+
 pub fn settings_from_env() -> Result<AwsSettings, AwsSettingsError> {
-    settings_from(|name| std::env::var(name).ok())
+    settings_from(&sources_from_env())
 }
 
 /// The running application and the adapters a handler may need directly.
@@ -211,38 +194,22 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         audit: Arc::new(DynamoAuditLog::new(dynamo.clone(), t.audit_log.clone())),
         activity: Arc::new(DynamoActivityStore::new(dynamo.clone(), t.activity.clone())),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
-        ledger: Arc::new(DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.retention)),
+        ledger: Arc::new(
+            DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.settings.retention),
+        ),
         fanout_queue: fanout_queue.clone(),
         send_queue: send_queue.clone(),
         transport,
         metrics: Arc::new(crate::adapters::emf::EmfMetrics::stdout()),
         clock: Arc::new(crate::ports::SystemClock),
     };
-    let mut app_settings = Settings::local(settings.public_base_url.clone(), settings.throughput);
-    app_settings.default_sender = settings.sender.clone();
-    app_settings.acceptance_grace = settings.acceptance_grace;
-    app_settings.reputation.min_sample = u64::from(settings.reputation_min_sample);
-    app_settings.retention = settings.retention;
-    app_settings.soft_bounce_limit = settings.soft_bounce_limit;
-    app_settings.soft_bounce_window = settings.soft_bounce_window;
-    app_settings.frequency_cap = settings.frequency_cap;
-    // SES tracks opens and clicks itself, through the configuration set.
-    app_settings.first_party_tracking = false;
-    match settings.forms.clone() {
-        Some(forms) => app_settings = app_settings.with_forms(forms),
-        None => app_settings.forms.iter_mut().for_each(|f| f.allowed_origins = settings.allowed_origins.clone()),
-    }
-    if let Some(schema) = settings.schema.clone() {
-        app_settings = app_settings
-            .with_schema(schema, settings.forms.is_some())
-            .map_err(|message| AwsSettingsError::Invalid { name: "CONTACT_SCHEMA_JSON", message })?;
-    }
+    let app_settings = settings.settings.clone();
     let app = Arc::new(App::new(
         ports,
         Arc::new(Envelope::new(provider, CacheLimits::default())),
         Arc::new(keyring),
         Arc::new(app_settings),
-        RateShare::per_sender(&settings.throughput),
+        RateShare::per_sender(&settings.settings.throughput),
     ));
     Ok(AwsApp { app, key_provider, fanout_queue, send_queue })
 }
@@ -257,10 +224,10 @@ pub async fn build_from_env() -> Result<AwsApp, AwsSettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::config::Vars;
 
-    fn env() -> HashMap<&'static str, &'static str> {
-        HashMap::from([
+    fn env() -> Vec<(&'static str, &'static str)> {
+        vec![
             ("CONTACTS_TABLE", "c"),
             ("CONSENT_TABLE", "k"),
             ("CAMPAIGNS_TABLE", "m"),
@@ -270,34 +237,94 @@ mod tests {
             ("ACTIVITY_TABLE", "e"),
             ("FANOUT_QUEUE_URL", "https://sqs/f"),
             ("SEND_QUEUE_URL", "https://sqs/s"),
+            ("SEND_DLQ_URL", ""),
             ("KMS_KEY_ID", "alias/carepost"),
             ("PUBLIC_BASE_URL", "https://mail.clinic.example"),
+            ("SENDER_NAME", "2026"),
             ("SENDER_ADDRESS", "news@clinic.example"),
             ("SEND_RATE_PER_SECOND", "50"),
-        ])
+            // The template passes empty parameters as empty strings.
+            ("FORMS_JSON", ""),
+            ("CONTACT_SCHEMA_JSON", ""),
+            ("FREQUENCY_CAP", ""),
+            ("ALLOWED_ORIGINS", "https://www.clinic.example,https://portal.clinic.example"),
+        ]
+    }
+
+    fn load(vars: Vec<(&str, &str)>) -> Result<AwsSettings, AwsSettingsError> {
+        settings_from(&Figment::from(Vars::new(vars)))
+    }
+
+    fn with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut e = env();
+        e.retain(|(n, _)| *n != name);
+        e.push((name, value));
+        e
     }
 
     #[test]
     fn a_complete_environment_parses() {
-        let e = env();
-        let s = settings_from(|n| e.get(n).map(|v| (*v).to_owned())).unwrap();
-        assert_eq!(s.throughput.send_rate_per_second, 50);
+        let s = load(env()).unwrap();
+        assert_eq!(s.settings.throughput.send_rate_per_second, 50);
         assert_eq!(s.tables.send_ledger, "l");
+        assert_eq!(s.send_dlq_url, None, "empty is unset");
+        assert_eq!(s.settings.default_sender.name, "2026", "a number-like text stays text");
+        assert_eq!(s.settings.acceptance_grace, std::time::Duration::from_secs(120));
+        assert!(!s.settings.first_party_tracking, "SES tracks through its configuration set");
+        assert_eq!(s.settings.frequency_cap, None);
+        assert_eq!(s.settings.forms[0].id, "web-signup", "the example form when FORMS_JSON is empty");
+        assert_eq!(
+            s.settings.forms[0].allowed_origins,
+            ["https://www.clinic.example", "https://portal.clinic.example"]
+        );
     }
 
     #[test]
     fn a_missing_variable_is_named() {
         let mut e = env();
-        e.remove("KMS_KEY_ID");
-        let err = settings_from(|n| e.get(n).map(|v| (*v).to_owned())).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable KMS_KEY_ID is required");
+        e.retain(|(n, _)| *n != "KMS_KEY_ID");
+        assert_eq!(load(e).unwrap_err().to_string(), "environment variable KMS_KEY_ID is required");
+        assert_eq!(
+            load(with("SENDER_ADDRESS", "")).unwrap_err().to_string(),
+            "environment variable SENDER_ADDRESS is required",
+            "no demo sender in AWS"
+        );
+        let mut e = env();
+        e.retain(|(n, _)| *n != "PUBLIC_BASE_URL");
+        assert_eq!(load(e).unwrap_err().to_string(), "environment variable PUBLIC_BASE_URL is required");
     }
 
     #[test]
     fn a_sender_concurrency_below_two_is_refused() {
-        let mut e = env();
-        e.insert("SENDER_MAX_CONCURRENCY", "1");
-        let err = settings_from(|n| e.get(n).map(|v| (*v).to_owned())).unwrap_err();
-        assert!(err.to_string().contains("SenderMaxConcurrency"), "{err}");
+        let err = load(with("SENDER_MAX_CONCURRENCY", "1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable SENDER_MAX_CONCURRENCY is invalid: SenderMaxConcurrency must be 2 to 1000"
+        );
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_variable() {
+        let err = load(with("SEND_RATE_PER_SECOND", "fast")).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable SEND_RATE_PER_SECOND is invalid: invalid type"), "{err}");
+        let err = load(with("FREQUENCY_CAP", "3 a week")).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable FREQUENCY_CAP is invalid: frequency cap '3 a week'"), "{err}");
+        let err = load(with("FORMS_JSON", r#"{"categories": []}"#)).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable FORMS_JSON is invalid: forms configuration"), "{err}");
+        let err = load(with("ALLOWED_ORIGINS", "http://www.clinic.example")).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable ALLOWED_ORIGINS is invalid: origin"), "{err}");
+        let err = load(with("RETENTION_DAYS", "0")).unwrap_err().to_string();
+        assert_eq!(err, "environment variable RETENTION_DAYS is invalid: must be at least 1");
+    }
+
+    #[test]
+    fn configured_forms_and_cap_are_used() {
+        let forms = include_str!("../../../docs/forms.example.json");
+        let mut e = with("FREQUENCY_CAP", "3/7");
+        e.push(("FORMS_JSON", forms));
+        e.retain(|(n, v)| *n != "FORMS_JSON" || *v == forms);
+        let s = load(e).unwrap();
+        assert_eq!(s.settings.frequency_cap.map(|c| c.max), Some(3));
+        assert_eq!(s.settings.forms[0].allowed_origins, ["https://www.clinic.example"]);
     }
 }

@@ -21,9 +21,8 @@ use crate::adapters::embedded::{
 };
 use crate::adapters::emf::EmfMetrics;
 use crate::app::{App, Ports};
-use crate::config::{RateShare, ReputationGuard, Settings, Throughput};
+use crate::config::{Knobs, RateShare, Runtime};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
-use crate::domain::PublicBaseUrl;
 use crate::http::{self, ApiError};
 use crate::ports::{KeyProvider, MailTransport};
 
@@ -39,24 +38,13 @@ pub struct EmbeddedConfig {
     /// Database file; default `<data dir>/carepost.sqlite3`.
     pub db_path: Option<PathBuf>,
     pub listen: SocketAddr,
-    /// Base of links in emails; default `http://<listen address>`.
-    pub public_base_url: Option<String>,
     pub transport: TransportChoice,
-    pub throughput: Throughput,
     /// Run the queue workers (off for tests that drive the use cases directly).
     pub run_workers: bool,
-    /// When a campaign pauses itself for its bounce or complaint rate.
-    pub reputation: ReputationGuard,
-    /// The deployment's topics and web forms; default: three example topics
-    /// and the `web-signup` form (posted from the service's own origin only).
-    pub forms: Option<crate::forms::FormsConfig>,
-    /// Every contact attribute stored, its type and class; default: the built-in ones.
-    pub schema: Option<crate::domain::ContactSchema>,
-    /// At most N marketing emails per contact per window; default: no cap.
-    pub frequency_cap: Option<crate::config::FrequencyCap>,
-    /// How long one audience-estimate call works before answering with a
-    /// resume token; default 20 s.
-    pub dry_run_budget: std::time::Duration,
+    /// Every knob, as the Lambda runtime has them ([`Knobs`]; the CLI loads
+    /// them from `CAREPOST_*` and its flags). Validated at start; the public
+    /// base URL defaults to `http://<listen address>`.
+    pub knobs: Knobs,
 }
 
 impl EmbeddedConfig {
@@ -65,15 +53,9 @@ impl EmbeddedConfig {
             data_dir: data_dir.into(),
             db_path: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
-            public_base_url: None,
             transport: TransportChoice::Outbox(None),
-            throughput: Throughput::default(),
             run_workers: true,
-            reputation: ReputationGuard::default(),
-            forms: None,
-            schema: None,
-            frequency_cap: None,
-            dry_run_budget: crate::config::DEFAULT_DRY_RUN_BUDGET,
+            knobs: Knobs::default(),
         }
     }
 }
@@ -165,7 +147,15 @@ async fn require_bearer(State(token): State<Arc<String>>, request: Request, next
 
 impl EmbeddedStack {
     pub async fn start(config: EmbeddedConfig) -> Result<EmbeddedStack, StackError> {
-        config.throughput.validate().map_err(|e| StackError::Config(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StackError::Listen { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|e| StackError::Io(e.to_string()))?;
+        let settings = config
+            .knobs
+            .validate(&Runtime::Embedded { own_url: format!("http://{addr}") })
+            .map_err(|e| StackError::Config(e.to_string()))?;
+        let throughput = settings.throughput;
         let io = |e: std::io::Error| StackError::Io(format!("{}: {e}", config.data_dir.display()));
         std::fs::create_dir_all(&config.data_dir).map_err(io)?;
         // The database holds ciphertext and the outbox holds mail: owner only.
@@ -178,16 +168,9 @@ impl EmbeddedStack {
         );
         let admin_token = admin_token(&config.data_dir)?;
 
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StackError::Listen { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|e| StackError::Io(e.to_string()))?;
-        let base = config.public_base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let public_base_url = PublicBaseUrl::parse(&base).map_err(|e| StackError::Config(e.to_string()))?;
-
         let queue_settings = QueueSettings {
-            visibility_timeout: config.throughput.visibility_timeout(),
-            max_receive_count: config.throughput.max_receive_count,
+            visibility_timeout: throughput.visibility_timeout(),
+            max_receive_count: throughput.max_receive_count,
         };
         let fanout_queue = Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings));
         let send_queue = Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings));
@@ -205,16 +188,6 @@ impl EmbeddedStack {
         };
         let provider: Arc<dyn KeyProvider> = key_provider.clone();
         let keyring = Keyring::load_or_create(provider.as_ref(), &SqliteSecretStore::new(db.clone())).await?;
-        let mut settings = Settings::local(public_base_url, config.throughput);
-        settings.reputation = config.reputation;
-        if let Some(forms) = config.forms.clone() {
-            settings = settings.with_forms(forms);
-        }
-        settings.frequency_cap = config.frequency_cap;
-        settings.dry_run_budget = config.dry_run_budget;
-        if let Some(schema) = config.schema.clone() {
-            settings = settings.with_schema(schema, config.forms.is_some()).map_err(StackError::Config)?;
-        }
         let ports = Ports {
             contacts: Arc::new(SqliteContactStore::new(db.clone())),
             consent: Arc::new(SqliteConsentStore::new(db.clone())),
@@ -238,7 +211,7 @@ impl EmbeddedStack {
             Arc::new(keyring),
             Arc::new(settings),
             // One process shares one limiter: it gets the whole account rate.
-            RateShare::whole(&config.throughput),
+            RateShare::whole(&throughput),
         ));
 
         let (stop, stop_rx) = watch::channel(false);
@@ -257,14 +230,14 @@ impl EmbeddedStack {
             }
         }));
         if config.run_workers {
-            for _ in 0..config.throughput.fanout_max_concurrency {
+            for _ in 0..throughput.fanout_max_concurrency {
                 tasks.push(tokio::spawn(workers::run_fanout_worker(
                     app.clone(),
                     fanout_queue.clone(),
                     stop_rx.clone(),
                 )));
             }
-            for _ in 0..config.throughput.sender_max_concurrency {
+            for _ in 0..throughput.sender_max_concurrency {
                 tasks.push(tokio::spawn(workers::run_send_worker(app.clone(), send_queue.clone(), stop_rx.clone())));
             }
             tasks.push(tokio::spawn(workers::run_events_worker(app.clone(), events_queue.clone(), stop_rx.clone())));

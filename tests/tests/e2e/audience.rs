@@ -65,7 +65,7 @@ fn cell(n: u64) -> Value {
 
 #[tokio::test]
 async fn the_dry_run_counts_by_reason_equal_what_the_campaign_then_does() {
-    let test = spawn_app_with(|c| c.frequency_cap = Some(FrequencyCap::parse("1/7").unwrap())).await;
+    let test = spawn_app_with(|c| c.knobs.frequency_cap = Some(FrequencyCap::parse("1/7").unwrap())).await;
     let suppressed = patients(&test, "suppressed", 15, "wellness-tips", true, &["copd"]).await;
     patients(&test, "other-topic", 15, "appointment-reminders", true, &["copd"]).await;
     patients(&test, "pending", 15, "wellness-tips", false, &["copd"]).await;
@@ -110,8 +110,8 @@ async fn the_dry_run_counts_by_reason_equal_what_the_campaign_then_does() {
 #[tokio::test]
 async fn a_dry_run_that_outlasts_its_budget_resumes_from_a_sealed_token_to_the_same_counts() {
     let test = spawn_app_with(|c| {
-        c.dry_run_budget = std::time::Duration::ZERO;
-        c.throughput.fanout_shards = 1;
+        c.knobs.dry_run_budget_seconds = 0;
+        c.knobs.fanout_shards = 1;
     })
     .await;
     patients(&test, "reached", 260, "wellness-tips", true, &["copd"]).await;
@@ -153,7 +153,7 @@ async fn a_dry_run_that_outlasts_its_budget_resumes_from_a_sealed_token_to_the_s
 
 #[tokio::test]
 async fn two_newsletters_at_once_never_pass_the_frequency_cap() {
-    let test = spawn_app_with(|c| c.frequency_cap = Some(FrequencyCap::parse("1/7").unwrap())).await;
+    let test = spawn_app_with(|c| c.knobs.frequency_cap = Some(FrequencyCap::parse("1/7").unwrap())).await;
     patients(&test, "twice", 40, "wellness-tips", true, &["copd"]).await;
     let everyone = json!({"exists": {"attr": "conditions"}});
     let (a, b) = (newsletter(&test, everyone.clone()).await, newsletter(&test, everyone).await);
@@ -175,7 +175,7 @@ async fn two_newsletters_at_once_never_pass_the_frequency_cap() {
 
 #[tokio::test]
 async fn cancel_stops_a_sending_campaign_within_a_batch_and_watch_follows_one_to_its_end() {
-    let test = spawn_app_with(|c| c.throughput.send_rate_per_second = 20).await;
+    let test = spawn_app_with(|c| c.knobs.send_rate_per_second = 20).await;
     patients(&test, "slow", 200, "wellness-tips", true, &["copd"]).await;
     let cancelled = newsletter(&test, json!({"exists": {"attr": "conditions"}})).await;
     test.client.launch(&cancelled).await;

@@ -33,7 +33,7 @@ async fn clinic_site(listener: tokio::net::TcpListener, page: String) {
 async fn a_patient_signs_up_on_a_clinic_page_confirms_changes_topics_and_unsubscribes_in_chromium() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let clinic = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let test = spawn_app_with(|c| c.forms = Some(forms_for(&clinic))).await;
+    let test = spawn_app_with(|c| c.knobs.forms = Some(forms_for(&clinic))).await;
     let app = &test.stack.app;
     let markup = carepost::http::consent::example_form_markup(&app.settings, app.settings.form("newsletter").unwrap());
     let page = format!(

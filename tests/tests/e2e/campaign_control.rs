@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use carepost::adapters::embedded::SmtpSecurity;
-use carepost::config::ReputationGuard;
 use carepost::domain::{CampaignId, FanoutShardJob, MailEvent, SendJob};
 use carepost::ports::{HELD_REASON, LedgerState, Queue};
 use carepost::runtime::TransportChoice;
@@ -78,7 +77,7 @@ fn campaign_mail_per_recipient(dir: &std::path::Path) -> HashMap<String, usize> 
 async fn a_campaign_pauses_itself_when_its_bounce_rate_passes_five_percent_and_resumes_where_it_stopped() {
     let app = spawn_app_with(|c| {
         c.run_workers = false;
-        c.reputation = ReputationGuard { min_sample: 10, ..ReputationGuard::default() };
+        c.knobs.reputation_min_sample = 10;
     })
     .await;
     let c = &app.client;

@@ -32,7 +32,7 @@ pub fn forms_for(origin: &str) -> FormsConfig {
 }
 
 async fn app() -> TestApp {
-    spawn_app_with(|c| c.forms = Some(forms_for(CLINIC_SITE))).await
+    spawn_app_with(|c| c.knobs.forms = Some(forms_for(CLINIC_SITE))).await
 }
 
 async fn post_json(test: &TestApp, origin: Option<&str>, body: serde_json::Value) -> reqwest::Response {

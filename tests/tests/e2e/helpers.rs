@@ -51,7 +51,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut EmbeddedConfig)) -> Test
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = EmbeddedConfig::new(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().expect("address");
-    config.throughput = quick_throughput();
+    config.knobs = quick_throughput().into();
     configure(&mut config);
     let stack = EmbeddedStack::start(config).await.expect("stack starts");
     let client = Client {

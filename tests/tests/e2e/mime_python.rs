@@ -41,7 +41,7 @@ fn on_local_server(app: &TestApp, url: &str) -> String {
 /// A stack with an https public base URL and one confirmed patient; the
 /// patient's ID and email.
 async fn stack_with_one_confirmed_patient() -> (TestApp, ContactId, String) {
-    let app = spawn_app_with(|config| config.public_base_url = Some(PUBLIC_BASE.into())).await;
+    let app = spawn_app_with(|config| config.knobs.public_base_url = Some(PUBLIC_BASE.into())).await;
     let c = &app.client;
     let patient = synthetic::generate(1, 88).remove(0);
     assert_eq!(c.sign_up(&patient, &["wellness-tips"]).await.status(), StatusCode::ACCEPTED);

@@ -38,7 +38,7 @@ async fn upsert(test: &TestApp, external_id: &str, attributes: Value) -> (Status
 
 #[tokio::test]
 async fn attributes_outside_the_schema_are_refused_by_name_without_their_value() {
-    let test = spawn_app_with(|c| c.schema = Some(clinic_schema())).await;
+    let test = spawn_app_with(|c| c.knobs.schema = Some(clinic_schema())).await;
 
     let (dropped, dropped_body) = upsert(&test, "ehr-1", json!({"medications": ["metformin"]})).await;
     let (unknown, unknown_body) = upsert(&test, "ehr-1", json!({"ssn": "123-45-6789"})).await;
@@ -54,7 +54,7 @@ async fn attributes_outside_the_schema_are_refused_by_name_without_their_value()
 
 #[tokio::test]
 async fn custom_attributes_are_sealed_read_back_listed_by_class_and_select_an_audience() {
-    let test = spawn_app_with(|c| c.schema = Some(clinic_schema())).await;
+    let test = spawn_app_with(|c| c.knobs.schema = Some(clinic_schema())).await;
     let client = &test.client;
     let patients = carepost::synthetic::generate(6, 31);
     for p in &patients {
@@ -126,9 +126,10 @@ async fn a_configured_form_asking_for_an_attribute_outside_the_schema_stops_the_
     let mut config = EmbeddedConfig::new(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.run_workers = false;
-    config.forms = Some(carepost::forms::FormsConfig::parse(include_str!("../../../docs/forms.example.json")).unwrap());
+    config.knobs.forms =
+        Some(carepost::forms::FormsConfig::parse(include_str!("../../../docs/forms.example.json")).unwrap());
     // The example form collects first_name, last_name, date_of_birth, zip and language.
-    config.schema =
+    config.knobs.schema =
         Some(ContactSchema::parse(r#"{"attributes": [{"name": "first_name", "class": "identifier"}]}"#).unwrap());
 
     let started = EmbeddedStack::start(config).await;

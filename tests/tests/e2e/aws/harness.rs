@@ -11,8 +11,7 @@ use carepost::adapters::aws::TableNames;
 use carepost::adapters::aws::dynamodb::create_tables;
 use carepost::adapters::aws::sqs::create_queue_pair;
 use carepost::app::App;
-use carepost::config::Throughput;
-use carepost::domain::{EmailAddress, PublicBaseUrl, Sender};
+use carepost::config::{Knobs, Runtime, Throughput};
 use carepost::runtime::aws::{AwsApp, AwsClients, AwsSettings, build};
 use carepost::runtime::lambda::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
@@ -84,18 +83,16 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         send_dlq_url: Some(queues.send.1.clone()),
         kms_key_id: key_id,
         ses_configuration_set: None,
-        public_base_url: PublicBaseUrl::parse("https://mail.clinic.example").unwrap(),
-        sender: Sender { name: "Clinic".into(), address: EmailAddress::parse("news@clinic.example").unwrap() },
-        throughput: t,
-        acceptance_grace: std::time::Duration::from_secs(3),
-        reputation_min_sample: 200,
-        retention: carepost::config::DEFAULT_RETENTION,
-        soft_bounce_limit: 3,
-        soft_bounce_window: std::time::Duration::from_secs(7 * 24 * 3600),
-        forms: None,
-        schema: None,
-        frequency_cap: None,
-        allowed_origins: vec!["https://www.clinic.example".into()],
+        settings: Knobs {
+            public_base_url: Some("https://mail.clinic.example".into()),
+            sender_name: Some("Clinic".into()),
+            sender_address: Some("news@clinic.example".into()),
+            acceptance_grace_seconds: Some(3),
+            allowed_origins: vec!["https://www.clinic.example".into()],
+            ..Knobs::from(t)
+        }
+        .validate(&Runtime::Lambda)
+        .expect("the test settings are valid"),
     };
     let clients = customize(plain);
     let built = build(clients.clone(), settings.clone()).await.expect("application builds");

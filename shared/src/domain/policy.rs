@@ -1,0 +1,138 @@
+//! Pure sending policy: when a campaign pauses itself for its reputation,
+//! and how many marketing emails a contact may get in a window.
+
+use std::time::Duration;
+
+/// Breakdowns in reports and estimates show counts below this as "fewer than N".
+pub const DEFAULT_MIN_CELL: u64 = 11;
+
+/// At most `max` marketing emails per contact in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl FrequencyCap {
+    /// Parses `N/DAYS`, e.g. `3/7`: at most 3 marketing emails in any 7 days.
+    pub fn parse(input: &str) -> Result<FrequencyCap, String> {
+        let bad =
+            || format!("frequency cap '{input}' must be N/DAYS, e.g. 3/7, with N from 1 to 100 and DAYS from 1 to 90");
+        let (max, days) = input.trim().split_once('/').ok_or_else(bad)?;
+        let max: u32 = max.trim().parse().map_err(|_| bad())?;
+        let days: u64 = days.trim().parse().map_err(|_| bad())?;
+        if !(1..=100).contains(&max) || !(1..=90).contains(&days) {
+            return Err(bad());
+        }
+        Ok(FrequencyCap { max, window: Duration::from_secs(days * 24 * 3600) })
+    }
+}
+
+/// A campaign pauses itself when, over the last `window`, its hard-bounce
+/// rate passes `bounce_rate` or its complaint rate passes `complaint_rate`
+/// (SES reviews an account at 5 % and 0.1 %). Rates are judged only once
+/// the window holds `min_sample` deliveries and bounces, so one early
+/// bounce cannot stop a campaign.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReputationGuard {
+    pub bounce_rate: f64,
+    pub complaint_rate: f64,
+    pub window: Duration,
+    /// Width of one time bucket of the window's counters.
+    pub bucket: Duration,
+    pub min_sample: u64,
+}
+
+impl Default for ReputationGuard {
+    fn default() -> Self {
+        Self {
+            bounce_rate: 0.05,
+            complaint_rate: 0.001,
+            window: Duration::from_secs(3600),
+            bucket: Duration::from_secs(300),
+            min_sample: 200,
+        }
+    }
+}
+
+impl ReputationGuard {
+    /// The time bucket `at` falls in.
+    pub fn bucket_of(&self, at: time::OffsetDateTime) -> i64 {
+        at.unix_timestamp().div_euclid(self.bucket.as_secs().max(1) as i64)
+    }
+
+    /// The first bucket of the window that ends at `now`.
+    pub fn window_start(&self, now: time::OffsetDateTime) -> i64 {
+        self.bucket_of(now - self.window) + 1
+    }
+
+    /// Why the campaign must pause, given the window's delivered, hard-bounced
+    /// and complained counts; `None` while it is healthy.
+    pub fn verdict(&self, delivered: u64, bounced_hard: u64, complained: u64) -> Option<String> {
+        let minutes = self.window.as_secs() / 60;
+        let percent = |x: f64| format!("{:.2}", x * 100.0).trim_end_matches('0').trim_end_matches('.').to_owned();
+        let attempted = delivered + bounced_hard;
+        if attempted >= self.min_sample.max(1) {
+            let rate = bounced_hard as f64 / attempted as f64;
+            if rate > self.bounce_rate {
+                return Some(format!(
+                    "bounce rate {}% over the last {minutes} minutes passed {}%",
+                    percent(rate),
+                    percent(self.bounce_rate)
+                ));
+            }
+        }
+        if delivered >= self.min_sample.max(1) {
+            let rate = complained as f64 / delivered as f64;
+            if rate > self.complaint_rate {
+                return Some(format!(
+                    "complaint rate {}% over the last {minutes} minutes passed {}%",
+                    percent(rate),
+                    percent(self.complaint_rate)
+                ));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounce_rate_over_five_percent_pauses_once_the_sample_is_large_enough() {
+        let guard = ReputationGuard { min_sample: 100, ..ReputationGuard::default() };
+        assert_eq!(guard.verdict(94, 6, 0).as_deref(), Some("bounce rate 6% over the last 60 minutes passed 5%"));
+        assert_eq!(guard.verdict(95, 5, 0), None, "exactly 5% is not past it");
+        assert_eq!(guard.verdict(5, 4, 0), None, "too few to judge");
+    }
+
+    #[test]
+    fn a_complaint_rate_over_a_tenth_of_a_percent_pauses() {
+        let guard = ReputationGuard { min_sample: 100, ..ReputationGuard::default() };
+        assert_eq!(
+            guard.verdict(1000, 0, 2).as_deref(),
+            Some("complaint rate 0.2% over the last 60 minutes passed 0.1%")
+        );
+        assert_eq!(guard.verdict(1000, 0, 1), None);
+    }
+
+    #[test]
+    fn the_window_starts_after_the_bucket_that_holds_its_beginning() {
+        let guard = ReputationGuard::default();
+        let now = time::OffsetDateTime::from_unix_timestamp(7_200).unwrap();
+        assert_eq!(guard.bucket_of(now), 24);
+        assert_eq!(guard.window_start(now), 13);
+    }
+
+    #[test]
+    fn a_frequency_cap_is_n_per_days() {
+        assert_eq!(
+            FrequencyCap::parse(" 3/7 "),
+            Ok(FrequencyCap { max: 3, window: Duration::from_secs(7 * 24 * 3600) })
+        );
+        assert!(FrequencyCap::parse("0/7").is_err());
+        assert!(FrequencyCap::parse("3").is_err());
+    }
+}
