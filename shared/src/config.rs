@@ -177,7 +177,7 @@ pub struct Knobs {
     pub frequency_cap: Option<FrequencyCap>,
     /// `ALLOWED_ORIGINS` (comma-separated): where pages that post the example form live.
     #[serde(deserialize_with = "de::origins")]
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<crate::domain::Origin>,
     /// `DRY_RUN_BUDGET_SECONDS`: how long one audience-estimate call works
     /// before answering with a resume token; under API Gateway's 29 s.
     pub dry_run_budget_seconds: u32,
@@ -407,7 +407,8 @@ impl Knobs {
             min_cell: DEFAULT_MIN_CELL,
         };
         if let Some(schema) = self.schema.clone() {
-            settings = settings.with_schema(schema, configured_forms).map_err(|message| {
+            settings = settings.with_schema(schema, configured_forms).map_err(|e| {
+                let message = e.to_string();
                 invalid(if configured_forms { "FORMS_JSON" } else { "CONTACT_SCHEMA_JSON" }, message)
             })?;
         }
@@ -509,23 +510,27 @@ mod de {
 
     /// A knob given as text and parsed by its type.
     pub trait FromKnob: Sized {
-        fn from_knob(text: &str) -> Result<Self, String>;
+        type Error: std::fmt::Display;
+        fn from_knob(text: &str) -> Result<Self, Self::Error>;
     }
 
     impl FromKnob for FormsConfig {
-        fn from_knob(text: &str) -> Result<Self, String> {
-            FormsConfig::parse(text).map_err(|e| e.to_string())
+        type Error = crate::forms::ParseFormsConfigError;
+        fn from_knob(text: &str) -> Result<Self, Self::Error> {
+            FormsConfig::parse(text)
         }
     }
 
     impl FromKnob for ContactSchema {
-        fn from_knob(text: &str) -> Result<Self, String> {
-            ContactSchema::parse(text).map_err(|e| e.to_string())
+        type Error = crate::domain::ParseContactSchemaError;
+        fn from_knob(text: &str) -> Result<Self, Self::Error> {
+            ContactSchema::parse(text)
         }
     }
 
     impl FromKnob for FrequencyCap {
-        fn from_knob(text: &str) -> Result<Self, String> {
+        type Error = crate::domain::policy::InvalidFrequencyCap;
+        fn from_knob(text: &str) -> Result<Self, Self::Error> {
             FrequencyCap::parse(text)
         }
     }
@@ -536,9 +541,17 @@ mod de {
     }
 
     /// Comma-separated origins.
-    pub fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    pub fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<crate::domain::Origin>, D::Error> {
         crate::forms::parse_origins(&text(d)?.unwrap_or_default()).map_err(de::Error::custom)
     }
+}
+
+/// A configured form collects an attribute the contact schema does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("form '{form}': field '{field}' is not in the contact schema")]
+pub struct FieldNotInSchema {
+    pub form: String,
+    pub field: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -612,12 +625,12 @@ impl Settings {
     /// Uses a deployment's contact schema. A form field the schema does not
     /// hold is an error if the forms were configured (`configured_forms`);
     /// the built-in example form just stops offering it.
-    pub fn with_schema(mut self, schema: ContactSchema, configured_forms: bool) -> Result<Settings, String> {
+    pub fn with_schema(mut self, schema: ContactSchema, configured_forms: bool) -> Result<Settings, FieldNotInSchema> {
         for form in &mut self.forms {
             if let Some(missing) = form.fields.iter().find(|a| !schema.holds(**a))
                 && configured_forms
             {
-                return Err(format!("form '{}': field '{}' is not in the contact schema", form.id, missing.as_str()));
+                return Err(FieldNotInSchema { form: form.id.clone(), field: missing.as_str() });
             }
             form.fields.retain(|a| schema.holds(*a));
         }
@@ -634,7 +647,7 @@ impl Settings {
     /// Whether a page on `origin` may post `form`.
     pub fn origin_allowed(&self, form: &FormDefinition, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        origin == self.own_origin().to_ascii_lowercase() || form.allowed_origins.contains(&origin)
+        origin == self.own_origin().to_ascii_lowercase() || form.allowed_origins.iter().any(|o| o.as_str() == origin)
     }
 }
 

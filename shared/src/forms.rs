@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::{Attribute, ConsentCategory};
+use crate::domain::{Attribute, ConsentCategory, InvalidOrigin, Origin};
 
 /// A web form allowed to post consent.
 #[derive(Debug, Clone)]
@@ -14,7 +14,7 @@ pub struct FormDefinition {
     pub id: String,
     /// Origins (`https://host[:port]`) whose pages may post this form. The
     /// service's own origin (the example form) is always allowed.
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<Origin>,
     pub categories: Vec<ConsentCategory>,
     /// The consent text the form shows.
     pub consent_text: String,
@@ -80,8 +80,8 @@ fn yes() -> bool {
 }
 
 /// A comma-separated list of origins (`ALLOWED_ORIGINS`); empty entries are skipped.
-pub fn parse_origins(list: &str) -> Result<Vec<String>, String> {
-    list.split(',').filter(|o| !o.trim().is_empty()).map(parse_origin).collect()
+pub fn parse_origins(list: &str) -> Result<Vec<Origin>, InvalidOrigin> {
+    list.split(',').filter(|o| !o.trim().is_empty()).map(Origin::parse).collect()
 }
 
 /// The origin (`scheme://host[:port]`) of a URL.
@@ -92,34 +92,26 @@ pub fn origin_of(url: &str) -> String {
     }
 }
 
-/// `scheme://host[:port]`: https, or http on loopback (local development).
-pub fn parse_origin(raw: &str) -> Result<String, String> {
-    let origin = raw.trim().trim_end_matches('/');
-    let (scheme, rest) = origin.split_once("://").ok_or_else(|| format!("origin '{origin}' needs a scheme"))?;
-    let host = rest.rsplit_once(':').map_or(rest, |(h, port)| if port.parse::<u16>().is_ok() { h } else { rest });
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    let well_formed = !rest.is_empty()
-        && !rest.contains(['/', '?', '#', '@', ' '])
-        && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
-    if !well_formed || !(scheme == "https" || (scheme == "http" && loopback)) {
-        return Err(format!("origin '{origin}' must be https://host[:port] (http only on loopback)"));
-    }
-    Ok(origin.to_ascii_lowercase())
-}
-
 /// A redirect target: a path of this service, or a URL on one of the form's origins.
-fn parse_redirect(field: &str, raw: &str, origins: &[String]) -> Result<String, String> {
+fn parse_redirect(field: &'static str, raw: &str, origins: &[Origin]) -> Result<String, InvalidRedirect> {
     let url = raw.trim();
     if url.starts_with('/') && !url.starts_with("//") {
         return Ok(url.to_owned());
     }
-    let allowed =
-        origins.iter().any(|o| url == o || url.starts_with(&format!("{o}/")) || url.starts_with(&format!("{o}?")));
-    if allowed {
+    if origins.iter().any(|o| o.contains_url(url)) {
         Ok(url.to_owned())
     } else {
-        Err(format!("{field} '{url}' must be a path or a URL on one of the form's allowed origins"))
+        Err(InvalidRedirect { field, url: url.to_owned() })
     }
+}
+
+/// A form's redirect that goes neither to this service nor to the form's
+/// own origins (configuration, so the URL is named).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} '{url}' must be a path or a URL on one of the form's allowed origins")]
+pub struct InvalidRedirect {
+    pub field: &'static str,
+    pub url: String,
 }
 
 impl FormsConfig {
@@ -127,7 +119,7 @@ impl FormsConfig {
     /// (no `FORMS_JSON`, no `--forms`; see docs/consent.md): three topics and
     /// the double opt-in `web-signup` form, posted from the service's own
     /// origin and from `allowed_origins`.
-    pub fn example(allowed_origins: Vec<String>) -> FormsConfig {
+    pub fn example(allowed_origins: Vec<Origin>) -> FormsConfig {
         let categories: Vec<ConsentCategory> = ["appointment-reminders", "wellness-tips", "condition-updates"]
             .into_iter()
             .map(|c| ConsentCategory::parse(c).expect("built-in category is valid"))
@@ -172,8 +164,12 @@ impl FormsConfig {
                 return Err(err(format!("form id '{id}' appears twice")));
             }
             let ctx = |m: String| err(format!("form '{id}': {m}"));
-            let allowed_origins =
-                form.allowed_origins.iter().map(|o| parse_origin(o)).collect::<Result<Vec<_>, _>>().map_err(ctx)?;
+            let allowed_origins = form
+                .allowed_origins
+                .iter()
+                .map(|o| Origin::parse(o))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ctx(e.to_string()))?;
             let mut form_categories = Vec::new();
             for name in &form.categories {
                 let category = ConsentCategory::parse(name)
@@ -198,13 +194,14 @@ impl FormsConfig {
                 }
             }
             forms.push(FormDefinition {
-                thank_you_url: parse_redirect("thank_you_url", &form.thank_you_url, &allowed_origins).map_err(ctx)?,
+                thank_you_url: parse_redirect("thank_you_url", &form.thank_you_url, &allowed_origins)
+                    .map_err(|e| ctx(e.to_string()))?,
                 error_url: form
                     .error_url
                     .as_deref()
                     .map(|u| parse_redirect("error_url", u, &allowed_origins))
                     .transpose()
-                    .map_err(ctx)?,
+                    .map_err(|e| ctx(e.to_string()))?,
                 id,
                 allowed_origins,
                 categories: form_categories,
@@ -241,7 +238,7 @@ mod tests {
 
     #[test]
     fn the_example_form_offers_every_example_topic_and_every_attribute_but_the_email() {
-        let example = FormsConfig::example(vec!["https://www.clinic.example".into()]);
+        let example = FormsConfig::example(vec![Origin::parse("https://www.clinic.example").unwrap()]);
         assert_eq!(example.forms.len(), 1);
         assert_eq!(example.forms[0].id, "web-signup");
         assert_eq!(example.forms[0].categories, example.categories);
@@ -251,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_comma_separated_origin_list_skips_empty_entries() {
-        assert_eq!(parse_origins("").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_origins("").unwrap(), Vec::<Origin>::new());
         assert_eq!(
             parse_origins("https://a.example, ,https://B.example/").unwrap(),
             ["https://a.example", "https://b.example"]
@@ -262,11 +259,11 @@ mod tests {
 
     #[test]
     fn origins_are_https_or_loopback_http_without_a_path() {
-        assert_eq!(parse_origin("https://WWW.Clinic.example/").unwrap(), "https://www.clinic.example");
-        assert!(parse_origin("http://127.0.0.1:8080").is_ok());
-        assert!(parse_origin("http://clinic.example").is_err());
-        assert!(parse_origin("https://clinic.example/form").is_err());
-        assert!(parse_origin("clinic.example").is_err());
+        assert_eq!(Origin::parse("https://WWW.Clinic.example/").unwrap(), "https://www.clinic.example");
+        assert!(Origin::parse("http://127.0.0.1:8080").is_ok());
+        assert!(Origin::parse("http://clinic.example").is_err());
+        assert!(Origin::parse("https://clinic.example/form").is_err());
+        assert!(Origin::parse("clinic.example").is_err());
     }
 
     #[test]

@@ -13,11 +13,16 @@ pub struct FrequencyCap {
     pub window: Duration,
 }
 
+/// A frequency cap that is not `N/DAYS` within the limits (operator
+/// configuration, so the value is named).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("frequency cap '{0}' must be N/DAYS, e.g. 3/7, with N from 1 to 100 and DAYS from 1 to 90")]
+pub struct InvalidFrequencyCap(String);
+
 impl FrequencyCap {
     /// Parses `N/DAYS`, e.g. `3/7`: at most 3 marketing emails in any 7 days.
-    pub fn parse(input: &str) -> Result<FrequencyCap, String> {
-        let bad =
-            || format!("frequency cap '{input}' must be N/DAYS, e.g. 3/7, with N from 1 to 100 and DAYS from 1 to 90");
+    pub fn parse(input: &str) -> Result<FrequencyCap, InvalidFrequencyCap> {
+        let bad = || InvalidFrequencyCap(input.trim().to_owned());
         let (max, days) = input.trim().split_once('/').ok_or_else(bad)?;
         let max: u32 = max.trim().parse().map_err(|_| bad())?;
         let days: u64 = days.trim().parse().map_err(|_| bad())?;

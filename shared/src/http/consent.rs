@@ -25,7 +25,8 @@ use crate::domain::{ProfileInput, Sensitive};
 /// service's own). Which form a posting page may use is checked per form.
 pub fn cors(settings: &crate::config::Settings) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    let mut origins: Vec<String> = settings.forms.iter().flat_map(|f| f.allowed_origins.clone()).collect();
+    let mut origins: Vec<String> =
+        settings.forms.iter().flat_map(|f| f.allowed_origins.iter().map(|o| o.as_str().to_owned())).collect();
     origins.push(settings.own_origin().to_ascii_lowercase());
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| {

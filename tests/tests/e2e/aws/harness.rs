@@ -88,7 +88,7 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
             sender_name: Some("Clinic".into()),
             sender_address: Some("news@clinic.example".into()),
             acceptance_grace_seconds: Some(3),
-            allowed_origins: vec!["https://www.clinic.example".into()],
+            allowed_origins: vec![carepost::domain::Origin::parse("https://www.clinic.example").unwrap()],
             ..Knobs::from(t)
         }
         .validate(&Runtime::Lambda)
