@@ -20,29 +20,29 @@
 //! | `Auditor` | `audit.rs` | the PHI-access audit log |
 //! | `KeyRotation` | `keys.rs` | customer-key rotation and re-sealing |
 
-pub mod audience;
-pub mod audit;
-pub mod authorization;
+pub(crate) mod audience;
+pub(crate) mod audit;
+pub(crate) mod authorization;
 pub mod campaigns;
-pub mod catalog;
-pub mod consent;
-pub mod consent_ledger;
-pub mod contact_views;
-pub mod contacts;
-pub mod control;
-pub mod counters;
-pub mod error;
+pub(crate) mod catalog;
+pub(crate) mod consent;
+pub(crate) mod consent_ledger;
+pub(crate) mod contact_views;
+pub(crate) mod contacts;
+pub(crate) mod control;
+pub(crate) mod counters;
+pub(crate) mod error;
 pub mod events;
-pub mod fanout;
-pub mod judge;
-pub mod keys;
-pub mod preferences;
-pub mod preview;
-pub mod report;
-pub mod report_html;
+pub(crate) mod fanout;
+pub(crate) mod judge;
+pub(crate) mod keys;
+pub(crate) mod preferences;
+pub(crate) mod preview;
+pub(crate) mod report;
+pub(crate) mod report_html;
 pub mod send;
-pub mod tracking;
-pub mod unsubscribe;
+pub(crate) mod tracking;
+pub(crate) mod unsubscribe;
 
 #[cfg(test)]
 mod test_support;

@@ -16,7 +16,6 @@ use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ConsentCategory
 use crate::ports::{CampaignStore, SendLedger};
 
 /// Counts below this are suppressed in breakdowns.
-pub use crate::domain::policy::DEFAULT_MIN_CELL;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CampaignReport {

@@ -1,8 +1,9 @@
 //! Doubles for the use cases' unit tests. Every store is the embedded
 //! adapter on an in-memory SQLite database (the contract suites hold those
 //! to DynamoDB's behaviour); the outside systems whose failures make the
-//! branches are fakes: a scripted mail transport, a recording metrics sink,
-//! an in-memory key service and a manual clock. A test builds one `Harness`
+//! branches are fakes: a scripted mail transport, a recording metrics sink
+//! and a manual clock; the key file in a temporary directory stands in for
+//! KMS, as in the embedded stack. A test builds one `Harness`
 //! in a millisecond and moves time by hand.
 
 use std::collections::VecDeque;
@@ -10,13 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use zeroize::Zeroizing;
 
 use super::{App, Ports};
-use crate::adapters::embedded::{
-    Db, QueueSettings, SqliteActivityStore, SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore,
-    SqliteContactStore, SqliteQueue, SqliteSendLedger, SqliteSuppressionList,
-};
+use crate::adapters::embedded::{Db, KeyFileProvider, QueueSettings, SqliteQueue};
 use crate::config::{RateShare, Settings, Throughput};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
 use crate::domain::{
@@ -24,9 +21,10 @@ use crate::domain::{
     ContactId, ExternalId, ProfileInput, ProviderMessageId, PublicBaseUrl,
 };
 use crate::ports::{
-    Clock, DataKey, EncryptionContext, KeyProvider, KeyProviderError, MailTransport, ManualClock, Metric, Metrics,
-    OutgoingMail, Queue, SendLedger, TransportError, TransportErrorKind,
+    Clock, KeyProvider, MailTransport, ManualClock, Metric, Metrics, OutgoingMail, Queue, SendLedger, TransportError,
+    TransportErrorKind,
 };
+use crate::runtime::embedded::{SqliteQueues, sqlite_ports};
 
 /// A mail transport that answers from a script, then accepts everything.
 #[derive(Default)]
@@ -82,44 +80,6 @@ impl Metrics for RecordingMetrics {
     }
 }
 
-/// A key service in memory: the "wrapped" key is the context's digest and
-/// the key itself, so a wrong context is refused as KMS would.
-#[derive(Default)]
-pub(crate) struct InMemoryKeys;
-
-fn context_digest(context: &EncryptionContext) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &context.canonical()).as_ref()[..8].to_vec()
-}
-
-#[async_trait]
-impl KeyProvider for InMemoryKeys {
-    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyProviderError> {
-        let mut plaintext = Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(plaintext.as_mut()).expect("system random is available");
-        let mut wrapped = context_digest(context);
-        wrapped.extend_from_slice(plaintext.as_ref());
-        Ok(DataKey { plaintext, wrapped })
-    }
-
-    async fn decrypt_data_key(
-        &self,
-        wrapped: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Zeroizing<[u8; 32]>, KeyProviderError> {
-        let (digest, key) = wrapped.split_at(8.min(wrapped.len()));
-        if digest != context_digest(context).as_slice() || key.len() != 32 {
-            return Err(KeyProviderError::refused("wrong context"));
-        }
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(key);
-        Ok(out)
-    }
-
-    async fn rotate(&self) -> Result<String, KeyProviderError> {
-        Ok("in-memory".into())
-    }
-}
-
 pub(crate) struct Harness {
     pub app: App,
     pub clock: Arc<ManualClock>,
@@ -127,6 +87,8 @@ pub(crate) struct Harness {
     pub metrics: Arc<RecordingMetrics>,
     pub send_queue: Arc<SqliteQueue>,
     pub fanout_queue: Arc<SqliteQueue>,
+    /// Holds the key file standing in for KMS; removed with the harness.
+    _keys_dir: tempfile::TempDir,
 }
 
 pub(crate) fn category(name: &str) -> ConsentCategory {
@@ -148,24 +110,14 @@ impl Harness {
         let queue_settings = QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 5 };
         let send_queue = Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings));
         let fanout_queue = Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings));
-        let built = Ports {
-            contacts: Arc::new(SqliteContactStore::new(db.clone())),
-            consent: Arc::new(SqliteConsentStore::new(db.clone())),
-            suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
-            audit: Arc::new(SqliteAuditLog::new(db.clone())),
-            activity: Arc::new(SqliteActivityStore::new(db.clone())),
-            campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
-            ledger: Arc::new(SqliteSendLedger::new(db.clone())),
-            fanout_queue: fanout_queue.clone(),
-            send_queue: send_queue.clone(),
-            transport: transport.clone(),
-            metrics: metrics.clone(),
-            clock: clock.clone(),
-        };
+        let queues = SqliteQueues { fanout: fanout_queue.clone(), send: send_queue.clone() };
+        let built = sqlite_ports(&db, queues, transport.clone(), metrics.clone(), clock.clone());
         let throughput = Throughput { send_rate_per_second: 10_000, ..Throughput::default() };
         let mut s = Settings::local(PublicBaseUrl::parse("https://mail.clinic.example").unwrap(), throughput);
         settings(&mut s);
-        let keys: Arc<dyn KeyProvider> = Arc::new(InMemoryKeys);
+        let keys_dir = tempfile::tempdir().expect("temporary directory");
+        let keys: Arc<dyn KeyProvider> =
+            Arc::new(KeyFileProvider::open_or_create(&keys_dir.path().join("master.key")).expect("key file"));
         let app = App::new(
             ports(built),
             Arc::new(Envelope::new(keys, CacheLimits::default())),
@@ -173,7 +125,7 @@ impl Harness {
             Arc::new(s),
             RateShare::whole(&throughput),
         );
-        Harness { app, clock, transport, metrics, send_queue, fanout_queue }
+        Harness { app, clock, transport, metrics, send_queue, fanout_queue, _keys_dir: keys_dir }
     }
 
     /// A patient with `topics` granted now (as if confirmed).

@@ -2,11 +2,11 @@
 //! client-held state, on aws-lc-rs.
 //! The format is documented in `docs/encryption.md`.
 
-pub mod blind_index;
+pub(crate) mod blind_index;
 pub mod envelope;
-pub mod keyring;
-pub mod sealed_state;
-pub mod tokens;
+pub(crate) mod keyring;
+pub(crate) mod sealed_state;
+pub(crate) mod tokens;
 
 pub use blind_index::BlindIndexer;
 pub use envelope::{CacheLimits, Envelope, OpenError, SealError};

@@ -1,14 +1,14 @@
 //! axum routers shared by the Lambda functions and the embedded server.
 //! Handlers convert a request into a use-case call and the result back.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod consent;
-pub mod error;
-pub mod extract;
-pub mod pages;
-pub mod preferences;
-pub mod tracking;
-pub mod webhooks;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod pages;
+pub(crate) mod preferences;
+pub(crate) mod tracking;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 

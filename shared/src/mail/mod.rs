@@ -1,9 +1,9 @@
 //! Turning a campaign template and one contact into an RFC 5322 message.
 
-pub mod lint;
-pub mod mime;
-pub mod render;
-pub mod tracking;
+pub(crate) mod lint;
+pub(crate) mod mime;
+pub(crate) mod render;
+pub(crate) mod tracking;
 
 pub use lint::lint;
 pub use mime::{MessageParts, build_message};

@@ -99,12 +99,6 @@ impl CompiledTemplate {
     }
 }
 
-/// A template that renders with no contact-specific values at all.
-pub fn render_static(source: &str) -> Result<String, TemplateError> {
-    let env = Environment::new();
-    env.render_str(source, Value::UNDEFINED).map_err(|e| TemplateError { part: "body", message: e.to_string() })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,37 @@ async fn require_bearer(State(token): State<Arc<String>>, request: Request, next
     }
 }
 
+/// The two queues the use cases send to.
+pub(crate) struct SqliteQueues {
+    pub fanout: Arc<SqliteQueue>,
+    pub send: Arc<SqliteQueue>,
+}
+
+/// Every store on one SQLite database; the embedded stack and the use
+/// cases' unit tests (on an in-memory database) are wired the same way.
+pub(crate) fn sqlite_ports(
+    db: &Db,
+    queues: SqliteQueues,
+    transport: Arc<dyn MailTransport>,
+    metrics: Arc<dyn crate::ports::Metrics>,
+    clock: Arc<dyn crate::ports::Clock>,
+) -> Ports {
+    Ports {
+        contacts: Arc::new(SqliteContactStore::new(db.clone())),
+        consent: Arc::new(SqliteConsentStore::new(db.clone())),
+        suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
+        audit: Arc::new(SqliteAuditLog::new(db.clone())),
+        activity: Arc::new(SqliteActivityStore::new(db.clone())),
+        campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
+        ledger: Arc::new(SqliteSendLedger::new(db.clone())),
+        fanout_queue: queues.fanout,
+        send_queue: queues.send,
+        transport,
+        metrics,
+        clock,
+    }
+}
+
 impl EmbeddedStack {
     pub async fn start(config: EmbeddedConfig) -> Result<EmbeddedStack, StackError> {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -188,23 +219,12 @@ impl EmbeddedStack {
         };
         let provider: Arc<dyn KeyProvider> = key_provider.clone();
         let keyring = Keyring::load_or_create(provider.as_ref(), &SqliteSecretStore::new(db.clone())).await?;
-        let ports = Ports {
-            contacts: Arc::new(SqliteContactStore::new(db.clone())),
-            consent: Arc::new(SqliteConsentStore::new(db.clone())),
-            suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
-            audit: Arc::new(SqliteAuditLog::new(db.clone())),
-            activity: Arc::new(SqliteActivityStore::new(db.clone())),
-            campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
-            ledger: Arc::new(SqliteSendLedger::new(db.clone())),
-            fanout_queue: fanout_queue.clone(),
-            send_queue: send_queue.clone(),
-            transport,
-            metrics: Arc::new(
-                EmfMetrics::append_to(&config.data_dir.join("metrics.jsonl"))
-                    .map_err(|e| StackError::Io(format!("metrics.jsonl: {e}")))?,
-            ),
-            clock: Arc::new(crate::ports::SystemClock),
-        };
+        let metrics = Arc::new(
+            EmfMetrics::append_to(&config.data_dir.join("metrics.jsonl"))
+                .map_err(|e| StackError::Io(format!("metrics.jsonl: {e}")))?,
+        );
+        let queues = SqliteQueues { fanout: fanout_queue.clone(), send: send_queue.clone() };
+        let ports = sqlite_ports(&db, queues, transport, metrics, Arc::new(crate::ports::SystemClock));
         let app = Arc::new(App::new(
             ports,
             Arc::new(Envelope::new(provider, CacheLimits::default())),

@@ -7,6 +7,6 @@ pub mod aws;
 pub mod embedded;
 #[cfg(feature = "aws")]
 pub mod lambda;
-pub mod workers;
+pub(crate) mod workers;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStack, StackError, TransportChoice};
