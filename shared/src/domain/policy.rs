@@ -76,28 +76,15 @@ impl ReputationGuard {
     pub fn verdict(&self, delivered: u64, bounced_hard: u64, complained: u64) -> Option<String> {
         let minutes = self.window.as_secs() / 60;
         let percent = |x: f64| format!("{:.2}", x * 100.0).trim_end_matches('0').trim_end_matches('.').to_owned();
-        let attempted = delivered + bounced_hard;
-        if attempted >= self.min_sample.max(1) {
-            let rate = bounced_hard as f64 / attempted as f64;
-            if rate > self.bounce_rate {
-                return Some(format!(
-                    "bounce rate {}% over the last {minutes} minutes passed {}%",
-                    percent(rate),
-                    percent(self.bounce_rate)
-                ));
-            }
-        }
-        if delivered >= self.min_sample.max(1) {
-            let rate = complained as f64 / delivered as f64;
-            if rate > self.complaint_rate {
-                return Some(format!(
-                    "complaint rate {}% over the last {minutes} minutes passed {}%",
-                    percent(rate),
-                    percent(self.complaint_rate)
-                ));
-            }
-        }
-        None
+        // Judged only once its denominator holds the minimum sample.
+        let judge = |what: &str, count: u64, out_of: u64, limit: f64| {
+            let rate = count as f64 / out_of.max(1) as f64;
+            (out_of >= self.min_sample.max(1) && rate > limit).then(|| {
+                format!("{what} rate {}% over the last {minutes} minutes passed {}%", percent(rate), percent(limit))
+            })
+        };
+        judge("bounce", bounced_hard, delivered + bounced_hard, self.bounce_rate)
+            .or_else(|| judge("complaint", complained, delivered, self.complaint_rate))
     }
 }
 

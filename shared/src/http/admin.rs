@@ -14,7 +14,7 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
 use super::ApiError;
-use super::extract::{body_bytes, parse_json};
+use super::extract::{JsonBody, Proof, body_bytes, parse_json};
 use crate::app::App;
 use crate::app::campaigns::CampaignInput;
 use crate::app::preview::PreviewInput;
@@ -70,10 +70,9 @@ async fn upsert_contact(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
     Path(external_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody<ContactBody>,
 ) -> Result<Response, ApiError> {
     let external_id = ExternalId::parse(&external_id).map_err(|e| ApiError::invalid("external_id", e.to_string()))?;
-    let body: ContactBody = parse_json(&body_bytes(body)?)?;
     let outcome = app.contacts.upsert(&actor.0, external_id, body.email.expose(), &body.attributes).await?;
     super::record_id("contact_id", &outcome.contact_id);
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -160,9 +159,8 @@ pub(crate) struct BatchBody {
 async fn upsert_batch(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<Response, ApiError> {
-    let body: BatchBody = parse_json(&body_bytes(body)?)?;
     let results = app.contacts.upsert_batch(&actor.0, body.contacts).await?;
     Ok(Json(serde_json::json!({"results": results})).into_response())
 }
@@ -172,11 +170,10 @@ async fn upsert_batch(
 async fn erase_contact(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
-    ip: super::extract::ClientIp,
-    headers: axum::http::HeaderMap,
+    Proof(proof): Proof,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let erased = app.contacts.erase(&actor.0, &id, super::extract::proof(ip, &headers)).await?;
+    let erased = app.contacts.erase(&actor.0, &id, proof).await?;
     super::record_id("contact_id", &erased);
     Ok(Json(serde_json::json!({"contact_id": erased, "erased": true})).into_response())
 }
@@ -247,9 +244,8 @@ fn default_reseal_limit() -> usize {
 async fn reseal_contacts(
     State(app): State<Arc<App>>,
     actor: super::extract::Actor,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody<ResealBody>,
 ) -> Result<Response, ApiError> {
-    let body: ResealBody = parse_json(&body_bytes(body)?)?;
     let cursor = body.cursor.filter(|c| !c.is_empty());
     if cursor.as_ref().is_some_and(|c| c.len() > 512) {
         return Err(ApiError::invalid("cursor", "must be the `next` of the previous page"));
@@ -271,19 +267,17 @@ struct WithdrawBody {
 #[tracing::instrument(skip_all, fields(route = "POST /v1/contacts/{contact_id}/consent/withdraw", contact_id = tracing::field::Empty))]
 async fn withdraw_consent(
     State(app): State<Arc<App>>,
-    ip: super::extract::ClientIp,
-    headers: axum::http::HeaderMap,
+    Proof(proof): Proof,
     Path(contact_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody<WithdrawBody>,
 ) -> Result<Response, ApiError> {
     let id = parse_contact_id(&contact_id)?;
-    let body: WithdrawBody = parse_json(&body_bytes(body)?)?;
     let change = if body.all {
         crate::app::preferences::PreferenceChange::UnsubscribeAll
     } else {
         crate::app::preferences::PreferenceChange::Topics(body.categories)
     };
-    let withdrawn = app.preferences.withdraw_by_admin(&id, change, super::extract::proof(ip, &headers)).await?;
+    let withdrawn = app.preferences.withdraw_by_admin(&id, change, proof).await?;
     Ok(Json(serde_json::json!({"contact_id": id, "withdrawn": withdrawn})).into_response())
 }
 
@@ -291,14 +285,12 @@ async fn withdraw_consent(
 #[tracing::instrument(skip_all, fields(route = "PUT /v1/contacts/{contact_id}/hipaa-authorization", contact_id = tracing::field::Empty))]
 async fn record_authorization(
     State(app): State<Arc<App>>,
-    ip: super::extract::ClientIp,
-    headers: axum::http::HeaderMap,
+    Proof(proof): Proof,
     Path(contact_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(input): JsonBody<crate::app::authorization::AuthorizationInput>,
 ) -> Result<Response, ApiError> {
     let id = parse_contact_id(&contact_id)?;
-    let input: crate::app::authorization::AuthorizationInput = parse_json(&body_bytes(body)?)?;
-    let recorded = app.authorizations.record(&id, &input, super::extract::proof(ip, &headers)).await?;
+    let recorded = app.authorizations.record(&id, &input, proof).await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
 
@@ -306,21 +298,19 @@ async fn record_authorization(
 #[tracing::instrument(skip_all, fields(route = "DELETE /v1/contacts/{contact_id}/hipaa-authorization", contact_id = tracing::field::Empty))]
 async fn revoke_authorization(
     State(app): State<Arc<App>>,
-    ip: super::extract::ClientIp,
-    headers: axum::http::HeaderMap,
+    Proof(proof): Proof,
     Path(contact_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_contact_id(&contact_id)?;
-    let revoked = app.authorizations.revoke(&id, super::extract::proof(ip, &headers)).await?;
+    let revoked = app.authorizations.revoke(&id, proof).await?;
     Ok(Json(serde_json::json!({"contact_id": id, "revoked": revoked})).into_response())
 }
 
 #[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns", campaign_id = tracing::field::Empty))]
 async fn create_campaign(
     State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(input): JsonBody<CampaignInput>,
 ) -> Result<Response, ApiError> {
-    let input: CampaignInput = parse_json(&body_bytes(body)?)?;
     let id = app.campaigns.create(input).await?;
     super::record_id("campaign_id", &id);
     Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "status": "draft"}))).into_response())
@@ -434,8 +424,7 @@ async fn retry_failed(State(app): State<Arc<App>>, Path(id): Path<String>) -> Re
 #[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/preview"))]
 async fn preview_template(
     State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(input): JsonBody<PreviewInput>,
 ) -> Result<Response, ApiError> {
-    let input: PreviewInput = parse_json(&body_bytes(body)?)?;
     Ok(Json(app.campaigns.preview(input)?).into_response())
 }

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, ORIGIN, USER_AGENT};
 use axum::http::request::Parts;
@@ -124,6 +124,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(parts.extensions.get::<Actor>().cloned().unwrap_or_else(|| Actor(crate::app::audit::LOCAL_ADMIN.into())))
+    }
+}
+
+/// A JSON body parsed by `parse_json`, its size limit answered as our 413.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(Bytes::from_request(request, state).await)?;
+        Ok(JsonBody(parse_json(&bytes)?))
+    }
+}
+
+/// The request's proof (client IP, user agent, origin) for the consent ledger.
+pub struct Proof(pub RequestProof);
+
+impl<S: Send + Sync> FromRequestParts<S> for Proof {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ip = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Proof(proof(ip, &parts.headers)))
     }
 }
 
