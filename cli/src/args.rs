@@ -187,9 +187,9 @@ mod tests {
     #[test]
     fn flags_win_over_the_commands_defaults_and_unset_flags_keep_them() {
         let knobs = config(&["--sender-max-concurrency", "4", "--frequency-cap", "3/7"]).unwrap().knobs;
-        assert_eq!(knobs.sender_max_concurrency, 4);
-        assert_eq!(knobs.send_rate_per_second, 400, "the command's default");
-        assert_eq!(knobs.sender_batch_size, Throughput::default().sender_batch_size);
+        assert_eq!(knobs.throughput.sender_max_concurrency, 4);
+        assert_eq!(knobs.throughput.send_rate_per_second, 400, "the command's default");
+        assert_eq!(knobs.throughput.sender_batch_size, Throughput::default().sender_batch_size);
         assert_eq!(knobs.frequency_cap.map(|c| c.max), Some(3));
     }
 

@@ -49,7 +49,7 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
     let mut config = EmbeddedConfig::new(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse()?;
     config.run_workers = false;
-    config.knobs.fanout_shards = args.shards;
+    config.knobs.throughput.fanout_shards = args.shards;
     let stack = EmbeddedStack::start(config).await?;
     let tuned;
     let app = match args.page_size {

@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::mail::{MessageParts, build_message};
 use crate::ports::{
-    ActivityStore, Clock, ConsentStore, ContactRecord, ContactStore, MailTransport, OutgoingMail, StoreError,
+    ActivityStore, Clock, ConsentStore, ContactRecord, ContactStore, MailTransport, OutgoingMail, StoreError, Window,
 };
 
 /// Where a submission came from; kept, sealed, as proof. All of it is PHI:
@@ -55,7 +55,7 @@ pub enum ConfirmOutcome {
 }
 
 /// The least time between two confirmation emails to one address.
-const CONFIRMATION_INTERVAL: time::Duration = time::Duration::hours(1);
+const CONFIRMATION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<ConsentCategory>, InvalidField> {
     if raw.is_empty() {
@@ -153,7 +153,7 @@ impl ConsentIntake {
         // the email confirms every topic pending when it is pressed.
         let slot = self
             .activity
-            .claim_confirmation_slot(&contact_id, now, now - CONFIRMATION_INTERVAL, now + self.settings.retention)
+            .claim_confirmation_slot(&contact_id, Window::ending(now, CONFIRMATION_INTERVAL, self.settings.retention))
             .await?;
         if slot {
             self.send_confirmation(&contact_id, &email, &request_id).await?;

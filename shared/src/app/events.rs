@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::domain::{BounceKind, CampaignCounter, CampaignId, ConsentMethod, ContactId, MailEvent, MailEventKind};
 use crate::ports::{
     ActivityStore, CampaignStore, Clock, ContactStore, Engagement, Metric, Metrics, SendLedger, SuppressionList,
-    SuppressionReason,
+    SuppressionReason, Window,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +143,8 @@ impl EventConsumer {
                 self.activity.record_engagement(contact_id, Engagement::Click, now, expires).await?
             }
             CampaignCounter::BouncedSoft => {
-                let since = now - self.settings.soft_bounce_window;
-                let recent = self.activity.record_soft_bounce(contact_id, now, since, expires).await?;
+                let window = Window { at: now, since: now - self.settings.soft_bounce_window, expires_at: expires };
+                let recent = self.activity.record_soft_bounce(contact_id, window).await?;
                 if recent >= self.settings.soft_bounce_limit {
                     self.suppress_contact(contact_id, SuppressionReason::RepeatedSoftBounce).await?;
                 }

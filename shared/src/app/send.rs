@@ -24,7 +24,7 @@ use crate::error::Classify;
 use crate::mail::{MessageParts, build_message, tracking};
 use crate::ports::{
     ActivityStore, CampaignStore, ClaimOutcome, Clock, ConsentStore, ContactStore, LedgerState, MailTransport, Metric,
-    Metrics, OutgoingMail, SendLedger, StoreError, SuppressionList, TransportErrorKind,
+    Metrics, OutgoingMail, SendLedger, StoreError, SuppressionList, TransportErrorKind, Window,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,9 +223,8 @@ impl Sender {
         if let Some(cap) = self.settings.frequency_cap
             && campaign.counts_toward_frequency_cap()
         {
-            let (since, expires) = (now - cap.window, now + cap.window);
-            let claimed =
-                self.activity.claim_marketing_send(&record.id, &campaign.id, now, since, cap.max, expires).await?;
+            let window = Window::ending(now, cap.window, cap.window);
+            let claimed = self.activity.claim_marketing_send(&record.id, &campaign.id, cap.max, window).await?;
             if !claimed {
                 return skip(SkipReason::FrequencyCap).await;
             }

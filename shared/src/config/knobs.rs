@@ -22,22 +22,13 @@ use crate::forms::FormsConfig;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Knobs {
-    /// `SEND_RATE_PER_SECOND` (`SendRatePerSecond`).
-    pub send_rate_per_second: u32,
-    /// `SENDER_MAX_CONCURRENCY` (`SenderMaxConcurrency`).
-    pub sender_max_concurrency: u32,
-    /// `SENDER_BATCH_SIZE` (`SenderBatchSize`).
-    pub sender_batch_size: u32,
-    /// `SENDER_BATCHING_WINDOW_SECONDS` (`SenderBatchingWindowSeconds`).
-    pub sender_batching_window_seconds: u32,
-    /// `FANOUT_SHARDS` (`FanoutShards`).
-    pub fanout_shards: u16,
-    /// `FANOUT_MAX_CONCURRENCY` (`FanoutMaxConcurrency`).
-    pub fanout_max_concurrency: u32,
-    /// `VISIBILITY_TIMEOUT_SECONDS` (`VisibilityTimeoutSeconds`).
-    pub visibility_timeout_seconds: u32,
-    /// `MAX_RECEIVE_COUNT` (`MaxReceiveCount`).
-    pub max_receive_count: u32,
+    /// `SEND_RATE_PER_SECOND`, `SENDER_MAX_CONCURRENCY`, `SENDER_BATCH_SIZE`,
+    /// `SENDER_BATCHING_WINDOW_SECONDS`, `FANOUT_SHARDS`,
+    /// `FANOUT_MAX_CONCURRENCY`, `VISIBILITY_TIMEOUT_SECONDS`,
+    /// `MAX_RECEIVE_COUNT` (DESIGN §5), read at the top level by [`Knobs::load`]
+    /// (not `serde(flatten)`, which loses the setting's name from errors).
+    #[serde(skip)]
+    pub throughput: Throughput,
     /// `PUBLIC_BASE_URL`: base of links in emails. Required in AWS; the
     /// embedded stack defaults to `http://<listen address>`.
     #[serde(deserialize_with = "de::text")]
@@ -89,14 +80,7 @@ impl Default for Knobs {
 impl From<Throughput> for Knobs {
     fn from(t: Throughput) -> Self {
         Knobs {
-            send_rate_per_second: t.send_rate_per_second,
-            sender_max_concurrency: t.sender_max_concurrency,
-            sender_batch_size: t.sender_batch_size,
-            sender_batching_window_seconds: t.sender_batching_window_seconds,
-            fanout_shards: t.fanout_shards,
-            fanout_max_concurrency: t.fanout_max_concurrency,
-            visibility_timeout_seconds: t.visibility_timeout_seconds,
-            max_receive_count: t.max_receive_count,
+            throughput: t,
             public_base_url: None,
             sender_name: None,
             sender_address: None,
@@ -214,36 +198,9 @@ impl Knobs {
 
     /// Reads the knobs from `sources`; unset knobs keep their defaults.
     pub fn load(sources: &Figment, runtime: &Runtime) -> Result<Knobs, SettingsError> {
-        sources.extract().map_err(|e| SettingsError::from_figment(e, runtime))
-    }
-
-    /// The throughput knobs (DESIGN §5).
-    pub fn throughput(&self) -> Throughput {
-        Throughput {
-            send_rate_per_second: self.send_rate_per_second,
-            sender_max_concurrency: self.sender_max_concurrency,
-            sender_batch_size: self.sender_batch_size,
-            sender_batching_window_seconds: self.sender_batching_window_seconds,
-            fanout_shards: self.fanout_shards,
-            fanout_max_concurrency: self.fanout_max_concurrency,
-            visibility_timeout_seconds: self.visibility_timeout_seconds,
-            max_receive_count: self.max_receive_count,
-        }
-    }
-
-    /// These knobs with the throughput knobs of `t`.
-    pub fn with_throughput(self, t: Throughput) -> Knobs {
-        Knobs {
-            send_rate_per_second: t.send_rate_per_second,
-            sender_max_concurrency: t.sender_max_concurrency,
-            sender_batch_size: t.sender_batch_size,
-            sender_batching_window_seconds: t.sender_batching_window_seconds,
-            fanout_shards: t.fanout_shards,
-            fanout_max_concurrency: t.fanout_max_concurrency,
-            visibility_timeout_seconds: t.visibility_timeout_seconds,
-            max_receive_count: t.max_receive_count,
-            ..self
-        }
+        let named = |e| SettingsError::from_figment(e, runtime);
+        let knobs: Knobs = sources.extract().map_err(named)?;
+        Ok(Knobs { throughput: sources.extract().map_err(named)?, ..knobs })
     }
 
     /// Checks every knob and builds the settings the use cases read: once,
@@ -251,7 +208,7 @@ impl Knobs {
     pub fn validate(&self, runtime: &Runtime) -> Result<Settings, SettingsError> {
         let invalid = |name: &str, message: String| SettingsError::Invalid { setting: runtime.setting(name), message };
         let lambda = *runtime == Runtime::Lambda;
-        let throughput = self.throughput();
+        let throughput = self.throughput;
         throughput.validate().map_err(|e| invalid(&sam_to_env(e.name), e.to_string()))?;
         let public_base_url = match (&self.public_base_url, runtime) {
             (Some(url), _) => url.clone(),
@@ -473,7 +430,7 @@ mod tests {
     #[test]
     fn unset_knobs_keep_the_defaults_the_template_also_has() {
         let k = knobs(&[]).unwrap();
-        assert_eq!(k.throughput(), Throughput::default());
+        assert_eq!(k.throughput, Throughput::default());
         assert_eq!((k.retention_days, k.soft_bounce_limit, k.soft_bounce_days), (400, 3, 7));
         assert_eq!(k.reputation_min_sample, ReputationGuard::default().min_sample);
         let s = k.validate(&embedded()).unwrap();
@@ -496,7 +453,7 @@ mod tests {
     #[test]
     fn numbers_and_text_are_read_as_the_environment_spells_them() {
         let k = knobs(&[("SEND_RATE_PER_SECOND", " 50 "), ("SENDER_NAME", "true"), ("FREQUENCY_CAP", "3/7")]).unwrap();
-        assert_eq!(k.send_rate_per_second, 50);
+        assert_eq!(k.throughput.send_rate_per_second, 50);
         assert_eq!(k.sender_name.as_deref(), Some("true"));
         assert_eq!(k.frequency_cap.map(|c| c.max), Some(3));
         let err = knobs(&[("FANOUT_SHARDS", "70000")]).unwrap_err().to_string();
@@ -505,7 +462,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting_as_each_runtime_spells_it() {
-        let k = Knobs { sender_max_concurrency: 1, ..Knobs::default() };
+        let k =
+            Knobs { throughput: Throughput { sender_max_concurrency: 1, ..Throughput::default() }, ..Knobs::default() };
         assert_eq!(
             k.validate(&embedded()).unwrap_err().to_string(),
             "--sender-max-concurrency (CAREPOST_SENDER_MAX_CONCURRENCY): SenderMaxConcurrency must be 2 to 1000"

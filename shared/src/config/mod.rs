@@ -21,7 +21,8 @@ pub use knobs::{KNOB_NAMES, Knobs, Runtime, SettingsError, Vars, text_knob};
 mod knobs;
 
 /// DESIGN §5. Defaults suit a laptop; the SAM template sets them in AWS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Throughput {
     /// `SendRatePerSecond`: the account-wide sending rate.
     pub send_rate_per_second: u32,

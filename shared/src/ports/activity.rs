@@ -17,6 +17,22 @@ pub enum Engagement {
     Click,
 }
 
+/// A rolling window for the per-contact limits: a write happens `at`, what
+/// counts is at or after `since`, and the row it changes expires at `expires_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub at: OffsetDateTime,
+    pub since: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl Window {
+    /// The window of `length` ending `at`, for a row kept `retention` from now.
+    pub fn ending(at: OffsetDateTime, length: std::time::Duration, retention: std::time::Duration) -> Window {
+        Window { at, since: at - length, expires_at: at + retention }
+    }
+}
+
 /// Per-contact engagement, recent soft bounces and the last double opt-in
 /// email (for its rate limit). Every row carries an
 /// expiry (the retention period from its last change); DynamoDB's TTL or
@@ -32,16 +48,10 @@ pub trait ActivityStore: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn activity(&self, contact: &ContactId) -> Result<Option<Activity>, StoreError>;
-    /// Takes the contact's confirmation-email slot: records `at` and returns
-    /// true if no confirmation was sent after `not_since`; false (changing
+    /// Takes the contact's confirmation-email slot: records `window.at` and returns
+    /// true if no confirmation was sent after `window.since`; false (changing
     /// nothing) otherwise. Atomic, so racing submissions send one email.
-    async fn claim_confirmation_slot(
-        &self,
-        contact: &ContactId,
-        at: OffsetDateTime,
-        not_since: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    async fn claim_confirmation_slot(&self, contact: &ContactId, window: Window) -> Result<bool, StoreError>;
     /// How many marketing campaigns the contact was sent (claimed below) at
     /// or after `since`, `except` not counted.
     async fn marketing_sends_since(
@@ -52,24 +62,16 @@ pub trait ActivityStore: Send + Sync {
     ) -> Result<u32, StoreError>;
     /// Takes a frequency-cap slot for `campaign`: true if this campaign
     /// already holds one, or if fewer than `max` other campaigns were claimed
-    /// at or after `since` (then records it at `at`); false, changing
+    /// in `window` (then records it at `window.at`); false, changing
     /// nothing, otherwise. Atomic, so racing senders never exceed `max`.
     async fn claim_marketing_send(
         &self,
         contact: &ContactId,
         campaign: &CampaignId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
         max: u32,
-        expires_at: OffsetDateTime,
+        window: Window,
     ) -> Result<bool, StoreError>;
-    /// Records one soft bounce at `at`; returns how many the contact has had
-    /// at or after `since`, this one included.
-    async fn record_soft_bounce(
-        &self,
-        contact: &ContactId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<u32, StoreError>;
+    /// Records one soft bounce at `window.at`; returns how many the contact
+    /// has had in `window`, this one included.
+    async fn record_soft_bounce(&self, contact: &ContactId, window: Window) -> Result<u32, StoreError>;
 }

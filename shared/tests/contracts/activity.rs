@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use carepost::domain::{CampaignId, ContactId};
-use carepost::ports::{Activity, ActivityStore, Engagement};
+use carepost::ports::{Activity, ActivityStore, Engagement, Window};
 use time::OffsetDateTime;
 
 use super::support::T0;
@@ -13,6 +13,11 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn expiry() -> time::OffsetDateTime {
     T0 + 400 * DAY
+}
+
+/// The window of `length` ending `at`, for a row that expires at [`expiry`].
+fn window(at: OffsetDateTime, length: Duration) -> Window {
+    Window { at, since: at - length, expires_at: expiry() }
 }
 
 pub async fn activity_store_contract(store: &dyn ActivityStore) {
@@ -30,7 +35,7 @@ pub async fn the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_on
     let day = |d: u64| T0 + Duration::from_secs(d * 24 * 3600);
     let (a, b, c) = (CampaignId::new_random(), CampaignId::new_random(), CampaignId::new_random());
     let claim = |campaign: CampaignId, at: OffsetDateTime| async move {
-        store.claim_marketing_send(&contact, &campaign, at, at - week, 2, expiry()).await.unwrap()
+        store.claim_marketing_send(&contact, &campaign, 2, window(at, week)).await.unwrap()
     };
 
     let first = claim(a, day(0)).await;
@@ -52,7 +57,7 @@ pub async fn racing_claims_never_pass_the_frequency_cap(store: &dyn ActivityStor
     let since = T0 - Duration::from_secs(3600);
 
     let claims = futures::future::join_all(
-        campaigns.iter().map(|c| store.claim_marketing_send(&contact, c, T0, since, 2, expiry())),
+        campaigns.iter().map(|c| store.claim_marketing_send(&contact, c, 2, window(T0, Duration::from_secs(3600)))),
     )
     .await;
 
@@ -66,14 +71,14 @@ pub async fn one_confirmation_slot_per_interval(store: &dyn ActivityStore) {
     let hour = Duration::from_secs(3600);
     let at = |minutes: u64| T0 + Duration::from_secs(minutes * 60);
 
-    let first = store.claim_confirmation_slot(&contact, at(0), at(0) - hour, expiry()).await.unwrap();
-    let within_the_hour = store.claim_confirmation_slot(&contact, at(59), at(59) - hour, expiry()).await.unwrap();
-    let after_the_hour = store.claim_confirmation_slot(&contact, at(60), at(60) - hour, expiry()).await.unwrap();
-    let right_after = store.claim_confirmation_slot(&contact, at(61), at(61) - hour, expiry()).await.unwrap();
+    let first = store.claim_confirmation_slot(&contact, window(at(0), hour)).await.unwrap();
+    let within_the_hour = store.claim_confirmation_slot(&contact, window(at(59), hour)).await.unwrap();
+    let after_the_hour = store.claim_confirmation_slot(&contact, window(at(60), hour)).await.unwrap();
+    let right_after = store.claim_confirmation_slot(&contact, window(at(61), hour)).await.unwrap();
 
     assert_eq!((first, within_the_hour, after_the_hour, right_after), (true, false, true, false));
     store.record_engagement(&contact, Engagement::Open, at(62), expiry()).await.unwrap();
-    assert!(!store.claim_confirmation_slot(&contact, at(63), at(63) - hour, expiry()).await.unwrap(), "kept");
+    assert!(!store.claim_confirmation_slot(&contact, window(at(63), hour)).await.unwrap(), "kept");
 }
 
 pub async fn a_contact_without_activity_has_none(store: &dyn ActivityStore) {
@@ -97,12 +102,12 @@ pub async fn soft_bounces_are_counted_within_the_window_only(store: &dyn Activit
     let contact = ContactId::new_random();
     let week = 7 * DAY;
 
-    let first = store.record_soft_bounce(&contact, T0, T0 - week, expiry()).await.unwrap();
-    let second = store.record_soft_bounce(&contact, T0 + DAY, T0 + DAY - week, expiry()).await.unwrap();
+    let first = store.record_soft_bounce(&contact, window(T0, week)).await.unwrap();
+    let second = store.record_soft_bounce(&contact, window(T0 + DAY, week)).await.unwrap();
     // Ten days on, the first two are outside a seven-day window.
     let later = T0 + 10 * DAY;
-    let third = store.record_soft_bounce(&contact, later, later - week, expiry()).await.unwrap();
-    let fourth = store.record_soft_bounce(&contact, later + DAY, later + DAY - week, expiry()).await.unwrap();
+    let third = store.record_soft_bounce(&contact, window(later, week)).await.unwrap();
+    let fourth = store.record_soft_bounce(&contact, window(later + DAY, week)).await.unwrap();
 
     assert_eq!((first, second, third, fourth), (1, 2, 1, 2));
     assert_eq!(store.activity(&contact).await.unwrap().map(|a| a.last_open), Some(None), "bounces are not opens");

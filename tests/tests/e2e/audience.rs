@@ -111,7 +111,7 @@ async fn the_dry_run_counts_by_reason_equal_what_the_campaign_then_does() {
 async fn a_dry_run_that_outlasts_its_budget_resumes_from_a_sealed_token_to_the_same_counts() {
     let test = spawn_app_with(|c| {
         c.knobs.dry_run_budget_seconds = 0;
-        c.knobs.fanout_shards = 1;
+        c.knobs.throughput.fanout_shards = 1;
     })
     .await;
     patients(&test, "reached", 260, "wellness-tips", true, &["copd"]).await;
@@ -175,7 +175,7 @@ async fn two_newsletters_at_once_never_pass_the_frequency_cap() {
 
 #[tokio::test]
 async fn cancel_stops_a_sending_campaign_within_a_batch_and_watch_follows_one_to_its_end() {
-    let test = spawn_app_with(|c| c.knobs.send_rate_per_second = 20).await;
+    let test = spawn_app_with(|c| c.knobs.throughput.send_rate_per_second = 20).await;
     patients(&test, "slow", 200, "wellness-tips", true, &["copd"]).await;
     let cancelled = newsletter(&test, json!({"exists": {"attr": "conditions"}})).await;
     test.client.launch(&cancelled).await;

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
 use crate::domain::{CampaignId, ContactId};
-use crate::ports::{Activity, ActivityStore, Engagement, StoreError};
+use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
 
 pub struct SqliteActivityStore {
     db: Db,
@@ -72,13 +72,8 @@ impl ActivityStore for SqliteActivityStore {
             .await
     }
 
-    async fn claim_confirmation_slot(
-        &self,
-        contact: &ContactId,
-        at: OffsetDateTime,
-        not_since: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn claim_confirmation_slot(&self, contact: &ContactId, window: Window) -> Result<bool, StoreError> {
+        let Window { at, since: not_since, expires_at } = window;
         let contact = contact.to_string();
         self.db
             .call(move |c| {
@@ -122,11 +117,10 @@ impl ActivityStore for SqliteActivityStore {
         &self,
         contact: &ContactId,
         campaign: &CampaignId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
         max: u32,
-        expires_at: OffsetDateTime,
+        window: Window,
     ) -> Result<bool, StoreError> {
+        let Window { at, since, expires_at } = window;
         let (contact, campaign) = (contact.to_string(), campaign.to_string());
         self.db
             .call(move |c| {
@@ -163,13 +157,8 @@ impl ActivityStore for SqliteActivityStore {
             .await
     }
 
-    async fn record_soft_bounce(
-        &self,
-        contact: &ContactId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<u32, StoreError> {
+    async fn record_soft_bounce(&self, contact: &ContactId, window: Window) -> Result<u32, StoreError> {
+        let Window { at, since, expires_at } = window;
         let contact = contact.to_string();
         self.db
             .call(move |c| {

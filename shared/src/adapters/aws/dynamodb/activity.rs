@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
-use super::{from_unix, is_condition_failed, n, opt_n, s, sdk_error, unix};
+use super::{conditional, from_unix, is_condition_failed, n, opt_n, s, sdk_error, unix};
 use crate::domain::{CampaignId, ContactId};
-use crate::ports::{Activity, ActivityStore, Engagement, StoreError};
+use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
 
 pub struct DynamoActivityStore {
     client: Client,
@@ -103,13 +103,8 @@ impl ActivityStore for DynamoActivityStore {
         Ok(Some(Activity { last_open: time("last_open_at")?, last_click: time("last_click_at")? }))
     }
 
-    async fn claim_confirmation_slot(
-        &self,
-        contact: &ContactId,
-        at: OffsetDateTime,
-        not_since: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn claim_confirmation_slot(&self, contact: &ContactId, window: Window) -> Result<bool, StoreError> {
+        let Window { at, since: not_since, expires_at } = window;
         let result = self
             .client
             .update_item()
@@ -124,11 +119,7 @@ impl ActivityStore for DynamoActivityStore {
             .expression_attribute_values(":expires", n(unix(expires_at)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        conditional("UpdateItem", result)
     }
 
     async fn marketing_sends_since(
@@ -146,11 +137,10 @@ impl ActivityStore for DynamoActivityStore {
         &self,
         contact: &ContactId,
         campaign: &CampaignId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
         max: u32,
-        expires_at: OffsetDateTime,
+        window: Window,
     ) -> Result<bool, StoreError> {
+        let Window { at, since, expires_at } = window;
         let campaign = campaign.to_string();
         // Optimistic: read the claims and their version, write them back only
         // if no other sender wrote in between; retry on a lost race.
@@ -193,13 +183,8 @@ impl ActivityStore for DynamoActivityStore {
         Err(StoreError::conflict("the frequency-cap claims kept changing; try again"))
     }
 
-    async fn record_soft_bounce(
-        &self,
-        contact: &ContactId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<u32, StoreError> {
+    async fn record_soft_bounce(&self, contact: &ContactId, window: Window) -> Result<u32, StoreError> {
+        let Window { at, since, expires_at } = window;
         let out = self
             .client
             .update_item()

@@ -8,10 +8,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 
-use super::{Cancelled, built, get_s, s, sdk_error, transaction_error};
-use crate::domain::{AuditEntry, GENESIS_HASH};
+use super::chain::{Chain, Link};
+use super::{Cancelled, Item, get_s, s, sdk_error, transaction_error};
+use crate::domain::AuditEntry;
 use crate::ports::{AuditLog, StoreError};
 
 const CHAIN: &str = "audit";
@@ -65,43 +65,15 @@ impl DynamoAuditLog {
 #[async_trait]
 impl AuditLog for DynamoAuditLog {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        if entry.seq == 0 || (entry.seq == 1 && entry.prev_hash != GENESIS_HASH) {
-            return Err(moved());
-        }
+        let chain = Chain { table: &self.table, partition_name: "log", partition: CHAIN.to_owned(), sort_key: key };
         let json = serde_json::to_string(entry).expect("entry serializes");
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    "Put",
-                    Put::builder()
-                        .table_name(&self.table)
-                        .item("log", s(CHAIN))
-                        .item("sk", s(key(entry.seq)))
-                        .item("hash", s(entry.hash.clone()))
-                        .item("entry", s(json))
-                        .condition_expression("attribute_not_exists(#pk)")
-                        .expression_attribute_names("#pk", "log")
-                        .build(),
-                )?)
-                .build(),
-        ];
-        if entry.seq > 1 {
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(built(
-                        "ConditionCheck",
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .key("log", s(CHAIN))
-                            .key("sk", s(key(entry.seq - 1)))
-                            .condition_expression("#hash = :prev")
-                            .expression_attribute_names("#hash", "hash")
-                            .expression_attribute_values(":prev", s(entry.prev_hash.clone()))
-                            .build(),
-                    )?)
-                    .build(),
-            );
-        }
+        let link = Link {
+            seq: entry.seq,
+            hash: &entry.hash,
+            prev_hash: &entry.prev_hash,
+            attributes: Item::from([("entry".to_owned(), s(json))]),
+        };
+        let Some(items) = chain.append_items(link)? else { return Err(moved()) };
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => match transaction_error("TransactWriteItems", e)? {

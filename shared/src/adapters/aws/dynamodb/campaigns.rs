@@ -10,7 +10,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::{Item, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error, unix};
+use super::{
+    Item, conditional, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error, unix,
+};
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
 use crate::ports::{CampaignRecord, CampaignStore, StoreError};
 
@@ -141,11 +143,7 @@ impl CampaignStore for DynamoCampaignStore {
             .expression_attribute_values(":to", s(to.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        conditional("UpdateItem", result)
     }
 
     async fn save_shard(&self, id: &CampaignId, progress: &ShardProgress) -> Result<(), StoreError> {
@@ -208,11 +206,7 @@ impl CampaignStore for DynamoCampaignStore {
             .expression_attribute_values(":at", n(unix(time::OffsetDateTime::now_utc())))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        conditional("UpdateItem", result)
     }
 
     async fn increment_window(

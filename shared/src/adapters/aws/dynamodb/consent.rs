@@ -12,10 +12,11 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
+use super::chain::{Chain, Link};
 use super::{Cancelled, Item, built, get_s, get_time, json_corrupt, n, opt_n, s, sdk_error, transaction_error, unix};
-use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId, GENESIS_HASH};
+use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId};
 use crate::ports::{ConsentStore, StoreError};
 
 const ENTRY_PREFIX: &str = "entry#";
@@ -93,47 +94,17 @@ impl ConsentStore for DynamoConsentStore {
     }
 
     async fn append(&self, entry: &ConsentEntry, new_status: ConsentStatus) -> Result<(), StoreError> {
-        // Sequence numbers start at 1, and the first entry links to the genesis hash.
-        if entry.seq == 0 || (entry.seq == 1 && entry.prev_hash != GENESIS_HASH) {
-            return Err(head_moved());
-        }
         let contact = entry.evidence.contact_id.to_string();
+        let chain =
+            Chain { table: &self.table, partition_name: "contact_id", partition: contact.clone(), sort_key: entry_key };
         let json = serde_json::to_string(entry).expect("entry serializes");
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    "Put",
-                    Put::builder()
-                        .table_name(&self.table)
-                        .item("contact_id", s(contact.clone()))
-                        .item("sk", s(entry_key(entry.seq)))
-                        .item("seq", n(entry.seq))
-                        .item("hash", s(entry.hash.clone()))
-                        .item("entry", s(json))
-                        .condition_expression("attribute_not_exists(#pk)")
-                        .expression_attribute_names("#pk", "contact_id")
-                        .build(),
-                )?)
-                .build(),
-        ];
-        if entry.seq > 1 {
-            // The previous entry must exist and be the one this entry links to.
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(built(
-                        "ConditionCheck",
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .key("contact_id", s(contact.clone()))
-                            .key("sk", s(entry_key(entry.seq - 1)))
-                            .condition_expression("#hash = :prev")
-                            .expression_attribute_names("#hash", "hash")
-                            .expression_attribute_values(":prev", s(entry.prev_hash.clone()))
-                            .build(),
-                    )?)
-                    .build(),
-            );
-        }
+        let link = Link {
+            seq: entry.seq,
+            hash: &entry.hash,
+            prev_hash: &entry.prev_hash,
+            attributes: Item::from([("entry".to_owned(), s(json)), ("seq".to_owned(), n(entry.seq))]),
+        };
+        let Some(mut items) = chain.append_items(link)? else { return Err(head_moved()) };
         let categories: BTreeSet<&ConsentCategory> = entry.evidence.categories.iter().collect();
         for category in categories {
             items.push(

@@ -20,7 +20,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::{
-    Cancelled, Item, b, built, get_b, get_index, get_s, get_time, n, opt_s, s, sdk_error, transaction_error, unix,
+    Cancelled, Item, b, built, conditional, get_b, get_index, get_s, get_time, n, opt_s, s, sdk_error,
+    transaction_error, unix,
 };
 use crate::domain::{BlindIndex, ContactId, ExternalId};
 use crate::ports::{ContactRecord, ContactStore, ScanPage, ShardSpec, StoreError};
@@ -255,11 +256,7 @@ impl ContactStore for DynamoContactStore {
             .expression_attribute_values(":contact", s(CONTACT))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if super::is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        conditional("UpdateItem", result)
     }
 
     /// A DynamoDB parallel-scan segment; the cursor is the last evaluated key

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
-use super::{Item, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
+use super::{Item, conditional, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
 use crate::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
 use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
 
@@ -388,11 +388,7 @@ impl SendLedger for DynamoSendLedger {
         for (placeholder, value) in values {
             request = request.expression_attribute_values(placeholder, value);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        conditional("UpdateItem", request.send().await)
     }
 
     async fn first_event(
@@ -418,11 +414,7 @@ impl SendLedger for DynamoSendLedger {
             .expression_attribute_values(":name", s(event.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        conditional("UpdateItem", result)
     }
 }
 

@@ -10,6 +10,7 @@
 mod activity;
 mod audit;
 mod campaigns;
+mod chain;
 mod consent;
 mod contacts;
 mod ledger;
@@ -217,6 +218,20 @@ where
     E: ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// A conditional single-item write's result: true if it was written,
+/// false if its condition did not hold, an error otherwise.
+pub(crate) fn conditional<T, E, R>(op: &'static str, result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(sdk_error(op, e)),
+    }
 }
 
 /// How a transaction was cancelled, from its per-item reasons.
