@@ -11,7 +11,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser lint infra-lint package fmt clean bench-kms bench-decrypt bench-fanout
+.PHONY: run dev test venv infra-venv browser spamassassin lint infra-lint package fmt clean bench-kms bench-decrypt bench-fanout
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -20,7 +20,7 @@ run:
 dev:
 	$(CARGO) run --release -p carepost-cli -- dev
 
-test: venv browser lint infra-lint
+test: venv browser spamassassin lint infra-lint
 	$(CARGO) build --workspace
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) test --workspace
 
@@ -47,6 +47,10 @@ package: infra-venv
 # Debian's chromium for the headless browser tests (skipped when present).
 browser:
 	scripts/install-chromium.sh
+
+# Debian's SpamAssassin for the deliverability tests (skipped when present).
+spamassassin:
+	scripts/install-spamassassin.sh
 
 lint:
 	$(CARGO) fmt --all --check

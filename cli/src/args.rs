@@ -30,6 +30,10 @@ pub struct StackArgs {
     /// The sender's address (SENDER_ADDRESS). Default: the example clinic's.
     #[arg(long, env = "CAREPOST_SENDER_ADDRESS")]
     pub sender_address: Option<String>,
+    /// The sender's postal address, shown in marketing mail (POSTAL_ADDRESS).
+    /// Default: the example clinic's.
+    #[arg(long, env = "CAREPOST_POSTAL_ADDRESS")]
+    pub postal_address: Option<String>,
     /// Send through this SMTP relay instead of writing .eml files to the outbox.
     #[arg(long, env = "CAREPOST_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -112,6 +116,8 @@ struct KnobFlags<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sender_address: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    postal_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reputation_min_sample: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     frequency_cap: Option<&'a str>,
@@ -136,6 +142,7 @@ impl StackArgs {
             public_base_url: self.public_base_url.as_deref(),
             sender_name: self.sender_name.as_deref(),
             sender_address: self.sender_address.as_deref(),
+            postal_address: self.postal_address.as_deref(),
             reputation_min_sample: self.reputation_min_sample,
             frequency_cap: self.frequency_cap.as_deref(),
             forms_json: config_file(self.forms.as_ref())?,

@@ -17,7 +17,7 @@ use carepost::domain::{
     CampaignId, Contact, ContactId, EmailAddress, FanoutShardJob, Profile, ProviderMessageId, SendJob, TemplateSource,
     today_utc,
 };
-use carepost::mail::{CompiledTemplate, MessageParts, build_message};
+use carepost::mail::{CompiledTemplate, MailingList, MessageParts, build_message, message_id};
 use carepost::ports::{MailTransport, OutgoingMail, Queue, TransportError};
 use carepost::runtime::{EmbeddedConfig, EmbeddedStack};
 use clap::Args;
@@ -149,14 +149,14 @@ fn render_cost(iterations: u32) -> anyhow::Result<Duration> {
     let url = "https://mail.clinic.example/u/c2lnbmVkLXRva2Vu";
     let started = Instant::now();
     for _ in 0..iterations {
-        let rendered = compiled.render(&contact, url, today)?;
-        let message_id = format!("<{campaign}.{}@carepost>", contact.id);
+        let rendered = compiled.render(&contact, url, Some("1 Main Street, Springfield"), today)?;
+        let message_id = message_id(&format!("{campaign}.{}", contact.id), &sender);
         let raw = build_message(MessageParts {
             from: &sender,
             to: &contact.email,
             subject: &rendered.subject,
             message_id: &message_id,
-            unsubscribe_url: Some(url),
+            list: Some(MailingList { unsubscribe_url: url, category: "bench", campaign_id: campaign.to_string() }),
             text: rendered.text,
             html: rendered.html,
         })?;

@@ -10,6 +10,7 @@ mod e2e {
     pub mod consent_limits;
     pub mod contact_views;
     pub mod crash_restart;
+    pub mod deliverability;
     pub mod erasure;
     pub mod events;
     pub mod forms;

@@ -11,7 +11,7 @@ use crate::domain::{
     Campaign, CampaignId, CampaignPurpose, CampaignStatus, ConsentCategory, EmailAddress, InvalidField, Segment,
     Sender, TemplateSource, Tracking,
 };
-use crate::mail::CompiledTemplate;
+use crate::mail::{CompiledTemplate, LintContext};
 use crate::ports::{CampaignRecord, CampaignStore, Clock};
 
 /// A campaign as an admin submits it.
@@ -62,7 +62,15 @@ impl CampaignInput {
             .map_err(|e| InvalidField::new("segment", e.to_string()))?;
         let template = CompiledTemplate::compile(&self.template)
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), e.message))?;
-        crate::mail::lint(&self.template, self.phi_personalized)?;
+        let marketing = self.purpose == Some(CampaignPurpose::Marketing);
+        if marketing && settings.postal_address.is_none() {
+            return Err(InvalidField::new(
+                "purpose",
+                "marketing mail must show the sender's postal address: set POSTAL_ADDRESS (template parameter \
+                 PostalAddress)",
+            ));
+        }
+        crate::mail::lint(&self.template, LintContext { phi_personalized: self.phi_personalized, marketing })?;
         if self.phi_personalized && self.purpose.is_none() {
             return Err(InvalidField::new(
                 "purpose",

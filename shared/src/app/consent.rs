@@ -263,7 +263,7 @@ impl ConsentIntake {
         let token = self.keyring.tokens.sign(TokenPurpose::ConfirmConsent, contact_id, request_id.as_bytes(), expires);
         let link = self.settings.public_base_url.join(&format!("/confirm/{token}"));
         let sender = &self.settings.default_sender;
-        let message_id = format!("<confirm.{request_id}@carepost>");
+        let message_id = crate::mail::message_id(&format!("confirm.{request_id}"), sender);
         let text = format!(
             "Please confirm that you want emails from {}.\n\nOpen this link and press the Confirm button:\n{link}\n\n\
              If you did not ask for this, ignore this email and nothing will be sent.\n",
@@ -279,7 +279,7 @@ impl ConsentIntake {
             to: email,
             subject: "Please confirm your subscription",
             message_id: &message_id,
-            unsubscribe_url: None,
+            list: None,
             text,
             html,
         })
@@ -296,9 +296,7 @@ impl ConsentIntake {
     }
 }
 
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
+pub(crate) use crate::mail::html_escape;
 
 #[cfg(test)]
 #[path = "consent_tests.rs"]

@@ -5,8 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AppError, CampaignAdmin};
-use crate::domain::{Contact, ContactId, EmailAddress, InvalidField, ProfileInput, Sensitive, TemplateSource};
-use crate::mail::{CompiledTemplate, lint};
+use crate::domain::{
+    CampaignPurpose, Contact, ContactId, EmailAddress, InvalidField, ProfileInput, Sensitive, TemplateSource,
+};
+use crate::mail::{CompiledTemplate, LintContext, lint};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -14,6 +16,9 @@ pub struct PreviewInput {
     pub template: TemplateSource,
     #[serde(default)]
     pub phi_personalized: bool,
+    /// As at creation: marketing mail is linted for its unsubscribe link and postal address.
+    #[serde(default)]
+    pub purpose: Option<CampaignPurpose>,
     /// Attributes of the sample contact; a made-up patient when absent.
     #[serde(default)]
     pub sample: Option<ProfileInput>,
@@ -62,11 +67,13 @@ impl CampaignAdmin {
         };
         let unsubscribe_url = self.settings.public_base_url.join("/u/preview");
         let rendered = template
-            .render(&contact, &unsubscribe_url, today)
+            .render(&contact, &unsubscribe_url, self.settings.postal_address.as_deref(), today)
             .map_err(|e| InvalidField::new(format!("template.{}", e.part), "does not render for the sample"))?;
-        let lint = lint(&input.template, input.phi_personalized)
-            .err()
-            .map(|e| LintFinding { field: e.field, message: e.message });
+        let context = LintContext {
+            phi_personalized: input.phi_personalized,
+            marketing: input.purpose == Some(CampaignPurpose::Marketing),
+        };
+        let lint = lint(&input.template, context).err().map(|e| LintFinding { field: e.field, message: e.message });
         Ok(Preview { subject: rendered.subject.into(), html: rendered.html.into(), text: rendered.text.into(), lint })
     }
 }

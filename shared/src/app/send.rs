@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, SkipReason, hipaa_authorized};
 use crate::error::Classify;
-use crate::mail::{MessageParts, build_message, tracking};
+use crate::mail::{MailingList, MessageParts, build_message, message_id, tracking};
 use crate::ports::{
     ActivityStore, CampaignStore, ClaimOutcome, Clock, ConsentStore, ContactStore, LedgerState, MailTransport, Metric,
     Metrics, OutgoingMail, SendLedger, StoreError, SuppressionList, TransportErrorKind, Window,
@@ -242,20 +242,28 @@ impl Sender {
         let expires = now + self.settings.unsubscribe_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
         let unsubscribe_url = self.settings.public_base_url.join(&format!("/u/{token}"));
-        let message_id = format!("<{}.{}@carepost>", campaign.id, contact.id);
-        let built = loaded.template.render(&contact, &unsubscribe_url, now.date()).ok().and_then(|mut rendered| {
-            rendered.html = self.with_tracking(loaded, &contact.id, &rendered.html, expires);
-            build_message(MessageParts {
-                from: &campaign.sender,
-                to: &contact.email,
-                subject: &rendered.subject,
-                message_id: &message_id,
-                unsubscribe_url: Some(&unsubscribe_url),
-                text: rendered.text,
-                html: rendered.html,
-            })
+        let message_id = message_id(&format!("{}.{}", campaign.id, contact.id), &campaign.sender);
+        let built = loaded
+            .template
+            .render(&contact, &unsubscribe_url, self.settings.postal_address.as_deref(), now.date())
             .ok()
-        });
+            .and_then(|mut rendered| {
+                rendered.html = self.with_tracking(loaded, &contact.id, &rendered.html, expires);
+                build_message(MessageParts {
+                    from: &campaign.sender,
+                    to: &contact.email,
+                    subject: &rendered.subject,
+                    message_id: &message_id,
+                    list: Some(MailingList {
+                        unsubscribe_url: &unsubscribe_url,
+                        category: campaign.category.as_str(),
+                        campaign_id: campaign.id.to_string(),
+                    }),
+                    text: rendered.text,
+                    html: rendered.html,
+                })
+                .ok()
+            });
         let Some(raw) = built else {
             settle(LedgerState::Failed { reason: "render_failed".into() }).await?;
             return Ok(SendOutcome::Failed("render_failed".into()));

@@ -40,6 +40,11 @@ pub struct Knobs {
     /// example clinic's address.
     #[serde(deserialize_with = "de::text")]
     pub sender_address: Option<String>,
+    /// `POSTAL_ADDRESS`: the sender's postal address, which marketing mail
+    /// must show (`{{ postal_address }}`); the embedded stack defaults to the
+    /// example clinic's. Without it, marketing campaigns are refused.
+    #[serde(deserialize_with = "de::text")]
+    pub postal_address: Option<String>,
     /// `ACCEPTANCE_GRACE_SECONDS`: how long a claim whose provider answer was
     /// lost waits for the provider's Send event before the message may be
     /// handed over again. Default 120 in AWS, 0 embedded (the outbox
@@ -84,6 +89,7 @@ impl From<Throughput> for Knobs {
             public_base_url: None,
             sender_name: None,
             sender_address: None,
+            postal_address: None,
             acceptance_grace_seconds: None,
             reputation_min_sample: ReputationGuard::default().min_sample,
             retention_days: (DEFAULT_RETENTION.as_secs() / DAY.as_secs()) as u32,
@@ -99,7 +105,7 @@ impl From<Throughput> for Knobs {
 }
 
 /// The environment variables [`Knobs`] reads (the SAM template's names).
-pub const KNOB_NAMES: [&str; 21] = [
+pub const KNOB_NAMES: [&str; 22] = [
     "SEND_RATE_PER_SECOND",
     "SENDER_MAX_CONCURRENCY",
     "SENDER_BATCH_SIZE",
@@ -111,6 +117,7 @@ pub const KNOB_NAMES: [&str; 21] = [
     "PUBLIC_BASE_URL",
     "SENDER_NAME",
     "SENDER_ADDRESS",
+    "POSTAL_ADDRESS",
     "ACCEPTANCE_GRACE_SECONDS",
     "REPUTATION_MIN_SAMPLE",
     "RETENTION_DAYS",
@@ -177,6 +184,9 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Sender of the embedded stack when none is configured: the example clinic.
 const EXAMPLE_SENDER: (&str, &str) = ("Carepost Demo Clinic", "news@clinic.example");
 
+/// The example clinic's postal address, for the embedded stack's marketing mail.
+const EXAMPLE_POSTAL_ADDRESS: &str = "Carepost Demo Clinic, 1 Main Street, Springfield";
+
 impl Knobs {
     /// Where the Lambda runtime reads knobs: the function's environment, by the SAM names.
     pub fn lambda_sources() -> Figment {
@@ -242,6 +252,14 @@ impl Knobs {
             categories: forms.categories,
             forms: forms.forms,
             default_sender,
+            postal_address: match (&self.postal_address, lambda) {
+                (Some(address), _) if address.contains(['\r', '\n']) || address.chars().count() > 300 => {
+                    return Err(invalid("POSTAL_ADDRESS", "must be one line of at most 300 characters".into()));
+                }
+                (Some(address), _) => Some(address.clone()),
+                (None, true) => None,
+                (None, false) => Some(EXAMPLE_POSTAL_ADDRESS.to_owned()),
+            },
             throughput,
             confirmation_ttl: DAY * 7,
             unsubscribe_ttl: DAY * 90,

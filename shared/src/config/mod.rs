@@ -136,6 +136,8 @@ pub struct Settings {
     pub categories: Vec<ConsentCategory>,
     pub forms: Vec<FormDefinition>,
     pub default_sender: Sender,
+    /// `POSTAL_ADDRESS`: shown in marketing mail as `{{ postal_address }}`.
+    pub postal_address: Option<String>,
     pub throughput: Throughput,
     /// How long a double opt-in link stays valid.
     pub confirmation_ttl: Duration,

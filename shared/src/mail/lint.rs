@@ -6,7 +6,11 @@
 //! * a PHI attribute in any link or tracking parameter (URLs end up in
 //!   proxies, logs and analytics);
 //! * a link that is not https (the unsubscribe link is https by construction);
-//! * a PHI attribute anywhere in a campaign not flagged as PHI-personalized.
+//! * a PHI attribute anywhere in a campaign not flagged as PHI-personalized;
+//! * marketing mail without a visible unsubscribe link (an `<a>` with text
+//!   whose href is `{{ unsubscribe_url }}`, and the URL in the text part) or
+//!   without the sender's postal address (`{{ postal_address }}` in both
+//!   parts), which CAN-SPAM requires and mailbox providers look for.
 //!
 //! Variables are found with minijinja's own parser, so `{{ first_name }}`,
 //! `{{ first_name | upper }}` and `{% if conditions %}` all count as uses.
@@ -49,6 +53,65 @@ fn phi_used(snippet: &str) -> BTreeSet<&'static str> {
             .filter(|v| snippet.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|word| word == *v))
             .collect(),
     }
+}
+
+/// Whether a template uses the variable `name` (its whole text, as minijinja parses it).
+fn uses_variable(template: &str, name: &str) -> bool {
+    match Environment::new().template_from_str(template) {
+        Ok(parsed) => parsed.undeclared_variables(false).contains(name),
+        Err(_) => false,
+    }
+}
+
+/// Whether the HTML has an `<a href="{{ unsubscribe_url }}">` with visible text.
+fn has_visible_unsubscribe_link(html: &str) -> bool {
+    let compact: String = html.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    compact.match_indices("href=").any(|(at, _)| {
+        let rest = compact[at + 5..].trim_start_matches(['"', '\'']);
+        if !rest.starts_with("{{unsubscribe_url}}") {
+            return false;
+        }
+        // The anchor's text: from the end of its opening tag to `</a`.
+        let Some(open_end) = rest.find('>') else { return false };
+        let inner = &rest[open_end + 1..];
+        let text = inner.split("</a").next().unwrap_or_default();
+        let mut visible = String::new();
+        let mut in_tag = false;
+        for c in text.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => visible.push(c),
+                _ => {}
+            }
+        }
+        !visible.is_empty()
+    })
+}
+
+/// CAN-SPAM's two requirements of commercial mail, checked in both parts.
+fn check_marketing_footer(source: &TemplateSource) -> Result<(), InvalidField> {
+    if !has_visible_unsubscribe_link(&source.html) {
+        return Err(InvalidField::new(
+            "template.html",
+            "marketing mail needs a visible unsubscribe link: <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>",
+        ));
+    }
+    if !uses_variable(&source.text, "unsubscribe_url") {
+        return Err(InvalidField::new(
+            "template.text",
+            "marketing mail needs the unsubscribe link: {{ unsubscribe_url }}",
+        ));
+    }
+    for (field, body) in [("template.html", &source.html), ("template.text", &source.text)] {
+        if !uses_variable(body, "postal_address") {
+            return Err(InvalidField::new(
+                field,
+                "marketing mail needs the sender's postal address: {{ postal_address }}",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn names(used: &BTreeSet<&'static str>) -> String {
@@ -143,8 +206,18 @@ fn check_links(field: &str, links: &[String]) -> Result<(), InvalidField> {
     Ok(())
 }
 
-/// Refuses a template that would leak PHI; the error names the field at fault.
-pub fn lint(source: &TemplateSource, phi_personalized: bool) -> Result<(), InvalidField> {
+/// What the linter needs to know of the campaign besides its template.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LintContext {
+    pub phi_personalized: bool,
+    /// The campaign's purpose is marketing: the CAN-SPAM footer is required.
+    pub marketing: bool,
+}
+
+/// Refuses a template that would leak PHI, or marketing mail without its
+/// footer; the error names the field at fault and what is missing.
+pub fn lint(source: &TemplateSource, context: LintContext) -> Result<(), InvalidField> {
+    let phi_personalized = context.phi_personalized;
     let one_line_parts =
         [("template.subject", Some(&source.subject)), ("template.preheader", source.preheader.as_ref())];
     for (field, part) in one_line_parts {
@@ -174,6 +247,9 @@ pub fn lint(source: &TemplateSource, phi_personalized: bool) -> Result<(), Inval
             }
         }
     }
+    if context.marketing {
+        check_marketing_footer(source)?;
+    }
     Ok(())
 }
 
@@ -186,7 +262,7 @@ mod tests {
     }
 
     fn refused(source: &TemplateSource, phi_personalized: bool) -> InvalidField {
-        lint(source, phi_personalized).expect_err("the linter refuses it")
+        lint(source, LintContext { phi_personalized, marketing: false }).expect_err("the linter refuses it")
     }
 
     #[test]
@@ -196,7 +272,7 @@ mod tests {
             r#"<p>Hi {{ first_name | default("there") }}</p><a href="https://clinic.example/book?c=spring">Book</a>"#,
             "Hi {{ first_name }}. Book: https://clinic.example/book Stop: {{ unsubscribe_url }}",
         );
-        assert!(lint(&source, true).is_ok());
+        assert!(lint(&source, LintContext { phi_personalized: true, marketing: false }).is_ok());
     }
 
     #[test]
@@ -246,7 +322,7 @@ mod tests {
     #[test]
     fn non_identifying_variables_need_no_flag() {
         let source = template("Reminder", "<p>{{ language }}</p>", "Stop: {{ unsubscribe_url }}");
-        assert!(lint(&source, false).is_ok());
+        assert!(lint(&source, LintContext::default()).is_ok());
     }
 
     #[test]
@@ -255,5 +331,44 @@ mod tests {
             html_links(r#"<div data-src="x" data-href='y'><a href=https://a.example/>"#),
             ["https://a.example/"]
         );
+    }
+
+    fn marketing(html: &str, text: &str) -> Result<(), InvalidField> {
+        lint(&template("News", html, text), LintContext { phi_personalized: false, marketing: true })
+    }
+
+    const FOOTER_TEXT: &str = "Clinic, {{ postal_address }}. Stop: {{ unsubscribe_url }}";
+
+    #[test]
+    fn marketing_mail_with_a_visible_unsubscribe_link_and_the_postal_address_passes() {
+        let html = "<p>{{ postal_address }}</p><p><a href=\"{{ unsubscribe_url }}\"><span>Unsubscribe</span></a></p>";
+        assert!(marketing(html, FOOTER_TEXT).is_ok());
+    }
+
+    #[test]
+    fn marketing_mail_without_a_visible_unsubscribe_link_is_refused_naming_the_html() {
+        let hidden =
+            "<p>{{ postal_address }}</p><a href=\"{{ unsubscribe_url }}\"><img src=\"https://c.example/x.png\"></a>";
+        let missing = "<p>{{ postal_address }}</p>";
+
+        for html in [hidden, missing] {
+            let err = marketing(html, FOOTER_TEXT).unwrap_err();
+            assert_eq!(err.field, "template.html");
+            assert!(err.message.contains("visible unsubscribe link"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn marketing_mail_without_the_postal_address_is_refused_naming_the_part() {
+        let html = "<a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>";
+        let err = marketing(html, FOOTER_TEXT).unwrap_err();
+        assert_eq!((err.field.as_str(), err.message.contains("postal address")), ("template.html", true));
+        let err = marketing(&format!("{html} {{{{ postal_address }}}}"), "Stop: {{ unsubscribe_url }}").unwrap_err();
+        assert_eq!(err.field, "template.text");
+    }
+
+    #[test]
+    fn treatment_mail_needs_no_marketing_footer() {
+        assert!(lint(&template("Reminder", "<p>See you</p>", "See you"), LintContext::default()).is_ok());
     }
 }

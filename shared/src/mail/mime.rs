@@ -1,5 +1,7 @@
-//! MIME with lettre: multipart/alternative (text first, then HTML), a stable
-//! Message-ID, and RFC 8058 one-click unsubscribe headers. lettre encodes
+//! MIME with lettre: multipart/alternative (text first, then HTML as a
+//! complete document), a stable Message-ID under the sender's domain, and
+//! for campaign mail List-Id, Feedback-ID and RFC 8058 one-click
+//! unsubscribe headers. lettre encodes
 //! every header value, so a CR or LF inside an attribute cannot start a new
 //! header.
 
@@ -9,38 +11,69 @@ use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 
 use crate::domain::{EmailAddress, Sender};
 
-#[derive(Clone)]
-struct ListUnsubscribe(String);
+/// A header whose value is one line of text we built (lettre encodes it).
+macro_rules! text_header {
+    ($type:ident, $name:literal) => {
+        #[derive(Clone)]
+        struct $type(String);
 
-impl header::Header for ListUnsubscribe {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("List-Unsubscribe")
-    }
+        impl header::Header for $type {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
 
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self(s.to_owned()))
-    }
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(Self(s.to_owned()))
+            }
 
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.clone())
-    }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
 }
 
-#[derive(Clone)]
-struct ListUnsubscribePost;
+text_header!(ListUnsubscribe, "List-Unsubscribe");
+text_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
+text_header!(ListId, "List-Id");
+text_header!(FeedbackId, "Feedback-ID");
 
-impl header::Header for ListUnsubscribePost {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
-    }
+/// What marks a campaign message as list mail (RFC 2369, 2919 and 8058) and
+/// names its campaign for mailbox providers' feedback loops. No PHI: a
+/// category slug, a campaign ID and the sender's domain.
+pub struct MailingList<'a> {
+    /// https URL for one-click unsubscribe.
+    pub unsubscribe_url: &'a str,
+    /// The topic the patient subscribed to (the list), e.g. `wellness-tips`.
+    pub category: &'a str,
+    /// The campaign, for the `Feedback-ID` (Gmail's feedback loop groups by it).
+    pub campaign_id: String,
+}
 
-    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self)
-    }
+/// A Message-ID under the sender's own domain (`<local@clinic.example>`):
+/// providers distrust IDs whose right side is not a domain.
+pub fn message_id(local: &str, from: &Sender) -> String {
+    format!("<{local}@{}>", sender_domain(from))
+}
 
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+fn sender_domain(from: &Sender) -> &str {
+    from.address.as_str().rsplit_once('@').map(|(_, domain)| domain).unwrap_or("invalid")
+}
+
+/// The HTML part as a complete document (doctype, language, title): mail
+/// clients and filters treat a bare fragment as a sign of bulk mail. A
+/// template that is already a document is left as it is.
+pub fn html_document(subject: &str, body: &str) -> String {
+    let head = body.trim_start().get(..9).unwrap_or("").to_ascii_lowercase();
+    if head == "<!doctype" || head.starts_with("<html") {
+        return body.to_owned();
     }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n</head>\n\
+         <body>\n{body}\n</body>\n</html>\n",
+        super::html_escape(subject)
+    )
 }
 
 pub struct MessageParts<'a> {
@@ -48,9 +81,9 @@ pub struct MessageParts<'a> {
     pub to: &'a EmailAddress,
     pub subject: &'a str,
     pub message_id: &'a str,
-    /// https URL for one-click unsubscribe; `None` for transactional mail
+    /// The list headers of campaign mail; `None` for transactional mail
     /// such as a consent confirmation.
-    pub unsubscribe_url: Option<&'a str>,
+    pub list: Option<MailingList<'a>>,
     pub text: String,
     pub html: String,
 }
@@ -73,23 +106,31 @@ fn mailbox(name: Option<&str>, address: &EmailAddress) -> Result<Mailbox, BuildM
 }
 
 pub fn build_message(parts: MessageParts<'_>) -> Result<Vec<u8>, BuildMessageError> {
+    let subject = parts.subject.replace(['\r', '\n'], " ");
     let mut builder = Message::builder()
         .from(mailbox(Some(&parts.from.name), &parts.from.address)?)
         .to(mailbox(None, parts.to)?)
-        .subject(parts.subject.replace(['\r', '\n'], " "))
+        .subject(subject.clone())
         .message_id(Some(parts.message_id.to_owned()));
-    if let Some(url) = parts.unsubscribe_url {
+    if let Some(list) = &parts.list {
+        let url = list.unsubscribe_url;
         let ok =
             (url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost"))
                 && !url.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c.is_control());
         if !ok {
             return Err(BuildMessageError::UnsubscribeUrl);
         }
-        builder = builder.header(ListUnsubscribe(format!("<{url}>"))).header(ListUnsubscribePost);
+        let domain = sender_domain(parts.from);
+        builder = builder
+            .header(ListUnsubscribe(format!("<{url}>")))
+            .header(ListUnsubscribePost("List-Unsubscribe=One-Click".to_owned()))
+            .header(ListId(format!("<{}.{domain}>", list.category)))
+            .header(FeedbackId(format!("{}:{}:campaign:carepost", list.campaign_id, list.category)));
     }
+    let html = html_document(&subject, &parts.html);
     let body = MultiPart::alternative()
         .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(parts.text))
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(parts.html));
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html));
     let message = builder.multipart(body).map_err(|_| BuildMessageError::Build)?;
     Ok(message.formatted())
 }
@@ -115,8 +156,12 @@ mod tests {
             from: &sender(),
             to: &to,
             subject: "Hello",
-            message_id: "<a.b@carepost>",
-            unsubscribe_url: Some("https://c.example/u/tok"),
+            message_id: &message_id("a.b", &sender()),
+            list: Some(MailingList {
+                unsubscribe_url: "https://c.example/u/tok",
+                category: "wellness-tips",
+                campaign_id: "c1".into(),
+            }),
             text: "t".into(),
             html: "<p>h</p>".into(),
         })
@@ -125,7 +170,9 @@ mod tests {
         assert_eq!(h.iter().filter(|l| l.starts_with("List-Unsubscribe:")).count(), 1);
         assert!(h.contains(&"List-Unsubscribe: <https://c.example/u/tok>".to_owned()));
         assert!(h.contains(&"List-Unsubscribe-Post: List-Unsubscribe=One-Click".to_owned()));
-        assert!(h.contains(&"Message-ID: <a.b@carepost>".to_owned()));
+        assert!(h.contains(&"Message-ID: <a.b@clinic.example>".to_owned()), "{h:?}");
+        assert!(h.contains(&"List-Id: <wellness-tips.clinic.example>".to_owned()), "{h:?}");
+        assert!(h.contains(&"Feedback-ID: c1:wellness-tips:campaign:carepost".to_owned()), "{h:?}");
     }
 
     #[test]
@@ -135,13 +182,24 @@ mod tests {
             from: &sender(),
             to: &to,
             subject: "Hi\r\nBcc: evil@example.org",
-            message_id: "<x@carepost>",
-            unsubscribe_url: None,
+            message_id: "<x@clinic.example>",
+            list: None,
             text: "t".into(),
             html: "h".into(),
         })
         .unwrap();
         assert!(!headers(&raw).iter().any(|l| l.to_ascii_lowercase().starts_with("bcc:")));
+    }
+
+    #[test]
+    fn the_html_part_is_a_complete_document_titled_by_the_subject() {
+        let fragment = html_document("Tips & news", "<p>Hi</p>");
+        let document = "<!doctype html><html lang=\"es\"><body>Hola</body></html>";
+
+        assert!(fragment.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"), "{fragment}");
+        assert!(fragment.contains("<title>Tips &amp; news</title>"));
+        assert!(fragment.contains("<body>\n<p>Hi</p>\n</body>"));
+        assert_eq!(html_document("s", document), document, "a template that is a document is kept");
     }
 
     #[test]
@@ -151,8 +209,12 @@ mod tests {
             from: &sender(),
             to: &to,
             subject: "s",
-            message_id: "<x@carepost>",
-            unsubscribe_url: Some("http://evil.example/u"),
+            message_id: "<x@clinic.example>",
+            list: Some(MailingList {
+                unsubscribe_url: "http://evil.example/u",
+                category: "news",
+                campaign_id: "c".into(),
+            }),
             text: "t".into(),
             html: "h".into(),
         });

@@ -5,6 +5,11 @@ pub(crate) mod mime;
 pub(crate) mod render;
 pub(crate) mod tracking;
 
-pub use lint::lint;
-pub use mime::{MessageParts, build_message};
+pub use lint::{LintContext, lint};
+pub use mime::{MailingList, MessageParts, build_message, message_id};
 pub use render::{CompiledTemplate, RenderError, Rendered, TemplateError};
+
+/// Text made safe to place in HTML, inside elements and quoted attributes.
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}

@@ -57,8 +57,15 @@ impl CompiledTemplate {
         Ok(Self { env, preheader: preheader.is_some() })
     }
 
-    /// Renders all three parts for one contact.
-    pub fn render(&self, contact: &Contact, unsubscribe_url: &str, today: time::Date) -> Result<Rendered, RenderError> {
+    /// Renders all three parts for one contact. `postal_address` is the
+    /// sender's (`POSTAL_ADDRESS`), for `{{ postal_address }}` in the footer.
+    pub fn render(
+        &self,
+        contact: &Contact,
+        unsubscribe_url: &str,
+        postal_address: Option<&str>,
+        today: time::Date,
+    ) -> Result<Rendered, RenderError> {
         let p = &contact.profile;
         // Absent attributes stay undefined (not `none`), so `default(...)` applies.
         let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
@@ -79,6 +86,7 @@ impl CompiledTemplate {
         put("journey_stage", p.journey_stage.as_deref().map(Value::from));
         put("last_visit", p.last_visit.map(|d| Value::from(format_date(d))));
         put("unsubscribe_url", Some(Value::from(unsubscribe_url)));
+        put("postal_address", postal_address.map(Value::from));
         let ctx = Value::from_serialize(&ctx);
         let render = |part: &'static str, name: &str| -> Result<String, RenderError> {
             self.env.get_template(name).and_then(|t| t.render(&ctx)).map_err(|_| RenderError { part })
@@ -125,7 +133,9 @@ mod tests {
     #[test]
     fn html_is_escaped_and_text_is_not() {
         let t = CompiledTemplate::compile(&source()).unwrap();
-        let r = t.render(&contact("<b>Ann</b>"), "https://x.example/u/t", time::macros::date!(2026 - 01 - 01)).unwrap();
+        let r = t
+            .render(&contact("<b>Ann</b>"), "https://x.example/u/t", None, time::macros::date!(2026 - 01 - 01))
+            .unwrap();
         assert_eq!(r.html, "<p>Hi &lt;b&gt;Ann&lt;&#x2f;b&gt;</p>");
         assert!(r.text.starts_with("Hi <b>Ann</b>."));
     }
@@ -135,7 +145,7 @@ mod tests {
         let t = CompiledTemplate::compile(&source()).unwrap();
         let mut c = contact("x");
         c.profile.first_name = None;
-        let r = t.render(&c, "https://x.example/u/t", time::macros::date!(2026 - 01 - 01)).unwrap();
+        let r = t.render(&c, "https://x.example/u/t", None, time::macros::date!(2026 - 01 - 01)).unwrap();
         assert_eq!(r.html, "<p>Hi there</p>");
     }
 

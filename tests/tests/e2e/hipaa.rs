@@ -26,8 +26,10 @@ async fn marketing_campaign(client: &Client) -> String {
                 "purpose": "marketing",
                 // Contacts signed up without attributes: anyone without conditions.
                 "segment": {"not": {"exists": {"attr": "conditions"}}},
-                "template": {"subject": SUBJECT, "html": "<p>Hello {{ first_name }}</p>",
-                             "text": "Hello {{ first_name }}\n{{ unsubscribe_url }}"}
+                "template": {"subject": SUBJECT,
+                             "html": "<p>Hello {{ first_name }}</p><p>{{ postal_address }} \
+                                      <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>",
+                             "text": "Hello {{ first_name }}\n{{ postal_address }}\n{{ unsubscribe_url }}"}
             })),
         )
         .await;
