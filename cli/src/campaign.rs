@@ -120,7 +120,10 @@ async fn create(args: &CreateArgs, admin: &AdminConnection) -> anyhow::Result<()
         Output::Table => {
             let id = created["id"].as_str().context("the answer has no campaign ID")?;
             println!("{id}");
-            eprintln!("created draft campaign '{}'; launch it with: carepost campaign launch {id}", body["name"].as_str().unwrap_or(""));
+            eprintln!(
+                "created draft campaign '{}'; launch it with: carepost campaign launch {id}",
+                body["name"].as_str().unwrap_or("")
+            );
             Ok(())
         }
     }

@@ -66,7 +66,8 @@ fn part(name: &str, inline: Option<String>, file: Option<PathBuf>, base: &Path) 
         (Some(text), None) => Ok(text),
         (None, Some(file)) => {
             let path = base.join(&file);
-            std::fs::read_to_string(&path).with_context(|| format!("template.{name}_file: cannot read {}", path.display()))
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("template.{name}_file: cannot read {}", path.display()))
         }
         (Some(_), Some(_)) => bail!("template: give {name} or {name}_file, not both"),
         (None, None) => bail!("template: {name} (or {name}_file) is required"),
@@ -87,7 +88,8 @@ pub fn load(path: &Path) -> anyhow::Result<Value> {
         (Some(inline), None) => to_json(inline).context("segment")?,
         (None, Some(file)) => {
             let path = base.join(file);
-            let text = std::fs::read_to_string(&path).with_context(|| format!("segment_file: cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("segment_file: cannot read {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("segment_file: {} is not JSON", path.display()))?
         }
         (Some(_), Some(_)) => bail!("give segment or segment_file, not both"),

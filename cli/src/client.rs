@@ -160,7 +160,8 @@ impl ConnectionArgs {
         };
         let plan = targets::plan(&self.flags(), target.as_ref())?;
         let needs_aws = plan.auth == PlannedAuth::Sigv4 || matches!(plan.endpoint, Endpoint::Stack(_));
-        let config = if needs_aws { Some(sdk_config(plan.profile.as_deref(), plan.region.as_deref()).await) } else { None };
+        let config =
+            if needs_aws { Some(sdk_config(plan.profile.as_deref(), plan.region.as_deref()).await) } else { None };
         let url = match (&plan.endpoint, &config) {
             (Endpoint::Url(url), _) => url.clone(),
             (Endpoint::Stack(stack), Some(config)) => stack_url(config, stack).await?,
@@ -171,11 +172,10 @@ impl ConnectionArgs {
             (PlannedAuth::Token(source), _) => Auth::Token(read_token(source)?),
             (PlannedAuth::Sigv4, Some(config)) => {
                 let credentials = config.credentials_provider().context("the AWS SDK found no credentials provider")?;
-                let region = config
-                    .region()
-                    .map(|r| r.as_ref().to_owned())
-                    .or_else(|| targets::region_from_url(&url))
-                    .context("no AWS region to sign for: pass --region (or set AWS_REGION or the profile's region)")?;
+                let region =
+                    config.region().map(|r| r.as_ref().to_owned()).or_else(|| targets::region_from_url(&url)).context(
+                        "no AWS region to sign for: pass --region (or set AWS_REGION or the profile's region)",
+                    )?;
                 Auth::Sigv4 { credentials, region, profile: plan.profile.clone() }
             }
             (PlannedAuth::Sigv4, None) => unreachable!("signing loads the AWS config"),
@@ -297,9 +297,9 @@ impl AdminConnection {
         let said = body["message"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
         let message = match (&self.auth, status) {
             (Auth::Sigv4 { profile, .. }, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) => {
-                let from = profile.as_deref().map_or("the environment / default profile".to_owned(), |p| {
-                    format!("profile '{p}'")
-                });
+                let from = profile
+                    .as_deref()
+                    .map_or("the environment / default profile".to_owned(), |p| format!("profile '{p}'"));
                 format!(
                     "{} refused the signed request ({status}): {said}\n\
                      check the AWS credentials ({from}): the secret key must belong to the access key, \

@@ -135,7 +135,8 @@ mod tests {
     #[test]
     fn connection_flags_go_before_or_after_the_subcommand() {
         let before = Cli::try_parse_from(["carepost", "--target", "production", "campaign", "list"]).unwrap();
-        let after = Cli::try_parse_from(["carepost", "campaign", "list", "--target", "production", "--output", "json"]).unwrap();
+        let after = Cli::try_parse_from(["carepost", "campaign", "list", "--target", "production", "--output", "json"])
+            .unwrap();
         assert_eq!(before.connection.target.as_deref(), Some("production"));
         assert_eq!(after.connection.target.as_deref(), Some("production"));
         assert_eq!(after.connection.output, client::Output::Json);

@@ -135,7 +135,9 @@ mod tests {
         let table = report(&sample);
         let rows: Vec<String> = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
 
-        for row in ["status: completed", "shards done 3/3", "delivery 95.00% delivered / sent", "open - opened / delivered"] {
+        for row in
+            ["status: completed", "shards done 3/3", "delivery 95.00% delivered / sent", "open - opened / delivered"]
+        {
             assert!(rows.iter().any(|r| r == row), "no row '{row}' in\n{table}");
         }
         assert!(rows.iter().any(|r| r == "no consent fewer than 11"), "{table}");

@@ -235,7 +235,8 @@ mod tests {
     fn auth_said_outright_wins_over_the_guess() {
         let signed_local = Flags { auth: Some(AuthMode::Sigv4), token: Some("t".into()), ..flags() };
         assert_eq!(plan(&signed_local, None).unwrap().auth, PlannedAuth::Sigv4);
-        let token_remote = Flags { auth: Some(AuthMode::Token), endpoint_url: Some("https://x.example".into()), ..flags() };
+        let token_remote =
+            Flags { auth: Some(AuthMode::Token), endpoint_url: Some("https://x.example".into()), ..flags() };
         assert_eq!(
             plan(&token_remote, None).unwrap().auth,
             PlannedAuth::Token(TokenSource::File(".carepost/admin-token".into()))

@@ -63,14 +63,20 @@ pub async fn campaign_store_contract(store: &dyn CampaignStore) {
 async fn the_list_is_newest_first_in_pages_that_meet_exactly(store: &dyn CampaignStore) {
     let later = T0 + time::Duration::days(3650);
     let mut made = Vec::new();
-    for (i, at) in [later, later + time::Duration::seconds(5), later + time::Duration::seconds(5)].into_iter().enumerate() {
-        let record = CampaignRecord { created_at: at, definition: format!(r#"{{"name":"List {i}","category":"c"}}"#), ..campaign() };
+    for (i, at) in
+        [later, later + time::Duration::seconds(5), later + time::Duration::seconds(5)].into_iter().enumerate()
+    {
+        let record = CampaignRecord {
+            created_at: at,
+            definition: format!(r#"{{"name":"List {i}","category":"c"}}"#),
+            ..campaign()
+        };
         store.create(&record).await.unwrap();
         made.push(record);
     }
     // Newest first; a tie in time is broken by the ID, highest first.
     let mut expected = made.clone();
-    expected.sort_by(|a, b| (b.created_at, b.id.to_string()).cmp(&(a.created_at, a.id.to_string())));
+    expected.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id.to_string())));
 
     let first = store.list(None, 2).await.unwrap();
     let cursor = first.next.expect("a full page says where the next starts");
@@ -305,6 +311,12 @@ mod embedded {
     async fn window_counters_sum_the_buckets_from_the_one_given() {
         let (_s, store) = store();
         super::window_counters_sum_the_buckets_from_the_one_given(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_list_is_newest_first_in_pages_that_meet_exactly() {
+        let (_s, store) = store();
+        super::the_list_is_newest_first_in_pages_that_meet_exactly(&store).await;
     }
 
     #[tokio::test]

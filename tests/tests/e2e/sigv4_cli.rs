@@ -78,9 +78,13 @@ fn succeeded(what: &str, output: &Output) -> String {
 
 fn write_campaign_files(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("subject.txt"), "Your flu shot is due\n").unwrap();
-    std::fs::write(dir.join("flu.html"), "<p>Hello {{ first_name | default('there') }}, book your flu shot.</p>").unwrap();
-    std::fs::write(dir.join("flu.txt"), "Hello {{ first_name | default('there') }}\nUnsubscribe: {{ unsubscribe_url }}")
+    std::fs::write(dir.join("flu.html"), "<p>Hello {{ first_name | default('there') }}, book your flu shot.</p>")
         .unwrap();
+    std::fs::write(
+        dir.join("flu.txt"),
+        "Hello {{ first_name | default('there') }}\nUnsubscribe: {{ unsubscribe_url }}",
+    )
+    .unwrap();
     let file = dir.join("flu.toml");
     std::fs::write(
         &file,
@@ -138,13 +142,17 @@ async fn the_cli_signs_every_request_so_a_botocore_check_lets_it_run_a_campaign_
     write_contacts(&more_contacts, 100, 5);
     let campaign_file = write_campaign_files(dir.path());
 
-    let imported = succeeded("import", &carepost(dir.path(), SECRET_KEY, &["contacts", "import", "contacts.csv"]).await);
+    let imported =
+        succeeded("import", &carepost(dir.path(), SECRET_KEY, &["contacts", "import", "contacts.csv"]).await);
     let created = succeeded("create", &carepost(dir.path(), SECRET_KEY, &["campaign", "create", "flu.toml"]).await);
     let id = created.trim().to_owned();
     succeeded("launch", &carepost(dir.path(), SECRET_KEY, &["campaign", "launch", &id]).await);
     let watched = succeeded("watch", &carepost(dir.path(), SECRET_KEY, &["campaign", "watch", &id]).await);
     let report = succeeded("report", &carepost(dir.path(), SECRET_KEY, &["campaign", "report", &id]).await);
-    let json = succeeded("report json", &carepost(dir.path(), SECRET_KEY, &["campaign", "report", &id, "--output", "json"]).await);
+    let json = succeeded(
+        "report json",
+        &carepost(dir.path(), SECRET_KEY, &["campaign", "report", &id, "--output", "json"]).await,
+    );
     let before_wrong = contact_count(&app).await;
     let wrong_import = carepost(dir.path(), "not-the-secret", &["contacts", "import", "more.csv"]).await;
     let wrong_create =
@@ -171,5 +179,7 @@ async fn the_cli_signs_every_request_so_a_botocore_check_lets_it_run_a_campaign_
     assert_eq!(refused.len(), 2, "the first request of each wrong-secret command is refused: {proxy_log}");
     assert!(proxy_log.lines().filter(|l| l.ends_with(" ok")).count() >= 6, "{proxy_log}");
     assert_eq!(contact_count(&app).await, before_wrong, "nothing imported with the wrong secret");
+    let (_, campaigns) = app.client.admin(Method::GET, "/v1/campaigns", None).await;
+    assert_eq!(campaigns["campaigns"].as_array().map(Vec::len), Some(1), "no campaign created with it: {campaigns}");
     assert_eq!(before_wrong, 15);
 }
