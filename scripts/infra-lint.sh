@@ -11,6 +11,6 @@ echo "== sam validate --lint"
 echo "== cfn-lint"
 "$VENV/bin/cfn-lint" "$TEMPLATE"
 echo "== template tests"
-"$VENV/bin/python" -m unittest -v tests/infra/test_template.py
+"$VENV/bin/python" -m unittest -v tests/infra/test_template.py tests/infra/test_samconfig.py
 echo "== checkov"
 "$VENV/bin/checkov" --framework cloudformation --skip-download --quiet --compact -f "$TEMPLATE"

@@ -8,20 +8,18 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 
-use crate::campaign::AdminConnection;
+use crate::client::AdminConnection;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Walk the whole hash chain; exit 1 if an entry was edited or removed.
-    Verify(AdminConnection),
+    Verify,
     /// Write every entry (IDs and attribute names, never values) as JSON lines.
     Export(ExportArgs),
 }
 
 #[derive(Args)]
 pub struct ExportArgs {
-    #[command(flatten)]
-    pub admin: AdminConnection,
     /// The file to write (JSON lines, oldest first).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -30,9 +28,9 @@ pub struct ExportArgs {
     pub after: u64,
 }
 
-pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
+pub async fn run(command: AuditCommand, admin: &AdminConnection) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Verify(admin) => {
+        AuditCommand::Verify => {
             let verdict = admin.get_json("/v1/audit/verify").await?;
             let entries = verdict["entries"].as_u64().unwrap_or(0);
             if verdict["verified"] == true {
@@ -43,17 +41,17 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 bail!("audit log NOT verified: entry {at} was edited, or follows a removed entry ({entries} read)")
             }
         }
-        AuditCommand::Export(args) => export(args).await,
+        AuditCommand::Export(args) => export(args, admin).await,
     }
 }
 
-async fn export(args: ExportArgs) -> anyhow::Result<()> {
+async fn export(args: ExportArgs, admin: &AdminConnection) -> anyhow::Result<()> {
     let file = std::fs::File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let progress = ProgressBar::new_spinner().with_message("exporting the audit log");
     let (mut after, mut written) = (args.after, 0u64);
     loop {
-        let page = args.admin.get_json(&format!("/v1/audit?after={after}&limit=1000")).await?;
+        let page = admin.get_json(&format!("/v1/audit?after={after}&limit=1000")).await?;
         let entries = page["entries"].as_array().cloned().unwrap_or_default();
         if entries.is_empty() {
             break;

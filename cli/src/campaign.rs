@@ -1,16 +1,27 @@
-//! `carepost campaign …`: operate a running campaign through the admin API
-//! of a local stack (`carepost dev`), with its bearer token.
+//! `carepost campaign …`: create, list, launch, watch, report and steer
+//! campaigns through the admin API of any stack (`client.rs`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, ensure};
 use clap::{Args, Subcommand};
+use reqwest::Method;
 use serde_json::Value;
+
+use crate::client::{AdminConnection, Output};
 
 #[derive(Subcommand)]
 pub enum CampaignCommand {
+    /// Create a draft campaign from a campaign file (TOML: segment, category,
+    /// purpose, sender and the template's subject, HTML and text files).
+    Create(CreateArgs),
+    /// The campaigns, newest first, with status and progress.
+    List(ListArgs),
+    /// Start the campaign's fan-out now (or at its launch_at).
+    Launch(Target),
     /// Print the campaign's report (status, progress, exclusions, events,
-    /// rates, hourly timeline), or write it as an HTML page with `--html`.
+    /// rates) as a table (`--output json` for all of it, timeline included),
+    /// or write it as an HTML page with `--html`.
     Report(ReportArgs),
     /// Hold the campaign's remaining sends until it is resumed.
     Pause(Target),
@@ -28,6 +39,22 @@ pub enum CampaignCommand {
 }
 
 #[derive(Args)]
+pub struct CreateArgs {
+    /// The campaign file (TOML; see docs/operations.md).
+    pub file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Campaigns per page (1 to 100).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Every page, not only the newest.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args)]
 pub struct ReportArgs {
     #[command(flatten)]
     pub target: Target,
@@ -40,116 +67,131 @@ pub struct ReportArgs {
 pub struct Target {
     /// The campaign's ID.
     pub id: String,
-    #[command(flatten)]
-    pub admin: AdminConnection,
 }
 
-/// Where the admin API of a running stack is, and its token.
-#[derive(Args)]
-pub struct AdminConnection {
-    /// Base URL of the stack's admin API.
-    #[arg(long, env = "CAREPOST_URL", default_value = "http://127.0.0.1:8787")]
-    pub url: String,
-    /// Admin bearer token; read from `<data dir>/admin-token` when not given.
-    #[arg(long, env = "CAREPOST_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    #[arg(long, env = "CAREPOST_DATA_DIR", default_value = ".carepost")]
-    pub data_dir: PathBuf,
-}
-
-impl AdminConnection {
-    pub fn token(&self) -> anyhow::Result<String> {
-        if let Some(token) = &self.token {
-            return Ok(token.clone());
-        }
-        let path = self.data_dir.join("admin-token");
-        let token = std::fs::read_to_string(&path)
-            .with_context(|| format!("no --token given and {} cannot be read", path.display()))?;
-        Ok(token.trim().to_owned())
-    }
-
-    /// GETs `path` (with query) from the admin API as JSON.
-    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
-        self.request_json(reqwest::Method::GET, path).await
-    }
-
-    /// Calls the admin API; a non-2xx answer is an error with its body.
-    pub async fn request_json(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
-        self.send_json(method, path, None).await
-    }
-
-    /// Calls the admin API with an optional JSON body.
-    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let mut request = reqwest::Client::new().request(method, &url).bearer_auth(self.token()?);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response =
-            request.send().await.with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        ensure!(status.is_success(), "{url} answered {status}: {body}");
-        Ok(body)
+impl Target {
+    pub fn checked_id(&self) -> anyhow::Result<&str> {
+        ensure!(uuid::Uuid::parse_str(&self.id).is_ok(), "'{}' is not a campaign ID", self.id);
+        Ok(&self.id)
     }
 }
 
-pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
-    if let CampaignCommand::Report(ReportArgs { target, html: Some(path) }) = &command {
-        return write_html_report(target, path).await;
-    }
-    if let CampaignCommand::Watch(target) = &command {
-        return crate::watch::watch(target).await;
-    }
-    if let CampaignCommand::Estimate(target) = &command {
-        return estimate(target).await;
-    }
-    let (method, action, target) = match &command {
-        CampaignCommand::Report(r) => (reqwest::Method::GET, "/report", &r.target),
-        CampaignCommand::Pause(t) => (reqwest::Method::POST, "/pause", t),
-        CampaignCommand::Resume(t) => (reqwest::Method::POST, "/resume", t),
-        CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
-        CampaignCommand::Cancel(t) => (reqwest::Method::POST, "/cancel", t),
-        CampaignCommand::Estimate(_) | CampaignCommand::Watch(_) => unreachable!("handled above"),
-    };
-    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let body = target.admin.request_json(method, &format!("/v1/campaigns/{}{action}", target.id)).await?;
-    println!("{}", serde_json::to_string_pretty(&body)?);
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+pub async fn run(command: CampaignCommand, admin: &AdminConnection) -> anyhow::Result<()> {
+    let (method, action, target) = match &command {
+        CampaignCommand::Create(args) => return create(args, admin).await,
+        CampaignCommand::List(args) => return list(args, admin).await,
+        CampaignCommand::Report(ReportArgs { target, html: Some(path) }) => {
+            return write_html_report(target, path, admin).await;
+        }
+        CampaignCommand::Report(ReportArgs { target, html: None }) => return report(target, admin).await,
+        CampaignCommand::Watch(target) => return crate::watch::watch(target, admin).await,
+        CampaignCommand::Estimate(target) => return estimate(target, admin).await,
+        CampaignCommand::Launch(t) => (Method::POST, "/launch", t),
+        CampaignCommand::Pause(t) => (Method::POST, "/pause", t),
+        CampaignCommand::Resume(t) => (Method::POST, "/resume", t),
+        CampaignCommand::RetryFailed(t) => (Method::POST, "/retry-failed", t),
+        CampaignCommand::Cancel(t) => (Method::POST, "/cancel", t),
+    };
+    let id = target.checked_id()?;
+    let body = admin.request_json(method, &format!("/v1/campaigns/{id}{action}")).await?;
+    match admin.output {
+        Output::Json => print_json(&body),
+        Output::Table => {
+            let status = body["status"].as_str().unwrap_or("unknown").replace('_', " ");
+            match body["requeued"].as_u64() {
+                Some(n) => println!("campaign {id}: {status} ({n} send jobs queued again)"),
+                None => println!("campaign {id}: {status}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn create(args: &CreateArgs, admin: &AdminConnection) -> anyhow::Result<()> {
+    let body = crate::campaign_file::load(&args.file)?;
+    let created = admin.send_json(Method::POST, "/v1/campaigns", Some(&body)).await?;
+    match admin.output {
+        Output::Json => print_json(&created),
+        Output::Table => {
+            let id = created["id"].as_str().context("the answer has no campaign ID")?;
+            println!("{id}");
+            eprintln!(
+                "created draft campaign '{}'; launch it with: carepost campaign launch {id}",
+                body["name"].as_str().unwrap_or("")
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn list(args: &ListArgs, admin: &AdminConnection) -> anyhow::Result<()> {
+    let mut campaigns: Vec<Value> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/campaigns?limit={}", args.limit);
+        if let Some(after) = &after {
+            path.push_str(&format!("&after={after}"));
+        }
+        let page = admin.get_json(&path).await?;
+        campaigns.extend(page["campaigns"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(next) if args.all => after = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    if admin.output == Output::Json {
+        return print_json(&serde_json::json!({"campaigns": campaigns}));
+    }
+    let rows: Vec<Vec<String>> = campaigns
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or("").to_owned();
+            let n = |k: &str| c[k].as_u64().map_or_else(|| "-".to_owned(), |n| n.to_string());
+            let shards = format!("{}/{}", n("shards_done"), n("shards_total"));
+            vec![text("id"), text("created_at"), text("status").replace('_', " "), shards, n("audience"), text("name")]
+        })
+        .collect();
+    print!("{}", crate::table::render(&["ID", "CREATED", "STATUS", "SHARDS", "AUDIENCE", "NAME"], &rows));
+    Ok(())
+}
+
+async fn report(target: &Target, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = target.checked_id()?;
+    let report = admin.get_json(&format!("/v1/campaigns/{id}/report")).await?;
+    match admin.output {
+        Output::Json => print_json(&report),
+        Output::Table => {
+            print!("{}", crate::table::report(&report));
+            Ok(())
+        }
+    }
 }
 
 /// Calls the dry run until it is complete, carrying its resume token, with
 /// a spinner counting the contacts judged; prints the finished estimate.
-async fn estimate(target: &Target) -> anyhow::Result<()> {
-    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let path = format!("/v1/campaigns/{}/dry-run", target.id);
+async fn estimate(target: &Target, admin: &AdminConnection) -> anyhow::Result<()> {
+    let path = format!("/v1/campaigns/{}/dry-run", target.checked_id()?);
     let spinner = indicatif::ProgressBar::new_spinner()
         .with_style(indicatif::ProgressStyle::with_template("{spinner} judging contacts: {pos} so far {elapsed}")?);
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let mut body = target.admin.send_json(reqwest::Method::POST, &path, None).await?;
+    let mut body = admin.send_json(Method::POST, &path, None).await?;
     while body["complete"] == Value::Bool(false) {
         spinner.set_position(body["evaluated"].as_u64().unwrap_or(0));
         let resume = body["resume"].as_str().context("a partial estimate without a resume token")?.to_owned();
-        body =
-            target.admin.send_json(reqwest::Method::POST, &path, Some(&serde_json::json!({"resume": resume}))).await?;
+        body = admin.send_json(Method::POST, &path, Some(&serde_json::json!({"resume": resume}))).await?;
     }
     spinner.finish_and_clear();
-    println!("{}", serde_json::to_string_pretty(&body)?);
-    Ok(())
+    print_json(&body)
 }
 
-async fn write_html_report(target: &Target, path: &std::path::Path) -> anyhow::Result<()> {
-    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let url = format!("{}/v1/campaigns/{}/report?format=html", target.admin.url.trim_end_matches('/'), target.id);
-    let response = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(target.admin.token()?)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
-    let status = response.status();
-    let body = response.text().await.context("reading the report")?;
-    ensure!(status.is_success(), "{url} answered {status}: {body}");
+async fn write_html_report(target: &Target, path: &std::path::Path, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = target.checked_id()?;
+    let body = admin.get_text(&format!("/v1/campaigns/{id}/report?format=html")).await?;
     std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
     println!("report written to {}", path.display());
     Ok(())

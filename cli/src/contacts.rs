@@ -18,7 +18,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::campaign::AdminConnection;
+use crate::client::AdminConnection;
 
 const BATCH: usize = 500;
 
@@ -38,8 +38,6 @@ pub struct ImportArgs {
     /// Where the rejected rows are reported (CSV: row, field, reason).
     #[arg(long, value_name = "FILE", default_value = "rejected.csv")]
     pub rejects: PathBuf,
-    #[command(flatten)]
-    pub admin: AdminConnection,
 }
 
 /// One data row: its number in the file (the header is row 1) and the item.
@@ -93,18 +91,18 @@ fn validate(schema: &ContactSchema, item: &Value) -> Option<(String, String)> {
     schema.apply(&profile, Default::default(), today).err().map(|f| (f.field, f.message))
 }
 
-pub async fn run(command: ContactsCommand) -> anyhow::Result<()> {
+pub async fn run(command: ContactsCommand, admin: &AdminConnection) -> anyhow::Result<()> {
     match command {
-        ContactsCommand::Import(args) => import(args).await,
+        ContactsCommand::Import(args) => import(args, admin).await,
     }
 }
 
-async fn import(args: ImportArgs) -> anyhow::Result<()> {
+async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let schema = ContactSchema::parse(&args.admin.get_json("/v1/schema").await?.to_string())
+    let schema = ContactSchema::parse(&admin.get_json("/v1/schema").await?.to_string())
         .context("the stack's contact schema (GET /v1/schema)")?;
     let header: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
     if let Some(unknown) = header.iter().find(|h| h.as_str() != "external_id" && schema.get(h).is_none()) {
@@ -147,7 +145,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
         if batch.len() == BATCH || (next.is_none() && !batch.is_empty()) {
             let rows = std::mem::take(&mut batch);
-            let outcomes = if args.dry_run { check(&schema, &rows) } else { send(&args.admin, &rows).await? };
+            let outcomes = if args.dry_run { check(&schema, &rows) } else { send(admin, &rows).await? };
             for (row, outcome) in rows.iter().zip(outcomes) {
                 match outcome {
                     Outcome::Created => created += 1,
@@ -173,6 +171,10 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         created + updated,
         args.rejects.display()
     );
+    if rejected > 0 {
+        // A script must not mistake a partial import for a complete one.
+        return Err(crate::PartialFailure(format!("{rejected} rows were rejected")).into());
+    }
     Ok(())
 }
 
@@ -192,20 +194,8 @@ fn check(schema: &ContactSchema, rows: &[Row]) -> Vec<Outcome> {
 }
 
 async fn send(admin: &AdminConnection, rows: &[Row]) -> anyhow::Result<Vec<Outcome>> {
-    let url = format!("{}/v1/contacts:batch", admin.url.trim_end_matches('/'));
     let items: Vec<&Value> = rows.iter().map(|r| &r.item).collect();
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(admin.token()?)
-        .json(&json!({"contacts": items}))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}: is `carepost dev` running?"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{url} answered {status}: {body}");
-    }
+    let body = admin.send_json(reqwest::Method::POST, "/v1/contacts:batch", Some(&json!({"contacts": items}))).await?;
     let results = body["results"].as_array().context("the batch answer has no results")?;
     Ok(results
         .iter()

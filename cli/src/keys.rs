@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
-use crate::campaign::AdminConnection;
+use crate::client::AdminConnection;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -17,8 +17,6 @@ pub enum KeysCommand {
 
 #[derive(Args)]
 pub struct RotateArgs {
-    #[command(flatten)]
-    pub admin: AdminConnection,
     /// Resume an interrupted re-seal from this cursor (printed when it stopped); no new rotation.
     #[arg(long, requires = "rotated_at", value_name = "CURSOR")]
     pub resume: Option<String>,
@@ -30,9 +28,9 @@ pub struct RotateArgs {
     pub page_size: u16,
 }
 
-pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
+pub async fn run(command: KeysCommand, admin: &AdminConnection) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Rotate(args) => rotate(args).await,
+        KeysCommand::Rotate(args) => rotate(args, admin).await,
     }
 }
 
@@ -44,11 +42,11 @@ struct Totals {
     unreadable: Vec<String>,
 }
 
-async fn rotate(args: RotateArgs) -> anyhow::Result<()> {
+async fn rotate(args: RotateArgs, admin: &AdminConnection) -> anyhow::Result<()> {
     let rotated_at = match &args.rotated_at {
         Some(at) => at.clone(),
         None => {
-            let rotation = args.admin.send_json(reqwest::Method::POST, "/v1/keys/rotate", None).await?;
+            let rotation = admin.send_json(reqwest::Method::POST, "/v1/keys/rotate", None).await?;
             println!("rotated: {}", rotation["key"].as_str().unwrap_or("new key material"));
             rotation["rotated_at"].as_str().context("the rotation answer has no rotated_at")?.to_owned()
         }
@@ -59,7 +57,7 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<()> {
     let mut totals = Totals::default();
     loop {
         let body = json!({"rotated_at": rotated_at, "cursor": cursor, "limit": args.page_size});
-        let page = match args.admin.send_json(reqwest::Method::POST, "/v1/keys/reseal", Some(&body)).await {
+        let page = match admin.send_json(reqwest::Method::POST, "/v1/keys/reseal", Some(&body)).await {
             Ok(page) => page,
             Err(e) => {
                 progress.abandon();

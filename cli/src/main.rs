@@ -6,12 +6,16 @@ mod bench_decrypt;
 mod bench_fanout;
 mod bench_send;
 mod campaign;
+mod campaign_file;
+mod client;
 mod contacts;
 mod demo;
 mod dev;
 mod keys;
 mod logging;
 mod proc_stats;
+mod table;
+mod targets;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -21,7 +25,15 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where admin commands go (local stack, --endpoint-url, --stack, --target) and how they authenticate.
+    #[command(flatten)]
+    connection: client::ConnectionArgs,
 }
+
+/// The work was done but some of it was refused (e.g. rejected rows): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartialFailure(pub String);
 
 #[derive(Subcommand)]
 enum Command {
@@ -29,22 +41,22 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run the whole pipeline on a fresh local stack with synthetic patients, then keep serving.
     Demo(demo::DemoArgs),
-    /// Operate a campaign of a running local stack: report, pause, resume, retry-failed.
+    /// Campaigns of a stack: create, list, launch, watch, report, pause, resume, retry-failed, cancel.
     Campaign {
         #[command(subcommand)]
         command: campaign::CampaignCommand,
     },
-    /// Contacts of a running local stack: import a CSV file.
+    /// Contacts of a stack: import a CSV file.
     Contacts {
         #[command(subcommand)]
         command: contacts::ContactsCommand,
     },
-    /// The PHI-access audit log of a running local stack: verify its chain, export it.
+    /// The PHI-access audit log of a stack: verify its chain, export it.
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
-    /// The customer key of a running local stack: rotate it and re-seal every contact.
+    /// The customer key of a stack: rotate it and re-seal every contact.
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
@@ -67,8 +79,20 @@ enum Bench {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let partial = e.downcast_ref::<PartialFailure>().is_some();
+            std::process::ExitCode::from(if partial { 2 } else { 1 })
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let connection = &cli.connection;
     match cli.command {
         Command::Dev(args) => {
             logging::init("info");
@@ -79,10 +103,10 @@ async fn main() -> anyhow::Result<()> {
             logging::init("warn");
             demo::run(args).await
         }
-        Command::Campaign { command } => campaign::run(command).await,
-        Command::Audit { command } => audit::run(command).await,
-        Command::Contacts { command } => contacts::run(command).await,
-        Command::Keys { command } => keys::run(command).await,
+        Command::Campaign { command } => campaign::run(command, &connection.connect().await?).await,
+        Command::Audit { command } => audit::run(command, &connection.connect().await?).await,
+        Command::Contacts { command } => contacts::run(command, &connection.connect().await?).await,
+        Command::Keys { command } => keys::run(command, &connection.connect().await?).await,
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");
             bench_send::run(args).await
@@ -95,5 +119,26 @@ async fn main() -> anyhow::Result<()> {
             logging::init("warn");
             bench_fanout::run(args).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed_with_global_connection_flags() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn connection_flags_go_before_or_after_the_subcommand() {
+        let before = Cli::try_parse_from(["carepost", "--target", "production", "campaign", "list"]).unwrap();
+        let after = Cli::try_parse_from(["carepost", "campaign", "list", "--target", "production", "--output", "json"])
+            .unwrap();
+        assert_eq!(before.connection.target.as_deref(), Some("production"));
+        assert_eq!(after.connection.target.as_deref(), Some("production"));
+        assert_eq!(after.connection.output, client::Output::Json);
     }
 }

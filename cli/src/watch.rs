@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use anyhow::ensure;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 use crate::campaign::Target;
+use crate::client::AdminConnection;
 
 const POLL: Duration = Duration::from_millis(500);
 
@@ -17,13 +17,12 @@ fn count(report: &Value, key: &str) -> u64 {
     report[key].as_u64().unwrap_or(0)
 }
 
-pub async fn watch(target: &Target) -> anyhow::Result<()> {
-    ensure!(uuid::Uuid::parse_str(&target.id).is_ok(), "'{}' is not a campaign ID", target.id);
-    let path = format!("/v1/campaigns/{}", target.id);
+pub async fn watch(target: &Target, admin: &AdminConnection) -> anyhow::Result<()> {
+    let path = format!("/v1/campaigns/{}", target.checked_id()?);
     let bar = ProgressBar::new(0)
         .with_style(ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {msg}  {per_sec}  eta {eta}")?);
     loop {
-        let report = target.admin.get_json(&path).await?;
+        let report = admin.get_json(&path).await?;
         let status = report["status"].as_str().unwrap_or("unknown").to_owned();
         let (audience, remaining) = (count(&report, "audience"), count(&report, "remaining"));
         let settled = audience.saturating_sub(remaining);

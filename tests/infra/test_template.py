@@ -239,6 +239,28 @@ class Template(unittest.TestCase):
              ("GET", "/healthz")},
         )
 
+    def test_the_operator_policy_invokes_every_admin_route_and_no_public_one(self):
+        import fnmatch
+        policy = self.resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        self.assertEqual([s["Action"] for s in policy], ["execute-api:Invoke"])
+        prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/"
+        patterns = []
+        for resource in policy[0]["Resource"]:
+            text = resource["Fn::Sub"]
+            self.assertTrue(text.startswith(prefix), text)
+            patterns.append(text[len(prefix):])
+        for function in self.of_type("AWS::Serverless::Function").values():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] != "HttpApi":
+                    continue
+                method, path = event["Properties"]["Method"], event["Properties"]["Path"]
+                # API Gateway matches a request's actual path; a path parameter stands for one or more characters.
+                request = f"{method}{path}".replace("{id}", "x").replace("{token}", "x").replace("{form_id}", "x")
+                allowed = any(fnmatch.fnmatchcase(request, p) for p in patterns)
+                admin = event["Properties"].get("Auth", {}).get("Authorizer") == "AWS_IAM"
+                self.assertEqual(allowed, admin, (method, path))
+        self.assertEqual(self.t["Outputs"]["OperatorPolicyArn"]["Value"], {"Ref": "OperatorPolicy"})
+
     def test_ledger_and_activity_expire_by_ttl_and_evidence_never_does(self):
         tables = self.of_type("AWS::DynamoDB::Table")
         expiring = {name for name, t in tables.items()

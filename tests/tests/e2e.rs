@@ -26,6 +26,7 @@ mod e2e {
     pub mod preferences;
     pub mod reporting;
     pub mod schema;
+    pub mod sigv4_cli;
     pub mod smtp;
     pub mod templates;
     pub mod tracking;

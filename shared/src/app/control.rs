@@ -38,8 +38,9 @@ pub struct CampaignLifecycle {
 }
 
 impl CampaignLifecycle {
-    /// Starts fan-out. Launching again while fanning out re-sends the shard
-    /// messages, which is harmless: shards resume from their checkpoints.
+    /// Starts fan-out, or schedules it for the campaign's `launch_at`. Only a
+    /// draft launches: a second launch is a conflict that names the
+    /// campaign's status, so a script never mistakes it for a new start.
     pub async fn launch(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
         let record = self.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
         let launch_at = self.catalog.load(id).await?.campaign.launch_at;
@@ -52,18 +53,17 @@ impl CampaignLifecycle {
                 self.wait_for_launch(id, later).await?;
                 return Ok(CampaignStatus::Scheduled);
             }
-            // Launching again re-sends the wake-up message; extra ones are harmless.
-            CampaignStatus::Scheduled => {
-                self.wait_for_launch(id, later).await?;
-                return Ok(CampaignStatus::Scheduled);
-            }
             CampaignStatus::Draft => {
                 if !self.campaigns.transition(id, CampaignStatus::Draft, CampaignStatus::FanningOut).await? {
                     return Err(AppError::Conflict("campaign changed while launching".into()));
                 }
             }
-            CampaignStatus::FanningOut => {}
-            other => return Ok(other),
+            other => {
+                return Err(AppError::Conflict(format!(
+                    "the campaign was already launched (it is {}); only a draft can be launched",
+                    other.as_str().replace('_', " ")
+                )));
+            }
         }
         self.start_fanout(id, record.shards).await?;
         Ok(CampaignStatus::FanningOut)

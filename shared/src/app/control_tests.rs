@@ -20,6 +20,7 @@ async fn a_scheduled_campaign_waits_for_its_time_then_fans_out() {
     let id = h.app.campaigns.create(input).await.unwrap();
 
     let launched = h.app.lifecycle.launch(&id).await.unwrap();
+    let again = h.app.lifecycle.launch(&id).await.unwrap_err();
     let early = h.app.lifecycle.process_scheduled_launch(&id).await.unwrap();
     h.clock.advance(Duration::from_secs(3601));
     let on_time = h.app.lifecycle.process_scheduled_launch(&id).await.unwrap();
@@ -27,6 +28,10 @@ async fn a_scheduled_campaign_waits_for_its_time_then_fans_out() {
     assert_eq!(
         (launched, early, on_time),
         (CampaignStatus::Scheduled, CampaignStatus::Scheduled, CampaignStatus::FanningOut)
+    );
+    assert!(
+        matches!(&again, crate::app::AppError::Conflict(m) if m.contains("already launched (it is scheduled)")),
+        "a second launch is a conflict: {again:?}"
     );
     let shards = Harness::queued(&h.fanout_queue).await;
     let shard_jobs = shards.iter().filter(|b| matches!(FanoutMessage::parse(b), Ok(FanoutMessage::Shard(_)))).count();
@@ -45,6 +50,8 @@ async fn a_fanned_out_campaign_completes_only_when_every_job_is_settled() {
     .unwrap();
     let id = h.app.campaigns.create(input).await.unwrap();
     h.app.lifecycle.launch(&id).await.unwrap();
+    let again = h.app.lifecycle.launch(&id).await;
+    assert!(matches!(again, Err(crate::app::AppError::Conflict(_))), "no second fan-out: {again:?}");
     for body in Harness::queued(&h.fanout_queue).await {
         if let Ok(FanoutMessage::Shard(job)) = FanoutMessage::parse(&body) {
             h.app.fanout.process_shard(&job, None).await.unwrap();

@@ -23,6 +23,7 @@
 pub(crate) mod audience;
 pub(crate) mod audit;
 pub(crate) mod authorization;
+pub(crate) mod campaign_list;
 pub mod campaigns;
 pub(crate) mod catalog;
 pub(crate) mod consent;

@@ -45,7 +45,7 @@ pub fn contact_routes() -> Router<Arc<App>> {
 
 pub fn campaign_routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v1/campaigns", post(create_campaign))
+        .route("/v1/campaigns", post(create_campaign).get(list_campaigns))
         .route("/v1/campaigns/preview", post(preview_template))
         .route("/v1/campaigns/{id}", get(campaign_report))
         .route("/v1/campaigns/{id}/report", get(campaign_report_as))
@@ -316,6 +316,38 @@ async fn create_campaign(
     Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "status": "draft"}))).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignListQuery {
+    after: Option<String>,
+    #[serde(default = "default_campaign_limit")]
+    limit: usize,
+}
+
+fn default_campaign_limit() -> usize {
+    50
+}
+
+/// `GET /v1/campaigns?after=&limit=`: newest first, with status and progress.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/campaigns"))]
+async fn list_campaigns(
+    State(app): State<Arc<App>>,
+    query: Result<axum::extract::Query<CampaignListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|_| ApiError::invalid("limit", "must be a whole number"))?;
+    if !(1..=crate::app::campaign_list::MAX_PAGE).contains(&q.limit) {
+        return Err(ApiError::invalid("limit", "must be 1 to 100"));
+    }
+    let after = match q.after.filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(
+            crate::ports::CampaignCursor::parse(&a)
+                .ok_or_else(|| ApiError::invalid("after", "must be the `next` of the previous page"))?,
+        ),
+    };
+    Ok(Json(app.reports.list(after, q.limit).await?).into_response())
+}
+
 /// The campaign's ID from the path, recorded in the handler's span.
 fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
     let id = CampaignId::parse(raw).map_err(|_| ApiError::not_found("campaign"))?;
@@ -369,6 +401,7 @@ async fn campaign_report_as(
     }
 }
 
+/// `POST /v1/campaigns/{id}/launch`: 202 for a draft; 409 once launched.
 #[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/launch", campaign_id = tracing::field::Empty))]
 async fn launch_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let status = app.lifecycle.launch(&campaign_id(&id)?).await?;

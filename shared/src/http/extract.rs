@@ -47,6 +47,11 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Fields whose value is text in a fixed format: a value that does not parse
+/// is answered with the format (the value itself is never echoed).
+const FORMATS: &[(&str, &str)] =
+    &[("launch_at", "must be an RFC 3339 date and time with its UTC offset, e.g. 2026-12-03T09:00:00Z")];
+
 /// Names the field from serde's path, or from a "missing/unknown field `x`"
 /// message at that path; the message is the scrubbed one. An unknown key is
 /// named back to its sender only in the answer (these are not logged).
@@ -66,7 +71,25 @@ fn field_and_message(path: &str, raw: &str, scrubbed: &ScrubbedError) -> (Option
             if path.rsplit('.').next() == Some(name.as_str()) { path.to_owned() } else { format!("{prefix}{name}") };
         return (Some(field.clone()), format!("{field} {message}"));
     }
+    let last = path.rsplit('.').next();
+    if let Some((_, format)) = FORMATS.iter().find(|(field, _)| last == Some(*field)) {
+        return (Some(path.to_owned()), format!("{path} {format}"));
+    }
     ((path != ".").then(|| path.to_owned()), scrubbed.message())
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_time_that_does_not_parse_is_answered_with_its_format_and_not_echoed() {
+        let input = br#"{"name":"x","category":"c","segment":{},"template":{"subject":"s","html":"h","text":"t"},"launch_at":"next tuesday 9am"}"#;
+        let err = parse_json::<crate::app::campaigns::CampaignInput>(input).unwrap_err();
+        let body = format!("{err:?}");
+        assert!(body.contains("launch_at must be an RFC 3339 date and time"), "{body}");
+        assert!(body.contains("2026-12-03T09:00:00Z") && !body.contains("tuesday"), "{body}");
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,10 +15,50 @@ pub struct CampaignRecord {
     pub paused_reason: Option<String>,
 }
 
+/// Where a page of the campaign list starts: just after this campaign, in
+/// newest-first order. Written as `{created_at:012}#{campaign_id}` (the
+/// same text sorts as the list does), so it is opaque to callers and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignCursor {
+    pub created_at: i64,
+    pub id: CampaignId,
+}
+
+impl CampaignCursor {
+    pub fn of(record: &CampaignRecord) -> CampaignCursor {
+        CampaignCursor { created_at: record.created_at.unix_timestamp(), id: record.id }
+    }
+
+    /// None for anything but a cursor this type wrote.
+    pub fn parse(text: &str) -> Option<CampaignCursor> {
+        let (at, id) = text.split_once('#')?;
+        if at.len() != 12 || !at.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(CampaignCursor { created_at: at.parse().ok()?, id: CampaignId::parse(id).ok()? })
+    }
+}
+
+impl std::fmt::Display for CampaignCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:012}#{}", self.created_at, self.id)
+    }
+}
+
+/// One page of campaigns, newest first, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignPage {
+    pub campaigns: Vec<CampaignRecord>,
+    pub next: Option<CampaignCursor>,
+}
+
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
     async fn create(&self, record: &CampaignRecord) -> Result<(), StoreError>;
     async fn get(&self, id: &CampaignId) -> Result<Option<CampaignRecord>, StoreError>;
+    /// At most `limit` campaigns, newest first (creation time, then ID),
+    /// after `after`; `next` is set when more may follow.
+    async fn list(&self, after: Option<CampaignCursor>, limit: usize) -> Result<CampaignPage, StoreError>;
     /// Moves `from` → `to`; returns false (and changes nothing) if the status was not `from`.
     async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError>;
     async fn save_shard(&self, id: &CampaignId, progress: &ShardProgress) -> Result<(), StoreError>;

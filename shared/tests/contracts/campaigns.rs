@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use carepost::domain::{CampaignCounter, CampaignId, CampaignStatus, ExclusionCounts, ShardProgress};
-use carepost::ports::{CampaignRecord, CampaignStore, StoreError};
+use carepost::ports::{CampaignCursor, CampaignRecord, CampaignStore, StoreError};
 
 use super::support::T0;
 
@@ -56,6 +56,36 @@ pub async fn campaign_store_contract(store: &dyn CampaignStore) {
     increments_accumulate_per_counter_and_campaign(store).await;
     pausing_moves_a_running_campaign_and_records_why(store).await;
     window_counters_sum_the_buckets_from_the_one_given(store).await;
+    the_list_is_newest_first_in_pages_that_meet_exactly(store).await;
+}
+
+/// Later than any other campaign of the suite, so these three are the newest.
+async fn the_list_is_newest_first_in_pages_that_meet_exactly(store: &dyn CampaignStore) {
+    let later = T0 + time::Duration::days(3650);
+    let mut made = Vec::new();
+    for (i, at) in
+        [later, later + time::Duration::seconds(5), later + time::Duration::seconds(5)].into_iter().enumerate()
+    {
+        let record = CampaignRecord {
+            created_at: at,
+            definition: format!(r#"{{"name":"List {i}","category":"c"}}"#),
+            ..campaign()
+        };
+        store.create(&record).await.unwrap();
+        made.push(record);
+    }
+    // Newest first; a tie in time is broken by the ID, highest first.
+    let mut expected = made.clone();
+    expected.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id.to_string())));
+
+    let first = store.list(None, 2).await.unwrap();
+    let cursor = first.next.expect("a full page says where the next starts");
+    let second = store.list(Some(cursor), 2).await.unwrap();
+
+    assert_eq!(first.campaigns, expected[..2].to_vec());
+    assert_eq!(CampaignCursor::parse(&cursor.to_string()), Some(cursor), "the cursor's text reads back");
+    assert_eq!(second.campaigns.first(), Some(&expected[2]), "the next page starts right after the cursor");
+    assert!(second.campaigns.iter().skip(1).all(|c| c.created_at < later), "then the older campaigns");
 }
 
 pub async fn pausing_moves_a_running_campaign_and_records_why(store: &dyn CampaignStore) {
@@ -281,6 +311,12 @@ mod embedded {
     async fn window_counters_sum_the_buckets_from_the_one_given() {
         let (_s, store) = store();
         super::window_counters_sum_the_buckets_from_the_one_given(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_list_is_newest_first_in_pages_that_meet_exactly() {
+        let (_s, store) = store();
+        super::the_list_is_newest_first_in_pages_that_meet_exactly(&store).await;
     }
 
     #[tokio::test]

@@ -149,7 +149,7 @@ async fn failed_sends_are_retried_as_a_whole_with_the_cli_and_each_patient_gets_
     std::fs::remove_file(&reject).unwrap();
 
     let output = tokio::process::Command::new(carepost_binary())
-        .args(["campaign", "retry-failed", &id, "--url", &c.base, "--token", &c.token])
+        .args(["campaign", "retry-failed", &id, "--url", &c.base, "--token", &c.token, "--output", "json"])
         .output()
         .await
         .expect("the CLI runs");

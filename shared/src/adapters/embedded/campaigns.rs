@@ -3,7 +3,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::db::{Db, from_unix, unavailable, unix};
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
-use crate::ports::{CampaignRecord, CampaignStore, StoreError};
+use crate::ports::{CampaignCursor, CampaignPage, CampaignRecord, CampaignStore, StoreError};
 
 pub struct SqliteCampaignStore {
     db: Db,
@@ -67,6 +67,53 @@ impl CampaignStore for SqliteCampaignStore {
                     })
                 })
                 .transpose()
+            })
+            .await
+    }
+
+    async fn list(&self, after: Option<CampaignCursor>, limit: usize) -> Result<CampaignPage, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        // Without a cursor, start after the largest possible key.
+        let (at, id) = after.map_or((i64::MAX, "~".to_owned()), |c| (c.created_at, c.id.to_string()));
+        self.db
+            .call(move |c| {
+                let mut statement = c
+                    .prepare_cached(
+                        "SELECT c.campaign_id, c.definition, c.status, c.shards, c.created_at, p.reason
+                         FROM campaigns c LEFT JOIN campaign_pauses p ON p.campaign_id = c.campaign_id
+                         WHERE (c.created_at, c.campaign_id) < (?1, ?2)
+                         ORDER BY c.created_at DESC, c.campaign_id DESC LIMIT ?3",
+                    )
+                    .map_err(unavailable)?;
+                let rows = statement
+                    .query_map(params![at, id, limit as i64 + 1], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, u16>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    })
+                    .map_err(unavailable)?;
+                let mut campaigns = Vec::new();
+                for row in rows {
+                    let (id, definition, status, shards, created, paused_reason) = row.map_err(unavailable)?;
+                    campaigns.push(CampaignRecord {
+                        id: CampaignId::parse(&id).map_err(|_| StoreError::corrupt("campaign ID"))?,
+                        definition,
+                        status: CampaignStatus::parse(&status)
+                            .ok_or_else(|| StoreError::corrupt(format!("campaign status '{status}'")))?,
+                        shards,
+                        created_at: from_unix(created),
+                        paused_reason,
+                    });
+                }
+                let more = campaigns.len() > limit;
+                campaigns.truncate(limit);
+                let next = if more { campaigns.last().map(CampaignCursor::of) } else { None };
+                Ok(CampaignPage { campaigns, next })
             })
             .await
     }

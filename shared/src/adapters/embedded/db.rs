@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     shards      INTEGER NOT NULL,
     created_at  INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS campaigns_newest ON campaigns (created_at, campaign_id);
 CREATE TABLE IF NOT EXISTS campaign_shards (
     campaign_id TEXT NOT NULL,
     shard       INTEGER NOT NULL,

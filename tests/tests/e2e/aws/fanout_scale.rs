@@ -56,6 +56,13 @@ impl CampaignStore for CrashMidPage {
     async fn get(&self, id: &CampaignId) -> Result<Option<CampaignRecord>, StoreError> {
         self.inner.get(id).await
     }
+    async fn list(
+        &self,
+        after: Option<carepost::ports::CampaignCursor>,
+        limit: usize,
+    ) -> Result<carepost::ports::CampaignPage, StoreError> {
+        self.inner.list(after, limit).await
+    }
     async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError> {
         self.inner.transition(id, from, to).await
     }

@@ -1,6 +1,8 @@
 //! Campaigns table: `campaign_id` (S) + `sk` (S). Per campaign:
 //! * `meta`: `definition` (S, JSON), `status` (S), `shards` (N), `created_at` (N),
-//!   and once paused `paused_reason` (S), `paused_at` (N);
+//!   and once paused `paused_reason` (S), `paused_at` (N); `list` (S, always
+//!   `campaigns`) and `created_key` (S, `{created_at:012}#{campaign_id}`) key
+//!   the sparse index `newest` that lists campaigns newest first;
 //! * `shard#{n:05}`: `progress` (S, `ShardProgress` JSON);
 //! * `counter#{name}`: `value` (N), incremented with `ADD`;
 //! * `window#{name}#{bucket:012}`: `value` (N), one time bucket of a sliding-window counter.
@@ -14,9 +16,14 @@ use super::{
     Item, conditional, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error, unix,
 };
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
-use crate::ports::{CampaignRecord, CampaignStore, StoreError};
+use crate::ports::{CampaignCursor, CampaignPage, CampaignRecord, CampaignStore, StoreError};
 
 const META: &str = "meta";
+/// The index of campaigns by creation, its keys and the one list it holds.
+pub(super) const NEWEST_INDEX: &str = "newest";
+pub(super) const LIST_KEY: &str = "list";
+pub(super) const CREATED_KEY: &str = "created_key";
+const LIST: &str = "campaigns";
 const SHARD_PREFIX: &str = "shard#";
 const COUNTER_PREFIX: &str = "counter#";
 const WINDOW_PREFIX: &str = "window#";
@@ -103,6 +110,8 @@ impl CampaignStore for DynamoCampaignStore {
             .item("status", s(r.status.as_str()))
             .item("shards", n(r.shards))
             .item("created_at", n(unix(r.created_at)))
+            .item(LIST_KEY, s(LIST))
+            .item(CREATED_KEY, s(CampaignCursor::of(r).to_string()))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "campaign_id")
             .send()
@@ -126,6 +135,39 @@ impl CampaignStore for DynamoCampaignStore {
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
         out.item().map(|item| record(*id, item)).transpose()
+    }
+
+    async fn list(&self, after: Option<CampaignCursor>, limit: usize) -> Result<CampaignPage, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(NEWEST_INDEX)
+            .key_condition_expression("#list = :list")
+            .expression_attribute_names("#list", LIST_KEY)
+            .expression_attribute_values(":list", s(LIST))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        if let Some(cursor) = after {
+            request = request
+                .exclusive_start_key(LIST_KEY, s(LIST))
+                .exclusive_start_key(CREATED_KEY, s(cursor.to_string()))
+                .exclusive_start_key("campaign_id", s(cursor.id.to_string()))
+                .exclusive_start_key("sk", s(META));
+        }
+        let out = request.send().await.map_err(|e| sdk_error("Query", e))?;
+        let campaigns = out
+            .items()
+            .iter()
+            .map(|item| {
+                let id = CampaignId::parse(get_s(item, "campaign_id")?)
+                    .map_err(|_| StoreError::corrupt("campaign item has a bad ID"))?;
+                record(id, item)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if out.last_evaluated_key().is_some() { campaigns.last().map(CampaignCursor::of) } else { None };
+        Ok(CampaignPage { campaigns, next })
     }
 
     async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError> {

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 
+use super::campaigns::{CREATED_KEY, LIST_KEY, NEWEST_INDEX};
 use super::contacts::{BY_EMAIL_INDEX, BY_EXTERNAL_ID};
 use super::ledger::BY_PROVIDER_MESSAGE_ID;
 use super::{TableNames, built, sdk_error};
@@ -22,8 +23,8 @@ struct TableSpec<'a> {
     name: &'a str,
     hash: &'a str,
     range: Option<&'a str>,
-    /// (index name, hash key, projection)
-    indexes: &'a [(&'a str, &'a str, ProjectionType)],
+    /// (index name, hash key, range key, projection)
+    indexes: &'a [(&'a str, &'a str, Option<&'a str>, ProjectionType)],
 }
 
 /// Creates the seven tables (skipping any that already exist) and waits until they are active.
@@ -34,20 +35,25 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), St
             hash: "contact_id",
             range: None,
             indexes: &[
-                (BY_EMAIL_INDEX, "email_index", ProjectionType::KeysOnly),
-                (BY_EXTERNAL_ID, "external_id", ProjectionType::KeysOnly),
+                (BY_EMAIL_INDEX, "email_index", None, ProjectionType::KeysOnly),
+                (BY_EXTERNAL_ID, "external_id", None, ProjectionType::KeysOnly),
             ],
         },
         TableSpec { name: &names.consent, hash: "contact_id", range: Some("sk"), indexes: &[] },
         TableSpec { name: &names.suppression, hash: "email_index", range: None, indexes: &[] },
-        TableSpec { name: &names.campaigns, hash: "campaign_id", range: Some("sk"), indexes: &[] },
+        TableSpec {
+            name: &names.campaigns,
+            hash: "campaign_id",
+            range: Some("sk"),
+            indexes: &[(NEWEST_INDEX, LIST_KEY, Some(CREATED_KEY), ProjectionType::All)],
+        },
         TableSpec { name: &names.audit_log, hash: "log", range: Some("sk"), indexes: &[] },
         TableSpec { name: &names.activity, hash: "contact_id", range: None, indexes: &[] },
         TableSpec {
             name: &names.send_ledger,
             hash: "campaign_id",
             range: Some("contact_id"),
-            indexes: &[(BY_PROVIDER_MESSAGE_ID, "provider_message_id", ProjectionType::KeysOnly)],
+            indexes: &[(BY_PROVIDER_MESSAGE_ID, "provider_message_id", None, ProjectionType::KeysOnly)],
         },
     ];
     for spec in &specs {
@@ -86,13 +92,14 @@ async fn create_table(client: &Client, spec: &TableSpec<'_>) -> Result<(), Store
         attributes.push(range);
         request = request.key_schema(key(range, KeyType::Range)?);
     }
-    for (index, hash, projection) in spec.indexes {
+    for (index, hash, range, projection) in spec.indexes {
         attributes.push(hash);
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(*index)
-            .key_schema(key(hash, KeyType::Hash)?)
-            .projection(Projection::builder().projection_type(projection.clone()).build())
-            .build();
+        let mut gsi = GlobalSecondaryIndex::builder().index_name(*index).key_schema(key(hash, KeyType::Hash)?);
+        if let Some(range) = range {
+            attributes.push(range);
+            gsi = gsi.key_schema(key(range, KeyType::Range)?);
+        }
+        let gsi = gsi.projection(Projection::builder().projection_type(projection.clone()).build()).build();
         request = request.global_secondary_indexes(built("GlobalSecondaryIndex", gsi)?);
     }
     for attribute in attributes {
