@@ -144,6 +144,8 @@ pub async fn sign_up_directly(
         form_id: "web-signup".into(),
         email: crate::domain::Sensitive::from(email),
         categories: vec![category.into()],
+        // An in-process caller, trusted as the form's own server is.
+        server_authenticated: true,
         ..Default::default()
     };
     app.consent.submit(submission, RequestProof::default()).await?;

@@ -129,6 +129,8 @@ impl Client {
         self.http
             .post(format!("{}/v1/consent", self.base))
             .header("user-agent", "e2e-test-browser/1.0")
+            // A browser on the service's own example form.
+            .header("origin", &self.base)
             .json(&json!({
                 "form_id": "web-signup",
                 "email": p.email,
