@@ -394,11 +394,13 @@ async fn example_form(State(app): State<Arc<App>>, Path(form_id): Path<String>) 
         return pages::page(StatusCode::NOT_FOUND, "No such form", &["This form does not exist."], "");
     };
     super::record_id("form_id", &form.id);
-    pages::page(
+    pages::page_with_referrer(
         StatusCode::OK,
         &format!("Sign up for emails from {}", app.consent.clinic_name(Some(form))),
         &["Tick the topics you want. We will email you a link to confirm."],
         &example_form_markup(&app.settings, form),
+        // The post must carry this page's Origin (no token in this URL).
+        "strict-origin",
     )
 }
 
