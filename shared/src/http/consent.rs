@@ -217,8 +217,8 @@ fn form_error(app: &App, error: ApiError, form: Option<crate::config::FormDefini
     }
     let clinic = app.consent.clinic_name(form.as_ref());
     let what = match field {
-        Some(f) if f == "email" => "Please check the email address.".to_owned(),
-        Some(f) if f == "categories" => "Please tick at least one of the topics offered.".to_owned(),
+        Some("email") => "Please check the email address.".to_owned(),
+        Some("categories") => "Please tick at least one of the topics offered.".to_owned(),
         Some(f) => format!("Please check the field \"{}\".", pages::label(f)),
         None if error.status == StatusCode::FORBIDDEN => "This form cannot be sent from the page it is on.".to_owned(),
         None if error.status.is_server_error() => "Something went wrong on our side. Please try again later.".into(),
