@@ -164,6 +164,7 @@ impl StackArgs {
             transport,
             run_workers: true,
             knobs,
+            server: Default::default(),
         })
     }
 }

@@ -256,3 +256,36 @@ async fn every_page_carries_a_csp_nosniff_and_no_referrer_and_json_carries_nosni
     assert_eq!(json.headers()["x-content-type-options"], "nosniff");
     assert_eq!(admin.unwrap().headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn connections_that_never_finish_their_headers_are_dropped_and_the_capped_server_recovers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits =
+        carepost::runtime::ServerLimits { header_read_timeout: std::time::Duration::from_secs(1), max_connections: 2 };
+    let test = spawn_app_with(|c| c.server = limits).await;
+    let address = test.client.base.trim_start_matches("http://").to_owned();
+    let mut half_open = Vec::new();
+    for _ in 0..limits.max_connections {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        half_open.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        test.client.http.get(format!("{}/healthz", test.client.base)).send(),
+    )
+    .await
+    .expect("answered once the stalled connections are dropped")
+    .unwrap();
+
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "it waited for a free connection slot");
+    for mut stream in half_open {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the server closed the stalled connection");
+    }
+}
