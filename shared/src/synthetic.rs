@@ -155,8 +155,13 @@ pub async fn sign_up_directly(
     let id = app.ports.contacts.find_by_email_index(&index).await?.ok_or(AppError::NotFound("contact"))?.id;
     if confirm {
         let history = app.ports.consent.history(&id).await?;
-        let request =
-            history.first().and_then(|e| e.evidence.request_id).ok_or(AppError::NotFound("consent request"))?;
+        // This submission's request: its link confirms its topics only.
+        let request = history
+            .iter()
+            .rev()
+            .find(|e| e.evidence.kind == crate::domain::ConsentEntryKind::Requested)
+            .and_then(|e| e.evidence.request_id)
+            .ok_or(AppError::NotFound("consent request"))?;
         let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
         let token =
             app.keyring.tokens.sign(crate::crypto::TokenPurpose::ConfirmConsent, &id, request.as_bytes(), expires);
