@@ -227,7 +227,14 @@ fn form_error(app: &App, error: ApiError, form: Option<crate::config::FormDefini
     let mut response = pages::page(
         error.status,
         "We could not take your sign-up",
-        &[&what, &format!("Go back, correct it and send the form again. {clinic} has stored nothing from it.")],
+        &[
+            &what,
+            &if error.status.is_client_error() {
+                format!("Go back, correct it and send the form again. {clinic} has stored nothing from it.")
+            } else {
+                "Go back and send the form again in a few minutes.".to_owned()
+            },
+        ],
         "",
     );
     if let Some(retry) = error.retry_after {
