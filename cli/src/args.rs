@@ -171,6 +171,7 @@ impl StackArgs {
             transport,
             run_workers: true,
             knobs,
+            server: Default::default(),
         })
     }
 }

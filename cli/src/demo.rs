@@ -152,6 +152,8 @@ async fn sign_up(client: &Client, population: &[Patient]) -> anyhow::Result<()> 
             .http
             .post(format!("{}/v1/consent", client.base))
             .header("user-agent", "carepost-demo-browser/1.0")
+            // As a browser on the service's own example form would.
+            .header("origin", client.base.as_str())
             .form(&form);
         async move { request.send().await }
     }))

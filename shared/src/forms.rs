@@ -28,6 +28,63 @@ pub struct FormDefinition {
     pub error_url: Option<String>,
     /// The contact attributes the form may set (besides the email).
     pub fields: Vec<Attribute>,
+    /// Who is asking, as the form, the confirmation email and its page name
+    /// them; without one, the default sender's name.
+    pub clinic_name: Option<String>,
+    /// The clinic's privacy notice, linked from the form.
+    pub privacy_url: Option<String>,
+    /// The shared secret of a server that posts this form without a
+    /// browser (HMAC-signed bodies, see docs/consent.md); without one, a
+    /// request with no Origin is refused.
+    pub server_secret: Option<ServerSecret>,
+}
+
+/// A form's server-to-server secret: at least 32 characters, never printed.
+#[derive(Clone)]
+pub struct ServerSecret(String);
+
+impl std::fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSecret(<redacted>)")
+    }
+}
+
+/// How far a signed request's timestamp may be from the server's clock.
+pub const SIGNATURE_WINDOW_SECONDS: i64 = 300;
+
+impl ServerSecret {
+    pub fn parse(raw: &str) -> Result<ServerSecret, &'static str> {
+        if raw.len() < 32 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("server_secret must be at least 32 printable ASCII characters");
+        }
+        Ok(ServerSecret(raw.to_owned()))
+    }
+
+    /// The signature of a body sent at `timestamp` (Unix seconds):
+    /// `v1=` and the hex HMAC-SHA256 of `"{timestamp}.{body}"`.
+    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.0.as_bytes());
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+        ctx.update(timestamp.to_string().as_bytes());
+        ctx.update(b".");
+        ctx.update(body);
+        format!("v1={}", hex::encode(ctx.sign().as_ref()))
+    }
+
+    /// Whether `signature` signs `body` at `timestamp`, within
+    /// `SIGNATURE_WINDOW_SECONDS` of `now` (compared in constant time).
+    pub fn verify(&self, timestamp: &str, signature: &str, body: &[u8], now: time::OffsetDateTime) -> bool {
+        let Ok(at) = timestamp.parse::<i64>() else { return false };
+        if (now.unix_timestamp() - at).abs() > SIGNATURE_WINDOW_SECONDS {
+            return false;
+        }
+        let Some(tag) = signature.strip_prefix("v1=").and_then(|h| hex::decode(h).ok()) else { return false };
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.0.as_bytes());
+        let mut message = at.to_string().into_bytes();
+        message.push(b'.');
+        message.extend_from_slice(body);
+        aws_lc_rs::hmac::verify(&key, &message, &tag).is_ok()
+    }
 }
 
 /// SHA-256 (hex) of a consent text, kept as proof of what was shown.
@@ -73,6 +130,12 @@ struct RawForm {
     error_url: Option<String>,
     #[serde(default)]
     fields: Vec<String>,
+    #[serde(default)]
+    clinic_name: Option<String>,
+    #[serde(default)]
+    privacy_url: Option<String>,
+    #[serde(default)]
+    server_secret: Option<String>,
 }
 
 fn yes() -> bool {
@@ -105,6 +168,18 @@ fn parse_redirect(field: &'static str, raw: &str, origins: &[Origin]) -> Result<
     }
 }
 
+/// A link shown on the form: a path of this service or any https URL.
+fn parse_link(field: &'static str, raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    let path = url.starts_with('/') && !url.starts_with("//");
+    let https = url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty());
+    if (path || https) && !url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '"') {
+        Ok(url.to_owned())
+    } else {
+        Err(format!("{field} '{url}' must be a path or an https URL"))
+    }
+}
+
 /// A form's redirect that goes neither to this service nor to the form's
 /// own origins (configuration, so the URL is named).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,7 +208,20 @@ impl FormsConfig {
             double_opt_in: true,
             thank_you_url: "/thanks".into(),
             error_url: None,
-            fields: Attribute::ALL.into_iter().filter(|a| *a != Attribute::Email).collect(),
+            // What a sign-up page may fairly ask; medications, journey stage
+            // and last visit come from the clinic's records, not a form.
+            fields: vec![
+                Attribute::FirstName,
+                Attribute::LastName,
+                Attribute::DateOfBirth,
+                Attribute::Sex,
+                Attribute::Zip,
+                Attribute::Language,
+                Attribute::Conditions,
+            ],
+            clinic_name: None,
+            privacy_url: Some("/privacy".into()),
+            server_secret: None,
         };
         FormsConfig { categories, forms: vec![form] }
     }
@@ -193,7 +281,21 @@ impl FormsConfig {
                     Some(attribute) => fields.push(attribute),
                 }
             }
+            let clinic_name = form.clinic_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+            if clinic_name.as_deref().is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control)) {
+                return Err(ctx("clinic_name must be at most 100 characters, without control characters".into()));
+            }
+            let server_secret =
+                form.server_secret.as_deref().map(ServerSecret::parse).transpose().map_err(|e| ctx(e.into()))?;
             forms.push(FormDefinition {
+                privacy_url: form
+                    .privacy_url
+                    .as_deref()
+                    .map(|u| parse_link("privacy_url", u))
+                    .transpose()
+                    .map_err(ctx)?,
+                clinic_name,
+                server_secret,
                 thank_you_url: parse_redirect("thank_you_url", &form.thank_you_url, &allowed_origins)
                     .map_err(|e| ctx(e.to_string()))?,
                 error_url: form

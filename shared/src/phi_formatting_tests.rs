@@ -125,6 +125,7 @@ fn every_type_that_can_hold_phi_formats_without_it() {
         profile: profile_input.clone(),
         honeypot: Sensitive::new(Some(ADDRESS.into())),
         method: None,
+        server_authenticated: false,
     };
 
     // The list of covered types, each built with every probe it can hold.

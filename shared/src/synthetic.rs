@@ -144,6 +144,8 @@ pub async fn sign_up_directly(
         form_id: "web-signup".into(),
         email: crate::domain::Sensitive::from(email),
         categories: vec![category.into()],
+        // An in-process caller, trusted as the form's own server is.
+        server_authenticated: true,
         ..Default::default()
     };
     app.consent.submit(submission, RequestProof::default()).await?;
@@ -153,8 +155,13 @@ pub async fn sign_up_directly(
     let id = app.ports.contacts.find_by_email_index(&index).await?.ok_or(AppError::NotFound("contact"))?.id;
     if confirm {
         let history = app.ports.consent.history(&id).await?;
-        let request =
-            history.first().and_then(|e| e.evidence.request_id).ok_or(AppError::NotFound("consent request"))?;
+        // This submission's request: its link confirms its topics only.
+        let request = history
+            .iter()
+            .rev()
+            .find(|e| e.evidence.kind == crate::domain::ConsentEntryKind::Requested)
+            .and_then(|e| e.evidence.request_id)
+            .ok_or(AppError::NotFound("consent request"))?;
         let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
         let token =
             app.keyring.tokens.sign(crate::crypto::TokenPurpose::ConfirmConsent, &id, request.as_bytes(), expires);

@@ -233,7 +233,7 @@ class Template(unittest.TestCase):
                     public.add(route)
         self.assertEqual(
             public,
-            {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"), ("GET", "/forms/{form_id}"),
+            {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"), ("GET", "/forms/{form_id}"), ("GET", "/privacy"),
              ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/t/o/{token}"), ("GET", "/t/c/{token}"),
              ("GET", "/preferences/{token}"), ("POST", "/preferences/{token}"),
              ("GET", "/healthz")},

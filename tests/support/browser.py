@@ -5,6 +5,12 @@ for the end-to-end page tests. Playwright talks to the system browser
     browser.py submit-form URL EMAIL FIRST_NAME TOPIC [TOPIC ...]
     browser.py press URL BUTTON_TEXT
     browser.py preferences URL TOPIC=on|off [TOPIC=on|off ...]
+    browser.py example-form URL SHOTS_DIR EMAIL full|empty
+
+`example-form` fills the shipped example form as a patient would (every
+field, through its own control: the date picker's input, the selects, the
+topic checkboxes by their labels) or with every optional field left empty,
+takes screenshots at 1280 and 375 px wide into SHOTS_DIR, and submits.
 
 Each prints one JSON object: the final URL, the HTTP status of the last
 navigation and the page's heading and text.
@@ -83,6 +89,50 @@ def preferences(url, *choices):
     run(step)
 
 
+def example_form(url, shots, email, mode):
+    def step(page):
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(url)
+            page.screenshot(path=os.path.join(shots, f"form-{mode}-{width}.png"), full_page=True)
+        page.get_by_label("Email address").fill(email)
+        if mode == "full":
+            page.get_by_label("First name (optional)").fill("Robin")
+            page.get_by_label("Last name (optional)").fill("Okafor")
+            page.get_by_label("Date of birth (optional)").fill("1984-03-09")
+            page.get_by_label("Sex (optional)").select_option(label="Female")
+            page.get_by_label("ZIP code (optional)").fill("02139")
+            page.get_by_label("Language (optional)").select_option(label="Español")
+            page.get_by_label("Health conditions you want news about (optional)").fill("Diabetes, asthma")
+            page.get_by_label("Wellness tips").check()
+            page.get_by_label("Condition updates").check()
+        else:
+            page.get_by_label("Wellness tips").check()
+        page.screenshot(path=os.path.join(shots, f"form-{mode}-filled-375.png"), full_page=True)
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name="Subscribe").click()
+        page.screenshot(path=os.path.join(shots, f"thanks-{mode}-375.png"), full_page=True)
+        return navigation.value.status if navigation.value else None
+
+    run(step)
+
+
+def screenshot(url, path, width):
+    def step(page):
+        page.set_viewport_size({"width": int(width), "height": 900})
+        response = page.goto(url)
+        page.screenshot(path=path, full_page=True)
+        return response.status if response else None
+
+    run(step)
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    {"submit-form": submit_form, "press": press, "preferences": preferences}[command](*rest)
+    {
+        "submit-form": submit_form,
+        "press": press,
+        "preferences": preferences,
+        "example-form": example_form,
+        "screenshot": screenshot,
+    }[command](*rest)

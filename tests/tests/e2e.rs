@@ -14,6 +14,7 @@ mod e2e {
     pub mod erasure;
     pub mod events;
     pub mod forms;
+    pub mod front_door;
     pub mod helpers;
     pub mod hipaa;
     pub mod import;

@@ -39,6 +39,17 @@ pub struct ConsentSubmission {
     /// A field hidden from people; bots fill it in.
     pub honeypot: Sensitive<Option<String>>,
     pub method: Option<ConsentMethod>,
+    /// The HTTP layer verified the form's server-to-server signature. A
+    /// submission with neither this nor a browser Origin is refused.
+    pub server_authenticated: bool,
+}
+
+/// What a confirmation link asks for, shown on its page: who asks and the
+/// topics (labels) that pressing the button grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmationRequest {
+    pub clinic_name: String,
+    pub topics: Vec<String>,
 }
 
 /// The answer is the same whether or not the address was known, so the
@@ -66,7 +77,7 @@ fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<C
         let category = ConsentCategory::parse(name.trim())
             .ok()
             .filter(|c| allowed.contains(c))
-            .ok_or_else(|| InvalidField::new("categories", format!("unknown category '{}'", name.trim())))?;
+            .ok_or_else(|| InvalidField::new("categories", "holds a topic this form does not offer"))?;
         if !out.contains(&category) {
             out.push(category);
         }
@@ -95,11 +106,13 @@ impl ConsentIntake {
             .ok_or_else(|| InvalidField::new("form_id", "unknown form"))?
             .clone();
         let outcome = SubmitOutcome { thank_you_url: form.thank_you_url.clone() };
-        // Browsers always say which page posted; API clients send no Origin.
-        if let Some(origin) = proof.origin.expose().as_deref()
-            && !self.settings.origin_allowed(&form, origin)
-        {
-            return Err(AppError::OriginNotAllowed);
+        // Browsers always say which page posted. Anything else must be the
+        // form's own server, proven by its signature: an anonymous script
+        // cannot ask in a patient's name.
+        match proof.origin.expose().as_deref() {
+            Some(origin) if !self.settings.origin_allowed(&form, origin) => return Err(AppError::OriginNotAllowed),
+            None if !submission.server_authenticated => return Err(AppError::Unauthenticated),
+            _ => {}
         }
         if submission.honeypot.expose().as_deref().is_some_and(|h| !h.trim().is_empty()) {
             return Ok(outcome);
@@ -122,41 +135,59 @@ impl ConsentIntake {
         if missing.is_empty() {
             return Ok(outcome);
         }
-        let method = submission.method.unwrap_or(ConsentMethod::WebForm);
+        let method =
+            submission.method.unwrap_or(if submission.server_authenticated && proof.origin.expose().is_none() {
+                ConsentMethod::Api
+            } else {
+                ConsentMethod::WebForm
+            });
         if !form.double_opt_in {
             let evidence =
                 self.evidence(&contact_id, ConsentEntryKind::Granted, missing, &form, method, &proof, now).await?;
             self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
             return Ok(outcome);
         }
-        // A repeat of a pending request records nothing new; only topics not
-        // yet asked for become a new request.
-        let fresh: Vec<ConsentCategory> = missing
-            .into_iter()
-            .filter(|c| !grants.iter().any(|g| &g.category == c && g.status == ConsentStatus::Pending))
-            .collect();
-        let request_id = if fresh.is_empty() {
+        // Each request names its topics and its link confirms those only. A
+        // repeat of a pending request records nothing new and reuses it; a
+        // request adding topics is a new request with its own link.
+        let all_pending =
+            missing.iter().all(|c| grants.iter().any(|g| &g.category == c && g.status == ConsentStatus::Pending));
+        let same_request = if all_pending {
             let history = self.consent.history(&contact_id).await?;
-            match history.iter().rev().find(|e| e.evidence.kind == ConsentEntryKind::Requested) {
-                Some(e) => e.evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?,
-                None => return Ok(outcome),
-            }
+            history
+                .iter()
+                .rev()
+                .find(|e| {
+                    e.evidence.kind == ConsentEntryKind::Requested
+                        && e.evidence.categories.len() == missing.len()
+                        && missing.iter().all(|c| e.evidence.categories.contains(c))
+                })
+                .and_then(|e| e.evidence.request_id)
         } else {
-            let evidence =
-                self.evidence(&contact_id, ConsentEntryKind::Requested, fresh, &form, method, &proof, now).await?;
-            let request_id = evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?;
-            self.consent_ledger.append(evidence, ConsentStatus::Pending).await?;
-            request_id
+            None
+        };
+        let request_id = match same_request {
+            Some(id) => id,
+            None => {
+                let evidence = self
+                    .evidence(&contact_id, ConsentEntryKind::Requested, missing.clone(), &form, method, &proof, now)
+                    .await?;
+                let request_id = evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?;
+                self.consent_ledger.append(evidence, ConsentStatus::Pending).await?;
+                request_id
+            }
         };
         // At most one confirmation email per address per hour: the public
-        // form must not become a way to flood someone's inbox. The link in
-        // the email confirms every topic pending when it is pressed.
+        // form must not become a way to flood someone's inbox. A request that
+        // gets no email is confirmed only by its own link, sent when it is
+        // asked again after the hour.
         let slot = self
             .activity
             .claim_confirmation_slot(&contact_id, Window::ending(now, CONFIRMATION_INTERVAL, self.settings.retention))
             .await?;
         if slot {
-            self.send_confirmation(&contact_id, &email, &request_id).await?;
+            // The request's topics are `missing`, reused or new.
+            self.send_confirmation(&contact_id, &email, &request_id, &form, &missing).await?;
         }
         Ok(outcome)
     }
@@ -198,13 +229,18 @@ impl ConsentIntake {
             .iter()
             .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
             .ok_or(AppError::BadToken)?;
-        // Every topic still pending: later requests within the email's rate
-        // limit got no email of their own, so this (unexpired) link confirms
-        // them too. A topic withdrawn meanwhile stays withdrawn; with nothing
+        // Exactly the topics this request named, those still pending: a topic
+        // someone else asked for under the same address has its own request
+        // and link; a topic withdrawn meanwhile stays withdrawn; with nothing
         // pending, a replay changes nothing.
         let grants = self.consent.grants(&verified.contact_id).await?;
-        let categories: Vec<ConsentCategory> =
-            grants.into_iter().filter(|g| g.status == ConsentStatus::Pending).map(|g| g.category).collect();
+        let categories: Vec<ConsentCategory> = request
+            .evidence
+            .categories
+            .iter()
+            .filter(|c| grants.iter().any(|g| &g.category == *c && g.status == ConsentStatus::Pending))
+            .cloned()
+            .collect();
         if categories.is_empty() {
             return Ok(ConfirmOutcome::AlreadyConfirmed);
         }
@@ -223,6 +259,40 @@ impl ConsentIntake {
         };
         self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
         Ok(ConfirmOutcome::Confirmed)
+    }
+
+    /// What a confirmation link asks for, for its page; `BadToken` if the
+    /// link is not valid.
+    pub async fn confirmation_request(&self, token: &str) -> Result<ConfirmationRequest, AppError> {
+        let verified = self
+            .keyring
+            .tokens
+            .verify(TokenPurpose::ConfirmConsent, token, self.clock.now())
+            .map_err(|_| AppError::BadToken)?;
+        let request_id = ConsentRequestId::from_bytes(verified.subject);
+        let history = self.consent.history(&verified.contact_id).await?;
+        let request = history
+            .iter()
+            .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
+            .ok_or(AppError::BadToken)?;
+        let form = request.evidence.form_id.as_deref().and_then(|id| self.settings.form(id));
+        Ok(ConfirmationRequest {
+            clinic_name: self.clinic_name(form),
+            topics: request.evidence.categories.iter().map(ConsentCategory::label).collect(),
+        })
+    }
+
+    /// Whether a request without an Origin is signed by the form's server:
+    /// `signature` is `v1=` and the hex HMAC-SHA256 of `"{timestamp}.{body}"`
+    /// under the form's `server_secret`, `timestamp` within five minutes.
+    pub fn server_signed(&self, form_id: &str, timestamp: &str, signature: &str, body: &[u8]) -> bool {
+        let secret = self.settings.form(form_id).and_then(|f| f.server_secret.as_ref());
+        secret.is_some_and(|s| s.verify(timestamp, signature, body, self.clock.now()))
+    }
+
+    /// The clinic as a form names it, or the default sender's name.
+    pub fn clinic_name(&self, form: Option<&crate::config::FormDefinition>) -> String {
+        form.and_then(|f| f.clinic_name.clone()).unwrap_or_else(|| self.settings.default_sender.name.clone())
     }
 
     async fn find_or_create_contact(&self, email: &EmailAddress, profile: &Profile) -> Result<ContactId, AppError> {
@@ -258,26 +328,35 @@ impl ConsentIntake {
         contact_id: &ContactId,
         email: &EmailAddress,
         request_id: &ConsentRequestId,
+        form: &crate::config::FormDefinition,
+        topics: &[ConsentCategory],
     ) -> Result<(), AppError> {
         let expires = self.clock.now() + self.settings.confirmation_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::ConfirmConsent, contact_id, request_id.as_bytes(), expires);
         let link = self.settings.public_base_url.join(&format!("/confirm/{token}"));
         let sender = &self.settings.default_sender;
         let message_id = crate::mail::message_id(&format!("confirm.{request_id}"), sender);
+        let clinic = self.clinic_name(Some(form));
+        let labels: Vec<String> = topics.iter().map(ConsentCategory::label).collect();
         let text = format!(
-            "Please confirm that you want emails from {}.\n\nOpen this link and press the Confirm button:\n{link}\n\n\
-             If you did not ask for this, ignore this email and nothing will be sent.\n",
-            sender.name
+            "Please confirm that you want emails from {clinic} about:\n\n{}\n\n\
+             Open this link and press the Confirm button:\n{link}\n\n\
+             Confirming grants these topics only. If you did not ask for this, ignore this email and nothing \
+             will be sent.\n",
+            labels.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"),
         );
         let html = format!(
-            "<p>Please confirm that you want emails from {}.</p><p><a href=\"{link}\">Confirm my subscription</a></p>\
-             <p>If you did not ask for this, ignore this email and nothing will be sent.</p>",
-            html_escape(&sender.name)
+            "<p>Please confirm that you want emails from {c} about:</p><ul>{items}</ul>\
+             <p><a href=\"{link}\">Confirm my subscription</a></p>\
+             <p>Confirming grants these topics only. If you did not ask for this, ignore this email and nothing \
+             will be sent.</p>",
+            c = html_escape(&clinic),
+            items = labels.iter().map(|l| format!("<li>{}</li>", html_escape(l))).collect::<String>(),
         );
         let raw = build_message(MessageParts {
             from: sender,
             to: email,
-            subject: "Please confirm your subscription",
+            subject: &format!("Please confirm your subscription to {clinic}"),
             message_id: &message_id,
             list: None,
             text,

@@ -2,12 +2,40 @@
 
 use std::time::Duration;
 
-use super::{ConfirmOutcome, ConsentSubmission};
+use super::{ConfirmOutcome, ConsentSubmission, RequestProof};
 use crate::app::AppError;
 use crate::app::test_support::Harness;
 use crate::crypto::TokenPurpose;
-use crate::domain::{ConsentEntryKind, ConsentRequestId, ConsentStatus, ContactId, EmailAddress};
+use crate::domain::{
+    ConsentCategory, ConsentEntryKind, ConsentMethod, ConsentRequestId, ConsentStatus, ContactId, EmailAddress,
+    Sensitive,
+};
 use crate::ports::Clock;
+
+/// A post from a browser on the service's own example form.
+fn browser(h: &Harness) -> RequestProof {
+    RequestProof { origin: Sensitive::new(Some(h.app.settings.own_origin())), ..Default::default() }
+}
+
+async fn statuses(h: &Harness, contact: &ContactId) -> Vec<(String, ConsentStatus)> {
+    let mut out: Vec<(String, ConsentStatus)> = h
+        .app
+        .ports
+        .consent
+        .grants(contact)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.category.to_string(), g.status))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn link_for(h: &Harness, contact: &ContactId, request: &ConsentRequestId) -> String {
+    let expires = h.clock.now() + h.app.settings.confirmation_ttl;
+    h.app.keyring.tokens.sign(TokenPurpose::ConfirmConsent, contact, request.as_bytes(), expires)
+}
 
 fn submission(email: &str, topics: &[&str]) -> ConsentSubmission {
     ConsentSubmission {
@@ -32,7 +60,7 @@ async fn last_request(h: &Harness, contact: &ContactId) -> ConsentRequestId {
 async fn a_submission_is_pending_until_confirmed_and_sends_one_confirmation() {
     let h = Harness::new();
 
-    h.app.consent.submit(submission("jane.probe@example.org", &["wellness-tips"]), Default::default()).await.unwrap();
+    h.app.consent.submit(submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await.unwrap();
 
     let contact = contact_of(&h, "jane.probe@example.org").await;
     let grants = h.app.ports.consent.grants(&contact).await.unwrap();
@@ -46,12 +74,12 @@ async fn a_repeat_within_the_hour_sends_no_second_email_but_one_after_it_does() 
     let h = Harness::new();
     let form = || submission("jane.probe@example.org", &["wellness-tips"]);
 
-    h.app.consent.submit(form(), Default::default()).await.unwrap();
+    h.app.consent.submit(form(), browser(&h)).await.unwrap();
     h.clock.advance(Duration::from_secs(59 * 60));
-    h.app.consent.submit(form(), Default::default()).await.unwrap();
+    h.app.consent.submit(form(), browser(&h)).await.unwrap();
     let within_the_hour = h.transport.accepted().len();
     h.clock.advance(Duration::from_secs(2 * 60));
-    h.app.consent.submit(form(), Default::default()).await.unwrap();
+    h.app.consent.submit(form(), browser(&h)).await.unwrap();
 
     assert_eq!(within_the_hour, 1);
     assert_eq!(h.transport.accepted().len(), 2);
@@ -60,7 +88,7 @@ async fn a_repeat_within_the_hour_sends_no_second_email_but_one_after_it_does() 
 #[tokio::test]
 async fn a_confirmation_link_grants_until_it_expires_and_a_replay_changes_nothing() {
     let h = Harness::new();
-    h.app.consent.submit(submission("jane.probe@example.org", &["wellness-tips"]), Default::default()).await.unwrap();
+    h.app.consent.submit(submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await.unwrap();
     let contact = contact_of(&h, "jane.probe@example.org").await;
     let request = last_request(&h, &contact).await;
     let ttl = h.app.settings.confirmation_ttl;
@@ -75,8 +103,8 @@ async fn a_confirmation_link_grants_until_it_expires_and_a_replay_changes_nothin
 
     h.clock.advance(Duration::from_secs(120));
     let expired = h.app.consent.confirm(&short_lived, Default::default()).await;
-    let confirmed = h.app.consent.confirm(&token, Default::default()).await.unwrap();
-    let replayed = h.app.consent.confirm(&token, Default::default()).await.unwrap();
+    let confirmed = h.app.consent.confirm(&token, browser(&h)).await.unwrap();
+    let replayed = h.app.consent.confirm(&token, browser(&h)).await.unwrap();
 
     assert!(matches!(expired, Err(AppError::BadToken)));
     assert_eq!((confirmed, replayed), (ConfirmOutcome::Confirmed, ConfirmOutcome::AlreadyConfirmed));
@@ -92,10 +120,117 @@ async fn a_filled_honeypot_is_answered_the_same_and_stores_nothing() {
         ..submission("bot.probe@example.org", &["wellness-tips"])
     };
 
-    let answer = h.app.consent.submit(bot, Default::default()).await.unwrap();
+    let answer = h.app.consent.submit(bot, browser(&h)).await.unwrap();
 
     assert_eq!(answer.thank_you_url, "/thanks");
     let index = h.app.keyring.blind_index.index(&EmailAddress::parse("bot.probe@example.org").unwrap());
     assert!(h.app.ports.contacts.find_by_email_index(&index).await.unwrap().is_none());
     assert!(h.transport.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_strangers_request_for_more_topics_is_not_granted_by_the_patients_own_link() {
+    let h = Harness::new();
+    let email = "jane.probe@example.org";
+    h.app.consent.submit(submission(email, &["wellness-tips"]), browser(&h)).await.unwrap();
+    let contact = contact_of(&h, email).await;
+    let patients_request = last_request(&h, &contact).await;
+    let stranger = submission(email, &["wellness-tips", "appointment-reminders", "condition-updates"]);
+
+    h.app.consent.submit(stranger, browser(&h)).await.unwrap();
+    let confirmed = h.app.consent.confirm(&link_for(&h, &contact, &patients_request), browser(&h)).await.unwrap();
+
+    assert_eq!(confirmed, ConfirmOutcome::Confirmed);
+    assert_eq!(
+        statuses(&h, &contact).await,
+        vec![
+            ("appointment-reminders".into(), ConsentStatus::Pending),
+            ("condition-updates".into(), ConsentStatus::Pending),
+            ("wellness-tips".into(), ConsentStatus::Active),
+        ]
+    );
+    assert_ne!(last_request(&h, &contact).await, patients_request, "the wider request is its own");
+    assert_eq!(h.transport.accepted().len(), 1, "the wider request got no email within the hour");
+}
+
+#[tokio::test]
+async fn a_wider_request_is_confirmed_only_by_its_own_link() {
+    let h = Harness::new();
+    let email = "jane.probe@example.org";
+    h.app.consent.submit(submission(email, &["wellness-tips"]), browser(&h)).await.unwrap();
+    let contact = contact_of(&h, email).await;
+    h.clock.advance(Duration::from_secs(61 * 60));
+    h.app.consent.submit(submission(email, &["wellness-tips", "condition-updates"]), browser(&h)).await.unwrap();
+    let wider = last_request(&h, &contact).await;
+
+    h.app.consent.confirm(&link_for(&h, &contact, &wider), browser(&h)).await.unwrap();
+
+    assert_eq!(
+        statuses(&h, &contact).await,
+        vec![("condition-updates".into(), ConsentStatus::Active), ("wellness-tips".into(), ConsentStatus::Active)]
+    );
+    assert_eq!(h.transport.accepted().len(), 2, "each request had its own email");
+}
+
+#[tokio::test]
+async fn the_confirmation_email_and_page_name_the_clinic_and_the_topic_labels() {
+    let h = Harness::with(
+        |s| {
+            s.forms[0].clinic_name = Some("Riverside Family Clinic".into());
+        },
+        |p| p,
+    );
+    let email = "jane.probe@example.org";
+    h.app.consent.submit(submission(email, &["wellness-tips", "condition-updates"]), browser(&h)).await.unwrap();
+    let contact = contact_of(&h, email).await;
+    let token = link_for(&h, &contact, &last_request(&h, &contact).await);
+
+    let page = h.app.consent.confirmation_request(&token).await.unwrap();
+
+    assert_eq!(page.clinic_name, "Riverside Family Clinic");
+    assert_eq!(page.topics, ["Wellness tips", "Condition updates"]);
+    let mail = String::from_utf8_lossy(&h.transport.accepted()[0].raw).into_owned();
+    let unfolded = mail.replace("=\r\n", "").replace("\r\n ", " ");
+    assert!(unfolded.contains("Riverside Family Clinic"), "{mail}");
+    assert!(unfolded.contains("Wellness tips") && unfolded.contains("Condition updates"), "{mail}");
+    assert!(!unfolded.contains("wellness-tips"), "labels, not slugs: {mail}");
+}
+
+#[tokio::test]
+async fn a_request_without_an_origin_is_refused_unless_the_forms_server_signed_it() {
+    let h = Harness::new();
+    let anonymous = submission("jane.probe@example.org", &["wellness-tips"]);
+    let signed =
+        ConsentSubmission { server_authenticated: true, ..submission("sam.probe@example.org", &["wellness-tips"]) };
+
+    let refused = h.app.consent.submit(anonymous, RequestProof::default()).await;
+    h.app.consent.submit(signed, RequestProof::default()).await.unwrap();
+
+    assert!(matches!(refused, Err(AppError::Unauthenticated)), "{refused:?}");
+    let index = h.app.keyring.blind_index.index(&EmailAddress::parse("jane.probe@example.org").unwrap());
+    assert!(h.app.ports.contacts.find_by_email_index(&index).await.unwrap().is_none(), "nothing stored");
+    let server = contact_of(&h, "sam.probe@example.org").await;
+    let history = h.app.ports.consent.history(&server).await.unwrap();
+    assert_eq!(history[0].evidence.method, ConsentMethod::Api);
+    assert_eq!(history[0].evidence.categories, [ConsentCategory::parse("wellness-tips").unwrap()]);
+}
+
+#[tokio::test]
+async fn a_server_signature_is_checked_against_the_forms_secret_body_and_time() {
+    let secret = "s3cret-s3cret-s3cret-s3cret-s3cret-42";
+    let h =
+        Harness::with(|s| s.forms[0].server_secret = Some(crate::forms::ServerSecret::parse(secret).unwrap()), |p| p);
+    let body = br#"{"form_id":"web-signup","email":"a@example.org","categories":["wellness-tips"]}"#;
+    let now = h.clock.now().unix_timestamp();
+    let signature = crate::forms::ServerSecret::parse(secret).unwrap().sign(now, body);
+    let other = crate::forms::ServerSecret::parse("another-secret-another-secret-00").unwrap().sign(now, body);
+
+    let good = h.app.consent.server_signed("web-signup", &now.to_string(), &signature, body);
+    let tampered = h.app.consent.server_signed("web-signup", &now.to_string(), &signature, b"{}");
+    let wrong_key = h.app.consent.server_signed("web-signup", &now.to_string(), &other, body);
+    h.clock.advance(Duration::from_secs(301));
+    let stale = h.app.consent.server_signed("web-signup", &now.to_string(), &signature, body);
+
+    assert!(good);
+    assert!(!tampered && !wrong_key && !stale);
 }

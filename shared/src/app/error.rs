@@ -19,6 +19,12 @@ pub enum AppError {
     /// The request came from a page this form does not accept posts from.
     #[error("origin not allowed for this form")]
     OriginNotAllowed,
+    /// No browser Origin and no valid server-to-server signature.
+    #[error("a request without an Origin must be signed by the form's server")]
+    Unauthenticated,
+    /// Too many requests from one client or for one address.
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -38,9 +44,12 @@ pub enum AppError {
 impl Classify for AppError {
     fn class(&self) -> ErrorClass {
         match self {
-            AppError::Invalid(_) | AppError::NotFound(_) | AppError::BadToken | AppError::OriginNotAllowed => {
-                ErrorClass::Permanent
-            }
+            AppError::Invalid(_)
+            | AppError::NotFound(_)
+            | AppError::BadToken
+            | AppError::OriginNotAllowed
+            | AppError::Unauthenticated
+            | AppError::RateLimited { .. } => ErrorClass::Permanent,
             AppError::Conflict(_) => ErrorClass::Transient,
             AppError::Store(e) => e.class(),
             AppError::Queue(e) => e.class(),

@@ -30,6 +30,13 @@ impl ConsentCategory {
         &self.0
     }
 
+    /// What a person reads: "wellness-tips" is "Wellness tips".
+    pub fn label(&self) -> String {
+        let words = self.0.replace('-', " ");
+        let mut chars = words.chars();
+        chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+    }
+
     /// The HIPAA marketing authorization (45 CFR 164.508): its own record in
     /// the consent ledger, with an expiry, never a topic a form can offer.
     pub fn hipaa_authorization() -> Self {

@@ -186,6 +186,13 @@ pub fn format_date(date: Date) -> String {
     date.format(DATE_FORMAT).expect("a calendar date always formats")
 }
 
+/// Characters that change how text around them reads without showing:
+/// bidirectional embeddings, overrides and isolates (the "Trojan Source"
+/// set), zero-width characters, line/paragraph separators and the BOM.
+pub(crate) fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
+}
+
 pub(crate) fn parse_text(field: &str, input: &str, max: usize) -> Result<String, InvalidField> {
     let value = input.trim();
     if value.is_empty() {
@@ -194,8 +201,8 @@ pub(crate) fn parse_text(field: &str, input: &str, max: usize) -> Result<String,
     if value.chars().count() > max {
         return Err(InvalidField::new(field, format!("must be at most {max} characters")));
     }
-    if value.chars().any(char::is_control) {
-        return Err(InvalidField::new(field, "must not contain control characters"));
+    if value.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+        return Err(InvalidField::new(field, "must not contain control, direction-override or invisible characters"));
     }
     Ok(value.to_owned())
 }

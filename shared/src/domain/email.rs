@@ -8,23 +8,44 @@ use std::str::FromStr;
 pub struct EmailAddress(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("not a valid email address")]
-pub struct ParseEmailAddressError;
+pub enum ParseEmailAddressError {
+    #[error("not a valid email address")]
+    Invalid,
+    /// SES (and most mail systems) cannot deliver to a non-ASCII local part.
+    #[error("the part before the @ must use plain letters, digits and punctuation (no accents or other scripts)")]
+    NonAsciiLocalPart,
+}
 
 impl EmailAddress {
+    /// An address we can mail: an internationalized domain becomes its
+    /// ASCII (punycode) form; a non-ASCII local part is refused.
     pub fn parse(input: &str) -> Result<Self, ParseEmailAddressError> {
         let trimmed = input.trim();
         if trimmed.len() > 254 || trimmed.chars().any(|c| c.is_control()) {
-            return Err(ParseEmailAddressError);
+            return Err(ParseEmailAddressError::Invalid);
         }
-        let parsed = email_address::EmailAddress::from_str(trimmed).map_err(|_| ParseEmailAddressError)?;
+        let (local, domain) = trimmed.rsplit_once('@').ok_or(ParseEmailAddressError::Invalid)?;
+        if !local.is_ascii() {
+            return Err(ParseEmailAddressError::NonAsciiLocalPart);
+        }
+        let ascii_domain = if domain.is_ascii() {
+            domain.to_owned()
+        } else {
+            idna::domain_to_ascii(domain).map_err(|_| ParseEmailAddressError::Invalid)?
+        };
+        let ascii = format!("{local}@{ascii_domain}");
+        let trimmed = ascii.as_str();
+        if trimmed.len() > 254 {
+            return Err(ParseEmailAddressError::Invalid);
+        }
+        let parsed = email_address::EmailAddress::from_str(trimmed).map_err(|_| ParseEmailAddressError::Invalid)?;
         // Display names and comments are not addresses we can mail.
         if parsed.as_str() != trimmed || !trimmed.contains('@') || trimmed.contains(['<', '>', ' ']) {
-            return Err(ParseEmailAddressError);
+            return Err(ParseEmailAddressError::Invalid);
         }
         let domain = parsed.domain();
         if !domain.contains('.') || domain.starts_with('[') {
-            return Err(ParseEmailAddressError);
+            return Err(ParseEmailAddressError::Invalid);
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -66,8 +87,14 @@ mod tests {
     #[test]
     fn parse_refuses_addresses_we_cannot_mail() {
         for bad in ["", "plain", "a@b", "A <a@example.org>", "a@example.org\r\nBcc: x@y.z", "a b@example.org"] {
-            assert_eq!(EmailAddress::parse(bad), Err(ParseEmailAddressError), "{bad:?}");
+            assert_eq!(EmailAddress::parse(bad), Err(ParseEmailAddressError::Invalid), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_international_domain_becomes_ascii_and_a_non_ascii_local_part_is_refused() {
+        assert_eq!(EmailAddress::parse("ada@bücher.example").unwrap().as_str(), "ada@xn--bcher-kva.example");
+        assert_eq!(EmailAddress::parse("jöse@example.org"), Err(ParseEmailAddressError::NonAsciiLocalPart));
     }
 
     #[test]

@@ -17,7 +17,6 @@ use super::extract::{BodyKind, ClientIp, body_bytes, body_kind, parse_form, pars
 use super::{ApiError, pages};
 use crate::app::App;
 use crate::app::consent::{ConfirmOutcome, ConsentSubmission};
-use crate::crypto::TokenPurpose;
 use crate::domain::{ProfileInput, Sensitive};
 
 /// CORS for the consent endpoint: preflights and answers carry
@@ -43,6 +42,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route("/thanks", get(thanks))
         .route("/forms/{form_id}", get(example_form))
+        .route("/privacy", get(privacy))
 }
 
 /// The fields a form or API client may send. Empty form fields count as
@@ -66,6 +66,23 @@ pub(crate) struct ConsentBody {
     language: Option<Sensitive<String>>,
     #[serde(default)]
     conditions: Sensitive<Vec<String>>,
+    #[serde(default)]
+    medications: Sensitive<Vec<String>>,
+    journey_stage: Option<Sensitive<String>>,
+    last_visit: Option<Sensitive<String>>,
+}
+
+/// Codes from list fields: a form's text input holds them comma-separated.
+fn codes(list: Sensitive<Vec<String>>) -> Option<Vec<String>> {
+    let codes: Vec<String> = list
+        .into_inner()
+        .iter()
+        .flat_map(|c| c.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!codes.is_empty()).then_some(codes)
 }
 
 fn present(v: Option<Sensitive<String>>) -> Option<String> {
@@ -74,14 +91,13 @@ fn present(v: Option<Sensitive<String>>) -> Option<String> {
 
 impl ConsentBody {
     fn into_submission(self) -> ConsentSubmission {
-        let conditions: Vec<String> =
-            self.conditions.into_inner().into_iter().filter(|c| !c.trim().is_empty()).collect();
         ConsentSubmission {
             form_id: self.form_id,
             email: self.email,
             categories: self.categories.into_iter().filter(|c| !c.trim().is_empty()).collect(),
             honeypot: Sensitive::new(self.website.map(Sensitive::into_inner)),
             method: None,
+            server_authenticated: false,
             profile: ProfileInput {
                 first_name: present(self.first_name),
                 last_name: present(self.last_name),
@@ -89,12 +105,19 @@ impl ConsentBody {
                 sex: present(self.sex),
                 zip: present(self.zip),
                 language: present(self.language),
-                conditions: (!conditions.is_empty()).then_some(conditions),
+                conditions: codes(self.conditions),
+                medications: codes(self.medications),
+                journey_stage: present(self.journey_stage),
+                last_visit: present(self.last_visit),
                 ..Default::default()
             },
         }
     }
 }
+
+/// The headers a form's server signs a request with (see docs/consent.md).
+pub const TIMESTAMP_HEADER: &str = "carepost-timestamp";
+pub const SIGNATURE_HEADER: &str = "carepost-signature";
 
 #[tracing::instrument(skip_all, fields(route = "POST /v1/consent", form_id = tracing::field::Empty))]
 async fn submit(
@@ -102,32 +125,47 @@ async fn submit(
     ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let kind = body_kind(&headers)?;
-    let bytes = body_bytes(body)?;
-    let parsed: ConsentBody = match kind {
-        BodyKind::Json => parse_json(&bytes)?,
-        BodyKind::Form => parse_form(&bytes)?,
+) -> Response {
+    // A form's errors are pages; anything else's, JSON.
+    let kind = match body_kind(&headers) {
+        Ok(kind) => kind,
+        Err(e) => return e.into_response(),
     };
+    match receive(&app, ip, &headers, body).await {
+        Ok(response) => response,
+        Err((error, form)) if kind == BodyKind::Form => form_error(&app, error, form),
+        Err((error, _)) => error.into_response(),
+    }
+}
+
+/// The form an error happened on, if the body named a configured one.
+type Failure = (ApiError, Option<crate::config::FormDefinition>);
+
+async fn receive(
+    app: &App,
+    ip: ClientIp,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let no_form = |e: ApiError| (e, None);
+    let kind = body_kind(headers).map_err(no_form)?;
+    let origin = origin(headers).map_err(no_form)?;
+    let bytes = body_bytes(body).map_err(no_form)?;
+    let parsed: ConsentBody = match kind {
+        BodyKind::Json => parse_json(&bytes),
+        BodyKind::Form => parse_form(&bytes),
+    }
+    .map_err(no_form)?;
     // Only a configured form's ID: the field is the sender's to fill.
-    if let Some(form) = app.settings.form(&parsed.form_id) {
+    let form = app.settings.form(&parsed.form_id).cloned();
+    if let Some(form) = &form {
         super::record_id("form_id", &form.id);
     }
-    let error_url = app.settings.form(&parsed.form_id).and_then(|f| f.error_url.clone());
-    let outcome = match app.consent.submit(parsed.into_submission(), proof(ip, &headers)).await {
-        Ok(outcome) => outcome,
-        // A person using an HTML form goes to the clinic's error page, told
-        // only which field to fix (never the value).
-        Err(crate::app::AppError::Invalid(field)) if kind == BodyKind::Form && error_url.is_some() => {
-            let url = error_url.unwrap_or_default();
-            let separator = if url.contains('?') { '&' } else { '?' };
-            let field_name: String =
-                field.field.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
-            let location = format!("{url}{separator}error={field_name}");
-            return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut submission = parsed.into_submission();
+    submission.server_authenticated = origin.is_none()
+        && app.consent.server_signed(&submission.form_id, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &bytes);
+    let outcome = app.consent.submit(submission, proof(ip, headers)).await.map_err(|e| (e.into(), form))?;
     Ok(match kind {
         BodyKind::Form => (StatusCode::SEE_OTHER, [(header::LOCATION, outcome.thank_you_url)]).into_response(),
         BodyKind::Json => (
@@ -139,6 +177,70 @@ async fn submit(
         )
             .into_response(),
     })
+}
+
+/// The Origin header, if sent: a browser's `scheme://host[:port]` (or
+/// `null`). Anything else is refused rather than taken as absent, which
+/// would make it a server-to-server request.
+fn origin(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(header::ORIGIN).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    let malformed = || ApiError::malformed(None, "the Origin header is not a valid origin");
+    if values.next().is_some() {
+        return Err(malformed());
+    }
+    let text = value.to_str().map_err(|_| malformed())?;
+    let well_formed = text == "null"
+        || (text.len() <= 300
+            && ["https://", "http://"].iter().any(|scheme| {
+                text.strip_prefix(scheme).is_some_and(|host| {
+                    !host.is_empty()
+                        && host
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+                })
+            }));
+    if well_formed { Ok(Some(text.to_owned())) } else { Err(malformed()) }
+}
+
+/// A person using an HTML form goes to the clinic's error page, told only
+/// which field to fix (never the value); without one, they get a page.
+fn form_error(app: &App, error: ApiError, form: Option<crate::config::FormDefinition>) -> Response {
+    let field =
+        error.field.as_deref().filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.')));
+    if let Some(url) = form.as_ref().and_then(|f| f.error_url.clone())
+        && error.status.is_client_error()
+    {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let location = format!("{url}{separator}error={}", field.unwrap_or("request"));
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    }
+    let clinic = app.consent.clinic_name(form.as_ref());
+    let what = match field {
+        Some("email") => "Please check the email address.".to_owned(),
+        Some("categories") => "Please tick at least one of the topics offered.".to_owned(),
+        Some(f) => format!("Please check the field \"{}\".", pages::label(f)),
+        None if error.status == StatusCode::FORBIDDEN => "This form cannot be sent from the page it is on.".to_owned(),
+        None if error.status.is_server_error() => "Something went wrong on our side. Please try again later.".into(),
+        None => "The form could not be read.".to_owned(),
+    };
+    let mut response = pages::page(
+        error.status,
+        "We could not take your sign-up",
+        &[
+            &what,
+            &if error.status.is_client_error() {
+                format!("Go back, correct it and send the form again. {clinic} has stored nothing from it.")
+            } else {
+                "Go back and send the form again in a few minutes.".to_owned()
+            },
+        ],
+        "",
+    );
+    if let Some(retry) = error.retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, retry.into());
+    }
+    response
 }
 
 #[tracing::instrument(skip_all, fields(route = "GET /thanks"))]
@@ -153,15 +255,20 @@ async fn thanks() -> Response {
 
 #[tracing::instrument(skip_all, fields(route = "GET /confirm/{token}"))]
 async fn confirm_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let valid = app.keyring.tokens.verify(TokenPurpose::ConfirmConsent, &token, time::OffsetDateTime::now_utc());
-    if valid.is_err() {
-        return pages::invalid_link();
-    }
+    let request = match app.consent.confirmation_request(&token).await {
+        Ok(request) => request,
+        Err(crate::app::AppError::BadToken) => return pages::invalid_link(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let topics: String = request.topics.iter().map(|t| format!("<li>{}</li>", pages::esc(t))).collect();
     pages::page(
         StatusCode::OK,
         "Confirm your subscription",
-        &["Press the button to confirm that you want these emails. You can unsubscribe at any time."],
-        &pages::post_button(&format!("/confirm/{token}"), "Confirm my subscription", ""),
+        &[&format!("{} asks you to confirm that you want emails about:", request.clinic_name)],
+        &format!(
+            "<ul>{topics}</ul><p>Pressing the button grants these topics only. You can unsubscribe at any time.</p>{}",
+            pages::post_button(&format!("/confirm/{token}"), "Confirm my subscription", "")
+        ),
     )
 }
 
@@ -183,13 +290,74 @@ async fn confirm(State(app): State<Arc<App>>, ip: ClientIp, headers: HeaderMap, 
     }
 }
 
+/// Language tags a sign-up form offers, with their names in that language.
+const LANGUAGES: [(&str, &str); 10] = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("zh", "中文"),
+    ("vi", "Tiếng Việt"),
+    ("ko", "한국어"),
+    ("tl", "Tagalog"),
+    ("ru", "Русский"),
+    ("ar", "العربية"),
+    ("fr", "Français"),
+    ("pt", "Português"),
+];
+
+/// The inline style of the honeypot's wrapper (also allowed by the pages' CSP).
+pub(crate) const HONEYPOT_STYLE: &str = "position:absolute;left:-10000px";
+
+/// One optional field of the form, as the control that fits its type.
+fn field_markup(attribute: crate::domain::Attribute) -> String {
+    use crate::domain::Attribute as A;
+    let name = attribute.as_str();
+    let label = match attribute {
+        A::DateOfBirth => "Date of birth".to_owned(),
+        A::Zip => "ZIP code".to_owned(),
+        A::Conditions => "Health conditions you want news about".to_owned(),
+        A::Medications => "Medications".to_owned(),
+        other => pages::label(other.as_str()),
+    };
+    let options = |choices: &[(&str, &str)]| -> String {
+        std::iter::once("<option value=\"\">Prefer not to say</option>".to_owned())
+            .chain(choices.iter().map(|(v, l)| format!("<option value=\"{v}\">{}</option>", pages::esc(l))))
+            .collect()
+    };
+    let text = |extra: &str| format!("<input id=\"cp-{name}\" name=\"{name}\" type=\"text\"{extra}>");
+    let control = match attribute {
+        A::DateOfBirth => format!("<input id=\"cp-{name}\" name=\"{name}\" type=\"date\" autocomplete=\"bday\">"),
+        A::LastVisit => format!("<input id=\"cp-{name}\" name=\"{name}\" type=\"date\">"),
+        A::Sex => format!(
+            "<select id=\"cp-{name}\" name=\"{name}\">{}</select>",
+            options(&[("female", "Female"), ("male", "Male"), ("other", "Other")])
+        ),
+        A::Language => format!(
+            "<select id=\"cp-{name}\" name=\"{name}\" autocomplete=\"language\">{}</select>",
+            options(&LANGUAGES)
+        ),
+        A::FirstName => text(" maxlength=\"100\" autocomplete=\"given-name\""),
+        A::LastName => text(" maxlength=\"100\" autocomplete=\"family-name\""),
+        A::Zip => text(
+            " inputmode=\"numeric\" maxlength=\"10\" pattern=\"[0-9]{5}(-[0-9]{4})?\" autocomplete=\"postal-code\"",
+        ),
+        A::Conditions | A::Medications => {
+            text(" maxlength=\"500\" autocomplete=\"off\" aria-describedby=\"cp-{name}-hint\"").replace("{name}", name)
+                + &format!("<br><small id=\"cp-{name}-hint\">Separate several with commas.</small>")
+        }
+        A::JourneyStage | A::Email => text(" maxlength=\"64\" autocomplete=\"off\""),
+    };
+    format!("<p><label for=\"cp-{name}\">{} (optional)</label><br>{control}</p>", pages::esc(&label))
+}
+
 /// The form's markup, ready to paste into a clinic's page: it posts to this
-/// service, carries the hidden honeypot, shows the consent text whose hash
-/// is kept as proof, and uses no script or outside asset.
+/// service, names the clinic, asks only the fields the form collects with
+/// the control each needs, a checkbox per topic, the consent text whose hash
+/// is kept as proof, a link to the privacy notice, and the hidden honeypot;
+/// no script and no outside asset.
 pub fn example_form_markup(settings: &crate::config::Settings, form: &crate::config::FormDefinition) -> String {
-    use crate::app::consent::html_escape as esc;
-    use crate::domain::Attribute;
+    use pages::esc;
     let action = settings.public_base_url.join("/v1/consent");
+    let clinic = form.clinic_name.clone().unwrap_or_else(|| settings.default_sender.name.clone());
     let topics: String = form
         .categories
         .iter()
@@ -197,34 +365,31 @@ pub fn example_form_markup(settings: &crate::config::Settings, form: &crate::con
             format!(
                 "<p><label><input type=\"checkbox\" name=\"categories\" value=\"{v}\"> {l}</label></p>",
                 v = esc(c.as_str()),
-                l = esc(&pages::label(c.as_str()))
+                l = esc(&c.label())
             )
         })
         .collect();
-    let fields: String = form
-        .fields
-        .iter()
-        .map(|a| {
-            let kind = if matches!(a, Attribute::DateOfBirth | Attribute::LastVisit) { "date" } else { "text" };
-            let name = a.as_str();
-            format!(
-                "<p><label for=\"cp-{name}\">{l} (optional)</label><br>\
-                 <input id=\"cp-{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"off\"></p>",
-                l = esc(&pages::label(name))
-            )
+    let fields: String = form.fields.iter().map(|a| field_markup(*a)).collect();
+    let privacy = form
+        .privacy_url
+        .as_deref()
+        .map(|url| {
+            let href = if url.starts_with('/') { settings.public_base_url.join(url) } else { url.to_owned() };
+            format!("<p><a href=\"{}\">How {} uses your information</a></p>", esc(&href), esc(&clinic))
         })
-        .collect();
+        .unwrap_or_default();
     format!(
         "<form method=\"post\" action=\"{action}\" class=\"carepost-consent\">\
          <input type=\"hidden\" name=\"form_id\" value=\"{id}\">\
          <p><label for=\"cp-email\">Email address</label><br>\
-         <input id=\"cp-email\" name=\"email\" type=\"email\" required autocomplete=\"email\"></p>\
-         {fields}<fieldset><legend>Topics</legend>{topics}</fieldset>\
-         <div aria-hidden=\"true\" style=\"position:absolute;left:-10000px\"><label>Leave this empty \
+         <input id=\"cp-email\" name=\"email\" type=\"email\" required maxlength=\"254\" autocomplete=\"email\"></p>\
+         {fields}<fieldset><legend>Topics from {clinic_html}</legend>{topics}</fieldset>\
+         <div aria-hidden=\"true\" style=\"{HONEYPOT_STYLE}\"><label>Leave this empty \
          <input name=\"website\" type=\"text\" tabindex=\"-1\" autocomplete=\"off\"></label></div>\
-         <p>{text}</p><button type=\"submit\">Subscribe</button></form>",
+         <p>{text}</p>{privacy}<button type=\"submit\">Subscribe</button></form>",
         action = esc(&action),
         id = esc(&form.id),
+        clinic_html = esc(&clinic),
         text = esc(&form.consent_text),
     )
 }
@@ -236,10 +401,32 @@ async fn example_form(State(app): State<Arc<App>>, Path(form_id): Path<String>) 
         return pages::page(StatusCode::NOT_FOUND, "No such form", &["This form does not exist."], "");
     };
     super::record_id("form_id", &form.id);
-    pages::page(
+    pages::page_with_referrer(
         StatusCode::OK,
-        "Sign up for emails from your clinic",
+        &format!("Sign up for emails from {}", app.consent.clinic_name(Some(form))),
         &["Tick the topics you want. We will email you a link to confirm."],
         &example_form_markup(&app.settings, form),
+        // The post must carry this page's Origin (no token in this URL).
+        "strict-origin",
+    )
+}
+
+/// `GET /privacy`: the example form's privacy notice, what this service
+/// keeps about a person who signs up and how to withdraw.
+#[tracing::instrument(skip_all, fields(route = "GET /privacy"))]
+async fn privacy(State(app): State<Arc<App>>) -> Response {
+    let clinic = app.consent.clinic_name(None);
+    pages::page(
+        StatusCode::OK,
+        &format!("How {clinic} uses your information"),
+        &[
+            "When you sign up we keep your email address, the topics you chose, the details you chose to give, \
+             and proof of your consent: when it was given, the text you agreed to, and the address and browser \
+             it came from. All of it is stored encrypted.",
+            "We use it only to send you emails about the topics you chose. We do not sell or share it.",
+            "Every email has an unsubscribe link; one press stops the emails. You can also ask the clinic to \
+             erase your details.",
+        ],
+        "",
     )
 }

@@ -18,11 +18,14 @@ pub struct ApiError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
+    /// Seconds, sent as `Retry-After` (429).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, field: None, message: message.into() }
+        Self { status, error, field: None, message: message.into(), retry_after: None }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -31,11 +34,18 @@ impl ApiError {
             error: "invalid_field",
             field: Some(field.into()),
             message: message.into(),
+            retry_after: None,
         }
     }
 
     pub fn malformed(field: Option<String>, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, error: "malformed_body", field, message: message.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "malformed_body",
+            field,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -53,7 +63,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(&self)).into_response()
+        let mut response = (self.status, Json(&self)).into_response();
+        // Also for answers outside the routers' layers (the 404 fallback).
+        response
+            .headers_mut()
+            .insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -71,6 +89,15 @@ impl From<AppError> for ApiError {
                 "origin_not_allowed",
                 "this form does not accept submissions from this page's origin",
             ),
+            AppError::Unauthenticated => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "signature_required",
+                "a request without an Origin must be signed by the form's server (see docs/consent.md)",
+            ),
+            AppError::RateLimited { retry_after_seconds } => ApiError {
+                retry_after: Some(retry_after_seconds),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests, try again later")
+            },
             other => {
                 if other.is_transient() {
                     tracing::warn!(error = %other, "request failed, transient");

@@ -30,19 +30,21 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError
 /// scrubbed parse error (`domain::scrub`): it never quotes a value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let raw = e.inner().to_string();
-        let (field, message) = field_and_message(&path, &raw, &scrub::parse_error(e.inner()));
+        let (field, message) = field_and_message(&path, &scrub::parse_error(e.inner()));
         ApiError::malformed(field, message)
-    })
+    })?;
+    // One document and nothing after it but whitespace.
+    de.end().map_err(|_| ApiError::malformed(None, "the body holds more than one JSON document"))?;
+    Ok(value)
 }
 
 /// Parses an HTML form body (repeated keys become lists).
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_html_form::from_bytes(bytes).map_err(|e| {
         let raw = e.to_string();
-        let (field, message) = field_and_message(".", &raw, &scrub::parse_error_message(&raw));
+        let (field, message) = field_and_message(".", &scrub::parse_error_message(&raw));
         ApiError::malformed(field, message)
     })
 }
@@ -52,17 +54,18 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 const FORMATS: &[(&str, &str)] =
     &[("launch_at", "must be an RFC 3339 date and time with its UTC offset, e.g. 2026-12-03T09:00:00Z")];
 
-/// Names the field from serde's path, or from a "missing/unknown field `x`"
-/// message at that path; the message is the scrubbed one. An unknown key is
-/// named back to its sender only in the answer (these are not logged).
-fn field_and_message(path: &str, raw: &str, scrubbed: &ScrubbedError) -> (Option<String>, String) {
+/// Names the field from serde's path, or from a "missing field `x`" message
+/// at that path; the message is the scrubbed one. An unknown key is never
+/// named back: it is the sender's text, and the answer names known fields only.
+fn field_and_message(path: &str, scrubbed: &ScrubbedError) -> (Option<String>, String) {
     let prefix = if path == "." { String::new() } else { format!("{path}.") };
     let name = match scrubbed.kind() {
         ParseErrorKind::MissingField => scrubbed.field().map(str::to_owned).map(|n| (n, "is required")),
-        ParseErrorKind::UnknownField => raw
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next())
-            .map(|n| (n.to_owned(), "is not a known field")),
+        ParseErrorKind::UnknownField => {
+            let parent = path.rsplit_once('.').map(|(p, _)| p).filter(|p| !p.is_empty() && *p != ".");
+            let within = parent.map(|p| format!(" in {p}")).unwrap_or_default();
+            return (parent.map(str::to_owned), format!("the body holds a field that is not known{within}"));
+        }
         _ => None,
     };
     if let Some((name, message)) = name {
@@ -98,19 +101,31 @@ pub enum BodyKind {
     Form,
 }
 
+/// The body's media type, exactly `application/json` or
+/// `application/x-www-form-urlencoded`, with at most a UTF-8 `charset`.
 pub fn body_kind(parts: &axum::http::HeaderMap) -> Result<BodyKind, ApiError> {
-    let ct = parts.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    if ct.starts_with("application/json") {
-        Ok(BodyKind::Json)
-    } else if ct.starts_with("application/x-www-form-urlencoded") {
-        Ok(BodyKind::Form)
-    } else {
-        Err(ApiError::new(
+    let unsupported = || {
+        ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send application/json or application/x-www-form-urlencoded",
-        ))
+        )
+    };
+    let ct = parts.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).ok_or_else(unsupported)?.to_ascii_lowercase();
+    let mut pieces = ct.split(';');
+    let kind = match pieces.next().unwrap_or_default().trim() {
+        "application/json" => BodyKind::Json,
+        "application/x-www-form-urlencoded" => BodyKind::Form,
+        _ => return Err(unsupported()),
+    };
+    for parameter in pieces {
+        let (name, value) = parameter.split_once('=').ok_or_else(unsupported)?;
+        let value = value.trim().trim_matches('"');
+        if name.trim() != "charset" || !matches!(value, "utf-8" | "utf8") {
+            return Err(unsupported());
+        }
     }
+    Ok(kind)
 }
 
 /// The client's IP as the runtime saw it: the socket peer on the embedded

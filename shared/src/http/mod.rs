@@ -28,33 +28,45 @@ pub const BATCH_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 /// Public routes of the `consent` function: consent capture and confirmation.
 pub fn consent_router(app: Arc<App>) -> Router {
     let cors = consent::cors(&app.settings);
-    consent::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).layer(cors).with_state(app)
+    let router = consent::routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).layer(cors).with_state(app.clone());
+    with_security_headers(router, &app)
 }
 
 /// Public routes of the `webhooks` function: unsubscribe pages and
 /// one-click, first-party open and click tracking.
 pub fn webhooks_router(app: Arc<App>) -> Router {
-    webhooks::routes()
+    let router = webhooks::routes()
         .merge(tracking::routes())
         .merge(preferences::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .with_state(app)
+        .with_state(app.clone());
+    with_security_headers(router, &app)
 }
 
 /// Admin routes of the `contacts` function.
 pub fn contacts_router(app: Arc<App>) -> Router {
-    admin::contact_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+    let router = admin::contact_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app.clone());
+    with_security_headers(router, &app)
 }
 
 /// Admin routes of the `campaigns` function.
 pub fn campaigns_router(app: Arc<App>) -> Router {
-    admin::campaign_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app)
+    let router = admin::campaign_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app.clone());
+    with_security_headers(router, &app)
 }
 
 /// Every public route (the embedded server serves them on one port).
 pub fn public_router(app: Arc<App>) -> Router {
     consent_router(app.clone()).merge(webhooks_router(app))
+}
+
+/// `nosniff` on every answer; CSP, no framing, no referrer on HTML pages.
+fn with_security_headers(router: Router, app: &App) -> Router {
+    router.layer(axum::middleware::map_response_with_state(
+        pages::SecurityHeaders::new(&app.settings),
+        pages::security_headers,
+    ))
 }
 
 /// Every admin route. In AWS the HTTP API authorizes them with IAM; the

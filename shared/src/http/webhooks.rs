@@ -39,10 +39,17 @@ async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>
         Ok(target) => pages::page(
             StatusCode::OK,
             "Unsubscribe",
-            &[&format!("You can stop receiving '{}' emails, or all emails from us.", target.category)],
+            &[&format!(
+                "You can stop receiving emails about {}, or all emails from us.",
+                pages::label(&target.category)
+            )],
             &format!(
                 "{}{}<p><a href=\"{}\">Choose which topics you receive</a></p>",
-                pages::post_button(&format!("/u/{token}"), &format!("Unsubscribe from {}", target.category), ""),
+                pages::post_button(
+                    &format!("/u/{token}"),
+                    &format!("Unsubscribe from {}", pages::label(&target.category)),
+                    ""
+                ),
                 pages::post_button(&format!("/u/{token}?scope=all"), "Unsubscribe from all emails", "secondary"),
                 crate::app::consent::html_escape(&target.preferences_url)
             ),
@@ -59,7 +66,13 @@ async fn unsubscribe(
     headers: HeaderMap,
     Path(token): Path<String>,
     query: Result<Query<ScopeQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    // The one-click body (`List-Unsubscribe=One-Click`) is not needed, but
+    // it is read so its size limit applies.
+    if let Err(e) = super::extract::body_bytes(body) {
+        return e.into_response();
+    }
     let Ok(Query(q)) = query else {
         return ApiError::invalid("scope", "must be 'campaign' or 'all'").into_response();
     };

@@ -45,6 +45,8 @@ pub struct EmbeddedConfig {
     /// them from `CAREPOST_*` and its flags). Validated at start; the public
     /// base URL defaults to `http://<listen address>`.
     pub knobs: Knobs,
+    /// Header-read timeout and connection cap of the HTTP server.
+    pub server: super::ServerLimits,
 }
 
 impl EmbeddedConfig {
@@ -56,6 +58,7 @@ impl EmbeddedConfig {
             transport: TransportChoice::Outbox(None),
             run_workers: true,
             knobs: Knobs::default(),
+            server: super::ServerLimits::default(),
         }
     }
 }
@@ -239,16 +242,7 @@ impl EmbeddedStack {
         let token = Arc::new(admin_token.clone());
         let admin = http::admin_router(app.clone()).layer(middleware::from_fn_with_state(token, require_bearer));
         let router: Router = http::public_router(app.clone()).merge(admin).fallback(http::not_found);
-        let mut server_stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.changed().await;
-                });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(super::serve::serve(listener, router, config.server, stop_rx.clone())));
         if config.run_workers {
             for _ in 0..throughput.fanout_max_concurrency {
                 tasks.push(tokio::spawn(workers::run_fanout_worker(

@@ -7,6 +7,8 @@ pub mod aws;
 pub mod embedded;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod serve;
 pub(crate) mod workers;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStack, StackError, TransportChoice};
+pub use serve::ServerLimits;

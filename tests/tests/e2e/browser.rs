@@ -113,3 +113,75 @@ async fn a_patient_signs_up_on_a_clinic_page_confirms_changes_topics_and_unsubsc
     assert_eq!(app.ports.suppression.reason(&index).await.unwrap(), Some(SuppressionReason::UnsubscribeAll));
     assert_eq!(carepost::domain::verify_chain(&app.ports.consent.history(&contact).await.unwrap()), Ok(()));
 }
+
+/// Where the example-form tests leave their screenshots (1280 and 375 px).
+fn screenshots() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+async fn contact_and_profile(
+    app: &carepost::app::App,
+    email: &str,
+) -> (carepost::domain::ContactId, carepost::domain::Profile) {
+    let index = app.keyring.blind_index.index(&EmailAddress::parse(email).unwrap());
+    let record = app.ports.contacts.find_by_email_index(&index).await.unwrap().expect("contact created");
+    let (_, profile) = app.envelope.open(&record.id, &record.sealed, None).await.unwrap();
+    (record.id, profile)
+}
+
+#[tokio::test]
+async fn the_shipped_example_form_filled_as_a_patient_lands_on_thanks_and_confirms_from_the_email_in_chromium() {
+    let test = super::helpers::spawn_app().await;
+    let app = &test.stack.app;
+    let form = format!("{}/forms/web-signup", test.client.base);
+    let shots = screenshots();
+
+    let submitted =
+        browser(&["example-form", &form, shots.to_str().unwrap(), "robin.okafor@example.org", "full"]).await;
+
+    assert_eq!(submitted["url"], format!("{}/thanks", test.client.base), "{submitted}");
+    assert_eq!(submitted["heading"], "Thank you");
+    let (contact, profile) = contact_and_profile(app, "robin.okafor@example.org").await;
+    assert_eq!(profile.first_name.as_deref(), Some("Robin"));
+    assert_eq!(profile.date_of_birth.map(|d| d.to_string()).as_deref(), Some("1984-03-09"));
+    assert_eq!(profile.sex.map(|s| s.as_str()), Some("female"));
+    assert_eq!((profile.zip.as_deref(), profile.language.as_deref()), (Some("02139"), Some("es")));
+    assert_eq!(profile.conditions, ["asthma", "diabetes"]);
+    let mails = mails_in(&test.client.outbox, "confirm-");
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].text.contains("Wellness tips") && mails[0].text.contains("Condition updates"),
+        "{}",
+        mails[0].text
+    );
+
+    let link = confirmation_link(&mails[0]);
+    let page = browser(&["screenshot", &link, shots.join("confirm-375.png").to_str().unwrap(), "375"]).await;
+    let confirmed = browser(&["press", &link, "Confirm my subscription"]).await;
+
+    assert!(page["text"].as_str().unwrap().contains("Condition updates"), "the page names the topics: {page}");
+    assert_eq!(confirmed["heading"], "Subscription confirmed");
+    let grants = app.ports.consent.grants(&contact).await.unwrap();
+    assert_eq!(grants.len(), 2, "{grants:?}");
+    assert!(grants.iter().all(|g| g.status == ConsentStatus::Active), "{grants:?}");
+}
+
+#[tokio::test]
+async fn the_shipped_example_form_with_every_optional_field_empty_is_accepted_in_chromium() {
+    let test = super::helpers::spawn_app().await;
+    let app = &test.stack.app;
+    let form = format!("{}/forms/web-signup", test.client.base);
+
+    let submitted =
+        browser(&["example-form", &form, screenshots().to_str().unwrap(), "sam.lee@example.org", "empty"]).await;
+
+    assert_eq!(submitted["url"], format!("{}/thanks", test.client.base), "{submitted}");
+    let (contact, profile) = contact_and_profile(app, "sam.lee@example.org").await;
+    assert_eq!(profile, carepost::domain::Profile::default(), "nothing but the address was stored");
+    let grants = app.ports.consent.grants(&contact).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].status, ConsentStatus::Pending);
+    assert_eq!(mails_in(&test.client.outbox, "confirm-").len(), 1);
+}

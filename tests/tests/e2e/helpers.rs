@@ -20,6 +20,8 @@ pub struct Client {
     pub base: String,
     pub token: String,
     pub outbox: PathBuf,
+    /// The Origin a browser on the service's own example form sends.
+    pub origin: String,
 }
 
 pub struct TestApp {
@@ -57,6 +59,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut EmbeddedConfig)) -> Test
     let client = Client {
         http: http_client(),
         base: stack.base_url(),
+        origin: stack.app.settings.own_origin(),
         token: stack.admin_token.clone(),
         outbox: stack.outbox_dir.clone().unwrap_or_else(|| dir.path().join("no-outbox")),
     };
@@ -129,6 +132,8 @@ impl Client {
         self.http
             .post(format!("{}/v1/consent", self.base))
             .header("user-agent", "e2e-test-browser/1.0")
+            // A browser on the service's own example form.
+            .header("origin", &self.origin)
             .json(&json!({
                 "form_id": "web-signup",
                 "email": p.email,
@@ -284,6 +289,7 @@ pub fn client_for(base: &str, data_dir: &Path) -> Client {
     Client {
         http: http_client(),
         base: base.to_owned(),
+        origin: base.to_owned(),
         token: std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_owned(),
         outbox: data_dir.join("outbox"),
     }

@@ -140,6 +140,7 @@ async fn a_filled_honeypot_is_answered_like_any_submission_and_stores_nothing() 
     let response = c
         .http
         .post(format!("{}/v1/consent", c.base))
+        .header("origin", &c.base)
         .form(&[
             ("form_id", "web-signup"),
             ("email", "bot@example.org"),

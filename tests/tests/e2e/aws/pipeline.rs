@@ -55,6 +55,8 @@ async fn request(
     let request = http::Request::builder()
         .method(method)
         .uri(uri)
+        // As a browser on the service's own example form (harness.rs's public URL).
+        .header("origin", "https://mail.clinic.example")
         .header("content-type", content_type)
         .body(axum::body::Body::from(body))
         .unwrap();
