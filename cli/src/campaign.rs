@@ -16,8 +16,13 @@ pub enum CampaignCommand {
     Pause(Target),
     /// Continue a paused campaign: unfinished fan-out and held sends.
     Resume(Target),
-    /// Send every failed job of the campaign again.
+    /// Send every failed job of the campaign again (rows the provider refused
+    /// or that could not be rendered; not the stalled ones: see `redrive`).
     RetryFailed(Target),
+    /// Bring a stalled campaign's jobs back after an outage: its send jobs in
+    /// the dead-letter queue are moved back and every row not settled is
+    /// queued again. Nothing already sent is sent again.
+    Redrive(Target),
     /// Stop the campaign for good: no more fan-out, unsent jobs cancelled.
     Cancel(Target),
     /// The audience estimate: who would be reached, and why others would not
@@ -109,6 +114,7 @@ pub async fn run(command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::Pause(t) => (reqwest::Method::POST, "/pause", t),
         CampaignCommand::Resume(t) => (reqwest::Method::POST, "/resume", t),
         CampaignCommand::RetryFailed(t) => (reqwest::Method::POST, "/retry-failed", t),
+        CampaignCommand::Redrive(t) => (reqwest::Method::POST, "/redrive", t),
         CampaignCommand::Cancel(t) => (reqwest::Method::POST, "/cancel", t),
         CampaignCommand::Estimate(_) | CampaignCommand::Watch(_) => unreachable!("handled above"),
     };
