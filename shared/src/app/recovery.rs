@@ -67,8 +67,9 @@ impl CampaignLifecycle {
             return Ok(None);
         }
         let every = self.reconcile_interval().as_secs();
+        let jobs = stranded.max(dead_lettered.unwrap_or(0));
         let reason = format!(
-            "{stranded} send job(s) ran out of retries (the mail transport or a store kept failing) and wait in the \
+            "{jobs} send job(s) ran out of retries (the mail transport or a store kept failing) and wait in the \
              dead-letter queue; reconciliation re-queues them every {every} s, or now with `carepost campaign redrive`"
         );
         Ok(Some(Stalled { stranded, dead_lettered, reason }))
