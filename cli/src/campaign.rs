@@ -27,8 +27,13 @@ pub enum CampaignCommand {
     Pause(Target),
     /// Continue a paused campaign: unfinished fan-out and held sends.
     Resume(Target),
-    /// Send every failed job of the campaign again.
+    /// Send every failed job of the campaign again (rows the provider refused
+    /// or that could not be rendered; not the stalled ones: see `redrive`).
     RetryFailed(Target),
+    /// Bring a stalled campaign's jobs back after an outage: its send jobs in
+    /// the dead-letter queue are moved back and every row not settled is
+    /// queued again. Nothing already sent is sent again.
+    Redrive(Target),
     /// Stop the campaign for good: no more fan-out, unsent jobs cancelled.
     Cancel(Target),
     /// The audience estimate: who would be reached, and why others would not
@@ -95,6 +100,7 @@ pub async fn run(command: CampaignCommand, admin: &AdminConnection) -> anyhow::R
         CampaignCommand::Pause(t) => (Method::POST, "/pause", t),
         CampaignCommand::Resume(t) => (Method::POST, "/resume", t),
         CampaignCommand::RetryFailed(t) => (Method::POST, "/retry-failed", t),
+        CampaignCommand::Redrive(t) => (Method::POST, "/redrive", t),
         CampaignCommand::Cancel(t) => (Method::POST, "/cancel", t),
     };
     let id = target.checked_id()?;

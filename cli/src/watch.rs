@@ -27,7 +27,8 @@ pub async fn watch(target: &Target, admin: &AdminConnection) -> anyhow::Result<(
         let (audience, remaining) = (count(&report, "audience"), count(&report, "remaining"));
         let settled = audience.saturating_sub(remaining);
         let fanning_out = status == "fanning_out" || status == "draft";
-        bar.set_prefix(status.replace('_', " "));
+        let stalled = report["stalled"]["reason"].as_str();
+        bar.set_prefix(if stalled.is_some() { "stalled".to_owned() } else { status.replace('_', " ") });
         bar.set_length(audience.max(1));
         bar.set_position(settled);
         bar.set_message(format!(
@@ -40,6 +41,9 @@ pub async fn watch(target: &Target, admin: &AdminConnection) -> anyhow::Result<(
             count(&report, "evaluated"),
             if fanning_out { " (audience still growing)" } else { "" }
         ));
+        if let Some(why) = stalled {
+            bar.println(format!("stalled: {why}"));
+        }
         match status.as_str() {
             "completed" | "cancelled" => {
                 bar.finish();

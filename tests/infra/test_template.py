@@ -54,7 +54,7 @@ ALLOWED = {
     "SesEventsFunction": {
         "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable",
                    "ActivityTable"},
-        "queues": set(),
+        "queues": {"SesEventsQueue"},  # its own: transient failures back off there
         "ses": False,
     },
 }

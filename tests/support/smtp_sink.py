@@ -1,7 +1,9 @@
 """A loopback SMTP sink for tests: stores every message it accepts as a
 file in --dir. It offers no STARTTLS, so it also proves that the SMTP
 transport refuses a server without it. With --reject-while FILE, while FILE
-exists, recipients whose address starts with "reject" get a permanent 550."""
+exists, recipients whose address starts with "reject" get a permanent 550.
+With --down-while FILE, while FILE exists, every recipient gets a transient
+451 (an outage of the relay)."""
 
 import argparse
 import os
@@ -13,11 +15,14 @@ from aiosmtpd.controller import Controller
 
 
 class Store:
-    def __init__(self, directory, reject_while=None):
+    def __init__(self, directory, reject_while=None, down_while=None):
         self.directory = directory
         self.reject_while = reject_while
+        self.down_while = down_while
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.down_while and os.path.exists(self.down_while):
+            return "451 4.3.0 Service temporarily unavailable"
         if self.reject_while and os.path.exists(self.reject_while) and address.startswith("reject"):
             return "550 5.1.1 Mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -36,8 +41,9 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--reject-while")
+    parser.add_argument("--down-while")
     args = parser.parse_args()
-    controller = Controller(Store(args.dir, args.reject_while), hostname="127.0.0.1", port=args.port)
+    controller = Controller(Store(args.dir, args.reject_while, args.down_while), hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

@@ -22,6 +22,7 @@ mod e2e {
     pub mod mime_python;
     pub mod one_click_python;
     pub mod openapi;
+    pub mod outage;
     pub mod phi_scan;
     pub mod pipeline;
     pub mod preferences;

@@ -8,10 +8,12 @@ use carepost::runtime::{aws, lambda};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
-    let app = aws::build_from_env().await?.app;
+    let built = aws::build_from_env().await?;
+    let queue = built.events_queue.ok_or("EVENTS_QUEUE_URL is not set: the events function backs off on its queue")?;
+    let app = built.app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move { Ok::<_, lambda_runtime::Error>(lambda::handle_events(&app, event.payload).await) }
+        let (app, queue) = (app.clone(), queue.clone());
+        async move { Ok::<_, lambda_runtime::Error>(lambda::handle_events(&app, queue.as_ref(), event.payload).await) }
     }))
     .await
 }

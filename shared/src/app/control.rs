@@ -35,6 +35,10 @@ pub struct CampaignLifecycle {
     pub(super) catalog: Arc<CampaignCatalog>,
     pub(super) reputation: ReputationGuard,
     pub(super) clock: Arc<dyn Clock>,
+    /// The one retry policy: how long a released job can still be waiting.
+    pub(super) retry: crate::domain::RetryPolicy,
+    /// `VisibilityTimeoutSeconds`: the interval of reconciliation ticks.
+    pub(super) visibility: std::time::Duration,
 }
 
 impl CampaignLifecycle {
@@ -130,6 +134,8 @@ impl CampaignLifecycle {
             && self.campaigns.transition(id, CampaignStatus::FanningOut, CampaignStatus::Sending).await?
         {
             status = CampaignStatus::Sending;
+            // Once, with the move (it is conditional): the reconciliation ticks start.
+            self.arm_reconciliation(id).await?;
         }
         if status == CampaignStatus::Sending {
             let emitted: u64 = shards.iter().map(|s| s.emitted).sum();
@@ -219,7 +225,7 @@ impl CampaignLifecycle {
     }
 
     /// Reopens `which` rows page by page and enqueues their jobs.
-    async fn requeue(&self, id: &CampaignId, which: Reopenable) -> Result<u64, AppError> {
+    pub(super) async fn requeue(&self, id: &CampaignId, which: Reopenable) -> Result<u64, AppError> {
         let mut after = None;
         let mut requeued = 0u64;
         loop {

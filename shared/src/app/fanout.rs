@@ -20,6 +20,8 @@ pub enum ShardOutcome {
     NotFanningOut,
     /// A scheduled launch's wake-up was handled; the campaign's status after it.
     Launch(CampaignStatus),
+    /// A reconciliation tick: how many stranded jobs it enqueued again.
+    Reconciled(u64),
 }
 
 pub struct Fanout {
@@ -46,6 +48,9 @@ impl Fanout {
             FanoutMessage::Shard(job) => self.process_shard(job, deadline).await,
             FanoutMessage::Launch(job) => {
                 Ok(ShardOutcome::Launch(self.lifecycle.process_scheduled_launch(&job.launch_campaign_id).await?))
+            }
+            FanoutMessage::Reconcile(job) => {
+                Ok(ShardOutcome::Reconciled(self.lifecycle.reconcile(&job.reconcile_campaign_id).await?))
             }
         }
     }

@@ -39,6 +39,7 @@ pub(crate) mod judge;
 pub(crate) mod keys;
 pub(crate) mod preferences;
 pub(crate) mod preview;
+pub(crate) mod recovery;
 pub(crate) mod report;
 pub(crate) mod report_html;
 pub mod send;
@@ -160,6 +161,8 @@ impl App {
             catalog: catalog.clone(),
             reputation: settings.reputation,
             clock: clock.clone(),
+            retry: crate::domain::RetryPolicy::new(settings.throughput.max_receive_count),
+            visibility: settings.throughput.visibility_timeout(),
         });
         let judge = Arc::new(AudienceJudge {
             suppression: p.suppression.clone(),
@@ -285,6 +288,7 @@ impl App {
                 ledger: p.ledger.clone(),
                 catalog: catalog.clone(),
                 settings: settings.clone(),
+                lifecycle: lifecycle.clone(),
             },
             keys: KeyRotation { contacts: p.contacts.clone(), envelope: envelope.clone(), audit: audit.clone(), clock },
             events,

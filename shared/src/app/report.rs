@@ -25,6 +25,9 @@ pub struct CampaignReport {
     /// Why it is paused, while it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
+    /// Jobs that ran out of retries and how they come back, while that lasts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<super::recovery::Stalled>,
     /// When fan-out starts (or started), for a scheduled campaign.
     #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub launch_at: Option<time::OffsetDateTime>,
@@ -199,6 +202,7 @@ pub struct Reports {
     pub(super) ledger: Arc<dyn SendLedger>,
     pub(super) catalog: Arc<CampaignCatalog>,
     pub(super) settings: Arc<Settings>,
+    pub(super) lifecycle: Arc<super::CampaignLifecycle>,
 }
 
 impl Reports {
@@ -221,6 +225,7 @@ impl Reports {
             name: loaded.campaign.name.clone(),
             status: record.status,
             paused_reason: record.paused_reason.clone().filter(|_| record.status == CampaignStatus::Paused),
+            stalled: self.lifecycle.stalled(id).await?,
             launch_at: loaded.campaign.launch_at,
             category: loaded.campaign.category.clone(),
             shards_total: record.shards,

@@ -137,6 +137,15 @@ impl SendLedger for LedgerThatCannotRecordSends {
     ) -> Result<Vec<ContactId>, StoreError> {
         self.0.reopenable(c, which, after, limit).await
     }
+    async fn stranded(
+        &self,
+        c: &CampaignId,
+        lapsed_before: time::OffsetDateTime,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        self.0.stranded(c, lapsed_before, after, limit).await
+    }
     async fn reopen(&self, c: &CampaignId, k: &ContactId, which: Reopenable) -> Result<bool, StoreError> {
         self.0.reopen(c, k, which).await
     }

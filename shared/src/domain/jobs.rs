@@ -21,25 +21,44 @@ pub struct ScheduledLaunchJob {
     pub launch_campaign_id: CampaignId,
 }
 
+/// A sending campaign's reconciliation tick: re-queue its stranded ledger
+/// rows, then send itself again, delayed, until the campaign is finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileJob {
+    pub reconcile_campaign_id: CampaignId,
+}
+
+impl ReconcileJob {
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("job serializes")
+    }
+}
+
 /// What the fan-out queue carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FanoutMessage {
     Shard(FanoutShardJob),
     Launch(ScheduledLaunchJob),
+    Reconcile(ReconcileJob),
 }
 
 impl FanoutMessage {
     pub fn parse(body: &str) -> Result<Self, ParseJobError> {
-        match serde_json::from_str::<ScheduledLaunchJob>(body) {
-            Ok(launch) => Ok(FanoutMessage::Launch(launch)),
-            Err(_) => FanoutShardJob::parse(body).map(FanoutMessage::Shard),
+        if let Ok(launch) = serde_json::from_str::<ScheduledLaunchJob>(body) {
+            return Ok(FanoutMessage::Launch(launch));
         }
+        if let Ok(tick) = serde_json::from_str::<ReconcileJob>(body) {
+            return Ok(FanoutMessage::Reconcile(tick));
+        }
+        FanoutShardJob::parse(body).map(FanoutMessage::Shard)
     }
 
     pub fn campaign_id(&self) -> CampaignId {
         match self {
             FanoutMessage::Shard(job) => job.campaign_id,
             FanoutMessage::Launch(job) => job.launch_campaign_id,
+            FanoutMessage::Reconcile(job) => job.reconcile_campaign_id,
         }
     }
 }

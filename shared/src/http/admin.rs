@@ -53,6 +53,7 @@ pub fn campaign_routes() -> Router<Arc<App>> {
         .route("/v1/campaigns/{id}/pause", post(pause_campaign))
         .route("/v1/campaigns/{id}/resume", post(resume_campaign))
         .route("/v1/campaigns/{id}/retry-failed", post(retry_failed))
+        .route("/v1/campaigns/{id}/redrive", post(redrive))
         .route("/v1/campaigns/{id}/cancel", post(cancel_campaign))
 }
 
@@ -452,6 +453,15 @@ async fn resume_campaign(State(app): State<Arc<App>>, Path(id): Path<String>) ->
 async fn retry_failed(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let outcome = app.lifecycle.retry_failed(&campaign_id(&id)?).await?;
     Ok(Json(serde_json::json!({"id": id, "status": outcome.status, "requeued": outcome.requeued})).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/{id}/redrive", campaign_id = tracing::field::Empty))]
+async fn redrive(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let outcome = app.lifecycle.redrive(&campaign_id(&id)?).await?;
+    Ok(Json(serde_json::json!({
+        "id": id, "status": outcome.status, "redriven": outcome.redriven, "requeued": outcome.requeued
+    }))
+    .into_response())
 }
 
 #[tracing::instrument(skip_all, fields(route = "POST /v1/campaigns/preview"))]

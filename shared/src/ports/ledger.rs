@@ -97,6 +97,17 @@ pub trait SendLedger: Send + Sync {
         after: Option<&ContactId>,
         limit: usize,
     ) -> Result<Vec<ContactId>, StoreError>;
+    /// Up to `limit` contacts of `campaign`, after `after` in ID order, whose
+    /// rows are neither terminal nor held: released, or claimed, with the
+    /// last lease ended before `lapsed_before`. Past the longest back-off
+    /// such a row has no job left in the queue (it was dead-lettered).
+    async fn stranded(
+        &self,
+        campaign: &CampaignId,
+        lapsed_before: OffsetDateTime,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError>;
     /// Makes a `which` row claimable again (as if released); returns false
     /// (and changes nothing) if the row is not in that state.
     async fn reopen(&self, campaign: &CampaignId, contact: &ContactId, which: Reopenable) -> Result<bool, StoreError>;

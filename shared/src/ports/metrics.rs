@@ -9,7 +9,7 @@ pub enum Metric {
     Counter(CampaignCounter),
     /// The provider asked us to slow down.
     Throttled,
-    /// A send job failed its last receive and goes to the dead-letter queue.
+    /// A job failed its last receive and goes to the dead-letter queue.
     DeadLettered,
     /// A provider event matched no send (no campaign to attribute it to).
     UnmatchedEvent,

@@ -31,4 +31,14 @@ pub trait Queue: Send + Sync {
     async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), QueueError>;
     /// Approximate number of messages: (visible or in flight, in the dead-letter queue).
     async fn depth(&self) -> Result<(u64, u64), QueueError>;
+    /// Moves the dead-letter queue's messages whose body `select` accepts
+    /// back into this queue, visible at once with a fresh receive count;
+    /// returns how many moved. Others stay where they are.
+    async fn redrive(&self, select: &BodyFilter) -> Result<u64, QueueError>;
+    /// How many dead-lettered messages `select` accepts, where the queue can
+    /// tell without receiving them (`None` on SQS: only its depth is known).
+    async fn dead_lettered(&self, select: &BodyFilter) -> Result<Option<u64>, QueueError>;
 }
+
+/// Picks messages by body (a job's campaign, say).
+pub type BodyFilter = dyn Fn(&str) -> bool + Send + Sync;

@@ -47,6 +47,8 @@ pub struct AwsSettings {
     pub fanout_queue_url: String,
     pub send_queue_url: String,
     pub send_dlq_url: Option<String>,
+    /// The `ses-events` queue, for the events function's back-off.
+    pub events_queue_url: Option<String>,
     pub kms_key_id: String,
     pub ses_configuration_set: Option<String>,
     /// The knobs ([`Knobs`]), validated for the Lambda runtime.
@@ -77,13 +79,15 @@ struct Resources {
     #[serde(default, deserialize_with = "text_knob")]
     send_dlq_url: Option<String>,
     #[serde(default, deserialize_with = "text_knob")]
+    events_queue_url: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
     kms_key_id: Option<String>,
     #[serde(default, deserialize_with = "text_knob")]
     ses_configuration_set: Option<String>,
 }
 
 /// The variables naming resources (besides the knobs, [`crate::config::KNOB_NAMES`]).
-pub const RESOURCE_NAMES: [&str; 12] = [
+pub const RESOURCE_NAMES: [&str; 13] = [
     "CONTACTS_TABLE",
     "CONSENT_TABLE",
     "CAMPAIGNS_TABLE",
@@ -94,6 +98,7 @@ pub const RESOURCE_NAMES: [&str; 12] = [
     "FANOUT_QUEUE_URL",
     "SEND_QUEUE_URL",
     "SEND_DLQ_URL",
+    "EVENTS_QUEUE_URL",
     "KMS_KEY_ID",
     "SES_CONFIGURATION_SET",
 ];
@@ -119,6 +124,7 @@ pub fn settings_from(sources: &Figment) -> Result<AwsSettings, AwsSettingsError>
         fanout_queue_url: required(r.fanout_queue_url, "FANOUT_QUEUE_URL")?,
         send_queue_url: required(r.send_queue_url, "SEND_QUEUE_URL")?,
         send_dlq_url: r.send_dlq_url,
+        events_queue_url: r.events_queue_url,
         kms_key_id: required(r.kms_key_id, "KMS_KEY_ID")?,
         ses_configuration_set: r.ses_configuration_set,
         settings: knobs.validate(&runtime)?,
@@ -140,6 +146,8 @@ pub struct AwsApp {
     pub key_provider: Arc<KmsKeyProvider>,
     pub fanout_queue: Arc<SqsQueue>,
     pub send_queue: Arc<SqsQueue>,
+    /// Set when `EVENTS_QUEUE_URL` is (the events function's).
+    pub events_queue: Option<Arc<SqsQueue>>,
 }
 
 /// One client per service. Built from one `SdkConfig`; tests may attach
@@ -179,6 +187,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
     let sqs = clients.sqs;
     let key_provider = Arc::new(KmsKeyProvider::new(clients.kms, settings.kms_key_id.clone()));
     let fanout_queue = Arc::new(SqsQueue::new(sqs.clone(), settings.fanout_queue_url.clone(), None));
+    let events_queue = settings.events_queue_url.clone().map(|url| Arc::new(SqsQueue::new(sqs.clone(), url, None)));
     let send_queue = Arc::new(SqsQueue::new(sqs, settings.send_queue_url.clone(), settings.send_dlq_url.clone()));
     let transport = Arc::new(SesTransport::new(clients.sesv2, settings.ses_configuration_set.clone()));
     let t = &settings.tables;
@@ -211,7 +220,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         Arc::new(app_settings),
         RateShare::per_sender(&settings.settings.throughput),
     ));
-    Ok(AwsApp { app, key_provider, fanout_queue, send_queue })
+    Ok(AwsApp { app, key_provider, fanout_queue, send_queue, events_queue })
 }
 
 /// `build` with the SDK configuration loaded from the environment (honours `AWS_ENDPOINT_URL`).

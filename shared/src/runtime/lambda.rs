@@ -1,26 +1,23 @@
-//! Lambda glue: SQS batch handlers that report only the failed messages
-//! (`ReportBatchItemFailures`), back-off through the visibility timeout,
+//! Lambda glue: SQS batch handlers on the one message driver that report
+//! only the failed messages (`ReportBatchItemFailures`), back-off through
+//! the visibility timeout,
 //! and the HTTP adapter that hands API Gateway's source IP to the routers.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tracing::Instrument;
 
 pub use {aws_lambda_events, lambda_http, lambda_runtime};
 
-use super::workers::backoff;
+use super::driver::{self, Delivery, EventJobs, FanoutDeadline, FanoutJobs, JobHandler, SendJobs};
 use crate::app::App;
-use crate::app::send::SendError;
-use crate::domain::{FanoutMessage, MailEvent, SendJob};
-use crate::error::Classify;
+use crate::domain::Decision;
 use crate::http::extract::ClientIp;
-use crate::ports::{Metric, Queue};
+use crate::ports::Queue;
 
 /// JSON logs (the template sets the Lambda JSON log format); IDs and counts
 /// only. Each line carries its spans (`spans`: the handler's and the
@@ -79,169 +76,59 @@ fn receive_count(message: &SqsMessage) -> u32 {
     message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
 }
 
-/// Reports the message failed and delays its next delivery with jitter.
-async fn retry_later(queue: &dyn Queue, failures: &mut BatchFailures, message: &SqsMessage, base: Duration) {
-    failures.fail(message);
-    if let Some(receipt) = &message.receipt_handle
-        && let Err(e) = queue.change_visibility(receipt, backoff(receive_count(message), base)).await
-    {
-        tracing::warn!(error = %e, "could not set back-off");
+fn delivery(m: &SqsMessage) -> Delivery<'_> {
+    Delivery {
+        message_id: m.message_id.as_deref().unwrap_or(""),
+        body: m.body.as_deref().unwrap_or(""),
+        receive_count: receive_count(m),
     }
 }
 
-fn poison(message: &SqsMessage, error: &dyn std::fmt::Display) {
-    tracing::error!(error = %error, message_id = message.message_id.as_deref().unwrap_or(""),
-        receive_count = receive_count(message), "message cannot be processed; it will reach the dead-letter queue");
-}
-
-/// A span per SQS message: its ID and receive count, never its body.
-fn message_span(handler: &'static str, message: &SqsMessage) -> tracing::Span {
-    tracing::info_span!(
-        "message",
-        handler,
-        message_id = message.message_id.as_deref().unwrap_or(""),
-        receive_count = receive_count(message)
-    )
+/// Runs an SQS batch through the one message driver and maps each decision
+/// onto Lambda's queue: ack is left out of the failures (Lambda deletes
+/// it), retry is a failure whose visibility is changed to the back-off,
+/// dead-letter is a failure left as it is.
+async fn drive<H: JobHandler>(handler: H, queue: &dyn Queue, event: &SqsEvent) -> SqsBatchResponse {
+    let deliveries: Vec<Delivery<'_>> = event.records.iter().map(delivery).collect();
+    let decisions = driver::drive_batch(handler, deliveries, || false).await;
+    let mut failures = BatchFailures::default();
+    for (index, decision) in decisions {
+        let message = &event.records[index];
+        match decision {
+            Decision::Ack => {}
+            Decision::DeadLetter => failures.fail(message),
+            Decision::Retry { after } => {
+                failures.fail(message);
+                if let Some(receipt) = &message.receipt_handle
+                    && let Err(e) = queue.change_visibility(receipt, after).await
+                {
+                    // It reappears after the visibility timeout instead.
+                    tracing::warn!(error = %e, message_id = message.message_id.as_deref().unwrap_or(""),
+                        "could not set back-off");
+                }
+            }
+        }
+    }
+    failures.into_response()
 }
 
 /// `fanout`: one shard per message; continues itself before `deadline`.
 #[tracing::instrument(skip_all, fields(handler = "fanout", messages = event.records.len()))]
 pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-    let mut failures = BatchFailures::default();
-    for message in &event.records {
-        fanout_message(app, queue, message, deadline, &mut failures).instrument(message_span("fanout", message)).await;
-    }
-    failures.into_response()
-}
-
-async fn fanout_message(
-    app: &App,
-    queue: &dyn Queue,
-    message: &SqsMessage,
-    deadline: Instant,
-    failures: &mut BatchFailures,
-) {
-    let job = match FanoutMessage::parse(message.body.as_deref().unwrap_or("")) {
-        Ok(job) => job,
-        Err(e) => {
-            poison(message, &e);
-            return failures.fail(message);
-        }
-    };
-    match app.fanout.process_message(&job, Some(deadline)).await {
-        Ok(outcome) => tracing::info!(campaign_id = %job.campaign_id(), ?outcome, "fan-out message"),
-        Err(e) if e.is_transient() => {
-            tracing::warn!(error = %e, campaign_id = %job.campaign_id(), "fan-out message will retry");
-            retry_later(queue, failures, message, Duration::from_secs(1)).await;
-        }
-        Err(e) => {
-            poison(message, &e);
-            failures.fail(message);
-        }
-    }
+    drive(FanoutJobs { app, deadline: FanoutDeadline::At(deadline) }, queue, &event).await
 }
 
 /// `sender`: each job exactly once; throttled and transient failures back off.
 #[tracing::instrument(skip_all, fields(handler = "sender", messages = event.records.len()))]
 pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = BatchFailures::default();
-    let mut campaigns: HashMap<crate::domain::CampaignId, usize> = HashMap::new();
-    for message in &event.records {
-        send_message(app, queue, message, &mut failures, &mut campaigns)
-            .instrument(message_span("sender", message))
-            .await;
-    }
-    for (campaign, opened) in campaigns {
-        // After the batch: a failed audit write is logged, the mail is out.
-        if let Err(e) = app.sender.record_batch(&campaign, opened).await {
-            tracing::error!(error = %e, campaign_id = %campaign, "send batch not recorded in the audit log");
-        }
-        if let Err(e) = app.lifecycle.advance(&campaign).await {
-            tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
-        }
-    }
-    failures.into_response()
+    drive(SendJobs::new(app), queue, &event).await
 }
 
-async fn send_message(
-    app: &App,
-    queue: &dyn Queue,
-    message: &SqsMessage,
-    failures: &mut BatchFailures,
-    campaigns: &mut HashMap<crate::domain::CampaignId, usize>,
-) {
-    let job = match SendJob::parse(message.body.as_deref().unwrap_or("")) {
-        Ok(job) => job,
-        Err(e) => {
-            poison(message, &e);
-            return failures.fail(message);
-        }
-    };
-    let opened = campaigns.entry(job.campaign_id).or_insert(0usize);
-    let failed = match app.sender.process(&job).await {
-        Ok(outcome) => {
-            tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job");
-            *opened += usize::from(outcome.opened_contact());
-            false
-        }
-        Err(SendError::Permanent(e)) => {
-            poison(message, &e);
-            failures.fail(message);
-            true
-        }
-        Err(SendError::Busy { retry_after }) => {
-            // Wait out the holder's lease in one step: a busy job must not
-            // use up its receives and land in the dead-letter queue.
-            failures.fail(message);
-            if let Some(receipt) = &message.receipt_handle
-                && let Err(e) = queue.change_visibility(receipt, retry_after).await
-            {
-                tracing::warn!(error = %e, "could not delay a busy job");
-            }
-            true
-        }
-        Err(e) => {
-            let base = if matches!(e, SendError::Throttled) { Duration::from_secs(2) } else { Duration::from_secs(1) };
-            tracing::warn!(error = %e, campaign_id = %job.campaign_id, "send job will retry");
-            retry_later(queue, failures, message, base).await;
-            true
-        }
-    };
-    // SQS moves a message to the dead-letter queue when this receive was its last.
-    if failed && receive_count(message) >= app.settings.throughput.max_receive_count {
-        app.ports.metrics.count(Some(&job.campaign_id), Metric::DeadLettered, 1);
-    }
-}
-
-/// `ses-events`: provider events, SNS-wrapped or EventBridge-shaped.
+/// `ses-events`: provider events, SNS-wrapped or EventBridge-shaped, in SQS
+/// records; transient failures back off on `queue` like every other job.
 #[tracing::instrument(skip_all, fields(handler = "ses-events", messages = event.records.len()))]
-pub async fn handle_events(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = BatchFailures::default();
-    for message in &event.records {
-        events_message(app, message, &mut failures).instrument(message_span("ses-events", message)).await;
-    }
-    failures.into_response()
-}
-
-async fn events_message(app: &App, message: &SqsMessage, failures: &mut BatchFailures) {
-    let parsed = match MailEvent::parse(message.body.as_deref().unwrap_or("")) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            poison(message, &e);
-            return failures.fail(message);
-        }
-    };
-    match app.events.process(&parsed).await {
-        Ok(outcome) => tracing::info!(?outcome, kind = ?parsed.kind, "mail event"),
-        Err(e) if e.is_transient() => {
-            tracing::warn!(error = %e, "mail event will retry");
-            failures.fail(message);
-        }
-        Err(e) => {
-            poison(message, &e);
-            failures.fail(message);
-        }
-    }
+pub async fn handle_events(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
+    drive(EventJobs { app }, queue, &event).await
 }
 
 /// Puts API Gateway's source IP where the routers look for it.

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub(crate) mod driver;
 pub mod embedded;
 #[cfg(feature = "aws")]
 pub mod lambda;

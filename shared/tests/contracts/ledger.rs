@@ -42,6 +42,29 @@ pub async fn ledger_contract(ledger: &dyn SendLedger) {
     failed_rows_are_listed_in_id_order_and_reopened_for_a_new_claim(ledger).await;
     held_rows_are_told_apart_from_other_skips(ledger).await;
     each_provider_event_is_first_only_once_per_message(ledger).await;
+    stranded_rows_are_released_or_lapsed_claims_past_the_time_never_settled_ones(ledger).await;
+}
+
+pub async fn stranded_rows_are_released_or_lapsed_claims_past_the_time_never_settled_ones(ledger: &dyn SendLedger) {
+    let campaign = CampaignId::new_random();
+    let mut contacts: Vec<ContactId> = (0..3).map(|_| ContactId::new_random()).collect();
+    contacts.sort_by_key(ToString::to_string);
+    let (released, claimed, done) = (contacts[0], contacts[1], contacts[2]);
+    ledger.claim(&campaign, &released, T0, LEASE).await.unwrap();
+    ledger.release(&campaign, &released, 1).await.unwrap();
+    ledger.claim(&campaign, &claimed, T0 + Duration::from_secs(100), LEASE).await.unwrap();
+    ledger.claim(&campaign, &done, T0, LEASE).await.unwrap();
+    ledger.settle(&campaign, &done, 1, &sent("stranded-contract")).await.unwrap();
+
+    let inside_the_released_lease = ledger.stranded(&campaign, T0 + Duration::from_secs(10), None, 10).await.unwrap();
+    let after_it = ledger.stranded(&campaign, T0 + LEASE + Duration::from_secs(2), None, 10).await.unwrap();
+    let after_both = ledger.stranded(&campaign, T0 + Duration::from_secs(200), None, 10).await.unwrap();
+    let paged = ledger.stranded(&campaign, T0 + Duration::from_secs(200), Some(&released), 10).await.unwrap();
+
+    assert_eq!(inside_the_released_lease, Vec::<ContactId>::new(), "its retry may still be waiting");
+    assert_eq!(after_it, vec![released]);
+    assert_eq!(after_both, vec![released, claimed], "in ID order; the sent row never");
+    assert_eq!(paged, vec![claimed]);
 }
 
 pub async fn each_provider_event_is_first_only_once_per_message(ledger: &dyn SendLedger) {

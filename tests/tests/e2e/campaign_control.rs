@@ -65,7 +65,7 @@ async fn provider_event(app: &TestApp, job: &SendJob, event: serde_json::Value) 
     app.stack.app.events.process(&MailEvent::parse(&event.to_string()).unwrap()).await.unwrap();
 }
 
-fn campaign_mail_per_recipient(dir: &std::path::Path) -> HashMap<String, usize> {
+pub fn campaign_mail_per_recipient(dir: &std::path::Path) -> HashMap<String, usize> {
     let mut per = HashMap::new();
     for mail in mails_in(dir, "").into_iter().filter(|m| !m.list_unsubscribe.is_empty()) {
         *per.entry(mail.to).or_default() += 1;

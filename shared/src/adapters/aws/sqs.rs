@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMes
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::kms::sanitize_code;
-use crate::ports::{Queue, QueueError, ReceivedMessage};
+use crate::ports::{BodyFilter, Queue, QueueError, ReceivedMessage};
 
 /// SQS's limits: entries per `SendMessageBatch`, messages per `ReceiveMessage`
 /// and the longest long poll.
@@ -255,6 +255,33 @@ impl Queue for SqsQueue {
             .await
             .map_err(receipt_error("ChangeMessageVisibility"))?;
         Ok(())
+    }
+
+    /// Receives from the dead-letter queue and sends the chosen bodies back
+    /// (then deletes them there): SQS's own message move task moves a whole
+    /// queue, not one campaign's jobs, and moto does not implement it. The
+    /// messages not chosen stay hidden for the dead-letter queue's
+    /// visibility timeout and then reappear there, unchanged.
+    async fn redrive(&self, select: &BodyFilter) -> Result<u64, QueueError> {
+        let Some(url) = &self.dead_letter_url else { return Ok(0) };
+        let dlq = SqsQueue::new(self.client.clone(), url.clone(), None);
+        let mut moved = 0u64;
+        loop {
+            let batch = dlq.receive_once(BATCH as i32, 0).await?;
+            if batch.is_empty() {
+                return Ok(moved);
+            }
+            for message in batch.iter().filter(|m| select(m.body.expose())) {
+                // Sent before it is deleted: at worst a job runs twice, and the ledger absorbs it.
+                self.send_batch(std::slice::from_ref(&message.body.expose().to_owned())).await?;
+                dlq.delete(&message.receipt_handle).await?;
+                moved += 1;
+            }
+        }
+    }
+
+    async fn dead_lettered(&self, _select: &BodyFilter) -> Result<Option<u64>, QueueError> {
+        Ok(None)
     }
 
     async fn depth(&self) -> Result<(u64, u64), QueueError> {

@@ -138,7 +138,9 @@ impl SendLedger for SqliteSendLedger {
             .call(move |c| {
                 let changed = c
                     .execute(
-                        "UPDATE send_ledger SET state = 'released', lease_until = NULL
+                        // The lease end stays: it tells reconciliation when the
+                        // job's back-off has run out (`stranded`).
+                        "UPDATE send_ledger SET state = 'released'
                          WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
                         params![campaign, contact, attempt],
                     )
@@ -231,6 +233,37 @@ impl SendLedger for SqliteSendLedger {
                 let (state, reason) = reopenable_state(which);
                 let ids: Vec<String> = stmt
                     .query_map(params![campaign, after, limit, state, reason], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?;
+                ids.iter()
+                    .map(|id| ContactId::parse(id).map_err(|e| StoreError::corrupt_from("send_ledger.contact_id", e)))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn stranded(
+        &self,
+        campaign: &CampaignId,
+        lapsed_before: OffsetDateTime,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        let (campaign, after) = (campaign.to_string(), after.map(ToString::to_string).unwrap_or_default());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT contact_id FROM send_ledger
+                         WHERE campaign_id = ?1 AND contact_id > ?2 AND state IN ('released', 'claimed')
+                           AND COALESCE(lease_until, updated_at) < ?4
+                         ORDER BY contact_id LIMIT ?3",
+                    )
+                    .map_err(unavailable)?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let ids: Vec<String> = stmt
+                    .query_map(params![campaign, after, limit, unix(lapsed_before)], |r| r.get(0))
                     .map_err(unavailable)?
                     .collect::<Result<_, _>>()
                     .map_err(unavailable)?;

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::db::Db;
-use crate::ports::{Clock, Queue, QueueError, ReceivedMessage, StoreError, SystemClock};
+use crate::ports::{BodyFilter, Clock, Queue, QueueError, ReceivedMessage, StoreError, SystemClock};
 
 /// The same knobs, with the same meaning, as the SAM template's queues.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +92,22 @@ impl SqliteQueue {
             })
             .await
             .map_err(queue_error)
+    }
+
+    /// (seq, body) of every dead-lettered message `select` accepts.
+    async fn dead_lettered_seqs(&self, select: &BodyFilter) -> Result<Vec<i64>, QueueError> {
+        let dlq = self.dead_letter_name.clone();
+        let rows: Vec<(i64, String)> = self
+            .db
+            .call(move |c| {
+                let mut stmt =
+                    c.prepare("SELECT seq, body FROM queue_messages WHERE queue = ?1 ORDER BY seq").map_err(sql)?;
+                let rows = stmt.query_map([dlq], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+                rows.map(|r| r.map_err(sql)).collect()
+            })
+            .await
+            .map_err(queue_error)?;
+        Ok(rows.into_iter().filter(|(_, body)| select(body)).map(|(seq, _)| seq).collect())
     }
 
     async fn receive_now(&self, max: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
@@ -234,6 +250,34 @@ impl Queue for SqliteQueue {
             .await
             .map_err(queue_error)?;
         if changed == 1 { Ok(()) } else { Err(QueueError::StaleReceipt) }
+    }
+
+    async fn redrive(&self, select: &BodyFilter) -> Result<u64, QueueError> {
+        let seqs = self.dead_lettered_seqs(select).await?;
+        let (name, dlq, now) = (self.name.clone(), self.dead_letter_name.clone(), ms(self.clock.now()));
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(sql)?;
+                let mut moved = 0u64;
+                for seq in seqs {
+                    moved += tx
+                        .execute(
+                            "UPDATE queue_messages SET queue = ?2, receive_count = 0, receipt = NULL, visible_at_ms = ?4
+                             WHERE seq = ?1 AND queue = ?3",
+                            params![seq, name, dlq, now],
+                        )
+                        .map_err(sql)? as u64;
+                }
+                tx.commit().map_err(sql)?;
+                Ok(moved)
+            })
+            .await
+            .map_err(queue_error)
+            .inspect(|_| self.notify.notify_waiters())
+    }
+
+    async fn dead_lettered(&self, select: &BodyFilter) -> Result<Option<u64>, QueueError> {
+        Ok(Some(self.dead_lettered_seqs(select).await?.len() as u64))
     }
 
     async fn depth(&self) -> Result<(u64, u64), QueueError> {

@@ -60,9 +60,10 @@ async fn deliver_send_events(stack: &MotoStack, app: &Arc<App>, campaign: &Campa
             stack.clients.sqs.send_message().queue_url(events_url).message_body(body).send().await.unwrap();
         }
     }
+    let queue = stack.events_queue();
     drain(&stack.clients.sqs, events_url, 10, Duration::from_secs(30), |event| {
-        let app = app.clone();
-        async move { lambda::handle_events(&app, event).await }
+        let (app, queue) = (app.clone(), queue.clone());
+        async move { lambda::handle_events(&app, queue.as_ref(), event).await }
     })
     .await;
 }

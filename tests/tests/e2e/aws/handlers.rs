@@ -237,18 +237,20 @@ async fn the_ses_events_function_counts_every_event_type_once_from_sns_and_from_
         panic!("the job was sent")
     };
     let ses_id = provider_message_id.as_str().to_owned();
+    let events = stack.events_queue();
 
     for name in EVERY_EVENT_TYPE {
         let sns = sqs_event(&format!("ses-events/{name}.json"), &[(SAMPLE_SES_ID, &ses_id)]);
         let bridged = as_eventbridge(&sns);
         for (shape, event) in [("SNS", sns), ("EventBridge", bridged)] {
-            let response = lambda::handle_events(app, event).await;
+            let response = lambda::handle_events(app, events.as_ref(), event).await;
             assert!(response.batch_item_failures.is_empty(), "{name} ({shape}): {:?}", response.batch_item_failures);
         }
     }
-    let sample_bridge = lambda::handle_events(app, sqs_event("ses-events/eventbridge-delivery.json", &[])).await;
-    let unknown = lambda::handle_events(app, sqs_event("ses-events/delivery.json", &[])).await;
-    let garbage = lambda::handle_events(app, sqs_event("sender/poison.json", &[])).await;
+    let sample_bridge =
+        lambda::handle_events(app, events.as_ref(), sqs_event("ses-events/eventbridge-delivery.json", &[])).await;
+    let unknown = lambda::handle_events(app, events.as_ref(), sqs_event("ses-events/delivery.json", &[])).await;
+    let garbage = lambda::handle_events(app, events.as_ref(), sqs_event("sender/poison.json", &[])).await;
 
     assert!(unknown.batch_item_failures.is_empty(), "an unknown message ID is counted, not retried");
     assert!(sample_bridge.batch_item_failures.is_empty());

@@ -42,6 +42,11 @@ impl MotoStack {
     pub fn app(&self) -> &Arc<App> {
         &self.built.app
     }
+
+    /// The `ses-events` queue, where the events function backs off.
+    pub fn events_queue(&self) -> Arc<carepost::adapters::aws::sqs::SqsQueue> {
+        self.built.events_queue.clone().expect("the harness sets EVENTS_QUEUE_URL")
+    }
 }
 
 pub fn throughput() -> Throughput {
@@ -81,6 +86,7 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         fanout_queue_url: queues.fanout.0.clone(),
         send_queue_url: queues.send.0.clone(),
         send_dlq_url: Some(queues.send.1.clone()),
+        events_queue_url: Some(queues.events.0.clone()),
         kms_key_id: key_id,
         ses_configuration_set: None,
         settings: Knobs {

@@ -124,7 +124,8 @@ async fn ses_event(stack: &MotoStack, file: &str, ses_message_id: &str) {
     )
     .unwrap()
     .replace("010001928e8b1f2a-3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f-000000", ses_message_id);
-    let response = lambda::handle_events(stack.app(), serde_json::from_str(&text).unwrap()).await;
+    let response =
+        lambda::handle_events(stack.app(), stack.events_queue().as_ref(), serde_json::from_str(&text).unwrap()).await;
     assert!(response.batch_item_failures.is_empty());
 }
 

@@ -136,6 +136,56 @@ fn lease_end(now: OffsetDateTime, lease: Duration) -> i64 {
     unix(until) + i64::from(until.nanosecond() > 0)
 }
 
+impl DynamoSendLedger {
+    /// Up to `limit` contacts of `campaign` after `after`, in ID order,
+    /// whose rows pass `filter` (a filter applies after each page is read,
+    /// so this keeps paging until enough match).
+    async fn contacts_where(
+        &self,
+        campaign: &CampaignId,
+        filter: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .projection_expression("#sk")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#sk", "contact_id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pk", s(campaign.to_string()))
+            .consistent_read(true);
+        // A key condition may not compare with an empty string.
+        request = match after {
+            Some(after) => request
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_values(":after", s(after.to_string())),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        let mut pages = request.into_paginator().items().send();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? else { break };
+            out.push(
+                ContactId::parse(get_s(&item, "contact_id")?)
+                    .map_err(|e| StoreError::corrupt_from("ledger item has an invalid contact id", e))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl SendLedger for DynamoSendLedger {
     async fn claim(
@@ -253,8 +303,10 @@ impl SendLedger for DynamoSendLedger {
             campaign,
             contact,
             attempt,
-            "SET #state = :released, #updated = :now REMOVE #lease",
-            &[("#updated", "updated_at"), ("#lease", "lease_until")],
+            // The lease end stays: it tells reconciliation when the job's
+            // back-off has run out (`stranded`).
+            "SET #state = :released, #updated = :now",
+            &[("#updated", "updated_at")],
             vec![(":released", s(RELEASED)), (":now", now)],
         )
         .await
@@ -332,41 +384,27 @@ impl SendLedger for DynamoSendLedger {
         limit: usize,
     ) -> Result<Vec<ContactId>, StoreError> {
         let (filter, values) = reopenable_filter(which);
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .filter_expression(filter)
-            .projection_expression("#sk")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#sk", "contact_id")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pk", s(campaign.to_string()))
-            .consistent_read(true);
-        // A key condition may not compare with an empty string.
-        request = match after {
-            Some(after) => request
-                .key_condition_expression("#pk = :pk AND #sk > :after")
-                .expression_attribute_values(":after", s(after.to_string())),
-            None => request.key_condition_expression("#pk = :pk"),
-        };
-        if which == Reopenable::Held {
-            request = request.expression_attribute_names("#reason", "reason");
-        }
-        for (placeholder, value) in values {
-            request = request.expression_attribute_values(placeholder, value);
-        }
-        // The filter applies after each page is read: keep paging until enough match.
-        let mut pages = request.into_paginator().items().send();
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? else { break };
-            out.push(
-                ContactId::parse(get_s(&item, "contact_id")?)
-                    .map_err(|e| StoreError::corrupt_from("ledger item has an invalid contact id", e))?,
-            );
-        }
-        Ok(out)
+        let names: &[(&str, &str)] = if which == Reopenable::Held { &[("#reason", "reason")] } else { &[] };
+        self.contacts_where(campaign, filter, names, values, after, limit).await
+    }
+
+    async fn stranded(
+        &self,
+        campaign: &CampaignId,
+        lapsed_before: OffsetDateTime,
+        after: Option<&ContactId>,
+        limit: usize,
+    ) -> Result<Vec<ContactId>, StoreError> {
+        self.contacts_where(
+            campaign,
+            "(#state = :released OR #state = :claimed) AND \
+             (#lease < :before OR (attribute_not_exists(#lease) AND #updated < :before))",
+            &[("#lease", "lease_until"), ("#updated", "updated_at")],
+            vec![(":released", s(RELEASED)), (":claimed", s(CLAIMED)), (":before", n(unix(lapsed_before)))],
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn reopen(&self, campaign: &CampaignId, contact: &ContactId, which: Reopenable) -> Result<bool, StoreError> {
