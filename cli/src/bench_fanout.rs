@@ -86,6 +86,7 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
                 consent_text_sha256: None,
                 request_id: None,
                 expires_at: None,
+                imported: None,
                 sealed_proof: Vec::new(),
             };
             app.ports.consent.append(&ConsentEntry::chain(None, evidence), ConsentStatus::Active).await?;

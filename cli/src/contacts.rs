@@ -9,6 +9,12 @@
 //! (YYYY-MM-DD), sex, zip, language, conditions, medications, journey_stage,
 //! last_visit). Code lists (conditions, medications…) are separated by `;`.
 //! A column outside the schema stops the import before any row is sent.
+//!
+//! With `--consent-source NAME --consent-text FILE`, two more columns bring
+//! each patient's prior opt-ins over (`POST /v1/contacts:import-consent`):
+//! `consent_categories` (topics, `;`-separated) and `consented_at` (the date
+//! the patient gave it, YYYY-MM-DD or RFC 3339). Rows with no topics import
+//! the contact only.
 
 use std::path::PathBuf;
 
@@ -38,12 +44,48 @@ pub struct ImportArgs {
     /// Where the rejected rows are reported (CSV: row, field, reason).
     #[arg(long, value_name = "FILE", default_value = "rejected.csv")]
     pub rejects: PathBuf,
+    /// Also import each row's prior consent (columns consent_categories and
+    /// consented_at), recorded as captured by this system (e.g. "Epic MyChart").
+    #[arg(long, value_name = "NAME", requires = "consent_text")]
+    pub consent_source: Option<String>,
+    /// The consent text the patients agreed to in that system; its SHA-256 is
+    /// kept with every imported grant.
+    #[arg(long, value_name = "FILE", requires = "consent_source")]
+    pub consent_text: Option<PathBuf>,
 }
+
+/// The columns that carry prior consent (with `--consent-source`).
+const CONSENT_COLUMNS: [&str; 2] = ["consent_categories", "consented_at"];
 
 /// One data row: its number in the file (the header is row 1) and the item.
 struct Row {
     number: u64,
     item: Value,
+    /// The prior-consent entry, when the row names topics.
+    consent: Option<Value>,
+}
+
+/// The row's consent entry, or the (field, reason) it is refused for.
+fn consent_entry(header: &[String], record: &csv::StringRecord) -> Result<Option<Value>, (String, String)> {
+    let column = |name: &str| {
+        header.iter().position(|h| h == name).and_then(|i| record.get(i)).map(str::trim).unwrap_or_default()
+    };
+    let Some(categories) = split_list(column("consent_categories")) else { return Ok(None) };
+    for category in &categories {
+        carepost::domain::ConsentCategory::parse(category)
+            .map_err(|_| ("consent_categories".to_owned(), "names a topic that is not a valid topic ID".to_owned()))?;
+    }
+    let at = column("consented_at");
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let consented_at = match time::OffsetDateTime::parse(at, rfc3339) {
+        Ok(t) => t,
+        Err(_) => time::Date::parse(at, time::macros::format_description!("[year]-[month]-[day]"))
+            .map(|d| d.midnight().assume_utc())
+            .map_err(|_| ("consented_at".to_owned(), "must be a date (YYYY-MM-DD) or an RFC 3339 time".to_owned()))?,
+    };
+    let external_id = column("external_id");
+    Ok(Some(json!({"external_id": external_id, "categories": categories,
+        "consented_at": consented_at.format(rfc3339).unwrap_or_default()})))
 }
 
 fn split_list(value: &str) -> Option<Vec<String>> {
@@ -58,6 +100,7 @@ fn row_item(schema: &ContactSchema, header: &[String], record: &csv::StringRecor
         let value = value.trim();
         let is_list = schema.get(name).is_some_and(|d| d.kind == AttributeType::CodeList);
         match name.as_str() {
+            _ if CONSENT_COLUMNS.contains(&name.as_str()) => {}
             "external_id" => external_id = value.to_owned(),
             "email" => email = value.to_owned(),
             _ if is_list => {
@@ -105,7 +148,22 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
     let schema = ContactSchema::parse(&admin.get_json("/v1/schema").await?.to_string())
         .context("the stack's contact schema (GET /v1/schema)")?;
     let header: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-    if let Some(unknown) = header.iter().find(|h| h.as_str() != "external_id" && schema.get(h).is_none()) {
+    let consent = match (&args.consent_source, &args.consent_text) {
+        (Some(source), Some(text)) => {
+            let text = std::fs::read_to_string(text).with_context(|| format!("cannot read {}", text.display()))?;
+            carepost::domain::SourceSystem::parse(source).context("--consent-source")?;
+            for column in CONSENT_COLUMNS {
+                if !header.iter().any(|h| h == column) {
+                    bail!("--consent-source needs a '{column}' column");
+                }
+            }
+            Some(json!({"source_system": source, "consent_text_sha256": carepost::forms::sha256_hex(&text)}))
+        }
+        _ => None,
+    };
+    let known =
+        |h: &str| h == "external_id" || schema.get(h).is_some() || (consent.is_some() && CONSENT_COLUMNS.contains(&h));
+    if let Some(unknown) = header.iter().find(|h| !known(h)) {
         let columns: Vec<String> = std::iter::once("external_id".to_owned())
             .chain(schema.attributes().iter().map(|d| d.name.clone()))
             .collect();
@@ -127,6 +185,7 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         csv::Writer::from_path(&args.rejects).with_context(|| format!("cannot write {}", args.rejects.display()))?;
     rejects.write_record(["row", "field", "reason"])?;
     let (mut created, mut updated, mut rejected) = (0u64, 0u64, 0u64);
+    let (mut consent_imported, mut consent_unchanged) = (0u64, 0u64);
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut records = reader.records();
     let mut number = 1u64;
@@ -135,7 +194,16 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         if let Some(record) = &next {
             number += 1;
             match record {
-                Ok(record) => batch.push(Row { number, item: row_item(&schema, &header, record) }),
+                Ok(record) => match consent.as_ref().map(|_| consent_entry(&header, record)).transpose() {
+                    Ok(entry) => {
+                        batch.push(Row { number, item: row_item(&schema, &header, record), consent: entry.flatten() })
+                    }
+                    Err((field, reason)) => {
+                        rejected += 1;
+                        rejects.write_record([number.to_string(), field, reason])?;
+                        progress.inc(1);
+                    }
+                },
                 Err(_) => {
                     rejected += 1;
                     rejects.write_record([number.to_string(), String::new(), "not a well-formed CSV row".into()])?;
@@ -146,6 +214,7 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         if batch.len() == BATCH || (next.is_none() && !batch.is_empty()) {
             let rows = std::mem::take(&mut batch);
             let outcomes = if args.dry_run { check(&schema, &rows) } else { send(admin, &rows).await? };
+            let mut stored: Vec<&Row> = Vec::new();
             for (row, outcome) in rows.iter().zip(outcomes) {
                 match outcome {
                     Outcome::Created => created += 1,
@@ -153,6 +222,22 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
                     Outcome::Rejected(field, reason) => {
                         rejected += 1;
                         rejects.write_record([row.number.to_string(), field, reason])?;
+                        continue;
+                    }
+                }
+                if row.consent.is_some() {
+                    stored.push(row);
+                }
+            }
+            if let (Some(consent), false, false) = (&consent, args.dry_run, stored.is_empty()) {
+                for (row, outcome) in stored.iter().zip(send_consent(admin, consent, &stored).await?) {
+                    match outcome {
+                        Outcome::Created => consent_imported += 1,
+                        Outcome::Updated => consent_unchanged += 1,
+                        Outcome::Rejected(field, reason) => {
+                            rejected += 1;
+                            rejects.write_record([row.number.to_string(), field, reason])?;
+                        }
                     }
                 }
             }
@@ -171,6 +256,9 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         created + updated,
         args.rejects.display()
     );
+    if consent.is_some() && !args.dry_run {
+        println!("prior consent: {consent_imported} contacts granted topics, {consent_unchanged} unchanged");
+    }
     if rejected > 0 {
         // A script must not mistake a partial import for a complete one.
         return Err(crate::PartialFailure(format!("{rejected} rows were rejected")).into());
@@ -202,6 +290,26 @@ async fn send(admin: &AdminConnection, rows: &[Row]) -> anyhow::Result<Vec<Outco
         .map(|r| match r["status"].as_str() {
             Some("created") => Outcome::Created,
             Some("updated") => Outcome::Updated,
+            _ => Outcome::Rejected(
+                r["field"].as_str().unwrap_or_default().to_owned(),
+                r["message"].as_str().unwrap_or_default().to_owned(),
+            ),
+        })
+        .collect())
+}
+
+/// Posts the stored rows' consent entries; `Created` stands for imported,
+/// `Updated` for unchanged.
+async fn send_consent(admin: &AdminConnection, consent: &Value, rows: &[&Row]) -> anyhow::Result<Vec<Outcome>> {
+    let mut body = consent.clone();
+    body["entries"] = json!(rows.iter().map(|r| &r.consent).collect::<Vec<_>>());
+    let answer = admin.send_json(reqwest::Method::POST, "/v1/contacts:import-consent", Some(&body)).await?;
+    let results = answer["results"].as_array().context("the consent import answer has no results")?;
+    Ok(results
+        .iter()
+        .map(|r| match r["status"].as_str() {
+            Some("imported") => Outcome::Created,
+            Some("unchanged") => Outcome::Updated,
             _ => Outcome::Rejected(
                 r["field"].as_str().unwrap_or_default().to_owned(),
                 r["message"].as_str().unwrap_or_default().to_owned(),

@@ -7,6 +7,7 @@ mod e2e {
     pub mod bad_input;
     pub mod browser;
     pub mod campaign_control;
+    pub mod consent_import;
     pub mod consent_limits;
     pub mod contact_views;
     pub mod crash_restart;

@@ -94,6 +94,7 @@ impl HipaaAuthorizations {
             consent_text_sha256: Some(text_hash),
             request_id: None,
             expires_at: Some(expires_at),
+            imported: None,
             sealed_proof: self.consent_ledger.seal_proof(contact_id, &proof).await?,
         };
         let entry = self.consent_ledger.append(evidence, ConsentStatus::Active).await?;

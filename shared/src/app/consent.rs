@@ -214,6 +214,7 @@ impl ConsentIntake {
             consent_text_sha256: Some(form.consent_text_sha256.clone()),
             request_id: Some(ConsentRequestId::new_random()),
             expires_at: None,
+            imported: None,
             sealed_proof: self.consent_ledger.seal_proof(contact_id, proof).await?,
         })
     }
@@ -255,6 +256,7 @@ impl ConsentIntake {
             consent_text_sha256: request.evidence.consent_text_sha256.clone(),
             request_id: Some(request_id),
             expires_at: None,
+            imported: None,
             sealed_proof,
         };
         self.consent_ledger.append(evidence, ConsentStatus::Active).await?;

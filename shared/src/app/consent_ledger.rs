@@ -50,6 +50,7 @@ impl ConsentLedger {
             consent_text_sha256: None,
             request_id: None,
             expires_at: None,
+            imported: None,
             sealed_proof: self.seal_proof(contact_id, &proof).await?,
         };
         self.append(evidence, ConsentStatus::Withdrawn).await?;

@@ -108,6 +108,7 @@ impl ContactAdmin {
                 consent_text_sha256: None,
                 request_id: None,
                 expires_at: None,
+                imported: None,
                 sealed_proof: Vec::new(),
             };
             self.consent_ledger.append(tombstone, crate::domain::ConsentStatus::Withdrawn).await?;

@@ -27,6 +27,7 @@ pub(crate) mod campaign_list;
 pub mod campaigns;
 pub(crate) mod catalog;
 pub(crate) mod consent;
+pub(crate) mod consent_import;
 pub(crate) mod consent_ledger;
 pub(crate) mod contact_views;
 pub(crate) mod contacts;

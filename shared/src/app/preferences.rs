@@ -126,6 +126,7 @@ impl Preferences {
                 consent_text_sha256: None,
                 request_id: None,
                 expires_at: None,
+                imported: None,
                 sealed_proof: self.consent_ledger.seal_proof(&contact, &proof).await?,
             };
             self.consent_ledger.append(evidence, ConsentStatus::Active).await?;

@@ -155,6 +155,7 @@ impl Harness {
             consent_text_sha256: None,
             request_id: None,
             expires_at: None,
+            imported: None,
             sealed_proof: Vec::new(),
         };
         self.app.consent_ledger.append(evidence, ConsentStatus::Active).await.unwrap();

@@ -167,9 +167,62 @@ pub struct ConsentEvidence {
     /// Absent from entries that grant without end, so their hash is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// Where a grant brought over from another system came from (method
+    /// `import`). Absent from consent Carepost captured, so its hash is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedFrom>,
     /// Envelope-encrypted JSON of IP, user agent and origin.
     #[serde(with = "hex_bytes")]
     pub sealed_proof: Vec<u8>,
+}
+
+/// The provenance of consent given before Carepost: the system that
+/// captured it and when the patient gave it. Neither is PHI (a system name
+/// such as "Epic MyChart" and a date).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedFrom {
+    pub source_system: SourceSystem,
+    #[serde(with = "time::serde::rfc3339")]
+    pub consented_at: OffsetDateTime,
+}
+
+/// The name of the system prior consent comes from: 1 to 100 printable
+/// characters, no control or bidi-override characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SourceSystem(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a source system is 1 to 100 printable characters")]
+pub struct InvalidSourceSystem;
+
+impl SourceSystem {
+    pub fn parse(text: &str) -> Result<SourceSystem, InvalidSourceSystem> {
+        let text = text.trim();
+        let printable =
+            text.chars().all(|c| !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'));
+        if text.is_empty() || text.chars().count() > 100 || !printable {
+            return Err(InvalidSourceSystem);
+        }
+        Ok(SourceSystem(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SourceSystem {
+    type Error = InvalidSourceSystem;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        SourceSystem::parse(&text)
+    }
+}
+
+impl From<SourceSystem> for String {
+    fn from(source: SourceSystem) -> String {
+        source.0
+    }
 }
 
 /// A chained ledger entry: `hash = SHA-256(prev_hash || canonical evidence)`.
@@ -253,6 +306,7 @@ mod tests {
             consent_text_sha256: Some("ab".repeat(32)),
             request_id: None,
             expires_at: None,
+            imported: None,
             sealed_proof: vec![1, 2, 3],
         }
     }

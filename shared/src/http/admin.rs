@@ -27,6 +27,10 @@ pub fn contact_routes() -> Router<Arc<App>> {
             "/v1/contacts:batch",
             post(upsert_batch).layer(axum::extract::DefaultBodyLimit::max(super::BATCH_BODY_LIMIT_BYTES)),
         )
+        .route(
+            "/v1/contacts:import-consent",
+            post(import_consent).layer(axum::extract::DefaultBodyLimit::max(super::BATCH_BODY_LIMIT_BYTES)),
+        )
         .route("/v1/contacts/{external_id}", put(upsert_contact).delete(erase_contact).get(read_contact))
         .route("/v1/contacts/{contact_id}/consent", get(consent_history))
         .route("/v1/contacts/{contact_id}/consent/withdraw", post(withdraw_consent))
@@ -97,6 +101,10 @@ async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<Str
                 "form_id": e.evidence.form_id,
                 "consent_text_sha256": e.evidence.consent_text_sha256,
                 "expires_at": e.evidence.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+                "imported_from": e.evidence.imported.as_ref().map(|i| serde_json::json!({
+                    "source_system": i.source_system.as_str(),
+                    "consented_at": i.consented_at.format(&Rfc3339).unwrap_or_default(),
+                })),
                 "hash": e.hash,
             })
         })
@@ -163,6 +171,18 @@ async fn upsert_batch(
     JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<Response, ApiError> {
     let results = app.contacts.upsert_batch(&actor.0, body.contacts).await?;
+    Ok(Json(serde_json::json!({"results": results})).into_response())
+}
+
+/// `POST /v1/contacts:import-consent`: prior opt-ins from another system, a result per entry.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/contacts:import-consent"))]
+async fn import_consent(
+    State(app): State<Arc<App>>,
+    actor: super::extract::Actor,
+    Proof(proof): Proof,
+    JsonBody(body): JsonBody<crate::app::consent_import::ConsentImport>,
+) -> Result<Response, ApiError> {
+    let results = app.contacts.import_consent(&actor.0, body, proof).await?;
     Ok(Json(serde_json::json!({"results": results})).into_response())
 }
 

@@ -197,6 +197,7 @@ async fn dynamodb_racing_consent_appends_have_exactly_one_winner() {
         consent_text_sha256: None,
         request_id: None,
         expires_at: None,
+        imported: None,
         sealed_proof: vec![1, 2, 3],
     };
     let first = ConsentEntry::chain(None, evidence(0));

@@ -21,6 +21,7 @@ fn evidence(contact: ContactId, kind: ConsentEntryKind, categories: &[&str], at:
         consent_text_sha256: Some("ab".repeat(32)),
         request_id: None,
         expires_at: None,
+        imported: None,
         sealed_proof: vec![0xC0, 0x4E, 0x53, 0x7E],
     }
 }
