@@ -20,7 +20,7 @@ async fn sent(h: &Harness, email: &str) -> (SendJob, ProviderMessageId) {
 }
 
 fn event(id: &ProviderMessageId, kind: MailEventKind) -> MailEvent {
-    MailEvent { provider_message_id: id.clone(), kind, tagged: None, machine: false }
+    MailEvent { provider_message_id: id.clone(), kind, tagged: None, machine: false, detail: Default::default() }
 }
 
 async fn suppressed(h: &Harness, job: &SendJob) -> bool {
@@ -102,6 +102,7 @@ async fn the_providers_send_event_settles_a_claim_whose_answer_was_lost() {
         kind: MailEventKind::Send,
         tagged: Some((campaign, contact)),
         machine: false,
+        detail: Default::default(),
     };
 
     let outcome = h.app.events.process(&send_event).await.unwrap();
