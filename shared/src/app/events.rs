@@ -1,11 +1,14 @@
 //! Provider events (delivery, bounce, complaint, open, click …) matched to
 //! (campaign, contact) through the send ledger, then counted once per
-//! message and kind. Hard bounces, repeated soft bounces and complaints
-//! suppress the address; a complaint or an SES subscription change also
-//! withdraws all consent. Human opens and clicks move the contact's
-//! activity; deliveries, hard bounces and complaints feed the reputation
-//! guard. Every counted event also goes to the campaign's timeline and to
-//! the metrics.
+//! message and kind (clicks: per message and link). Hard bounces, repeated
+//! soft bounces and complaints suppress the address; a complaint withdraws
+//! all consent; an SES subscription change withdraws the topics opted out
+//! (all of them, and suppresses the address, only with `unsubscribeAll`).
+//! A Reject or Rendering Failure settles the ledger row as failed. The
+//! delivery state, bounce subtype and delay type are kept on the row.
+//! Human opens and clicks move the contact's activity; deliveries, hard
+//! bounces and complaints feed the reputation guard. Every counted event
+//! also goes to the campaign's timeline and to the metrics.
 
 use std::sync::Arc;
 
@@ -14,10 +17,13 @@ use time::OffsetDateTime;
 use super::consent::RequestProof;
 use super::{AppError, CampaignLifecycle, ConsentLedger, Counters};
 use crate::config::Settings;
-use crate::domain::{BounceKind, CampaignCounter, CampaignId, ConsentMethod, ContactId, MailEvent, MailEventKind};
+use crate::domain::{
+    BounceKind, CampaignCounter, CampaignId, ConsentCategory, ConsentMethod, ContactId, LinkKey, MailEvent,
+    MailEventKind, ProviderFailure, TopicPreferences,
+};
 use crate::ports::{
-    ActivityStore, CampaignStore, Clock, ContactStore, Engagement, Metric, Metrics, SendLedger, SuppressionList,
-    SuppressionReason, Window,
+    ActivityStore, CampaignStore, Clock, ContactStore, DeliveryReport, DeliveryState, Engagement, EventMark, Metric,
+    Metrics, SendLedger, SuppressionList, SuppressionReason, Window,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,17 +95,98 @@ impl EventConsumer {
             },
         };
         let Some((campaign_id, contact_id)) = matched else {
+            // The provider's message ID and the kind only: the event itself
+            // carries the recipient, the subject and, for opens and clicks,
+            // an IP address and a user agent.
+            tracing::warn!(
+                provider_message_id = event.provider_message_id.as_str(),
+                kind = ?event.kind,
+                "provider event for no known send: counted as unmatched and dropped"
+            );
             self.metrics.count(None, Metric::UnmatchedEvent, 1);
             return Ok(EventOutcome::Unmatched);
         };
         let Some(counter) = counter_for(event.kind, event.machine) else {
             return Ok(EventOutcome::Ignored);
         };
-        self.apply(&campaign_id, &contact_id, counter, self.clock.now()).await
+        let now = self.clock.now();
+        // The effects on the row, the consent and the address are idempotent,
+        // so a repeated event repeats them harmlessly before it is counted once.
+        if let Some(failure) = &event.detail.failure {
+            self.fail_message(&campaign_id, &contact_id, event, failure).await?;
+        }
+        if let Some(report) = delivery_report(event) {
+            self.ledger.record_delivery(&campaign_id, &contact_id, &report, now).await?;
+        }
+        if event.kind == MailEventKind::Subscription {
+            let preferences = event.detail.preferences.clone().unwrap_or_default();
+            if !self.apply_preferences(&contact_id, &preferences).await? {
+                return Ok(EventOutcome::Ignored);
+            }
+        }
+        self.apply_mark(&campaign_id, &contact_id, counter, event.detail.link.clone(), now).await
+    }
+
+    /// Settles a message the provider accepted and then could not send as
+    /// failed, naming the error type and the template (never its text).
+    async fn fail_message(
+        &self,
+        campaign_id: &CampaignId,
+        contact_id: &ContactId,
+        event: &MailEvent,
+        failure: &ProviderFailure,
+    ) -> Result<(), AppError> {
+        let what = if event.kind == MailEventKind::Reject { "provider_reject" } else { "rendering_failure" };
+        let template = failure.template.clone().unwrap_or_else(|| format!("campaign {campaign_id}"));
+        let reason = format!("{what}: {}; template {template}", failure.error_type);
+        if self.ledger.fail_sent(campaign_id, contact_id, &reason).await? {
+            tracing::warn!(
+                campaign_id = %campaign_id,
+                contact_id = %contact_id,
+                provider_message_id = event.provider_message_id.as_str(),
+                error_type = failure.error_type,
+                template,
+                "the provider could not send the message: settled as failed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies SES subscription management's new preferences: each topic
+    /// opted out is withdrawn; everything is withdrawn and the address
+    /// suppressed only with `unsubscribeAll`. A topic opted in at SES grants
+    /// nothing: consent comes from the patient's confirmed request only.
+    /// Returns whether anything was opted out.
+    async fn apply_preferences(
+        &self,
+        contact_id: &ContactId,
+        preferences: &TopicPreferences,
+    ) -> Result<bool, AppError> {
+        let topics: Vec<ConsentCategory> = if preferences.unsubscribe_all {
+            self.suppress_contact(contact_id, SuppressionReason::UnsubscribeAll).await?;
+            self.settings.categories.clone()
+        } else {
+            let mut topics = Vec::new();
+            for name in &preferences.opted_out {
+                match ConsentCategory::from_ses_topic(name).filter(|c| self.settings.categories.contains(c)) {
+                    Some(category) if !topics.contains(&category) => topics.push(category),
+                    Some(_) => {}
+                    // A topic name is the operator's word, never the patient's.
+                    None => tracing::warn!(contact_id = %contact_id, topic = name.as_str(),
+                        "SES topic opted out is not a consent category: ignored"),
+                }
+            }
+            topics
+        };
+        if topics.is_empty() {
+            return Ok(preferences.unsubscribe_all);
+        }
+        self.consent_ledger.withdraw(contact_id, &topics, ConsentMethod::Unsubscribe, RequestProof::default()).await?;
+        Ok(true)
     }
 
     /// Applies one counted event of a known (campaign, contact): from the
-    /// provider, or from first-party open and click tracking.
+    /// provider, or from first-party open tracking.
     pub async fn apply(
         &self,
         campaign_id: &CampaignId,
@@ -107,6 +194,22 @@ impl EventConsumer {
         counter: CampaignCounter,
         now: OffsetDateTime,
     ) -> Result<EventOutcome, AppError> {
+        self.apply_mark(campaign_id, contact_id, counter, None, now).await
+    }
+
+    /// `apply`, with the link of a click: a click is a duplicate only for
+    /// the same message and link. The first click on any link of a message
+    /// also counts the message as clicked (`clicked`, engagement); each
+    /// further link of it counts in `links_clicked` only.
+    pub async fn apply_mark(
+        &self,
+        campaign_id: &CampaignId,
+        contact_id: &ContactId,
+        counter: CampaignCounter,
+        link: Option<LinkKey>,
+        now: OffsetDateTime,
+    ) -> Result<EventOutcome, AppError> {
+        let link = link.filter(|_| matches!(counter, CampaignCounter::Clicked | CampaignCounter::ClickedMachine));
         let suppress = match counter {
             CampaignCounter::BouncedHard => Some(SuppressionReason::HardBounce),
             CampaignCounter::Complained => Some(SuppressionReason::Complaint),
@@ -115,23 +218,30 @@ impl EventConsumer {
         if let Some(reason) = suppress {
             self.suppress_contact(contact_id, reason).await?;
         }
-        let withdraw_all = match counter {
-            CampaignCounter::Complained => Some(ConsentMethod::Complaint),
-            // SES's subscription management: the recipient opted out there.
-            CampaignCounter::Unsubscribed => Some(ConsentMethod::Unsubscribe),
-            _ => None,
-        };
-        if let Some(method) = withdraw_all {
+        if counter == CampaignCounter::Complained {
             let all = self.settings.categories.clone();
-            self.consent_ledger.withdraw(contact_id, &all, method, RequestProof::default()).await?;
+            self.consent_ledger.withdraw(contact_id, &all, ConsentMethod::Complaint, RequestProof::default()).await?;
         }
         // After the idempotent effects, before counting: a repeat of this
         // event is not counted twice. A failure between marking and counting
         // loses that one count rather than doubling it.
-        if !self.ledger.first_event(campaign_id, contact_id, counter).await? {
+        let mark = match &link {
+            Some(link) => EventMark::link(counter, link.clone()),
+            None => counter.into(),
+        };
+        if !self.ledger.first_mark(campaign_id, contact_id, &mark).await? {
             self.campaigns.increment(campaign_id, CampaignCounter::DuplicateEvents, 1).await?;
             self.metrics.count(Some(campaign_id), Metric::Counter(CampaignCounter::DuplicateEvents), 1);
             return Ok(EventOutcome::Duplicate);
+        }
+        if link.is_some() {
+            if counter == CampaignCounter::Clicked {
+                self.counters.count(campaign_id, CampaignCounter::LinksClicked, now).await?;
+            }
+            // Another link of a message already counted as clicked.
+            if !self.ledger.first_event(campaign_id, contact_id, counter).await? {
+                return Ok(EventOutcome::Applied);
+            }
         }
         self.counters.count(campaign_id, counter, now).await?;
         let expires = now + self.settings.retention;
@@ -164,6 +274,21 @@ impl EventConsumer {
         }
         Ok(())
     }
+}
+
+/// What a delivery, bounce or delay event tells the ledger row.
+fn delivery_report(event: &MailEvent) -> Option<DeliveryReport> {
+    let state = match event.kind {
+        MailEventKind::Delivery => DeliveryState::Delivered,
+        MailEventKind::Bounce(kind) => DeliveryState::Bounced(kind),
+        MailEventKind::DeliveryDelay => DeliveryState::Delayed,
+        _ => return None,
+    };
+    Some(DeliveryReport {
+        state,
+        bounce_subtype: event.detail.bounce_subtype.clone(),
+        delay_type: event.detail.delay_type.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ async fn sent(h: &Harness, email: &str) -> (SendJob, ProviderMessageId) {
 }
 
 fn event(id: &ProviderMessageId, kind: MailEventKind) -> MailEvent {
-    MailEvent { provider_message_id: id.clone(), kind, tagged: None, machine: false }
+    MailEvent { provider_message_id: id.clone(), kind, tagged: None, machine: false, detail: Default::default() }
 }
 
 async fn suppressed(h: &Harness, job: &SendJob) -> bool {
@@ -102,6 +102,7 @@ async fn the_providers_send_event_settles_a_claim_whose_answer_was_lost() {
         kind: MailEventKind::Send,
         tagged: Some((campaign, contact)),
         machine: false,
+        detail: Default::default(),
     };
 
     let outcome = h.app.events.process(&send_event).await.unwrap();
@@ -114,4 +115,118 @@ async fn the_providers_send_event_settles_a_claim_whose_answer_was_lost() {
     let job = SendJob { campaign_id: campaign, contact_id: contact };
     assert_eq!(h.app.sender.process(&job).await.unwrap(), crate::app::send::SendOutcome::AlreadyDone);
     assert!(h.transport.accepted().is_empty());
+}
+
+fn parsed(json: serde_json::Value) -> MailEvent {
+    MailEvent::parse(&json.to_string()).unwrap()
+}
+
+fn subscription(id: &ProviderMessageId, all: bool, out: &[&str]) -> MailEvent {
+    let topics: Vec<_> =
+        out.iter().map(|t| serde_json::json!({"topicName": t, "subscriptionStatus": "OptOut"})).collect();
+    parsed(serde_json::json!({"eventType": "Subscription", "mail": {"messageId": id.as_str()},
+        "subscription": {"newTopicPreferences": {"unsubscribeAll": all, "topicSubscriptionStatus": topics}}}))
+}
+
+async fn statuses(h: &Harness, job: &SendJob) -> Vec<(String, crate::domain::ConsentStatus)> {
+    let mut grants: Vec<_> = h
+        .app
+        .ports
+        .consent
+        .grants(&job.contact_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.category.to_string(), g.status))
+        .collect();
+    grants.sort_by(|a, b| a.0.cmp(&b.0));
+    grants
+}
+
+#[tokio::test]
+async fn an_ses_opt_out_of_one_topic_withdraws_only_that_topic_and_unsubscribe_all_withdraws_all() {
+    use crate::domain::ConsentStatus::{Active, Withdrawn};
+    let h = Harness::new();
+    let (job, id) = sent(&h, "topics.probe@example.org").await;
+    h.grant(&job.contact_id, &["condition-updates"]).await;
+
+    let one = h.app.events.process(&subscription(&id, false, &["condition-updates"])).await.unwrap();
+    let after_one = statuses(&h, &job).await;
+    let repeat = h.app.events.process(&subscription(&id, false, &["condition-updates"])).await.unwrap();
+    let suppressed_after_one = suppressed(&h, &job).await;
+    h.app.events.process(&subscription(&id, true, &[])).await.unwrap();
+
+    assert_eq!((one, repeat), (EventOutcome::Applied, EventOutcome::Duplicate));
+    assert_eq!(after_one, vec![("condition-updates".into(), Withdrawn), ("wellness-tips".into(), Active)]);
+    assert!(!suppressed_after_one);
+    assert!(statuses(&h, &job).await.iter().all(|(_, s)| *s == Withdrawn));
+    assert!(suppressed(&h, &job).await, "unsubscribeAll suppresses the address");
+}
+
+#[tokio::test]
+async fn a_reject_and_a_rendering_failure_settle_the_row_as_failed_with_the_reason_and_the_template() {
+    let h = Harness::new();
+    let (rejected, rejected_id) = sent(&h, "reject.probe@example.org").await;
+    let (broken, broken_id) = sent(&h, "render.probe@example.org").await;
+    let reject = parsed(serde_json::json!({"eventType": "Reject", "mail": {"messageId": rejected_id.as_str()},
+        "reject": {"reason": "Bad content"}}));
+    let rendering = parsed(serde_json::json!({"eventType": "Rendering Failure",
+        "mail": {"messageId": broken_id.as_str()},
+        "failure": {"errorMessage": "Attribute 'x' is not present in the rendering data.", "templateName": "flu-2026"}}));
+
+    h.app.events.process(&reject).await.unwrap();
+    h.app.events.process(&rendering).await.unwrap();
+    let again = h.app.events.process(&rendering).await.unwrap();
+
+    assert_eq!(again, EventOutcome::Duplicate);
+    assert_eq!(
+        h.ledger().state(&rejected.campaign_id, &rejected.contact_id).await.unwrap(),
+        Some(LedgerState::Failed {
+            reason: format!("provider_reject: bad_content; template campaign {}", rejected.campaign_id)
+        })
+    );
+    assert_eq!(
+        h.ledger().state(&broken.campaign_id, &broken.contact_id).await.unwrap(),
+        Some(LedgerState::Failed { reason: "rendering_failure: missing_attribute; template flu-2026".into() })
+    );
+    let report = h.app.reports.campaign_report(&broken.campaign_id).await.unwrap();
+    assert_eq!((report.sent, report.failed, report.rendering_failed), (0, 1, 1));
+}
+
+#[tokio::test]
+async fn clicks_on_two_links_of_one_message_count_twice_and_a_repeat_once() {
+    let h = Harness::new();
+    let (job, id) = sent(&h, "clicker.probe@example.org").await;
+    let click = |link: &str| {
+        parsed(serde_json::json!({"eventType": "Click", "mail": {"messageId": id.as_str()},
+            "click": {"link": link, "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15"}}))
+    };
+
+    let a = h.app.events.process(&click("https://clinic.example/a")).await.unwrap();
+    let b = h.app.events.process(&click("https://clinic.example/b")).await.unwrap();
+    let a_again = h.app.events.process(&click("https://clinic.example/a")).await.unwrap();
+
+    assert_eq!((a, b, a_again), (EventOutcome::Applied, EventOutcome::Applied, EventOutcome::Duplicate));
+    let report = h.app.reports.campaign_report(&job.campaign_id).await.unwrap();
+    assert_eq!((report.clicked, report.links_clicked, report.duplicate_events), (1, 2, 1));
+}
+
+#[tokio::test]
+async fn the_delivery_state_bounce_subtype_and_delay_type_are_kept_on_the_ledger_row() {
+    let h = Harness::new();
+    let (job, id) = sent(&h, "delivery.probe@example.org").await;
+    let delay = parsed(serde_json::json!({"eventType": "DeliveryDelay", "mail": {"messageId": id.as_str()},
+        "deliveryDelay": {"delayType": "MailboxFull"}}));
+    let bounce = parsed(serde_json::json!({"eventType": "Bounce", "mail": {"messageId": id.as_str()},
+        "bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull"}}));
+
+    h.app.events.process(&delay).await.unwrap();
+    h.app.events.process(&bounce).await.unwrap();
+
+    let record = h.ledger().delivery(&job.campaign_id, &job.contact_id).await.unwrap();
+    assert_eq!(record.state, Some(crate::ports::DeliveryState::Bounced(BounceKind::Transient)));
+    assert_eq!(
+        (record.bounce_subtype.as_deref(), record.delay_type.as_deref()),
+        (Some("MailboxFull"), Some("MailboxFull"))
+    );
 }

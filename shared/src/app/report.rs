@@ -57,8 +57,11 @@ pub struct CampaignReport {
     pub opened: u64,
     /// Messages opened only by image proxies or privacy prefetching.
     pub opened_machine: u64,
+    /// Messages clicked by a person (first click per message).
     pub clicked: u64,
     pub clicked_machine: u64,
+    /// Distinct (message, link) clicks by people.
+    pub links_clicked: u64,
     pub unsubscribed: u64,
     /// Provider events received again and not counted again.
     pub duplicate_events: u64,
@@ -249,6 +252,7 @@ impl Reports {
             opened_machine: counter(CampaignCounter::OpenedMachine),
             clicked: counter(CampaignCounter::Clicked),
             clicked_machine: counter(CampaignCounter::ClickedMachine),
+            links_clicked: counter(CampaignCounter::LinksClicked),
             unsubscribed: counter(CampaignCounter::Unsubscribed),
             duplicate_events: counter(CampaignCounter::DuplicateEvents),
             rates: Rates::default(),

@@ -125,13 +125,15 @@ pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result
         ("Bounced, undetermined", report.bounced_undetermined),
         ("Complained", report.complained),
         ("Rejected by the provider", report.rejected),
+        ("Rendering failures", report.rendering_failed),
         ("Delayed", report.delayed),
         ("Opened by people", report.opened),
         ("Opened by machines only", report.opened_machine),
         ("Clicked by people", report.clicked),
         ("Clicked by machines only", report.clicked_machine),
+        ("Links clicked by people (distinct per message)", report.links_clicked),
         ("Unsubscribed", report.unsubscribed),
-        ("Failed", report.failed),
+        ("Failed (incl. provider rejects and rendering failures)", report.failed),
         ("Skipped at send", report.skipped_at_send),
         ("Remaining", report.remaining),
         ("Duplicate events (not counted)", report.duplicate_events),
@@ -203,6 +205,7 @@ mod tests {
             opened_machine: 12,
             clicked: 10,
             clicked_machine: 0,
+            links_clicked: 14,
             unsubscribed: 2,
             duplicate_events: 0,
             rates: Rates::default(),
@@ -237,5 +240,21 @@ mod tests {
         let html = render_report_html(&report("<script>alert(1)</script>"), "now").unwrap();
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn the_page_shows_rendering_failures_rejects_and_failed_sends() {
+        let mut r = report("Broken template");
+        (r.rendering_failed, r.rejected, r.failed, r.sent) = (97, 3, 100, 0);
+
+        let html = render_report_html(&r, "now").unwrap();
+
+        let row = |label: &str, value: u64| {
+            let at = html.find(label).unwrap_or_else(|| panic!("no row {label}"));
+            html[at..].split("</tr>").next().unwrap().contains(&format!(">{value}<"))
+        };
+        assert!(row("Rendering failures", 97), "{html}");
+        assert!(row("Rejected by the provider", 3));
+        assert!(row("Failed (incl. provider rejects and rendering failures)", 100));
     }
 }

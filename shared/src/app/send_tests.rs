@@ -8,12 +8,10 @@ use async_trait::async_trait;
 
 use super::{SendError, SendOutcome};
 use crate::app::test_support::Harness;
-use crate::domain::{
-    CampaignCounter, CampaignId, CampaignStatus, ConsentMethod, ContactId, ProviderMessageId, SendJob, SkipReason,
-};
+use crate::domain::{CampaignId, CampaignStatus, ConsentMethod, ContactId, ProviderMessageId, SendJob, SkipReason};
 use crate::ports::{
-    ClaimOutcome, Clock, LedgerCounts, LedgerState, Metric, Reopenable, SendLedger, StoreError, SuppressionReason,
-    TransportErrorKind,
+    ClaimOutcome, Clock, DeliveryRecord, DeliveryReport, EventMark, LedgerCounts, LedgerState, Metric, Reopenable,
+    SendLedger, StoreError, SuppressionReason, TransportErrorKind,
 };
 
 async fn one_job(h: &Harness) -> SendJob {
@@ -125,8 +123,23 @@ impl SendLedger for LedgerThatCannotRecordSends {
     async fn counts(&self, c: &CampaignId) -> Result<LedgerCounts, StoreError> {
         self.0.counts(c).await
     }
-    async fn first_event(&self, c: &CampaignId, k: &ContactId, e: CampaignCounter) -> Result<bool, StoreError> {
-        self.0.first_event(c, k, e).await
+    async fn first_mark(&self, c: &CampaignId, k: &ContactId, e: &EventMark) -> Result<bool, StoreError> {
+        self.0.first_mark(c, k, e).await
+    }
+    async fn fail_sent(&self, c: &CampaignId, k: &ContactId, reason: &str) -> Result<bool, StoreError> {
+        self.0.fail_sent(c, k, reason).await
+    }
+    async fn record_delivery(
+        &self,
+        c: &CampaignId,
+        k: &ContactId,
+        report: &DeliveryReport,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.0.record_delivery(c, k, report, now).await
+    }
+    async fn delivery(&self, c: &CampaignId, k: &ContactId) -> Result<DeliveryRecord, StoreError> {
+        self.0.delivery(c, k).await
     }
     async fn reopenable(
         &self,

@@ -36,6 +36,7 @@ impl Tracking {
         verified: &VerifiedTracking,
         person: CampaignCounter,
         machine: CampaignCounter,
+        link: Option<crate::domain::LinkKey>,
         by: Requester<'_>,
     ) -> Result<EventOutcome, AppError> {
         if verified.expired {
@@ -43,14 +44,14 @@ impl Tracking {
         }
         let counter = if engagement::is_machine(*by.user_agent.expose(), by.head) { machine } else { person };
         let campaign = CampaignId::from_bytes(verified.campaign);
-        self.events.apply(&campaign, &verified.contact_id, counter, self.clock.now()).await
+        self.events.apply_mark(&campaign, &verified.contact_id, counter, link, self.clock.now()).await
     }
 
     /// Counts an open of the message the pixel token belongs to.
     pub async fn open(&self, token: &str, by: Requester<'_>) -> Result<EventOutcome, AppError> {
         let verified = self.verify_tracking(TokenPurpose::TrackOpen, token)?;
         self.catalog.load(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
-        self.count_tracked(&verified, CampaignCounter::Opened, CampaignCounter::OpenedMachine, by).await
+        self.count_tracked(&verified, CampaignCounter::Opened, CampaignCounter::OpenedMachine, None, by).await
     }
 
     /// Counts the click and returns where it goes: the campaign's link at
@@ -60,7 +61,8 @@ impl Tracking {
         let loaded =
             self.catalog.load(&CampaignId::from_bytes(verified.campaign)).await.map_err(not_found_is_bad_token)?;
         let link = loaded.links.get(usize::from(verified.link)).ok_or(AppError::BadToken)?;
-        self.count_tracked(&verified, CampaignCounter::Clicked, CampaignCounter::ClickedMachine, by).await?;
+        let key = crate::domain::LinkKey::of_number(verified.link);
+        self.count_tracked(&verified, CampaignCounter::Clicked, CampaignCounter::ClickedMachine, Some(key), by).await?;
         Ok(crate::mail::tracking::redirect_target(link))
     }
 }

@@ -191,6 +191,9 @@ pub enum CampaignCounter {
     OpenedMachine,
     Clicked,
     ClickedMachine,
+    /// Distinct links of a message clicked by people (a message's clicks on
+    /// two links are two, a repeat of one is a duplicate).
+    LinksClicked,
     Unsubscribed,
     Rejected,
     Delayed,
@@ -200,7 +203,7 @@ pub enum CampaignCounter {
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 15] = [
+    pub const ALL: [CampaignCounter; 16] = [
         CampaignCounter::Sent,
         CampaignCounter::Delivered,
         CampaignCounter::BouncedHard,
@@ -211,6 +214,7 @@ impl CampaignCounter {
         CampaignCounter::OpenedMachine,
         CampaignCounter::Clicked,
         CampaignCounter::ClickedMachine,
+        CampaignCounter::LinksClicked,
         CampaignCounter::Unsubscribed,
         CampaignCounter::Rejected,
         CampaignCounter::Delayed,
@@ -230,6 +234,7 @@ impl CampaignCounter {
             CampaignCounter::OpenedMachine => "opened_machine",
             CampaignCounter::Clicked => "clicked",
             CampaignCounter::ClickedMachine => "clicked_machine",
+            CampaignCounter::LinksClicked => "links_clicked",
             CampaignCounter::Unsubscribed => "unsubscribed",
             CampaignCounter::Rejected => "rejected",
             CampaignCounter::Delayed => "delayed",

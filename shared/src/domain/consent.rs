@@ -30,6 +30,19 @@ impl ConsentCategory {
         &self.0
     }
 
+    /// The SES subscription-management topic that stands for this category:
+    /// the same name (a category is a valid SES topic name). SES
+    /// `Subscription` events are mapped back with `from_ses_topic`.
+    pub fn ses_topic(&self) -> &str {
+        &self.0
+    }
+
+    /// The category an SES topic stands for; `None` for a topic name that
+    /// is not a category (the caller also checks it is one it offers).
+    pub fn from_ses_topic(topic: &str) -> Option<Self> {
+        Self::parse(topic).ok().filter(|c| !c.is_hipaa_authorization())
+    }
+
     /// What a person reads: "wellness-tips" is "Wellness tips".
     pub fn label(&self) -> String {
         let words = self.0.replace('-', " ");

@@ -47,6 +47,102 @@ pub const HELD_REASON: &str = crate::domain::SkipReason::CampaignPaused.as_str()
 /// The `Skipped` reason of a send job of a cancelled campaign.
 pub const CANCELLED_REASON: &str = crate::domain::SkipReason::Cancelled.as_str();
 
+/// What `first_event` marks as counted for one message: a counter, and for
+/// clicks the link (so clicks on two links of one message are two, and a
+/// repeat of either is one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMark {
+    pub counter: CampaignCounter,
+    pub link: Option<crate::domain::LinkKey>,
+}
+
+impl EventMark {
+    pub fn link(counter: CampaignCounter, link: crate::domain::LinkKey) -> Self {
+        Self { counter, link: Some(link) }
+    }
+
+    /// The stored name: `clicked`, or `clicked#h0123456789abcdef`.
+    pub fn key(&self) -> String {
+        match &self.link {
+            Some(link) => format!("{}#{}", self.counter.as_str(), link.as_str()),
+            None => self.counter.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<CampaignCounter> for EventMark {
+    fn from(counter: CampaignCounter) -> Self {
+        Self { counter, link: None }
+    }
+}
+
+/// How far a sent message got, as the provider reported it. A later report
+/// replaces an earlier one only if it ranks at least as high (`rank`): a
+/// delay does not undo a delivery, a bounce after a delivery is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Delayed,
+    Delivered,
+    Bounced(crate::domain::BounceKind),
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Delayed,
+        DeliveryState::Delivered,
+        DeliveryState::Bounced(crate::domain::BounceKind::Permanent),
+        DeliveryState::Bounced(crate::domain::BounceKind::Transient),
+        DeliveryState::Bounced(crate::domain::BounceKind::Undetermined),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        use crate::domain::BounceKind;
+        match self {
+            DeliveryState::Delayed => "delayed",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Bounced(BounceKind::Permanent) => "bounced_permanent",
+            DeliveryState::Bounced(BounceKind::Transient) => "bounced_transient",
+            DeliveryState::Bounced(BounceKind::Undetermined) => "bounced_undetermined",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    pub fn rank(self) -> u8 {
+        match self {
+            DeliveryState::Delayed => 1,
+            DeliveryState::Delivered => 2,
+            DeliveryState::Bounced(_) => 3,
+        }
+    }
+
+    /// The states this one may replace (its rank or below).
+    pub fn replaces(self) -> Vec<DeliveryState> {
+        Self::ALL.into_iter().filter(|d| d.rank() <= self.rank()).collect()
+    }
+}
+
+/// One provider report about a sent message, for its ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub state: DeliveryState,
+    /// SES's bounce subtype (a fixed vocabulary), for a bounce.
+    pub bounce_subtype: Option<String>,
+    /// SES's delay type (a fixed vocabulary), for a delay.
+    pub delay_type: Option<String>,
+}
+
+/// What the ledger row keeps of the provider's reports: the highest-ranked
+/// state, and the latest bounce subtype and delay type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub state: Option<DeliveryState>,
+    pub bounce_subtype: Option<String>,
+    pub delay_type: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerCounts {
     pub claimed: u64,
@@ -82,12 +178,43 @@ pub trait SendLedger: Send + Sync {
     /// Records that the provider reported `event` for this message; true
     /// the first time, false for a repeat (providers deliver events at least
     /// once, and a repeat must not be counted again).
+    async fn first_mark(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        event: &EventMark,
+    ) -> Result<bool, StoreError>;
+
+    /// `first_mark` of a counter alone (no link).
     async fn first_event(
         &self,
         campaign: &CampaignId,
         contact: &ContactId,
         event: CampaignCounter,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        self.first_mark(campaign, contact, &event.into()).await
+    }
+
+    /// The provider could not send a message it had accepted (an SES Reject
+    /// or Rendering Failure): a `Sent` row becomes `Failed` with `reason`,
+    /// keeping its provider message ID so later events still match it.
+    /// Returns whether it changed anything (false for any other state, or
+    /// no row).
+    async fn fail_sent(&self, campaign: &CampaignId, contact: &ContactId, reason: &str) -> Result<bool, StoreError>;
+
+    /// Keeps the provider's report of how far the message got on its row
+    /// (state by rank; bounce subtype and delay type, latest wins) and
+    /// extends the row's retention from `now`. Nothing happens without a row.
+    async fn record_delivery(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        report: &DeliveryReport,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// What the row keeps of the provider's reports (empty without a row).
+    async fn delivery(&self, campaign: &CampaignId, contact: &ContactId) -> Result<DeliveryRecord, StoreError>;
     /// Up to `limit` contacts of `campaign` in the `which` state whose ID
     /// sorts after `after`, in ID order.
     async fn reopenable(

@@ -29,6 +29,7 @@ impl Metric {
                 CampaignCounter::OpenedMachine => "OpenedMachine",
                 CampaignCounter::Clicked => "Clicked",
                 CampaignCounter::ClickedMachine => "ClickedMachine",
+                CampaignCounter::LinksClicked => "LinksClicked",
                 CampaignCounter::Unsubscribed => "Unsubscribed",
                 CampaignCounter::Rejected => "Rejected",
                 CampaignCounter::Delayed => "Delayed",

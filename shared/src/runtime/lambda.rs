@@ -131,6 +131,52 @@ pub async fn handle_events(app: &App, queue: &dyn Queue, event: SqsEvent) -> Sqs
     drive(EventJobs { app }, queue, &event).await
 }
 
+/// Why a directly delivered event was not handled: the invocation fails, so
+/// Lambda's asynchronous retries and then the function's failure
+/// destination take it (EventBridge invokes asynchronously).
+#[derive(Debug, thiserror::Error)]
+pub enum DirectEventError {
+    /// A transient failure (a store unavailable …): retried by Lambda.
+    #[error("provider event {0} failed for now; Lambda retries it")]
+    Retry(String),
+    /// Not an event we understand, or a permanent failure.
+    #[error("provider event {0} cannot be processed")]
+    Rejected(String),
+    /// Neither SQS records nor an EventBridge event.
+    #[error("the payload is neither SQS records nor an EventBridge event")]
+    UnknownShape,
+}
+
+/// `ses-events` as invoked: SQS records (SNS-wrapped or EventBridge-shaped
+/// bodies), answered with the batch item failures, or one EventBridge event
+/// delivered straight to the function (`detail-type` / `detail` holding the
+/// SES event), run through the same driver and answered with `{}`, or an
+/// error for Lambda to retry.
+#[tracing::instrument(skip_all, fields(handler = "ses-events"))]
+pub async fn handle_events_payload(
+    app: &App,
+    queue: &dyn Queue,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, DirectEventError> {
+    if payload.get("Records").is_some() {
+        let event: SqsEvent = serde_json::from_value(payload).map_err(|_| DirectEventError::UnknownShape)?;
+        let response = handle_events(app, queue, event).await;
+        return serde_json::to_value(response).map_err(|_| DirectEventError::UnknownShape);
+    }
+    if payload.get("detail").is_none() || payload.get("detail-type").is_none() {
+        return Err(DirectEventError::UnknownShape);
+    }
+    let id = payload.get("id").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let body = payload.to_string();
+    let delivery = Delivery { message_id: &id, body: &body, receive_count: 1 };
+    let decisions = driver::drive_batch(EventJobs { app }, [delivery], || false).await;
+    match decisions.first().map(|(_, d)| *d) {
+        Some(Decision::Ack) => Ok(serde_json::json!({})),
+        Some(Decision::Retry { .. }) | None => Err(DirectEventError::Retry(id)),
+        Some(Decision::DeadLetter) => Err(DirectEventError::Rejected(id)),
+    }
+}
+
 /// Puts API Gateway's source IP where the routers look for it.
 async fn client_ip_from_context(mut request: Request, next: Next) -> Response {
     let ip = match request.extensions().get::<lambda_http::request::RequestContext>() {

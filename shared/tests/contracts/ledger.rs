@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
-use carepost::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
-use carepost::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
+use carepost::domain::{BounceKind, CampaignCounter, CampaignId, ContactId, LinkKey, ProviderMessageId};
+use carepost::ports::{
+    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, EventMark, HELD_REASON, LedgerCounts, LedgerState,
+    Reopenable, SendLedger, StoreError,
+};
 
 use super::support::{T0, unique};
 
@@ -43,6 +46,88 @@ pub async fn ledger_contract(ledger: &dyn SendLedger) {
     held_rows_are_told_apart_from_other_skips(ledger).await;
     each_provider_event_is_first_only_once_per_message(ledger).await;
     stranded_rows_are_released_or_lapsed_claims_past_the_time_never_settled_ones(ledger).await;
+    clicks_are_first_once_per_message_and_link(ledger).await;
+    a_provider_failure_turns_only_a_sent_row_failed_and_keeps_it_matchable(ledger).await;
+    the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept(ledger).await;
+}
+
+pub async fn clicks_are_first_once_per_message_and_link(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    settled(ledger, &campaign, &contact, sent(&unique("ses"))).await;
+    let (a, b) = (LinkKey::of_url("https://clinic.example/a"), LinkKey::of_url("https://clinic.example/b"));
+
+    let first_a = ledger.first_mark(&campaign, &contact, &EventMark::link(CampaignCounter::Clicked, a.clone())).await;
+    let again_a = ledger.first_mark(&campaign, &contact, &EventMark::link(CampaignCounter::Clicked, a)).await;
+    let first_b = ledger.first_mark(&campaign, &contact, &EventMark::link(CampaignCounter::Clicked, b)).await;
+    let message = ledger.first_event(&campaign, &contact, CampaignCounter::Clicked).await;
+
+    assert_eq!((first_a.unwrap(), again_a.unwrap(), first_b.unwrap()), (true, false, true));
+    assert!(message.unwrap(), "the message-level mark is its own");
+}
+
+pub async fn a_provider_failure_turns_only_a_sent_row_failed_and_keeps_it_matchable(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    let id = unique("ses");
+    settled(ledger, &campaign, &contact, sent(&id)).await;
+    let (claimed_campaign, claimed) = pair();
+    ledger.claim(&claimed_campaign, &claimed, T0, LEASE).await.unwrap();
+    let reason = "rendering_failure: missing_attribute; template carepost-template";
+
+    let failed = ledger.fail_sent(&campaign, &contact, reason).await.unwrap();
+    let again = ledger.fail_sent(&campaign, &contact, reason).await.unwrap();
+    let not_sent = ledger.fail_sent(&claimed_campaign, &claimed, reason).await.unwrap();
+
+    assert!(failed && !again && !not_sent);
+    assert_eq!(ledger.state(&campaign, &contact).await.unwrap(), Some(LedgerState::Failed { reason: reason.into() }));
+    assert_eq!(ledger.find_by_provider_id(&ProviderMessageId::new(id)).await.unwrap(), Some((campaign, contact)));
+    assert_eq!(ledger.counts(&campaign).await.unwrap().failed, 1);
+    assert!(matches!(ledger.state(&claimed_campaign, &claimed).await.unwrap(), Some(LedgerState::Claimed { .. })));
+}
+
+pub async fn the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    settled(ledger, &campaign, &contact, sent(&unique("ses"))).await;
+    let report = |state, bounce_subtype: Option<&str>, delay_type: Option<&str>| DeliveryReport {
+        state,
+        bounce_subtype: bounce_subtype.map(Into::into),
+        delay_type: delay_type.map(Into::into),
+    };
+    let record = || async { ledger.delivery(&campaign, &contact).await.unwrap() };
+    let empty = record().await;
+
+    ledger
+        .record_delivery(&campaign, &contact, &report(DeliveryState::Delayed, None, Some("MailboxFull")), T0)
+        .await
+        .unwrap();
+    let delayed = record().await;
+    ledger.record_delivery(&campaign, &contact, &report(DeliveryState::Delivered, None, None), T0).await.unwrap();
+    // A late delay does not undo the delivery; its type is still kept.
+    ledger
+        .record_delivery(&campaign, &contact, &report(DeliveryState::Delayed, None, Some("General")), T0)
+        .await
+        .unwrap();
+    let delivered = record().await;
+    let bounced = DeliveryState::Bounced(BounceKind::Permanent);
+    ledger.record_delivery(&campaign, &contact, &report(bounced, Some("NoEmail"), None), T0).await.unwrap();
+    let (nobody_campaign, nobody) = pair();
+    ledger.record_delivery(&nobody_campaign, &nobody, &report(bounced, Some("General"), None), T0).await.unwrap();
+
+    assert_eq!(empty, DeliveryRecord::default());
+    assert_eq!(delayed.state, Some(DeliveryState::Delayed));
+    assert_eq!(delayed.delay_type.as_deref(), Some("MailboxFull"));
+    assert_eq!(delivered.state, Some(DeliveryState::Delivered));
+    assert_eq!(delivered.delay_type.as_deref(), Some("General"));
+    assert_eq!(
+        record().await,
+        DeliveryRecord {
+            state: Some(bounced),
+            bounce_subtype: Some("NoEmail".into()),
+            delay_type: Some("General".into())
+        }
+    );
+    assert_eq!(ledger.delivery(&nobody_campaign, &nobody).await.unwrap(), DeliveryRecord::default(), "no row made");
+    assert!(ledger.state(&nobody_campaign, &nobody).await.unwrap().is_none());
+    assert!(matches!(ledger.state(&campaign, &contact).await.unwrap(), Some(LedgerState::Sent { .. })));
 }
 
 pub async fn stranded_rows_are_released_or_lapsed_claims_past_the_time_never_settled_ones(ledger: &dyn SendLedger) {
@@ -414,5 +499,33 @@ mod embedded {
     async fn the_whole_contract_passes_on_one_shared_ledger() {
         let (_s, ledger) = ledger();
         super::ledger_contract(&ledger).await;
+    }
+}
+
+mod embedded_provider_reports {
+    use carepost::adapters::embedded::SqliteSendLedger;
+
+    use super::super::support::scratch;
+
+    #[tokio::test]
+    async fn clicks_are_first_once_per_message_and_link() {
+        let s = scratch();
+        super::clicks_are_first_once_per_message_and_link(&SqliteSendLedger::new(s.db.clone())).await;
+    }
+
+    #[tokio::test]
+    async fn a_provider_failure_turns_only_a_sent_row_failed_and_keeps_it_matchable() {
+        let s = scratch();
+        super::a_provider_failure_turns_only_a_sent_row_failed_and_keeps_it_matchable(&SqliteSendLedger::new(
+            s.db.clone(),
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept() {
+        let s = scratch();
+        super::the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept(&SqliteSendLedger::new(s.db.clone()))
+            .await;
     }
 }

@@ -46,6 +46,15 @@ CREATE TABLE IF NOT EXISTS ledger_events (
     event       TEXT NOT NULL,
     PRIMARY KEY (campaign_id, contact_id, event)
 );
+CREATE TABLE IF NOT EXISTS ledger_delivery (
+    campaign_id    TEXT NOT NULL,
+    contact_id     TEXT NOT NULL,
+    state          TEXT,
+    rank           INTEGER NOT NULL DEFAULT 0,
+    bounce_subtype TEXT,
+    delay_type     TEXT,
+    PRIMARY KEY (campaign_id, contact_id)
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq   INTEGER PRIMARY KEY,
     hash  TEXT NOT NULL,

@@ -5,12 +5,17 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
-use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::ports::{
+    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, EventMark, HELD_REASON, LedgerCounts, LedgerState,
+    Reopenable, SendLedger, StoreError,
+};
 
 /// Send ledger rows: `claimed` (with attempt and lease), `released` (a claim
 /// given up after a failure known not to have sent), and the terminal states
-/// `sent`, `skipped`, `failed`.
+/// `sent`, `skipped`, `failed`. Beside each row: the provider events already
+/// counted (`ledger_events`) and what the provider reported of its delivery
+/// (`ledger_delivery`), both removed with the row by the retention sweep.
 pub struct SqliteSendLedger {
     db: Db,
 }
@@ -290,21 +295,99 @@ impl SendLedger for SqliteSendLedger {
             .await
     }
 
-    async fn first_event(
+    async fn first_mark(
         &self,
         campaign: &CampaignId,
         contact: &ContactId,
-        event: CampaignCounter,
+        event: &EventMark,
     ) -> Result<bool, StoreError> {
-        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        let (campaign, contact, key) = (campaign.to_string(), contact.to_string(), event.key());
         self.db
             .call(move |c| {
                 c.execute(
                     "INSERT OR IGNORE INTO ledger_events (campaign_id, contact_id, event) VALUES (?1, ?2, ?3)",
-                    params![campaign, contact, event.as_str()],
+                    params![campaign, contact, key],
                 )
                 .map(|n| n == 1)
                 .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn fail_sent(&self, campaign: &CampaignId, contact: &ContactId, reason: &str) -> Result<bool, StoreError> {
+        let (campaign, contact, reason) = (campaign.to_string(), contact.to_string(), reason.to_owned());
+        self.db
+            .call(move |c| {
+                // The provider message ID stays: later events still match the row.
+                c.execute(
+                    "UPDATE send_ledger SET state = 'failed', reason = ?3, updated_at = ?4
+                     WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'sent'",
+                    params![campaign, contact, reason, unix(OffsetDateTime::now_utc())],
+                )
+                .map(|n| n == 1)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        report: &DeliveryReport,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        let (state, rank) = (report.state.as_str(), i64::from(report.state.rank()));
+        let (subtype, delay) = (report.bounce_subtype.clone(), report.delay_type.clone());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                // The retention period runs again from the provider's latest report.
+                let rows = tx
+                    .execute(
+                        "UPDATE send_ledger SET updated_at = MAX(updated_at, ?3) WHERE campaign_id = ?1 AND contact_id = ?2",
+                        params![campaign, contact, unix(now)],
+                    )
+                    .map_err(unavailable)?;
+                if rows == 1 {
+                    tx.execute(
+                        "INSERT INTO ledger_delivery (campaign_id, contact_id, state, rank, bounce_subtype, delay_type)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (campaign_id, contact_id) DO UPDATE SET
+                           state = CASE WHEN excluded.rank >= rank THEN excluded.state ELSE state END,
+                           rank = MAX(rank, excluded.rank),
+                           bounce_subtype = COALESCE(excluded.bounce_subtype, bounce_subtype),
+                           delay_type = COALESCE(excluded.delay_type, delay_type)",
+                        params![campaign, contact, state, rank, subtype, delay],
+                    )
+                    .map_err(unavailable)?;
+                }
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn delivery(&self, campaign: &CampaignId, contact: &ContactId) -> Result<DeliveryRecord, StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        self.db
+            .call(move |c| {
+                let row: Option<(Option<String>, Option<String>, Option<String>)> = c
+                    .query_row(
+                        "SELECT state, bounce_subtype, delay_type FROM ledger_delivery
+                         WHERE campaign_id = ?1 AND contact_id = ?2",
+                        [campaign, contact],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                let Some((state, bounce_subtype, delay_type)) = row else { return Ok(DeliveryRecord::default()) };
+                let state = state
+                    .map(|s| {
+                        DeliveryState::parse(&s).ok_or_else(|| StoreError::corrupt("ledger_delivery.state is unknown"))
+                    })
+                    .transpose()?;
+                Ok(DeliveryRecord { state, bounce_subtype, delay_type })
             })
             .await
     }

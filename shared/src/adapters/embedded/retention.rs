@@ -37,6 +37,13 @@ impl Db {
                 params![cutoff],
             )
             .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM ledger_delivery WHERE EXISTS (
+                   SELECT 1 FROM send_ledger l WHERE l.campaign_id = ledger_delivery.campaign_id
+                   AND l.contact_id = ledger_delivery.contact_id AND l.updated_at < ?1)",
+                params![cutoff],
+            )
+            .map_err(unavailable)?;
             let ledger_rows =
                 tx.execute("DELETE FROM send_ledger WHERE updated_at < ?1", params![cutoff]).map_err(unavailable)?;
             let activity_rows =

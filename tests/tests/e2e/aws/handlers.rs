@@ -255,12 +255,33 @@ async fn the_ses_events_function_counts_every_event_type_once_from_sns_and_from_
     assert!(unknown.batch_item_failures.is_empty(), "an unknown message ID is counted, not retried");
     assert!(sample_bridge.batch_item_failures.is_empty());
     assert_eq!(garbage.batch_item_failures.len(), 1);
+    // A direct EventBridge invocation (no SQS): the same event once more is a duplicate.
+    let direct: Value = serde_json::from_str(
+        as_eventbridge(&sqs_event("ses-events/delivery.json", &[(SAMPLE_SES_ID, &ses_id)])).records[0]
+            .body
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    let direct_answer = lambda::handle_events_payload(app, events.as_ref(), direct).await;
+    let not_an_event = lambda::handle_events_payload(app, events.as_ref(), serde_json::json!({"hello": 1})).await;
+    assert_eq!(direct_answer.unwrap(), serde_json::json!({}));
+    assert!(not_an_event.is_err());
     let r = app.reports.campaign_report(&campaign).await.unwrap();
-    assert_eq!((r.sent, r.delivered, r.opened, r.clicked, r.delayed, r.rejected), (1, 1, 1, 1, 1, 1));
+    // The Reject (and the Rendering Failure) settled the sent row as failed.
+    assert_eq!((r.sent, r.failed), (0, 1));
+    assert!(matches!(
+        app.ports.ledger.state(&campaign, &contact).await.unwrap(),
+        Some(carepost::ports::LedgerState::Failed { reason }) if reason.starts_with("provider_reject: bad_content")
+    ));
+    let delivery = app.ports.ledger.delivery(&campaign, &contact).await.unwrap();
+    assert!(delivery.bounce_subtype.is_some(), "{delivery:?}");
+    assert_eq!(delivery.delay_type.as_deref(), Some("TransientCommunicationFailure"));
+    assert_eq!((r.delivered, r.opened, r.clicked, r.delayed, r.rejected), (1, 1, 1, 1, 1));
     assert_eq!((r.bounced_hard, r.bounced_soft, r.bounced_undetermined), (1, 1, 1));
     assert_eq!((r.complained, r.rendering_failed, r.unsubscribed), (1, 1, 1));
     assert_eq!((r.opened_machine, r.clicked_machine), (0, 0), "the samples' user agent is a desktop browser");
-    assert_eq!(r.duplicate_events, 11, "every counted type arrived twice and counted once");
+    assert_eq!(r.duplicate_events, 12, "every counted type arrived twice and counted once, the direct delivery too");
     let record = app.ports.contacts.get(&contact).await.unwrap().unwrap();
     assert!(app.ports.suppression.reason(&record.email_index).await.unwrap().is_some());
     let grants = app.ports.consent.grants(&contact).await.unwrap();

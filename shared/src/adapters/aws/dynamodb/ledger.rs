@@ -2,9 +2,12 @@
 //! `claimed`, `released`, `sent`, `skipped`, `failed`), `attempt` (N),
 //! `lease_until` (N, unix seconds, only while claimed), `provider_message_id`
 //! (S, once sent; indexed by `by_provider_message_id`), `reason` (S),
-//! `updated_at` (N), `events` (SS: the provider events already counted) and
-//! `expires_at` (N, the table's TTL attribute: the retention period after
-//! the claim and again after the settle).
+//! `updated_at` (N), `events` (SS: the provider events already counted, a
+//! click as `clicked#<link key>`), `delivery` (S: `delayed`, `delivered`,
+//! `bounced_permanent` …, the highest-ranked provider report),
+//! `bounce_subtype` and `delay_type` (S, SES's words) and `expires_at` (N,
+//! the table's TTL attribute: the retention period after the claim, again
+//! after the settle and after each provider report).
 //!
 //! Same semantics as the embedded ledger, built from conditional writes: a
 //! first claim is a put on an absent item; a takeover (lapsed lease or a
@@ -19,8 +22,11 @@ use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
 use super::{Item, conditional, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
-use crate::domain::{CampaignCounter, CampaignId, ContactId, ProviderMessageId};
-use crate::ports::{ClaimOutcome, HELD_REASON, LedgerCounts, LedgerState, Reopenable, SendLedger, StoreError};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::ports::{
+    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, EventMark, HELD_REASON, LedgerCounts, LedgerState,
+    Reopenable, SendLedger, StoreError,
+};
 
 /// The index from a provider's message ID back to the ledger row.
 pub(crate) const BY_PROVIDER_MESSAGE_ID: &str = "by_provider_message_id";
@@ -429,12 +435,13 @@ impl SendLedger for DynamoSendLedger {
         conditional("UpdateItem", request.send().await)
     }
 
-    async fn first_event(
+    async fn first_mark(
         &self,
         campaign: &CampaignId,
         contact: &ContactId,
-        event: CampaignCounter,
+        event: &EventMark,
     ) -> Result<bool, StoreError> {
+        let key = event.key();
         let result = self
             .client
             .update_item()
@@ -445,14 +452,108 @@ impl SendLedger for DynamoSendLedger {
             .condition_expression("attribute_exists(#pk) AND NOT contains(#events, :name)")
             .expression_attribute_names("#pk", "campaign_id")
             .expression_attribute_names("#events", "events")
-            .expression_attribute_values(
-                ":event",
-                aws_sdk_dynamodb::types::AttributeValue::Ss(vec![event.as_str().to_owned()]),
-            )
-            .expression_attribute_values(":name", s(event.as_str()))
+            .expression_attribute_values(":event", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![key.clone()]))
+            .expression_attribute_values(":name", s(key))
             .send()
             .await;
         conditional("UpdateItem", result)
+    }
+
+    async fn fail_sent(&self, campaign: &CampaignId, contact: &ContactId, reason: &str) -> Result<bool, StoreError> {
+        let at = OffsetDateTime::now_utc();
+        // The provider message ID stays: later events still match the row.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign.to_string()))
+            .key("contact_id", s(contact.to_string()))
+            .update_expression("SET #state = :failed, #reason = :reason, #updated = :now, #expires = :expires")
+            .condition_expression("#state = :sent")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#reason", "reason")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", n(unix(at)))
+            .expression_attribute_values(":expires", n(self.expires_at(at)))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
+    async fn record_delivery(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        report: &DeliveryReport,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        // The state only where it ranks at least as high as the stored one;
+        // the details (and the retention) in any case, in a second write.
+        let details = |with_state: bool| {
+            let mut sets = vec!["#expires = :expires"];
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("campaign_id", s(campaign.to_string()))
+                .key("contact_id", s(contact.to_string()))
+                .expression_attribute_names("#pk", "campaign_id")
+                .expression_attribute_names("#expires", "expires_at")
+                .expression_attribute_values(":expires", n(self.expires_at(now)));
+            if let Some(subtype) = &report.bounce_subtype {
+                sets.push("#subtype = :subtype");
+                request = request
+                    .expression_attribute_names("#subtype", "bounce_subtype")
+                    .expression_attribute_values(":subtype", s(subtype));
+            }
+            if let Some(delay) = &report.delay_type {
+                sets.push("#delay = :delay");
+                request = request
+                    .expression_attribute_names("#delay", "delay_type")
+                    .expression_attribute_values(":delay", s(delay));
+            }
+            if with_state {
+                sets.push("#delivery = :delivery");
+                let replaces = report.state.replaces();
+                let placeholders: Vec<String> = (0..replaces.len()).map(|i| format!(":r{i}")).collect();
+                for (placeholder, state) in placeholders.iter().zip(&replaces) {
+                    request = request.expression_attribute_values(placeholder, s(state.as_str()));
+                }
+                request = request
+                    .expression_attribute_names("#delivery", "delivery")
+                    .expression_attribute_values(":delivery", s(report.state.as_str()))
+                    .condition_expression(format!(
+                        "attribute_exists(#pk) AND (attribute_not_exists(#delivery) OR #delivery IN ({}))",
+                        placeholders.join(", ")
+                    ));
+            } else {
+                request = request.condition_expression("attribute_exists(#pk)");
+            }
+            request.update_expression(format!("SET {}", sets.join(", ")))
+        };
+        if conditional("UpdateItem", details(true).send().await)? {
+            return Ok(());
+        }
+        // A lower-ranked report, or no row (then this changes nothing either).
+        conditional("UpdateItem", details(false).send().await).map(|_| ())
+    }
+
+    async fn delivery(&self, campaign: &CampaignId, contact: &ContactId) -> Result<DeliveryRecord, StoreError> {
+        let Some(item) = self.read(&campaign.to_string(), &contact.to_string()).await? else {
+            return Ok(DeliveryRecord::default());
+        };
+        let state = opt_s(&item, "delivery")?
+            .map(|v| DeliveryState::parse(v).ok_or_else(|| StoreError::corrupt("ledger item has an unknown delivery")))
+            .transpose()?;
+        Ok(DeliveryRecord {
+            state,
+            bounce_subtype: opt_s(&item, "bounce_subtype")?.map(str::to_owned),
+            delay_type: opt_s(&item, "delay_type")?.map(str::to_owned),
+        })
     }
 }
 
