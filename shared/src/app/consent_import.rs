@@ -10,7 +10,7 @@ use super::consent::RequestProof;
 use super::{AppError, ContactAdmin};
 use crate::domain::{
     ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus, ExternalId, ImportedFrom,
-    InvalidField, SourceSystem,
+    InvalidField, Sensitive, SourceSystem,
 };
 
 /// At most this many contacts per request (the contacts batch's size).
@@ -28,7 +28,8 @@ pub struct ConsentImport {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedConsent {
-    pub external_id: String,
+    /// A record number can identify the patient: `Debug` is redacted.
+    pub external_id: Sensitive<String>,
     pub categories: Vec<ConsentCategory>,
     #[serde(with = "time::serde::rfc3339")]
     pub consented_at: OffsetDateTime,
@@ -95,7 +96,7 @@ impl ContactAdmin {
         let now = self.clock.now();
         let mut results = Vec::with_capacity(import.entries.len());
         for (index, entry) in import.entries.into_iter().enumerate() {
-            let Ok(external_id) = ExternalId::parse(&entry.external_id) else {
+            let Ok(external_id) = ExternalId::parse(entry.external_id.expose()) else {
                 results.push(ImportResult::rejected(index, "external_id", "is not a valid external ID"));
                 continue;
             };
@@ -150,3 +151,7 @@ impl ContactAdmin {
         Ok(results)
     }
 }
+
+#[cfg(test)]
+#[path = "consent_import_tests.rs"]
+mod tests;
