@@ -11,7 +11,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser spamassassin lint infra-lint package fmt clean bench-kms bench-decrypt bench-fanout
+.PHONY: run dev test venv infra-venv browser spamassassin lint infra-lint package fmt clean bench-kms bench-decrypt bench-fanout bench-ledger
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -27,6 +27,10 @@ test: venv browser spamassassin lint infra-lint
 # KMS calls for 10,000 contacts through fan-out and send, on moto (a few minutes).
 bench-kms: venv
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench kms_calls --bench kms_reads
+
+# SQLite's synchronous mode for ledger settles: cost per send, NORMAL vs FULL (seconds).
+bench-ledger:
+	$(CARGO) bench --profile dev -p carepost-tests --bench ledger_sync
 
 bench-decrypt:
 	$(CARGO) build --release -p carepost-cli

@@ -183,6 +183,16 @@ pub fn ses_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sesv2::Client {
 
 /// Builds every adapter from the service clients.
 pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp, AwsSettingsError> {
+    build_with_clock(clients, settings, Arc::new(crate::ports::SystemClock)).await
+}
+
+/// `build` with the application's clock given: tests let reconciliation's
+/// time pass without waiting for it (SQS and DynamoDB keep their own).
+pub async fn build_with_clock(
+    clients: AwsClients,
+    settings: AwsSettings,
+    clock: Arc<dyn crate::ports::Clock>,
+) -> Result<AwsApp, AwsSettingsError> {
     let dynamo = clients.dynamodb;
     let sqs = clients.sqs;
     let key_provider = Arc::new(KmsKeyProvider::new(clients.kms, settings.kms_key_id.clone()));
@@ -210,7 +220,7 @@ pub async fn build(clients: AwsClients, settings: AwsSettings) -> Result<AwsApp,
         send_queue: send_queue.clone(),
         transport,
         metrics: Arc::new(crate::adapters::emf::EmfMetrics::stdout()),
-        clock: Arc::new(crate::ports::SystemClock),
+        clock,
     };
     let app_settings = settings.settings.clone();
     let app = Arc::new(App::new(

@@ -279,6 +279,20 @@ mod sqs {
     }
 
     #[tokio::test]
+    async fn redrive_moves_back_only_the_chosen_dead_letters_with_a_fresh_receive_count() {
+        let (queue, dead_letters) = queue().await;
+
+        suite::redrive_moves_back_only_the_chosen_dead_letters_with_a_fresh_receive_count(
+            &*queue,
+            SETTINGS,
+            &Time::Real,
+        )
+        .await;
+
+        assert_eq!(dead_letters.depth().await.unwrap(), (1, 0), "the DLQ holds the one not chosen");
+    }
+
+    #[tokio::test]
     async fn a_zero_visibility_timeout_makes_a_message_visible_at_once() {
         suite::a_zero_visibility_timeout_makes_a_message_visible_at_once(&*fresh().await).await;
     }

@@ -65,6 +65,7 @@ where
     an_empty_batch_sends_nothing(&*fresh().await).await;
     a_received_message_stays_hidden_until_its_visibility_timeout_passes(&*fresh().await, settings, time).await;
     a_message_received_max_receive_count_times_goes_to_the_dead_letter_queue(&*fresh().await, settings, time).await;
+    redrive_moves_back_only_the_chosen_dead_letters_with_a_fresh_receive_count(&*fresh().await, settings, time).await;
     a_zero_visibility_timeout_makes_a_message_visible_at_once(&*fresh().await).await;
     a_longer_visibility_timeout_keeps_a_message_hidden(&*fresh().await, settings, time).await;
     a_stale_receipt_can_neither_delete_nor_change_visibility(&*fresh().await).await;
@@ -142,6 +143,39 @@ pub async fn a_message_received_max_receive_count_times_goes_to_the_dead_letter_
     assert!(after_the_last_receive.is_empty(), "delivered beyond MaxReceiveCount: {after_the_last_receive:?}");
     assert_eq!(queue.depth().await.unwrap(), (0, 1), "(queue, dead-letter queue)");
     body
+}
+
+/// Redrive (the operator's, and reconciliation's) brings back the chosen
+/// dead-lettered messages, with all their receives ahead of them again.
+pub async fn redrive_moves_back_only_the_chosen_dead_letters_with_a_fresh_receive_count(
+    queue: &dyn Queue,
+    settings: QueueSettings,
+    time: &Time,
+) {
+    let (stays, back) = (unique("stays"), unique("back"));
+    queue.send_batch(&[stays.clone(), back.clone()]).await.unwrap();
+    for n in 1..=settings.max_receive_count {
+        if n > 1 {
+            time.pass(past(settings)).await;
+        }
+        assert_eq!(receive_now(queue, 10).await.len(), 2, "receive {n}");
+    }
+    time.pass(past(settings)).await;
+    assert!(receive_now(queue, 10).await.is_empty(), "both are dead-lettered");
+    let chosen = back.clone();
+    let select = move |body: &str| body == chosen;
+    if let Some(counted) = queue.dead_lettered(&select).await.unwrap() {
+        assert_eq!(counted, 1, "a queue that counts by body counts the chosen one only");
+    }
+
+    let moved = queue.redrive(&select).await.unwrap();
+
+    assert_eq!(moved, 1);
+    let again = receive_one(queue).await;
+    assert_eq!((again.body.expose().as_str(), again.receive_count), (back.as_str(), 1));
+    queue.delete(&again.receipt_handle).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), (0, 1), "the other stays in the dead-letter queue");
+    assert_eq!(queue.redrive(&select).await.unwrap(), 0, "nothing chosen is left to move");
 }
 
 pub async fn a_zero_visibility_timeout_makes_a_message_visible_at_once(queue: &dyn Queue) {
@@ -289,6 +323,16 @@ mod embedded {
                 .await;
 
         assert_eq!(queue.dead_letters().await.unwrap(), vec![body]);
+    }
+
+    #[tokio::test]
+    async fn redrive_moves_back_only_the_chosen_dead_letters_with_a_fresh_receive_count() {
+        let (_s, queue, time) = queue();
+
+        super::redrive_moves_back_only_the_chosen_dead_letters_with_a_fresh_receive_count(&*queue, SETTINGS, &time)
+            .await;
+
+        assert_eq!(queue.dead_letters().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

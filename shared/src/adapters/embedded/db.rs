@@ -213,10 +213,12 @@ impl Db {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
         let mut conn = Connection::open(path).map_err(unavailable)?;
+        // synchronous = FULL: a commit (a ledger settle) survives power loss;
+        // docs/architecture.md, "Durability of the embedded store".
         // secure_delete zeroes freed pages, so deleted queue rows and replaced
         // ciphertexts leave no residue in the file.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;
              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
         )
         .map_err(unavailable)?;

@@ -3,7 +3,8 @@
 //! DynamoDB and KMS 5xx) without reaching moto, loses SES's answer after
 //! moto accepted the message, or hangs after acceptance the way a sender
 //! invocation that dies mid-call does. Or, for a set time, throttles half of
-//! all SES calls (a storm).
+//! all SES calls (a storm). Or refuses every SES send until told to stop
+//! (an outage: the account's sending quota is used up).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,6 +66,9 @@ pub struct FaultPlan {
     /// Until then, every other SES call answers 429 (a throttling storm).
     pub(super) storm_until: Mutex<Option<Instant>>,
     pub(super) storm_calls: AtomicUsize,
+    /// While set, every SES send answers 429 (armed or not).
+    pub(super) ses_outage: AtomicBool,
+    pub outage_refusals: AtomicUsize,
     pub injected_throttles: AtomicUsize,
     pub injected_dynamodb_errors: AtomicUsize,
     pub injected_kms_errors: AtomicUsize,
@@ -87,6 +91,15 @@ fn json_error(status: u16, headers: &[(&'static str, &str)], body: &str) -> Http
     response
 }
 
+/// What SES answers once the account's 24-hour sending quota is used up.
+fn quota_exceeded() -> HttpResponse {
+    json_error(
+        429,
+        &[("content-type", "application/json"), ("x-amzn-errortype", "LimitExceededException")],
+        r#"{"message":"Daily message quota exceeded."}"#,
+    )
+}
+
 fn throttled() -> HttpResponse {
     json_error(
         429,
@@ -105,6 +118,15 @@ impl FaultPlan {
         *self.storm_until.lock().unwrap() = Some(Instant::now() + length);
     }
 
+    /// From now on every SES send is refused, until `end_ses_outage`.
+    pub fn start_ses_outage(&self) {
+        self.ses_outage.store(true, Ordering::SeqCst);
+    }
+
+    pub fn end_ses_outage(&self) {
+        self.ses_outage.store(false, Ordering::SeqCst);
+    }
+
     pub fn disarm(&self) {
         self.armed.store(false, Ordering::SeqCst);
     }
@@ -114,6 +136,10 @@ impl FaultPlan {
     }
 
     fn decide(&self, call: Call) -> Action {
+        if call == Call::SesSend && self.ses_outage.load(Ordering::SeqCst) {
+            self.outage_refusals.fetch_add(1, Ordering::SeqCst);
+            return Action::Answer(Box::new(quota_exceeded()));
+        }
         if !self.armed.load(Ordering::SeqCst) {
             return Action::Pass;
         }

@@ -5,5 +5,6 @@ pub mod fault_injection;
 pub mod faults;
 pub mod handlers;
 pub mod harness;
+pub mod outage;
 pub mod pipeline;
 pub mod throttle_storm;
