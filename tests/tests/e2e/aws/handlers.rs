@@ -290,6 +290,114 @@ async fn the_ses_events_function_counts_every_event_type_once_from_sns_and_from_
     assert!(activity.last_open.is_some() && activity.last_click.is_some());
 }
 
+/// The SES event inside an SNS-wrapped sample, changed by `edit`.
+fn edited(name: &str, ses_id: &str, edit: impl Fn(&mut Value)) -> SqsEvent {
+    let mut event = sqs_event(&format!("ses-events/{name}.json"), &[(SAMPLE_SES_ID, ses_id)]);
+    for record in &mut event.records {
+        let mut body: Value = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+        let mut message: Value = serde_json::from_str(body["Message"].as_str().unwrap()).unwrap();
+        edit(&mut message);
+        body["Message"] = Value::String(message.to_string());
+        record.body = Some(body.to_string());
+    }
+    event
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    SnsInSqs,
+    EventBridgeInSqs,
+    DirectEventBridge,
+}
+
+/// Delivers one SES event to the ses-events function in `shape`.
+async fn deliver(app: &carepost::app::App, queue: &dyn carepost::ports::Queue, shape: Shape, sns: SqsEvent) {
+    match shape {
+        Shape::SnsInSqs => {
+            let answer = lambda::handle_events(app, queue, sns).await;
+            assert!(answer.batch_item_failures.is_empty(), "{shape:?}: {:?}", answer.batch_item_failures);
+        }
+        Shape::EventBridgeInSqs => {
+            let answer = lambda::handle_events(app, queue, as_eventbridge(&sns)).await;
+            assert!(answer.batch_item_failures.is_empty(), "{shape:?}: {:?}", answer.batch_item_failures);
+        }
+        Shape::DirectEventBridge => {
+            let bridged = as_eventbridge(&sns);
+            let payload: Value = serde_json::from_str(bridged.records[0].body.as_deref().unwrap()).unwrap();
+            let answer = lambda::handle_events_payload(app, queue, payload).await;
+            assert_eq!(answer.expect("the direct invocation succeeds"), serde_json::json!({}), "{shape:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_topic_opt_out_clicks_on_two_links_and_the_delivery_state_read_the_same_in_every_delivery_shape() {
+    let stack = moto_stack().await;
+    let app = stack.app();
+    let events = stack.events_queue();
+    for (n, shape) in [Shape::SnsInSqs, Shape::EventBridgeInSqs, Shape::DirectEventBridge].into_iter().enumerate() {
+        // Arrange: a patient with two topics, sent one message.
+        let contact = confirmed_contact(&stack, &format!("shapes{n}@example.org")).await;
+        let reminders = carepost::domain::ConsentCategory::parse("appointment-reminders").unwrap();
+        let evidence = carepost::domain::ConsentEvidence {
+            contact_id: contact,
+            kind: carepost::domain::ConsentEntryKind::Granted,
+            categories: vec![reminders.clone()],
+            at: OffsetDateTime::now_utc(),
+            method: carepost::domain::ConsentMethod::Api,
+            form_id: None,
+            consent_text_sha256: None,
+            request_id: None,
+            expires_at: None,
+            imported: None,
+            sealed_proof: Vec::new(),
+        };
+        app.consent_ledger.append(evidence, carepost::domain::ConsentStatus::Active).await.unwrap();
+        let campaign = simple_campaign(app).await;
+        app.lifecycle.launch(&campaign).await.unwrap();
+        app.sender.process(&carepost::domain::SendJob { campaign_id: campaign, contact_id: contact }).await.unwrap();
+        let Some(carepost::ports::LedgerState::Sent { provider_message_id }) =
+            app.ports.ledger.state(&campaign, &contact).await.unwrap()
+        else {
+            panic!("the job was sent")
+        };
+        let ses_id = provider_message_id.as_str().to_owned();
+        let click_on = |link: &'static str| move |m: &mut Value| m["click"]["link"] = Value::from(link);
+        let opt_out = |m: &mut Value| {
+            m["subscription"]["newTopicPreferences"] = serde_json::json!({"unsubscribeAll": false,
+                "topicSubscriptionStatus": [{"topicName": "wellness-tips", "subscriptionStatus": "OptOut"}]});
+        };
+
+        // Act: every event in this shape, the first click and the opt-out twice.
+        for event in [
+            edited("click", &ses_id, click_on("https://www.clinic.example/flu")),
+            edited("click", &ses_id, click_on("https://www.clinic.example/hours")),
+            edited("click", &ses_id, click_on("https://www.clinic.example/flu")),
+            edited("delivery-delay", &ses_id, |_| {}),
+            edited("delivery", &ses_id, |_| {}),
+            edited("subscription", &ses_id, opt_out),
+            edited("subscription", &ses_id, opt_out),
+        ] {
+            deliver(app, events.as_ref(), shape, event).await;
+        }
+
+        // Assert
+        let r = app.reports.campaign_report(&campaign).await.unwrap();
+        assert_eq!((r.clicked, r.links_clicked), (1, 2), "{shape:?}: one clicking message, two distinct links");
+        assert_eq!((r.delivered, r.delayed), (1, 1), "{shape:?}");
+        assert!(r.duplicate_events >= 1, "{shape:?}: the repeated click is a duplicate");
+        let delivery = app.ports.ledger.delivery(&campaign, &contact).await.unwrap();
+        assert_eq!(delivery.state, Some(carepost::ports::DeliveryState::Delivered), "{shape:?}: {delivery:?}");
+        assert!(delivery.delay_type.is_some(), "{shape:?}: the delay type is kept: {delivery:?}");
+        let grants = app.ports.consent.grants(&contact).await.unwrap();
+        let status = |c: &str| grants.iter().find(|g| g.category.to_string() == c).map(|g| g.status);
+        assert_eq!(status("wellness-tips"), Some(carepost::domain::ConsentStatus::Withdrawn), "{shape:?}");
+        assert_eq!(status("appointment-reminders"), Some(carepost::domain::ConsentStatus::Active), "{shape:?}");
+        let record = app.ports.contacts.get(&contact).await.unwrap().unwrap();
+        assert!(app.ports.suppression.reason(&record.email_index).await.unwrap().is_none(), "{shape:?}: not all");
+    }
+}
+
 #[tokio::test]
 async fn the_webhooks_function_unsubscribes_with_one_click() {
     let stack = moto_stack().await;
