@@ -83,6 +83,9 @@ fn consent_entry(header: &[String], record: &csv::StringRecord) -> Result<Option
             .map(|d| d.midnight().assume_utc())
             .map_err(|_| ("consented_at".to_owned(), "must be a date (YYYY-MM-DD) or an RFC 3339 time".to_owned()))?,
     };
+    if consented_at > time::OffsetDateTime::now_utc() {
+        return Err(("consented_at".to_owned(), "is in the future".to_owned()));
+    }
     let external_id = column("external_id");
     Ok(Some(json!({"external_id": external_id, "categories": categories,
         "consented_at": consented_at.format(rfc3339).unwrap_or_default()})))
@@ -167,7 +170,15 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         let columns: Vec<String> = std::iter::once("external_id".to_owned())
             .chain(schema.attributes().iter().map(|d| d.name.clone()))
             .collect();
-        bail!("unknown column '{unknown}': it is not in the contact schema; the columns are: {}", columns.join(", "));
+        let hint = if CONSENT_COLUMNS.contains(&unknown.as_str()) {
+            "; prior consent columns need --consent-source NAME --consent-text FILE"
+        } else {
+            ""
+        };
+        bail!(
+            "unknown column '{unknown}': it is not in the contact schema; the columns are: {}{hint}",
+            columns.join(", ")
+        );
     }
     for required in ["external_id", "email"] {
         if !header.iter().any(|h| h == required) {
@@ -185,7 +196,7 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         csv::Writer::from_path(&args.rejects).with_context(|| format!("cannot write {}", args.rejects.display()))?;
     rejects.write_record(["row", "field", "reason"])?;
     let (mut created, mut updated, mut rejected) = (0u64, 0u64, 0u64);
-    let (mut consent_imported, mut consent_unchanged) = (0u64, 0u64);
+    let (mut consent_imported, mut consent_unchanged, mut consent_rejected) = (0u64, 0u64, 0u64);
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut records = reader.records();
     let mut number = 1u64;
@@ -235,7 +246,8 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
                         Outcome::Created => consent_imported += 1,
                         Outcome::Updated => consent_unchanged += 1,
                         Outcome::Rejected(field, reason) => {
-                            rejected += 1;
+                            // The contact is stored; only its consent was refused.
+                            consent_rejected += 1;
                             rejects.write_record([row.number.to_string(), field, reason])?;
                         }
                     }
@@ -257,11 +269,16 @@ async fn import(args: ImportArgs, admin: &AdminConnection) -> anyhow::Result<()>
         args.rejects.display()
     );
     if consent.is_some() && !args.dry_run {
-        println!("prior consent: {consent_imported} contacts granted topics, {consent_unchanged} unchanged");
+        println!(
+            "prior consent: {consent_imported} contacts granted topics, {consent_unchanged} unchanged, \
+             {consent_rejected} refused (see {})",
+            args.rejects.display()
+        );
     }
-    if rejected > 0 {
+    if rejected + consent_rejected > 0 {
         // A script must not mistake a partial import for a complete one.
-        return Err(crate::PartialFailure(format!("{rejected} rows were rejected")).into());
+        let refused = rejected + consent_rejected;
+        return Err(crate::PartialFailure(format!("{refused} rows were rejected")).into());
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ async fn imported_opt_ins_reach_a_campaign_are_marked_as_imported_and_a_repeat_n
     let imported = imports_in_audit(&test).await;
 
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("prior consent: 2 contacts granted topics, 0 unchanged"), "{stdout}");
+    assert!(stdout.contains("prior consent: 2 contacts granted topics, 0 unchanged, 0 refused"), "{stdout}");
     assert_eq!(first["sent"], 2, "the two imported opt-ins are reached, the contact without one is not: {first}");
     assert_eq!(imported.len(), 2, "one audit entry per contact granted");
     let entries = history(&test, &imported[0]).await;
@@ -87,7 +87,7 @@ async fn imported_opt_ins_reach_a_campaign_are_marked_as_imported_and_a_repeat_n
     let (_, second) = test.client.run_campaign("wellness-tips", everyone()).await;
 
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("prior consent: 0 contacts granted topics, 2 unchanged"), "{stdout}");
+    assert!(stdout.contains("prior consent: 0 contacts granted topics, 2 unchanged, 0 refused"), "{stdout}");
     assert_eq!(imports_in_audit(&test).await.len(), 2, "the repeat recorded nothing");
     assert_eq!(history(&test, withdrawn).await.last().unwrap()["kind"], "withdrawn");
     assert_eq!(second["sent"], 1, "the withdrawn patient is not reached again: {second}");
