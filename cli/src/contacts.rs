@@ -298,15 +298,15 @@ fn check(schema: &ContactSchema, rows: &[Row]) -> Vec<Outcome> {
         .collect()
 }
 
-async fn send(admin: &AdminConnection, rows: &[Row]) -> anyhow::Result<Vec<Outcome>> {
-    let items: Vec<&Value> = rows.iter().map(|r| &r.item).collect();
-    let body = admin.send_json(reqwest::Method::POST, "/v1/contacts:batch", Some(&json!({"contacts": items}))).await?;
-    let results = body["results"].as_array().context("the batch answer has no results")?;
+/// Reads a batch answer's `results`: `created` (or `first`) as Created,
+/// `updated` (or `second`) as Updated, anything else as the row's rejection.
+fn outcomes(answer: &Value, [first, second]: [&str; 2]) -> anyhow::Result<Vec<Outcome>> {
+    let results = answer["results"].as_array().context("the answer has no results")?;
     Ok(results
         .iter()
         .map(|r| match r["status"].as_str() {
-            Some("created") => Outcome::Created,
-            Some("updated") => Outcome::Updated,
+            Some(s) if s == first => Outcome::Created,
+            Some(s) if s == second => Outcome::Updated,
             _ => Outcome::Rejected(
                 r["field"].as_str().unwrap_or_default().to_owned(),
                 r["message"].as_str().unwrap_or_default().to_owned(),
@@ -315,22 +315,17 @@ async fn send(admin: &AdminConnection, rows: &[Row]) -> anyhow::Result<Vec<Outco
         .collect())
 }
 
+async fn send(admin: &AdminConnection, rows: &[Row]) -> anyhow::Result<Vec<Outcome>> {
+    let items: Vec<&Value> = rows.iter().map(|r| &r.item).collect();
+    let body = admin.send_json(reqwest::Method::POST, "/v1/contacts:batch", Some(&json!({"contacts": items}))).await?;
+    outcomes(&body, ["created", "updated"])
+}
+
 /// Posts the stored rows' consent entries; `Created` stands for imported,
 /// `Updated` for unchanged.
 async fn send_consent(admin: &AdminConnection, consent: &Value, rows: &[&Row]) -> anyhow::Result<Vec<Outcome>> {
     let mut body = consent.clone();
     body["entries"] = json!(rows.iter().map(|r| &r.consent).collect::<Vec<_>>());
     let answer = admin.send_json(reqwest::Method::POST, "/v1/contacts:import-consent", Some(&body)).await?;
-    let results = answer["results"].as_array().context("the consent import answer has no results")?;
-    Ok(results
-        .iter()
-        .map(|r| match r["status"].as_str() {
-            Some("imported") => Outcome::Created,
-            Some("unchanged") => Outcome::Updated,
-            _ => Outcome::Rejected(
-                r["field"].as_str().unwrap_or_default().to_owned(),
-                r["message"].as_str().unwrap_or_default().to_owned(),
-            ),
-        })
-        .collect())
+    outcomes(&answer, ["imported", "unchanged"])
 }
