@@ -86,16 +86,7 @@ async fn a_patient_signs_up_on_a_clinic_page_confirms_changes_topics_and_unsubsc
     let saved = browser(&["preferences", &preferences, "condition-updates=off", "appointment-reminders=on"]).await;
 
     assert!(saved["text"].as_str().unwrap().contains("Your choices are saved."), "{saved}");
-    let mut statuses: Vec<(String, ConsentStatus)> = app
-        .ports
-        .consent
-        .grants(&contact)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| (g.category.to_string(), g.status))
-        .collect();
-    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    let statuses = super::helpers::consent_statuses(app, &contact).await;
     assert_eq!(
         statuses,
         vec![

@@ -30,16 +30,7 @@ async fn repeat_submissions_record_one_request_and_send_one_confirmation_per_hou
     assert_eq!(requests(app, &contact).await, 2);
     assert_eq!(confirmations.len(), 1, "one confirmation email within the hour");
     assert_eq!(client.confirm(&[patient.email.as_str()]).await, 1);
-    let mut grants: Vec<(String, ConsentStatus)> = app
-        .ports
-        .consent
-        .grants(&contact)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| (g.category.to_string(), g.status))
-        .collect();
-    grants.sort_by(|a, b| a.0.cmp(&b.0));
+    let grants = super::helpers::consent_statuses(app, &contact).await;
     assert_eq!(
         grants,
         vec![("appointment-reminders".into(), ConsentStatus::Pending), ("wellness-tips".into(), ConsentStatus::Active)],

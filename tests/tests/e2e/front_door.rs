@@ -52,18 +52,7 @@ async fn a_strangers_extra_topics_are_not_granted_when_the_patient_confirms_thei
     assert_eq!(anonymous.json::<Value>().await.unwrap()["error"], "signature_required");
     assert_eq!(confirmed.status(), StatusCode::OK);
     let contact = contact_of(&test, "pat@example.org").await.unwrap();
-    let mut grants: Vec<(String, ConsentStatus)> = test
-        .stack
-        .app
-        .ports
-        .consent
-        .grants(&contact)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| (g.category.to_string(), g.status))
-        .collect();
-    grants.sort_by(|a, b| a.0.cmp(&b.0));
+    let grants = super::helpers::consent_statuses(&test.stack.app, &contact).await;
     assert_eq!(
         grants,
         vec![

@@ -351,3 +351,21 @@ pub fn ensure_no_probes(what: &str, haystack: &[u8], probes: &[String]) -> anyho
     ensure!(found.is_empty(), "{what} contains plaintext PHI (synthetic): {found:?}");
     Ok(())
 }
+
+/// The contact's consent status per topic, in topic order.
+pub async fn consent_statuses(
+    app: &carepost::app::App,
+    contact: &carepost::domain::ContactId,
+) -> Vec<(String, carepost::domain::ConsentStatus)> {
+    let mut out: Vec<_> = app
+        .ports
+        .consent
+        .grants(contact)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.category.to_string(), g.status))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}

@@ -18,19 +18,7 @@ async fn signed_up(test: &TestApp, email: &str, topics: &[&str]) -> ContactId {
 }
 
 async fn statuses(test: &TestApp, contact: &ContactId) -> Vec<(String, ConsentStatus)> {
-    let mut out: Vec<_> = test
-        .stack
-        .app
-        .ports
-        .consent
-        .grants(contact)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| (g.category.to_string(), g.status))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    super::helpers::consent_statuses(&test.stack.app, contact).await
 }
 
 #[tokio::test]
