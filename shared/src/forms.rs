@@ -37,6 +37,33 @@ pub struct FormDefinition {
     /// browser (HMAC-signed bodies, see docs/consent.md); without one, a
     /// request with no Origin is refused.
     pub server_secret: Option<ServerSecret>,
+    /// The form's own per-client limits (`limits` in the forms JSON); unset
+    /// parts take the deployment's (`CONSENT_LIMIT_PER_*_PER_HOUR`).
+    pub limits: Option<FormLimits>,
+}
+
+/// How many consent requests one client IP and one email address may make
+/// to a form per clock hour; more are answered 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentLimits {
+    pub per_ip_per_hour: u32,
+    pub per_address_per_hour: u32,
+}
+
+impl ConsentLimits {
+    /// 20 per IP: a family or a clinic's front desk sharing one address
+    /// fits; 5 per address: a patient correcting a typo fits.
+    pub const DEFAULT: ConsentLimits = ConsentLimits { per_ip_per_hour: 20, per_address_per_hour: 5 };
+}
+
+/// A form's own limits, each at least 1 where set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormLimits {
+    #[serde(default)]
+    pub per_ip_per_hour: Option<u32>,
+    #[serde(default)]
+    pub per_address_per_hour: Option<u32>,
 }
 
 /// A form's server-to-server secret: at least 32 characters, never printed.
@@ -136,6 +163,8 @@ struct RawForm {
     privacy_url: Option<String>,
     #[serde(default)]
     server_secret: Option<String>,
+    #[serde(default)]
+    limits: Option<FormLimits>,
 }
 
 fn yes() -> bool {
@@ -222,6 +251,7 @@ impl FormsConfig {
             clinic_name: None,
             privacy_url: Some("/privacy".into()),
             server_secret: None,
+            limits: None,
         };
         FormsConfig { categories, forms: vec![form] }
     }
@@ -287,7 +317,13 @@ impl FormsConfig {
             }
             let server_secret =
                 form.server_secret.as_deref().map(ServerSecret::parse).transpose().map_err(|e| ctx(e.into()))?;
+            if let Some(limits) = form.limits
+                && (limits.per_ip_per_hour == Some(0) || limits.per_address_per_hour == Some(0))
+            {
+                return Err(ctx("limits must be at least 1 per hour".into()));
+            }
             forms.push(FormDefinition {
+                limits: form.limits,
                 privacy_url: form
                     .privacy_url
                     .as_deref()

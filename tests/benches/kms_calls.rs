@@ -56,6 +56,7 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
         audit: Arc::new(SqliteAuditLog::new(db.clone())),
         activity: Arc::new(carepost::adapters::embedded::SqliteActivityStore::new(db.clone())),
+        intake: Arc::new(carepost::adapters::embedded::SqliteIntakeStore::new(db.clone())),
         metrics: Arc::new(carepost::adapters::emf::EmfMetrics::new(Box::new(std::io::sink()))),
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db)),

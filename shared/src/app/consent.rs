@@ -5,24 +5,27 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::Serialize;
+use governor::DefaultDirectRateLimiter;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{AppError, ConsentLedger};
 use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{
-    ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId, ConsentStatus, ContactId,
-    EmailAddress, InvalidField, Profile, ProfileInput, Sensitive,
+    ConfirmationJob, ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId,
+    ConsentStatus, ContactId, EmailAddress, IntakeId, InvalidField, Profile, ProfileInput, Sensitive,
 };
+use crate::error::Classify;
 use crate::mail::{MessageParts, build_message};
 use crate::ports::{
-    ActivityStore, Clock, ConsentStore, ContactRecord, ContactStore, MailTransport, OutgoingMail, StoreError, Window,
+    ActivityStore, Clock, ConsentStore, ContactRecord, ContactStore, IntakeStore, LimitKey, LimitWindow, MailTransport,
+    OutgoingMail, PendingIntake, Queue, StoreError, Window,
 };
 
 /// Where a submission came from; kept, sealed, as proof. All of it is PHI:
 /// `Sensitive` keeps it out of `Debug` and serializes as the plain value.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RequestProof {
     pub ip: Sensitive<Option<IpAddr>>,
     pub user_agent: Sensitive<Option<String>>,
@@ -68,6 +71,19 @@ pub enum ConfirmOutcome {
 /// The least time between two confirmation emails to one address.
 const CONFIRMATION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// The per-client limits count requests per clock hour.
+const LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A request as the ledger records it: kind, topics, form, method, proof, time.
+type Asked<'a> = (
+    ConsentEntryKind,
+    Vec<ConsentCategory>,
+    &'a crate::config::FormDefinition,
+    ConsentMethod,
+    &'a RequestProof,
+    OffsetDateTime,
+);
+
 fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<ConsentCategory>, InvalidField> {
     if raw.is_empty() {
         return Err(InvalidField::new("categories", "choose at least one category"));
@@ -85,17 +101,51 @@ fn parse_categories(raw: &[String], allowed: &[ConsentCategory]) -> Result<Vec<C
     Ok(out)
 }
 
-/// Consent from web forms and API callers, and its double opt-in confirmation.
+/// Consent from web forms and API callers, and its double opt-in
+/// confirmation. The endpoint only checks, seals and stores a request and
+/// queues its job (`submit`), the same work whether or not the address is
+/// known; the send worker does the rest (`process_intake`): the contact, the
+/// ledger entry and the confirmation email, within the send rate.
 pub struct ConsentIntake {
     pub(super) contacts: Arc<dyn ContactStore>,
     pub(super) consent: Arc<dyn ConsentStore>,
     pub(super) activity: Arc<dyn ActivityStore>,
+    pub(super) intake: Arc<dyn IntakeStore>,
+    pub(super) send_queue: Arc<dyn Queue>,
     pub(super) transport: Arc<dyn MailTransport>,
+    /// The sender's rate limiter: confirmations share campaign mail's budget.
+    pub(super) limiter: Arc<DefaultDirectRateLimiter>,
     pub(super) consent_ledger: Arc<ConsentLedger>,
     pub(super) envelope: Arc<Envelope>,
     pub(super) keyring: Arc<Keyring>,
     pub(super) settings: Arc<Settings>,
     pub(super) clock: Arc<dyn Clock>,
+}
+
+/// What a stored request asks, sealed with its proof (all of it may be PHI
+/// by context: a topic can name a condition).
+#[derive(Serialize, Deserialize)]
+struct SealedRequest {
+    categories: Vec<ConsentCategory>,
+    method: ConsentMethod,
+    proof: RequestProof,
+}
+
+/// What the worker did with one stored request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// Handled before, expired, or its form is no longer configured.
+    Gone,
+    /// Every topic was already granted.
+    NothingNew,
+    /// A single opt-in form: granted at once.
+    Granted,
+    /// Pending; its confirmation email was handed over.
+    ConfirmationSent,
+    /// Pending; the address had a confirmation within the hour, so none now.
+    ConfirmationNotDue,
+    /// Pending; the provider refused the address for good, so no email.
+    Undeliverable,
 }
 
 impl ConsentIntake {
@@ -123,37 +173,118 @@ impl ConsentIntake {
         let email =
             EmailAddress::parse(submission.email.expose()).map_err(|e| InvalidField::new("email", e.to_string()))?;
         let categories = parse_categories(&submission.categories, &form.categories)?;
-        // Validate the attributes even when they will not be stored, so bad
-        // input gets the same 4xx for known and unknown addresses.
         let now = self.clock.now();
         let profile = self.settings.schema.apply(&submission.profile, Profile::default(), now.date())?;
-        let contact_id = self.find_or_create_contact(&email, &profile).await?;
-
-        let grants = self.consent.grants(&contact_id).await?;
-        let missing: Vec<ConsentCategory> =
-            categories.into_iter().filter(|c| !grants.iter().any(|g| &g.category == c && g.allows_send(now))).collect();
-        if missing.is_empty() {
-            return Ok(outcome);
-        }
+        self.within_limits(&form, &email, &proof, now).await?;
         let method =
             submission.method.unwrap_or(if submission.server_authenticated && proof.origin.expose().is_none() {
                 ConsentMethod::Api
             } else {
                 ConsentMethod::WebForm
             });
-        if !form.double_opt_in {
-            let evidence =
-                self.evidence(&contact_id, ConsentEntryKind::Granted, missing, &form, method, &proof, now).await?;
-            self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
-            return Ok(outcome);
+        // Sealed under the ID a new contact would get; whether the address
+        // is known is for the worker to find out, so this path is the same.
+        let id = IntakeId::new_random();
+        let candidate = ContactId::new_random();
+        let request = serde_json::to_vec(&SealedRequest { categories, method, proof }).expect("request serializes");
+        let intake = PendingIntake {
+            id,
+            form_id: form.id.clone(),
+            candidate,
+            sealed_contact: self.envelope.seal(&candidate, &email, &profile).await?,
+            sealed_request: self.envelope.seal_proof(&candidate, &request).await?,
+            received_at: now,
+            expires_at: now + self.settings.confirmation_ttl,
+        };
+        self.intake.put_intake(&intake).await?;
+        if let Err(e) = self.send_queue.send_batch(&[ConfirmationJob { intake_id: id }.to_body()]).await {
+            // Not queued: the client is told to try again and the stored
+            // request goes, so nothing waits that no worker will see.
+            if let Err(remove) = self.intake.remove_intake(&id).await {
+                tracing::warn!(error = %remove, intake_id = %id, "an unqueued consent request stays until it expires");
+            }
+            return Err(e.into());
         }
+        Ok(outcome)
+    }
+
+    /// Counts the request against its form's limits per client IP and per
+    /// address (keyed hashes, never the values); `RateLimited` past either.
+    async fn within_limits(
+        &self,
+        form: &crate::config::FormDefinition,
+        email: &EmailAddress,
+        proof: &RequestProof,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let limits = self.settings.consent_limits(form);
+        let window = LimitWindow::holding(now, LIMIT_WINDOW);
+        let hash = |what: &str, value: &[u8]| {
+            let mut input = format!("consent-limit\0{}\0{what}\0", form.id).into_bytes();
+            input.extend_from_slice(value);
+            LimitKey::from_digest(self.keyring.blind_index.tag(&input))
+        };
+        let mut keys = vec![(hash("address", email.normalized().as_bytes()), limits.per_address_per_hour)];
+        if let Some(ip) = proof.ip.expose() {
+            keys.push((hash("ip", ip.to_string().as_bytes()), limits.per_ip_per_hour));
+        }
+        let counted: Vec<LimitKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let counts = self.intake.count_requests(&counted, window).await?;
+        if counts.iter().zip(&keys).any(|(count, (_, max))| count > max) {
+            let retry_after_seconds = (window.end - now).whole_seconds().max(1) as u64;
+            return Err(AppError::RateLimited { retry_after_seconds });
+        }
+        Ok(())
+    }
+
+    /// The worker's half of a request: the contact, the ledger entry and the
+    /// confirmation email. Safe to run again after any failure: the request
+    /// ID is the intake's, a retry finds what an earlier try recorded, and
+    /// the confirmation slot is spent only once the email has left.
+    pub async fn process_intake(&self, id: &IntakeId) -> Result<IntakeOutcome, AppError> {
+        let now = self.clock.now();
+        let Some(pending) = self.intake.intake(id, now).await? else { return Ok(IntakeOutcome::Gone) };
+        let outcome = self.handle_intake(&pending, now).await?;
+        self.intake.remove_intake(id).await?;
+        Ok(outcome)
+    }
+
+    async fn handle_intake(&self, pending: &PendingIntake, now: OffsetDateTime) -> Result<IntakeOutcome, AppError> {
+        let Some(form) = self.settings.form(&pending.form_id).cloned() else { return Ok(IntakeOutcome::Gone) };
+        let (email, _) = self.envelope.open(&pending.candidate, &pending.sealed_contact, Some(&[])).await?;
+        let request: SealedRequest =
+            serde_json::from_slice(&self.envelope.open_proof(&pending.candidate, &pending.sealed_request).await?)
+                .map_err(|e| StoreError::corrupt_from("sealed consent request", e))?;
+        let contact_id = self.find_or_create_contact(&email, pending).await?;
+        let grants = self.consent.grants(&contact_id).await?;
+        let missing: Vec<ConsentCategory> = request
+            .categories
+            .iter()
+            .filter(|c| !grants.iter().any(|g| &g.category == *c && g.allows_send(now)))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(IntakeOutcome::NothingNew);
+        }
+        let own_request = pending.id.request_id();
+        let asked = |kind| (kind, missing.clone(), &form, request.method, &request.proof, pending.received_at);
+        if !form.double_opt_in {
+            let evidence = self.evidence(&contact_id, own_request, asked(ConsentEntryKind::Granted)).await?;
+            self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
+            return Ok(IntakeOutcome::Granted);
+        }
+        let history = self.consent.history(&contact_id).await?;
+        let recorded = |id: ConsentRequestId| {
+            history.iter().any(|e| e.evidence.kind == ConsentEntryKind::Requested && e.evidence.request_id == Some(id))
+        };
         // Each request names its topics and its link confirms those only. A
         // repeat of a pending request records nothing new and reuses it; a
         // request adding topics is a new request with its own link.
         let all_pending =
             missing.iter().all(|c| grants.iter().any(|g| &g.category == c && g.status == ConsentStatus::Pending));
-        let same_request = if all_pending {
-            let history = self.consent.history(&contact_id).await?;
+        let same_request = if recorded(own_request) {
+            Some(own_request)
+        } else if all_pending {
             history
                 .iter()
                 .rev()
@@ -169,41 +300,54 @@ impl ConsentIntake {
         let request_id = match same_request {
             Some(id) => id,
             None => {
-                let evidence = self
-                    .evidence(&contact_id, ConsentEntryKind::Requested, missing.clone(), &form, method, &proof, now)
-                    .await?;
-                let request_id = evidence.request_id.ok_or(AppError::Conflict("a request without its ID".into()))?;
+                let evidence = self.evidence(&contact_id, own_request, asked(ConsentEntryKind::Requested)).await?;
                 self.consent_ledger.append(evidence, ConsentStatus::Pending).await?;
-                request_id
+                own_request
             }
         };
         // At most one confirmation email per address per hour: the public
         // form must not become a way to flood someone's inbox. A request that
         // gets no email is confirmed only by its own link, sent when it is
         // asked again after the hour.
-        let slot = self
-            .activity
-            .claim_confirmation_slot(&contact_id, Window::ending(now, CONFIRMATION_INTERVAL, self.settings.retention))
-            .await?;
-        if slot {
-            // The request's topics are `missing`, reused or new.
-            self.send_confirmation(&contact_id, &email, &request_id, &form, &missing).await?;
+        let window = Window::ending(now, CONFIRMATION_INTERVAL, self.settings.retention);
+        if !self.activity.claim_confirmation_slot(&contact_id, &request_id, window).await? {
+            return Ok(IntakeOutcome::ConfirmationNotDue);
         }
-        Ok(outcome)
+        self.limiter.until_ready().await;
+        let sent = self.send_confirmation(&contact_id, &email, &request_id, &pending.id, &form, &missing).await;
+        match sent {
+            Ok(()) => {
+                // The email is out: failing to mark it must not send it again.
+                if let Err(e) = self.activity.confirmation_handed_over(&contact_id, &request_id).await {
+                    tracing::warn!(error = %e, contact_id = %contact_id, "confirmation sent but its slot not marked");
+                }
+                Ok(IntakeOutcome::ConfirmationSent)
+            }
+            Err(e) => {
+                // Not sent: the slot is not spent, the next try may take it.
+                if let Err(release) = self.activity.release_confirmation_slot(&contact_id, &request_id).await {
+                    tracing::warn!(error = %release, contact_id = %contact_id, "confirmation slot not released");
+                }
+                match e {
+                    AppError::Transport(t) if !t.is_transient() => {
+                        tracing::warn!(error = %t, contact_id = %contact_id, "confirmation refused by the provider");
+                        Ok(IntakeOutcome::Undeliverable)
+                    }
+                    e => Err(e),
+                }
+            }
+        }
     }
 
-    /// A new ledger entry's evidence for a form submission, proof sealed.
-    #[allow(clippy::too_many_arguments)]
+    /// A new ledger entry's evidence for a stored request, proof sealed
+    /// under the contact it is about.
     async fn evidence(
         &self,
         contact_id: &ContactId,
-        kind: ConsentEntryKind,
-        categories: Vec<ConsentCategory>,
-        form: &crate::config::FormDefinition,
-        method: ConsentMethod,
-        proof: &RequestProof,
-        at: OffsetDateTime,
+        request_id: ConsentRequestId,
+        asked: Asked<'_>,
     ) -> Result<ConsentEvidence, AppError> {
+        let (kind, categories, form, method, proof, at) = asked;
         Ok(ConsentEvidence {
             contact_id: *contact_id,
             kind,
@@ -212,7 +356,7 @@ impl ConsentIntake {
             method,
             form_id: Some(form.id.clone()),
             consent_text_sha256: Some(form.consent_text_sha256.clone()),
-            request_id: Some(ConsentRequestId::new_random()),
+            request_id: Some(request_id),
             expires_at: None,
             imported: None,
             sealed_proof: self.consent_ledger.seal_proof(contact_id, proof).await?,
@@ -297,24 +441,28 @@ impl ConsentIntake {
         form.and_then(|f| f.clinic_name.clone()).unwrap_or_else(|| self.settings.default_sender.name.clone())
     }
 
-    async fn find_or_create_contact(&self, email: &EmailAddress, profile: &Profile) -> Result<ContactId, AppError> {
+    /// The address's contact, or a new one with the request's sealed
+    /// attributes under its candidate ID. A public form never changes a known
+    /// contact's attributes: anyone can type anyone's address.
+    async fn find_or_create_contact(
+        &self,
+        email: &EmailAddress,
+        pending: &PendingIntake,
+    ) -> Result<ContactId, AppError> {
         let email_index = self.keyring.blind_index.index(email);
         if let Some(existing) = self.contacts.find_by_email_index(&email_index).await? {
-            // A public form never changes a known contact's attributes:
-            // anyone can type anyone's address.
             return Ok(existing.id);
         }
-        let id = ContactId::new_random();
         let record = ContactRecord {
-            id,
+            id: pending.candidate,
             external_id: None,
             email_index: email_index.clone(),
-            sealed: self.envelope.seal(&id, email, profile).await?,
+            sealed: pending.sealed_contact.clone(),
             updated_at: self.clock.now(),
         };
         match self.contacts.put(&record).await {
-            Ok(()) => Ok(id),
-            // Two submissions raced: use the one that won.
+            Ok(()) => Ok(pending.candidate),
+            // Two requests raced: use the one that won.
             Err(StoreError::Conflict(_)) => self
                 .contacts
                 .find_by_email_index(&email_index)
@@ -330,6 +478,7 @@ impl ConsentIntake {
         contact_id: &ContactId,
         email: &EmailAddress,
         request_id: &ConsentRequestId,
+        intake_id: &IntakeId,
         form: &crate::config::FormDefinition,
         topics: &[ConsentCategory],
     ) -> Result<(), AppError> {
@@ -337,7 +486,9 @@ impl ConsentIntake {
         let token = self.keyring.tokens.sign(TokenPurpose::ConfirmConsent, contact_id, request_id.as_bytes(), expires);
         let link = self.settings.public_base_url.join(&format!("/confirm/{token}"));
         let sender = &self.settings.default_sender;
-        let message_id = crate::mail::message_id(&format!("confirm.{request_id}"), sender);
+        // Keyed by the intake: a retry after a lost answer is the same
+        // message (the outbox keeps one), a later request a new one.
+        let message_id = crate::mail::message_id(&format!("confirm.{intake_id}"), sender);
         let clinic = self.clinic_name(Some(form));
         let labels: Vec<String> = topics.iter().map(ConsentCategory::label).collect();
         let text = format!(
@@ -366,7 +517,7 @@ impl ConsentIntake {
         })
         .map_err(|e| InvalidField::new("email", e.to_string()))?;
         let mail = OutgoingMail {
-            key: format!("confirm-{request_id}"),
+            key: format!("confirm-{intake_id}"),
             message_id,
             from: sender.address.as_str().to_owned(),
             to: email.as_str().to_owned(),

@@ -46,6 +46,12 @@ fn submission(email: &str, topics: &[&str]) -> ConsentSubmission {
     }
 }
 
+/// Submits as the endpoint does, then lets the send worker finish the request.
+async fn ask(h: &Harness, submission: ConsentSubmission, proof: RequestProof) {
+    h.app.consent.submit(submission, proof).await.unwrap();
+    h.work_send_queue().await;
+}
+
 async fn contact_of(h: &Harness, email: &str) -> ContactId {
     let index = h.app.keyring.blind_index.index(&EmailAddress::parse(email).unwrap());
     h.app.ports.contacts.find_by_email_index(&index).await.unwrap().expect("contact stored").id
@@ -60,7 +66,7 @@ async fn last_request(h: &Harness, contact: &ContactId) -> ConsentRequestId {
 async fn a_submission_is_pending_until_confirmed_and_sends_one_confirmation() {
     let h = Harness::new();
 
-    h.app.consent.submit(submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await.unwrap();
+    ask(&h, submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await;
 
     let contact = contact_of(&h, "jane.probe@example.org").await;
     let grants = h.app.ports.consent.grants(&contact).await.unwrap();
@@ -74,12 +80,12 @@ async fn a_repeat_within_the_hour_sends_no_second_email_but_one_after_it_does() 
     let h = Harness::new();
     let form = || submission("jane.probe@example.org", &["wellness-tips"]);
 
-    h.app.consent.submit(form(), browser(&h)).await.unwrap();
+    ask(&h, form(), browser(&h)).await;
     h.clock.advance(Duration::from_secs(59 * 60));
-    h.app.consent.submit(form(), browser(&h)).await.unwrap();
+    ask(&h, form(), browser(&h)).await;
     let within_the_hour = h.transport.accepted().len();
     h.clock.advance(Duration::from_secs(2 * 60));
-    h.app.consent.submit(form(), browser(&h)).await.unwrap();
+    ask(&h, form(), browser(&h)).await;
 
     assert_eq!(within_the_hour, 1);
     assert_eq!(h.transport.accepted().len(), 2);
@@ -88,7 +94,7 @@ async fn a_repeat_within_the_hour_sends_no_second_email_but_one_after_it_does() 
 #[tokio::test]
 async fn a_confirmation_link_grants_until_it_expires_and_a_replay_changes_nothing() {
     let h = Harness::new();
-    h.app.consent.submit(submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await.unwrap();
+    ask(&h, submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await;
     let contact = contact_of(&h, "jane.probe@example.org").await;
     let request = last_request(&h, &contact).await;
     let ttl = h.app.settings.confirmation_ttl;
@@ -132,12 +138,12 @@ async fn a_filled_honeypot_is_answered_the_same_and_stores_nothing() {
 async fn a_strangers_request_for_more_topics_is_not_granted_by_the_patients_own_link() {
     let h = Harness::new();
     let email = "jane.probe@example.org";
-    h.app.consent.submit(submission(email, &["wellness-tips"]), browser(&h)).await.unwrap();
+    ask(&h, submission(email, &["wellness-tips"]), browser(&h)).await;
     let contact = contact_of(&h, email).await;
     let patients_request = last_request(&h, &contact).await;
     let stranger = submission(email, &["wellness-tips", "appointment-reminders", "condition-updates"]);
 
-    h.app.consent.submit(stranger, browser(&h)).await.unwrap();
+    ask(&h, stranger, browser(&h)).await;
     let confirmed = h.app.consent.confirm(&link_for(&h, &contact, &patients_request), browser(&h)).await.unwrap();
 
     assert_eq!(confirmed, ConfirmOutcome::Confirmed);
@@ -157,10 +163,10 @@ async fn a_strangers_request_for_more_topics_is_not_granted_by_the_patients_own_
 async fn a_wider_request_is_confirmed_only_by_its_own_link() {
     let h = Harness::new();
     let email = "jane.probe@example.org";
-    h.app.consent.submit(submission(email, &["wellness-tips"]), browser(&h)).await.unwrap();
+    ask(&h, submission(email, &["wellness-tips"]), browser(&h)).await;
     let contact = contact_of(&h, email).await;
     h.clock.advance(Duration::from_secs(61 * 60));
-    h.app.consent.submit(submission(email, &["wellness-tips", "condition-updates"]), browser(&h)).await.unwrap();
+    ask(&h, submission(email, &["wellness-tips", "condition-updates"]), browser(&h)).await;
     let wider = last_request(&h, &contact).await;
 
     h.app.consent.confirm(&link_for(&h, &contact, &wider), browser(&h)).await.unwrap();
@@ -181,7 +187,7 @@ async fn the_confirmation_email_and_page_name_the_clinic_and_the_topic_labels() 
         |p| p,
     );
     let email = "jane.probe@example.org";
-    h.app.consent.submit(submission(email, &["wellness-tips", "condition-updates"]), browser(&h)).await.unwrap();
+    ask(&h, submission(email, &["wellness-tips", "condition-updates"]), browser(&h)).await;
     let contact = contact_of(&h, email).await;
     let token = link_for(&h, &contact, &last_request(&h, &contact).await);
 
@@ -204,7 +210,7 @@ async fn a_request_without_an_origin_is_refused_unless_the_forms_server_signed_i
         ConsentSubmission { server_authenticated: true, ..submission("sam.probe@example.org", &["wellness-tips"]) };
 
     let refused = h.app.consent.submit(anonymous, RequestProof::default()).await;
-    h.app.consent.submit(signed, RequestProof::default()).await.unwrap();
+    ask(&h, signed, RequestProof::default()).await;
 
     assert!(matches!(refused, Err(AppError::Unauthenticated)), "{refused:?}");
     let index = h.app.keyring.blind_index.index(&EmailAddress::parse("jane.probe@example.org").unwrap());

@@ -79,8 +79,8 @@ pub use unsubscribe::Unsubscribe;
 use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
 use crate::ports::{
-    ActivityStore, AuditLog, CampaignStore, Clock, ConsentStore, ContactStore, MailTransport, Metrics, Queue,
-    SendLedger, SuppressionList,
+    ActivityStore, AuditLog, CampaignStore, Clock, ConsentStore, ContactStore, IntakeStore, MailTransport, Metrics,
+    Queue, SendLedger, SuppressionList,
 };
 
 /// The outside systems the use cases need.
@@ -91,6 +91,7 @@ pub struct Ports {
     pub suppression: Arc<dyn SuppressionList>,
     pub audit: Arc<dyn AuditLog>,
     pub activity: Arc<dyn ActivityStore>,
+    pub intake: Arc<dyn IntakeStore>,
     pub campaigns: Arc<dyn CampaignStore>,
     pub ledger: Arc<dyn SendLedger>,
     pub fanout_queue: Arc<dyn Queue>,
@@ -149,6 +150,8 @@ impl App {
         rate_share: RateShare,
     ) -> App {
         let p = &ports;
+        // One budget for campaign mail and confirmations: both leave by the same transport.
+        let limiter = rate_limiter(rate_share);
         let clock = p.clock.clone();
         let audit = Arc::new(Auditor::new(p.audit.clone(), clock.clone()));
         let catalog = Arc::new(CampaignCatalog::new(p.campaigns.clone(), settings.schema.clone()));
@@ -201,7 +204,10 @@ impl App {
                 contacts: p.contacts.clone(),
                 consent: p.consent.clone(),
                 activity: p.activity.clone(),
+                intake: p.intake.clone(),
+                send_queue: p.send_queue.clone(),
                 transport: p.transport.clone(),
+                limiter: limiter.clone(),
                 consent_ledger: consent_ledger.clone(),
                 envelope: envelope.clone(),
                 keyring: keyring.clone(),
@@ -275,7 +281,7 @@ impl App {
                 envelope: envelope.clone(),
                 keyring: keyring.clone(),
                 settings: settings.clone(),
-                limiter: rate_limiter(rate_share),
+                limiter,
                 clock: clock.clone(),
             },
             tracking: Tracking {

@@ -179,6 +179,32 @@ impl Harness {
         &self.app.ports.ledger
     }
 
+    /// Runs the send queue's visible messages through the send worker's
+    /// driver, as the worker does, and applies each decision; returns how
+    /// many were handled.
+    pub(crate) async fn work_send_queue(&self) -> usize {
+        let messages = self.send_queue.receive(100, Duration::ZERO).await.unwrap();
+        let deliveries = messages.iter().map(|m| crate::runtime::driver::Delivery {
+            message_id: &m.message_id,
+            body: m.body.expose(),
+            receive_count: m.receive_count,
+        });
+        let decisions =
+            crate::runtime::driver::drive_batch(crate::runtime::driver::SendJobs::new(&self.app), deliveries, || false)
+                .await;
+        for (index, decision) in &decisions {
+            let handle = &messages[*index].receipt_handle;
+            match decision {
+                crate::domain::Decision::Ack => self.send_queue.delete(handle).await.unwrap(),
+                crate::domain::Decision::Retry { after } => {
+                    self.send_queue.change_visibility(handle, *after).await.unwrap()
+                }
+                crate::domain::Decision::DeadLetter => {}
+            }
+        }
+        decisions.len()
+    }
+
     /// Bodies of the visible messages on a queue (received, then left to reappear).
     pub(crate) async fn queued(queue: &SqliteQueue) -> Vec<String> {
         let received = queue.receive(100, Duration::ZERO).await.unwrap();

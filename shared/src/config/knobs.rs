@@ -13,7 +13,7 @@ use super::{DEFAULT_DRY_RUN_BUDGET, DEFAULT_RETENTION, Settings, Throughput};
 use crate::domain::{
     ContactSchema, DEFAULT_MIN_CELL, EmailAddress, FrequencyCap, PublicBaseUrl, ReputationGuard, Sender,
 };
-use crate::forms::FormsConfig;
+use crate::forms::{ConsentLimits, FormsConfig};
 
 /// Every knob of a deployment, by the environment variable names of the SAM
 /// template (lowercased here; `SEND_RATE_PER_SECOND` is
@@ -74,6 +74,12 @@ pub struct Knobs {
     /// `DRY_RUN_BUDGET_SECONDS`: how long one audience-estimate call works
     /// before answering with a resume token; under API Gateway's 29 s.
     pub dry_run_budget_seconds: u32,
+    /// `CONSENT_LIMIT_PER_IP_PER_HOUR`: consent requests one client IP may
+    /// make to one form per clock hour; more are answered 429.
+    pub consent_limit_per_ip_per_hour: u32,
+    /// `CONSENT_LIMIT_PER_ADDRESS_PER_HOUR`: consent requests for one email
+    /// address to one form per clock hour, from anywhere.
+    pub consent_limit_per_address_per_hour: u32,
 }
 
 impl Default for Knobs {
@@ -100,12 +106,14 @@ impl From<Throughput> for Knobs {
             frequency_cap: None,
             allowed_origins: Vec::new(),
             dry_run_budget_seconds: DEFAULT_DRY_RUN_BUDGET.as_secs() as u32,
+            consent_limit_per_ip_per_hour: ConsentLimits::DEFAULT.per_ip_per_hour,
+            consent_limit_per_address_per_hour: ConsentLimits::DEFAULT.per_address_per_hour,
         }
     }
 }
 
 /// The environment variables [`Knobs`] reads (the SAM template's names).
-pub const KNOB_NAMES: [&str; 22] = [
+pub const KNOB_NAMES: [&str; 24] = [
     "SEND_RATE_PER_SECOND",
     "SENDER_MAX_CONCURRENCY",
     "SENDER_BATCH_SIZE",
@@ -128,6 +136,8 @@ pub const KNOB_NAMES: [&str; 22] = [
     "FREQUENCY_CAP",
     "ALLOWED_ORIGINS",
     "DRY_RUN_BUDGET_SECONDS",
+    "CONSENT_LIMIT_PER_IP_PER_HOUR",
+    "CONSENT_LIMIT_PER_ADDRESS_PER_HOUR",
 ];
 
 /// Which runtime the settings are for: what it requires, its defaults, and
@@ -243,6 +253,16 @@ impl Knobs {
         if self.soft_bounce_limit == 0 {
             return Err(invalid("SOFT_BOUNCE_LIMIT", "must be at least 1".into()));
         }
+        let consent_limits = ConsentLimits {
+            per_ip_per_hour: self.consent_limit_per_ip_per_hour,
+            per_address_per_hour: self.consent_limit_per_address_per_hour,
+        };
+        if consent_limits.per_ip_per_hour == 0 {
+            return Err(invalid("CONSENT_LIMIT_PER_IP_PER_HOUR", "must be at least 1".into()));
+        }
+        if consent_limits.per_address_per_hour == 0 {
+            return Err(invalid("CONSENT_LIMIT_PER_ADDRESS_PER_HOUR", "must be at least 1".into()));
+        }
         let configured_forms = self.forms.is_some();
         let forms = self.forms.clone().unwrap_or_else(|| FormsConfig::example(self.allowed_origins.clone()));
         let mut settings = Settings {
@@ -277,6 +297,7 @@ impl Knobs {
             // SES tracks opens and clicks itself, through the configuration set.
             first_party_tracking: !lambda,
             min_cell: DEFAULT_MIN_CELL,
+            consent_limits,
         };
         if let Some(schema) = self.schema.clone() {
             settings = settings.with_schema(schema, configured_forms).map_err(|e| {

@@ -167,6 +167,8 @@ pub struct Settings {
     /// Breakdowns in reports and estimates show counts below this as
     /// "fewer than N".
     pub min_cell: u64,
+    /// The consent endpoint's per-client limits, unless a form sets its own.
+    pub consent_limits: crate::forms::ConsentLimits,
 }
 
 pub const DEFAULT_DRY_RUN_BUDGET: Duration = Duration::from_secs(20);
@@ -183,6 +185,16 @@ impl Settings {
     pub fn local(public_base_url: PublicBaseUrl, throughput: Throughput) -> Settings {
         let own_url = public_base_url.as_str().to_owned();
         Knobs::from(throughput).validate(&Runtime::Embedded { own_url }).expect("the example settings are valid")
+    }
+
+    /// The limits `form`'s requests are counted against: its own, where it
+    /// sets them, else the deployment's.
+    pub fn consent_limits(&self, form: &FormDefinition) -> crate::forms::ConsentLimits {
+        let own = form.limits.unwrap_or_default();
+        crate::forms::ConsentLimits {
+            per_ip_per_hour: own.per_ip_per_hour.unwrap_or(self.consent_limits.per_ip_per_hour),
+            per_address_per_hour: own.per_address_per_hour.unwrap_or(self.consent_limits.per_address_per_hour),
+        }
     }
 
     pub fn form(&self, id: &str) -> Option<&FormDefinition> {

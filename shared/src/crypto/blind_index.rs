@@ -21,6 +21,13 @@ impl BlindIndexer {
         let digest: &[u8; 32] = tag.as_ref().try_into().expect("HMAC-SHA-256 tags are 32 bytes");
         BlindIndex::from_digest(digest)
     }
+
+    /// A keyed hash (hex) of other values that must be counted or compared
+    /// without being stored, such as the consent limits' client IPs. Callers
+    /// prefix their purpose, so no tag equals an address's index.
+    pub fn tag(&self, input: &[u8]) -> String {
+        hex::encode(hmac::sign(&self.key, input).as_ref())
+    }
 }
 
 #[cfg(test)]

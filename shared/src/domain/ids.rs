@@ -69,6 +69,15 @@ macro_rules! uuid_id {
 uuid_id!(ContactId, ParseContactIdError, "contact");
 uuid_id!(CampaignId, ParseCampaignIdError, "campaign");
 uuid_id!(ConsentRequestId, ParseConsentRequestIdError, "consent request");
+uuid_id!(IntakeId, ParseIntakeIdError, "consent intake");
+
+impl IntakeId {
+    /// The consent request an intake becomes: the same 16 bytes, so a retry
+    /// of the worker finds the request it already recorded.
+    pub fn request_id(&self) -> ConsentRequestId {
+        ConsentRequestId::from_bytes(*self.as_bytes())
+    }
+}
 
 impl ContactId {
     /// A stable bucket in `0..=65535` from the random ID, used to split the

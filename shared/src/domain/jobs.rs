@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CampaignId, ContactId};
+use super::{CampaignId, ContactId, IntakeId};
 
 /// Ask the fan-out worker to scan one shard of the contact table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,36 @@ impl ScheduledLaunchJob {
 pub struct SendJob {
     pub campaign_id: CampaignId,
     pub contact_id: ContactId,
+}
+
+/// Finish one consent request: its contact, ledger entry and confirmation
+/// email. It rides the send queue, so confirmations share the send rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationJob {
+    pub intake_id: IntakeId,
+}
+
+impl ConfirmationJob {
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("job serializes")
+    }
+}
+
+/// What the send queue carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendQueueJob {
+    Campaign(SendJob),
+    Confirmation(ConfirmationJob),
+}
+
+impl SendQueueJob {
+    pub fn parse(body: &str) -> Result<Self, ParseJobError> {
+        if let Ok(job) = serde_json::from_str::<ConfirmationJob>(body) {
+            return Ok(SendQueueJob::Confirmation(job));
+        }
+        SendJob::parse(body).map(SendQueueJob::Campaign)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::extract::{BodyKind, ClientIp, body_bytes, body_kind, parse_form, parse_json, proof};
 use super::{ApiError, pages};
@@ -131,10 +132,18 @@ async fn submit(
         Ok(kind) => kind,
         Err(e) => return e.into_response(),
     };
-    match receive(&app, ip, &headers, body).await {
-        Ok(response) => response,
-        Err((error, form)) if kind == BodyKind::Form => form_error(&app, error, form),
-        Err((error, _)) => error.into_response(),
+    // Its own task: a client that goes away mid-request does not cut the
+    // work short, so a request is stored and queued whole or not at all.
+    let worker = app.clone();
+    let received =
+        tokio::spawn(async move { receive(&worker, ip, &headers, body).await }.instrument(tracing::Span::current()))
+            .await;
+    match received {
+        Ok(Ok(response)) => response,
+        Ok(Err((error, form))) if kind == BodyKind::Form => form_error(&app, error, form),
+        Ok(Err((error, _))) => error.into_response(),
+        Err(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request could not be completed")
+            .into_response(),
     }
 }
 

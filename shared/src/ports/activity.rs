@@ -48,10 +48,28 @@ pub trait ActivityStore: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn activity(&self, contact: &ContactId) -> Result<Option<Activity>, StoreError>;
-    /// Takes the contact's confirmation-email slot: records `window.at` and returns
-    /// true if no confirmation was sent after `window.since`; false (changing
-    /// nothing) otherwise. Atomic, so racing submissions send one email.
-    async fn claim_confirmation_slot(&self, contact: &ContactId, window: Window) -> Result<bool, StoreError>;
+    /// Takes the contact's confirmation-email slot for `request`, recording
+    /// `window.at`: true if no slot was taken after `window.since`, or if
+    /// `request` holds it and its email was not handed over yet (a retry);
+    /// false, changing nothing, otherwise. Atomic, so racing requests send
+    /// one email.
+    async fn claim_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+        window: Window,
+    ) -> Result<bool, StoreError>;
+    /// `request`'s email was handed over: its slot is spent, a retry of the
+    /// request no longer gets it.
+    async fn confirmation_handed_over(&self, contact: &ContactId, request: &ConsentRequestId)
+    -> Result<(), StoreError>;
+    /// Gives back the slot `request` holds if its email was not handed over
+    /// (the transport failed): the slot is spent only by an email that left.
+    async fn release_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+    ) -> Result<(), StoreError>;
     /// How many marketing campaigns the contact was sent (claimed below) at
     /// or after `since`, `except` not counted.
     async fn marketing_sends_since(

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::domain::{
     AuditEntry, BlindIndex, CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ConsentEntry, ConsentGrant,
-    ConsentStatus, ContactId, ExternalId, ProviderMessageId, ShardProgress,
+    ConsentRequestId, ConsentStatus, ContactId, ExternalId, IntakeId, ProviderMessageId, ShardProgress,
 };
 use crate::error::{Classify, ErrorClass};
 
@@ -21,6 +21,7 @@ mod clock;
 mod consent;
 mod contacts;
 mod errors;
+mod intake;
 mod keys;
 mod ledger;
 mod mail;
@@ -36,6 +37,7 @@ pub use clock::*;
 pub use consent::*;
 pub use contacts::*;
 pub use errors::*;
+pub use intake::*;
 pub use keys::*;
 pub use ledger::*;
 pub use mail::*;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::adapters::aws::TableNames;
 use crate::adapters::aws::dynamodb::{
     DynamoActivityStore, DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore,
-    DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList,
+    DynamoIntakeStore, DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList,
 };
 use crate::adapters::aws::kms::KmsKeyProvider;
 use crate::adapters::aws::sesv2::SesTransport;
@@ -212,6 +212,7 @@ pub async fn build_with_clock(
         suppression: Arc::new(DynamoSuppressionList::new(dynamo.clone(), t.suppression.clone())),
         audit: Arc::new(DynamoAuditLog::new(dynamo.clone(), t.audit_log.clone())),
         activity: Arc::new(DynamoActivityStore::new(dynamo.clone(), t.activity.clone())),
+        intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), t.activity.clone())),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
         ledger: Arc::new(
             DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.settings.retention),

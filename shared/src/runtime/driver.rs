@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::app::send::SendError;
 use crate::domain::retry::{THROTTLED_BASE, TRANSIENT_BASE};
-use crate::domain::{CampaignId, Decision, FanoutMessage, JobResult, MailEvent, RetryPolicy, SendJob};
+use crate::domain::{CampaignId, Decision, FanoutMessage, JobResult, MailEvent, RetryPolicy, SendQueueJob};
 use crate::error::Classify;
 use crate::ports::Metric;
 
@@ -201,22 +201,37 @@ impl<'a> SendJobs<'a> {
 
 #[async_trait]
 impl JobHandler for SendJobs<'_> {
-    type Job = SendJob;
+    type Job = SendQueueJob;
     const QUEUE: &'static str = "send";
 
     fn app(&self) -> &App {
         self.app
     }
 
-    fn parse(&self, body: &str) -> Result<SendJob, String> {
-        SendJob::parse(body).map_err(|e| e.to_string())
+    fn parse(&self, body: &str) -> Result<SendQueueJob, String> {
+        SendQueueJob::parse(body).map_err(|e| e.to_string())
     }
 
-    fn campaign(job: &SendJob) -> Option<CampaignId> {
-        Some(job.campaign_id)
+    fn campaign(job: &SendQueueJob) -> Option<CampaignId> {
+        match job {
+            SendQueueJob::Campaign(job) => Some(job.campaign_id),
+            SendQueueJob::Confirmation(_) => None,
+        }
     }
 
-    async fn handle(&mut self, job: &SendJob) -> Handled {
+    async fn handle(&mut self, job: &SendQueueJob) -> Handled {
+        let job = match job {
+            SendQueueJob::Campaign(job) => job,
+            SendQueueJob::Confirmation(job) => {
+                return match self.app.consent.process_intake(&job.intake_id).await {
+                    Ok(outcome) => {
+                        tracing::info!(intake_id = %job.intake_id, ?outcome, "consent request handled");
+                        Handled::done()
+                    }
+                    Err(e) => Handled::from_error(&e),
+                };
+            }
+        };
         let opened = self.opened.entry(job.campaign_id).or_insert(0);
         match self.app.sender.process(job).await {
             Ok(outcome) => {

@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use super::workers;
 use crate::adapters::embedded::{
     Db, KeyFileProvider, OutboxTransport, QueueSettings, SmtpSettings, SmtpTransport, SqliteActivityStore,
-    SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteQueue, SqliteSecretStore,
-    SqliteSendLedger, SqliteSuppressionList,
+    SqliteAuditLog, SqliteCampaignStore, SqliteConsentStore, SqliteContactStore, SqliteIntakeStore, SqliteQueue,
+    SqliteSecretStore, SqliteSendLedger, SqliteSuppressionList,
 };
 use crate::adapters::emf::EmfMetrics;
 use crate::app::{App, Ports};
@@ -169,6 +169,7 @@ pub(crate) fn sqlite_ports(
         suppression: Arc::new(SqliteSuppressionList::new(db.clone())),
         audit: Arc::new(SqliteAuditLog::new(db.clone())),
         activity: Arc::new(SqliteActivityStore::new(db.clone())),
+        intake: Arc::new(SqliteIntakeStore::new(db.clone())),
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db.clone())),
         fanout_queue: queues.fanout,

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{CampaignId, ContactId};
+use crate::domain::{CampaignId, ConsentRequestId, ContactId};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
 
 pub struct SqliteActivityStore {
@@ -72,24 +72,66 @@ impl ActivityStore for SqliteActivityStore {
             .await
     }
 
-    async fn claim_confirmation_slot(&self, contact: &ContactId, window: Window) -> Result<bool, StoreError> {
+    async fn claim_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+        window: Window,
+    ) -> Result<bool, StoreError> {
         let Window { at, since: not_since, expires_at } = window;
-        let contact = contact.to_string();
+        let (contact, request) = (contact.to_string(), request.to_string());
         self.db
             .call(move |c| {
-                // Inserts, or updates only a row whose last confirmation is old enough.
+                // Inserts, or takes over a slot old enough, or renews the
+                // request's own slot whose email has not left.
                 let changed = c
                     .execute(
-                        "INSERT INTO contact_activity (contact_id, last_confirmation, soft_bounces, expires_at)
-                         VALUES (?1, ?2, '[]', ?3)
+                        "INSERT INTO confirmation_slots (contact_id, request_id, claimed_at, handed_over, expires_at)
+                         VALUES (?1, ?2, ?3, 0, ?4)
                          ON CONFLICT (contact_id) DO UPDATE SET
-                           last_confirmation = excluded.last_confirmation,
-                           expires_at = max(expires_at, excluded.expires_at)
-                         WHERE last_confirmation IS NULL OR last_confirmation <= ?4",
-                        params![contact, unix(at), unix(expires_at), unix(not_since)],
+                           request_id = excluded.request_id, claimed_at = excluded.claimed_at,
+                           handed_over = 0, expires_at = max(expires_at, excluded.expires_at)
+                         WHERE claimed_at <= ?5 OR (request_id = ?2 AND handed_over = 0)",
+                        params![contact, request, unix(at), unix(expires_at), unix(not_since)],
                     )
                     .map_err(unavailable)?;
                 Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn confirmation_handed_over(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+    ) -> Result<(), StoreError> {
+        let (contact, request) = (contact.to_string(), request.to_string());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE confirmation_slots SET handed_over = 1 WHERE contact_id = ?1 AND request_id = ?2",
+                    params![contact, request],
+                )
+                .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn release_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+    ) -> Result<(), StoreError> {
+        let (contact, request) = (contact.to_string(), request.to_string());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM confirmation_slots WHERE contact_id = ?1 AND request_id = ?2 AND handed_over = 0",
+                    params![contact, request],
+                )
+                .map_err(unavailable)?;
+                Ok(())
             })
             .await
     }

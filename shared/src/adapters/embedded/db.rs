@@ -105,6 +105,29 @@ CREATE TABLE IF NOT EXISTS marketing_sends (
     expires_at  INTEGER NOT NULL,
     PRIMARY KEY (contact_id, campaign_id)
 );
+CREATE TABLE IF NOT EXISTS confirmation_slots (
+    contact_id  TEXT PRIMARY KEY,
+    request_id  TEXT NOT NULL,
+    claimed_at  INTEGER NOT NULL,
+    handed_over INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consent_intake (
+    intake_id      TEXT PRIMARY KEY,
+    form_id        TEXT NOT NULL,
+    candidate      TEXT NOT NULL,
+    sealed_contact BLOB NOT NULL,
+    sealed_request BLOB NOT NULL,
+    received_at    INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_counts (
+    limit_key    TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    hits         INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (limit_key, window_start)
+);
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue         TEXT NOT NULL,

@@ -1,6 +1,8 @@
 //! Contact activity table: `contact_id` (S) as the key, `last_open_at` and
 //! `last_click_at` (N, unix seconds), `soft_bounces` (L of N: recent soft
-//! bounce times), `last_confirmation_at` (N: the last double opt-in email)
+//! bounce times), `last_confirmation_at` (N: when the confirmation-email
+//! slot was taken), `confirmation_request` (S: by which consent request) and
+//! `confirmation_handed_over` (BOOL: its email left),
 //! `marketing_sends` (M: campaign ID → unix seconds, the frequency cap's
 //! claims within the window, guarded by `marketing_version`) and `expires_at`
 //! (N, the table's TTL attribute).
@@ -11,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::{conditional, from_unix, is_condition_failed, n, opt_n, s, sdk_error, unix};
-use crate::domain::{CampaignId, ContactId};
+use crate::domain::{CampaignId, ConsentRequestId, ContactId};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
 
 pub struct DynamoActivityStore {
@@ -103,23 +105,77 @@ impl ActivityStore for DynamoActivityStore {
         Ok(Some(Activity { last_open: time("last_open_at")?, last_click: time("last_click_at")? }))
     }
 
-    async fn claim_confirmation_slot(&self, contact: &ContactId, window: Window) -> Result<bool, StoreError> {
+    async fn claim_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+        window: Window,
+    ) -> Result<bool, StoreError> {
         let Window { at, since: not_since, expires_at } = window;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("contact_id", s(contact.to_string()))
-            .update_expression("SET #last = :at, #expires = :expires")
-            .condition_expression("attribute_not_exists(#last) OR #last <= :not_since")
+            .update_expression("SET #last = :at, #request = :request, #sent = :false, #expires = :expires")
+            .condition_expression(
+                "attribute_not_exists(#last) OR #last <= :not_since OR (#request = :request AND #sent = :false)",
+            )
             .expression_attribute_names("#last", "last_confirmation_at")
+            .expression_attribute_names("#request", "confirmation_request")
+            .expression_attribute_names("#sent", "confirmation_handed_over")
             .expression_attribute_names("#expires", "expires_at")
             .expression_attribute_values(":at", n(unix(at)))
+            .expression_attribute_values(":request", s(request.to_string()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":not_since", n(unix(not_since)))
             .expression_attribute_values(":expires", n(unix(expires_at)))
             .send()
             .await;
         conditional("UpdateItem", result)
+    }
+
+    async fn confirmation_handed_over(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("contact_id", s(contact.to_string()))
+            .update_expression("SET #sent = :true")
+            .condition_expression("#request = :request")
+            .expression_attribute_names("#request", "confirmation_request")
+            .expression_attribute_names("#sent", "confirmation_handed_over")
+            .expression_attribute_values(":request", s(request.to_string()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        conditional("UpdateItem", result).map(|_| ())
+    }
+
+    async fn release_confirmation_slot(
+        &self,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("contact_id", s(contact.to_string()))
+            .update_expression("REMOVE #last, #request, #sent")
+            .condition_expression("#request = :request AND #sent = :false")
+            .expression_attribute_names("#last", "last_confirmation_at")
+            .expression_attribute_names("#request", "confirmation_request")
+            .expression_attribute_names("#sent", "confirmation_handed_over")
+            .expression_attribute_values(":request", s(request.to_string()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        conditional("UpdateItem", result).map(|_| ())
     }
 
     async fn marketing_sends_since(
