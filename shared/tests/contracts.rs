@@ -16,6 +16,7 @@ mod contracts {
     pub mod campaigns;
     pub mod consent;
     pub mod contacts;
+    pub mod intake;
     pub mod key_provider;
     pub mod ledger;
     pub mod queue;

@@ -220,9 +220,7 @@ impl ConsentIntake {
         let limits = self.settings.consent_limits(form);
         let window = LimitWindow::holding(now, LIMIT_WINDOW);
         let hash = |what: &str, value: &[u8]| {
-            let mut input = format!("consent-limit\0{}\0{what}\0", form.id).into_bytes();
-            input.extend_from_slice(value);
-            LimitKey::from_digest(self.keyring.blind_index.tag(&input))
+            LimitKey::from_digest(self.keyring.blind_index.tag(&format!("consent-limit/{}/{what}", form.id), value))
         };
         let mut keys = vec![(hash("address", email.normalized().as_bytes()), limits.per_address_per_hour)];
         if let Some(ip) = proof.ip.expose() {
@@ -533,3 +531,7 @@ pub(crate) use crate::mail::html_escape;
 #[cfg(test)]
 #[path = "consent_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "consent_intake_tests.rs"]
+mod intake_tests;

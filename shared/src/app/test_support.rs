@@ -108,8 +108,9 @@ impl Harness {
         let transport = Arc::new(ScriptedTransport::default());
         let metrics = Arc::new(RecordingMetrics::default());
         let queue_settings = QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 5 };
-        let send_queue = Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings));
-        let fanout_queue = Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings));
+        // On the manual clock too: a retry's back-off passes when the test moves time.
+        let send_queue = Arc::new(SqliteQueue::new(db.clone(), "send", queue_settings).with_clock(clock.clone()));
+        let fanout_queue = Arc::new(SqliteQueue::new(db.clone(), "fanout", queue_settings).with_clock(clock.clone()));
         let queues = SqliteQueues { fanout: fanout_queue.clone(), send: send_queue.clone() };
         let built = sqlite_ports(&db, queues, transport.clone(), metrics.clone(), clock.clone());
         let throughput = Throughput { send_rate_per_second: 10_000, ..Throughput::default() };

@@ -22,11 +22,16 @@ impl BlindIndexer {
         BlindIndex::from_digest(digest)
     }
 
-    /// A keyed hash (hex) of other values that must be counted or compared
-    /// without being stored, such as the consent limits' client IPs. Callers
-    /// prefix their purpose, so no tag equals an address's index.
-    pub fn tag(&self, input: &[u8]) -> String {
-        hex::encode(hmac::sign(&self.key, input).as_ref())
+    /// A keyed hash (hex) of another value that must be counted or compared
+    /// without being stored, such as the consent limits' client IPs. The
+    /// input starts with a NUL byte and `purpose`, which no address can, so
+    /// no tag equals an address's index or another purpose's tag.
+    pub fn tag(&self, purpose: &str, value: &[u8]) -> String {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        for part in [b"\0tag\0".as_slice(), purpose.as_bytes(), b"\0", value] {
+            ctx.update(part);
+        }
+        hex::encode(ctx.sign().as_ref())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use carepost::domain::{CampaignId, ContactId};
+use carepost::domain::{CampaignId, ConsentRequestId, ContactId};
 use carepost::ports::{Activity, ActivityStore, Engagement, Window};
 use time::OffsetDateTime;
 
@@ -25,6 +25,7 @@ pub async fn activity_store_contract(store: &dyn ActivityStore) {
     opens_and_clicks_are_kept_apart_and_never_move_back(store).await;
     soft_bounces_are_counted_within_the_window_only(store).await;
     one_confirmation_slot_per_interval(store).await;
+    a_slot_whose_email_did_not_leave_is_the_requests_again_or_given_back(store).await;
     the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_one(store).await;
     racing_claims_never_pass_the_frequency_cap(store).await;
 }
@@ -68,17 +69,50 @@ pub async fn racing_claims_never_pass_the_frequency_cap(store: &dyn ActivityStor
 
 pub async fn one_confirmation_slot_per_interval(store: &dyn ActivityStore) {
     let contact = ContactId::new_random();
+    let (first_request, other_request) = (ConsentRequestId::new_random(), ConsentRequestId::new_random());
     let hour = Duration::from_secs(3600);
     let at = |minutes: u64| T0 + Duration::from_secs(minutes * 60);
+    let claim = |request: ConsentRequestId, minutes: u64| async move {
+        store.claim_confirmation_slot(&contact, &request, window(at(minutes), hour)).await.unwrap()
+    };
 
-    let first = store.claim_confirmation_slot(&contact, window(at(0), hour)).await.unwrap();
-    let within_the_hour = store.claim_confirmation_slot(&contact, window(at(59), hour)).await.unwrap();
-    let after_the_hour = store.claim_confirmation_slot(&contact, window(at(60), hour)).await.unwrap();
-    let right_after = store.claim_confirmation_slot(&contact, window(at(61), hour)).await.unwrap();
+    let first = claim(first_request, 0).await;
+    store.confirmation_handed_over(&contact, &first_request).await.unwrap();
+    let within_the_hour = claim(other_request, 59).await;
+    let same_request_after_its_email = claim(first_request, 59).await;
+    let after_the_hour = claim(other_request, 60).await;
+    store.confirmation_handed_over(&contact, &other_request).await.unwrap();
+    let right_after = claim(first_request, 61).await;
 
-    assert_eq!((first, within_the_hour, after_the_hour, right_after), (true, false, true, false));
+    assert_eq!((first, within_the_hour, same_request_after_its_email), (true, false, false));
+    assert_eq!((after_the_hour, right_after), (true, false));
     store.record_engagement(&contact, Engagement::Open, at(62), expiry()).await.unwrap();
-    assert!(!store.claim_confirmation_slot(&contact, window(at(63), hour)).await.unwrap(), "kept");
+    assert!(!claim(first_request, 63).await, "kept");
+}
+
+pub async fn a_slot_whose_email_did_not_leave_is_the_requests_again_or_given_back(store: &dyn ActivityStore) {
+    let contact = ContactId::new_random();
+    let (request, other) = (ConsentRequestId::new_random(), ConsentRequestId::new_random());
+    let hour = Duration::from_secs(3600);
+    let claim = |r: ConsentRequestId, minutes: u64| async move {
+        store.claim_confirmation_slot(&contact, &r, window(T0 + Duration::from_secs(minutes * 60), hour)).await.unwrap()
+    };
+
+    let first = claim(request, 0).await;
+    let retry_of_the_same = claim(request, 1).await;
+    let another_meanwhile = claim(other, 2).await;
+    store.release_confirmation_slot(&contact, &other).await.unwrap();
+    let still_held = claim(other, 3).await;
+    store.release_confirmation_slot(&contact, &request).await.unwrap();
+    let after_release = claim(other, 4).await;
+    store.confirmation_handed_over(&contact, &other).await.unwrap();
+    store.release_confirmation_slot(&contact, &other).await.unwrap();
+    let spent = claim(request, 5).await;
+
+    assert_eq!((first, retry_of_the_same, another_meanwhile), (true, true, false));
+    assert!(!still_held, "only the holder gives a slot back");
+    assert!(after_release, "a released slot is free");
+    assert!(!spent, "a slot whose email left cannot be given back");
 }
 
 pub async fn a_contact_without_activity_has_none(store: &dyn ActivityStore) {
@@ -158,6 +192,12 @@ mod embedded {
     async fn one_confirmation_slot_per_interval() {
         let (_s, store) = store();
         super::one_confirmation_slot_per_interval(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_slot_whose_email_did_not_leave_is_the_requests_again_or_given_back() {
+        let (_s, store) = store();
+        super::a_slot_whose_email_did_not_leave_is_the_requests_again_or_given_back(&store).await;
     }
 
     #[tokio::test]

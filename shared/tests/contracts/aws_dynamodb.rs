@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use carepost::adapters::aws::TableNames;
 use carepost::adapters::aws::dynamodb::{
     DynamoActivityStore, DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore,
-    DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList, create_tables,
+    DynamoIntakeStore, DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList, create_tables,
 };
 use carepost::domain::{
     CampaignId, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
@@ -61,6 +61,12 @@ async fn dynamodb_suppression_list_passes_the_contract() {
 async fn dynamodb_campaign_store_passes_the_contract() {
     let (client, t) = tables().await;
     super::campaigns::campaign_store_contract(&DynamoCampaignStore::new(client, t.campaigns)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_intake_store_passes_the_contract_in_the_activity_table() {
+    let (client, t) = tables().await;
+    super::intake::intake_store_contract(&DynamoIntakeStore::new(client, t.activity)).await;
 }
 
 #[tokio::test]
