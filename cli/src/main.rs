@@ -2,6 +2,7 @@
 
 mod args;
 mod audit;
+mod bench_consent;
 mod bench_decrypt;
 mod bench_fanout;
 mod bench_send;
@@ -72,6 +73,8 @@ enum Command {
 enum Bench {
     /// Sending rate across concurrent senders against a local sink, and the render + MIME cost.
     Send(bench_send::SendBenchArgs),
+    /// POST /v1/consent at 16/64/256 concurrent clients, and known against unknown addresses.
+    Consent(bench_consent::ConsentBenchArgs),
     /// Sealed contacts opened per second per core on the embedded path (every attribute, cold key cache).
     Decrypt(bench_decrypt::DecryptBenchArgs),
     /// Fan-out throughput and memory on the embedded path with a large synthetic population.
@@ -110,6 +113,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");
             bench_send::run(args).await
+        }
+        Command::Bench { bench: Bench::Consent(args) } => {
+            logging::init("warn");
+            bench_consent::run(args).await
         }
         Command::Bench { bench: Bench::Decrypt(args) } => {
             logging::init("warn");

@@ -22,6 +22,9 @@ pub struct Client {
     pub outbox: PathBuf,
     /// The Origin a browser on the service's own example form sends.
     pub origin: String,
+    /// An in-process stack's send queue: consent requests are finished by
+    /// its worker, so `sign_up` waits until the queue is empty.
+    pub send_queue: Option<std::sync::Arc<dyn carepost::ports::Queue>>,
 }
 
 pub struct TestApp {
@@ -62,6 +65,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut EmbeddedConfig)) -> Test
         origin: stack.app.settings.own_origin(),
         token: stack.admin_token.clone(),
         outbox: stack.outbox_dir.clone().unwrap_or_else(|| dir.path().join("no-outbox")),
+        send_queue: Some(stack.app.ports.send_queue.clone()),
     };
     TestApp { client, stack, _dir: dir }
 }
@@ -127,9 +131,25 @@ impl Client {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Signs a patient up through the public endpoint, as JSON.
+    /// Waits (up to 20 s) until an in-process stack's send worker has
+    /// finished every queued consent request and send job.
+    pub async fn settled(&self) {
+        let Some(queue) = &self.send_queue else { return };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if queue.depth().await.is_ok_and(|(waiting, _)| waiting == 0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the send queue did not drain in 20 s");
+    }
+
+    /// Signs a patient up through the public endpoint, as JSON, and waits
+    /// until the request is finished.
     pub async fn sign_up(&self, p: &Patient, categories: &[&str]) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(format!("{}/v1/consent", self.base))
             .header("user-agent", "e2e-test-browser/1.0")
             // A browser on the service's own example form.
@@ -148,7 +168,9 @@ impl Client {
             }))
             .send()
             .await
-            .expect("consent is answered")
+            .expect("consent is answered");
+        self.settled().await;
+        response
     }
 
     /// Opens each confirmation email for the given addresses and presses the button.
@@ -292,6 +314,7 @@ pub fn client_for(base: &str, data_dir: &Path) -> Client {
         origin: base.to_owned(),
         token: std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_owned(),
         outbox: data_dir.join("outbox"),
+        send_queue: None,
     }
 }
 
