@@ -239,6 +239,44 @@ class Template(unittest.TestCase):
              ("GET", "/healthz")},
         )
 
+    def http_routes(self):
+        """Every route key ("METHOD /path") a function serves on HttpApi, with the function's name."""
+        routes = {}
+        for name, function in self.of_type("AWS::Serverless::Function").items():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] == "HttpApi":
+                    self.assertEqual(event["Properties"]["ApiId"], {"Ref": "HttpApi"}, name)
+                    routes[f"{event['Properties']['Method']} {event['Properties']['Path']}"] = name
+        return routes
+
+    def test_the_consent_route_has_a_throttle_of_its_own_and_unsubscribe_is_not_under_it(self):
+        api = self.resources["HttpApi"]["Properties"]
+        default, per_route = api["DefaultRouteSettings"], api["RouteSettings"]
+        consent = per_route["POST /v1/consent"]
+        self.assertEqual(consent, {"ThrottlingRateLimit": {"Ref": "ConsentRouteRateLimit"},
+                                   "ThrottlingBurstLimit": {"Ref": "ConsentRouteBurstLimit"}})
+        # A separate budget: other parameters than the default route settings', and smaller by default.
+        self.assertEqual(default, {"ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
+                                   "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"}})
+        p = self.t["Parameters"]
+        for route_limit, api_limit in [("ConsentRouteRateLimit", "ApiRateLimit"), ("ConsentRouteBurstLimit", "ApiBurstLimit")]:
+            self.assertEqual(p[route_limit]["Type"], "Number")
+            self.assertEqual(p[route_limit]["MinValue"], 1)
+            self.assertLess(p[route_limit]["Default"], p[api_limit]["Default"], route_limit)
+        self.assertEqual((p["ConsentRouteRateLimit"]["Default"], p["ConsentRouteBurstLimit"]["Default"]), (10, 20))
+        # The key names the consent function's route on this API, and nothing else is under a route throttle.
+        routes = self.http_routes()
+        self.assertEqual(routes["POST /v1/consent"], "ConsentFunction")
+        self.assertEqual(set(per_route), {"POST /v1/consent"})
+        # Unsubscribe (the page and RFC 8058 one-click) stays under the default settings only,
+        # and no event adds route settings of its own (SAM would merge them into the API's).
+        unsubscribe = {route for route, name in routes.items() if name == "WebhooksFunction" and " /u/" in route}
+        self.assertEqual(unsubscribe, {"GET /u/{token}", "POST /u/{token}"})
+        self.assertFalse(unsubscribe & set(per_route))
+        for name, function in self.of_type("AWS::Serverless::Function").items():
+            for event in function["Properties"].get("Events", {}).values():
+                self.assertNotIn("RouteSettings", event["Properties"], name)
+
     def test_the_operator_policy_invokes_every_admin_route_and_no_public_one(self):
         import fnmatch
         policy = self.resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
