@@ -15,14 +15,20 @@ from cfnlint.decode import decode
 TEMPLATE = pathlib.Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
 # What each function may touch: the specification this test holds the template to.
+# "tables" are the tables it names at all, "writes" those it may also write.
 ALLOWED = {
     "ConsentFunction": {
+        # Public: it stores the sealed request (ActivityTable) and queues it for the sender; it never
+        # mails. The confirmation (POST /confirm/{token}) writes the ledger entry and the contact.
         "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "ActivityTable"},
-        "queues": set(),
-        "ses": True,
+        "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "ActivityTable"},
+        "queues": {"SendQueue"},
+        "ses": False,
     },
     "WebhooksFunction": {
         "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable", "SendLedgerTable",
+                   "ActivityTable"},
+        "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable", "SendLedgerTable",
                    "ActivityTable"},
         "queues": set(),
         "ses": False,
@@ -31,28 +37,37 @@ ALLOWED = {
         # Also the audience estimate (a dry run of fan-out): activity and ledger for behavioural rules.
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable",
                    "ActivityTable", "SendLedgerTable"},
+        "writes": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable"},
         "queues": set(),
         "ses": False,
     },
     "CampaignsFunction": {
         "tables": {"CampaignsTable", "SendLedgerTable"},
+        "writes": {"CampaignsTable", "SendLedgerTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
     "FanoutFunction": {
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
                    "AuditLogTable", "ActivityTable"},
+        "writes": {"CampaignsTable", "AuditLogTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
     "SenderFunction": {
+        # Also the consent intake: the contact of a new address, its ledger entry, the intake row
+        # and the confirmation-email slot; the confirmation is mailed within the send rate.
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
                    "AuditLogTable", "ActivityTable"},
+        "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "AuditLogTable",
+                   "ActivityTable"},
         "queues": {"SendQueue", "SendDeadLetterQueue"},
         "ses": True,
     },
     "SesEventsFunction": {
         "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable",
+                   "ActivityTable"},
+        "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable",
                    "ActivityTable"},
         "queues": {"SesEventsQueue"},  # its own: transient failures back off there
         "ses": False,
@@ -61,7 +76,23 @@ ALLOWED = {
 
 PSEUDO = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
 SAM_TABLE_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy"}
+SAM_TABLE_WRITE_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBWritePolicy"}
+DYNAMODB_READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
+                         "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"}
 SAM_QUEUE_POLICIES = {"SQSSendMessagePolicy", "SQSPollerPolicy"}
+
+
+def strings(value):
+    """Every string in a value (keys included)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from strings(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from strings(inner)
+    elif isinstance(value, str):
+        yield value
 
 
 def load():
@@ -107,12 +138,14 @@ class Template(unittest.TestCase):
         queues = set(self.of_type("AWS::SQS::Queue"))
         for name, function in functions.items():
             allowed = ALLOWED[name]
-            seen_tables, seen_queues, ses = set(), set(), False
+            seen_tables, seen_writes, seen_queues, ses = set(), set(), set(), False
             for policy in function["Properties"]["Policies"]:
                 self.assertIsInstance(policy, dict, f"{name}: managed policy {policy!r} is not allowed")
                 for kind, args in policy.items():
                     if kind in SAM_TABLE_POLICIES:
                         seen_tables |= refs(args)
+                        if kind in SAM_TABLE_WRITE_POLICIES:
+                            seen_writes |= refs(args)
                     elif kind in SAM_QUEUE_POLICIES:
                         seen_queues |= refs(args)
                     elif kind == "Statement":
@@ -124,6 +157,8 @@ class Template(unittest.TestCase):
                             seen_tables |= named & tables
                             seen_queues |= named & queues
                             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                            if any(a.startswith("dynamodb:") and a not in DYNAMODB_READ_ACTIONS for a in actions):
+                                seen_writes |= named & tables
                             if any(a.startswith("kms:") for a in actions):
                                 self.assertEqual(named, {"DataKey"}, f"{name}: KMS only on the stack key")
                                 # Only the contacts function (key rotation, `carepost keys rotate`) may rotate the key.
@@ -136,8 +171,58 @@ class Template(unittest.TestCase):
                     else:
                         self.fail(f"{name}: unexpected policy {kind}")
             self.assertEqual(seen_tables, allowed["tables"], f"{name} tables")
+            self.assertEqual(seen_writes, allowed["writes"], f"{name} writes")
             self.assertEqual(seen_queues, allowed["queues"], f"{name} queues")
             self.assertEqual(ses, allowed["ses"], f"{name} SES")
+        # The public consent function has no ses: action at all, on any resource.
+        consent_policies = functions["ConsentFunction"]["Properties"]["Policies"]
+        self.assertEqual([t for t in strings(consent_policies) if t.lower().startswith("ses:")], [])
+
+    def test_the_public_consent_function_cannot_send_mail_and_only_queues_for_the_sender(self):
+        policies = self.resources["ConsentFunction"]["Properties"]["Policies"]
+        # No ses: action, SES resource or SES policy template (SESCrudPolicy, SESBulkTemplatedCrudPolicy …),
+        # and no policy attached to its role from elsewhere in the template.
+        for text in strings(policies):
+            self.assertFalse(text.lower().startswith("ses:"), text)
+            self.assertNotIn(":ses:", text.lower(), text)
+        for policy in policies:
+            for kind in policy if isinstance(policy, dict) else [policy]:
+                self.assertFalse(kind.upper().startswith("SES"), kind)
+        for name, resource in self.resources.items():
+            if name != "ConsentFunction":
+                self.assertNotIn("ConsentFunctionRole", refs(resource), name)
+        # The send queue, send only (SQSSendMessagePolicy; no receive or delete).
+        queue_policies = [p for p in policies if set(p) & SAM_QUEUE_POLICIES]
+        self.assertEqual(queue_policies, [{"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SendQueue", "QueueName"]}}}])
+        # Its queue URL comes from Globals, as for every function that sends to a queue.
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["SEND_QUEUE_URL"], {"Ref": "SendQueue"})
+        own = self.resources["ConsentFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+        self.assertNotIn("SEND_QUEUE_URL", own)
+
+    def test_the_sender_can_take_in_a_queued_consent_request(self):
+        policies = self.resources["SenderFunction"]["Properties"]["Policies"]
+        crud = {refs(p["DynamoDBCrudPolicy"]).pop() for p in policies if "DynamoDBCrudPolicy" in p}
+        self.assertLessEqual({"ContactsTable", "ConsentTable", "ActivityTable"}, crud)
+        statements = [s for p in policies for s in p.get("Statement", [])]
+        kms = [s for s in statements if any(a.startswith("kms:") for a in s["Action"])]
+        self.assertEqual([set(s["Action"]) for s in kms], [{"kms:GenerateDataKey", "kms:Decrypt"}])
+        self.assertEqual(refs(kms[0]["Resource"]), {"DataKey"})
+        self.assertTrue(any("ses:SendEmail" in s["Action"] for s in statements))
+
+    def test_the_consent_limits_reach_the_functions_that_read_them(self):
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        limits = {"ConsentLimitPerIpPerHour": ("CONSENT_LIMIT_PER_IP_PER_HOUR", 20),
+                  "ConsentLimitPerAddressPerHour": ("CONSENT_LIMIT_PER_ADDRESS_PER_HOUR", 5)}
+        for parameter, (variable, default) in limits.items():
+            p = self.t["Parameters"][parameter]
+            self.assertEqual((p["Type"], p["Default"], p["MinValue"]), ("Number", default, 1), parameter)
+            # The template's convention: the parameter's name in SCREAMING_SNAKE.
+            self.assertEqual(variable, "".join("_" + c if c.isupper() else c.upper() for c in parameter).lstrip("_"))
+            self.assertEqual(env[variable], {"Ref": parameter})
+            for function in ["ConsentFunction", "SenderFunction"]:
+                own = self.resources[function]["Properties"].get("Environment", {}).get("Variables", {})
+                self.assertNotIn(variable, own, function)  # Globals' value reaches it unchanged
 
     def test_every_queue_has_a_dead_letter_queue_and_the_stack_key(self):
         queues = self.of_type("AWS::SQS::Queue")
