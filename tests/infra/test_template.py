@@ -95,6 +95,30 @@ def strings(value):
         yield value
 
 
+def rule_value(value, parameters):
+    """Evaluates a Rules expression (the rule-specific functions this template uses) for the
+    given parameter values, pseudo parameters (AWS::Region) included, as CloudFormation does."""
+    if isinstance(value, dict):
+        (function, args), = value.items()
+        if function == "Ref":
+            return parameters[args]
+        evaluated = [rule_value(a, parameters) for a in args]
+        if function == "Fn::Not":
+            return not evaluated[0]
+        if function == "Fn::Equals":
+            return str(evaluated[0]) == str(evaluated[1])
+        if function == "Fn::Contains":
+            return str(evaluated[1]) in [str(v) for v in evaluated[0]]
+        if function == "Fn::And":
+            return all(evaluated)
+        if function == "Fn::Or":
+            return any(evaluated)
+        raise AssertionError(f"rule function {function} not evaluated by this test")
+    if isinstance(value, list):
+        return [rule_value(v, parameters) for v in value]
+    return value
+
+
 def load():
     template, matches = decode(str(TEMPLATE))
     assert not matches, matches
@@ -223,6 +247,79 @@ class Template(unittest.TestCase):
             for function in ["ConsentFunction", "SenderFunction"]:
                 own = self.resources[function]["Properties"].get("Environment", {}).get("Variables", {})
                 self.assertNotIn(variable, own, function)  # Globals' value reaches it unchanged
+
+    def refused(self, **values):
+        """The AssertDescriptions of the rules that refuse these parameter values (defaults otherwise)."""
+        parameters = {name: str(p.get("Default", "")) for name, p in self.t["Parameters"].items()}
+        parameters["AWS::Region"] = values.pop("region", "us-east-1")
+        parameters.update({name: str(value) for name, value in values.items()})
+        found = []
+        for rule in self.t["Rules"].values():
+            if "RuleCondition" in rule and not rule_value(rule["RuleCondition"], parameters):
+                continue
+            found += [a["AssertDescription"] for a in rule["Assertions"] if not rule_value(a["Assert"], parameters)]
+        return found
+
+    def test_waf_is_off_by_default_and_only_its_optional_resources_depend_on_it(self):
+        p = self.t["Parameters"]["WafRateLimitPerIp"]
+        self.assertEqual((p["Type"], p["Default"], p["MinValue"]), ("Number", 0, 0))
+        self.assertEqual(self.t["Conditions"]["WafEnabled"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "WafRateLimitPerIp"}, "0"]}]})
+        waf = {name for name, r in self.resources.items()
+               if r["Type"].startswith(("AWS::WAFv2::", "AWS::CloudFront::"))}
+        self.assertEqual(waf, {"FrontWebAcl", "FrontDistribution"})
+        conditional = {name for name, r in self.resources.items() if "Condition" in r}
+        self.assertEqual(conditional, waf)
+        for name in waf:
+            self.assertEqual(self.resources[name]["Condition"], "WafEnabled", name)
+        # An HTTP API stage cannot take a web ACL: nothing associates one (the distribution carries it).
+        self.assertFalse(self.of_type("AWS::WAFv2::WebACLAssociation"))
+        output = self.t["Outputs"]["WafFrontUrl"]
+        self.assertEqual(output["Condition"], "WafEnabled")
+        self.assertEqual(output["Value"], {"Fn::Sub": "https://${FrontDistribution.DomainName}"})
+        self.assertIn("PublicBaseUrl", output["Description"])
+
+    def test_the_waf_rule_limits_each_client_ip_on_the_consent_path_from_the_parameter(self):
+        acl = self.resources["FrontWebAcl"]["Properties"]
+        self.assertEqual(acl["Scope"], "CLOUDFRONT")
+        self.assertEqual(acl["DefaultAction"], {"Allow": {}})
+        self.assertTrue(acl["VisibilityConfig"]["CloudWatchMetricsEnabled"])
+        (rule,) = acl["Rules"]
+        self.assertTrue(rule["VisibilityConfig"]["CloudWatchMetricsEnabled"])
+        rate = rule["Statement"]["RateBasedStatement"]
+        self.assertEqual(rate["AggregateKeyType"], "IP")
+        self.assertEqual(rate["Limit"], {"Ref": "WafRateLimitPerIp"})
+        self.assertEqual(rate["EvaluationWindowSec"], 300)  # the parameter counts per 5 minutes
+        match = rate["ScopeDownStatement"]["ByteMatchStatement"]
+        self.assertEqual((match["FieldToMatch"], match["PositionalConstraint"], match["SearchString"]),
+                         ({"UriPath": {}}, "STARTS_WITH", "/v1/consent"))
+        self.assertEqual(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"], 429)
+
+    def test_the_distribution_fronts_the_api_uncached_over_https_with_the_web_acl(self):
+        config = self.resources["FrontDistribution"]["Properties"]["DistributionConfig"]
+        self.assertEqual(config["WebACLId"], {"Fn::GetAtt": ["FrontWebAcl", "Arn"]})
+        (origin,) = config["Origins"]
+        self.assertEqual(origin["DomainName"], {"Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"})
+        self.assertEqual(origin["CustomOriginConfig"]["OriginProtocolPolicy"], "https-only")
+        behavior = config["DefaultCacheBehavior"]
+        self.assertEqual(behavior["TargetOriginId"], origin["Id"])
+        self.assertEqual(behavior["ViewerProtocolPolicy"], "redirect-to-https")
+        self.assertEqual(set(behavior["AllowedMethods"]), {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"})
+        self.assertEqual(behavior["CachePolicyId"], "4135ea2d-6df8-44a3-9df3-4b5a84be39ad")  # Managed-CachingDisabled
+        self.assertEqual(behavior["OriginRequestPolicyId"], "b689b0a8-53d0-40ab-baf2-68738e2966ac")  # AllViewerExceptHostHeader
+        self.assertNotIn("CacheBehaviors", config)
+
+    def test_rules_refuse_a_waf_limit_below_ten_and_waf_outside_us_east_1(self):
+        self.assertEqual(self.refused(), [])
+        self.assertEqual(self.refused(region="eu-west-1"), [])  # WAF off: any Region
+        self.assertEqual(self.refused(WafRateLimitPerIp=10), [])
+        self.assertEqual(self.refused(WafRateLimitPerIp=2000), [])
+        for low in range(1, 10):
+            (description,) = self.refused(WafRateLimitPerIp=low)
+            self.assertIn("at least 10", description)
+        (description,) = self.refused(WafRateLimitPerIp=100, region="eu-west-1")
+        self.assertIn("us-east-1", description)
+        # The older rule still reads the same.
+        self.assertEqual(len(self.refused(SenderBatchSize=11, SenderBatchingWindowSeconds=0)), 1)
 
     def test_every_queue_has_a_dead_letter_queue_and_the_stack_key(self):
         queues = self.of_type("AWS::SQS::Queue")
