@@ -63,6 +63,14 @@ pub struct StackArgs {
     /// operations mail is never held back. Default: no cap.
     #[arg(long, env = "CAREPOST_FREQUENCY_CAP", value_name = "N/DAYS")]
     pub frequency_cap: Option<String>,
+    /// Consent requests one client IP may make to one form per clock hour
+    /// (CONSENT_LIMIT_PER_IP_PER_HOUR). Default 20.
+    #[arg(long, env = "CAREPOST_CONSENT_LIMIT_PER_IP_PER_HOUR")]
+    pub consent_limit_per_ip_per_hour: Option<u32>,
+    /// Consent requests for one email address to one form per clock hour
+    /// (CONSENT_LIMIT_PER_ADDRESS_PER_HOUR). Default 5.
+    #[arg(long, env = "CAREPOST_CONSENT_LIMIT_PER_ADDRESS_PER_HOUR")]
+    pub consent_limit_per_address_per_hour: Option<u32>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
@@ -122,6 +130,10 @@ struct KnobFlags<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     frequency_cap: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    consent_limit_per_ip_per_hour: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent_limit_per_address_per_hour: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     forms_json: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     contact_schema_json: Option<String>,
@@ -145,6 +157,8 @@ impl StackArgs {
             postal_address: self.postal_address.as_deref(),
             reputation_min_sample: self.reputation_min_sample,
             frequency_cap: self.frequency_cap.as_deref(),
+            consent_limit_per_ip_per_hour: self.consent_limit_per_ip_per_hour,
+            consent_limit_per_address_per_hour: self.consent_limit_per_address_per_hour,
             forms_json: config_file(self.forms.as_ref())?,
             contact_schema_json: config_file(self.schema.as_ref())?,
         };

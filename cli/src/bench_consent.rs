@@ -157,7 +157,10 @@ pub async fn run(args: ConsentBenchArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     println!("POST /v1/consent, embedded stack, durable intake (worker running), a new address per request");
-    println!("{:>8} {:>10} {:>12} {:>9} {:>9} {:>7}", "clients", "requests", "requests/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "{:>8} {:>10} {:>12} {:>9} {:>9} {:>7}",
+        "clients", "requests", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
     for l in &levels {
         println!(
             "{:>8} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>7}",

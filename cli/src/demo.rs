@@ -94,7 +94,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_context(|| format!("removing {}", args.stack.data_dir.display()))?;
     }
     let started = Instant::now();
-    let stack = EmbeddedStack::start(args.stack.config(demo_throughput())?).await?;
+    let mut config = args.stack.config(demo_throughput())?;
+    if args.stack.consent_limit_per_ip_per_hour.is_none() {
+        // Every synthetic patient signs up from this machine's one address.
+        config.knobs.consent_limit_per_ip_per_hour = u32::MAX;
+    }
+    let stack = EmbeddedStack::start(config).await?;
     let client = Client {
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
         base: stack.base_url(),
@@ -105,6 +110,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     sign_up(&client, &population).await?;
     let outbox = stack.outbox_dir.clone().context("the demo needs the outbox transport (no --smtp-host)")?;
+    confirmations_sent(&outbox, population.len()).await?;
     let confirmed = confirm(&client, &population, &outbox).await?;
     enrich(&client, &population).await?;
     let campaign_id = create_and_launch(&client).await?;
@@ -200,6 +206,23 @@ fn outbox_files(outbox: &Path, prefix: &str) -> anyhow::Result<Vec<std::path::Pa
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Waits for the send worker to mail every sign-up its confirmation (the
+/// endpoint only queues them), at most a minute.
+async fn confirmations_sent(outbox: &Path, expected: usize) -> anyhow::Result<()> {
+    let pb = bar(expected as u64, "emails");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let sent = outbox_files(outbox, "confirm-")?.len();
+        pb.set_position(sent as u64);
+        if sent >= expected {
+            pb.finish_with_message("confirmations sent");
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "only {sent} of {expected} confirmation emails were sent within a minute");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn confirm(client: &Client, population: &[Patient], outbox: &Path) -> anyhow::Result<usize> {

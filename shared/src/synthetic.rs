@@ -148,7 +148,7 @@ pub async fn sign_up_directly(
         server_authenticated: true,
         ..Default::default()
     };
-    app.consent.submit(submission, RequestProof::default()).await?;
+    app.consent.submit_now(submission, RequestProof::default()).await?;
     let address = crate::domain::EmailAddress::parse(email)
         .map_err(|e| crate::domain::InvalidField::new("email", e.to_string()))?;
     let index = app.keyring.blind_index.index(&address);

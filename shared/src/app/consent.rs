@@ -131,6 +131,13 @@ struct SealedRequest {
     proof: RequestProof,
 }
 
+/// Whether a confirmation waits for the send rate limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pacing {
+    SendRate,
+    Unpaced,
+}
+
 /// What the worker did with one stored request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntakeOutcome {
@@ -149,7 +156,13 @@ pub enum IntakeOutcome {
 }
 
 impl ConsentIntake {
-    pub async fn submit(&self, submission: ConsentSubmission, proof: RequestProof) -> Result<SubmitOutcome, AppError> {
+    /// Checks, counts and seals a request: what the endpoint does before it
+    /// stores it (`None` for a bot's filled honeypot, which stores nothing).
+    async fn accept(
+        &self,
+        submission: ConsentSubmission,
+        proof: RequestProof,
+    ) -> Result<(SubmitOutcome, Option<PendingIntake>), AppError> {
         let form = self
             .settings
             .form(&submission.form_id)
@@ -165,7 +178,7 @@ impl ConsentIntake {
             _ => {}
         }
         if submission.honeypot.expose().as_deref().is_some_and(|h| !h.trim().is_empty()) {
-            return Ok(outcome);
+            return Ok((outcome, None));
         }
         if let Some(field) = submission.profile.present().into_iter().find(|a| !form.fields.contains(a)) {
             return Err(InvalidField::new(field.as_str(), "is not collected by this form").into());
@@ -196,6 +209,27 @@ impl ConsentIntake {
             received_at: now,
             expires_at: now + self.settings.confirmation_ttl,
         };
+        Ok((outcome, Some(intake)))
+    }
+
+    /// Takes a request and finishes it at once, without the queue or the send
+    /// rate: for seeding a stack from a trusted in-process caller (the demo,
+    /// benchmarks, tests), never for the public endpoint.
+    pub async fn submit_now(
+        &self,
+        submission: ConsentSubmission,
+        proof: RequestProof,
+    ) -> Result<IntakeOutcome, AppError> {
+        let (_, intake) = self.accept(submission, proof).await?;
+        let Some(intake) = intake else { return Ok(IntakeOutcome::Gone) };
+        self.handle_intake(&intake, self.clock.now(), Pacing::Unpaced).await
+    }
+
+    pub async fn submit(&self, submission: ConsentSubmission, proof: RequestProof) -> Result<SubmitOutcome, AppError> {
+        let (outcome, intake) = self.accept(submission, proof).await?;
+        let Some(intake) = intake else { return Ok(outcome) };
+        let id = intake.id;
+
         self.intake.put_intake(&intake).await?;
         if let Err(e) = self.send_queue.send_batch(&[ConfirmationJob { intake_id: id }.to_body()]).await {
             // Not queued: the client is told to try again and the stored
@@ -242,12 +276,17 @@ impl ConsentIntake {
     pub async fn process_intake(&self, id: &IntakeId) -> Result<IntakeOutcome, AppError> {
         let now = self.clock.now();
         let Some(pending) = self.intake.intake(id, now).await? else { return Ok(IntakeOutcome::Gone) };
-        let outcome = self.handle_intake(&pending, now).await?;
+        let outcome = self.handle_intake(&pending, now, Pacing::SendRate).await?;
         self.intake.remove_intake(id).await?;
         Ok(outcome)
     }
 
-    async fn handle_intake(&self, pending: &PendingIntake, now: OffsetDateTime) -> Result<IntakeOutcome, AppError> {
+    async fn handle_intake(
+        &self,
+        pending: &PendingIntake,
+        now: OffsetDateTime,
+        pacing: Pacing,
+    ) -> Result<IntakeOutcome, AppError> {
         let Some(form) = self.settings.form(&pending.form_id).cloned() else { return Ok(IntakeOutcome::Gone) };
         let (email, _) = self.envelope.open(&pending.candidate, &pending.sealed_contact, Some(&[])).await?;
         let request: SealedRequest =
@@ -311,7 +350,9 @@ impl ConsentIntake {
         if !self.activity.claim_confirmation_slot(&contact_id, &request_id, window).await? {
             return Ok(IntakeOutcome::ConfirmationNotDue);
         }
-        self.limiter.until_ready().await;
+        if pacing == Pacing::SendRate {
+            self.limiter.until_ready().await;
+        }
         let sent = self.send_confirmation(&contact_id, &email, &request_id, &pending.id, &form, &missing).await;
         match sent {
             Ok(()) => {

@@ -221,7 +221,8 @@ fn form_error(app: &App, error: ApiError, form: Option<crate::config::FormDefini
         && error.status.is_client_error()
     {
         let separator = if url.contains('?') { '&' } else { '?' };
-        let location = format!("{url}{separator}error={}", field.unwrap_or("request"));
+        let reason = if error.status == StatusCode::TOO_MANY_REQUESTS { "too_many_requests" } else { "request" };
+        let location = format!("{url}{separator}error={}", field.unwrap_or(reason));
         return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
     }
     let clinic = app.consent.clinic_name(form.as_ref());
@@ -230,6 +231,9 @@ fn form_error(app: &App, error: ApiError, form: Option<crate::config::FormDefini
         Some("categories") => "Please tick at least one of the topics offered.".to_owned(),
         Some(f) => format!("Please check the field \"{}\".", pages::label(f)),
         None if error.status == StatusCode::FORBIDDEN => "This form cannot be sent from the page it is on.".to_owned(),
+        None if error.status == StatusCode::TOO_MANY_REQUESTS => {
+            "Too many sign-ups came from this connection or for this address in the last hour.".to_owned()
+        }
         None if error.status.is_server_error() => "Something went wrong on our side. Please try again later.".into(),
         None => "The form could not be read.".to_owned(),
     };
@@ -238,7 +242,9 @@ fn form_error(app: &App, error: ApiError, form: Option<crate::config::FormDefini
         "We could not take your sign-up",
         &[
             &what,
-            &if error.status.is_client_error() {
+            &if error.status == StatusCode::TOO_MANY_REQUESTS {
+                "Please try again later; nothing from this form was stored.".to_owned()
+            } else if error.status.is_client_error() {
                 format!("Go back, correct it and send the form again. {clinic} has stored nothing from it.")
             } else {
                 "Go back and send the form again in a few minutes.".to_owned()

@@ -10,7 +10,10 @@ use reqwest::StatusCode;
 
 use super::helpers::{client_for, ensure_no_probes, everyone, mails_in, phi_probes, queue_rows, start_dev};
 
-const KNOBS: [&str; 8] = [
+const KNOBS: [&str; 10] = [
+    // Every patient signs up from this machine.
+    "--consent-limit-per-ip-per-hour",
+    "100000",
     "--send-rate-per-second",
     "25",
     "--visibility-timeout-seconds",

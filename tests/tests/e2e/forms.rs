@@ -40,7 +40,9 @@ async fn post_json(test: &TestApp, origin: Option<&str>, body: serde_json::Value
     if let Some(origin) = origin {
         request = request.header("origin", origin);
     }
-    request.send().await.unwrap()
+    let response = request.send().await.unwrap();
+    test.client.settled().await;
+    response
 }
 
 async fn contact_of(test: &TestApp, email: &str) -> Option<ContactId> {

@@ -23,7 +23,9 @@ async fn post(test: &TestApp, origin: Option<&str>, content_type: &str, body: im
     if let Some(origin) = origin {
         request = request.header("origin", origin);
     }
-    request.send().await.unwrap()
+    let response = request.send().await.unwrap();
+    test.client.settled().await;
+    response
 }
 
 fn signup(email: &str, topics: &[&str]) -> String {
@@ -86,6 +88,7 @@ async fn only_a_request_signed_with_the_forms_secret_is_accepted_without_an_orig
     let wrong_secret = signed(now, "not-the-clinics-secret-0123456789", &body).await.unwrap();
     let stale = signed(now - 600, SECRET, &body).await.unwrap();
     let good = signed(now, SECRET, &body).await.unwrap();
+    test.client.settled().await;
 
     assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
@@ -277,4 +280,114 @@ async fn connections_that_never_finish_their_headers_are_dropped_and_the_capped_
         let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
         assert!(closed.is_ok(), "the server closed the stalled connection");
     }
+}
+
+#[tokio::test]
+async fn past_the_per_address_limit_the_endpoint_answers_429_with_retry_after_and_stores_nothing() {
+    let test = spawn_app_with(|c| c.knobs.consent_limit_per_address_per_hour = 2).await;
+    let own = test.client.base.clone();
+    let body = signup("limited@example.org", &["wellness-tips"]);
+
+    let first = post(&test, Some(&own), "application/json", body.clone()).await;
+    let second = post(&test, Some(&own), "application/json", body.clone()).await;
+    let third = post(&test, Some(&own), "application/json", body).await;
+    let form = test
+        .client
+        .http
+        .post(format!("{}/v1/consent", test.client.base))
+        .header("origin", &own)
+        .form(&[("form_id", "web-signup"), ("email", "limited@example.org"), ("categories", "wellness-tips")])
+        .send()
+        .await
+        .unwrap();
+    let other_address =
+        post(&test, Some(&own), "application/json", signup("other@example.org", &["wellness-tips"])).await;
+
+    assert_eq!((first.status(), second.status()), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = third.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let json: Value = third.json().await.unwrap();
+    assert!(!json.to_string().contains("limited@"), "{json}");
+    assert_eq!(form.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(form.headers().contains_key("retry-after"));
+    let page = form.text().await.unwrap();
+    assert!(page.contains("Too many sign-ups"), "{page}");
+    assert_eq!(other_address.status(), StatusCode::ACCEPTED, "another address is counted apart");
+    assert_eq!(mails_in(&test.client.outbox, "confirm-").len(), 2, "one confirmation per address");
+}
+
+#[tokio::test]
+async fn an_aborted_request_leaves_either_a_whole_request_or_nothing() {
+    let test = spawn_app().await;
+    let own = test.client.base.clone();
+    let address = test.stack.addr;
+
+    // 60 clients send a whole request and hang up without reading the answer.
+    let mut aborted = Vec::new();
+    for i in 0..60 {
+        let body = signup(&format!("aborted.{i}@example.org"), &["wellness-tips"]);
+        let request = format!(
+            "POST /v1/consent HTTP/1.1\r\nHost: {address}\r\nOrigin: {own}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        aborted.push(tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            drop(stream);
+        }));
+    }
+    for task in aborted {
+        task.await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    test.client.settled().await;
+
+    let app = &test.stack.app;
+    let mut whole = 0;
+    for i in 0..60 {
+        let Some(contact) = contact_of(&test, &format!("aborted.{i}@example.org")).await else { continue };
+        let history = app.ports.consent.history(&contact).await.unwrap();
+        assert_eq!(history.len(), 1, "a stored contact has its request entry");
+        whole += 1;
+    }
+    let mails = mails_in(&test.client.outbox, "confirm-").len();
+    assert_eq!(mails, whole, "every stored request got its confirmation, and nothing else was stored");
+    assert!(whole > 0, "a request sent whole is taken even though its client left");
+}
+
+#[tokio::test]
+async fn a_mail_outage_then_recovery_delivers_exactly_one_confirmation_per_request() {
+    use carepost::adapters::embedded::SmtpSecurity;
+    use carepost::runtime::TransportChoice;
+    let flags = tempfile::tempdir().unwrap();
+    let down = flags.path().join("down");
+    std::fs::write(&down, b"").unwrap();
+    let sink = super::smtp::start_sink_with(&["--down-while".as_ref(), down.as_os_str()]).await;
+    let port = sink.port;
+    let test = spawn_app_with(|c| {
+        c.transport = TransportChoice::Smtp(super::smtp::settings(port, SmtpSecurity::InsecureLoopback));
+    })
+    .await;
+    let own = test.client.base.clone();
+    let addresses = ["outage.0@example.org", "outage.1@example.org", "outage.2@example.org"];
+
+    let mut answers = Vec::new();
+    for address in addresses {
+        let request = test.client.http.post(format!("{own}/v1/consent")).header("origin", &own);
+        let body = signup(address, &["wellness-tips"]);
+        answers.push(request.header("content-type", "application/json").body(body).send().await.unwrap().status());
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let during = mails_in(sink.dir.path(), "").len();
+    std::fs::remove_file(&down).unwrap();
+    test.client.settled().await;
+
+    assert!(answers.iter().all(|s| *s == StatusCode::ACCEPTED), "{answers:?}");
+    assert_eq!(during, 0, "the relay was down");
+    let mut recipients: Vec<String> = mails_in(sink.dir.path(), "").into_iter().map(|m| m.to).collect();
+    recipients.sort();
+    assert_eq!(recipients, addresses, "exactly one confirmation per request after recovery");
 }

@@ -57,7 +57,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut EmbeddedConfig)) -> Test
     let mut config = EmbeddedConfig::new(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.knobs = quick_throughput().into();
+    // Every test's patients sign up from 127.0.0.1; the limit tests set it.
+    config.knobs.consent_limit_per_ip_per_hour = 10_000;
     configure(&mut config);
+    let workers = config.run_workers;
     let stack = EmbeddedStack::start(config).await.expect("stack starts");
     let client = Client {
         http: http_client(),
@@ -65,7 +68,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut EmbeddedConfig)) -> Test
         origin: stack.app.settings.own_origin(),
         token: stack.admin_token.clone(),
         outbox: stack.outbox_dir.clone().unwrap_or_else(|| dir.path().join("no-outbox")),
-        send_queue: Some(stack.app.ports.send_queue.clone()),
+        // Without workers the test drives the queue itself.
+        send_queue: workers.then(|| stack.app.ports.send_queue.clone()),
     };
     TestApp { client, stack, _dir: dir }
 }
@@ -175,6 +179,16 @@ impl Client {
 
     /// Opens each confirmation email for the given addresses and presses the button.
     pub async fn confirm(&self, emails: &[&str]) -> usize {
+        // The send worker mails confirmations after the request is answered:
+        // wait (up to 30 s) until each address has one.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let mails = mails_in(&self.outbox, "confirm-");
+            if emails.iter().all(|e| mails.iter().any(|m| m.to == *e)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let mut confirmed = 0;
         for mail in mails_in(&self.outbox, "confirm-") {
             if !emails.contains(&mail.to.as_str()) {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
-use super::harness::{MotoStack, moto_stack, sent_raw_messages};
+use super::harness::{MotoStack, moto_stack, run_sender, sent_raw_messages};
 
 const SAMPLE_CAMPAIGN: &str = "7c0d3f5e-2a9b-4c1e-9f3a-1b2c3d4e5f60";
 const SAMPLE_CONTACT: &str = "3f1e2d4c-5b6a-4789-8a9b-0c1d2e3f4a5b";
@@ -57,6 +57,7 @@ async fn confirmed_contact(stack: &MotoStack, email: &str) -> ContactId {
     let app = stack.app();
     let event = event_file("consent/post-json.json").replace("ada.lovelace@example.org", email);
     assert_eq!(invoke(carepost::http::consent_router(app.clone()), &event).await.status, StatusCode::ACCEPTED);
+    run_sender(stack).await;
     let index = app.keyring.blind_index.index(&carepost::domain::EmailAddress::parse(email).unwrap());
     let record = app.ports.contacts.find_by_email_index(&index).await.unwrap().expect("contact stored");
     let history = app.ports.consent.history(&record.id).await.unwrap();
@@ -101,6 +102,7 @@ async fn the_consent_function_answers_its_sample_events() {
     let form = invoke(router(), &event_file("consent/post-form.json")).await;
     let bad = invoke(router(), &event_file("consent/post-bad-email.json")).await;
     let forged = invoke(router(), &event_file("consent/confirm-page.json")).await;
+    let queued = run_sender(&stack).await;
 
     assert_eq!(json.status, StatusCode::ACCEPTED, "{}", json.body);
     assert_eq!(form.status, StatusCode::SEE_OTHER);
@@ -108,7 +110,8 @@ async fn the_consent_function_answers_its_sample_events() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.json()["field"], "email");
     assert_eq!(forged.status, StatusCode::NOT_FOUND);
-    assert_eq!(confirmations().await, before.map(|n| n + 1), "one confirmation email each went through SES");
+    assert_eq!(queued.len(), 2, "the function queued the two requests it took and sent nothing itself");
+    assert_eq!(confirmations().await, before.map(|n| n + 1), "the sender sent one confirmation email each via SES");
 }
 
 #[tokio::test]

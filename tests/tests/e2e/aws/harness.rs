@@ -201,6 +201,18 @@ where
     panic!("queue {url} was not drained in {within:?}");
 }
 
+/// Runs the sender function over the send queue until it is empty, as its
+/// event source mapping would: consent requests become contacts, ledger
+/// entries and confirmation emails there.
+pub async fn run_sender(stack: &MotoStack) -> Vec<String> {
+    let sqs = stack.clients.sqs.clone();
+    drain(&sqs, &stack.queues.send.0, 10, std::time::Duration::from_secs(60), |event| {
+        let (app, queue) = (stack.app().clone(), stack.built.send_queue.clone());
+        async move { carepost::runtime::lambda::handle_send(&app, queue.as_ref(), event).await }
+    })
+    .await
+}
+
 /// Raw messages moto's SES recorded (`/moto-api/data.json`), oldest first.
 pub async fn sent_raw_messages() -> Vec<String> {
     sent_messages().await.into_iter().map(|(_, raw)| raw).collect()

@@ -15,7 +15,7 @@ use http::StatusCode;
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::harness::{MotoStack, drain, moto_stack, sent_raw_messages};
+use super::harness::{MotoStack, drain, moto_stack, run_sender, sent_raw_messages};
 use crate::e2e::helpers::{ensure_no_probes, phi_probes};
 
 struct RawMail {
@@ -199,6 +199,7 @@ async fn consent_to_unsubscribe_runs_end_to_end_on_moto_and_leaves_no_plaintext_
         .await;
         assert_eq!(status, StatusCode::ACCEPTED);
     }
+    run_sender(&stack).await;
     // Patients 0..5 open their confirmation email and press the button; patient 5 never does.
     let confirmations: Vec<RawMail> = sent_raw_messages().await[before..].iter().map(|r| parse(r)).collect();
     for p in &people[..5] {
