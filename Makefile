@@ -11,7 +11,7 @@ CARGO ?= cargo
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser spamassassin lint infra-lint package fmt clean bench-kms bench-decrypt bench-fanout bench-ledger
+.PHONY: run dev test venv infra-venv browser spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -31,6 +31,10 @@ bench-kms: venv
 # SQLite's synchronous mode for ledger settles: cost per send, NORMAL vs FULL (seconds).
 bench-ledger:
 	$(CARGO) bench --profile dev -p carepost-tests --bench ledger_sync
+
+bench-consent:
+	$(CARGO) build --release -p carepost-cli
+	./target/release/carepost bench consent
 
 bench-decrypt:
 	$(CARGO) build --release -p carepost-cli
