@@ -18,6 +18,17 @@ impl SqliteActivityStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+
+    /// Runs `sql` on the contact's (`?1`) confirmation slot held by `request` (`?2`).
+    async fn on_slot(
+        &self,
+        sql: &'static str,
+        contact: &ContactId,
+        request: &ConsentRequestId,
+    ) -> Result<(), StoreError> {
+        let (contact, request) = (contact.to_string(), request.to_string());
+        self.db.call(move |c| c.execute(sql, params![contact, request]).map(|_| ()).map_err(unavailable)).await
+    }
 }
 
 #[async_trait]
@@ -105,17 +116,12 @@ impl ActivityStore for SqliteActivityStore {
         contact: &ContactId,
         request: &ConsentRequestId,
     ) -> Result<(), StoreError> {
-        let (contact, request) = (contact.to_string(), request.to_string());
-        self.db
-            .call(move |c| {
-                c.execute(
-                    "UPDATE confirmation_slots SET handed_over = 1 WHERE contact_id = ?1 AND request_id = ?2",
-                    params![contact, request],
-                )
-                .map_err(unavailable)?;
-                Ok(())
-            })
-            .await
+        self.on_slot(
+            "UPDATE confirmation_slots SET handed_over = 1 WHERE contact_id = ?1 AND request_id = ?2",
+            contact,
+            request,
+        )
+        .await
     }
 
     async fn release_confirmation_slot(
@@ -123,17 +129,8 @@ impl ActivityStore for SqliteActivityStore {
         contact: &ContactId,
         request: &ConsentRequestId,
     ) -> Result<(), StoreError> {
-        let (contact, request) = (contact.to_string(), request.to_string());
-        self.db
-            .call(move |c| {
-                c.execute(
-                    "DELETE FROM confirmation_slots WHERE contact_id = ?1 AND request_id = ?2 AND handed_over = 0",
-                    params![contact, request],
-                )
-                .map_err(unavailable)?;
-                Ok(())
-            })
-            .await
+        let sql = "DELETE FROM confirmation_slots WHERE contact_id = ?1 AND request_id = ?2 AND handed_over = 0";
+        self.on_slot(sql, contact, request).await
     }
 
     async fn marketing_sends_since(

@@ -26,6 +26,37 @@ impl DynamoActivityStore {
         Self { client, table }
     }
 
+    /// A conditional update of the contact's confirmation slot, whose
+    /// attributes the expressions name `#last`, `#request`, `#sent` (and
+    /// `#expires`); `:request` is the request, `values` the other values.
+    /// False if the condition failed.
+    async fn update_slot(
+        &self,
+        (contact, request): (&ContactId, &ConsentRequestId),
+        update: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut call = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("contact_id", s(contact.to_string()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#last", "last_confirmation_at")
+            .expression_attribute_names("#request", "confirmation_request")
+            .expression_attribute_names("#sent", "confirmation_handed_over")
+            .expression_attribute_values(":request", s(request.to_string()));
+        if update.contains("#expires") {
+            call = call.expression_attribute_names("#expires", "expires_at");
+        }
+        for (name, value) in values {
+            call = call.expression_attribute_values(*name, value.clone());
+        }
+        conditional("UpdateItem", call.send().await)
+    }
+
     /// The contact's frequency-cap claims (campaign ID, unix time) and their version.
     async fn marketing_sends(&self, contact: &ContactId) -> Result<(Vec<(String, i64)>, u64), StoreError> {
         let out = self
@@ -112,27 +143,18 @@ impl ActivityStore for DynamoActivityStore {
         window: Window,
     ) -> Result<bool, StoreError> {
         let Window { at, since: not_since, expires_at } = window;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("contact_id", s(contact.to_string()))
-            .update_expression("SET #last = :at, #request = :request, #sent = :false, #expires = :expires")
-            .condition_expression(
-                "attribute_not_exists(#last) OR #last <= :not_since OR (#request = :request AND #sent = :false)",
-            )
-            .expression_attribute_names("#last", "last_confirmation_at")
-            .expression_attribute_names("#request", "confirmation_request")
-            .expression_attribute_names("#sent", "confirmation_handed_over")
-            .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":at", n(unix(at)))
-            .expression_attribute_values(":request", s(request.to_string()))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":not_since", n(unix(not_since)))
-            .expression_attribute_values(":expires", n(unix(expires_at)))
-            .send()
-            .await;
-        conditional("UpdateItem", result)
+        self.update_slot(
+            (contact, request),
+            "SET #last = :at, #request = :request, #sent = :false, #expires = :expires",
+            "attribute_not_exists(#last) OR #last <= :not_since OR (#request = :request AND #sent = :false)",
+            &[
+                (":at", n(unix(at))),
+                (":false", AttributeValue::Bool(false)),
+                (":not_since", n(unix(not_since))),
+                (":expires", n(unix(expires_at))),
+            ],
+        )
+        .await
     }
 
     async fn confirmation_handed_over(
@@ -140,20 +162,9 @@ impl ActivityStore for DynamoActivityStore {
         contact: &ContactId,
         request: &ConsentRequestId,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("contact_id", s(contact.to_string()))
-            .update_expression("SET #sent = :true")
-            .condition_expression("#request = :request")
-            .expression_attribute_names("#request", "confirmation_request")
-            .expression_attribute_names("#sent", "confirmation_handed_over")
-            .expression_attribute_values(":request", s(request.to_string()))
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .send()
-            .await;
-        conditional("UpdateItem", result).map(|_| ())
+        let values = [(":true", AttributeValue::Bool(true))];
+        let condition = "attribute_exists(#last) AND #request = :request";
+        self.update_slot((contact, request), "SET #sent = :true", condition, &values).await.map(|_| ())
     }
 
     async fn release_confirmation_slot(
@@ -161,21 +172,9 @@ impl ActivityStore for DynamoActivityStore {
         contact: &ContactId,
         request: &ConsentRequestId,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("contact_id", s(contact.to_string()))
-            .update_expression("REMOVE #last, #request, #sent")
-            .condition_expression("#request = :request AND #sent = :false")
-            .expression_attribute_names("#last", "last_confirmation_at")
-            .expression_attribute_names("#request", "confirmation_request")
-            .expression_attribute_names("#sent", "confirmation_handed_over")
-            .expression_attribute_values(":request", s(request.to_string()))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .send()
-            .await;
-        conditional("UpdateItem", result).map(|_| ())
+        let values = [(":false", AttributeValue::Bool(false))];
+        let condition = "#request = :request AND #sent = :false";
+        self.update_slot((contact, request), "REMOVE #last, #request, #sent", condition, &values).await.map(|_| ())
     }
 
     async fn marketing_sends_since(
