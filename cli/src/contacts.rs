@@ -32,6 +32,14 @@ const BATCH: usize = 500;
 pub enum ContactsCommand {
     /// Import contacts from a CSV file (see the column list in --help of the crate docs).
     Import(ImportArgs),
+    /// One contact with its PHI (by contact ID or external ID); audited with --reason.
+    Get(crate::contact_admin::GetArgs),
+    /// A contact's consent ledger, oldest first, with its chain verified.
+    Consent(crate::contact_admin::ContactRef),
+    /// Withdraw topics (--topic, repeatable) or everything (--all) on the patient's behalf.
+    Withdraw(crate::contact_admin::WithdrawArgs),
+    /// Erase a contact: PHI deleted, address suppressed, consent evidence kept.
+    Erase(crate::contact_admin::ContactRef),
 }
 
 #[derive(Args)]
@@ -140,6 +148,10 @@ fn validate(schema: &ContactSchema, item: &Value) -> Option<(String, String)> {
 pub async fn run(command: ContactsCommand, admin: &AdminConnection) -> anyhow::Result<()> {
     match command {
         ContactsCommand::Import(args) => import(args, admin).await,
+        ContactsCommand::Get(args) => crate::contact_admin::get(&args, admin).await,
+        ContactsCommand::Consent(contact) => crate::contact_admin::consent(&contact, admin).await,
+        ContactsCommand::Withdraw(args) => crate::contact_admin::withdraw(&args, admin).await,
+        ContactsCommand::Erase(contact) => crate::contact_admin::erase(&contact, admin).await,
     }
 }
 

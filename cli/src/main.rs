@@ -9,12 +9,14 @@ mod bench_send;
 mod campaign;
 mod campaign_file;
 mod client;
+mod contact_admin;
 mod contacts;
 mod demo;
 mod dev;
 mod keys;
 mod logging;
 mod proc_stats;
+mod schema;
 mod table;
 mod targets;
 mod watch;
@@ -47,7 +49,7 @@ enum Command {
         #[command(subcommand)]
         command: campaign::CampaignCommand,
     },
-    /// Contacts of a stack: import a CSV file.
+    /// Contacts of a stack: import a CSV file; get, consent history, withdraw, erase one contact.
     Contacts {
         #[command(subcommand)]
         command: contacts::ContactsCommand,
@@ -56,6 +58,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// The contact schema: show a stack's; validate a schema file offline.
+    Schema {
+        #[command(subcommand)]
+        command: schema::SchemaCommand,
+    },
+    /// Web forms: validate a forms file offline.
+    Forms {
+        #[command(subcommand)]
+        command: schema::FormsCommand,
     },
     /// The customer key of a stack: rotate it and re-seal every contact.
     Keys {
@@ -109,6 +121,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Campaign { command } => campaign::run(command, &connection.connect().await?).await,
         Command::Audit { command } => audit::run(command, &connection.connect().await?).await,
         Command::Contacts { command } => contacts::run(command, &connection.connect().await?).await,
+        Command::Schema { command: schema::SchemaCommand::Show } => schema::show(&connection.connect().await?).await,
+        Command::Schema { command: schema::SchemaCommand::Validate(args) } => schema::validate_schema(&args),
+        Command::Forms { command: schema::FormsCommand::Validate(args) } => schema::validate_forms(&args),
         Command::Keys { command } => keys::run(command, &connection.connect().await?).await,
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");

@@ -9,6 +9,7 @@ mod e2e {
     pub mod campaign_control;
     pub mod consent_import;
     pub mod consent_limits;
+    pub mod contact_cli;
     pub mod contact_views;
     pub mod crash_restart;
     pub mod deliverability;
@@ -21,6 +22,7 @@ mod e2e {
     pub mod import;
     pub mod keys;
     pub mod mime_python;
+    pub mod offline_cli;
     pub mod one_click_python;
     pub mod openapi;
     pub mod outage;

@@ -77,20 +77,29 @@ impl ContactAdmin {
     /// authorization withdrawn, a tombstone appended to the consent ledger
     /// (which stays, as evidence), and the contact's record, with all its
     /// sealed PHI, email index and external ID, deleted. Idempotent.
+    /// The contact named by its contact ID or by its external ID, if any.
+    async fn find(&self, id_or_external: &str) -> Result<Option<crate::ports::ContactRecord>, AppError> {
+        Ok(match ContactId::parse(id_or_external) {
+            Ok(id) => self.contacts.get(&id).await?,
+            Err(_) => match ExternalId::parse(id_or_external) {
+                Ok(external) => self.contacts.find_by_external_id(&external).await?,
+                Err(_) => None,
+            },
+        })
+    }
+
+    /// The ID of the contact named by its contact ID or its external ID.
+    pub async fn resolve(&self, id_or_external: &str) -> Result<Option<ContactId>, AppError> {
+        Ok(self.find(id_or_external).await?.map(|r| r.id))
+    }
+
     pub async fn erase(
         &self,
         actor: &str,
         id_or_external: &str,
         proof: super::consent::RequestProof,
     ) -> Result<ContactId, AppError> {
-        let record = match ContactId::parse(id_or_external) {
-            Ok(id) => self.contacts.get(&id).await?,
-            Err(_) => match ExternalId::parse(id_or_external) {
-                Ok(external) => self.contacts.find_by_external_id(&external).await?,
-                Err(_) => None,
-            },
-        }
-        .ok_or(AppError::NotFound("contact"))?;
+        let record = self.find(id_or_external).await?.ok_or(AppError::NotFound("contact"))?;
         let id = record.id;
         self.suppression.suppress(&record.email_index, crate::ports::SuppressionReason::Erased).await?;
         let mut everything = self.settings.categories.clone();

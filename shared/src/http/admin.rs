@@ -86,7 +86,7 @@ async fn upsert_contact(
 
 #[tracing::instrument(skip_all, fields(route = "GET /v1/contacts/{contact_id}/consent", contact_id = tracing::field::Empty))]
 async fn consent_history(State(app): State<Arc<App>>, Path(contact_id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_contact_id(&contact_id)?;
+    let id = resolve_contact(&app, &contact_id).await?;
     let history = app.ports.consent.history(&id).await.map_err(crate::app::AppError::from)?;
     let chain_ok = crate::domain::verify_chain(&history).is_ok();
     let entries: Vec<_> = history
@@ -152,7 +152,7 @@ async fn read_contact(
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(q) =
         query.map_err(|_| ApiError::invalid("reason", "say why you need this patient's data"))?;
-    let id = parse_contact_id(&id)?;
+    let id = resolve_contact(&app, &id).await?;
     let view = app.contacts.read(&actor.0, &id, q.reason.as_deref()).await?;
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(view)).into_response())
 }
@@ -292,7 +292,7 @@ async fn withdraw_consent(
     Path(contact_id): Path<String>,
     JsonBody(body): JsonBody<WithdrawBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_contact_id(&contact_id)?;
+    let id = resolve_contact(&app, &contact_id).await?;
     let change = if body.all {
         crate::app::preferences::PreferenceChange::UnsubscribeAll
     } else {
@@ -310,7 +310,7 @@ async fn record_authorization(
     Path(contact_id): Path<String>,
     JsonBody(input): JsonBody<crate::app::authorization::AuthorizationInput>,
 ) -> Result<Response, ApiError> {
-    let id = parse_contact_id(&contact_id)?;
+    let id = resolve_contact(&app, &contact_id).await?;
     let recorded = app.authorizations.record(&id, &input, proof).await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
@@ -322,7 +322,7 @@ async fn revoke_authorization(
     Proof(proof): Proof,
     Path(contact_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_contact_id(&contact_id)?;
+    let id = resolve_contact(&app, &contact_id).await?;
     let revoked = app.authorizations.revoke(&id, proof).await?;
     Ok(Json(serde_json::json!({"contact_id": id, "revoked": revoked})).into_response())
 }
@@ -377,8 +377,10 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
 }
 
 /// The contact's ID from the path, recorded in the handler's span.
-fn parse_contact_id(raw: &str) -> Result<ContactId, ApiError> {
-    let id = ContactId::parse(raw).map_err(|_| ApiError::not_found("contact"))?;
+/// A contact named in a path by its contact ID or by its external ID; 404
+/// if there is none. Only the contact ID goes into the span.
+async fn resolve_contact(app: &App, raw: &str) -> Result<ContactId, ApiError> {
+    let id = app.contacts.resolve(raw).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     super::record_id("contact_id", &id);
     Ok(id)
 }

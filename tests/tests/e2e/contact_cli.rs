@@ -1,0 +1,76 @@
+//! An operator works on one contact with the `carepost` CLI, naming it by
+//! the external ID it was imported with: reads it (with a reason, audited),
+//! reads its consent ledger, withdraws a topic and erases it.
+
+use carepost::synthetic;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::helpers::{TestApp, carepost_binary, consent_statuses, spawn_app};
+
+/// Runs `carepost ARGS` against the stack: (exit code, stdout, stderr).
+async fn cli(test: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let c = &test.client;
+    let output = tokio::process::Command::new(carepost_binary())
+        .args(args)
+        .args(["--url", &c.base, "--token", &c.token])
+        .output()
+        .await
+        .expect("the CLI runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+#[tokio::test]
+async fn an_operator_reads_a_contact_by_external_id_sees_its_consent_withdraws_a_topic_and_erases_it() {
+    let test = spawn_app().await;
+    let c = &test.client;
+    let patient = &synthetic::generate(1, 61)[0];
+    let body = json!({"email": patient.email, "attributes": {"first_name": patient.first_name}});
+    let (status, created) = c.admin(Method::PUT, "/v1/contacts/ehr-61", Some(body)).await;
+    assert!(status.is_success(), "{created}");
+    let contact: carepost::domain::ContactId = serde_json::from_value(created["contact_id"].clone()).unwrap();
+    c.sign_up(patient, &["wellness-tips", "appointment-reminders"]).await;
+    assert_eq!(c.confirm(&[patient.email.as_str()]).await, 1);
+
+    let (read_code, read, _) =
+        cli(&test, &["contacts", "get", "ehr-61", "--reason", "patient called about mail"]).await;
+    let (no_reason_code, _, no_reason) = cli(&test, &["contacts", "get", "ehr-61"]).await;
+    let (ledger_code, ledger, _) = cli(&test, &["contacts", "consent", "ehr-61"]).await;
+    let (withdraw_code, withdrew, _) =
+        cli(&test, &["contacts", "withdraw", "ehr-61", "--topic", "wellness-tips"]).await;
+    let after_withdrawal = consent_statuses(&test.stack.app, &contact).await;
+    let (erase_code, erased, _) = cli(&test, &["contacts", "erase", "ehr-61"]).await;
+    let (gone_code, _, gone) = cli(&test, &["contacts", "get", "ehr-61", "--reason", "check the erasure"]).await;
+
+    assert_eq!(read_code, 0);
+    assert!(read.contains(&patient.email) && read.contains(&patient.first_name), "{read}");
+    assert!(read.contains(&contact.to_string()), "the contact ID is shown: {read}");
+    assert_ne!(no_reason_code, 0, "a read needs a reason");
+    assert!(no_reason.contains("--reason"), "{no_reason}");
+    assert_eq!(ledger_code, 0);
+    assert!(ledger.contains("requested") && ledger.contains("granted"), "{ledger}");
+    assert!(ledger.contains("chain verified: yes"), "{ledger}");
+    assert!(!ledger.contains(&patient.email), "the ledger shows no PHI: {ledger}");
+    assert_eq!(withdraw_code, 0);
+    assert!(withdrew.contains("withdrawn wellness-tips"), "{withdrew}");
+    assert_eq!(
+        after_withdrawal,
+        vec![
+            ("appointment-reminders".into(), carepost::domain::ConsentStatus::Active),
+            ("wellness-tips".into(), carepost::domain::ConsentStatus::Withdrawn)
+        ]
+    );
+    assert_eq!(erase_code, 0);
+    assert!(erased.contains("erased"), "{erased}");
+    assert_ne!(gone_code, 0);
+    assert!(gone.contains("not found"), "{gone}");
+    let (_, audit) = c.admin(Method::GET, "/v1/audit", None).await;
+    let reads: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["action"] == "contact.read" && e["event"]["reason"] == "patient called about mail")
+        .collect();
+    assert_eq!(reads.len(), 1, "the read is audited with its reason: {audit}");
+}

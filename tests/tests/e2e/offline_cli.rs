@@ -1,0 +1,50 @@
+//! `carepost schema validate` and `carepost forms validate` check files
+//! with the stack's own parsers, without a stack, and `schema show` reads a
+//! running stack's schema.
+
+use super::helpers::{carepost_binary, spawn_app};
+
+async fn cli(args: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(carepost_binary()).args(args).output().await.expect("the CLI runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn repo_file(path: &str) -> String {
+    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn the_shipped_examples_validate_and_broken_files_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_schema = dir.path().join("schema.json");
+    std::fs::write(&bad_schema, r#"{"attributes": [{"name": "first_name", "class": "secret"}]}"#).unwrap();
+    let narrow_schema = dir.path().join("narrow.json");
+    std::fs::write(&narrow_schema, r#"{"attributes": [{"name": "first_name", "class": "identifier"}]}"#).unwrap();
+    let (schema, forms) = (repo_file("docs/schema.example.json"), repo_file("docs/forms.example.json"));
+
+    let (good_schema_code, good_schema) = cli(&["schema", "validate", &schema]).await;
+    let (bad_schema_code, bad) = cli(&["schema", "validate", bad_schema.to_str().unwrap()]).await;
+    let (good_forms_code, good_forms) = cli(&["forms", "validate", &forms, "--schema", &schema]).await;
+    let (narrow_code, narrow) = cli(&["forms", "validate", &forms, "--schema", narrow_schema.to_str().unwrap()]).await;
+
+    assert_eq!(good_schema_code, 0, "{good_schema}");
+    assert!(good_schema.contains("a valid contact schema"), "{good_schema}");
+    assert_ne!(bad_schema_code, 0);
+    assert!(bad.contains("not a valid contact schema"), "{bad}");
+    assert_eq!(good_forms_code, 0, "{good_forms}");
+    assert!(good_forms.contains("valid ("), "{good_forms}");
+    assert_ne!(narrow_code, 0, "a form field outside the schema is refused: {narrow}");
+    assert!(narrow.contains("does not hold"), "{narrow}");
+}
+
+#[tokio::test]
+async fn schema_show_lists_the_stacks_attributes_with_their_class() {
+    let test = spawn_app().await;
+    let c = &test.client;
+
+    let (code, shown) = cli(&["schema", "show", "--url", &c.base, "--token", &c.token]).await;
+
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("ATTRIBUTE") && shown.contains("date_of_birth") && shown.contains("identifier"), "{shown}");
+}
