@@ -41,6 +41,38 @@ pub enum CampaignCommand {
     Estimate(Target),
     /// Follow the campaign's progress with a progress bar until it completes or stops.
     Watch(Target),
+    /// Check a campaign file without a stack: the same parsing and template
+    /// lint as `create`, against the topics of `--forms` and the attributes
+    /// of `--schema` (default: the built-in ones).
+    Validate(ValidateArgs),
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// The campaign file (TOML).
+    pub file: PathBuf,
+    /// The stack's forms file, for its topics (default: the example topics).
+    #[arg(long, value_name = "FILE")]
+    pub forms: Option<PathBuf>,
+    /// The stack's contact schema, for the segment's attributes.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+}
+
+/// `campaign validate`: what `create` would refuse, said by field, offline.
+pub fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
+    let body = crate::campaign_file::load(&args.file)?;
+    let settings = crate::schema::offline_settings(args.forms.as_deref(), args.schema.as_deref())?;
+    let input: carepost::app::campaigns::CampaignInput =
+        serde_json::from_value(body.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    input.validate(&settings).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    println!(
+        "{}: valid campaign '{}' for topic {} (marketing mail also needs the stack's POSTAL_ADDRESS)",
+        args.file.display(),
+        body["name"].as_str().unwrap_or_default(),
+        body["category"].as_str().unwrap_or_default()
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -95,6 +127,7 @@ pub async fn run(command: CampaignCommand, admin: &AdminConnection) -> anyhow::R
         }
         CampaignCommand::Report(ReportArgs { target, html: None }) => return report(target, admin).await,
         CampaignCommand::Watch(target) => return crate::watch::watch(target, admin).await,
+        CampaignCommand::Validate(args) => return validate(args),
         CampaignCommand::Estimate(target) => return estimate(target, admin).await,
         CampaignCommand::Launch(t) => (Method::POST, "/launch", t),
         CampaignCommand::Pause(t) => (Method::POST, "/pause", t),

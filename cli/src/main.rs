@@ -118,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             logging::init("warn");
             demo::run(args).await
         }
+        Command::Campaign { command: campaign::CampaignCommand::Validate(args) } => campaign::validate(&args),
         Command::Campaign { command } => campaign::run(command, &connection.connect().await?).await,
         Command::Audit { command } => audit::run(command, &connection.connect().await?).await,
         Command::Contacts { command } => contacts::run(command, &connection.connect().await?).await,

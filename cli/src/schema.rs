@@ -77,19 +77,27 @@ pub fn validate_schema(args: &FileArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn validate_forms(args: &FormsValidateArgs) -> anyhow::Result<()> {
-    let forms = FormsConfig::parse(&read(&args.file)?)
-        .with_context(|| format!("{} is not a valid forms file", args.file.display()))?;
-    let (form_count, topics) = (forms.forms.len(), forms.categories.len());
-    // Without --schema the fields are built-in attributes, which parse checked.
-    let settings =
-        Settings::local(PublicBaseUrl::parse("http://127.0.0.1:8787").expect("a URL"), Throughput::default())
-            .with_forms(forms);
-    if let Some(path) = &args.schema {
-        settings.with_schema(schema_file(path)?, true).with_context(|| {
-            format!("{} asks for an attribute {} does not hold", args.file.display(), path.display())
-        })?;
+/// The settings a stack started with these files would have (the example
+/// topics and built-in attributes where a file is not given).
+pub fn offline_settings(forms: Option<&Path>, schema: Option<&Path>) -> anyhow::Result<Settings> {
+    let mut settings =
+        Settings::local(PublicBaseUrl::parse("http://127.0.0.1:8787").expect("a URL"), Throughput::default());
+    if let Some(path) = forms {
+        let forms = FormsConfig::parse(&read(path)?)
+            .with_context(|| format!("{} is not a valid forms file", path.display()))?;
+        settings = settings.with_forms(forms);
     }
-    println!("{}: valid ({form_count} forms, {topics} topics)", args.file.display());
+    if let Some(path) = schema {
+        settings = settings
+            .with_schema(schema_file(path)?, forms.is_some())
+            .with_context(|| format!("a form asks for an attribute {} does not hold", path.display()))?;
+    }
+    Ok(settings)
+}
+
+pub fn validate_forms(args: &FormsValidateArgs) -> anyhow::Result<()> {
+    // Without --schema the fields are built-in attributes, which parsing checked.
+    let settings = offline_settings(Some(&args.file), args.schema.as_deref())?;
+    println!("{}: valid ({} forms, {} topics)", args.file.display(), settings.forms.len(), settings.categories.len());
     Ok(())
 }

@@ -45,6 +45,13 @@ pub struct SenderInput {
 }
 
 impl CampaignInput {
+    /// Runs every check `create` runs (name, category, segment, template
+    /// and its lint, purpose, sender) against `settings`, storing nothing:
+    /// `carepost campaign validate` uses it without a stack.
+    pub fn validate(self, settings: &crate::config::Settings) -> Result<(), InvalidField> {
+        self.parse(settings, OffsetDateTime::now_utc()).map(|_| ())
+    }
+
     fn parse(
         self,
         settings: &crate::config::Settings,

@@ -48,3 +48,25 @@ async fn schema_show_lists_the_stacks_attributes_with_their_class() {
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("ATTRIBUTE") && shown.contains("date_of_birth") && shown.contains("identifier"), "{shown}");
 }
+
+#[tokio::test]
+async fn campaign_validate_runs_creates_checks_offline_and_names_the_field_it_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = super::sigv4_cli::write_campaign_files(dir.path());
+    let text = std::fs::read_to_string(&good).unwrap();
+    let unknown_topic = dir.path().join("unknown-topic.toml");
+    std::fs::write(&unknown_topic, text.replace("wellness-tips", "lab-results")).unwrap();
+    let no_purpose = dir.path().join("no-purpose.toml");
+    std::fs::write(&no_purpose, text.replace("purpose = \"treatment\"\n", "")).unwrap();
+
+    let (good_code, ok) = cli(&["campaign", "validate", good.to_str().unwrap()]).await;
+    let (topic_code, topic) = cli(&["campaign", "validate", unknown_topic.to_str().unwrap()]).await;
+    let (purpose_code, purpose) = cli(&["campaign", "validate", no_purpose.to_str().unwrap()]).await;
+
+    assert_eq!(good_code, 0, "{ok}");
+    assert!(ok.contains("valid campaign 'Flu shots'"), "{ok}");
+    assert_ne!(topic_code, 0);
+    assert!(topic.contains("category"), "{topic}");
+    assert_ne!(purpose_code, 0, "a PHI-personalized campaign needs a purpose: {purpose}");
+    assert!(purpose.contains("purpose"), "{purpose}");
+}

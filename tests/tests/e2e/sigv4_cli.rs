@@ -76,7 +76,7 @@ fn succeeded(what: &str, output: &Output) -> String {
     stdout(output)
 }
 
-fn write_campaign_files(dir: &Path) -> PathBuf {
+pub fn write_campaign_files(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("subject.txt"), "Your flu shot is due\n").unwrap();
     std::fs::write(dir.join("flu.html"), "<p>Hello {{ first_name | default('there') }}, book your flu shot.</p>")
         .unwrap();
