@@ -41,10 +41,51 @@ pub enum CampaignCommand {
     Estimate(Target),
     /// Follow the campaign's progress with a progress bar until it completes or stops.
     Watch(Target),
+    /// Render a campaign file's template on the stack for a made-up patient
+    /// and write the HTML part to a local file (linted as `create` would).
+    Preview(PreviewArgs),
     /// Check a campaign file without a stack: the same parsing and template
     /// lint as `create`, against the topics of `--forms` and the attributes
     /// of `--schema` (default: the built-in ones).
     Validate(ValidateArgs),
+}
+
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// The campaign file (TOML).
+    pub file: PathBuf,
+    /// Where the rendered HTML part goes.
+    #[arg(long, value_name = "FILE", default_value = "preview.html")]
+    pub out: PathBuf,
+}
+
+/// `campaign preview`: the stack renders, the HTML is written locally, the
+/// subject and text part are printed; a lint finding fails the command.
+async fn preview(args: &PreviewArgs, admin: &AdminConnection) -> anyhow::Result<()> {
+    let body = crate::campaign_file::load(&args.file)?;
+    let request = serde_json::json!({
+        "template": body["template"],
+        "phi_personalized": body["phi_personalized"].as_bool().unwrap_or(false),
+        "purpose": body["purpose"],
+    });
+    let rendered = admin.send_json(Method::POST, "/v1/campaigns/preview", Some(&request)).await?;
+    let html = rendered["html"].as_str().context("the preview has no HTML part")?;
+    // As the email carries it: a whole document around the template's HTML.
+    let page = carepost::mail::html_document(rendered["subject"].as_str().unwrap_or_default(), html);
+    std::fs::write(&args.out, page).with_context(|| format!("cannot write {}", args.out.display()))?;
+    if admin.output == Output::Json {
+        print_json(&rendered)?;
+    } else {
+        println!("Subject: {}", rendered["subject"].as_str().unwrap_or_default());
+        println!("HTML part: {}", args.out.display());
+        println!("Text part:\n{}", rendered["text"].as_str().unwrap_or_default());
+    }
+    if let Some(finding) = rendered["lint"].as_object() {
+        let field = finding.get("field").and_then(Value::as_str).unwrap_or("template");
+        let message = finding.get("message").and_then(Value::as_str).unwrap_or("refused");
+        anyhow::bail!("campaign create would refuse this template: {field}: {message}");
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -128,6 +169,7 @@ pub async fn run(command: CampaignCommand, admin: &AdminConnection) -> anyhow::R
         CampaignCommand::Report(ReportArgs { target, html: None }) => return report(target, admin).await,
         CampaignCommand::Watch(target) => return crate::watch::watch(target, admin).await,
         CampaignCommand::Validate(args) => return validate(args),
+        CampaignCommand::Preview(args) => return preview(args, admin).await,
         CampaignCommand::Estimate(target) => return estimate(target, admin).await,
         CampaignCommand::Launch(t) => (Method::POST, "/launch", t),
         CampaignCommand::Pause(t) => (Method::POST, "/pause", t),

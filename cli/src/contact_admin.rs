@@ -48,6 +48,18 @@ pub struct WithdrawArgs {
     pub all: bool,
 }
 
+#[derive(Args)]
+pub struct AuthorizeArgs {
+    #[command(flatten)]
+    pub contact: ContactRef,
+    /// When the authorization ends: YYYY-MM-DD (end of that day, UTC) or RFC 3339.
+    #[arg(long, value_name = "DATE")]
+    pub expires: String,
+    /// The authorization text the patient signed; its SHA-256 is recorded.
+    #[arg(long, value_name = "FILE")]
+    pub text: std::path::PathBuf,
+}
+
 fn print_json(value: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -157,6 +169,36 @@ pub async fn withdraw(args: &WithdrawArgs, admin: &AdminConnection) -> anyhow::R
                 (false, true) => println!("contact {id}: nothing to withdraw (no such topic was granted)"),
                 (false, false) => println!("contact {id}: withdrawn {}", withdrawn.join(", ")),
             }
+            Ok(())
+        }
+    }
+}
+
+/// `contacts authorize`: the signed authorization, by its text's hash.
+pub async fn authorize(args: &AuthorizeArgs, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = args.contact.path_segment()?;
+    let text =
+        std::fs::read_to_string(&args.text).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.text.display()))?;
+    let body = json!({"expires_at": args.expires, "authorization_text_sha256": carepost::forms::sha256_hex(&text)});
+    let path = format!("/v1/contacts/{id}/hipaa-authorization");
+    let answer = admin.send_json(Method::PUT, &path, Some(&body)).await?;
+    match admin.output {
+        Output::Json => print_json(&answer),
+        Output::Table => {
+            println!("contact {id}: HIPAA marketing authorization recorded until {}", args.expires);
+            Ok(())
+        }
+    }
+}
+
+/// `contacts revoke-authorization`: PHI marketing stops for the contact.
+pub async fn revoke(contact: &ContactRef, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = contact.path_segment()?;
+    let answer = admin.request_json(Method::DELETE, &format!("/v1/contacts/{id}/hipaa-authorization")).await?;
+    match admin.output {
+        Output::Json => print_json(&answer),
+        Output::Table => {
+            println!("contact {id}: HIPAA marketing authorization revoked");
             Ok(())
         }
     }

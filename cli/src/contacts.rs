@@ -40,6 +40,10 @@ pub enum ContactsCommand {
     Withdraw(crate::contact_admin::WithdrawArgs),
     /// Erase a contact: PHI deleted, address suppressed, consent evidence kept.
     Erase(crate::contact_admin::ContactRef),
+    /// Record the patient's signed HIPAA marketing authorization (45 CFR 164.508).
+    Authorize(crate::contact_admin::AuthorizeArgs),
+    /// Record that the patient revoked their HIPAA marketing authorization.
+    RevokeAuthorization(crate::contact_admin::ContactRef),
 }
 
 #[derive(Args)]
@@ -152,6 +156,8 @@ pub async fn run(command: ContactsCommand, admin: &AdminConnection) -> anyhow::R
         ContactsCommand::Consent(contact) => crate::contact_admin::consent(&contact, admin).await,
         ContactsCommand::Withdraw(args) => crate::contact_admin::withdraw(&args, admin).await,
         ContactsCommand::Erase(contact) => crate::contact_admin::erase(&contact, admin).await,
+        ContactsCommand::Authorize(args) => crate::contact_admin::authorize(&args, admin).await,
+        ContactsCommand::RevokeAuthorization(contact) => crate::contact_admin::revoke(&contact, admin).await,
     }
 }
 

@@ -40,6 +40,19 @@ async fn an_operator_reads_a_contact_by_external_id_sees_its_consent_withdraws_a
     let (withdraw_code, withdrew, _) =
         cli(&test, &["contacts", "withdraw", "ehr-61", "--topic", "wellness-tips"]).await;
     let after_withdrawal = consent_statuses(&test.stack.app, &contact).await;
+    let text = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(text.path(), "I authorize the clinic to use my health information for marketing.").unwrap();
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::days(365)).date().to_string();
+    let authorize =
+        ["contacts", "authorize", "ehr-61", "--expires", expires.as_str(), "--text", text.path().to_str().unwrap()];
+    let (authorize_code, authorized, _) = cli(&test, &authorize).await;
+    let hipaa = carepost::domain::ConsentCategory::hipaa_authorization().to_string();
+    let status_of = |statuses: Vec<(String, carepost::domain::ConsentStatus)>| {
+        statuses.into_iter().find(|(c, _)| *c == hipaa).map(|(_, s)| s)
+    };
+    let while_authorized = status_of(consent_statuses(&test.stack.app, &contact).await);
+    let (revoke_code, _, _) = cli(&test, &["contacts", "revoke-authorization", "ehr-61"]).await;
+    let after_revocation = status_of(consent_statuses(&test.stack.app, &contact).await);
     let (erase_code, erased, _) = cli(&test, &["contacts", "erase", "ehr-61"]).await;
     let (gone_code, _, gone) = cli(&test, &["contacts", "get", "ehr-61", "--reason", "check the erasure"]).await;
 
@@ -61,6 +74,10 @@ async fn an_operator_reads_a_contact_by_external_id_sees_its_consent_withdraws_a
             ("wellness-tips".into(), carepost::domain::ConsentStatus::Withdrawn)
         ]
     );
+    assert_eq!((authorize_code, revoke_code), (0, 0), "{authorized}");
+    assert!(authorized.contains("authorization recorded"), "{authorized}");
+    assert_eq!(while_authorized, Some(carepost::domain::ConsentStatus::Active));
+    assert_eq!(after_revocation, Some(carepost::domain::ConsentStatus::Withdrawn));
     assert_eq!(erase_code, 0);
     assert!(erased.contains("erased"), "{erased}");
     assert_ne!(gone_code, 0);

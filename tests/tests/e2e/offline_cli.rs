@@ -70,3 +70,34 @@ async fn campaign_validate_runs_creates_checks_offline_and_names_the_field_it_re
     assert_ne!(purpose_code, 0, "a PHI-personalized campaign needs a purpose: {purpose}");
     assert!(purpose.contains("purpose"), "{purpose}");
 }
+
+#[tokio::test]
+async fn campaign_preview_writes_the_rendered_html_and_fails_on_what_create_would_refuse() {
+    let test = spawn_app().await;
+    let c = &test.client;
+    let dir = tempfile::tempdir().unwrap();
+    let good = super::sigv4_cli::write_campaign_files(dir.path());
+    let marketing = dir.path().join("marketing.toml");
+    std::fs::write(&marketing, std::fs::read_to_string(&good).unwrap().replace("\"treatment\"", "\"marketing\""))
+        .unwrap();
+    let (out, refused_out) = (dir.path().join("p.html"), dir.path().join("m.html"));
+    let connection = ["--url", c.base.as_str(), "--token", c.token.as_str()];
+    let preview = |file: &std::path::Path, out: &std::path::Path| {
+        let mut args = vec!["campaign".to_owned(), "preview".into(), file.display().to_string()];
+        args.extend(["--out".into(), out.display().to_string()]);
+        args.extend(connection.iter().map(|a| (*a).to_owned()));
+        args
+    };
+
+    let good_args = preview(&good, &out);
+    let (code, shown) = cli(&good_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let marketing_args = preview(&marketing, &refused_out);
+    let (refused_code, refused) = cli(&marketing_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("Subject: Your flu shot is due"), "{shown}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("book your flu shot") && html.to_ascii_lowercase().contains("<!doctype html>"), "{html}");
+    assert_ne!(refused_code, 0, "marketing mail without an unsubscribe link or postal address: {refused}");
+    assert!(refused.contains("would refuse"), "{refused}");
+}
