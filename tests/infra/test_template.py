@@ -6,8 +6,11 @@ throughput parameter reaching the resource it tunes.
 
 Run by `make test` (scripts/infra-lint.sh) with the infra venv's Python."""
 
+import copy
 import json
+import os
 import pathlib
+import re
 import unittest
 
 from cfnlint.decode import decode
@@ -74,6 +77,53 @@ ALLOWED = {
     },
 }
 
+# Every route of the HTTP API and the function serving it: the specification the Route resources are held to.
+ROUTES = {
+    "POST /v1/consent": "ConsentFunction",
+    "GET /confirm/{token}": "ConsentFunction",
+    "POST /confirm/{token}": "ConsentFunction",
+    "GET /thanks": "ConsentFunction",
+    "GET /forms/{form_id}": "ConsentFunction",
+    "GET /privacy": "ConsentFunction",
+    "GET /u/{token}": "WebhooksFunction",
+    "POST /u/{token}": "WebhooksFunction",
+    "GET /preferences/{token}": "WebhooksFunction",
+    "POST /preferences/{token}": "WebhooksFunction",
+    "GET /t/o/{token}": "WebhooksFunction",
+    "GET /t/c/{token}": "WebhooksFunction",
+    "GET /healthz": "WebhooksFunction",
+    "PUT /v1/contacts/{id}": "ContactsFunction",
+    "GET /v1/contacts/{id}": "ContactsFunction",
+    "GET /v1/contacts": "ContactsFunction",
+    "POST /v1/contacts:batch": "ContactsFunction",
+    "POST /v1/contacts:import-consent": "ContactsFunction",
+    "DELETE /v1/contacts/{id}": "ContactsFunction",
+    "GET /v1/contacts/{id}/consent": "ContactsFunction",
+    "POST /v1/contacts/{id}/consent/withdraw": "ContactsFunction",
+    "GET /v1/audit": "ContactsFunction",
+    "GET /v1/audit/verify": "ContactsFunction",
+    "PUT /v1/contacts/{id}/hipaa-authorization": "ContactsFunction",
+    "DELETE /v1/contacts/{id}/hipaa-authorization": "ContactsFunction",
+    "POST /v1/campaigns/{id}/dry-run": "ContactsFunction",
+    "GET /v1/schema": "ContactsFunction",
+    "POST /v1/keys/rotate": "ContactsFunction",
+    "POST /v1/keys/reseal": "ContactsFunction",
+    "POST /v1/campaigns": "CampaignsFunction",
+    "GET /v1/campaigns": "CampaignsFunction",
+    "POST /v1/campaigns/preview": "CampaignsFunction",
+    "GET /v1/campaigns/{id}": "CampaignsFunction",
+    "GET /v1/campaigns/{id}/report": "CampaignsFunction",
+    "POST /v1/campaigns/{id}/launch": "CampaignsFunction",
+    "POST /v1/campaigns/{id}/pause": "CampaignsFunction",
+    "POST /v1/campaigns/{id}/resume": "CampaignsFunction",
+    "POST /v1/campaigns/{id}/retry-failed": "CampaignsFunction",
+    "POST /v1/campaigns/{id}/cancel": "CampaignsFunction",
+}
+ADMIN_PREFIXES = ("/v1/contacts", "/v1/campaigns", "/v1/audit", "/v1/keys", "/v1/schema")
+
+# PUBLIC_BASE_URL with a custom domain (parameter values, expected value); filled in with the custom domain.
+DOMAIN_CASES = []
+
 PSEUDO = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
 SAM_TABLE_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy"}
 SAM_TABLE_WRITE_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBWritePolicy"}
@@ -95,14 +145,17 @@ def strings(value):
         yield value
 
 
-def rule_value(value, parameters):
-    """Evaluates a Rules expression (the rule-specific functions this template uses) for the
-    given parameter values, pseudo parameters (AWS::Region) included, as CloudFormation does."""
+def rule_value(value, parameters, conditions=None):
+    """Evaluates a Rules or Conditions expression (the functions this template uses) for the
+    given parameter values, pseudo parameters (AWS::Region) included, as CloudFormation does;
+    a Conditions expression may name another condition (conditions: the template's)."""
     if isinstance(value, dict):
         (function, args), = value.items()
         if function == "Ref":
             return parameters[args]
-        evaluated = [rule_value(a, parameters) for a in args]
+        if function == "Condition":
+            return rule_value(conditions[args], parameters, conditions)
+        evaluated = [rule_value(a, parameters, conditions) for a in args]
         if function == "Fn::Not":
             return not evaluated[0]
         if function == "Fn::Equals":
@@ -115,7 +168,7 @@ def rule_value(value, parameters):
             return any(evaluated)
         raise AssertionError(f"rule function {function} not evaluated by this test")
     if isinstance(value, list):
-        return [rule_value(v, parameters) for v in value]
+        return [rule_value(v, parameters, conditions) for v in value]
     return value
 
 
@@ -143,6 +196,51 @@ def refs(value):
     elif isinstance(value, list):
         for inner in value:
             found |= refs(inner)
+    return found
+
+
+def depends_on(resource):
+    value = resource.get("DependsOn", [])
+    return [value] if isinstance(value, str) else value
+
+
+def translated(template):
+    """What CloudFormation receives: the template after SAM's own transform (samtranslator, offline)."""
+    from samtranslator.translator.transform import transform
+
+    class Policies:  # the managed policies SAM attaches; no IAM call
+        def load(self):
+            return {name: f"arn:aws:iam::aws:policy/{name}" for name in
+                    ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess"]}
+
+    template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/carepost.zip"  # as after `sam package`
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, {}, Policies())
+
+
+def cycles(template):
+    """The dependency cycles (Ref, GetAtt, Sub, DependsOn) among a CloudFormation template's resources."""
+    resources = template["Resources"]
+    deps = {name: (refs(r.get("Properties", {})) | set(depends_on(r))) & set(resources) for name, r in resources.items()}
+    found, state, path = [], {}, []
+
+    def visit(name):
+        state[name] = "open"
+        path.append(name)
+        for dep in sorted(deps[name]):
+            if state.get(dep) == "open":
+                found.append(path[path.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep)
+        path.pop()
+        state[name] = "done"
+
+    for name in resources:
+        if name not in state:
+            visit(name)
     return found
 
 
@@ -248,11 +346,32 @@ class Template(unittest.TestCase):
                 own = self.resources[function]["Properties"].get("Environment", {}).get("Variables", {})
                 self.assertNotIn(variable, own, function)  # Globals' value reaches it unchanged
 
-    def refused(self, **values):
-        """The AssertDescriptions of the rules that refuse these parameter values (defaults otherwise)."""
+    def parameters(self, **values):
+        """Parameter values as CloudFormation would see them: defaults, pseudo parameters, then these."""
         parameters = {name: str(p.get("Default", "")) for name, p in self.t["Parameters"].items()}
         parameters["AWS::Region"] = values.pop("region", "us-east-1")
         parameters.update({name: str(value) for name, value in values.items()})
+        return parameters
+
+    def condition(self, name, **values):
+        return rule_value(self.t["Conditions"][name], self.parameters(**values), self.t["Conditions"])
+
+    def resolve(self, value, **values):
+        """A value with its Fn::If branches taken as CloudFormation would take them for these parameters."""
+        parameters = self.parameters(**values)
+        if isinstance(value, dict):
+            if set(value) == {"Fn::If"}:
+                condition, true, false = value["Fn::If"]
+                taken = rule_value(self.t["Conditions"][condition], parameters, self.t["Conditions"])
+                return self.resolve(true if taken else false, **values)
+            return {k: self.resolve(v, **values) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, **values) for v in value]
+        return value
+
+    def refused(self, **values):
+        """The AssertDescriptions of the rules that refuse these parameter values (defaults otherwise)."""
+        parameters = self.parameters(**values)
         found = []
         for rule in self.t["Rules"].values():
             if "RuleCondition" in rule and not rule_value(rule["RuleCondition"], parameters):
@@ -401,18 +520,45 @@ class Template(unittest.TestCase):
              "deliveryDelay", "subscription"},
         )
 
-    def test_admin_routes_use_iam_and_public_routes_are_the_known_few(self):
-        public = set()
+    def http_routes(self):
+        """Every route of the HTTP API: {route key: (function, authorization type)}, read from the
+        AWS::ApiGatewayV2::Route resources through their integrations."""
+        integrations = self.of_type("AWS::ApiGatewayV2::Integration")
+        routes = {}
+        for name, route in self.of_type("AWS::ApiGatewayV2::Route").items():
+            p = route["Properties"]
+            self.assertEqual(p["ApiId"], {"Ref": "HttpApi"}, name)
+            target = p["Target"]["Fn::Sub"]
+            self.assertTrue(target.startswith("integrations/${") and target.endswith("}"), (name, target))
+            integration = target[len("integrations/${"):-1]
+            self.assertIn(integration, integrations, name)
+            uri = integrations[integration]["Properties"]["IntegrationUri"]
+            self.assertEqual(set(uri), {"Fn::GetAtt"}, integration)
+            function, attribute = uri["Fn::GetAtt"]
+            self.assertEqual(attribute, "Arn", integration)
+            self.assertNotIn(p["RouteKey"], routes, f"{name}: route key declared twice")
+            routes[p["RouteKey"]] = (function, p["AuthorizationType"])
+        return routes
+
+    def test_the_api_serves_exactly_the_known_routes_each_on_its_function(self):
+        routes = self.http_routes()
+        self.assertEqual({key: function for key, (function, _) in routes.items()}, ROUTES)
+        self.assertEqual(len(routes), 39)
+        # No SAM HttpApi event is left: the API must not name the functions (see the PUBLIC_BASE_URL test).
         for name, function in self.of_type("AWS::Serverless::Function").items():
             for event in function["Properties"].get("Events", {}).values():
-                if event["Type"] != "HttpApi":
-                    continue
-                route = (event["Properties"]["Method"], event["Properties"]["Path"])
-                authorizer = event["Properties"].get("Auth", {}).get("Authorizer")
-                if route[1].startswith(("/v1/contacts", "/v1/campaigns", "/v1/audit", "/v1/keys", "/v1/schema")):
-                    self.assertEqual(authorizer, "AWS_IAM", route)
-                else:
-                    public.add(route)
+                self.assertNotIn(event["Type"], {"HttpApi", "Api"}, name)
+        self.assertFalse(self.of_type("AWS::Serverless::HttpApi"))
+
+    def test_admin_routes_use_iam_and_public_routes_are_the_known_few(self):
+        public = set()
+        for key, (_, authorization) in self.http_routes().items():
+            method, path = key.split(" ")
+            if path.startswith(ADMIN_PREFIXES):
+                self.assertEqual(authorization, "AWS_IAM", key)
+            else:
+                self.assertEqual(authorization, "NONE", key)
+                public.add((method, path))
         self.assertEqual(
             public,
             {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"), ("GET", "/forms/{form_id}"), ("GET", "/privacy"),
@@ -420,20 +566,54 @@ class Template(unittest.TestCase):
              ("GET", "/preferences/{token}"), ("POST", "/preferences/{token}"),
              ("GET", "/healthz")},
         )
+        # The IAM-authorized functions serve admin routes only, the public ones public routes only.
+        for key, (function, authorization) in self.http_routes().items():
+            self.assertEqual(authorization == "AWS_IAM", function in {"ContactsFunction", "CampaignsFunction"}, key)
 
-    def http_routes(self):
-        """Every route key ("METHOD /path") a function serves on HttpApi, with the function's name."""
-        routes = {}
-        for name, function in self.of_type("AWS::Serverless::Function").items():
-            for event in function["Properties"].get("Events", {}).values():
-                if event["Type"] == "HttpApi":
-                    self.assertEqual(event["Properties"]["ApiId"], {"Ref": "HttpApi"}, name)
-                    routes[f"{event['Properties']['Method']} {event['Properties']['Path']}"] = name
-        return routes
+    def test_the_api_is_a_plain_http_api_with_the_cors_of_the_forms(self):
+        api = self.resources["HttpApi"]
+        self.assertEqual(api["Type"], "AWS::ApiGatewayV2::Api")
+        p = api["Properties"]
+        self.assertEqual(p["ProtocolType"], "HTTP")
+        # No OpenAPI body: a body would name the functions' ARNs.
+        self.assertFalse({"Body", "BodyS3Location", "Target", "RouteKey"} & set(p))
+        self.assertEqual(p["CorsConfiguration"], {"AllowOrigins": {"Ref": "AllowedOrigins"}, "AllowMethods": ["GET", "POST", "OPTIONS"],
+                                                  "AllowHeaders": ["content-type"], "MaxAge": 600})
+        self.assertEqual(set(self.of_type("AWS::ApiGatewayV2::Api")), {"HttpApi"})
+
+    def test_each_http_function_has_one_proxy_integration_and_one_invoke_permission_scoped_to_the_api(self):
+        integrations = self.of_type("AWS::ApiGatewayV2::Integration")
+        permissions = self.of_type("AWS::Lambda::Permission")
+        served = {function for function, _ in self.http_routes().values()}
+        self.assertEqual(served, {"ConsentFunction", "WebhooksFunction", "ContactsFunction", "CampaignsFunction"})
+        by_function = {}
+        for name, integration in integrations.items():
+            p = integration["Properties"]
+            self.assertEqual((p["ApiId"], p["IntegrationType"], p["PayloadFormatVersion"]),
+                             ({"Ref": "HttpApi"}, "AWS_PROXY", "2.0"), name)
+            by_function.setdefault(p["IntegrationUri"]["Fn::GetAtt"][0], []).append(name)
+        self.assertEqual({f: len(names) for f, names in by_function.items()}, {f: 1 for f in served})
+        invoked = {}
+        for name, permission in permissions.items():
+            p = permission["Properties"]
+            self.assertEqual((p["Action"], p["Principal"]), ("lambda:InvokeFunction", "apigateway.amazonaws.com"), name)
+            self.assertEqual(p["SourceArn"], {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*"}, name)
+            invoked.setdefault(p["FunctionName"]["Fn::GetAtt"][0], []).append(name)
+        self.assertEqual({f: len(names) for f, names in invoked.items()}, {f: 1 for f in served})
+
+    def test_the_default_stage_deploys_itself_and_logs_ids_only(self):
+        (name,) = self.of_type("AWS::ApiGatewayV2::Stage")
+        p = self.resources[name]["Properties"]
+        self.assertEqual((p["ApiId"], p["StageName"], p["AutoDeploy"]), ({"Ref": "HttpApi"}, "$default", True))
+        logs = p["AccessLogSettings"]
+        self.assertEqual(logs["DestinationArn"], {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]})
+        fields = json.loads(logs["Format"])
+        self.assertEqual(fields, {"requestId": "$context.requestId", "routeKey": "$context.routeKey",
+                                  "status": "$context.status", "latency": "$context.responseLatency"})
 
     def test_the_consent_route_has_a_throttle_of_its_own_and_unsubscribe_is_not_under_it(self):
-        api = self.resources["HttpApi"]["Properties"]
-        default, per_route = api["DefaultRouteSettings"], api["RouteSettings"]
+        stage = self.resources["HttpApiStage"]
+        default, per_route = stage["Properties"]["DefaultRouteSettings"], stage["Properties"]["RouteSettings"]
         consent = per_route["POST /v1/consent"]
         self.assertEqual(consent, {"ThrottlingRateLimit": {"Ref": "ConsentRouteRateLimit"},
                                    "ThrottlingBurstLimit": {"Ref": "ConsentRouteBurstLimit"}})
@@ -448,16 +628,17 @@ class Template(unittest.TestCase):
         self.assertEqual((p["ConsentRouteRateLimit"]["Default"], p["ConsentRouteBurstLimit"]["Default"]), (10, 20))
         # The key names the consent function's route on this API, and nothing else is under a route throttle.
         routes = self.http_routes()
-        self.assertEqual(routes["POST /v1/consent"], "ConsentFunction")
+        self.assertEqual(routes["POST /v1/consent"], ("ConsentFunction", "NONE"))
         self.assertEqual(set(per_route), {"POST /v1/consent"})
-        # Unsubscribe (the page and RFC 8058 one-click) stays under the default settings only,
-        # and no event adds route settings of its own (SAM would merge them into the API's).
-        unsubscribe = {route for route, name in routes.items() if name == "WebhooksFunction" and " /u/" in route}
+        # The stage is created after that route (a route setting may only name a declared route).
+        declaring = [name for name, r in self.of_type("AWS::ApiGatewayV2::Route").items()
+                     if r["Properties"]["RouteKey"] == "POST /v1/consent"]
+        depends_on = stage.get("DependsOn", [])
+        self.assertLessEqual(set(declaring), set([depends_on] if isinstance(depends_on, str) else depends_on))
+        # Unsubscribe (the page and RFC 8058 one-click) stays under the default settings only.
+        unsubscribe = {key for key, (function, _) in routes.items() if function == "WebhooksFunction" and " /u/" in key}
         self.assertEqual(unsubscribe, {"GET /u/{token}", "POST /u/{token}"})
         self.assertFalse(unsubscribe & set(per_route))
-        for name, function in self.of_type("AWS::Serverless::Function").items():
-            for event in function["Properties"].get("Events", {}).values():
-                self.assertNotIn("RouteSettings", event["Properties"], name)
 
     def test_the_operator_policy_invokes_every_admin_route_and_no_public_one(self):
         import fnmatch
@@ -469,17 +650,67 @@ class Template(unittest.TestCase):
             text = resource["Fn::Sub"]
             self.assertTrue(text.startswith(prefix), text)
             patterns.append(text[len(prefix):])
-        for function in self.of_type("AWS::Serverless::Function").values():
-            for event in function["Properties"].get("Events", {}).values():
-                if event["Type"] != "HttpApi":
-                    continue
-                method, path = event["Properties"]["Method"], event["Properties"]["Path"]
-                # API Gateway matches a request's actual path; a path parameter stands for one or more characters.
-                request = f"{method}{path}".replace("{id}", "x").replace("{token}", "x").replace("{form_id}", "x")
-                allowed = any(fnmatch.fnmatchcase(request, p) for p in patterns)
-                admin = event["Properties"].get("Auth", {}).get("Authorizer") == "AWS_IAM"
-                self.assertEqual(allowed, admin, (method, path))
+        routes = self.http_routes()
+        self.assertTrue(routes)
+        for key, (_, authorization) in routes.items():
+            method, path = key.split(" ")
+            # API Gateway matches a request's actual path; a path parameter stands for one or more characters.
+            request = f"{method}{path}".replace("{id}", "x").replace("{token}", "x").replace("{form_id}", "x")
+            allowed = any(fnmatch.fnmatchcase(request, p) for p in patterns)
+            self.assertEqual(allowed, authorization == "AWS_IAM", key)
         self.assertEqual(self.t["Outputs"]["OperatorPolicyArn"]["Value"], {"Ref": "OperatorPolicy"})
+
+    def test_public_base_url_is_optional_and_resolves_in_order(self):
+        p = self.t["Parameters"]["PublicBaseUrl"]
+        self.assertEqual(p["Default"], "")
+        pattern = re.compile(p["AllowedPattern"])
+        for good in ["", "https://mail.clinic.example", "https://mail.clinic.example/carepost", "https://a.example:8443/x/y"]:
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ["http://mail.clinic.example", "https://mail.clinic.example/", "https://a.example/x/", "mail.clinic.example",
+                    "https://", "https://a b.example"]:
+            self.assertFalse(pattern.fullmatch(bad), bad)
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]["PUBLIC_BASE_URL"]
+        # The output shows the same value the functions get.
+        self.assertEqual(self.t["Outputs"]["PublicBaseUrl"]["Value"], env)
+        api_url = {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+        self.assertEqual(self.t["Outputs"]["ApiEndpoint"]["Value"], api_url)  # the CLI's, unchanged
+        waf_url = {"Fn::Sub": "https://${FrontDistribution.DomainName}"}
+        cases = [
+            ({}, api_url),
+            ({"WafRateLimitPerIp": 100}, waf_url),
+            ({"PublicBaseUrl": "https://links.clinic.example"}, {"Ref": "PublicBaseUrl"}),
+            ({"PublicBaseUrl": "https://links.clinic.example", "WafRateLimitPerIp": 100}, {"Ref": "PublicBaseUrl"}),
+        ] + DOMAIN_CASES
+        for values, expected in cases:
+            with self.subTest(values=values):
+                self.assertEqual(self.resolve(env, **values), expected)
+        # No function sets its own: every one has Globals' value.
+        for name, function in self.of_type("AWS::Serverless::Function").items():
+            self.assertNotIn("PUBLIC_BASE_URL", function["Properties"].get("Environment", {}).get("Variables", {}), name)
+
+    def test_no_function_environment_names_a_resource_that_depends_on_that_function(self):
+        functions = self.of_type("AWS::Serverless::Function")
+        globals_env = self.t["Globals"]["Function"]["Environment"]
+        deps = {name: refs(r.get("Properties", {})) | set(depends_on(r)) for name, r in self.resources.items()}
+        for name in functions:
+            deps[name] |= refs(self.t["Globals"]["Function"])
+        # A SAM API event writes the function into the API it names: the API depends on the function.
+        for name, function in functions.items():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] in {"HttpApi", "Api"}:
+                    deps.setdefault(refs(event["Properties"].get("ApiId", {})).pop(), set()).add(name)
+        deps = {name: found & set(self.resources) for name, found in deps.items()}
+        for name, function in functions.items():
+            named = (refs(globals_env) | refs(function["Properties"].get("Environment", {}))) & set(self.resources)
+            seen, todo = set(), list(named)
+            while todo:
+                current = todo.pop()
+                if current not in seen:
+                    seen.add(current)
+                    todo += deps.get(current, ())
+            self.assertNotIn(name, seen, f"{name}'s environment names a resource that depends on {name}")
+        # What CloudFormation receives (SAM's own translation) has no dependency cycle either.
+        self.assertEqual(cycles(translated(self.t)), [])
 
     def test_ledger_and_activity_expire_by_ttl_and_evidence_never_does(self):
         tables = self.of_type("AWS::DynamoDB::Table")
