@@ -121,8 +121,15 @@ ROUTES = {
 }
 ADMIN_PREFIXES = ("/v1/contacts", "/v1/campaigns", "/v1/audit", "/v1/keys", "/v1/schema")
 
-# PUBLIC_BASE_URL with a custom domain (parameter values, expected value); filled in with the custom domain.
-DOMAIN_CASES = []
+# Every optional resource and the condition it is created under.
+OPTIONAL = {
+    "FrontWebAcl": "WafEnabled",
+    "FrontDistribution": "WafEnabled",
+    "DomainCertificate": "CreateDomainCertificate",
+    "ApiDomain": "DomainOnApi",
+    "ApiDomainMapping": "DomainOnApi",
+    "DomainRecord": "PublishDomainRecord",
+}
 
 PSEUDO = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
 SAM_TABLE_POLICIES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy"}
@@ -357,14 +364,16 @@ class Template(unittest.TestCase):
         return rule_value(self.t["Conditions"][name], self.parameters(**values), self.t["Conditions"])
 
     def resolve(self, value, **values):
-        """A value with its Fn::If branches taken as CloudFormation would take them for these parameters."""
+        """A value with its Fn::If branches taken as CloudFormation would take them for these parameters
+        (a property resolving to AWS::NoValue is left out)."""
         parameters = self.parameters(**values)
         if isinstance(value, dict):
             if set(value) == {"Fn::If"}:
                 condition, true, false = value["Fn::If"]
                 taken = rule_value(self.t["Conditions"][condition], parameters, self.t["Conditions"])
                 return self.resolve(true if taken else false, **values)
-            return {k: self.resolve(v, **values) for k, v in value.items()}
+            resolved = {k: self.resolve(v, **values) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v != {"Ref": "AWS::NoValue"}}
         if isinstance(value, list):
             return [self.resolve(v, **values) for v in value]
         return value
@@ -386,10 +395,9 @@ class Template(unittest.TestCase):
         waf = {name for name, r in self.resources.items()
                if r["Type"].startswith(("AWS::WAFv2::", "AWS::CloudFront::"))}
         self.assertEqual(waf, {"FrontWebAcl", "FrontDistribution"})
-        conditional = {name for name, r in self.resources.items() if "Condition" in r}
-        self.assertEqual(conditional, waf)
-        for name in waf:
-            self.assertEqual(self.resources[name]["Condition"], "WafEnabled", name)
+        conditional = {name: r["Condition"] for name, r in self.resources.items() if "Condition" in r}
+        self.assertEqual(conditional, OPTIONAL)
+        self.assertEqual({name for name, condition in conditional.items() if condition == "WafEnabled"}, waf)
         # An HTTP API stage cannot take a web ACL: nothing associates one (the distribution carries it).
         self.assertFalse(self.of_type("AWS::WAFv2::WebACLAssociation"))
         output = self.t["Outputs"]["WafFrontUrl"]
@@ -680,7 +688,11 @@ class Template(unittest.TestCase):
             ({"WafRateLimitPerIp": 100}, waf_url),
             ({"PublicBaseUrl": "https://links.clinic.example"}, {"Ref": "PublicBaseUrl"}),
             ({"PublicBaseUrl": "https://links.clinic.example", "WafRateLimitPerIp": 100}, {"Ref": "PublicBaseUrl"}),
-        ] + DOMAIN_CASES
+            ({"CustomDomainName": "mail.clinic.example"}, {"Fn::Sub": "https://${CustomDomainName}"}),
+            ({"CustomDomainName": "mail.clinic.example", "HostedZoneId": "Z0123456789ABC"}, {"Fn::Sub": "https://${CustomDomainName}"}),
+            ({"CustomDomainName": "mail.clinic.example", "WafRateLimitPerIp": 100}, {"Fn::Sub": "https://${CustomDomainName}"}),
+            ({"CustomDomainName": "mail.clinic.example", "PublicBaseUrl": "https://links.clinic.example"}, {"Ref": "PublicBaseUrl"}),
+        ]
         for values, expected in cases:
             with self.subTest(values=values):
                 self.assertEqual(self.resolve(env, **values), expected)
@@ -711,6 +723,116 @@ class Template(unittest.TestCase):
             self.assertNotIn(name, seen, f"{name}'s environment names a resource that depends on {name}")
         # What CloudFormation receives (SAM's own translation) has no dependency cycle either.
         self.assertEqual(cycles(translated(self.t)), [])
+
+    def exists(self, name, **values):
+        """Whether CloudFormation would create this resource (or output) for these parameter values."""
+        entry = self.resources.get(name) or self.t["Outputs"][name]
+        return "Condition" not in entry or self.condition(entry["Condition"], **values)
+
+    def test_the_custom_domain_is_optional_and_off_by_default(self):
+        p = self.t["Parameters"]
+        for name in ["CustomDomainName", "CertificateArn", "HostedZoneId"]:
+            self.assertEqual((p[name]["Type"], p[name]["Default"]), ("String", ""), name)
+        accepts = {
+            "CustomDomainName": (["", "mail.clinic.example", "clinic.example", "a-b.mail.clinic.example"],
+                                 ["https://mail.clinic.example", "mail.clinic.example.", "Mail.Clinic.Example", "-a.example", "localhost"]),
+            "CertificateArn": (["", "arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"],
+                               ["arn:aws:iam::111122223333:server-certificate/x", "12345678-1234-1234-1234-123456789012"]),
+            "HostedZoneId": (["", "Z0123456789ABCDEFGHIJ"], ["/hostedzone/Z0123456789ABCDEFGHIJ", "clinic.example"]),
+        }
+        for name, (good, bad) in accepts.items():
+            pattern = re.compile(p[name]["AllowedPattern"])
+            for value in good:
+                self.assertTrue(pattern.fullmatch(value), (name, value))
+            for value in bad:
+                self.assertFalse(pattern.fullmatch(value), (name, value))
+        domain = {"DomainCertificate", "ApiDomain", "ApiDomainMapping", "DomainRecord"}
+        self.assertEqual({n for n, r in self.resources.items() if r["Type"].startswith(
+            ("AWS::CertificateManager::", "AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping", "AWS::Route53::"))}, domain)
+        for name in domain | {"CustomDomainDnsRecord"}:
+            self.assertFalse(self.exists(name), name)
+            self.assertFalse(self.exists(name, WafRateLimitPerIp=100), name)
+        # The distribution keeps CloudFront's own name and certificate without a domain.
+        config = self.resources["FrontDistribution"]["Properties"]["DistributionConfig"]
+        self.assertNotIn("Aliases", self.resolve(config, WafRateLimitPerIp=100))
+        self.assertEqual(self.resolve(config, WafRateLimitPerIp=100)["ViewerCertificate"], {"CloudFrontDefaultCertificate": True})
+
+    def test_a_custom_domain_gets_a_dns_validated_certificate_unless_one_is_given(self):
+        domain = {"CustomDomainName": "mail.clinic.example"}
+        given = {**domain, "CertificateArn": "arn:aws:acm:us-east-1:111122223333:certificate/abc"}
+        self.assertTrue(self.exists("DomainCertificate", **domain))
+        self.assertTrue(self.exists("DomainCertificate", **domain, WafRateLimitPerIp=100))
+        self.assertFalse(self.exists("DomainCertificate", **given))
+        p = self.resources["DomainCertificate"]["Properties"]
+        self.assertEqual((p["DomainName"], p["ValidationMethod"]), ({"Ref": "CustomDomainName"}, "DNS"))
+        self.assertNotIn("SubjectAlternativeNames", p)
+        # With the zone, ACM publishes its validation record itself; without, CloudFormation waits for the team's.
+        self.assertEqual(self.resolve(p, **domain, HostedZoneId="Z0123456789ABC")["DomainValidationOptions"],
+                         [{"DomainName": {"Ref": "CustomDomainName"}, "HostedZoneId": {"Ref": "HostedZoneId"}}])
+        self.assertNotIn("DomainValidationOptions", self.resolve(p, **domain))
+        # Whichever serves the domain takes the given certificate, else the stack's own.
+        api_certificate = self.resources["ApiDomain"]["Properties"]["DomainNameConfigurations"][0]["CertificateArn"]
+        front = self.resources["FrontDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]
+        for values, expected in [(domain, {"Ref": "DomainCertificate"}), (given, {"Ref": "CertificateArn"})]:
+            self.assertEqual(self.resolve(api_certificate, **values), expected)
+            self.assertEqual(self.resolve(front, **values, WafRateLimitPerIp=100)["AcmCertificateArn"], expected)
+
+    def test_without_waf_the_domain_is_a_regional_api_domain_on_the_default_stage(self):
+        domain = {"CustomDomainName": "mail.clinic.example"}
+        for name in ["ApiDomain", "ApiDomainMapping"]:
+            self.assertTrue(self.exists(name, **domain), name)
+            self.assertFalse(self.exists(name, **domain, WafRateLimitPerIp=100), name)
+        p = self.resources["ApiDomain"]["Properties"]
+        self.assertEqual(p["DomainName"], {"Ref": "CustomDomainName"})
+        (configuration,) = p["DomainNameConfigurations"]
+        self.assertEqual((configuration["EndpointType"], configuration["SecurityPolicy"]), ("REGIONAL", "TLS_1_2"))
+        mapping = self.resources["ApiDomainMapping"]["Properties"]
+        self.assertEqual(mapping, {"DomainName": {"Ref": "ApiDomain"}, "ApiId": {"Ref": "HttpApi"}, "Stage": {"Ref": "HttpApiStage"}})
+        self.assertEqual(self.resources["HttpApiStage"]["Properties"]["StageName"], "$default")
+
+    def test_with_waf_the_domain_is_on_the_distribution_so_its_requests_pass_the_web_acl(self):
+        values = {"CustomDomainName": "mail.clinic.example", "WafRateLimitPerIp": 100}
+        config = self.resolve(self.resources["FrontDistribution"]["Properties"]["DistributionConfig"], **values)
+        self.assertEqual(config["Aliases"], [{"Ref": "CustomDomainName"}])
+        self.assertEqual(config["ViewerCertificate"], {"AcmCertificateArn": {"Ref": "DomainCertificate"},
+                                                       "SslSupportMethod": "sni-only", "MinimumProtocolVersion": "TLSv1.2_2021"})
+        self.assertEqual(config["WebACLId"], {"Fn::GetAtt": ["FrontWebAcl", "Arn"]})
+        # CloudFront takes certificates from us-east-1 only, where a WAF stack must be anyway.
+        self.assertEqual(self.refused(**values), [])
+        (description,) = self.refused(**values, region="eu-west-1")
+        self.assertIn("us-east-1", description)
+
+    def test_the_domain_record_is_published_in_the_zone_or_shown_as_an_output(self):
+        domain = {"CustomDomainName": "mail.clinic.example"}
+        zone = {**domain, "HostedZoneId": "Z0123456789ABC"}
+        self.assertTrue(self.exists("DomainRecord", **zone))
+        self.assertFalse(self.exists("DomainRecord", **domain))
+        self.assertFalse(self.exists("CustomDomainDnsRecord", **zone))
+        self.assertTrue(self.exists("CustomDomainDnsRecord", **domain))
+        record = self.resources["DomainRecord"]["Properties"]
+        self.assertEqual((record["HostedZoneId"], record["Name"], record["Type"]), ({"Ref": "HostedZoneId"}, {"Ref": "CustomDomainName"}, "A"))
+        self.assertEqual(self.resolve(record, **zone)["AliasTarget"],
+                         {"DNSName": {"Fn::GetAtt": ["ApiDomain", "RegionalDomainName"]},
+                          "HostedZoneId": {"Fn::GetAtt": ["ApiDomain", "RegionalHostedZoneId"]}, "EvaluateTargetHealth": False})
+        self.assertEqual(self.resolve(record, **zone, WafRateLimitPerIp=100)["AliasTarget"],
+                         {"DNSName": {"Fn::GetAtt": ["FrontDistribution", "DomainName"]},
+                          "HostedZoneId": "Z2FDTNDATAQYW2", "EvaluateTargetHealth": False})
+        output = self.t["Outputs"]["CustomDomainDnsRecord"]
+        self.assertIn("CNAME", output["Description"])
+        text, variables = output["Value"]["Fn::Sub"]
+        self.assertEqual(text, "CNAME ${CustomDomainName} -> ${Target}")
+        self.assertEqual(self.resolve(variables, **domain), {"Target": {"Fn::GetAtt": ["ApiDomain", "RegionalDomainName"]}})
+        self.assertEqual(self.resolve(variables, **domain, WafRateLimitPerIp=100),
+                         {"Target": {"Fn::GetAtt": ["FrontDistribution", "DomainName"]}})
+
+    def test_rules_refuse_a_certificate_or_zone_without_a_domain(self):
+        certificate = "arn:aws:acm:us-east-1:111122223333:certificate/abc"
+        (description,) = self.refused(CertificateArn=certificate)
+        self.assertIn("CustomDomainName", description)
+        (description,) = self.refused(HostedZoneId="Z0123456789ABC")
+        self.assertIn("CustomDomainName", description)
+        self.assertEqual(self.refused(CustomDomainName="mail.clinic.example", CertificateArn=certificate, HostedZoneId="Z0123456789ABC"), [])
+        self.assertEqual(self.refused(CustomDomainName="mail.clinic.example", region="eu-west-1"), [])
 
     def test_ledger_and_activity_expire_by_ttl_and_evidence_never_does(self):
         tables = self.of_type("AWS::DynamoDB::Table")
