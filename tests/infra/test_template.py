@@ -129,6 +129,7 @@ OPTIONAL = {
     "ApiDomain": "DomainOnApi",
     "ApiDomainMapping": "DomainOnApi",
     "DomainRecord": "PublishDomainRecord",
+    "SenderIdentity": "SenderIdentityEnabled",
 }
 
 PSEUDO = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
@@ -833,6 +834,55 @@ class Template(unittest.TestCase):
         self.assertIn("CustomDomainName", description)
         self.assertEqual(self.refused(CustomDomainName="mail.clinic.example", CertificateArn=certificate, HostedZoneId="Z0123456789ABC"), [])
         self.assertEqual(self.refused(CustomDomainName="mail.clinic.example", region="eu-west-1"), [])
+
+    def test_the_sender_identity_is_off_by_default_and_otherwise_signs_and_bounces_under_the_sender_domain(self):
+        p = self.t["Parameters"]
+        self.assertEqual((p["CreateSenderIdentity"]["Default"], p["CreateSenderIdentity"]["AllowedValues"]), ("false", ["true", "false"]))
+        self.assertEqual(p["MailFromSubdomain"]["Default"], "bounce")
+        pattern = re.compile(p["MailFromSubdomain"]["AllowedPattern"])
+        for good in ["bounce", "mail-from", "b1"]:
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ["", "bounce.clinic.example", "-bounce", "Bounce"]:
+            self.assertFalse(pattern.fullmatch(bad), bad)
+        self.assertEqual(self.t["Conditions"]["SenderIdentityEnabled"], {"Fn::Equals": [{"Ref": "CreateSenderIdentity"}, "true"]})
+        self.assertFalse(self.exists("SenderIdentity"))  # an identity verified outside the stack is left alone
+        self.assertTrue(self.exists("SenderIdentity", CreateSenderIdentity="true"))
+        identity = self.resources["SenderIdentity"]
+        self.assertEqual(set(self.of_type("AWS::SES::EmailIdentity")), {"SenderIdentity"})
+        # Kept like the key and the tables: deleting it would stop the domain's mail.
+        self.assertEqual((identity["DeletionPolicy"], identity["UpdateReplacePolicy"]), ("Retain", "Retain"))
+        props = identity["Properties"]
+        self.assertEqual(props["EmailIdentity"], {"Ref": "SenderDomain"})  # the identity the sender's role names
+        self.assertEqual(props["DkimAttributes"], {"SigningEnabled": True})
+        self.assertEqual(props["DkimSigningAttributes"], {"NextSigningKeyLength": "RSA_2048_BIT"})
+        self.assertNotIn("DomainSigningPrivateKey", props["DkimSigningAttributes"])  # Easy DKIM, not BYODKIM
+        self.assertEqual(props["MailFromAttributes"], {"MailFromDomain": {"Fn::Sub": "${MailFromSubdomain}.${SenderDomain}"},
+                                                       "BehaviorOnMxFailure": "REJECT_MESSAGE"})
+        self.assertEqual(props["ConfigurationSetAttributes"], {"ConfigurationSetName": {"Ref": "MailConfigurationSet"}})
+
+    def test_every_dns_record_the_sender_identity_needs_is_an_output(self):
+        outputs = {name: o for name, o in self.t["Outputs"].items() if o.get("Condition") == "SenderIdentityEnabled"}
+        expected = {
+            **{f"SenderDkimRecord{i}": ("CNAME", f"CNAME ${{SenderIdentity.DkimDNSTokenName{i}}} -> ${{SenderIdentity.DkimDNSTokenValue{i}}}",
+                                        "_domainkey.SenderDomain") for i in (1, 2, 3)},
+            "SenderMailFromMxRecord": ("MX", "MX ${MailFromSubdomain}.${SenderDomain} -> 10 feedback-smtp.${AWS::Region}.amazonses.com",
+                                       "MailFromSubdomain.SenderDomain"),
+            "SenderMailFromSpfRecord": ("TXT", 'TXT ${MailFromSubdomain}.${SenderDomain} -> "v=spf1 include:amazonses.com ~all"',
+                                        "MailFromSubdomain.SenderDomain"),
+            "SenderDmarcRecord": ("TXT", 'TXT _dmarc.${SenderDomain} -> "v=DMARC1; p=quarantine; adkim=s; aspf=s"', "_dmarc.SenderDomain"),
+        }
+        self.assertEqual(set(outputs), set(expected))
+        for name, (kind, value, where) in expected.items():
+            self.assertEqual(outputs[name]["Value"], {"Fn::Sub": value}, name)
+            # The description says which record and where.
+            self.assertIn(kind, outputs[name]["Description"], name)
+            self.assertIn(where, outputs[name]["Description"], name)
+        self.assertIn("suggestion", outputs["SenderDmarcRecord"]["Description"])
+        self.assertIn("p=none", outputs["SenderDmarcRecord"]["Description"])
+        # With the identity off, no record output appears.
+        for name in expected:
+            self.assertFalse(self.exists(name), name)
+            self.assertTrue(self.exists(name, CreateSenderIdentity="true"), name)
 
     def test_ledger_and_activity_expire_by_ttl_and_evidence_never_does(self):
         tables = self.of_type("AWS::DynamoDB::Table")
