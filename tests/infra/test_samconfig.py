@@ -27,7 +27,7 @@ EXPECTED = {
     "staging": (
         "carepost-staging",
         {
-            "PublicBaseUrl": "https://mail-staging.clinic.example",
+            "CustomDomainName": "mail-staging.clinic.example",
             "AllowedOrigins": "https://staging.clinic.example",
             "SenderDomain": "staging.clinic.example",
             "SenderAddress": "news@staging.clinic.example",
@@ -41,7 +41,7 @@ EXPECTED = {
     "production": (
         "carepost",
         {
-            "PublicBaseUrl": "https://mail.clinic.example",
+            "CustomDomainName": "mail.clinic.example",
             "AllowedOrigins": "https://www.clinic.example",
             "SenderDomain": "clinic.example",
             "SenderAddress": "news@clinic.example",
@@ -98,6 +98,21 @@ class SamConfigTest(unittest.TestCase):
                 self.assertEqual(template_file, str(self.work / ".aws-sam" / "build" / "template.yaml"))
                 self.assertEqual(stack_name, stack)
                 self.assertEqual(dict(parameter_overrides or {}), parameters)
+
+    def test_every_value_names_a_template_parameter_and_every_required_one_is_given(self):
+        from cfnlint.decode import decode
+
+        template, matches = decode(str(ROOT / "infra" / "template.yaml"))
+        self.assertFalse(matches)
+        parameters = template["Parameters"]
+        required = {name for name, p in parameters.items() if "Default" not in p}
+        # What a first deploy must be told; PublicBaseUrl is not among them (it resolves by itself).
+        self.assertEqual(required, {"AllowedOrigins", "SenderDomain", "SenderAddress", "AlarmTopicArn"})
+        for env, (_, values) in EXPECTED.items():
+            with self.subTest(env=env):
+                self.assertLessEqual(set(values), set(parameters))
+                if values:  # the guided default environment asks for every parameter instead
+                    self.assertLessEqual(required, set(values))
 
     def test_sam_build_reads_the_source_template(self):
         for env in EXPECTED:
