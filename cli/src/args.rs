@@ -71,6 +71,11 @@ pub struct StackArgs {
     /// (CONSENT_LIMIT_PER_ADDRESS_PER_HOUR). Default 5.
     #[arg(long, env = "CAREPOST_CONSENT_LIMIT_PER_ADDRESS_PER_HOUR")]
     pub consent_limit_per_address_per_hour: Option<u32>,
+    /// The smallest count reports, estimates and the campaign list show as a
+    /// number; smaller ones read "fewer than N" (MIN_CELL_SIZE). Default 11;
+    /// 1 shows every count.
+    #[arg(long, env = "CAREPOST_MIN_CELL_SIZE", value_name = "N")]
+    pub min_cell_size: Option<u64>,
     #[command(flatten)]
     pub throughput: ThroughputArgs,
 }
@@ -134,6 +139,8 @@ struct KnobFlags<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     consent_limit_per_address_per_hour: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    min_cell_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     forms_json: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     contact_schema_json: Option<String>,
@@ -159,6 +166,7 @@ impl StackArgs {
             frequency_cap: self.frequency_cap.as_deref(),
             consent_limit_per_ip_per_hour: self.consent_limit_per_ip_per_hour,
             consent_limit_per_address_per_hour: self.consent_limit_per_address_per_hour,
+            min_cell_size: self.min_cell_size,
             forms_json: config_file(self.forms.as_ref())?,
             contact_schema_json: config_file(self.schema.as_ref())?,
         };

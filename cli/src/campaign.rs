@@ -17,8 +17,14 @@ pub enum CampaignCommand {
     Create(CreateArgs),
     /// The campaigns, newest first, with status and progress.
     List(ListArgs),
+    /// One campaign: its status and progress, and what it was created with
+    /// (segment, topic, purpose, sender, subject, tracking, launch time).
+    Show(Target),
     /// Start the campaign's fan-out now (or at its launch_at).
     Launch(Target),
+    /// Create a campaign from a campaign file and launch it at a set time:
+    /// it waits as "scheduled" until then (`cancel` stops it before).
+    Schedule(ScheduleArgs),
     /// Print the campaign's report (status, progress, exclusions, events,
     /// rates) as a table (`--output json` for all of it, timeline included),
     /// or write it as an HTML page with `--html`.
@@ -123,6 +129,15 @@ pub struct CreateArgs {
 }
 
 #[derive(Args)]
+pub struct ScheduleArgs {
+    /// The campaign file (TOML); its own launch_at, if any, is replaced.
+    pub file: PathBuf,
+    /// When fan-out starts: RFC 3339 with its UTC offset, e.g. 2026-12-03T09:00:00Z.
+    #[arg(long, value_name = "TIME")]
+    pub at: String,
+}
+
+#[derive(Args)]
 pub struct ListArgs {
     /// Campaigns per page (1 to 100).
     #[arg(long, default_value_t = 50)]
@@ -163,6 +178,8 @@ pub async fn run(command: CampaignCommand, admin: &AdminConnection) -> anyhow::R
     let (method, action, target) = match &command {
         CampaignCommand::Create(args) => return create(args, admin).await,
         CampaignCommand::List(args) => return list(args, admin).await,
+        CampaignCommand::Show(target) => return show(target, admin).await,
+        CampaignCommand::Schedule(args) => return schedule(args, admin).await,
         CampaignCommand::Report(ReportArgs { target, html: Some(path) }) => {
             return write_html_report(target, path, admin).await;
         }
@@ -232,7 +249,7 @@ async fn list(args: &ListArgs, admin: &AdminConnection) -> anyhow::Result<()> {
         .iter()
         .map(|c| {
             let text = |k: &str| c[k].as_str().unwrap_or("").to_owned();
-            let n = |k: &str| c[k].as_u64().map_or_else(|| "-".to_owned(), |n| n.to_string());
+            let n = |k: &str| crate::table::count(&c[k]);
             let shards = format!("{}/{}", n("shards_done"), n("shards_total"));
             vec![text("id"), text("created_at"), text("status").replace('_', " "), shards, n("audience"), text("name")]
         })
@@ -267,7 +284,53 @@ async fn estimate(target: &Target, admin: &AdminConnection) -> anyhow::Result<()
         body = admin.send_json(Method::POST, &path, Some(&serde_json::json!({"resume": resume}))).await?;
     }
     spinner.finish_and_clear();
-    print_json(&body)
+    match admin.output {
+        Output::Json => print_json(&body),
+        Output::Table => {
+            print!("{}", crate::table::estimate(&body));
+            Ok(())
+        }
+    }
+}
+
+/// `campaign show`: the status line, progress and the definition's headline.
+async fn show(target: &Target, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = target.checked_id()?;
+    let campaign = admin.get_json(&format!("/v1/campaigns/{id}")).await?;
+    match admin.output {
+        Output::Json => print_json(&campaign),
+        Output::Table => {
+            print!("{}", crate::table::campaign(&campaign));
+            Ok(())
+        }
+    }
+}
+
+/// `campaign schedule`: `create` with the file's launch time replaced, then
+/// `launch`, which for a time ahead leaves the campaign scheduled.
+async fn schedule(args: &ScheduleArgs, admin: &AdminConnection) -> anyhow::Result<()> {
+    let at = time::OffsetDateTime::parse(&args.at, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        anyhow::anyhow!("--at must be an RFC 3339 date and time with its UTC offset, e.g. 2026-12-03T09:00:00Z")
+    })?;
+    ensure!(at > time::OffsetDateTime::now_utc(), "--at {} is in the past; give a time ahead", args.at);
+    let mut body = crate::campaign_file::load(&args.file)?;
+    body["launch_at"] = Value::String(args.at.clone());
+    let created = admin.send_json(Method::POST, "/v1/campaigns", Some(&body)).await?;
+    let id = created["id"].as_str().context("the answer has no campaign ID")?.to_owned();
+    let launched = admin.request_json(Method::POST, &format!("/v1/campaigns/{id}/launch")).await?;
+    match admin.output {
+        Output::Json => print_json(&serde_json::json!({"id": id, "status": launched["status"], "launch_at": args.at})),
+        Output::Table => {
+            println!("{id}");
+            eprintln!(
+                "campaign '{}' is {} for {}; `carepost campaign cancel {id}` stops it before then",
+                body["name"].as_str().unwrap_or(""),
+                launched["status"].as_str().unwrap_or("unknown").replace('_', " "),
+                args.at
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn write_html_report(target: &Target, path: &std::path::Path, admin: &AdminConnection) -> anyhow::Result<()> {

@@ -438,9 +438,11 @@ async fn wait_for_events(stack: &EmbeddedStack) -> anyhow::Result<()> {
 }
 
 fn print_report(r: &Value, patients: usize, confirmed: usize, events: &EventCounts, unsubscribed: u64) {
-    let n = |k: &str| r[k].as_u64().unwrap_or(0);
-    let x = |k: &str| r["excluded"][k].as_u64().unwrap_or(0);
-    let rate = |part: u64, whole: u64| if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 };
+    // Counts and rates as the API reports them: the small-cell rule and one
+    // definition of each rate (docs/reports.md), not recomputed here.
+    let n = |k: &str| crate::table::count(&r[k]);
+    let x = |k: &str| crate::table::count(&r["excluded"][k]);
+    let rate = |k: &str| crate::table::rate(&r["rates"][k]);
     println!();
     println!("Campaign report: {} ({})", r["name"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or(""));
     println!("  patients signed up        {patients:>6}   confirmed {confirmed}");
@@ -453,12 +455,12 @@ fn print_report(r: &Value, patients: usize, confirmed: usize, events: &EventCoun
     println!("    consent withdrawn       {:>6}", x("consent_withdrawn"));
     println!("    suppressed              {:>6}", x("suppressed"));
     println!("  sent                      {:>6}", n("sent"));
-    println!("  delivered                 {:>6}  {:5.1}%", n("delivered"), rate(n("delivered"), n("sent")));
+    println!("  delivered                 {:>6}  {} of sent", n("delivered"), rate("delivery"));
     println!("  bounced hard / soft       {:>6} / {}", n("bounced_hard"), n("bounced_soft"));
-    println!("  complained                {:>6}  {:5.2}%", n("complained"), rate(n("complained"), n("sent")));
-    println!("  opened by people          {:>6}  {:5.1}%", n("opened"), rate(n("opened"), n("delivered")));
+    println!("  complained                {:>6}  {} of delivered", n("complained"), rate("complaint"));
+    println!("  opened by people          {:>6}  {} of delivered", n("opened"), rate("open"));
     println!("  opened by machines only   {:>6}", n("opened_machine"));
-    println!("  clicked                   {:>6}  {:5.1}%", n("clicked"), rate(n("clicked"), n("delivered")));
+    println!("  clicked                   {:>6}  {} of delivered", n("clicked"), rate("click"));
     println!("  unsubscribed (one-click)  {:>6}", n("unsubscribed"));
     println!(
         "  simulated: {} deliveries, {} hard + {} soft bounces, {} complaints, {} opens (+{} by an image proxy), {} clicks, \

@@ -47,16 +47,80 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn count(v: &Value) -> String {
+/// A count as the API gives it: a number, or a small cell ("fewer than 11").
+pub fn count(v: &Value) -> String {
     match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        _ => "0".to_owned(),
+        _ => "-".to_owned(),
     }
 }
 
-fn rate(v: &Value) -> String {
-    v.as_f64().map_or_else(|| "-".to_owned(), |r| format!("{r:.2}%"))
+/// A rate as the API gives it: a percentage, a bound ("below 0.11%") or
+/// withheld (null: no denominator, or a small one).
+pub fn rate(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.as_f64().map_or_else(|| "-".to_owned(), |r| format!("{r:.2}%")),
+        Value::String(s) => s.clone(),
+        _ => "-".to_owned(),
+    }
+}
+
+/// One campaign (`campaign show`): its state and what it was created with.
+pub fn campaign(c: &Value) -> String {
+    let d = &c["definition"];
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let sender = match (d["sender"]["name"].as_str(), d["sender"]["address"].as_str()) {
+        (Some(name), Some(address)) => format!("{name} <{address}>"),
+        _ => "the stack's default sender".to_owned(),
+    };
+    let rows = vec![
+        vec!["id".to_owned(), text(&c["id"])],
+        vec!["name".to_owned(), text(&c["name"])],
+        vec!["status".to_owned(), text(&c["status"]).replace('_', " ")],
+        vec!["paused because".to_owned(), text(&c["paused_reason"])],
+        vec!["launch at".to_owned(), text(&c["launch_at"])],
+        vec!["topic".to_owned(), text(&d["category"])],
+        vec!["purpose".to_owned(), text(&d["purpose"])],
+        vec!["PHI-personalized".to_owned(), text(&d["phi_personalized"])],
+        vec!["sender".to_owned(), sender],
+        vec!["subject".to_owned(), text(&d["template"]["subject"])],
+        vec!["segment".to_owned(), text(&d["segment"])],
+        vec!["tracking".to_owned(), text(&d["tracking"])],
+        vec!["shards done".to_owned(), format!("{}/{}", count(&c["shards_done"]), count(&c["shards_total"]))],
+        vec!["audience".to_owned(), count(&c["audience"])],
+        vec!["sent".to_owned(), count(&c["sent"])],
+        vec!["remaining".to_owned(), count(&c["remaining"])],
+    ];
+    let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r[1] != "-").collect();
+    render(&["CAMPAIGN", ""], &rows)
+}
+
+/// An audience estimate: who would be reached and why the others would not.
+pub fn estimate(e: &Value) -> String {
+    let mut rows = vec![
+        vec!["evaluated".to_owned(), count(&e["evaluated"])],
+        vec!["included".to_owned(), count(&e["included"])],
+    ];
+    if let Some(excluded) = e["excluded"].as_object() {
+        rows.extend(
+            excluded
+                .iter()
+                .filter(|(_, v)| v.as_u64() != Some(0))
+                .map(|(k, v)| vec![format!("excluded: {}", k.replace('_', " ")), count(v)]),
+        );
+    }
+    let mut out = render(&["AUDIENCE", "CONTACTS"], &rows);
+    out.push_str(&format!(
+        "\ncounts from 1 to {} are shown as \"fewer than {}\"\n",
+        e["min_cell"].as_u64().unwrap_or(11).saturating_sub(1),
+        e["min_cell"].as_u64().unwrap_or(11)
+    ));
+    out
 }
 
 /// A campaign report as a people-readable table: the state, the funnel, the
@@ -102,9 +166,11 @@ pub fn report(r: &Value) -> String {
     let rows: Vec<Vec<String>> = [
         ("delivery", "delivery", "delivered / sent"),
         ("hard bounce", "hard_bounce", "bounced hard / sent"),
+        ("soft bounce", "soft_bounce", "bounced soft or undetermined / sent"),
         ("complaint", "complaint", "complained / delivered"),
-        ("open", "open", "opened / delivered"),
-        ("click", "click", "clicked / delivered"),
+        ("open", "open", "opened (people) / delivered"),
+        ("click", "click", "clicked (people) / delivered"),
+        ("click to open", "click_to_open", "clicked / opened (people)"),
         ("unsubscribe", "unsubscribe", "unsubscribed / delivered"),
     ]
     .into_iter()
@@ -130,17 +196,61 @@ mod tests {
         let sample = serde_json::json!({
             "id": "c1", "name": "Flu", "status": "completed", "sent": 20, "delivered": 19,
             "shards_done": 3, "shards_total": 3, "excluded": {"no_consent": "fewer than 11", "suppressed": 0},
-            "rates": {"delivery": 95.0, "open": null}
+            "rates": {"delivery": 95.0, "open": null, "complaint": "below 0.55%"}
         });
         let table = report(&sample);
         let rows: Vec<String> = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
 
-        for row in
-            ["status: completed", "shards done 3/3", "delivery 95.00% delivered / sent", "open - opened / delivered"]
-        {
+        for row in [
+            "status: completed",
+            "shards done 3/3",
+            "delivery 95.00% delivered / sent",
+            "open - opened (people) / delivered",
+            "complaint below 0.55% complained / delivered",
+        ] {
             assert!(rows.iter().any(|r| r == row), "no row '{row}' in\n{table}");
         }
         assert!(rows.iter().any(|r| r == "no consent fewer than 11"), "{table}");
         assert!(!table.contains("suppressed"), "zero exclusions are left out: {table}");
+    }
+
+    #[test]
+    fn a_campaign_shows_its_state_and_definition_and_leaves_out_what_it_has_not() {
+        let sample = serde_json::json!({
+            "id": "c1", "name": "Flu", "status": "scheduled", "launch_at": "2026-12-03T09:00:00Z",
+            "shards_done": 0, "shards_total": 4, "audience": 0, "sent": 0, "remaining": 0,
+            "definition": {"category": "wellness-tips", "purpose": "treatment", "phi_personalized": false,
+                "sender": {"name": "Clinic", "address": "news@clinic.example"},
+                "template": {"subject": "A note"}, "segment": {"exists": {"attr": "zip"}}, "tracking": null}
+        });
+        let table = campaign(&sample);
+        let rows: Vec<String> = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+
+        for row in [
+            "status scheduled",
+            "launch at 2026-12-03T09:00:00Z",
+            "sender Clinic <news@clinic.example>",
+            r#"segment {"exists":{"attr":"zip"}}"#,
+            "shards done 0/4",
+        ] {
+            assert!(rows.iter().any(|r| r == row), "no row '{row}' in\n{table}");
+        }
+        assert!(!table.contains("paused because") && !table.contains("tracking"), "{table}");
+    }
+
+    #[test]
+    fn an_estimate_lists_included_and_each_non_zero_exclusion() {
+        let sample = serde_json::json!({
+            "evaluated": 40, "included": 25, "min_cell": 11,
+            "excluded": {"no_consent": "fewer than 11", "suppressed": 0, "not_in_segment": 12}
+        });
+        let table = estimate(&sample);
+        let rows: Vec<String> = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+
+        for row in ["included 25", "excluded: no consent fewer than 11", "excluded: not in segment 12"] {
+            assert!(rows.iter().any(|r| r == row), "no row '{row}' in\n{table}");
+        }
+        assert!(!table.contains("suppressed"), "{table}");
+        assert!(table.contains("counts from 1 to 10"), "{table}");
     }
 }

@@ -13,8 +13,14 @@ use crate::client::AdminConnection;
 
 const POLL: Duration = Duration::from_millis(500);
 
+/// A count for the bar; a small cell ("fewer than 11") draws as zero.
 fn count(report: &Value, key: &str) -> u64 {
     report[key].as_u64().unwrap_or(0)
+}
+
+/// A count as text, small cells as the API words them.
+fn shown(report: &Value, key: &str) -> String {
+    crate::table::count(&report[key])
 }
 
 pub async fn watch(target: &Target, admin: &AdminConnection) -> anyhow::Result<()> {
@@ -33,12 +39,12 @@ pub async fn watch(target: &Target, admin: &AdminConnection) -> anyhow::Result<(
         bar.set_position(settled);
         bar.set_message(format!(
             "sent {} · skipped {} · failed {} · shards {}/{} · evaluated {}{}",
-            count(&report, "sent"),
-            count(&report, "skipped_at_send"),
-            count(&report, "failed"),
-            count(&report, "shards_done"),
-            count(&report, "shards_total"),
-            count(&report, "evaluated"),
+            shown(&report, "sent"),
+            shown(&report, "skipped_at_send"),
+            shown(&report, "failed"),
+            shown(&report, "shards_done"),
+            shown(&report, "shards_total"),
+            shown(&report, "evaluated"),
             if fanning_out { " (audience still growing)" } else { "" }
         ));
         if let Some(why) = stalled {
@@ -47,7 +53,11 @@ pub async fn watch(target: &Target, admin: &AdminConnection) -> anyhow::Result<(
         match status.as_str() {
             "completed" | "cancelled" => {
                 bar.finish();
-                println!("campaign {status}: {} sent of an audience of {audience}", count(&report, "sent"));
+                println!(
+                    "campaign {status}: {} sent of an audience of {}",
+                    shown(&report, "sent"),
+                    shown(&report, "audience")
+                );
                 return Ok(());
             }
             "paused" => {

@@ -340,10 +340,11 @@ class Template(unittest.TestCase):
         self.assertEqual(refs(kms[0]["Resource"]), {"DataKey"})
         self.assertTrue(any("ses:SendEmail" in s["Action"] for s in statements))
 
-    def test_the_consent_limits_reach_the_functions_that_read_them(self):
+    def test_the_consent_limits_and_the_minimum_cell_reach_the_functions_that_read_them(self):
         env = self.t["Globals"]["Function"]["Environment"]["Variables"]
         limits = {"ConsentLimitPerIpPerHour": ("CONSENT_LIMIT_PER_IP_PER_HOUR", 20),
-                  "ConsentLimitPerAddressPerHour": ("CONSENT_LIMIT_PER_ADDRESS_PER_HOUR", 5)}
+                  "ConsentLimitPerAddressPerHour": ("CONSENT_LIMIT_PER_ADDRESS_PER_HOUR", 5),
+                  "MinCellSize": ("MIN_CELL_SIZE", 11)}
         for parameter, (variable, default) in limits.items():
             p = self.t["Parameters"][parameter]
             self.assertEqual((p["Type"], p["Default"], p["MinValue"]), ("Number", default, 1), parameter)
@@ -869,7 +870,7 @@ class Template(unittest.TestCase):
                                        "MailFromSubdomain.SenderDomain"),
             "SenderMailFromSpfRecord": ("TXT", 'TXT ${MailFromSubdomain}.${SenderDomain} -> "v=spf1 include:amazonses.com ~all"',
                                         "MailFromSubdomain.SenderDomain"),
-            "SenderDmarcRecord": ("TXT", 'TXT _dmarc.${SenderDomain} -> "v=DMARC1; p=quarantine; adkim=s; aspf=s"', "_dmarc.SenderDomain"),
+            "SenderDmarcRecord": ("TXT", 'TXT _dmarc.${SenderDomain} -> "v=DMARC1; p=quarantine; adkim=s; aspf=r"', "_dmarc.SenderDomain"),
         }
         self.assertEqual(set(outputs), set(expected))
         for name, (kind, value, where) in expected.items():

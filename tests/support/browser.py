@@ -45,6 +45,8 @@ def run(step):
                 "status": status,
                 "heading": page.inner_text("h1") if page.query_selector("h1") else "",
                 "text": page.inner_text("body"),
+                # Wider than the viewport means the page scrolls sideways.
+                "scroll_width": page.evaluate("document.documentElement.scrollWidth"),
             }
         finally:
             browser.close()

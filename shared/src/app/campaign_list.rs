@@ -29,8 +29,8 @@ pub struct CampaignSummary {
     pub shards_done: u16,
     /// Contacts looked at by fan-out so far.
     pub evaluated: u64,
-    /// Contacts given a send job so far.
-    pub audience: u64,
+    /// Contacts given a send job so far, under the small-cell rule.
+    pub audience: super::report::Cell,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -75,7 +75,7 @@ impl Reports {
             shards_total: record.shards,
             shards_done: shards.iter().filter(|s| s.done).count() as u16,
             evaluated: shards.iter().map(|s| s.evaluated).sum(),
-            audience: shards.iter().map(|s| s.emitted).sum(),
+            audience: super::report::Cell::of(shards.iter().map(|s| s.emitted).sum(), self.settings.min_cell),
         })
     }
 }

@@ -1,8 +1,14 @@
 //! A campaign's report: audience, outcomes, engagement and rates, and a
-//! timeline by hour. Totals are exact; the timeline is a breakdown, so
-//! its counts below the minimum cell size are shown as "fewer than N" (a
-//! small cell in an hour could single a patient out). Nothing in it names
-//! or describes a contact.
+//! timeline by hour. Nothing in it names or describes a contact.
+//!
+//! The small-cell rule (docs/reports.md) is the same here as in the
+//! audience estimate and the campaign list: every count that depends on the
+//! segment or on what happened to its members, totals as much as the
+//! timeline, is shown as "fewer than N" from 1 to `min_cell - 1` (a handful
+//! of patients matching a segment could single one out). Only `evaluated`,
+//! every contact fan-out looked at whatever the segment, is exact. A rate is
+//! computed from the exact counts and then withheld or bounded so that it
+//! cannot give a suppressed count back ([`Rate`]).
 
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -15,26 +21,23 @@ use crate::config::Settings;
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ConsentCategory, ExclusionCounts};
 use crate::ports::{CampaignStore, SendLedger};
 
-/// Counts below this are suppressed in breakdowns.
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The exact counts; what leaves the process (JSON, the HTML page) is the
+/// [`PublishedReport`] under the small-cell rule.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CampaignReport {
     pub id: CampaignId,
     pub name: String,
     pub status: CampaignStatus,
     /// Why it is paused, while it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
     /// Jobs that ran out of retries and how they come back, while that lasts.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled: Option<super::recovery::Stalled>,
     /// When fan-out starts (or started), for a scheduled campaign.
-    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub launch_at: Option<time::OffsetDateTime>,
     pub category: ConsentCategory,
     pub shards_total: u16,
     pub shards_done: u16,
-    /// Contacts looked at by fan-out.
+    /// Contacts looked at by fan-out (exact: every contact, whatever the segment).
     pub evaluated: u64,
     /// Contacts that passed every check at fan-out and got a send job.
     pub audience: u64,
@@ -66,30 +69,173 @@ pub struct CampaignReport {
     /// Provider events received again and not counted again.
     pub duplicate_events: u64,
     pub rates: Rates,
-    /// The smallest count the timeline shows as a number.
+    /// The smallest count shown as a number (totals, exclusions, timeline).
     pub min_cell: u64,
     pub timeline: Vec<TimelineHour>,
+    /// What the campaign was created with: segment, template, purpose,
+    /// tracking, sender and launch time (`carepost campaign show`).
+    pub definition: serde_json::Value,
 }
 
-/// Percentages (two decimals); absent while the denominator is zero.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+/// A report as the API, the CLI and the HTML page show it: every count
+/// derived from the segment as a [`Cell`], the rates as computed.
+#[derive(Serialize)]
+pub struct PublishedReport<'a> {
+    id: &'a CampaignId,
+    name: &'a str,
+    status: CampaignStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_reason: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stalled: &'a Option<super::recovery::Stalled>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    launch_at: Option<OffsetDateTime>,
+    category: &'a ConsentCategory,
+    shards_total: u16,
+    shards_done: u16,
+    evaluated: u64,
+    excluded: super::audience::ExcludedCells,
+    audience: Cell,
+    sent: Cell,
+    skipped_at_send: Cell,
+    failed: Cell,
+    remaining: Cell,
+    delivered: Cell,
+    bounced_hard: Cell,
+    bounced_soft: Cell,
+    bounced_undetermined: Cell,
+    complained: Cell,
+    rejected: Cell,
+    delayed: Cell,
+    rendering_failed: Cell,
+    opened: Cell,
+    opened_machine: Cell,
+    clicked: Cell,
+    clicked_machine: Cell,
+    links_clicked: Cell,
+    unsubscribed: Cell,
+    duplicate_events: Cell,
+    rates: Rates,
+    min_cell: u64,
+    timeline: &'a [TimelineHour],
+    definition: &'a serde_json::Value,
+}
+
+impl CampaignReport {
+    /// `n` under the small-cell rule of this report.
+    pub fn cell(&self, n: u64) -> Cell {
+        Cell::of(n, self.min_cell)
+    }
+
+    pub fn published(&self) -> PublishedReport<'_> {
+        PublishedReport {
+            id: &self.id,
+            name: &self.name,
+            status: self.status,
+            paused_reason: &self.paused_reason,
+            stalled: &self.stalled,
+            launch_at: self.launch_at,
+            category: &self.category,
+            shards_total: self.shards_total,
+            shards_done: self.shards_done,
+            evaluated: self.evaluated,
+            excluded: super::audience::ExcludedCells::of(&self.excluded, self.min_cell),
+            audience: self.cell(self.audience),
+            sent: self.cell(self.sent),
+            skipped_at_send: self.cell(self.skipped_at_send),
+            failed: self.cell(self.failed),
+            remaining: self.cell(self.remaining),
+            delivered: self.cell(self.delivered),
+            bounced_hard: self.cell(self.bounced_hard),
+            bounced_soft: self.cell(self.bounced_soft),
+            bounced_undetermined: self.cell(self.bounced_undetermined),
+            complained: self.cell(self.complained),
+            rejected: self.cell(self.rejected),
+            delayed: self.cell(self.delayed),
+            rendering_failed: self.cell(self.rendering_failed),
+            opened: self.cell(self.opened),
+            opened_machine: self.cell(self.opened_machine),
+            clicked: self.cell(self.clicked),
+            clicked_machine: self.cell(self.clicked_machine),
+            links_clicked: self.cell(self.links_clicked),
+            unsubscribed: self.cell(self.unsubscribed),
+            duplicate_events: self.cell(self.duplicate_events),
+            rates: self.rates,
+            min_cell: self.min_cell,
+            timeline: &self.timeline,
+            definition: &self.definition,
+        }
+    }
+}
+
+impl Serialize for CampaignReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.published().serialize(serializer)
+    }
+}
+
+/// Every rate of the report, each with one denominator (docs/reports.md);
+/// the CLI table and the HTML page show these, never their own.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Rates {
     /// delivered / sent
-    pub delivery: Option<f64>,
+    pub delivery: Rate,
     /// bounced_hard / sent
-    pub hard_bounce: Option<f64>,
+    pub hard_bounce: Rate,
     /// (bounced_soft + bounced_undetermined) / sent
-    pub soft_bounce: Option<f64>,
+    pub soft_bounce: Rate,
     /// complained / delivered
-    pub complaint: Option<f64>,
+    pub complaint: Rate,
     /// opened (people) / delivered
-    pub open: Option<f64>,
+    pub open: Rate,
     /// clicked (people) / delivered
-    pub click: Option<f64>,
+    pub click: Rate,
     /// clicked / opened (people)
-    pub click_to_open: Option<f64>,
+    pub click_to_open: Rate,
     /// unsubscribed / delivered
-    pub unsubscribe: Option<f64>,
+    pub unsubscribe: Rate,
+}
+
+/// A percentage (two decimals) under the small-cell rule: withheld (JSON
+/// `null`) while the denominator is zero or a small cell, and only a bound
+/// ("below 0.11%") while the numerator is one, so the rate and the exact
+/// denominator never give a suppressed count back.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Rate {
+    Percent(f64),
+    Below(f64),
+    #[default]
+    Withheld,
+}
+
+impl Rate {
+    pub fn of(part: u64, whole: u64, min_cell: u64) -> Rate {
+        match (Cell::of(part, min_cell), Cell::of(whole, min_cell)) {
+            (_, Cell::Count(0) | Cell::FewerThan(_)) => Rate::Withheld,
+            (Cell::FewerThan(min), Cell::Count(whole)) => percent(min, whole).map_or(Rate::Withheld, Rate::Below),
+            (Cell::Count(part), Cell::Count(whole)) => percent(part, whole).map_or(Rate::Withheld, Rate::Percent),
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rate::Percent(p) => write!(f, "{p:.2}%"),
+            Rate::Below(p) => write!(f, "below {p:.2}%"),
+            Rate::Withheld => write!(f, "–"),
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rate::Percent(p) => serializer.serialize_f64(*p),
+            Rate::Below(_) => serializer.serialize_str(&self.to_string()),
+            Rate::Withheld => serializer.serialize_none(),
+        }
+    }
 }
 
 /// One count in a breakdown: exact, or suppressed below the minimum cell.
@@ -151,15 +297,16 @@ fn percent(part: u64, whole: u64) -> Option<f64> {
 
 impl Rates {
     fn of(r: &CampaignReport) -> Rates {
+        let rate = |part, whole| Rate::of(part, whole, r.min_cell);
         Rates {
-            delivery: percent(r.delivered, r.sent),
-            hard_bounce: percent(r.bounced_hard, r.sent),
-            soft_bounce: percent(r.bounced_soft + r.bounced_undetermined, r.sent),
-            complaint: percent(r.complained, r.delivered),
-            open: percent(r.opened, r.delivered),
-            click: percent(r.clicked, r.delivered),
-            click_to_open: percent(r.clicked, r.opened),
-            unsubscribe: percent(r.unsubscribed, r.delivered),
+            delivery: rate(r.delivered, r.sent),
+            hard_bounce: rate(r.bounced_hard, r.sent),
+            soft_bounce: rate(r.bounced_soft + r.bounced_undetermined, r.sent),
+            complaint: rate(r.complained, r.delivered),
+            open: rate(r.opened, r.delivered),
+            click: rate(r.clicked, r.delivered),
+            click_to_open: rate(r.clicked, r.opened),
+            unsubscribe: rate(r.unsubscribed, r.delivered),
         }
     }
 }
@@ -258,6 +405,8 @@ impl Reports {
             rates: Rates::default(),
             min_cell,
             timeline: timeline(&buckets, bucket_seconds, min_cell),
+            definition: serde_json::from_str(&record.definition)
+                .map_err(|e| AppError::Store(crate::ports::StoreError::corrupt_from("campaign definition", e)))?,
         };
         report.rates = Rates::of(&report);
         Ok(report)
@@ -300,5 +449,23 @@ mod tests {
     fn rates_are_percentages_with_two_decimals_and_absent_without_a_denominator() {
         assert_eq!(percent(1, 3), Some(33.33));
         assert_eq!(percent(0, 0), None);
+        assert_eq!(Rate::of(1, 3, 1), Rate::Percent(33.33));
+        assert_eq!(Rate::of(0, 0, 1), Rate::Withheld);
+    }
+
+    #[test]
+    fn a_rate_never_gives_back_a_count_the_small_cell_rule_hides() {
+        assert_eq!(Rate::of(3, 10, 11), Rate::Withheld, "a denominator below the minimum hides the rate");
+        assert_eq!(Rate::of(3, 1000, 11), Rate::Below(1.1), "a small numerator is only bounded");
+        assert_eq!(Rate::of(0, 1000, 11), Rate::Percent(0.0), "zero is not a small cell");
+        assert_eq!(Rate::of(500, 1000, 11), Rate::Percent(50.0));
+    }
+
+    #[test]
+    fn rates_serialise_as_a_number_a_bound_or_null() {
+        let json = |r: Rate| serde_json::to_value(r).unwrap();
+        assert_eq!(json(Rate::Percent(12.5)), 12.5);
+        assert_eq!(json(Rate::Below(1.1)), "below 1.10%");
+        assert_eq!(json(Rate::Withheld), serde_json::Value::Null);
     }
 }

@@ -11,17 +11,17 @@ use super::report::{CampaignReport, Cell};
 
 const TEMPLATE: &str = include_str!("report.html.j2");
 
-/// Chart geometry, in SVG user units.
-const FUNNEL_WIDTH: f64 = 560.0;
+/// Chart geometry: the funnel's bars in percent of their track, the
+/// timeline in SVG user units (scaled to the screen's width).
+const FUNNEL_WIDTH: f64 = 100.0;
 const TIMELINE_WIDTH: f64 = 640.0;
 const TIMELINE_HEIGHT: f64 = 200.0;
 
 #[derive(Serialize)]
 struct Bar {
     label: &'static str,
-    count: u64,
+    count: String,
     width: f64,
-    y: f64,
     percent: String,
 }
 
@@ -34,26 +34,27 @@ struct Series {
 
 fn funnel(report: &CampaignReport) -> Vec<Bar> {
     let steps = [
-        ("Audience", report.audience),
-        ("Sent", report.sent),
-        ("Delivered", report.delivered),
-        ("Opened (people)", report.opened),
-        ("Clicked (people)", report.clicked),
+        ("Audience", report.cell(report.audience)),
+        ("Sent", report.cell(report.sent)),
+        ("Delivered", report.cell(report.delivered)),
+        ("Opened (people)", report.cell(report.opened)),
+        ("Clicked (people)", report.cell(report.clicked)),
     ];
-    let top = steps.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
+    let top = steps.iter().map(|(_, n)| n.chartable()).max().unwrap_or(0).max(1) as f64;
     steps
         .iter()
-        .enumerate()
-        .map(|(i, (label, count))| Bar {
+        .map(|(label, count)| Bar {
             label,
-            count: *count,
-            // A non-zero step is always visible.
-            width: if *count == 0 { 0.0 } else { (*count as f64 / top * FUNNEL_WIDTH).max(2.0) },
-            y: i as f64 * 44.0,
-            percent: if report.audience == 0 {
-                String::new()
-            } else {
-                format!("{:.1}%", *count as f64 * 100.0 / report.audience as f64)
+            count: count.to_string(),
+            // A non-zero step is always visible; a suppressed one is drawn as zero.
+            width: match count.chartable() {
+                0 => 0.0,
+                n => ((n as f64 / top * FUNNEL_WIDTH * 10.0).round() / 10.0).max(0.5),
+            },
+            // A share of a suppressed count (or of one) would give it back.
+            percent: match (count, report.cell(report.audience)) {
+                (Cell::Count(n), Cell::Count(all)) if all > 0 => format!("{:.1}%", *n as f64 * 100.0 / all as f64),
+                _ => String::new(),
             },
         })
         .collect()
@@ -96,10 +97,6 @@ fn timeline(report: &CampaignReport) -> Vec<Series> {
         .collect()
 }
 
-fn rate(value: Option<f64>) -> String {
-    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}%"))
-}
-
 /// The report page.
 pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
@@ -107,14 +104,14 @@ pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result
     env.add_template("report.html", TEMPLATE)?;
     let r = &report.rates;
     let rates = [
-        ("Delivery rate (of sent)", rate(r.delivery)),
-        ("Hard-bounce rate (of sent)", rate(r.hard_bounce)),
-        ("Soft-bounce rate (of sent)", rate(r.soft_bounce)),
-        ("Complaint rate (of delivered)", rate(r.complaint)),
-        ("Open rate, people (of delivered)", rate(r.open)),
-        ("Click rate, people (of delivered)", rate(r.click)),
-        ("Click-to-open rate", rate(r.click_to_open)),
-        ("Unsubscribe rate (of delivered)", rate(r.unsubscribe)),
+        ("Delivery rate (of sent)", r.delivery),
+        ("Hard-bounce rate (of sent)", r.hard_bounce),
+        ("Soft-bounce rate (of sent)", r.soft_bounce),
+        ("Complaint rate (of delivered)", r.complaint),
+        ("Open rate, people (of delivered)", r.open),
+        ("Click rate, people (of delivered)", r.click),
+        ("Click-to-open rate (of opened)", r.click_to_open),
+        ("Unsubscribe rate (of delivered)", r.unsubscribe),
     ];
     let totals = [
         ("Audience", report.audience),
@@ -158,12 +155,11 @@ pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result
         category => report.category.to_string(),
         generated_at,
         funnel => funnel(report),
-        funnel_width => FUNNEL_WIDTH,
         series => timeline(report),
         timeline_width => TIMELINE_WIDTH,
         timeline_height => TIMELINE_HEIGHT,
-        totals => totals.iter().map(|(k, v)| context! { label => k, value => v }).collect::<Vec<_>>(),
-        rates => rates.iter().map(|(k, v)| context! { label => k, value => v }).collect::<Vec<_>>(),
+        totals => totals.iter().map(|(k, v)| context! { label => k, value => report.cell(*v).to_string() }).collect::<Vec<_>>(),
+        rates => rates.iter().map(|(k, v)| context! { label => k, value => v.to_string() }).collect::<Vec<_>>(),
         hours,
         min_cell => report.min_cell,
     })
@@ -220,15 +216,16 @@ mod tests {
                 clicked: Cell::FewerThan(11),
                 unsubscribed: Cell::FewerThan(11),
             }],
+            definition: serde_json::json!({}),
         }
     }
 
     #[test]
     fn the_page_has_the_funnel_scaled_to_the_audience_and_no_external_assets() {
         let html = render_report_html(&report("Flu shots"), "2026-11-30T12:00:00Z").unwrap();
-        assert!(html.contains(r#"<svg id="funnel""#));
-        assert!(html.contains(r#"width="560.0""#), "the audience bar spans the chart");
-        assert!(html.contains(r#"width="504.0""#), "delivered is 90% of it");
+        assert!(html.contains(r#"<ol class="funnel" id="funnel">"#));
+        assert!(html.contains(r#"style="width:100.0%""#), "the audience bar spans the track: {html}");
+        assert!(html.contains(r#"style="width:90.0%""#), "delivered is 90% of it");
         assert!(html.contains("fewer than 11"));
         for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
             assert!(!html.contains(external), "found {external}");
@@ -249,12 +246,12 @@ mod tests {
 
         let html = render_report_html(&r, "now").unwrap();
 
-        let row = |label: &str, value: u64| {
+        let row = |label: &str, value: &str| {
             let at = html.find(label).unwrap_or_else(|| panic!("no row {label}"));
             html[at..].split("</tr>").next().unwrap().contains(&format!(">{value}<"))
         };
-        assert!(row("Rendering failures", 97), "{html}");
-        assert!(row("Rejected by the provider", 3));
-        assert!(row("Failed (incl. provider rejects and rendering failures)", 100));
+        assert!(row("Rendering failures", "97"), "{html}");
+        assert!(row("Rejected by the provider", "fewer than 11"));
+        assert!(row("Failed (incl. provider rejects and rendering failures)", "100"));
     }
 }

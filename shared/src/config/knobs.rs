@@ -80,6 +80,9 @@ pub struct Knobs {
     /// `CONSENT_LIMIT_PER_ADDRESS_PER_HOUR`: consent requests for one email
     /// address to one form per clock hour, from anywhere.
     pub consent_limit_per_address_per_hour: u32,
+    /// `MIN_CELL_SIZE`: the smallest count reports, estimates and the
+    /// campaign list show as a number (docs/reports.md); default 11.
+    pub min_cell_size: u64,
 }
 
 impl Default for Knobs {
@@ -108,12 +111,13 @@ impl From<Throughput> for Knobs {
             dry_run_budget_seconds: DEFAULT_DRY_RUN_BUDGET.as_secs() as u32,
             consent_limit_per_ip_per_hour: ConsentLimits::DEFAULT.per_ip_per_hour,
             consent_limit_per_address_per_hour: ConsentLimits::DEFAULT.per_address_per_hour,
+            min_cell_size: DEFAULT_MIN_CELL,
         }
     }
 }
 
 /// The environment variables [`Knobs`] reads (the SAM template's names).
-pub const KNOB_NAMES: [&str; 24] = [
+pub const KNOB_NAMES: [&str; 25] = [
     "SEND_RATE_PER_SECOND",
     "SENDER_MAX_CONCURRENCY",
     "SENDER_BATCH_SIZE",
@@ -138,6 +142,7 @@ pub const KNOB_NAMES: [&str; 24] = [
     "DRY_RUN_BUDGET_SECONDS",
     "CONSENT_LIMIT_PER_IP_PER_HOUR",
     "CONSENT_LIMIT_PER_ADDRESS_PER_HOUR",
+    "MIN_CELL_SIZE",
 ];
 
 /// Which runtime the settings are for: what it requires, its defaults, and
@@ -263,6 +268,9 @@ impl Knobs {
         if consent_limits.per_address_per_hour == 0 {
             return Err(invalid("CONSENT_LIMIT_PER_ADDRESS_PER_HOUR", "must be at least 1".into()));
         }
+        if self.min_cell_size == 0 {
+            return Err(invalid("MIN_CELL_SIZE", "must be at least 1 (1 shows every count)".into()));
+        }
         let configured_forms = self.forms.is_some();
         let forms = self.forms.clone().unwrap_or_else(|| FormsConfig::example(self.allowed_origins.clone()));
         let mut settings = Settings {
@@ -296,7 +304,7 @@ impl Knobs {
             soft_bounce_window: days("SOFT_BOUNCE_DAYS", self.soft_bounce_days)?,
             // SES tracks opens and clicks itself, through the configuration set.
             first_party_tracking: !lambda,
-            min_cell: DEFAULT_MIN_CELL,
+            min_cell: self.min_cell_size,
             consent_limits,
         };
         if let Some(schema) = self.schema.clone() {

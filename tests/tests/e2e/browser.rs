@@ -14,7 +14,7 @@ use super::forms::forms_for;
 use super::helpers::{confirmation_link, mails_in, spawn_app_with};
 
 /// Runs one step of tests/support/browser.py and returns what it saw.
-async fn browser(args: &[&str]) -> Value {
+pub async fn browser(args: &[&str]) -> Value {
     let python = std::env::var("CAREPOST_PYTHON").expect("CAREPOST_PYTHON is set by `make test`");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/browser.py");
     let output = tokio::process::Command::new(python).arg(script).args(args).output().await.expect("python runs");

@@ -59,6 +59,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut EmbeddedConfig)) -> Test
     config.knobs = quick_throughput().into();
     // Every test's patients sign up from 127.0.0.1; the limit tests set it.
     config.knobs.consent_limit_per_ip_per_hour = 10_000;
+    // The tests' campaigns are small, and they check counts exactly; the
+    // small-cell tests set the real minimum (11) themselves.
+    config.knobs.min_cell_size = 1;
     configure(&mut config);
     let workers = config.run_workers;
     let stack = EmbeddedStack::start(config).await.expect("stack starts");
@@ -300,6 +303,8 @@ pub async fn start_dev(data_dir: &Path, log: &Path, extra: &[&str]) -> anyhow::R
         .args(["--listen", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "debug")
+        // As in spawn_app: exact counts for small test campaigns (a flag in `extra` wins).
+        .env("CAREPOST_MIN_CELL_SIZE", "1")
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)

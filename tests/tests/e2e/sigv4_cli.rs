@@ -76,37 +76,13 @@ fn succeeded(what: &str, output: &Output) -> String {
     stdout(output)
 }
 
+/// The campaign files docs/operations.md walks through (docs/examples), copied into `dir`.
 pub fn write_campaign_files(dir: &Path) -> PathBuf {
-    std::fs::write(dir.join("subject.txt"), "Your flu shot is due\n").unwrap();
-    std::fs::write(dir.join("flu.html"), "<p>Hello {{ first_name | default('there') }}, book your flu shot.</p>")
-        .unwrap();
-    std::fs::write(
-        dir.join("flu.txt"),
-        "Hello {{ first_name | default('there') }}\nUnsubscribe: {{ unsubscribe_url }}",
-    )
-    .unwrap();
-    let file = dir.join("flu.toml");
-    std::fs::write(
-        &file,
-        r#"
-name = "Flu shots"
-category = "wellness-tips"
-purpose = "treatment"
-phi_personalized = true
-segment = { exists = { attr = "date_of_birth" } }
-
-[sender]
-name = "Your clinic"
-address = "news@clinic.example"
-
-[template]
-subject_file = "subject.txt"
-html_file = "flu.html"
-text_file = "flu.txt"
-"#,
-    )
-    .unwrap();
-    file
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+    for name in ["flu.toml", "flu-subject.txt", "flu.html", "flu.txt"] {
+        std::fs::copy(examples.join(name), dir.join(name)).unwrap_or_else(|e| panic!("docs/examples/{name}: {e}"));
+    }
+    dir.join("flu.toml")
 }
 
 fn write_contacts(path: &Path, first: usize, count: usize) {

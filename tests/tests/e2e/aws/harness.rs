@@ -94,6 +94,8 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
             sender_name: Some("Clinic".into()),
             sender_address: Some("news@clinic.example".into()),
             acceptance_grace_seconds: Some(3),
+            // Small test campaigns, counted exactly (the small-cell rule has its own tests).
+            min_cell_size: 1,
             allowed_origins: vec![carepost::domain::Origin::parse("https://www.clinic.example").unwrap()],
             ..Knobs::from(t)
         }
