@@ -102,10 +102,8 @@ pub fn campaign(c: &Value) -> String {
 
 /// An audience estimate: who would be reached and why the others would not.
 pub fn estimate(e: &Value) -> String {
-    let mut rows = vec![
-        vec!["evaluated".to_owned(), count(&e["evaluated"])],
-        vec!["included".to_owned(), count(&e["included"])],
-    ];
+    let mut rows =
+        vec![vec!["evaluated".to_owned(), count(&e["evaluated"])], vec!["included".to_owned(), count(&e["included"])]];
     if let Some(excluded) = e["excluded"].as_object() {
         rows.extend(
             excluded

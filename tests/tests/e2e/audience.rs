@@ -129,8 +129,17 @@ async fn a_dry_run_that_outlasts_its_budget_resumes_from_a_sealed_token_to_the_s
     let other_path = format!("/v1/campaigns/{other}/dry-run");
     let (swapped_status, _) = test.client.admin(Method::POST, &other_path, Some(json!({"resume": token}))).await;
     let (unknown_status, _) = test.client.admin(Method::POST, &path, Some(json!({"cursor": "x"}))).await;
-    let args =
-        ["campaign", "estimate", &campaign, "--output", "json", "--url", &test.client.base, "--token", &test.client.token];
+    let args = [
+        "campaign",
+        "estimate",
+        &campaign,
+        "--output",
+        "json",
+        "--url",
+        &test.client.base,
+        "--token",
+        &test.client.token,
+    ];
     let output = tokio::process::Command::new(carepost_binary()).args(args).output().await.unwrap();
 
     assert_eq!(first_status, StatusCode::OK, "{first}");
