@@ -68,7 +68,6 @@ pub struct CampaignReport {
     pub unsubscribed: u64,
     /// Provider events received again and not counted again.
     pub duplicate_events: u64,
-    pub rates: Rates,
     /// The smallest count shown as a number (totals, exclusions, timeline).
     pub min_cell: u64,
     pub timeline: Vec<TimelineHour>,
@@ -160,7 +159,7 @@ impl CampaignReport {
             links_clicked: self.cell(self.links_clicked),
             unsubscribed: self.cell(self.unsubscribed),
             duplicate_events: self.cell(self.duplicate_events),
-            rates: self.rates,
+            rates: Rates::of(self),
             min_cell: self.min_cell,
             timeline: &self.timeline,
             definition: &self.definition,
@@ -296,7 +295,7 @@ fn percent(part: u64, whole: u64) -> Option<f64> {
 }
 
 impl Rates {
-    fn of(r: &CampaignReport) -> Rates {
+    pub fn of(r: &CampaignReport) -> Rates {
         let rate = |part, whole| Rate::of(part, whole, r.min_cell);
         Rates {
             delivery: rate(r.delivered, r.sent),
@@ -370,7 +369,7 @@ impl Reports {
         let terminal = ledger.sent + ledger.skipped + ledger.failed;
         let min_cell = self.settings.min_cell;
         let bucket_seconds = self.settings.reputation.bucket.as_secs().max(1) as i64;
-        let mut report = CampaignReport {
+        let report = CampaignReport {
             id: *id,
             name: loaded.campaign.name.clone(),
             status: record.status,
@@ -402,13 +401,11 @@ impl Reports {
             links_clicked: counter(CampaignCounter::LinksClicked),
             unsubscribed: counter(CampaignCounter::Unsubscribed),
             duplicate_events: counter(CampaignCounter::DuplicateEvents),
-            rates: Rates::default(),
             min_cell,
             timeline: timeline(&buckets, bucket_seconds, min_cell),
             definition: serde_json::from_str(&record.definition)
                 .map_err(|e| AppError::Store(crate::ports::StoreError::corrupt_from("campaign definition", e)))?,
         };
-        report.rates = Rates::of(&report);
         Ok(report)
     }
 }

@@ -7,7 +7,7 @@
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use super::report::{CampaignReport, Cell};
+use super::report::{CampaignReport, Cell, Rates};
 
 const TEMPLATE: &str = include_str!("report.html.j2");
 
@@ -102,7 +102,7 @@ pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.add_template("report.html", TEMPLATE)?;
-    let r = &report.rates;
+    let r = Rates::of(report);
     let rates = [
         ("Delivery rate (of sent)", r.delivery),
         ("Hard-bounce rate (of sent)", r.hard_bounce),
@@ -168,7 +168,7 @@ pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::report::{Rates, TimelineHour};
+    use crate::app::report::TimelineHour;
     use crate::domain::{CampaignId, CampaignStatus, ConsentCategory, ExclusionCounts};
 
     fn report(name: &str) -> CampaignReport {
@@ -204,7 +204,6 @@ mod tests {
             links_clicked: 14,
             unsubscribed: 2,
             duplicate_events: 0,
-            rates: Rates::default(),
             min_cell: 11,
             timeline: vec![TimelineHour {
                 hour: "2026-11-30T10:00:00Z".into(),
