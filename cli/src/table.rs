@@ -142,6 +142,7 @@ pub fn report(r: &Value) -> String {
         ("delivered", count(&r["delivered"])),
         ("bounced (hard)", count(&r["bounced_hard"])),
         ("bounced (soft)", count(&r["bounced_soft"])),
+        ("TLS unavailable", count(&r["tls_unavailable"])),
         ("complained", count(&r["complained"])),
         ("opened", count(&r["opened"])),
         ("clicked", count(&r["clicked"])),

@@ -194,6 +194,7 @@ fn every_type_that_can_hold_phi_formats_without_it() {
         from: "clinic@example.org".into(),
         to: EMAIL.into(),
         raw: format!("To: {EMAIL}\r\nSubject: {SUBJECT}\r\n\r\n{FIRST}").into_bytes(),
+        provider_tracking: Default::default(),
     };
     check_debug("OutgoingMail", &mail);
     // domain::MailEvent, parsed from that event

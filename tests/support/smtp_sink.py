@@ -3,7 +3,9 @@ file in --dir. It offers no STARTTLS, so it also proves that the SMTP
 transport refuses a server without it. With --reject-while FILE, while FILE
 exists, recipients whose address starts with "reject" get a permanent 550.
 With --down-while FILE, while FILE exists, every recipient gets a transient
-451 (an outage of the relay)."""
+451 (an outage of the relay). With --no-tls-while FILE, while FILE exists,
+recipients whose address starts with "notls" get "530 5.7.10 Encryption
+needed", as a relay that will not send to a server without TLS answers."""
 
 import argparse
 import os
@@ -15,8 +17,9 @@ from aiosmtpd.controller import Controller
 
 
 class Store:
-    def __init__(self, directory, reject_while=None, down_while=None):
+    def __init__(self, directory, reject_while=None, down_while=None, no_tls_while=None):
         self.directory = directory
+        self.no_tls_while = no_tls_while
         self.reject_while = reject_while
         self.down_while = down_while
 
@@ -25,6 +28,8 @@ class Store:
             return "451 4.3.0 Service temporarily unavailable"
         if self.reject_while and os.path.exists(self.reject_while) and address.startswith("reject"):
             return "550 5.1.1 Mailbox unavailable"
+        if self.no_tls_while and os.path.exists(self.no_tls_while) and address.startswith("notls"):
+            return "530 5.7.10 Encryption needed: TLS is required and " + address + " offers none"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -42,8 +47,10 @@ def main():
     parser.add_argument("--dir", required=True)
     parser.add_argument("--reject-while")
     parser.add_argument("--down-while")
+    parser.add_argument("--no-tls-while")
     args = parser.parse_args()
-    controller = Controller(Store(args.dir, args.reject_while, args.down_while), hostname="127.0.0.1", port=args.port)
+    store = Store(args.dir, args.reject_while, args.down_while, args.no_tls_while)
+    controller = Controller(store, hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

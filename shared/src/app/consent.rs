@@ -561,6 +561,8 @@ impl ConsentIntake {
             from: sender.address.as_str().to_owned(),
             to: email.as_str().to_owned(),
             raw,
+            // Transactional: never tracked.
+            provider_tracking: Default::default(),
         };
         self.transport.send(&mail).await?;
         Ok(())

@@ -49,6 +49,7 @@ pub fn counter_for(kind: MailEventKind, machine: bool) -> Option<CampaignCounter
         MailEventKind::Bounce(BounceKind::Permanent) => CampaignCounter::BouncedHard,
         MailEventKind::Bounce(BounceKind::Transient) => CampaignCounter::BouncedSoft,
         MailEventKind::Bounce(BounceKind::Undetermined) => CampaignCounter::BouncedUndetermined,
+        MailEventKind::Bounce(BounceKind::TlsUnavailable) => CampaignCounter::TlsUnavailable,
         MailEventKind::Complaint => CampaignCounter::Complained,
         MailEventKind::Open if machine => CampaignCounter::OpenedMachine,
         MailEventKind::Open => CampaignCounter::Opened,

@@ -230,3 +230,31 @@ async fn the_delivery_state_bounce_subtype_and_delay_type_are_kept_on_the_ledger
         (Some("MailboxFull"), Some("MailboxFull"))
     );
 }
+
+#[tokio::test]
+async fn tls_accounting_bounces_for_lack_of_tls_are_counted_apart_and_never_suppress() {
+    let h = Harness::with(|s| s.soft_bounce_limit = 2, |p| p);
+    let contact = h.patient("notls.probe@example.org", &["wellness-tips"]).await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let campaign = h.sending_campaign("wellness-tips").await;
+        let job = SendJob { campaign_id: campaign, contact_id: contact };
+        h.app.sender.process(&job).await.unwrap();
+        jobs.push(job);
+    }
+
+    for job in &jobs {
+        let id = match h.ledger().state(&job.campaign_id, &contact).await.unwrap() {
+            Some(LedgerState::Sent { provider_message_id }) => provider_message_id,
+            other => panic!("not sent: {other:?}"),
+        };
+        h.app.events.process(&event(&id, MailEventKind::Bounce(BounceKind::TlsUnavailable))).await.unwrap();
+    }
+
+    assert!(!suppressed(&h, &jobs[0]).await, "three TLS failures over the soft-bounce limit do not suppress");
+    let report = h.app.reports.campaign_report(&jobs[2].campaign_id).await.unwrap();
+    assert_eq!((report.tls_unavailable, report.bounced_soft, report.bounced_undetermined), (1, 0, 0));
+    let record = h.ledger().delivery(&jobs[2].campaign_id, &contact).await.unwrap();
+    assert_eq!(record.state, Some(crate::ports::DeliveryState::Bounced(BounceKind::TlsUnavailable)));
+    assert_eq!(h.metrics.total(Metric::Counter(crate::domain::CampaignCounter::TlsUnavailable)), 3);
+}

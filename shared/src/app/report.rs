@@ -52,6 +52,9 @@ pub struct CampaignReport {
     pub bounced_hard: u64,
     pub bounced_soft: u64,
     pub bounced_undetermined: u64,
+    /// Not delivered because the recipient's server (or the relay) could
+    /// not do TLS: apart from bounces, never suppressing.
+    pub tls_unavailable: u64,
     pub complained: u64,
     pub rejected: u64,
     pub delayed: u64,
@@ -103,6 +106,7 @@ pub struct PublishedReport<'a> {
     bounced_hard: Cell,
     bounced_soft: Cell,
     bounced_undetermined: Cell,
+    tls_unavailable: Cell,
     complained: Cell,
     rejected: Cell,
     delayed: Cell,
@@ -148,6 +152,7 @@ impl CampaignReport {
             bounced_hard: self.cell(self.bounced_hard),
             bounced_soft: self.cell(self.bounced_soft),
             bounced_undetermined: self.cell(self.bounced_undetermined),
+            tls_unavailable: self.cell(self.tls_unavailable),
             complained: self.cell(self.complained),
             rejected: self.cell(self.rejected),
             delayed: self.cell(self.delayed),
@@ -390,6 +395,7 @@ impl Reports {
             bounced_hard: counter(CampaignCounter::BouncedHard),
             bounced_soft: counter(CampaignCounter::BouncedSoft),
             bounced_undetermined: counter(CampaignCounter::BouncedUndetermined),
+            tls_unavailable: counter(CampaignCounter::TlsUnavailable),
             complained: counter(CampaignCounter::Complained),
             rejected: counter(CampaignCounter::Rejected),
             delayed: counter(CampaignCounter::Delayed),

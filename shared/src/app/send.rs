@@ -274,6 +274,12 @@ impl Sender {
             from: campaign.sender.address.as_str().to_owned(),
             to: contact.email.as_str().to_owned(),
             raw,
+            // One tracker only: SES tracks when the stack does not track itself.
+            provider_tracking: if self.settings.first_party_tracking {
+                Default::default()
+            } else {
+                loaded.campaign.tracking
+            },
         };
 
         self.limiter.until_ready().await;
@@ -300,6 +306,15 @@ impl Sender {
             Err(e) if e.kind == TransportErrorKind::Permanent => {
                 settle(LedgerState::Failed { reason: "provider_rejected".into() }).await?;
                 Ok(SendOutcome::Failed("provider_rejected".into()))
+            }
+            Err(e) if e.kind == TransportErrorKind::TlsUnavailable => {
+                settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await?;
+                // The report's count only: the ledger already says why.
+                if let Err(e) = self.campaigns.increment(&campaign.id, CampaignCounter::TlsUnavailable, 1).await {
+                    tracing::warn!(error = %e, campaign_id = %campaign.id, "TLS failure not counted in the report");
+                }
+                self.metrics.count(Some(&campaign.id), Metric::Counter(CampaignCounter::TlsUnavailable), 1);
+                Ok(SendOutcome::Failed("tls_unavailable".into()))
             }
             Err(e) if e.kind == TransportErrorKind::Throttled => {
                 self.metrics.count(Some(&campaign.id), Metric::Throttled, 1);

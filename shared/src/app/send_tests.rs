@@ -232,3 +232,21 @@ async fn a_paused_campaign_holds_the_job_and_a_permanent_refusal_is_recorded_as_
     let record = h.app.ports.campaigns.get(&job.campaign_id).await.unwrap().unwrap();
     assert_eq!(record.status, CampaignStatus::Paused);
 }
+
+#[tokio::test]
+async fn tls_accounting_a_relay_without_tls_fails_the_job_once_counts_it_and_never_suppresses() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+
+    h.transport.fail_next(&[TransportErrorKind::TlsUnavailable]);
+    let outcome = h.app.sender.process(&job).await.unwrap();
+    let again = h.app.sender.process(&job).await.unwrap();
+
+    assert_eq!(outcome, SendOutcome::Failed("tls_unavailable".into()));
+    assert_eq!(again, SendOutcome::AlreadyDone, "settled: never retried into a second attempt");
+    assert_eq!(h.transport.attempts(), 1);
+    let record = h.app.ports.contacts.get(&job.contact_id).await.unwrap().unwrap();
+    assert_eq!(h.app.ports.suppression.reason(&record.email_index).await.unwrap(), None);
+    let report = h.app.reports.campaign_report(&job.campaign_id).await.unwrap();
+    assert_eq!((report.tls_unavailable, report.failed, report.sent), (1, 1, 0));
+}

@@ -186,6 +186,10 @@ pub enum CampaignCounter {
     BouncedSoft,
     /// SES could not classify the bounce; counted with the soft ones' rate.
     BouncedUndetermined,
+    /// Not delivered because the recipient's server could not do TLS (an
+    /// SES expiry naming TLS, or an SMTP relay refusing STARTTLS): counted
+    /// apart from bounces, never suppresses.
+    TlsUnavailable,
     Complained,
     Opened,
     OpenedMachine,
@@ -203,12 +207,13 @@ pub enum CampaignCounter {
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 16] = [
+    pub const ALL: [CampaignCounter; 17] = [
         CampaignCounter::Sent,
         CampaignCounter::Delivered,
         CampaignCounter::BouncedHard,
         CampaignCounter::BouncedSoft,
         CampaignCounter::BouncedUndetermined,
+        CampaignCounter::TlsUnavailable,
         CampaignCounter::Complained,
         CampaignCounter::Opened,
         CampaignCounter::OpenedMachine,
@@ -229,6 +234,7 @@ impl CampaignCounter {
             CampaignCounter::BouncedHard => "bounced_hard",
             CampaignCounter::BouncedSoft => "bounced_soft",
             CampaignCounter::BouncedUndetermined => "bounced_undetermined",
+            CampaignCounter::TlsUnavailable => "tls_unavailable",
             CampaignCounter::Complained => "complained",
             CampaignCounter::Opened => "opened",
             CampaignCounter::OpenedMachine => "opened_machine",

@@ -10,6 +10,12 @@ pub enum BounceKind {
     Permanent,
     Transient,
     Undetermined,
+    /// A transient bounce because the recipient's mail server could not
+    /// take the message over TLS (the configuration set requires it): SES
+    /// gave up with a 4.4.7 expiry whose diagnostic names TLS or the
+    /// connection. Not the patient's fault: never suppresses, never counts
+    /// toward the soft-bounce rule.
+    TlsUnavailable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +199,30 @@ struct BouncePart {
     bounce_type: Option<String>,
     #[serde(rename = "bounceSubType")]
     bounce_subtype: Option<String>,
+    /// Read only to recognise a TLS failure, then dropped: the remote
+    /// server's text may quote the address.
+    #[serde(rename = "bouncedRecipients", default)]
+    bounced_recipients: Vec<BouncedRecipientPart>,
+}
+
+#[derive(Deserialize)]
+struct BouncedRecipientPart {
+    #[serde(rename = "diagnosticCode")]
+    diagnostic_code: Option<String>,
+}
+
+impl BouncePart {
+    fn tls_unavailable(&self) -> bool {
+        self.bounced_recipients.iter().filter_map(|r| r.diagnostic_code.as_deref()).any(is_tls_failure)
+    }
+}
+
+/// SES's diagnostic when TLS is required and the recipient's server could
+/// not do it: the message expires (`4.4.7`) after retries, the last error
+/// naming TLS, STARTTLS or the failed connection.
+fn is_tls_failure(diagnostic: &str) -> bool {
+    let lower = diagnostic.to_ascii_lowercase();
+    lower.contains("4.4.7") && (lower.contains("tls") || lower.contains("failed to establish connection"))
 }
 
 #[derive(Deserialize)]
@@ -250,15 +280,19 @@ impl MailEvent {
         }
         let event_type = envelope.event_type.ok_or_else(|| ParseMailEventError("no eventType".into()))?;
         let mail = envelope.mail.ok_or_else(|| ParseMailEventError("no mail.messageId".into()))?;
-        let (bounce_type, bounce_subtype) = match envelope.bounce {
-            Some(b) => (b.bounce_type, b.bounce_subtype),
-            None => (None, None),
+        let (bounce_type, bounce_subtype, tls_unavailable) = match envelope.bounce {
+            Some(b) => {
+                let tls = b.tls_unavailable();
+                (b.bounce_type, b.bounce_subtype, tls)
+            }
+            None => (None, None, false),
         };
         let kind = match event_type.as_str() {
             "Send" => MailEventKind::Send,
             "Delivery" => MailEventKind::Delivery,
             "Bounce" => MailEventKind::Bounce(match bounce_type.as_deref() {
                 Some("Permanent") => BounceKind::Permanent,
+                Some("Transient") if tls_unavailable => BounceKind::TlsUnavailable,
                 Some("Transient") => BounceKind::Transient,
                 _ => BounceKind::Undetermined,
             }),
@@ -341,6 +375,33 @@ mod tests {
         let event = MailEvent::parse(&sns).unwrap();
         assert_eq!(event.kind, MailEventKind::Bounce(BounceKind::Permanent));
         assert_eq!(event.provider_message_id.as_str(), "m-1");
+    }
+
+    #[test]
+    fn a_message_expired_for_lack_of_tls_is_a_tls_bounce_and_the_diagnostic_is_not_kept() {
+        let expired = r#"{"eventType":"Bounce","mail":{"messageId":"m-20"},"bounce":{"bounceType":"Transient",
+            "bounceSubType":"General","bouncedRecipients":[{"emailAddress":"jane.probe@example.org",
+            "diagnosticCode":"smtp; 554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.0 Failed to establish connection>"}]}}"#;
+        let starttls =
+            expired.replace("Failed to establish connection", "TLS required but not offered by jane.probe@example.org");
+        for body in [expired.to_owned(), starttls] {
+            let event = MailEvent::parse(&body).unwrap();
+            assert_eq!(event.kind, MailEventKind::Bounce(BounceKind::TlsUnavailable));
+            assert!(!format!("{event:?}").contains("jane.probe"), "the diagnostic is never kept");
+        }
+    }
+
+    #[test]
+    fn a_full_mailbox_or_an_expiry_for_another_reason_stays_an_ordinary_soft_bounce() {
+        let full = r#"{"eventType":"Bounce","mail":{"messageId":"m-21"},"bounce":{"bounceType":"Transient",
+            "bounceSubType":"MailboxFull","bouncedRecipients":[{"diagnosticCode":"smtp; 452 4.2.2 Mailbox full"}]}}"#;
+        let dns = r#"{"eventType":"Bounce","mail":{"messageId":"m-22"},"bounce":{"bounceType":"Transient",
+            "bouncedRecipients":[{"diagnosticCode":"smtp; 554 4.4.7 Message expired <421 4.4.0 Unable to lookup DNS>"}]}}"#;
+        let permanent_tls = r#"{"eventType":"Bounce","mail":{"messageId":"m-23"},"bounce":{"bounceType":"Permanent",
+            "bouncedRecipients":[{"diagnosticCode":"smtp; 554 4.4.7 TLS"}]}}"#;
+        assert_eq!(MailEvent::parse(full).unwrap().kind, MailEventKind::Bounce(BounceKind::Transient));
+        assert_eq!(MailEvent::parse(dns).unwrap().kind, MailEventKind::Bounce(BounceKind::Transient));
+        assert_eq!(MailEvent::parse(permanent_tls).unwrap().kind, MailEventKind::Bounce(BounceKind::Permanent));
     }
 
     #[test]

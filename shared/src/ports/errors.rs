@@ -217,6 +217,10 @@ pub enum TransportErrorKind {
     Ambiguous,
     /// This message will never be accepted as it is.
     Permanent,
+    /// The message cannot travel over TLS (the relay offers no STARTTLS, the
+    /// handshake failed, or TLS to the recipient's server is unavailable).
+    /// Not sent and not the address's fault: never suppresses.
+    TlsUnavailable,
 }
 
 /// A mail transport failed. `message` is PHI-free text of ours (operation,
@@ -258,7 +262,7 @@ impl Classify for TransportError {
             TransportErrorKind::Throttled | TransportErrorKind::Transient | TransportErrorKind::Ambiguous => {
                 ErrorClass::Transient
             }
-            TransportErrorKind::Permanent => ErrorClass::Permanent,
+            TransportErrorKind::Permanent | TransportErrorKind::TlsUnavailable => ErrorClass::Permanent,
         }
     }
 }

@@ -87,12 +87,13 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 5] = [
+    pub const ALL: [DeliveryState; 6] = [
         DeliveryState::Delayed,
         DeliveryState::Delivered,
         DeliveryState::Bounced(crate::domain::BounceKind::Permanent),
         DeliveryState::Bounced(crate::domain::BounceKind::Transient),
         DeliveryState::Bounced(crate::domain::BounceKind::Undetermined),
+        DeliveryState::Bounced(crate::domain::BounceKind::TlsUnavailable),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +104,7 @@ impl DeliveryState {
             DeliveryState::Bounced(BounceKind::Permanent) => "bounced_permanent",
             DeliveryState::Bounced(BounceKind::Transient) => "bounced_transient",
             DeliveryState::Bounced(BounceKind::Undetermined) => "bounced_undetermined",
+            DeliveryState::Bounced(BounceKind::TlsUnavailable) => "tls_unavailable",
         }
     }
 

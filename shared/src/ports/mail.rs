@@ -12,6 +12,11 @@ pub struct OutgoingMail {
     pub from: String,
     pub to: String,
     pub raw: Vec<u8>,
+    /// What the provider itself may track for this message (SES's open
+    /// pixel and link rewriting): off unless the campaign opted in and the
+    /// stack does not already track first-party. Transports that cannot
+    /// track ignore it.
+    pub provider_tracking: crate::domain::Tracking,
 }
 
 impl std::fmt::Debug for OutgoingMail {

@@ -24,6 +24,7 @@ impl Metric {
                 CampaignCounter::BouncedHard => "BouncedHard",
                 CampaignCounter::BouncedSoft => "BouncedSoft",
                 CampaignCounter::BouncedUndetermined => "BouncedUndetermined",
+                CampaignCounter::TlsUnavailable => "TlsUnavailable",
                 CampaignCounter::Complained => "Complained",
                 CampaignCounter::Opened => "Opened",
                 CampaignCounter::OpenedMachine => "OpenedMachine",

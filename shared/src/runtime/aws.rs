@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(s.send_dlq_url, None, "empty is unset");
         assert_eq!(s.settings.default_sender.name, "2026", "a number-like text stays text");
         assert_eq!(s.settings.acceptance_grace, std::time::Duration::from_secs(120));
-        assert!(!s.settings.first_party_tracking, "SES tracks through its configuration set");
+        assert!(!s.settings.first_party_tracking, "SES tracks, per message (ConfigurationOverrides)");
         assert_eq!(s.settings.frequency_cap, None);
         assert_eq!(s.settings.forms[0].id, "web-signup", "the example form when FORMS_JSON is empty");
         assert_eq!(

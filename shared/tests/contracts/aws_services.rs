@@ -510,6 +510,53 @@ mod ses {
         assert!(!id.as_str().is_empty());
     }
 
+    /// Keeps the body of every request the client transmits, as the wire sees it.
+    #[derive(Debug, Clone, Default)]
+    struct CapturedBodies(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl aws_sdk_sesv2::config::Intercept for CapturedBodies {
+        fn name(&self) -> &'static str {
+            "CapturedBodies"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &aws_sdk_sesv2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+            _: &aws_sdk_sesv2::config::RuntimeComponents,
+            _: &mut aws_sdk_sesv2::config::ConfigBag,
+        ) -> Result<(), aws_sdk_sesv2::error::BoxError> {
+            let body = context.request().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+            self.0.lock().unwrap().push(body.unwrap_or_default());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn tracking_is_switched_per_message_on_the_wire_as_the_campaign_opted_in() {
+        let client = client().await;
+        verified(&client).await;
+        let captured = CapturedBodies::default();
+        let config = client.config().to_builder().interceptor(captured.clone()).build();
+        let transport = SesTransport::new(aws_sdk_sesv2::Client::from_conf(config), None);
+        let opens_only = carepost::domain::Tracking { opens: true, clicks: false };
+
+        transport.send(&mail(&unique("key"))).await.unwrap();
+        transport.send(&OutgoingMail { provider_tracking: opens_only, ..mail(&unique("key")) }).await.unwrap();
+
+        let bodies = captured.0.lock().unwrap().clone();
+        let tracking =
+            |body: &str| serde_json::from_str::<Value>(body).unwrap()["ConfigurationOverrides"]["Tracking"].clone();
+        assert_eq!(
+            tracking(&bodies[0]),
+            serde_json::json!({"OpenTrackingEnabled": "DISABLED", "ClickTrackingEnabled": "DISABLED"}),
+            "not opted in: SES tracks nothing, whatever the configuration set says"
+        );
+        assert_eq!(
+            tracking(&bodies[1]),
+            serde_json::json!({"OpenTrackingEnabled": "ENABLED", "ClickTrackingEnabled": "DISABLED"})
+        );
+    }
+
     #[tokio::test]
     async fn an_unverified_sender_is_a_permanent_failure_that_names_no_address() {
         let transport = transport().await;

@@ -19,6 +19,7 @@ pub fn mail(key: &str) -> OutgoingMail {
         from: "clinic@example.org".into(),
         to: "pat@example.org".into(),
         raw: raw.into_bytes(),
+        provider_tracking: Default::default(),
     }
 }
 

@@ -51,6 +51,40 @@ async fn a_third_soft_bounce_within_a_week_suppresses_the_address() {
     assert_eq!(after, vec![None, None, Some(SuppressionReason::RepeatedSoftBounce)]);
 }
 
+/// SES's bounce after it gave up on a server that could not do TLS.
+fn tls_expiry(message_id: &str) -> MailEvent {
+    let body = json!({"eventType": "Bounce", "mail": {"messageId": message_id}, "bounce": {
+        "bounceType": "Transient", "bounceSubType": "General",
+        "bouncedRecipients": [{"emailAddress": "no.tls@example.org", "status": "4.4.7", "diagnosticCode":
+            "smtp; 554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.0 Failed to establish connection>"}]}});
+    MailEvent::parse(&json!({"Type": "Notification", "Message": body.to_string()}).to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn tls_accounting_expiries_for_lack_of_tls_never_suppress_nor_count_toward_the_soft_bounce_rule() {
+    let test = spawn_app().await;
+    let app = &test.stack.app;
+    let contact =
+        carepost::synthetic::sign_up_directly(app, "no.tls@example.org", "wellness-tips", true).await.unwrap();
+    let mut campaigns = Vec::new();
+
+    for _ in 0..3 {
+        let (campaign, message) = sent_message(app, &test.client, &contact).await;
+        app.events.process(&tls_expiry(&message)).await.unwrap();
+        campaigns.push(campaign);
+    }
+    for _ in 0..2 {
+        let (_, message) = sent_message(app, &test.client, &contact).await;
+        app.events.process(&bounce(&message, "Transient")).await.unwrap();
+    }
+
+    assert_eq!(suppression_of(app, &contact).await, None, "3 TLS expiries and 2 soft bounces: under the limit of 3");
+    let report = app.reports.campaign_report(&campaigns[0]).await.unwrap();
+    assert_eq!((report.tls_unavailable, report.bounced_soft), (1, 0));
+    let published = test.client.report(&campaigns[0].to_string()).await;
+    assert_eq!(published["tls_unavailable"], 1, "{published}");
+}
+
 #[tokio::test]
 async fn a_second_bounce_for_the_same_message_is_counted_once() {
     let test = spawn_app().await;

@@ -58,6 +58,7 @@ fn mail() -> OutgoingMail {
         from: "news@clinic.example".into(),
         to: "pat@example.org".into(),
         raw: b"From: news@clinic.example\r\nTo: pat@example.org\r\nSubject: hi\r\nMessage-ID: <t.1@carepost>\r\n\r\nbody\r\n".to_vec(),
+        provider_tracking: Default::default(),
     }
 }
 
@@ -81,7 +82,8 @@ async fn the_smtp_transport_refuses_a_server_without_starttls() {
     let sink = start_sink().await;
     let transport = SmtpTransport::new(&settings(sink.port, SmtpSecurity::RequireStartTls)).unwrap();
     let err = transport.send(&mail()).await.expect_err("no STARTTLS, no mail");
-    assert_ne!(err.kind, TransportErrorKind::Permanent, "a TLS failure is retried, then dead-lettered");
+    assert_eq!(err.kind, TransportErrorKind::TlsUnavailable, "{err}");
+    assert!(!err.to_string().contains("pat@example.org"), "{err}");
     assert!(mails_in(sink.dir.path(), "").is_empty(), "nothing was delivered in the clear");
 }
 
@@ -115,4 +117,40 @@ async fn a_campaign_is_delivered_through_the_smtp_relay() {
     let campaign_mail: Vec<_> =
         mails_in(sink.dir.path(), "").into_iter().filter(|m| !m.list_unsubscribe.is_empty()).collect();
     assert_eq!(campaign_mail.len(), 3);
+}
+
+#[tokio::test]
+async fn tls_accounting_a_relay_refusing_a_server_without_tls_is_counted_apart_and_suppresses_no_one() {
+    let switch = tempfile::tempdir().unwrap();
+    let no_tls = switch.path().join("no-tls");
+    let sink = start_sink_with(&["--no-tls-while".as_ref(), no_tls.as_os_str()]).await;
+    let port = sink.port;
+    let app =
+        spawn_app_with(|c| c.transport = TransportChoice::Smtp(settings(port, SmtpSecurity::InsecureLoopback))).await;
+    let c = &app.client;
+    let mut people = synthetic::generate(3, 22);
+    people[0].email = "notls.probe@example.org".into();
+    for p in &people {
+        c.sign_up(p, &["wellness-tips"]).await;
+    }
+    for m in &mails_in(sink.dir.path(), "") {
+        let link = super::helpers::confirmation_link(m);
+        assert!(c.http.post(&link).send().await.unwrap().status().is_success());
+    }
+    std::fs::write(&no_tls, b"").unwrap();
+
+    let (first, report) = c.run_campaign("wellness-tips", everyone()).await;
+    let (_, again) = c.run_campaign("wellness-tips", everyone()).await;
+    // The relay learns TLS for that server; the operator retries the failures.
+    std::fs::remove_file(&no_tls).unwrap();
+    let (status, _) = c.admin(reqwest::Method::POST, &format!("/v1/campaigns/{first}/retry-failed"), None).await;
+    assert!(status.is_success());
+    let retried = c.wait_completed(&first, Duration::from_secs(60)).await.unwrap();
+
+    assert_eq!((&report["sent"], &report["failed"], &report["tls_unavailable"]), (&2.into(), &1.into(), &1.into()));
+    assert_eq!(again["audience"], 3, "not suppressed: the patient is still in the next campaign's audience");
+    assert_eq!(again["tls_unavailable"], 1);
+    assert_eq!((&retried["sent"], &retried["failed"]), (&3.into(), &0.into()), "{retried}");
+    let delivered: Vec<_> = mails_in(sink.dir.path(), "").into_iter().filter(|m| m.to.starts_with("notls")).collect();
+    assert_eq!(delivered.len(), 2, "the confirmation, then the campaign once, after the retry");
 }

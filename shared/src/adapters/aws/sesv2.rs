@@ -7,6 +7,13 @@
 //! `campaign_id` and `contact_id`, random UUIDs. With them a Send event
 //! settles a claim whose `SendEmail` answer was lost (`MailEvent::tagged`).
 //!
+//! Open and click tracking is decided per message, not by the configuration
+//! set: every `SendEmail` carries SES's `ConfigurationOverrides.Tracking`
+//! with both switches set from the campaign's opt-in
+//! (`OutgoingMail::provider_tracking`), so a campaign that did not opt in
+//! gets no SES pixel and no rewritten links although the configuration set
+//! publishes open and click events.
+//!
 //! Failures are classified from the error code, the HTTP status and the
 //! kind of SDK failure; the message names the code only, because SES's text
 //! may echo an address.
@@ -14,11 +21,14 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::primitives::Blob;
-use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+use aws_sdk_sesv2::types::{
+    ConfigurationOverrides, Destination, EmailContent, FeatureStatus, MessageTag, RawMessage,
+    TrackingConfigurationOverrides,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::kms::sanitize_code;
-use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId, Tracking};
 use crate::ports::{MailTransport, OutgoingMail, TransportError, TransportErrorKind};
 
 const OP: &str = "ses SendEmail";
@@ -132,6 +142,20 @@ pub fn email_tags(key: &str) -> Vec<(&'static str, String)> {
     }
 }
 
+/// SES's per-message tracking switches: each explicitly on or off, so the
+/// configuration set's own setting never decides.
+pub fn tracking_overrides(tracking: Tracking) -> ConfigurationOverrides {
+    let status = |on: bool| if on { FeatureStatus::Enabled } else { FeatureStatus::Disabled };
+    ConfigurationOverrides::builder()
+        .tracking(
+            TrackingConfigurationOverrides::builder()
+                .open_tracking_enabled(status(tracking.opens))
+                .click_tracking_enabled(status(tracking.clicks))
+                .build(),
+        )
+        .build()
+}
+
 pub struct SesTransport {
     client: aws_sdk_sesv2::Client,
     configuration_set: Option<String>,
@@ -161,6 +185,7 @@ impl MailTransport for SesTransport {
             .destination(Destination::builder().to_addresses(&mail.to).build())
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone())
+            .configuration_overrides(tracking_overrides(mail.provider_tracking))
             .set_email_tags(Some(tags))
             .send()
             .await

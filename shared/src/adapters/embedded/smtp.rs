@@ -60,21 +60,37 @@ impl SmtpTransport {
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> TransportErrorKind {
-    if e.is_permanent() {
+    if lacks_tls(e) {
+        TransportErrorKind::TlsUnavailable
+    } else if e.is_permanent() {
         TransportErrorKind::Permanent
     } else if e.is_transient() && e.status().is_some_and(|c| c.to_string() == "421" || c.to_string() == "454") {
         TransportErrorKind::Throttled
     } else {
-        // Connection, TLS and timeout failures: retry, then dead-letter.
+        // Connection and timeout failures: retry, then dead-letter.
         TransportErrorKind::Transient
     }
+}
+
+/// The message cannot go over TLS: the relay offers no STARTTLS (lettre's
+/// own client error), the handshake or certificate failed, or the relay
+/// refused for want of encryption (`530 … STARTTLS`, enhanced `x.7.10`).
+/// The reply text is matched here and never kept.
+fn lacks_tls(e: &lettre::transport::smtp::Error) -> bool {
+    if e.is_tls() {
+        return true;
+    }
+    let text = e.to_string().to_ascii_lowercase();
+    (e.is_client() && text.contains("starttls"))
+        || (e.status().is_some()
+            && (text.contains("starttls") || text.contains(".7.10") || text.contains("tls required")))
 }
 
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     match e.status() {
         Some(code) => format!("smtp reply {code}"),
         None if e.is_timeout() => "smtp timeout".into(),
-        None if e.is_tls() => "smtp TLS failure (STARTTLS missing or certificate refused)".into(),
+        None if lacks_tls(e) => "smtp TLS unavailable (STARTTLS missing or certificate refused)".into(),
         None => "smtp connection or protocol failure".into(),
     }
 }

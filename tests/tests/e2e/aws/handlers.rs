@@ -306,6 +306,48 @@ fn edited(name: &str, ses_id: &str, edit: impl Fn(&mut Value)) -> SqsEvent {
     event
 }
 
+#[tokio::test]
+async fn tls_accounting_an_ses_expiry_for_lack_of_tls_through_the_function_never_suppresses_the_patient() {
+    let stack = moto_stack().await;
+    let app = stack.app();
+    let events = stack.events_queue();
+    let contact = confirmed_contact(&stack, "no.tls@example.org").await;
+    let mut campaigns = Vec::new();
+
+    // More expiries than the soft-bounce limit (3), one message each.
+    for _ in 0..4 {
+        let campaign = simple_campaign(app).await;
+        app.lifecycle.launch(&campaign).await.unwrap();
+        app.sender.process(&carepost::domain::SendJob { campaign_id: campaign, contact_id: contact }).await.unwrap();
+        let Some(carepost::ports::LedgerState::Sent { provider_message_id }) =
+            app.ports.ledger.state(&campaign, &contact).await.unwrap()
+        else {
+            panic!("the job was sent")
+        };
+        let expired = edited("bounce-transient", provider_message_id.as_str(), |m| {
+            m["bounce"]["bounceSubType"] = "General".into();
+            m["bounce"]["bouncedRecipients"][0]["status"] = "4.4.7".into();
+            m["bounce"]["bouncedRecipients"][0]["diagnosticCode"] =
+                "smtp; 554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.0 Failed to establish connection>"
+                    .into();
+        });
+        deliver(app, events.as_ref(), Shape::SnsInSqs, expired).await;
+        campaigns.push(campaign);
+    }
+
+    let record = app.ports.contacts.get(&contact).await.unwrap().unwrap();
+    assert_eq!(app.ports.suppression.reason(&record.email_index).await.unwrap(), None);
+    for campaign in &campaigns {
+        let r = app.reports.campaign_report(campaign).await.unwrap();
+        assert_eq!((r.tls_unavailable, r.bounced_soft, r.bounced_undetermined), (1, 0, 0));
+    }
+    let delivery = app.ports.ledger.delivery(&campaigns[0], &contact).await.unwrap();
+    assert_eq!(
+        delivery.state,
+        Some(carepost::ports::DeliveryState::Bounced(carepost::domain::BounceKind::TlsUnavailable))
+    );
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Shape {
     SnsInSqs,
