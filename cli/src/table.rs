@@ -177,6 +177,22 @@ pub fn report(r: &Value) -> String {
     .collect();
     out.push('\n');
     out.push_str(&render(&["RATE", "VALUE", "OF"], &rows));
+    if let Some(domains) = r["by_domain"].as_array().filter(|d| !d.is_empty()) {
+        let columns = ["recipients", "sent", "delivered", "bounced", "tls_unavailable", "opened", "complained"];
+        let rows: Vec<Vec<String>> = domains
+            .iter()
+            .map(|d| {
+                let mut row = vec![d["domain"].as_str().unwrap_or("").to_owned()];
+                row.extend(columns.iter().map(|c| count(&d[*c])));
+                row
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&render(
+            &["DOMAIN", "RECIPIENTS", "SENT", "DELIVERED", "BOUNCED", "NO TLS", "OPENED", "COMPLAINED"],
+            &rows,
+        ));
+    }
     out
 }
 
@@ -195,7 +211,9 @@ mod tests {
         let sample = serde_json::json!({
             "id": "c1", "name": "Flu", "status": "completed", "sent": 20, "delivered": 19,
             "shards_done": 3, "shards_total": 3, "excluded": {"no_consent": "fewer than 11", "suppressed": 0},
-            "rates": {"delivery": 95.0, "open": null, "complaint": "below 0.55%"}
+            "rates": {"delivery": 95.0, "open": null, "complaint": "below 0.55%"},
+            "by_domain": [{"domain": "big.example", "recipients": 20, "sent": 20, "delivered": 19, "bounced": 0,
+                "tls_unavailable": "fewer than 11", "opened": 0, "complained": 0}]
         });
         let table = report(&sample);
         let rows: Vec<String> = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
@@ -206,6 +224,7 @@ mod tests {
             "delivery 95.00% delivered / sent",
             "open - opened (people) / delivered",
             "complaint below 0.55% complained / delivered",
+            "big.example 20 20 19 0 fewer than 11 0 0",
         ] {
             assert!(rows.iter().any(|r| r == row), "no row '{row}' in\n{table}");
         }

@@ -74,6 +74,8 @@ pub struct CampaignReport {
     /// The smallest count shown as a number (totals, exclusions, timeline).
     pub min_cell: u64,
     pub timeline: Vec<TimelineHour>,
+    /// Reach per recipient domain (ledger rows settled with one).
+    pub by_domain: Vec<crate::ports::DomainReach>,
     /// What the campaign was created with: segment, template, purpose,
     /// tracking, sender and launch time (`carepost campaign show`).
     pub definition: serde_json::Value,
@@ -121,7 +123,54 @@ pub struct PublishedReport<'a> {
     rates: Rates,
     min_cell: u64,
     timeline: &'a [TimelineHour],
+    by_domain: Vec<DomainCells>,
     definition: &'a serde_json::Value,
+}
+
+/// One row of reach by recipient domain as published. A domain with fewer
+/// recipients than the minimum cell is never named (a personal domain can
+/// name a patient): such domains are summed into one `other domains` row.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DomainCells {
+    pub domain: String,
+    pub recipients: Cell,
+    pub sent: Cell,
+    pub delivered: Cell,
+    pub bounced: Cell,
+    pub tls_unavailable: Cell,
+    pub opened: Cell,
+    pub complained: Cell,
+}
+
+/// The name of the row that sums the domains too small to name.
+pub const OTHER_DOMAINS: &str = "other domains";
+
+pub fn domain_cells(reach: &[crate::ports::DomainReach], min_cell: u64) -> Vec<DomainCells> {
+    let cells = |name: &str, r: [u64; 7]| DomainCells {
+        domain: name.to_owned(),
+        recipients: Cell::of(r[0], min_cell),
+        sent: Cell::of(r[1], min_cell),
+        delivered: Cell::of(r[2], min_cell),
+        bounced: Cell::of(r[3], min_cell),
+        tls_unavailable: Cell::of(r[4], min_cell),
+        opened: Cell::of(r[5], min_cell),
+        complained: Cell::of(r[6], min_cell),
+    };
+    let counts = |r: &crate::ports::DomainReach| {
+        [r.recipients, r.sent, r.delivered, r.bounced, r.tls_unavailable, r.opened, r.complained]
+    };
+    let (named, small): (Vec<_>, Vec<_>) = reach.iter().partition(|r| r.recipients >= min_cell);
+    let mut rows: Vec<DomainCells> = named.iter().map(|r| cells(r.domain.as_str(), counts(r))).collect();
+    if !small.is_empty() {
+        let mut other = [0u64; 7];
+        for r in &small {
+            for (sum, n) in other.iter_mut().zip(counts(r)) {
+                *sum += n;
+            }
+        }
+        rows.push(cells(OTHER_DOMAINS, other));
+    }
+    rows
 }
 
 impl CampaignReport {
@@ -167,6 +216,7 @@ impl CampaignReport {
             rates: Rates::of(self),
             min_cell: self.min_cell,
             timeline: &self.timeline,
+            by_domain: domain_cells(&self.by_domain, self.min_cell),
             definition: &self.definition,
         }
     }
@@ -409,6 +459,7 @@ impl Reports {
             duplicate_events: counter(CampaignCounter::DuplicateEvents),
             min_cell,
             timeline: timeline(&buckets, bucket_seconds, min_cell),
+            by_domain: self.ledger.reach_by_domain(id).await?,
             definition: serde_json::from_str(&record.definition)
                 .map_err(|e| AppError::Store(crate::ports::StoreError::corrupt_from("campaign definition", e)))?,
         };

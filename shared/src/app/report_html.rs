@@ -162,6 +162,12 @@ pub fn render_report_html(report: &CampaignReport, generated_at: &str) -> Result
         totals => totals.iter().map(|(k, v)| context! { label => k, value => report.cell(*v).to_string() }).collect::<Vec<_>>(),
         rates => rates.iter().map(|(k, v)| context! { label => k, value => v.to_string() }).collect::<Vec<_>>(),
         hours,
+        domains => super::report::domain_cells(&report.by_domain, report.min_cell).into_iter().map(|d| context! {
+            domain => d.domain, recipients => d.recipients.to_string(), sent => d.sent.to_string(),
+            delivered => d.delivered.to_string(), bounced => d.bounced.to_string(),
+            tls_unavailable => d.tls_unavailable.to_string(), opened => d.opened.to_string(),
+            complained => d.complained.to_string(),
+        }).collect::<Vec<_>>(),
         min_cell => report.min_cell,
     })
 }
@@ -207,6 +213,7 @@ mod tests {
             unsubscribed: 2,
             duplicate_events: 0,
             min_cell: 11,
+            by_domain: Vec::new(),
             timeline: vec![TimelineHour {
                 hour: "2026-11-30T10:00:00Z".into(),
                 sent: Cell::Count(100),
@@ -231,6 +238,29 @@ mod tests {
         for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
             assert!(!html.contains(external), "found {external}");
         }
+    }
+
+    #[test]
+    fn reach_by_domain_names_only_domains_with_enough_recipients_and_sums_the_rest() {
+        let reach = |domain: &str, recipients: u64, tls: u64| crate::ports::DomainReach {
+            domain: crate::domain::RecipientDomain::parse(domain).unwrap(),
+            recipients,
+            sent: recipients - tls,
+            delivered: recipients - tls,
+            bounced: 0,
+            tls_unavailable: tls,
+            opened: 0,
+            complained: 0,
+        };
+        let mut r = report("Reach");
+        r.by_domain = vec![reach("big.example", 40, 12), reach("jane-doe.example", 2, 0), reach("small.example", 9, 0)];
+
+        let html = render_report_html(&r, "now").unwrap();
+
+        assert!(html.contains("<th scope=\"row\">big.example</th>"), "{html}");
+        assert!(html.contains(">12<"), "the big domain's TLS failures are shown");
+        assert!(!html.contains("jane-doe.example") && !html.contains("small.example"), "small domains are never named");
+        assert!(html.contains("<th scope=\"row\">other domains</th><td class=\"n\">11</td>"), "{html}");
     }
 
     #[test]

@@ -238,6 +238,12 @@ impl Sender {
             }
             Err(e) => return Err(SendError::Transient(e.into())),
         };
+        let domain = email.domain();
+        // From here the row also keeps the recipient's domain (reach by domain).
+        let settle = |state: LedgerState| {
+            let domain = &domain;
+            async move { self.ledger.settle_to_domain(&job.campaign_id, &job.contact_id, attempt, &state, domain).await }
+        };
         let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
         let expires = now + self.settings.unsubscribe_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);

@@ -111,6 +111,22 @@ impl SendLedger for LedgerThatCannotRecordSends {
             other => self.0.settle(c, k, attempt, other).await,
         }
     }
+    async fn settle_to_domain(
+        &self,
+        c: &CampaignId,
+        k: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: &crate::domain::RecipientDomain,
+    ) -> Result<(), StoreError> {
+        match state {
+            LedgerState::Sent { .. } => Err(StoreError::unavailable_msg("injected outage")),
+            other => self.0.settle_to_domain(c, k, attempt, other, domain).await,
+        }
+    }
+    async fn reach_by_domain(&self, c: &CampaignId) -> Result<Vec<crate::ports::DomainReach>, StoreError> {
+        self.0.reach_by_domain(c).await
+    }
     async fn release(&self, c: &CampaignId, k: &ContactId, attempt: u32) -> Result<(), StoreError> {
         self.0.release(c, k, attempt).await
     }

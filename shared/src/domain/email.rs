@@ -54,6 +54,12 @@ impl EmailAddress {
         &self.0
     }
 
+    /// The domain the mail goes to, lower-cased: what reach is reported by.
+    pub fn domain(&self) -> RecipientDomain {
+        let domain = self.0.rsplit_once('@').map_or("", |(_, d)| d);
+        RecipientDomain(domain.to_ascii_lowercase())
+    }
+
     /// The form used for lookups: trimmed and lower-cased.
     pub fn normalized(&self) -> String {
         self.0.to_lowercase()
@@ -101,5 +107,39 @@ mod tests {
     fn debug_output_never_shows_the_address() {
         let email = EmailAddress::parse("ada@example.org").unwrap();
         assert!(!format!("{email:?}").contains("ada"));
+    }
+}
+
+/// The domain part of a recipient's address (`example.org`), lower-cased
+/// ASCII: reports split delivery by it, never by address. A domain shown
+/// only where enough recipients share it (the small-cell rule), because a
+/// personal domain can name a patient.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecipientDomain(String);
+
+impl RecipientDomain {
+    /// A stored domain: letters, digits, `-` and `.`, at most 253.
+    pub fn parse(input: &str) -> Option<Self> {
+        let ok = (1..=253).contains(&input.len())
+            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        ok.then(|| Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod recipient_domain_tests {
+    use super::*;
+
+    #[test]
+    fn the_domain_of_an_address_is_its_lower_cased_part_after_the_at_and_nothing_of_the_local_part() {
+        let email = EmailAddress::parse("Jane.Probe@Mail.Example.ORG").unwrap();
+        assert_eq!(email.domain().as_str(), "mail.example.org");
+        assert_eq!(RecipientDomain::parse("mail.example.org"), Some(email.domain()));
+        assert_eq!(RecipientDomain::parse("jane@example.org"), None);
+        assert_eq!(RecipientDomain::parse(""), None);
     }
 }

@@ -153,6 +153,70 @@ pub struct LedgerCounts {
     pub failed: u64,
 }
 
+/// How far a campaign's mail got at one recipient domain, counted from the
+/// ledger rows settled with it. `tls_unavailable` covers both a relay's
+/// refusal (row failed with that reason) and SES's expiry (delivery state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainReach {
+    pub domain: crate::domain::RecipientDomain,
+    /// Rows settled with this domain: sent, or refused by the provider.
+    pub recipients: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub bounced: u64,
+    pub tls_unavailable: u64,
+    pub opened: u64,
+    pub complained: u64,
+}
+
+/// One ledger row settled with a domain, as `reach_by_domain` reads it.
+pub struct ReachRow<'a> {
+    pub domain: &'a str,
+    /// The stored state: `sent`, `failed`, …
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub delivery: Option<DeliveryState>,
+    pub opened: bool,
+    pub complained: bool,
+}
+
+/// Sums rows into one `DomainReach` per domain, most sent first (ties by
+/// name). Both adapters read their rows and call this, so the rule is one.
+pub fn tally_reach<'a>(rows: impl IntoIterator<Item = ReachRow<'a>>) -> Result<Vec<DomainReach>, StoreError> {
+    use crate::domain::{BounceKind, RecipientDomain};
+    let mut by: std::collections::BTreeMap<RecipientDomain, DomainReach> = Default::default();
+    for row in rows {
+        let domain =
+            RecipientDomain::parse(row.domain).ok_or_else(|| StoreError::corrupt("ledger recipient domain"))?;
+        let reach = by.entry(domain.clone()).or_insert_with(|| DomainReach {
+            domain,
+            recipients: 0,
+            sent: 0,
+            delivered: 0,
+            bounced: 0,
+            tls_unavailable: 0,
+            opened: 0,
+            complained: 0,
+        });
+        let refused_for_tls = row.state == "failed" && row.reason == Some("tls_unavailable");
+        // As the report's `sent`: rows in state `sent` (a reject later makes one `failed`).
+        reach.recipients += 1;
+        reach.sent += u64::from(row.state == "sent");
+        match row.delivery {
+            Some(DeliveryState::Delivered) => reach.delivered += 1,
+            Some(DeliveryState::Bounced(BounceKind::TlsUnavailable)) => reach.tls_unavailable += 1,
+            Some(DeliveryState::Bounced(_)) => reach.bounced += 1,
+            _ if refused_for_tls => reach.tls_unavailable += 1,
+            _ => {}
+        }
+        reach.opened += u64::from(row.opened);
+        reach.complained += u64::from(row.complained);
+    }
+    let mut reach: Vec<DomainReach> = by.into_values().collect();
+    reach.sort_by(|a, b| b.sent.cmp(&a.sent).then_with(|| a.domain.cmp(&b.domain)));
+    Ok(reach)
+}
+
 /// Exactly-once bookkeeping per (campaign, contact).
 #[async_trait]
 pub trait SendLedger: Send + Sync {
@@ -173,6 +237,20 @@ pub trait SendLedger: Send + Sync {
         state: &LedgerState,
     ) -> Result<(), StoreError>;
     /// Gives up a claim known not to have been sent (transient failure).
+    /// `settle` for a message that went to (or was refused at) the
+    /// provider: the row also keeps the recipient's domain, for
+    /// `reach_by_domain`. Nothing else of the address is stored.
+    async fn settle_to_domain(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: &crate::domain::RecipientDomain,
+    ) -> Result<(), StoreError>;
+    /// Sent, delivered, bounced, TLS failures, opened and complained per
+    /// recipient domain of the campaign, most sent first.
+    async fn reach_by_domain(&self, campaign: &CampaignId) -> Result<Vec<DomainReach>, StoreError>;
     async fn release(&self, campaign: &CampaignId, contact: &ContactId, attempt: u32) -> Result<(), StoreError>;
     async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError>;
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError>;

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
-use carepost::domain::{BounceKind, CampaignCounter, CampaignId, ContactId, LinkKey, ProviderMessageId};
+use carepost::domain::{
+    BounceKind, CampaignCounter, CampaignId, ContactId, LinkKey, ProviderMessageId, RecipientDomain,
+};
 use carepost::ports::{
-    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, EventMark, HELD_REASON, LedgerCounts, LedgerState,
-    Reopenable, SendLedger, StoreError,
+    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, DomainReach, EventMark, HELD_REASON, LedgerCounts,
+    LedgerState, Reopenable, SendLedger, StoreError,
 };
 
 use super::support::{T0, unique};
@@ -49,6 +51,55 @@ pub async fn ledger_contract(ledger: &dyn SendLedger) {
     clicks_are_first_once_per_message_and_link(ledger).await;
     a_provider_failure_turns_only_a_sent_row_failed_and_keeps_it_matchable(ledger).await;
     the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept(ledger).await;
+    reach_is_counted_per_recipient_domain_from_the_rows_settled_with_one(ledger).await;
+}
+
+pub async fn reach_is_counted_per_recipient_domain_from_the_rows_settled_with_one(ledger: &dyn SendLedger) {
+    let campaign = CampaignId::new_random();
+    let domain = |d: &str| RecipientDomain::parse(d).unwrap();
+    let settle_to = |contact: ContactId, state: LedgerState, d: &'static str| async move {
+        ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
+        ledger.settle_to_domain(&campaign, &contact, 1, &state, &domain(d)).await.unwrap();
+        contact
+    };
+    let delivered = settle_to(ContactId::new_random(), sent(&unique("ses")), "big.example").await;
+    let opened = settle_to(ContactId::new_random(), sent(&unique("ses")), "big.example").await;
+    let expired = settle_to(ContactId::new_random(), sent(&unique("ses")), "big.example").await;
+    let refused = LedgerState::Failed { reason: "tls_unavailable".into() };
+    settle_to(ContactId::new_random(), refused, "no-tls.example").await;
+    // Skipped before the address was read: no domain, not counted.
+    settled(ledger, &campaign, &ContactId::new_random(), LedgerState::Skipped { reason: "no_consent".into() }).await;
+    let report = |state| DeliveryReport { state, bounce_subtype: None, delay_type: None };
+    ledger.record_delivery(&campaign, &delivered, &report(DeliveryState::Delivered), T0).await.unwrap();
+    ledger.record_delivery(&campaign, &opened, &report(DeliveryState::Delivered), T0).await.unwrap();
+    ledger.first_mark(&campaign, &opened, &CampaignCounter::Opened.into()).await.unwrap();
+    let tls = report(DeliveryState::Bounced(BounceKind::TlsUnavailable));
+    ledger.record_delivery(&campaign, &expired, &tls, T0).await.unwrap();
+
+    let reach = ledger.reach_by_domain(&campaign).await.unwrap();
+
+    let big = DomainReach {
+        domain: domain("big.example"),
+        recipients: 3,
+        sent: 3,
+        delivered: 2,
+        bounced: 0,
+        tls_unavailable: 1,
+        opened: 1,
+        complained: 0,
+    };
+    let no_tls = DomainReach {
+        domain: domain("no-tls.example"),
+        recipients: 1,
+        sent: 0,
+        delivered: 0,
+        bounced: 0,
+        tls_unavailable: 1,
+        opened: 0,
+        complained: 0,
+    };
+    assert_eq!(reach, vec![big, no_tls], "most sent first; the skipped row has no domain");
+    assert!(ledger.reach_by_domain(&CampaignId::new_random()).await.unwrap().is_empty());
 }
 
 pub async fn clicks_are_first_once_per_message_and_link(ledger: &dyn SendLedger) {

@@ -151,6 +151,12 @@ async fn tls_accounting_a_relay_refusing_a_server_without_tls_is_counted_apart_a
     assert_eq!(again["audience"], 3, "not suppressed: the patient is still in the next campaign's audience");
     assert_eq!(again["tls_unavailable"], 1);
     assert_eq!((&retried["sent"], &retried["failed"]), (&3.into(), &0.into()), "{retried}");
+    let domain = &report["by_domain"][0];
+    assert_eq!(
+        (&domain["domain"], &domain["recipients"], &domain["tls_unavailable"]),
+        (&"example.org".into(), &3.into(), &1.into()),
+        "{report}"
+    );
     let delivered: Vec<_> = mails_in(sink.dir.path(), "").into_iter().filter(|m| m.to.starts_with("notls")).collect();
     assert_eq!(delivered.len(), 2, "the confirmation, then the campaign once, after the retry");
 }

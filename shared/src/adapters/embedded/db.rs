@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS ledger_events (
     event       TEXT NOT NULL,
     PRIMARY KEY (campaign_id, contact_id, event)
 );
+CREATE TABLE IF NOT EXISTS ledger_domain (
+    campaign_id TEXT NOT NULL,
+    contact_id  TEXT NOT NULL,
+    domain      TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, contact_id)
+);
 CREATE TABLE IF NOT EXISTS ledger_delivery (
     campaign_id    TEXT NOT NULL,
     contact_id     TEXT NOT NULL,

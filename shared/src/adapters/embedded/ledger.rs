@@ -5,10 +5,10 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId, RecipientDomain};
 use crate::ports::{
-    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, EventMark, HELD_REASON, LedgerCounts, LedgerState,
-    Reopenable, SendLedger, StoreError,
+    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, DomainReach, EventMark, HELD_REASON, LedgerCounts,
+    LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
 };
 
 /// Send ledger rows: `claimed` (with attempt and lease), `released` (a claim
@@ -21,6 +21,46 @@ pub struct SqliteSendLedger {
 }
 
 impl SqliteSendLedger {
+    async fn settle_with(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        let (name, provider, reason) = match state {
+            LedgerState::Sent { provider_message_id } => ("sent", Some(provider_message_id.as_str().to_owned()), None),
+            LedgerState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+            LedgerState::Failed { reason } => ("failed", None, Some(reason.clone())),
+            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
+        };
+        self.db
+            .call(move |c| {
+                let changed = c
+                    .execute(
+                        "UPDATE send_ledger SET state = ?4, provider_message_id = ?5, reason = ?6, lease_until = NULL,
+                            updated_at = ?7
+                         WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
+                        params![campaign, contact, attempt, name, provider, reason, unix(OffsetDateTime::now_utc())],
+                    )
+                    .map_err(unavailable)?;
+                if changed != 1 {
+                    return Err(StoreError::conflict("claim is no longer held"));
+                }
+                if let Some(domain) = domain {
+                    c.execute(
+                        "INSERT OR REPLACE INTO ledger_domain (campaign_id, contact_id, domain) VALUES (?1, ?2, ?3)",
+                        params![campaign, contact, domain],
+                    )
+                    .map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     pub fn new(db: Db) -> Self {
         Self { db }
     }
@@ -115,24 +155,62 @@ impl SendLedger for SqliteSendLedger {
         attempt: u32,
         state: &LedgerState,
     ) -> Result<(), StoreError> {
-        let (campaign, contact) = (campaign.to_string(), contact.to_string());
-        let (name, provider, reason) = match state {
-            LedgerState::Sent { provider_message_id } => ("sent", Some(provider_message_id.as_str().to_owned()), None),
-            LedgerState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
-            LedgerState::Failed { reason } => ("failed", None, Some(reason.clone())),
-            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
-        };
+        self.settle_with(campaign, contact, attempt, state, None).await
+    }
+
+    async fn settle_to_domain(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: &RecipientDomain,
+    ) -> Result<(), StoreError> {
+        self.settle_with(campaign, contact, attempt, state, Some(domain.as_str().to_owned())).await
+    }
+
+    async fn reach_by_domain(&self, campaign: &CampaignId) -> Result<Vec<DomainReach>, StoreError> {
+        let key = campaign.to_string();
         self.db
             .call(move |c| {
-                let changed = c
-                    .execute(
-                        "UPDATE send_ledger SET state = ?4, provider_message_id = ?5, reason = ?6, lease_until = NULL,
-                            updated_at = ?7
-                         WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
-                        params![campaign, contact, attempt, name, provider, reason, unix(OffsetDateTime::now_utc())],
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT d.domain, l.state, l.reason, v.state,
+                            EXISTS (SELECT 1 FROM ledger_events e WHERE e.campaign_id = l.campaign_id
+                                    AND e.contact_id = l.contact_id AND e.event = 'opened'),
+                            EXISTS (SELECT 1 FROM ledger_events e WHERE e.campaign_id = l.campaign_id
+                                    AND e.contact_id = l.contact_id AND e.event = 'complained')
+                         FROM ledger_domain d
+                         JOIN send_ledger l ON l.campaign_id = d.campaign_id AND l.contact_id = d.contact_id
+                         LEFT JOIN ledger_delivery v ON v.campaign_id = d.campaign_id AND v.contact_id = d.contact_id
+                         WHERE d.campaign_id = ?1",
                     )
                     .map_err(unavailable)?;
-                if changed == 1 { Ok(()) } else { Err(StoreError::conflict("claim is no longer held")) }
+                type Row = (String, String, Option<String>, Option<String>, bool, bool);
+                let rows: Vec<Row> = stmt
+                    .query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?;
+                let mut read = Vec::with_capacity(rows.len());
+                for (domain, state, reason, delivery, opened, complained) in &rows {
+                    let delivery = match delivery {
+                        Some(d) => Some(
+                            DeliveryState::parse(d)
+                                .ok_or_else(|| StoreError::corrupt("ledger_delivery.state is unknown"))?,
+                        ),
+                        None => None,
+                    };
+                    read.push(ReachRow {
+                        domain,
+                        state,
+                        reason: reason.as_deref(),
+                        delivery,
+                        opened: *opened,
+                        complained: *complained,
+                    });
+                }
+                tally_reach(read)
             })
             .await
     }

@@ -38,6 +38,13 @@ impl Db {
             )
             .map_err(unavailable)?;
             tx.execute(
+                "DELETE FROM ledger_domain WHERE EXISTS (
+                   SELECT 1 FROM send_ledger l WHERE l.campaign_id = ledger_domain.campaign_id
+                   AND l.contact_id = ledger_domain.contact_id AND l.updated_at < ?1)",
+                params![cutoff],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
                 "DELETE FROM ledger_delivery WHERE EXISTS (
                    SELECT 1 FROM send_ledger l WHERE l.campaign_id = ledger_delivery.campaign_id
                    AND l.contact_id = ledger_delivery.contact_id AND l.updated_at < ?1)",

@@ -22,10 +22,10 @@ use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
 use super::{Item, conditional, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
-use crate::domain::{CampaignId, ContactId, ProviderMessageId};
+use crate::domain::{CampaignId, ContactId, ProviderMessageId, RecipientDomain};
 use crate::ports::{
-    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, EventMark, HELD_REASON, LedgerCounts, LedgerState,
-    Reopenable, SendLedger, StoreError,
+    ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, DomainReach, EventMark, HELD_REASON, LedgerCounts,
+    LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
 };
 
 /// The index from a provider's message ID back to the ledger row.
@@ -192,6 +192,48 @@ impl DynamoSendLedger {
     }
 }
 
+impl DynamoSendLedger {
+    async fn settle_with(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: Option<&RecipientDomain>,
+    ) -> Result<(), StoreError> {
+        let at = OffsetDateTime::now_utc();
+        let (now, expires) = (n(unix(at)), n(self.expires_at(at)));
+        let (name, detail_name, detail, stale) = match state {
+            LedgerState::Sent { provider_message_id } => {
+                ("sent", "provider_message_id", provider_message_id.as_str().to_owned(), "reason")
+            }
+            LedgerState::Skipped { reason } => ("skipped", "reason", reason.clone(), "provider_message_id"),
+            LedgerState::Failed { reason } => ("failed", "reason", reason.clone(), "provider_message_id"),
+            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
+        };
+        let mut names = vec![
+            ("#detail", detail_name),
+            ("#updated", "updated_at"),
+            ("#expires", "expires_at"),
+            ("#lease", "lease_until"),
+            ("#stale", stale),
+        ];
+        let mut values = vec![(":state", s(name)), (":detail", s(detail)), (":now", now), (":expires", expires)];
+        let update = match domain {
+            Some(domain) => {
+                names.push(("#domain", "recipient_domain"));
+                values.push((":domain", s(domain.as_str())));
+                "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires, #domain = :domain \
+                 REMOVE #lease, #stale"
+            }
+            None => {
+                "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires REMOVE #lease, #stale"
+            }
+        };
+        self.update_held(campaign, contact, attempt, update, &names, values).await
+    }
+}
+
 #[async_trait]
 impl SendLedger for DynamoSendLedger {
     async fn claim(
@@ -276,31 +318,65 @@ impl SendLedger for DynamoSendLedger {
         attempt: u32,
         state: &LedgerState,
     ) -> Result<(), StoreError> {
-        let at = OffsetDateTime::now_utc();
-        let (now, expires) = (n(unix(at)), n(self.expires_at(at)));
-        let (name, detail_name, detail, stale) = match state {
-            LedgerState::Sent { provider_message_id } => {
-                ("sent", "provider_message_id", provider_message_id.as_str().to_owned(), "reason")
-            }
-            LedgerState::Skipped { reason } => ("skipped", "reason", reason.clone(), "provider_message_id"),
-            LedgerState::Failed { reason } => ("failed", "reason", reason.clone(), "provider_message_id"),
-            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
-        };
-        self.update_held(
-            campaign,
-            contact,
-            attempt,
-            "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires REMOVE #lease, #stale",
-            &[
-                ("#detail", detail_name),
-                ("#updated", "updated_at"),
-                ("#expires", "expires_at"),
-                ("#lease", "lease_until"),
-                ("#stale", stale),
-            ],
-            vec![(":state", s(name)), (":detail", s(detail)), (":now", now), (":expires", expires)],
-        )
-        .await
+        self.settle_with(campaign, contact, attempt, state, None).await
+    }
+
+    async fn settle_to_domain(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: &RecipientDomain,
+    ) -> Result<(), StoreError> {
+        self.settle_with(campaign, contact, attempt, state, Some(domain)).await
+    }
+
+    async fn reach_by_domain(&self, campaign: &CampaignId) -> Result<Vec<DomainReach>, StoreError> {
+        // Report time only; the same partition `counts` reads, no index.
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .filter_expression("attribute_exists(#domain)")
+            .projection_expression("#domain, #state, #reason, #delivery, #events")
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#domain", "recipient_domain")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#reason", "reason")
+            .expression_attribute_names("#delivery", "delivery")
+            .expression_attribute_names("#events", "events")
+            .expression_attribute_values(":pk", s(campaign.to_string()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.try_next().await.map_err(|e| sdk_error("Query", e))? {
+            items.push(item);
+        }
+        let mut rows = Vec::with_capacity(items.len());
+        for item in &items {
+            let events = match item.get("events") {
+                Some(aws_sdk_dynamodb::types::AttributeValue::Ss(set)) => set.as_slice(),
+                _ => &[],
+            };
+            let delivery = opt_s(item, "delivery")?
+                .map(|v| {
+                    DeliveryState::parse(v).ok_or_else(|| StoreError::corrupt("ledger item has an unknown delivery"))
+                })
+                .transpose()?;
+            rows.push(ReachRow {
+                domain: get_s(item, "recipient_domain")?,
+                state: get_s(item, "state")?,
+                reason: opt_s(item, "reason")?,
+                delivery,
+                opened: events.iter().any(|e| e == "opened"),
+                complained: events.iter().any(|e| e == "complained"),
+            });
+        }
+        tally_reach(rows)
     }
 
     async fn release(&self, campaign: &CampaignId, contact: &ContactId, attempt: u32) -> Result<(), StoreError> {
