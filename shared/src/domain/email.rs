@@ -118,10 +118,12 @@ mod tests {
 pub struct RecipientDomain(String);
 
 impl RecipientDomain {
-    /// A stored domain: letters, digits, `-` and `.`, at most 253.
+    /// A stored domain: what [`EmailAddress::domain`] gives, lower-case
+    /// printable ASCII without `@` or spaces, at most 254 (an address
+    /// `EmailAddress::parse` accepted never fails this).
     pub fn parse(input: &str) -> Option<Self> {
-        let ok = (1..=253).contains(&input.len())
-            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        let ok = (1..=254).contains(&input.len())
+            && input.bytes().all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase() && b != b'@');
         ok.then(|| Self(input.to_owned()))
     }
 
@@ -141,5 +143,9 @@ mod recipient_domain_tests {
         assert_eq!(RecipientDomain::parse("mail.example.org"), Some(email.domain()));
         assert_eq!(RecipientDomain::parse("jane@example.org"), None);
         assert_eq!(RecipientDomain::parse(""), None);
+        for odd in ["pat@under_score.example", "pat@xn--bcher-kva.example", "pat@1.example"] {
+            let email = EmailAddress::parse(odd).unwrap();
+            assert_eq!(RecipientDomain::parse(email.domain().as_str()), Some(email.domain()), "{odd}");
+        }
     }
 }
