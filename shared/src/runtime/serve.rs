@@ -65,6 +65,12 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits, 
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+            // A client that sends a whole request and hangs up (EOF) still
+            // gets it handled: without this hyper drops the request's future
+            // at the EOF, and whether a sign-up was taken would depend on
+            // how busy the machine was. Half-open peers are still bounded by
+            // the connection permit and the header timeout.
+            builder.half_close(true);
             let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
             tokio::pin!(connection);
             tokio::select! {
