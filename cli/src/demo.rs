@@ -82,6 +82,12 @@ fn bar(len: u64, label: &str) -> ProgressBar {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Refused before anything starts: the demo reads the confirmations from the outbox.
+    ensure!(
+        args.stack.smtp_host.is_none(),
+        "the demo reads its confirmation emails from the outbox, so it cannot use --smtp-host; \
+         use `carepost dev --smtp-host …` to send through a relay"
+    );
     if !args.keep_data && args.stack.data_dir.exists() {
         // Only a directory that looks like ours is removed.
         let ours = args.stack.data_dir.join("master.key").exists() || is_empty_dir(&args.stack.data_dir);

@@ -102,3 +102,15 @@ async fn campaign_preview_writes_the_rendered_html_and_fails_on_what_create_woul
     assert_ne!(refused_code, 0, "marketing mail without an unsubscribe link or postal address: {refused}");
     assert!(refused.contains("would refuse"), "{refused}");
 }
+
+#[tokio::test]
+async fn the_demo_refuses_an_smtp_relay_before_it_starts_anything() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("demo-data");
+
+    let (code, output) = cli(&["demo", "--data-dir", data.to_str().unwrap(), "--smtp-host", "127.0.0.1"]).await;
+
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("cannot use --smtp-host"), "{output}");
+    assert!(!data.exists(), "nothing was started or written");
+}
