@@ -112,6 +112,13 @@ impl DeliveryState {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
+    /// A stored column or attribute: absent is none, an unknown word is corrupt data.
+    pub fn parse_stored(stored: Option<&str>) -> Result<Option<Self>, StoreError> {
+        stored
+            .map(|s| Self::parse(s).ok_or_else(|| StoreError::corrupt("stored delivery state is unknown")))
+            .transpose()
+    }
+
     pub fn rank(self) -> u8 {
         match self {
             DeliveryState::Delayed => 1,

@@ -194,13 +194,7 @@ impl SendLedger for SqliteSendLedger {
                     .map_err(unavailable)?;
                 let mut read = Vec::with_capacity(rows.len());
                 for (domain, state, reason, delivery, opened, complained) in &rows {
-                    let delivery = match delivery {
-                        Some(d) => Some(
-                            DeliveryState::parse(d)
-                                .ok_or_else(|| StoreError::corrupt("ledger_delivery.state is unknown"))?,
-                        ),
-                        None => None,
-                    };
+                    let delivery = DeliveryState::parse_stored(delivery.as_deref())?;
                     read.push(ReachRow {
                         domain,
                         state,
@@ -460,11 +454,7 @@ impl SendLedger for SqliteSendLedger {
                     .optional()
                     .map_err(unavailable)?;
                 let Some((state, bounce_subtype, delay_type)) = row else { return Ok(DeliveryRecord::default()) };
-                let state = state
-                    .map(|s| {
-                        DeliveryState::parse(&s).ok_or_else(|| StoreError::corrupt("ledger_delivery.state is unknown"))
-                    })
-                    .transpose()?;
+                let state = DeliveryState::parse_stored(state.as_deref())?;
                 Ok(DeliveryRecord { state, bounce_subtype, delay_type })
             })
             .await

@@ -362,11 +362,7 @@ impl SendLedger for DynamoSendLedger {
                 Some(aws_sdk_dynamodb::types::AttributeValue::Ss(set)) => set.as_slice(),
                 _ => &[],
             };
-            let delivery = opt_s(item, "delivery")?
-                .map(|v| {
-                    DeliveryState::parse(v).ok_or_else(|| StoreError::corrupt("ledger item has an unknown delivery"))
-                })
-                .transpose()?;
+            let delivery = DeliveryState::parse_stored(opt_s(item, "delivery")?)?;
             rows.push(ReachRow {
                 domain: get_s(item, "recipient_domain")?,
                 state: get_s(item, "state")?,
@@ -622,9 +618,7 @@ impl SendLedger for DynamoSendLedger {
         let Some(item) = self.read(&campaign.to_string(), &contact.to_string()).await? else {
             return Ok(DeliveryRecord::default());
         };
-        let state = opt_s(&item, "delivery")?
-            .map(|v| DeliveryState::parse(v).ok_or_else(|| StoreError::corrupt("ledger item has an unknown delivery")))
-            .transpose()?;
+        let state = DeliveryState::parse_stored(opt_s(&item, "delivery")?)?;
         Ok(DeliveryRecord {
             state,
             bounce_subtype: opt_s(&item, "bounce_subtype")?.map(str::to_owned),
