@@ -115,18 +115,31 @@ async fn sdk_config(profile: Option<&str>, region: Option<&str>) -> aws_config::
     loader.load().await
 }
 
+/// A CloudFormation stack as `DescribeStacks` tells it.
+pub async fn describe_stack(
+    config: &aws_config::SdkConfig,
+    stack: &str,
+) -> anyhow::Result<aws_sdk_cloudformation::types::Stack> {
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    let client = aws_sdk_cloudformation::Client::new(config);
+    let answer =
+        client.describe_stacks().stack_name(stack).send().await.map_err(aws_sdk_cloudformation::Error::from).map_err(
+            |e| match e.meta().message() {
+                // CloudFormation's way of saying there is no such stack.
+                Some(m) if m.contains("does not exist") => anyhow::anyhow!(
+                    "--stack {stack}: no such stack in this account and region (give --region or --profile?)"
+                ),
+                _ => anyhow::Error::new(e).context(format!("--stack {stack}: cannot describe the stack")),
+            },
+        )?;
+    answer.stacks().first().cloned().with_context(|| format!("--stack {stack}: no such stack"))
+}
+
 /// The `ApiEndpoint` output of a CloudFormation stack.
 async fn stack_url(config: &aws_config::SdkConfig, stack: &str) -> anyhow::Result<String> {
-    let client = aws_sdk_cloudformation::Client::new(config);
-    let answer = client
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(aws_sdk_cloudformation::Error::from)
-        .with_context(|| format!("--stack {stack}: cannot describe the stack"))?;
-    let outputs = answer.stacks().first().map(|s| s.outputs()).unwrap_or_default();
-    outputs
+    describe_stack(config, stack)
+        .await?
+        .outputs()
         .iter()
         .find(|o| o.output_key() == Some("ApiEndpoint"))
         .and_then(|o| o.output_value())
@@ -148,9 +161,7 @@ impl ConnectionArgs {
         }
     }
 
-    /// Resolves the target, the endpoint (a stack's output if asked) and the
-    /// credentials; nothing is sent to the admin API yet.
-    pub async fn connect(&self) -> anyhow::Result<AdminConnection> {
+    fn plan(&self) -> anyhow::Result<targets::Plan> {
         let target = match &self.target {
             Some(name) => {
                 let file = self.targets_file.clone().or_else(targets::default_targets_file);
@@ -158,7 +169,24 @@ impl ConnectionArgs {
             }
             None => None,
         };
-        let plan = targets::plan(&self.flags(), target.as_ref())?;
+        targets::plan(&self.flags(), target.as_ref())
+    }
+
+    /// The AWS account itself (for `doctor`): the SDK config of the
+    /// profile and region, and the stack named by `--stack` or the target.
+    pub async fn aws_account(&self) -> anyhow::Result<(aws_config::SdkConfig, Option<String>)> {
+        let plan = self.plan()?;
+        let stack = match plan.endpoint {
+            Endpoint::Stack(stack) => Some(stack),
+            Endpoint::Url(_) => None,
+        };
+        Ok((sdk_config(plan.profile.as_deref(), plan.region.as_deref()).await, stack))
+    }
+
+    /// Resolves the target, the endpoint (a stack's output if asked) and the
+    /// credentials; nothing is sent to the admin API yet.
+    pub async fn connect(&self) -> anyhow::Result<AdminConnection> {
+        let plan = self.plan()?;
         let needs_aws = plan.auth == PlannedAuth::Sigv4 || matches!(plan.endpoint, Endpoint::Stack(_));
         let config =
             if needs_aws { Some(sdk_config(plan.profile.as_deref(), plan.region.as_deref()).await) } else { None };

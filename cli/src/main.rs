@@ -13,6 +13,7 @@ mod contact_admin;
 mod contacts;
 mod demo;
 mod dev;
+mod doctor;
 mod keys;
 mod logging;
 mod proc_stats;
@@ -69,6 +70,9 @@ enum Command {
         #[command(subcommand)]
         command: schema::FormsCommand,
     },
+    /// Checks an AWS account against what sending needs (SES access and quota, identity, DKIM, MAIL FROM,
+    /// TLS policy, event destination, DMARC) and prints what to fix; exit status 1 if anything must be.
+    Doctor(doctor::DoctorArgs),
     /// The customer key of a stack: rotate it and re-seal every contact.
     Keys {
         #[command(subcommand)]
@@ -125,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema { command: schema::SchemaCommand::Show } => schema::show(&connection.connect().await?).await,
         Command::Schema { command: schema::SchemaCommand::Validate(args) } => schema::validate_schema(&args),
         Command::Forms { command: schema::FormsCommand::Validate(args) } => schema::validate_forms(&args),
+        Command::Doctor(args) => doctor::run(args, connection).await,
         Command::Keys { command } => keys::run(command, &connection.connect().await?).await,
         Command::Bench { bench: Bench::Send(args) } => {
             logging::init("warn");

@@ -33,6 +33,7 @@ pub(crate) mod contact_views;
 pub(crate) mod contacts;
 pub(crate) mod control;
 pub(crate) mod counters;
+pub mod doctor;
 pub(crate) mod error;
 pub mod events;
 pub(crate) mod fanout;

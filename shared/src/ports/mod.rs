@@ -28,6 +28,7 @@ mod mail;
 mod metrics;
 mod queue;
 mod secrets;
+mod sending_account;
 mod suppression;
 
 pub use activity::*;
@@ -44,4 +45,5 @@ pub use mail::*;
 pub use metrics::*;
 pub use queue::*;
 pub use secrets::*;
+pub use sending_account::*;
 pub use suppression::*;

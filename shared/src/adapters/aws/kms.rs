@@ -15,6 +15,7 @@ use aws_sdk_kms::types::DataKeySpec;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use zeroize::Zeroizing;
 
+use super::sanitize_code;
 use crate::ports::{DataKey, EncryptionContext, KeyProvider, KeyProviderError};
 
 /// KMS error codes that will not change on retry: the key, its state, the
@@ -69,11 +70,6 @@ where
         _ => KeyProviderError::unavailable(format!("kms {operation}: failed")),
     };
     error.with_source(err)
-}
-
-/// Error codes are identifiers; keep them that way in our messages.
-pub(crate) fn sanitize_code(code: &str) -> String {
-    code.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '#')).take(80).collect()
 }
 
 /// The customer's KMS key.

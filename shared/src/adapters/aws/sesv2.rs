@@ -27,7 +27,7 @@ use aws_sdk_sesv2::types::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::kms::sanitize_code;
+use super::sanitize_code;
 use crate::domain::{CampaignId, ContactId, ProviderMessageId, Tracking};
 use crate::ports::{MailTransport, OutgoingMail, TransportError, TransportErrorKind};
 

@@ -11,7 +11,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::kms::sanitize_code;
+use super::sanitize_code;
 use crate::ports::{BodyFilter, Queue, QueueError, ReceivedMessage};
 
 /// SQS's limits: entries per `SendMessageBatch`, messages per `ReceiveMessage`
