@@ -242,7 +242,7 @@ impl Sender {
         // From here the row also keeps the recipient's domain (reach by domain).
         let settle = |state: LedgerState| {
             let domain = &domain;
-            async move { self.ledger.settle_to_domain(&job.campaign_id, &job.contact_id, attempt, &state, domain).await }
+            async move { self.ledger.settle_with(&job.campaign_id, &job.contact_id, attempt, &state, Some(domain)).await }
         };
         let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
         let expires = now + self.settings.unsubscribe_ttl;

@@ -105,23 +105,17 @@ impl SendLedger for LedgerThatCannotRecordSends {
     ) -> Result<ClaimOutcome, StoreError> {
         self.0.claim(campaign, contact, now, lease).await
     }
-    async fn settle(&self, c: &CampaignId, k: &ContactId, attempt: u32, state: &LedgerState) -> Result<(), StoreError> {
-        match state {
-            LedgerState::Sent { .. } => Err(StoreError::unavailable_msg("injected outage")),
-            other => self.0.settle(c, k, attempt, other).await,
-        }
-    }
-    async fn settle_to_domain(
+    async fn settle_with(
         &self,
         c: &CampaignId,
         k: &ContactId,
         attempt: u32,
         state: &LedgerState,
-        domain: &crate::domain::RecipientDomain,
+        domain: Option<&crate::domain::RecipientDomain>,
     ) -> Result<(), StoreError> {
         match state {
             LedgerState::Sent { .. } => Err(StoreError::unavailable_msg("injected outage")),
-            other => self.0.settle_to_domain(c, k, attempt, other, domain).await,
+            other => self.0.settle_with(c, k, attempt, other, domain).await,
         }
     }
     async fn reach_by_domain(&self, c: &CampaignId) -> Result<Vec<crate::ports::DomainReach>, StoreError> {

@@ -235,29 +235,31 @@ pub trait SendLedger: Send + Sync {
         lease: Duration,
     ) -> Result<ClaimOutcome, StoreError>;
     /// Records the outcome of the claim held as `attempt`; `Conflict` if that
-    /// claim is no longer ours.
+    /// claim is no longer ours. `domain`: for a message that went to (or was
+    /// refused at) the provider, the recipient's domain, kept on the row for
+    /// `reach_by_domain`; nothing else of the address is stored.
+    async fn settle_with(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        attempt: u32,
+        state: &LedgerState,
+        domain: Option<&crate::domain::RecipientDomain>,
+    ) -> Result<(), StoreError>;
+    /// `settle_with` for an outcome that names no recipient domain.
     async fn settle(
         &self,
         campaign: &CampaignId,
         contact: &ContactId,
         attempt: u32,
         state: &LedgerState,
-    ) -> Result<(), StoreError>;
-    /// Gives up a claim known not to have been sent (transient failure).
-    /// `settle` for a message that went to (or was refused at) the
-    /// provider: the row also keeps the recipient's domain, for
-    /// `reach_by_domain`. Nothing else of the address is stored.
-    async fn settle_to_domain(
-        &self,
-        campaign: &CampaignId,
-        contact: &ContactId,
-        attempt: u32,
-        state: &LedgerState,
-        domain: &crate::domain::RecipientDomain,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.settle_with(campaign, contact, attempt, state, None).await
+    }
     /// Sent, delivered, bounced, TLS failures, opened and complained per
     /// recipient domain of the campaign, most sent first.
     async fn reach_by_domain(&self, campaign: &CampaignId) -> Result<Vec<DomainReach>, StoreError>;
+    /// Gives up a claim known not to have been sent (transient failure).
     async fn release(&self, campaign: &CampaignId, contact: &ContactId, attempt: u32) -> Result<(), StoreError>;
     async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError>;
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError>;

@@ -59,7 +59,7 @@ pub async fn reach_is_counted_per_recipient_domain_from_the_rows_settled_with_on
     let domain = |d: &str| RecipientDomain::parse(d).unwrap();
     let settle_to = |contact: ContactId, state: LedgerState, d: &'static str| async move {
         ledger.claim(&campaign, &contact, T0, LEASE).await.unwrap();
-        ledger.settle_to_domain(&campaign, &contact, 1, &state, &domain(d)).await.unwrap();
+        ledger.settle_with(&campaign, &contact, 1, &state, Some(&domain(d))).await.unwrap();
         contact
     };
     let delivered = settle_to(ContactId::new_random(), sent(&unique("ses")), "big.example").await;

@@ -21,46 +21,6 @@ pub struct SqliteSendLedger {
 }
 
 impl SqliteSendLedger {
-    async fn settle_with(
-        &self,
-        campaign: &CampaignId,
-        contact: &ContactId,
-        attempt: u32,
-        state: &LedgerState,
-        domain: Option<String>,
-    ) -> Result<(), StoreError> {
-        let (campaign, contact) = (campaign.to_string(), contact.to_string());
-        let (name, provider, reason) = match state {
-            LedgerState::Sent { provider_message_id } => ("sent", Some(provider_message_id.as_str().to_owned()), None),
-            LedgerState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
-            LedgerState::Failed { reason } => ("failed", None, Some(reason.clone())),
-            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
-        };
-        self.db
-            .call(move |c| {
-                let changed = c
-                    .execute(
-                        "UPDATE send_ledger SET state = ?4, provider_message_id = ?5, reason = ?6, lease_until = NULL,
-                            updated_at = ?7
-                         WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
-                        params![campaign, contact, attempt, name, provider, reason, unix(OffsetDateTime::now_utc())],
-                    )
-                    .map_err(unavailable)?;
-                if changed != 1 {
-                    return Err(StoreError::conflict("claim is no longer held"));
-                }
-                if let Some(domain) = domain {
-                    c.execute(
-                        "INSERT OR REPLACE INTO ledger_domain (campaign_id, contact_id, domain) VALUES (?1, ?2, ?3)",
-                        params![campaign, contact, domain],
-                    )
-                    .map_err(unavailable)?;
-                }
-                Ok(())
-            })
-            .await
-    }
-
     pub fn new(db: Db) -> Self {
         Self { db }
     }
@@ -148,25 +108,45 @@ impl SendLedger for SqliteSendLedger {
             .await
     }
 
-    async fn settle(
+    async fn settle_with(
         &self,
         campaign: &CampaignId,
         contact: &ContactId,
         attempt: u32,
         state: &LedgerState,
+        domain: Option<&RecipientDomain>,
     ) -> Result<(), StoreError> {
-        self.settle_with(campaign, contact, attempt, state, None).await
-    }
-
-    async fn settle_to_domain(
-        &self,
-        campaign: &CampaignId,
-        contact: &ContactId,
-        attempt: u32,
-        state: &LedgerState,
-        domain: &RecipientDomain,
-    ) -> Result<(), StoreError> {
-        self.settle_with(campaign, contact, attempt, state, Some(domain.as_str().to_owned())).await
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        let domain = domain.map(|d| d.as_str().to_owned());
+        let (name, provider, reason) = match state {
+            LedgerState::Sent { provider_message_id } => ("sent", Some(provider_message_id.as_str().to_owned()), None),
+            LedgerState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+            LedgerState::Failed { reason } => ("failed", None, Some(reason.clone())),
+            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
+        };
+        self.db
+            .call(move |c| {
+                let changed = c
+                    .execute(
+                        "UPDATE send_ledger SET state = ?4, provider_message_id = ?5, reason = ?6, lease_until = NULL,
+                            updated_at = ?7
+                         WHERE campaign_id = ?1 AND contact_id = ?2 AND state = 'claimed' AND attempt = ?3",
+                        params![campaign, contact, attempt, name, provider, reason, unix(OffsetDateTime::now_utc())],
+                    )
+                    .map_err(unavailable)?;
+                if changed != 1 {
+                    return Err(StoreError::conflict("claim is no longer held"));
+                }
+                if let Some(domain) = domain {
+                    c.execute(
+                        "INSERT OR REPLACE INTO ledger_domain (campaign_id, contact_id, domain) VALUES (?1, ?2, ?3)",
+                        params![campaign, contact, domain],
+                    )
+                    .map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn reach_by_domain(&self, campaign: &CampaignId) -> Result<Vec<DomainReach>, StoreError> {

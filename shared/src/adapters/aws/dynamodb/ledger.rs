@@ -192,48 +192,6 @@ impl DynamoSendLedger {
     }
 }
 
-impl DynamoSendLedger {
-    async fn settle_with(
-        &self,
-        campaign: &CampaignId,
-        contact: &ContactId,
-        attempt: u32,
-        state: &LedgerState,
-        domain: Option<&RecipientDomain>,
-    ) -> Result<(), StoreError> {
-        let at = OffsetDateTime::now_utc();
-        let (now, expires) = (n(unix(at)), n(self.expires_at(at)));
-        let (name, detail_name, detail, stale) = match state {
-            LedgerState::Sent { provider_message_id } => {
-                ("sent", "provider_message_id", provider_message_id.as_str().to_owned(), "reason")
-            }
-            LedgerState::Skipped { reason } => ("skipped", "reason", reason.clone(), "provider_message_id"),
-            LedgerState::Failed { reason } => ("failed", "reason", reason.clone(), "provider_message_id"),
-            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
-        };
-        let mut names = vec![
-            ("#detail", detail_name),
-            ("#updated", "updated_at"),
-            ("#expires", "expires_at"),
-            ("#lease", "lease_until"),
-            ("#stale", stale),
-        ];
-        let mut values = vec![(":state", s(name)), (":detail", s(detail)), (":now", now), (":expires", expires)];
-        let update = match domain {
-            Some(domain) => {
-                names.push(("#domain", "recipient_domain"));
-                values.push((":domain", s(domain.as_str())));
-                "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires, #domain = :domain \
-                 REMOVE #lease, #stale"
-            }
-            None => {
-                "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires REMOVE #lease, #stale"
-            }
-        };
-        self.update_held(campaign, contact, attempt, update, &names, values).await
-    }
-}
-
 #[async_trait]
 impl SendLedger for DynamoSendLedger {
     async fn claim(
@@ -311,25 +269,44 @@ impl SendLedger for DynamoSendLedger {
         }
     }
 
-    async fn settle(
+    async fn settle_with(
         &self,
         campaign: &CampaignId,
         contact: &ContactId,
         attempt: u32,
         state: &LedgerState,
+        domain: Option<&RecipientDomain>,
     ) -> Result<(), StoreError> {
-        self.settle_with(campaign, contact, attempt, state, None).await
-    }
-
-    async fn settle_to_domain(
-        &self,
-        campaign: &CampaignId,
-        contact: &ContactId,
-        attempt: u32,
-        state: &LedgerState,
-        domain: &RecipientDomain,
-    ) -> Result<(), StoreError> {
-        self.settle_with(campaign, contact, attempt, state, Some(domain)).await
+        let at = OffsetDateTime::now_utc();
+        let (now, expires) = (n(unix(at)), n(self.expires_at(at)));
+        let (name, detail_name, detail, stale) = match state {
+            LedgerState::Sent { provider_message_id } => {
+                ("sent", "provider_message_id", provider_message_id.as_str().to_owned(), "reason")
+            }
+            LedgerState::Skipped { reason } => ("skipped", "reason", reason.clone(), "provider_message_id"),
+            LedgerState::Failed { reason } => ("failed", "reason", reason.clone(), "provider_message_id"),
+            LedgerState::Claimed { .. } => return Err(StoreError::corrupt("cannot settle into claimed")),
+        };
+        let mut names = vec![
+            ("#detail", detail_name),
+            ("#updated", "updated_at"),
+            ("#expires", "expires_at"),
+            ("#lease", "lease_until"),
+            ("#stale", stale),
+        ];
+        let mut values = vec![(":state", s(name)), (":detail", s(detail)), (":now", now), (":expires", expires)];
+        let update = match domain {
+            Some(domain) => {
+                names.push(("#domain", "recipient_domain"));
+                values.push((":domain", s(domain.as_str())));
+                "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires, #domain = :domain \
+                 REMOVE #lease, #stale"
+            }
+            None => {
+                "SET #state = :state, #detail = :detail, #updated = :now, #expires = :expires REMOVE #lease, #stale"
+            }
+        };
+        self.update_held(campaign, contact, attempt, update, &names, values).await
     }
 
     async fn reach_by_domain(&self, campaign: &CampaignId) -> Result<Vec<DomainReach>, StoreError> {
