@@ -19,7 +19,7 @@ use super::{AppError, CampaignLifecycle, ConsentLedger, Counters};
 use crate::config::Settings;
 use crate::domain::{
     BounceKind, CampaignCounter, CampaignId, ConsentCategory, ConsentMethod, ContactId, LinkKey, MailEvent,
-    MailEventKind, ProviderFailure, TopicPreferences,
+    MailEventKind, ProviderFailure, TLS_GAP_MEMORY, TopicPreferences,
 };
 use crate::ports::{
     ActivityStore, CampaignStore, Clock, ContactStore, DeliveryReport, DeliveryState, Engagement, EventMark, Metric,
@@ -118,6 +118,10 @@ impl EventConsumer {
         }
         if let Some(report) = delivery_report(event) {
             self.ledger.record_delivery(&campaign_id, &contact_id, &report, now).await?;
+        }
+        // Later sends to this domain are not tried (the sender reads it).
+        if let Some(domain) = &event.detail.tls_gap_domain {
+            self.activity.remember_tls_gap(domain, now, now + TLS_GAP_MEMORY).await?;
         }
         if event.kind == MailEventKind::Subscription {
             let preferences = event.detail.preferences.clone().unwrap_or_default();

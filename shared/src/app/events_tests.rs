@@ -258,3 +258,34 @@ async fn tls_accounting_bounces_for_lack_of_tls_are_counted_apart_and_never_supp
     assert_eq!(record.state, Some(crate::ports::DeliveryState::Bounced(BounceKind::TlsUnavailable)));
     assert_eq!(h.metrics.total(Metric::Counter(crate::domain::CampaignCounter::TlsUnavailable)), 3);
 }
+
+#[tokio::test]
+async fn tls_memory_a_bounce_for_lack_of_tls_remembers_the_domain_for_thirty_days_and_a_soft_bounce_does_not() {
+    let h = Harness::new();
+    let contact = h.patient("notls.probe@example.org", &["wellness-tips"]).await;
+    let campaign = h.sending_campaign("wellness-tips").await;
+    h.app.sender.process(&SendJob { campaign_id: campaign, contact_id: contact }).await.unwrap();
+    let id = match h.ledger().state(&campaign, &contact).await.unwrap() {
+        Some(LedgerState::Sent { provider_message_id }) => provider_message_id,
+        other => panic!("not sent: {other:?}"),
+    };
+    let (gap, other) = (
+        crate::domain::RecipientDomain::parse("example.org").unwrap(),
+        crate::domain::RecipientDomain::parse("other.example").unwrap(),
+    );
+    let mut soft = event(&id, MailEventKind::Bounce(BounceKind::Transient));
+    soft.detail.tls_gap_domain = None;
+    let mut tls = event(&id, MailEventKind::Bounce(BounceKind::TlsUnavailable));
+    tls.detail.tls_gap_domain = Some(gap.clone());
+
+    h.app.events.process(&soft).await.unwrap();
+    let after_soft = h.app.ports.activity.lacks_tls(&gap, h.clock.now()).await.unwrap();
+    h.app.events.process(&tls).await.unwrap();
+    let now = h.clock.now();
+
+    assert!(!after_soft, "an ordinary soft bounce says nothing of TLS");
+    assert!(h.app.ports.activity.lacks_tls(&gap, now).await.unwrap());
+    assert!(!h.app.ports.activity.lacks_tls(&other, now).await.unwrap());
+    assert!(h.app.ports.activity.lacks_tls(&gap, now + time::Duration::days(29)).await.unwrap());
+    assert!(!h.app.ports.activity.lacks_tls(&gap, now + time::Duration::days(31)).await.unwrap(), "forgotten after");
+}

@@ -45,6 +45,7 @@ pub(crate) mod recovery;
 pub(crate) mod report;
 pub(crate) mod report_html;
 pub mod send;
+pub(crate) mod tls_gaps;
 pub(crate) mod tracking;
 pub(crate) mod unsubscribe;
 
@@ -283,6 +284,7 @@ impl App {
                 keyring: keyring.clone(),
                 settings: settings.clone(),
                 limiter,
+                tls_gaps: Default::default(),
                 clock: clock.clone(),
             },
             tracking: Tracking {

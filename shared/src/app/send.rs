@@ -19,7 +19,9 @@ use super::catalog::LoadedCampaign;
 use super::{AppError, Auditor, CampaignCatalog, Counters};
 use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
-use crate::domain::{CampaignCounter, CampaignStatus, ConsentStatus, SendJob, SkipReason, hipaa_authorized};
+use crate::domain::{
+    CampaignCounter, CampaignId, CampaignStatus, ConsentStatus, SendJob, SkipReason, hipaa_authorized,
+};
 use crate::error::Classify;
 use crate::mail::{MailingList, MessageParts, build_message, message_id, tracking};
 use crate::ports::{
@@ -93,6 +95,8 @@ pub struct Sender {
     pub(super) settings: Arc<Settings>,
     /// This process's share of `SendRatePerSecond`.
     pub(super) limiter: Arc<DefaultDirectRateLimiter>,
+    /// Recipient domains known to lack TLS, read through a short cache.
+    pub(super) tls_gaps: super::tls_gaps::TlsGapCache,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -138,6 +142,23 @@ impl Sender {
             html = tracking::add_open_pixel(&html, &base.join(&format!("/t/o/{pixel}")));
         }
         html
+    }
+
+    /// No TLS to the recipient: the row settled `failed: tls_unavailable`
+    /// (`retry-failed` resends it once the server is fixed), counted apart,
+    /// nothing suppressed.
+    async fn tls_unavailable(
+        &self,
+        campaign: &CampaignId,
+        settled: Result<(), StoreError>,
+    ) -> Result<SendOutcome, SendError> {
+        settled?;
+        // The report's count only: the ledger already says why.
+        if let Err(e) = self.campaigns.increment(campaign, CampaignCounter::TlsUnavailable, 1).await {
+            tracing::warn!(error = %e, campaign_id = %campaign, "TLS failure not counted in the report");
+        }
+        self.metrics.count(Some(campaign), Metric::Counter(CampaignCounter::TlsUnavailable), 1);
+        Ok(SendOutcome::Failed("tls_unavailable".into()))
     }
 
     pub async fn process(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
@@ -244,6 +265,11 @@ impl Sender {
             let domain = &domain;
             async move { self.ledger.settle_with(&job.campaign_id, &job.contact_id, attempt, &state, Some(domain)).await }
         };
+        // Its server was lately found unable to do TLS: not tried again.
+        if self.tls_gaps.lacks_tls(self.activity.as_ref(), &domain, now).await? {
+            let settled = settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await;
+            return self.tls_unavailable(&campaign.id, settled).await;
+        }
         let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
         let expires = now + self.settings.unsubscribe_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
@@ -314,13 +340,8 @@ impl Sender {
                 Ok(SendOutcome::Failed("provider_rejected".into()))
             }
             Err(e) if e.kind == TransportErrorKind::TlsUnavailable => {
-                settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await?;
-                // The report's count only: the ledger already says why.
-                if let Err(e) = self.campaigns.increment(&campaign.id, CampaignCounter::TlsUnavailable, 1).await {
-                    tracing::warn!(error = %e, campaign_id = %campaign.id, "TLS failure not counted in the report");
-                }
-                self.metrics.count(Some(&campaign.id), Metric::Counter(CampaignCounter::TlsUnavailable), 1);
-                Ok(SendOutcome::Failed("tls_unavailable".into()))
+                let settled = settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await;
+                self.tls_unavailable(&campaign.id, settled).await
             }
             Err(e) if e.kind == TransportErrorKind::Throttled => {
                 self.metrics.count(Some(&campaign.id), Metric::Throttled, 1);

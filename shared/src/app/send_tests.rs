@@ -260,3 +260,49 @@ async fn tls_accounting_a_relay_without_tls_fails_the_job_once_counts_it_and_nev
     let report = h.app.reports.campaign_report(&job.campaign_id).await.unwrap();
     assert_eq!((report.tls_unavailable, report.failed, report.sent), (1, 1, 0));
 }
+
+#[tokio::test]
+async fn tls_memory_a_domain_remembered_lacking_tls_is_not_tried_and_other_domains_are() {
+    let h = Harness::new();
+    let job = one_job(&h).await;
+    let elsewhere = h.patient("sam.probe@elsewhere.example", &["wellness-tips"]).await;
+    let domain = crate::domain::RecipientDomain::parse("example.org").unwrap();
+    let now = h.clock.now();
+    h.app.ports.activity.remember_tls_gap(&domain, now, now + crate::domain::TLS_GAP_MEMORY).await.unwrap();
+
+    let dropped = h.app.sender.process(&job).await.unwrap();
+    let sent = h.app.sender.process(&SendJob { campaign_id: job.campaign_id, contact_id: elsewhere }).await.unwrap();
+
+    assert_eq!(dropped, SendOutcome::Failed("tls_unavailable".into()));
+    assert_eq!(sent, SendOutcome::Sent);
+    assert_eq!(h.transport.attempts(), 1, "only the other domain's message was handed over");
+    let record = h.app.ports.contacts.get(&job.contact_id).await.unwrap().unwrap();
+    assert_eq!(h.app.ports.suppression.reason(&record.email_index).await.unwrap(), None);
+    let report = h.app.reports.campaign_report(&job.campaign_id).await.unwrap();
+    assert_eq!((report.tls_unavailable, report.failed, report.sent), (1, 1, 1));
+    assert_eq!(h.metrics.total(Metric::Counter(crate::domain::CampaignCounter::TlsUnavailable)), 1);
+}
+
+#[tokio::test]
+async fn tls_memory_is_read_once_per_domain_every_five_minutes() {
+    let h = Harness::new();
+    let first = one_job(&h).await;
+    let second = h.patient("sam.probe@example.org", &["wellness-tips"]).await;
+    let third = h.patient("kim.probe@example.org", &["wellness-tips"]).await;
+    let domain = crate::domain::RecipientDomain::parse("example.org").unwrap();
+
+    let before = h.app.sender.process(&first).await.unwrap();
+    let now = h.clock.now();
+    h.app.ports.activity.remember_tls_gap(&domain, now, now + crate::domain::TLS_GAP_MEMORY).await.unwrap();
+    let cached = h.app.sender.process(&SendJob { campaign_id: first.campaign_id, contact_id: second }).await.unwrap();
+    h.clock.advance(Duration::from_secs(301));
+    let read_again =
+        h.app.sender.process(&SendJob { campaign_id: first.campaign_id, contact_id: third }).await.unwrap();
+
+    assert_eq!(
+        (before, cached),
+        (SendOutcome::Sent, SendOutcome::Sent),
+        "the answer read first holds for five minutes"
+    );
+    assert_eq!(read_again, SendOutcome::Failed("tls_unavailable".into()));
+}

@@ -61,6 +61,9 @@ pub struct EventDetail {
     pub bounce_subtype: Option<String>,
     /// DeliveryDelay: SES's `delayType` (`MailboxFull`, `TransientCommunicationFailure` …).
     pub delay_type: Option<String>,
+    /// A bounce for lack of TLS: the domain whose server could not do it
+    /// (the address it was read from is not kept), for later sends.
+    pub tls_gap_domain: Option<super::RecipientDomain>,
 }
 
 /// SES subscription management's `newTopicPreferences`.
@@ -209,11 +212,21 @@ struct BouncePart {
 struct BouncedRecipientPart {
     #[serde(rename = "diagnosticCode")]
     diagnostic_code: Option<String>,
+    /// Read only for its domain, then dropped.
+    #[serde(rename = "emailAddress")]
+    email_address: Option<String>,
 }
 
 impl BouncePart {
-    fn tls_unavailable(&self) -> bool {
-        self.bounced_recipients.iter().filter_map(|r| r.diagnostic_code.as_deref()).any(is_tls_failure)
+    /// Whether a recipient bounced for lack of TLS, and the first such
+    /// recipient's domain when its address parses.
+    fn tls_unavailable(&self) -> (bool, Option<super::RecipientDomain>) {
+        let mut failed =
+            self.bounced_recipients.iter().filter(|r| r.diagnostic_code.as_deref().is_some_and(is_tls_failure));
+        let Some(first) = failed.next() else { return (false, None) };
+        let domain =
+            first.email_address.as_deref().and_then(|a| super::EmailAddress::parse(a).ok()).map(|a| a.domain());
+        (true, domain)
     }
 }
 
@@ -280,12 +293,12 @@ impl MailEvent {
         }
         let event_type = envelope.event_type.ok_or_else(|| ParseMailEventError("no eventType".into()))?;
         let mail = envelope.mail.ok_or_else(|| ParseMailEventError("no mail.messageId".into()))?;
-        let (bounce_type, bounce_subtype, tls_unavailable) = match envelope.bounce {
+        let (bounce_type, bounce_subtype, (tls_unavailable, tls_domain)) = match envelope.bounce {
             Some(b) => {
                 let tls = b.tls_unavailable();
                 (b.bounce_type, b.bounce_subtype, tls)
             }
-            None => (None, None, false),
+            None => (None, None, (false, None)),
         };
         let kind = match event_type.as_str() {
             "Send" => MailEventKind::Send,
@@ -358,6 +371,7 @@ impl MailEvent {
             failure,
             link: link.filter(|_| kind == MailEventKind::Click),
             bounce_subtype: known(bounce_subtype, BOUNCE_SUBTYPES).filter(|_| matches!(kind, MailEventKind::Bounce(_))),
+            tls_gap_domain: tls_domain.filter(|_| kind == MailEventKind::Bounce(BounceKind::TlsUnavailable)),
             delay_type: known(envelope.delivery_delay.and_then(|d| d.delay_type), DELAY_TYPES),
         };
         Ok(MailEvent { provider_message_id: ProviderMessageId::new(mail.message_id), kind, tagged, machine, detail })
@@ -388,6 +402,11 @@ mod tests {
             let event = MailEvent::parse(&body).unwrap();
             assert_eq!(event.kind, MailEventKind::Bounce(BounceKind::TlsUnavailable));
             assert!(!format!("{event:?}").contains("jane.probe"), "the diagnostic is never kept");
+            assert_eq!(
+                event.detail.tls_gap_domain.as_ref().map(|d| d.as_str()),
+                Some("example.org"),
+                "only the domain"
+            );
         }
     }
 
@@ -400,6 +419,7 @@ mod tests {
         let permanent_tls = r#"{"eventType":"Bounce","mail":{"messageId":"m-23"},"bounce":{"bounceType":"Permanent",
             "bouncedRecipients":[{"diagnosticCode":"smtp; 554 4.4.7 TLS"}]}}"#;
         assert_eq!(MailEvent::parse(full).unwrap().kind, MailEventKind::Bounce(BounceKind::Transient));
+        assert_eq!(MailEvent::parse(dns).unwrap().detail.tls_gap_domain, None, "no TLS failure, no domain to remember");
         assert_eq!(MailEvent::parse(dns).unwrap().kind, MailEventKind::Bounce(BounceKind::Transient));
         assert_eq!(MailEvent::parse(permanent_tls).unwrap().kind, MailEventKind::Bounce(BounceKind::Permanent));
     }

@@ -6,6 +6,11 @@ use std::time::Duration;
 /// Breakdowns in reports and estimates show counts below this as "fewer than N".
 pub const DEFAULT_MIN_CELL: u64 = 11;
 
+/// How long a recipient domain whose server could not do TLS is remembered
+/// so: later sends to it go to the fallback without being tried. A domain
+/// that fixes its server is tried again after this; a new failure renews it.
+pub const TLS_GAP_MEMORY: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
 /// At most `max` marketing emails per contact in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrequencyCap {

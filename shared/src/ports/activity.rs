@@ -34,7 +34,8 @@ impl Window {
 }
 
 /// Per-contact engagement, recent soft bounces and the last double opt-in
-/// email (for its rate limit). Every row carries an
+/// email (for its rate limit); and per recipient domain, whether its mail
+/// server was lately found unable to do TLS. Every row carries an
 /// expiry (the retention period from its last change); DynamoDB's TTL or
 /// the embedded sweeper removes it after that.
 #[async_trait]
@@ -92,4 +93,15 @@ pub trait ActivityStore: Send + Sync {
     /// Records one soft bounce at `window.at`; returns how many the contact
     /// has had in `window`, this one included.
     async fn record_soft_bounce(&self, contact: &ContactId, window: Window) -> Result<u32, StoreError>;
+    /// Remembers that mail to `domain` could not be delivered over TLS at
+    /// `at`, until `expires_at` (a later call moves both).
+    async fn remember_tls_gap(
+        &self,
+        domain: &crate::domain::RecipientDomain,
+        at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Whether `domain` is remembered lacking TLS at `now`.
+    async fn lacks_tls(&self, domain: &crate::domain::RecipientDomain, now: OffsetDateTime)
+    -> Result<bool, StoreError>;
 }

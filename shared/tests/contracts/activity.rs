@@ -1,9 +1,10 @@
 //! `ActivityStore`: a contact's last open and click (never moved back), its
-//! soft bounces within a window, and the frequency cap's claims.
+//! soft bounces within a window, the frequency cap's claims, and recipient
+//! domains remembered lacking TLS until their memory expires.
 
 use std::time::Duration;
 
-use carepost::domain::{CampaignId, ConsentRequestId, ContactId};
+use carepost::domain::{CampaignId, ConsentRequestId, ContactId, RecipientDomain};
 use carepost::ports::{Activity, ActivityStore, Engagement, Window};
 use time::OffsetDateTime;
 
@@ -24,6 +25,7 @@ pub async fn activity_store_contract(store: &dyn ActivityStore) {
     a_contact_without_activity_has_none(store).await;
     opens_and_clicks_are_kept_apart_and_never_move_back(store).await;
     soft_bounces_are_counted_within_the_window_only(store).await;
+    a_domain_lacks_tls_from_its_failure_until_the_memory_expires(store).await;
     one_confirmation_slot_per_interval(store).await;
     a_slot_whose_email_did_not_leave_is_the_requests_again_or_given_back(store).await;
     the_frequency_cap_admits_max_campaigns_per_window_and_repeats_of_one(store).await;
@@ -145,6 +147,22 @@ pub async fn soft_bounces_are_counted_within_the_window_only(store: &dyn Activit
 
     assert_eq!((first, second, third, fourth), (1, 2, 1, 2));
     assert_eq!(store.activity(&contact).await.unwrap().map(|a| a.last_open), Some(None), "bounces are not opens");
+}
+
+pub async fn a_domain_lacks_tls_from_its_failure_until_the_memory_expires(store: &dyn ActivityStore) {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let gap = RecipientDomain::parse(&format!("no-tls-{tag}.example")).unwrap();
+    let other = RecipientDomain::parse(&format!("tls-{tag}.example")).unwrap();
+    assert!(!store.lacks_tls(&gap, T0).await.unwrap(), "nothing remembered yet");
+
+    store.remember_tls_gap(&gap, T0, T0 + 30 * DAY).await.unwrap();
+
+    assert!(store.lacks_tls(&gap, T0 + DAY).await.unwrap());
+    assert!(!store.lacks_tls(&other, T0 + DAY).await.unwrap(), "only the domain that failed");
+    assert!(!store.lacks_tls(&gap, T0 + 31 * DAY).await.unwrap(), "forgotten once the memory expires");
+    // A later failure renews the memory.
+    store.remember_tls_gap(&gap, T0 + 20 * DAY, T0 + 50 * DAY).await.unwrap();
+    assert!(store.lacks_tls(&gap, T0 + 31 * DAY).await.unwrap());
 }
 
 mod embedded {

@@ -86,6 +86,27 @@ async fn tls_accounting_expiries_for_lack_of_tls_never_suppress_nor_count_toward
 }
 
 #[tokio::test]
+async fn tls_memory_after_an_expiry_for_lack_of_tls_later_campaigns_do_not_try_that_domain_but_reach_others() {
+    let test = spawn_app().await;
+    let app = &test.stack.app;
+    let no_tls = carepost::synthetic::sign_up_directly(app, "no.tls@example.org", "wellness-tips", true).await.unwrap();
+    let fine =
+        carepost::synthetic::sign_up_directly(app, "fine@elsewhere.example", "wellness-tips", true).await.unwrap();
+    let (_, message) = sent_message(app, &test.client, &no_tls).await;
+    app.events.process(&tls_expiry(&message)).await.unwrap();
+
+    // Signed up without attributes: a segment that asks for none.
+    let (second, report) = test.client.run_campaign("wellness-tips", json!({"never_opened": {}})).await;
+
+    let second = CampaignId::parse(&second).unwrap();
+    let dropped = app.ports.ledger.state(&second, &no_tls).await.unwrap();
+    assert_eq!(dropped, Some(LedgerState::Failed { reason: "tls_unavailable".into() }), "not handed over");
+    assert!(matches!(app.ports.ledger.state(&second, &fine).await.unwrap(), Some(LedgerState::Sent { .. })));
+    assert_eq!((report["sent"].as_u64(), report["tls_unavailable"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(suppression_of(app, &no_tls).await, None, "the patient is not suppressed");
+}
+
+#[tokio::test]
 async fn a_second_bounce_for_the_same_message_is_counted_once() {
     let test = spawn_app().await;
     let app = &test.stack.app;

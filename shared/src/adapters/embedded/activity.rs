@@ -1,13 +1,14 @@
 //! Contact activity in SQLite: one row per contact with the last open and
 //! click times, recent soft-bounce times (a JSON array) and an expiry the
-//! sweeper honours.
+//! sweeper honours. Domains lately found unable to do TLS are rows of
+//! `tls_gaps`, with their own expiry.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::{CampaignId, ConsentRequestId, ContactId};
+use crate::domain::{CampaignId, ConsentRequestId, ContactId, RecipientDomain};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
 
 pub struct SqliteActivityStore {
@@ -227,6 +228,44 @@ impl ActivityStore for SqliteActivityStore {
                 .map_err(unavailable)?;
                 tx.commit().map_err(unavailable)?;
                 Ok(times.len() as u32)
+            })
+            .await
+    }
+
+    async fn remember_tls_gap(
+        &self,
+        domain: &RecipientDomain,
+        at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let domain = domain.as_str().to_owned();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO tls_gaps (domain, seen_at, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (domain) DO UPDATE SET
+                       seen_at = max(seen_at, excluded.seen_at),
+                       expires_at = max(expires_at, excluded.expires_at)",
+                    params![domain, unix(at), unix(expires_at)],
+                )
+                .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn lacks_tls(&self, domain: &RecipientDomain, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let domain = domain.as_str().to_owned();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT 1 FROM tls_gaps WHERE domain = ?1 AND expires_at > ?2",
+                    params![domain, unix(now)],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map(|found| found.is_some())
+                .map_err(unavailable)
             })
             .await
     }

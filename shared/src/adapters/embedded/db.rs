@@ -104,6 +104,11 @@ CREATE TABLE IF NOT EXISTS contact_activity (
     soft_bounces TEXT NOT NULL,
     expires_at   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tls_gaps (
+    domain     TEXT PRIMARY KEY,
+    seen_at    INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS marketing_sends (
     contact_id  TEXT NOT NULL,
     campaign_id TEXT NOT NULL,

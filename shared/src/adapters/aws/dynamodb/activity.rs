@@ -6,6 +6,10 @@
 //! `marketing_sends` (M: campaign ID → unix seconds, the frequency cap's
 //! claims within the window, guarded by `marketing_version`) and `expires_at`
 //! (N, the table's TTL attribute).
+//!
+//! A recipient domain lately found unable to do TLS is an item of its own,
+//! keyed `tls-gap#<domain>` (contact IDs are UUIDs, so the two never meet),
+//! with `seen_at` and `expires_at` (N).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -13,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::{conditional, from_unix, is_condition_failed, n, opt_n, s, sdk_error, unix};
-use crate::domain::{CampaignId, ConsentRequestId, ContactId};
+use crate::domain::{CampaignId, ConsentRequestId, ContactId, RecipientDomain};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
 
 pub struct DynamoActivityStore {
@@ -268,4 +272,47 @@ impl ActivityStore for DynamoActivityStore {
             .count();
         Ok(recent as u32)
     }
+
+    async fn remember_tls_gap(
+        &self,
+        domain: &RecipientDomain,
+        at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("contact_id", s(tls_gap_key(domain)))
+            .update_expression("SET #seen = :seen, #expires = :expires")
+            .expression_attribute_names("#seen", "seen_at")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":seen", n(unix(at)))
+            .expression_attribute_values(":expires", n(unix(expires_at)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn lacks_tls(&self, domain: &RecipientDomain, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("contact_id", s(tls_gap_key(domain)))
+            .projection_expression("expires_at")
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        // TTL removes an expired item only eventually: the expiry decides.
+        let expires = match &out.item {
+            Some(item) => opt_n::<i64>(item, "expires_at")?,
+            None => None,
+        };
+        Ok(expires.is_some_and(|at| at > unix(now)))
+    }
+}
+
+fn tls_gap_key(domain: &RecipientDomain) -> String {
+    format!("tls-gap#{}", domain.as_str())
 }
