@@ -159,6 +159,7 @@ fn render_cost(iterations: u32) -> anyhow::Result<Duration> {
             list: Some(MailingList { unsubscribe_url: url, category: "bench", campaign_id: campaign.to_string() }),
             text: rendered.text,
             html: rendered.html,
+            tls_optional: false,
         })?;
         std::hint::black_box(raw);
     }

@@ -143,6 +143,7 @@ pub fn report(r: &Value) -> String {
         ("bounced (hard)", count(&r["bounced_hard"])),
         ("bounced (soft)", count(&r["bounced_soft"])),
         ("TLS unavailable", count(&r["tls_unavailable"])),
+        ("secure message notices", count(&r["secure_notices"])),
         ("complained", count(&r["complained"])),
         ("opened", count(&r["opened"])),
         ("clicked", count(&r["clicked"])),

@@ -195,6 +195,7 @@ fn every_type_that_can_hold_phi_formats_without_it() {
         to: EMAIL.into(),
         raw: format!("To: {EMAIL}\r\nSubject: {SUBJECT}\r\n\r\n{FIRST}").into_bytes(),
         provider_tracking: Default::default(),
+        tls_optional: false,
     };
     check_debug("OutgoingMail", &mail);
     // domain::MailEvent, parsed from that event

@@ -22,6 +22,7 @@ mod contracts {
     pub mod queue;
     pub mod retention;
     pub mod secrets;
+    pub mod secure_messages;
     pub mod support;
     pub mod suppression;
     pub mod transport;

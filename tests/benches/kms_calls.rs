@@ -59,6 +59,7 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         intake: Arc::new(carepost::adapters::embedded::SqliteIntakeStore::new(db.clone())),
         metrics: Arc::new(carepost::adapters::emf::EmfMetrics::new(Box::new(std::io::sink()))),
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
+        secure_messages: Arc::new(carepost::adapters::embedded::SqliteSecureMessageStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db)),
         fanout_queue: shared.fanout.clone(),
         send_queue: shared.send.clone(),

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::AppError;
 use crate::domain::{
     Campaign, CampaignId, CampaignPurpose, CampaignStatus, ConsentCategory, EmailAddress, InvalidField, Segment,
-    Sender, TemplateSource, Tracking,
+    Sender, TemplateSource, TlsFallback, Tracking,
 };
 use crate::mail::{CompiledTemplate, LintContext};
 use crate::ports::{CampaignRecord, CampaignStore, Clock};
@@ -31,6 +31,9 @@ pub struct CampaignInput {
     /// First-party open and click tracking; off unless set.
     #[serde(default)]
     pub tracking: Tracking,
+    /// `drop` or `secure_message` for recipients without TLS; default: the stack's `TLS_FALLBACK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_fallback: Option<TlsFallback>,
     pub sender: Option<SenderInput>,
     /// Launching before this time schedules fan-out for it (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
@@ -108,6 +111,7 @@ impl CampaignInput {
             phi_personalized: self.phi_personalized,
             purpose: self.purpose,
             tracking: self.tracking,
+            tls_fallback: self.tls_fallback,
             sender,
             launch_at: self.launch_at,
             status: CampaignStatus::Draft,
@@ -127,6 +131,7 @@ fn definition_json(c: &Campaign) -> String {
         "phi_personalized": c.phi_personalized,
         "purpose": c.purpose,
         "tracking": c.tracking,
+        "tls_fallback": c.tls_fallback,
         "sender": {"name": c.sender.name, "address": c.sender.address.as_str()},
         "launch_at": c.launch_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
     })
@@ -151,6 +156,7 @@ pub(super) fn from_record(
         phi_personalized: input.phi_personalized,
         purpose: input.purpose,
         tracking: input.tracking,
+        tls_fallback: input.tls_fallback,
         sender: Sender {
             name: sender.name,
             address: EmailAddress::parse(&sender.address).map_err(|e| corrupt(e.to_string()))?,

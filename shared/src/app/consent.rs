@@ -553,6 +553,7 @@ impl ConsentIntake {
             list: None,
             text,
             html,
+            tls_optional: false,
         })
         .map_err(|e| InvalidField::new("email", e.to_string()))?;
         let mail = OutgoingMail {
@@ -563,6 +564,7 @@ impl ConsentIntake {
             raw,
             // Transactional: never tracked.
             provider_tracking: Default::default(),
+            tls_optional: false,
         };
         self.transport.send(&mail).await?;
         Ok(())

@@ -19,7 +19,7 @@ use super::{AppError, CampaignLifecycle, ConsentLedger, Counters};
 use crate::config::Settings;
 use crate::domain::{
     BounceKind, CampaignCounter, CampaignId, ConsentCategory, ConsentMethod, ContactId, LinkKey, MailEvent,
-    MailEventKind, ProviderFailure, TLS_GAP_MEMORY, TopicPreferences,
+    MailEventKind, ProviderFailure, SecureNoticeJob, TLS_GAP_MEMORY, TlsFallback, TopicPreferences,
 };
 use crate::ports::{
     ActivityStore, CampaignStore, Clock, ContactStore, DeliveryReport, DeliveryState, Engagement, EventMark, Metric,
@@ -73,6 +73,9 @@ pub struct EventConsumer {
     pub(super) consent_ledger: Arc<ConsentLedger>,
     pub(super) counters: Arc<Counters>,
     pub(super) lifecycle: Arc<CampaignLifecycle>,
+    /// Where a secure message's notice job goes (the `secure_message` fallback).
+    pub(super) send_queue: Arc<dyn crate::ports::Queue>,
+    pub(super) catalog: Arc<super::CampaignCatalog>,
     pub(super) settings: Arc<Settings>,
     pub(super) clock: Arc<dyn Clock>,
 }
@@ -122,6 +125,14 @@ impl EventConsumer {
         // Later sends to this domain are not tried (the sender reads it).
         if let Some(domain) = &event.detail.tls_gap_domain {
             self.activity.remember_tls_gap(domain, now, now + TLS_GAP_MEMORY).await?;
+        }
+        if event.kind == MailEventKind::Bounce(BounceKind::TlsUnavailable) {
+            let campaign = &self.catalog.load(&campaign_id).await?.campaign;
+            if campaign.tls_fallback.unwrap_or(self.settings.tls_fallback) == TlsFallback::SecureMessage {
+                // A repeat of the event queues it again: the notice goes once.
+                let job = SecureNoticeJob { notice_campaign_id: campaign_id, notice_contact_id: contact_id };
+                self.send_queue.send_batch(&[job.to_body()]).await?;
+            }
         }
         if event.kind == MailEventKind::Subscription {
             let preferences = event.detail.preferences.clone().unwrap_or_default();

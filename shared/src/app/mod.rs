@@ -44,6 +44,7 @@ pub(crate) mod preview;
 pub(crate) mod recovery;
 pub(crate) mod report;
 pub(crate) mod report_html;
+pub mod secure_message;
 pub mod send;
 pub(crate) mod tls_gaps;
 pub(crate) mod tracking;
@@ -74,6 +75,7 @@ pub use judge::AudienceJudge;
 pub use keys::KeyRotation;
 pub use preferences::Preferences;
 pub use report::Reports;
+pub use secure_message::SecureMessages;
 pub use send::Sender;
 pub use tracking::Tracking;
 pub use unsubscribe::Unsubscribe;
@@ -82,7 +84,7 @@ use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
 use crate::ports::{
     ActivityStore, AuditLog, CampaignStore, Clock, ConsentStore, ContactStore, IntakeStore, MailTransport, Metrics,
-    Queue, SendLedger, SuppressionList,
+    Queue, SecureMessageStore, SendLedger, SuppressionList,
 };
 
 /// The outside systems the use cases need.
@@ -96,6 +98,7 @@ pub struct Ports {
     pub intake: Arc<dyn IntakeStore>,
     pub campaigns: Arc<dyn CampaignStore>,
     pub ledger: Arc<dyn SendLedger>,
+    pub secure_messages: Arc<dyn SecureMessageStore>,
     pub fanout_queue: Arc<dyn Queue>,
     pub send_queue: Arc<dyn Queue>,
     pub transport: Arc<dyn MailTransport>,
@@ -125,6 +128,7 @@ pub struct App {
     pub fanout: Fanout,
     pub audience: AudienceEstimator,
     pub sender: Sender,
+    pub secure_messages: Arc<SecureMessages>,
     pub events: Arc<EventConsumer>,
     pub tracking: Tracking,
     pub reports: Reports,
@@ -159,6 +163,18 @@ impl App {
         let catalog = Arc::new(CampaignCatalog::new(p.campaigns.clone(), settings.schema.clone()));
         let consent_ledger = Arc::new(ConsentLedger::new(p.consent.clone(), envelope.clone(), clock.clone()));
         let counters = Arc::new(Counters::new(p.campaigns.clone(), p.metrics.clone(), settings.reputation));
+        let secure_messages = Arc::new(SecureMessages {
+            store: p.secure_messages.clone(),
+            contacts: p.contacts.clone(),
+            transport: p.transport.clone(),
+            catalog: catalog.clone(),
+            audit: audit.clone(),
+            envelope: envelope.clone(),
+            keyring: keyring.clone(),
+            settings: settings.clone(),
+            limiter: limiter.clone(),
+            clock: clock.clone(),
+        });
         let lifecycle = Arc::new(CampaignLifecycle {
             campaigns: p.campaigns.clone(),
             ledger: p.ledger.clone(),
@@ -198,6 +214,8 @@ impl App {
             consent_ledger: consent_ledger.clone(),
             counters: counters.clone(),
             lifecycle: lifecycle.clone(),
+            send_queue: p.send_queue.clone(),
+            catalog: catalog.clone(),
             settings: settings.clone(),
             clock: clock.clone(),
         });
@@ -268,6 +286,7 @@ impl App {
                 settings: settings.clone(),
                 clock: clock.clone(),
             },
+            secure_messages: secure_messages.clone(),
             sender: Sender {
                 ledger: p.ledger.clone(),
                 campaigns: p.campaigns.clone(),
@@ -285,6 +304,7 @@ impl App {
                 settings: settings.clone(),
                 limiter,
                 tls_gaps: Default::default(),
+                secure: secure_messages.clone(),
                 clock: clock.clone(),
             },
             tracking: Tracking {

@@ -55,6 +55,8 @@ pub struct CampaignReport {
     /// Not delivered because the recipient's server (or the relay) could
     /// not do TLS: apart from bounces, never suppressing.
     pub tls_unavailable: u64,
+    /// Of those, sent a secure message's notice instead (`secure_message`).
+    pub secure_notices: u64,
     pub complained: u64,
     pub rejected: u64,
     pub delayed: u64,
@@ -109,6 +111,7 @@ pub struct PublishedReport<'a> {
     bounced_soft: Cell,
     bounced_undetermined: Cell,
     tls_unavailable: Cell,
+    secure_notices: Cell,
     complained: Cell,
     rejected: Cell,
     delayed: Cell,
@@ -202,6 +205,7 @@ impl CampaignReport {
             bounced_soft: self.cell(self.bounced_soft),
             bounced_undetermined: self.cell(self.bounced_undetermined),
             tls_unavailable: self.cell(self.tls_unavailable),
+            secure_notices: self.cell(self.secure_notices),
             complained: self.cell(self.complained),
             rejected: self.cell(self.rejected),
             delayed: self.cell(self.delayed),
@@ -446,6 +450,7 @@ impl Reports {
             bounced_soft: counter(CampaignCounter::BouncedSoft),
             bounced_undetermined: counter(CampaignCounter::BouncedUndetermined),
             tls_unavailable: counter(CampaignCounter::TlsUnavailable),
+            secure_notices: counter(CampaignCounter::SecureNotices),
             complained: counter(CampaignCounter::Complained),
             rejected: counter(CampaignCounter::Rejected),
             delayed: counter(CampaignCounter::Delayed),

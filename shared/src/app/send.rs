@@ -16,11 +16,13 @@ use governor::DefaultDirectRateLimiter;
 use time::OffsetDateTime;
 
 use super::catalog::LoadedCampaign;
+use super::secure_message::{NoticeError, NoticeOutcome, SecureContent};
 use super::{AppError, Auditor, CampaignCatalog, Counters};
 use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{
-    CampaignCounter, CampaignId, CampaignStatus, ConsentStatus, SendJob, SkipReason, hipaa_authorized,
+    CampaignCounter, CampaignId, CampaignStatus, ConsentStatus, SecureNoticeJob, SendJob, SkipReason, TlsFallback,
+    hipaa_authorized,
 };
 use crate::error::Classify;
 use crate::mail::{MailingList, MessageParts, build_message, message_id, tracking};
@@ -97,6 +99,8 @@ pub struct Sender {
     pub(super) limiter: Arc<DefaultDirectRateLimiter>,
     /// Recipient domains known to lack TLS, read through a short cache.
     pub(super) tls_gaps: super::tls_gaps::TlsGapCache,
+    /// The `secure_message` fallback.
+    pub(super) secure: Arc<super::SecureMessages>,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -159,6 +163,91 @@ impl Sender {
         }
         self.metrics.count(Some(campaign), Metric::Counter(CampaignCounter::TlsUnavailable), 1);
         Ok(SendOutcome::Failed("tls_unavailable".into()))
+    }
+
+    /// The message cannot travel over TLS to this recipient: per the
+    /// campaign's (or the stack's) `tls_fallback`, a secure message's notice
+    /// goes out first; either way the row settles `failed: tls_unavailable`.
+    async fn fall_back<F, Fut>(
+        &self,
+        loaded: &LoadedCampaign,
+        contact: &crate::domain::Contact,
+        rendered: &crate::mail::Rendered,
+        unsubscribe_url: &str,
+        settle: &F,
+    ) -> Result<SendOutcome, SendError>
+    where
+        F: Fn(LedgerState) -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let campaign = &loaded.campaign;
+        if campaign.tls_fallback.unwrap_or(self.settings.tls_fallback) == TlsFallback::SecureMessage {
+            let content = SecureContent { subject: rendered.subject.clone(), text: rendered.text.clone() };
+            self.notice(campaign, contact, &content, unsubscribe_url).await?;
+        }
+        let settled = settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await;
+        self.tls_unavailable(&campaign.id, settled).await
+    }
+
+    /// Sends the secure message's notice (once) and counts it.
+    async fn notice(
+        &self,
+        campaign: &crate::domain::Campaign,
+        contact: &crate::domain::Contact,
+        content: &SecureContent,
+        unsubscribe_url: &str,
+    ) -> Result<NoticeOutcome, SendError> {
+        let outcome = match self.secure.deliver(campaign, contact, content, Some(unsubscribe_url)).await {
+            Ok(outcome) => outcome,
+            Err(NoticeError::Throttled) => return Err(SendError::Throttled),
+            Err(NoticeError::Ambiguous(e)) => return Err(SendError::Unsettled(e)),
+            Err(NoticeError::Failed(e)) => return Err(e.into()),
+        };
+        if outcome == NoticeOutcome::Sent {
+            if let Err(e) = self.campaigns.increment(&campaign.id, CampaignCounter::SecureNotices, 1).await {
+                tracing::warn!(error = %e, campaign_id = %campaign.id, "secure notice not counted in the report");
+            }
+            self.metrics.count(Some(&campaign.id), Metric::Counter(CampaignCounter::SecureNotices), 1);
+        }
+        Ok(outcome)
+    }
+
+    /// A message SES gave up on for lack of TLS, after it was sent: its
+    /// secure message and notice (`SecureNoticeJob`, from the event consumer).
+    pub async fn secure_notice(&self, job: &SecureNoticeJob) -> Result<SendOutcome, SendError> {
+        let loaded = self.catalog.load(&job.notice_campaign_id).await?;
+        let campaign = &loaded.campaign;
+        let Some(record) = self.contacts.get(&job.notice_contact_id).await? else {
+            return Ok(SendOutcome::Skipped(SkipReason::ContactErased));
+        };
+        if let Some(reason) = self.suppression.reason(&record.email_index).await? {
+            return Ok(SendOutcome::Skipped(SkipReason::Suppressed(reason)));
+        }
+        let now = self.clock.now();
+        let grants = self.consent.grants(&record.id).await?;
+        if !grants.iter().any(|g| g.category == campaign.category && g.allows_send(now)) {
+            return Ok(SendOutcome::Skipped(SkipReason::ConsentWithdrawn));
+        }
+        let (email, profile) = self
+            .envelope
+            .open(&record.id, &record.sealed, None)
+            .await
+            .map_err(|e| SendError::from(AppError::from(e)))?;
+        let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
+        let expires = now + self.settings.unsubscribe_ttl;
+        let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
+        let unsubscribe_url = self.settings.public_base_url.join(&format!("/u/{token}"));
+        let Ok(rendered) =
+            loaded.template.render(&contact, &unsubscribe_url, self.settings.postal_address.as_deref(), now.date())
+        else {
+            return Ok(SendOutcome::Failed("render_failed".into()));
+        };
+        let content = SecureContent { subject: rendered.subject, text: rendered.text };
+        Ok(match self.notice(campaign, &contact, &content, &unsubscribe_url).await? {
+            NoticeOutcome::Sent => SendOutcome::Sent,
+            NoticeOutcome::AlreadySent => SendOutcome::AlreadyDone,
+            NoticeOutcome::Refused => SendOutcome::Failed("notice_refused".into()),
+        })
     }
 
     pub async fn process(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
@@ -265,37 +354,38 @@ impl Sender {
             let domain = &domain;
             async move { self.ledger.settle_with(&job.campaign_id, &job.contact_id, attempt, &state, Some(domain)).await }
         };
-        // Its server was lately found unable to do TLS: not tried again.
-        if self.tls_gaps.lacks_tls(self.activity.as_ref(), &domain, now).await? {
-            let settled = settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await;
-            return self.tls_unavailable(&campaign.id, settled).await;
-        }
         let contact = crate::domain::Contact { id: record.id, external_id: record.external_id, email, profile };
         let expires = now + self.settings.unsubscribe_ttl;
         let token = self.keyring.tokens.sign(TokenPurpose::Unsubscribe, &contact.id, campaign.id.as_bytes(), expires);
         let unsubscribe_url = self.settings.public_base_url.join(&format!("/u/{token}"));
         let message_id = message_id(&format!("{}.{}", campaign.id, contact.id), &campaign.sender);
-        let built = loaded
+        let rendered = loaded
             .template
             .render(&contact, &unsubscribe_url, self.settings.postal_address.as_deref(), now.date())
-            .ok()
-            .and_then(|mut rendered| {
-                rendered.html = self.with_tracking(loaded, &contact.id, &rendered.html, expires);
-                build_message(MessageParts {
-                    from: &campaign.sender,
-                    to: &contact.email,
-                    subject: &rendered.subject,
-                    message_id: &message_id,
-                    list: Some(MailingList {
-                        unsubscribe_url: &unsubscribe_url,
-                        category: campaign.category.as_str(),
-                        campaign_id: campaign.id.to_string(),
-                    }),
-                    text: rendered.text,
-                    html: rendered.html,
-                })
-                .ok()
-            });
+            .ok();
+        let Some(rendered) = rendered else {
+            settle(LedgerState::Failed { reason: "render_failed".into() }).await?;
+            return Ok(SendOutcome::Failed("render_failed".into()));
+        };
+        // Its server was lately found unable to do TLS: not tried again.
+        if self.tls_gaps.lacks_tls(self.activity.as_ref(), &domain, now).await? {
+            return self.fall_back(loaded, &contact, &rendered, &unsubscribe_url, &settle).await;
+        }
+        let built = build_message(MessageParts {
+            from: &campaign.sender,
+            to: &contact.email,
+            subject: &rendered.subject,
+            message_id: &message_id,
+            list: Some(MailingList {
+                unsubscribe_url: &unsubscribe_url,
+                category: campaign.category.as_str(),
+                campaign_id: campaign.id.to_string(),
+            }),
+            text: rendered.text.clone(),
+            html: self.with_tracking(loaded, &contact.id, &rendered.html, expires),
+            tls_optional: false,
+        })
+        .ok();
         let Some(raw) = built else {
             settle(LedgerState::Failed { reason: "render_failed".into() }).await?;
             return Ok(SendOutcome::Failed("render_failed".into()));
@@ -312,6 +402,7 @@ impl Sender {
             } else {
                 loaded.campaign.tracking
             },
+            tls_optional: false,
         };
 
         self.limiter.until_ready().await;
@@ -340,8 +431,7 @@ impl Sender {
                 Ok(SendOutcome::Failed("provider_rejected".into()))
             }
             Err(e) if e.kind == TransportErrorKind::TlsUnavailable => {
-                let settled = settle(LedgerState::Failed { reason: "tls_unavailable".into() }).await;
-                self.tls_unavailable(&campaign.id, settled).await
+                self.fall_back(loaded, &contact, &rendered, &unsubscribe_url, &settle).await
             }
             Err(e) if e.kind == TransportErrorKind::Throttled => {
                 self.metrics.count(Some(&campaign.id), Metric::Throttled, 1);

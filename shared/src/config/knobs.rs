@@ -83,6 +83,10 @@ pub struct Knobs {
     /// `MIN_CELL_SIZE`: the smallest count reports, estimates and the
     /// campaign list show as a number (docs/reports.md); default 11.
     pub min_cell_size: u64,
+    /// `TLS_FALLBACK`: `drop` (default) or `secure_message`, for a recipient
+    /// whose server cannot do TLS; a campaign may override it.
+    #[serde(deserialize_with = "de::parsed")]
+    pub tls_fallback: Option<crate::domain::TlsFallback>,
 }
 
 impl Default for Knobs {
@@ -112,12 +116,13 @@ impl From<Throughput> for Knobs {
             consent_limit_per_ip_per_hour: ConsentLimits::DEFAULT.per_ip_per_hour,
             consent_limit_per_address_per_hour: ConsentLimits::DEFAULT.per_address_per_hour,
             min_cell_size: DEFAULT_MIN_CELL,
+            tls_fallback: None,
         }
     }
 }
 
 /// The environment variables [`Knobs`] reads (the SAM template's names).
-pub const KNOB_NAMES: [&str; 25] = [
+pub const KNOB_NAMES: [&str; 26] = [
     "SEND_RATE_PER_SECOND",
     "SENDER_MAX_CONCURRENCY",
     "SENDER_BATCH_SIZE",
@@ -143,6 +148,7 @@ pub const KNOB_NAMES: [&str; 25] = [
     "CONSENT_LIMIT_PER_IP_PER_HOUR",
     "CONSENT_LIMIT_PER_ADDRESS_PER_HOUR",
     "MIN_CELL_SIZE",
+    "TLS_FALLBACK",
 ];
 
 /// Which runtime the settings are for: what it requires, its defaults, and
@@ -306,6 +312,7 @@ impl Knobs {
             first_party_tracking: !lambda,
             min_cell: self.min_cell_size,
             consent_limits,
+            tls_fallback: self.tls_fallback.unwrap_or_default(),
         };
         if let Some(schema) = self.schema.clone() {
             settings = settings.with_schema(schema, configured_forms).map_err(|e| {
@@ -426,6 +433,13 @@ mod de {
         type Error = crate::domain::ParseContactSchemaError;
         fn from_knob(text: &str) -> Result<Self, Self::Error> {
             ContactSchema::parse(text)
+        }
+    }
+
+    impl FromKnob for crate::domain::TlsFallback {
+        type Error = crate::domain::policy::InvalidTlsFallback;
+        fn from_knob(text: &str) -> Result<Self, Self::Error> {
+            text.parse()
         }
     }
 

@@ -163,6 +163,9 @@ pub struct Settings {
     pub soft_bounce_window: Duration,
     /// Whether campaigns that opt in get first-party open and click
     /// tracking (the SMTP transport; SES tracks through its configuration set).
+    /// `TLS_FALLBACK`: what a campaign that sets none does for a recipient
+    /// whose server cannot do TLS.
+    pub tls_fallback: crate::domain::TlsFallback,
     pub first_party_tracking: bool,
     /// Breakdowns in reports and estimates show counts below this as
     /// "fewer than N".

@@ -29,6 +29,8 @@ pub const FORMAT_VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 /// Field code of sealed consent proof; contact attributes use 1..=11.
 const PROOF_CODE: u8 = 0x80;
+/// Field code of a sealed secure message (its subject and body).
+const SECURE_MESSAGE_CODE: u8 = 0x81;
 const MAX_CACHED_DECRYPT_KEYS: usize = 4096;
 
 /// Bounds on reuse of one data key.
@@ -158,6 +160,16 @@ impl Envelope {
 
     pub async fn open_proof(&self, contact: &ContactId, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         let fields = self.open_fields(contact, sealed, |code| code == PROOF_CODE).await?;
+        fields.into_iter().next().map(|(_, v)| v).ok_or(OpenError::Malformed)
+    }
+
+    /// Seals a secure message's content (subject and body) bound to its contact.
+    pub async fn seal_secure_message(&self, contact: &ContactId, content: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.seal_fields(contact, vec![(SECURE_MESSAGE_CODE, content.to_vec())]).await
+    }
+
+    pub async fn open_secure_message(&self, contact: &ContactId, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let fields = self.open_fields(contact, sealed, |code| code == SECURE_MESSAGE_CODE).await?;
         fields.into_iter().next().map(|(_, v)| v).ok_or(OpenError::Malformed)
     }
 

@@ -27,6 +27,7 @@ pub enum TokenPurpose {
     Preferences = 3,
     TrackOpen = 4,
     TrackClick = 5,
+    SecureMessage = 6,
 }
 
 const TRACKING_VERSION: u8 = 2;

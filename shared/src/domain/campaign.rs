@@ -120,6 +120,8 @@ pub struct Campaign {
     pub purpose: Option<CampaignPurpose>,
     /// First-party open and click tracking (off unless the campaign opts in).
     pub tracking: Tracking,
+    /// This campaign's choice for recipients without TLS; `None`: the stack's `TLS_FALLBACK`.
+    pub tls_fallback: Option<super::TlsFallback>,
     pub sender: Sender,
     /// When a launch starts fan-out; `None`: at once.
     pub launch_at: Option<OffsetDateTime>,
@@ -190,6 +192,9 @@ pub enum CampaignCounter {
     /// SES expiry naming TLS, or an SMTP relay refusing STARTTLS): counted
     /// apart from bounces, never suppresses.
     TlsUnavailable,
+    /// Of those, the recipients sent a secure message's notice instead
+    /// (the `secure_message` fallback).
+    SecureNotices,
     Complained,
     Opened,
     OpenedMachine,
@@ -207,13 +212,14 @@ pub enum CampaignCounter {
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 17] = [
+    pub const ALL: [CampaignCounter; 18] = [
         CampaignCounter::Sent,
         CampaignCounter::Delivered,
         CampaignCounter::BouncedHard,
         CampaignCounter::BouncedSoft,
         CampaignCounter::BouncedUndetermined,
         CampaignCounter::TlsUnavailable,
+        CampaignCounter::SecureNotices,
         CampaignCounter::Complained,
         CampaignCounter::Opened,
         CampaignCounter::OpenedMachine,
@@ -235,6 +241,7 @@ impl CampaignCounter {
             CampaignCounter::BouncedSoft => "bounced_soft",
             CampaignCounter::BouncedUndetermined => "bounced_undetermined",
             CampaignCounter::TlsUnavailable => "tls_unavailable",
+            CampaignCounter::SecureNotices => "secure_notices",
             CampaignCounter::Complained => "complained",
             CampaignCounter::Opened => "opened",
             CampaignCounter::OpenedMachine => "opened_machine",

@@ -91,17 +91,37 @@ impl ConfirmationJob {
     }
 }
 
+/// Send a secure message's notice for a campaign message the provider
+/// could not deliver over TLS (the `secure_message` fallback, after SES's
+/// expiry). IDs only; it rides the send queue and its rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureNoticeJob {
+    pub notice_campaign_id: CampaignId,
+    pub notice_contact_id: ContactId,
+}
+
+impl SecureNoticeJob {
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("job serializes")
+    }
+}
+
 /// What the send queue carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendQueueJob {
     Campaign(SendJob),
     Confirmation(ConfirmationJob),
+    SecureNotice(SecureNoticeJob),
 }
 
 impl SendQueueJob {
     pub fn parse(body: &str) -> Result<Self, ParseJobError> {
         if let Ok(job) = serde_json::from_str::<ConfirmationJob>(body) {
             return Ok(SendQueueJob::Confirmation(job));
+        }
+        if let Ok(job) = serde_json::from_str::<SecureNoticeJob>(body) {
+            return Ok(SendQueueJob::SecureNotice(job));
         }
         SendJob::parse(body).map(SendQueueJob::Campaign)
     }

@@ -33,7 +33,9 @@ pub use events::*;
 pub use ids::*;
 pub use jobs::*;
 pub use origin::{InvalidOrigin, Origin};
-pub use policy::{DEFAULT_MIN_CELL, FrequencyCap, ReputationGuard, TLS_GAP_MEMORY};
+pub use policy::{
+    DEFAULT_MIN_CELL, FrequencyCap, ReputationGuard, SECURE_MESSAGE_LIFETIME, TLS_GAP_MEMORY, TlsFallback,
+};
 pub use retry::{Decision, JobResult, RetryPolicy};
 pub use schema::{AttributeClass, AttributeDef, AttributeKey, AttributeType, ContactSchema, ParseContactSchemaError};
 pub use scrub::{ParseErrorKind, ScrubbedError};

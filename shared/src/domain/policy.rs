@@ -11,6 +11,45 @@ pub const DEFAULT_MIN_CELL: u64 = 11;
 /// that fixes its server is tried again after this; a new failure renews it.
 pub const TLS_GAP_MEMORY: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
+/// How long a secure message can be opened after its notice was sent.
+pub const SECURE_MESSAGE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// What happens to a message whose recipient's server cannot do TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsFallback {
+    /// Not delivered: recorded as `tls_unavailable` for the operator.
+    #[default]
+    Drop,
+    /// The patient gets a notice without PHI linking to a page on the stack
+    /// that shows the message once they prove who they are.
+    SecureMessage,
+}
+
+impl TlsFallback {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsFallback::Drop => "drop",
+            TlsFallback::SecureMessage => "secure_message",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be 'drop' or 'secure_message'")]
+pub struct InvalidTlsFallback;
+
+impl std::str::FromStr for TlsFallback {
+    type Err = InvalidTlsFallback;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "drop" => Ok(TlsFallback::Drop),
+            "secure_message" => Ok(TlsFallback::SecureMessage),
+            _ => Err(InvalidTlsFallback),
+        }
+    }
+}
+
 /// At most `max` marketing emails per contact in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrequencyCap {

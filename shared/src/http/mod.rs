@@ -7,6 +7,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod pages;
 pub(crate) mod preferences;
+pub(crate) mod secure_message;
 pub(crate) mod tracking;
 pub(crate) mod webhooks;
 
@@ -38,6 +39,7 @@ pub fn webhooks_router(app: Arc<App>) -> Router {
     let router = webhooks::routes()
         .merge(tracking::routes())
         .merge(preferences::routes())
+        .merge(secure_message::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(app.clone());

@@ -16,7 +16,7 @@ button.secondary{background:#fff;color:#1b4f8a}:focus{outline:3px solid #f2a900;
 h1{font-size:1.8rem;line-height:1.25}\
 input:not([type=checkbox]),select{font:inherit;padding:.35rem .5rem;width:100%;max-width:24rem;box-sizing:border-box;\
 border:1px solid #767676;border-radius:.25rem;background:#fff}\
-input[type=checkbox]{width:1.2rem;height:1.2rem;vertical-align:-.2rem}fieldset{border:1px solid #767676;border-radius:.3rem}";
+input[type=checkbox]{width:1.2rem;height:1.2rem;vertical-align:-.2rem}fieldset{border:1px solid #767676;border-radius:.3rem}.message{white-space:pre-wrap;overflow-wrap:anywhere;border:1px solid #767676;border-radius:.3rem;padding:1rem}.alert{color:#a4000f;font-weight:600}.status{font-weight:600}";
 
 /// A page with a heading, paragraphs (escaped) and optional raw form markup.
 pub fn page(status: StatusCode, title: &str, paragraphs: &[&str], forms: &str) -> Response {

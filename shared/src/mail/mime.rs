@@ -37,6 +37,7 @@ text_header!(ListUnsubscribe, "List-Unsubscribe");
 text_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
 text_header!(ListId, "List-Id");
 text_header!(FeedbackId, "Feedback-ID");
+text_header!(TlsRequired, "TLS-Required");
 
 /// What marks a campaign message as list mail (RFC 2369, 2919 and 8058) and
 /// names its campaign for mailbox providers' feedback loops. No PHI: a
@@ -86,6 +87,10 @@ pub struct MessageParts<'a> {
     pub list: Option<MailingList<'a>>,
     pub text: String,
     pub html: String,
+    /// A message without PHI that may travel without TLS (a secure
+    /// message's notice or code): `TLS-Required: No` (RFC 8689) asks relays
+    /// to deliver it where TLS fails.
+    pub tls_optional: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +132,9 @@ pub fn build_message(parts: MessageParts<'_>) -> Result<Vec<u8>, BuildMessageErr
             .header(ListId(format!("<{}.{domain}>", list.category)))
             .header(FeedbackId(format!("{}:{}:campaign:carepost", list.campaign_id, list.category)));
     }
+    if parts.tls_optional {
+        builder = builder.header(TlsRequired("No".to_owned()));
+    }
     let html = html_document(&subject, &parts.html);
     let body = MultiPart::alternative()
         .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(parts.text))
@@ -164,6 +172,7 @@ mod tests {
             }),
             text: "t".into(),
             html: "<p>h</p>".into(),
+            tls_optional: false,
         })
         .unwrap();
         let h = headers(&raw);
@@ -186,6 +195,7 @@ mod tests {
             list: None,
             text: "t".into(),
             html: "h".into(),
+            tls_optional: false,
         })
         .unwrap();
         assert!(!headers(&raw).iter().any(|l| l.to_ascii_lowercase().starts_with("bcc:")));
@@ -217,6 +227,7 @@ mod tests {
             }),
             text: "t".into(),
             html: "h".into(),
+            tls_optional: false,
         });
         assert!(matches!(result, Err(BuildMessageError::UnsubscribeUrl)));
     }

@@ -3,10 +3,11 @@
 pub(crate) mod lint;
 pub(crate) mod mime;
 pub(crate) mod render;
+pub(crate) mod secure;
 pub(crate) mod tracking;
 
 pub use lint::{LintContext, lint};
-pub use mime::{MailingList, MessageParts, build_message, html_document, message_id};
+pub use mime::{BuildMessageError, MailingList, MessageParts, build_message, html_document, message_id};
 pub use render::{CompiledTemplate, RenderError, Rendered, TemplateError};
 
 /// Text made safe to place in HTML, inside elements and quoted attributes.

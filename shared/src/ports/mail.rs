@@ -17,6 +17,9 @@ pub struct OutgoingMail {
     /// stack does not already track first-party. Transports that cannot
     /// track ignore it.
     pub provider_tracking: crate::domain::Tracking,
+    /// No PHI in it (a secure message's notice or code): SES sends it
+    /// through the notice configuration set, which does not require TLS.
+    pub tls_optional: bool,
 }
 
 impl std::fmt::Debug for OutgoingMail {

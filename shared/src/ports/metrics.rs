@@ -25,6 +25,7 @@ impl Metric {
                 CampaignCounter::BouncedSoft => "BouncedSoft",
                 CampaignCounter::BouncedUndetermined => "BouncedUndetermined",
                 CampaignCounter::TlsUnavailable => "TlsUnavailable",
+                CampaignCounter::SecureNotices => "SecureNotices",
                 CampaignCounter::Complained => "Complained",
                 CampaignCounter::Opened => "Opened",
                 CampaignCounter::OpenedMachine => "OpenedMachine",

@@ -28,6 +28,7 @@ mod mail;
 mod metrics;
 mod queue;
 mod secrets;
+mod secure_messages;
 mod sending_account;
 mod suppression;
 
@@ -45,5 +46,6 @@ pub use mail::*;
 pub use metrics::*;
 pub use queue::*;
 pub use secrets::*;
+pub use secure_messages::*;
 pub use sending_account::*;
 pub use suppression::*;

@@ -51,6 +51,9 @@ pub struct AwsSettings {
     pub events_queue_url: Option<String>,
     pub kms_key_id: String,
     pub ses_configuration_set: Option<String>,
+    /// The configuration set without `TlsPolicy: REQUIRE` that secure
+    /// messages' notices and codes (no PHI) go through.
+    pub ses_notice_configuration_set: Option<String>,
     /// The knobs ([`Knobs`]), validated for the Lambda runtime.
     pub settings: Settings,
 }
@@ -84,10 +87,12 @@ struct Resources {
     kms_key_id: Option<String>,
     #[serde(default, deserialize_with = "text_knob")]
     ses_configuration_set: Option<String>,
+    #[serde(default, deserialize_with = "text_knob")]
+    ses_notice_configuration_set: Option<String>,
 }
 
 /// The variables naming resources (besides the knobs, [`crate::config::KNOB_NAMES`]).
-pub const RESOURCE_NAMES: [&str; 13] = [
+pub const RESOURCE_NAMES: [&str; 14] = [
     "CONTACTS_TABLE",
     "CONSENT_TABLE",
     "CAMPAIGNS_TABLE",
@@ -101,6 +106,7 @@ pub const RESOURCE_NAMES: [&str; 13] = [
     "EVENTS_QUEUE_URL",
     "KMS_KEY_ID",
     "SES_CONFIGURATION_SET",
+    "SES_NOTICE_CONFIGURATION_SET",
 ];
 
 /// Reads a function's settings from `sources` (the environment in
@@ -127,6 +133,7 @@ pub fn settings_from(sources: &Figment) -> Result<AwsSettings, AwsSettingsError>
         events_queue_url: r.events_queue_url,
         kms_key_id: required(r.kms_key_id, "KMS_KEY_ID")?,
         ses_configuration_set: r.ses_configuration_set,
+        ses_notice_configuration_set: r.ses_notice_configuration_set,
         settings: knobs.validate(&runtime)?,
     })
 }
@@ -199,7 +206,10 @@ pub async fn build_with_clock(
     let fanout_queue = Arc::new(SqsQueue::new(sqs.clone(), settings.fanout_queue_url.clone(), None));
     let events_queue = settings.events_queue_url.clone().map(|url| Arc::new(SqsQueue::new(sqs.clone(), url, None)));
     let send_queue = Arc::new(SqsQueue::new(sqs, settings.send_queue_url.clone(), settings.send_dlq_url.clone()));
-    let transport = Arc::new(SesTransport::new(clients.sesv2, settings.ses_configuration_set.clone()));
+    let transport = Arc::new(
+        SesTransport::new(clients.sesv2, settings.ses_configuration_set.clone())
+            .with_notice_configuration_set(settings.ses_notice_configuration_set.clone()),
+    );
     let t = &settings.tables;
     let provider: Arc<dyn KeyProvider> = key_provider.clone();
     let secrets = DynamoSecretStore::new(dynamo.clone(), t.campaigns.clone());
@@ -213,6 +223,10 @@ pub async fn build_with_clock(
         audit: Arc::new(DynamoAuditLog::new(dynamo.clone(), t.audit_log.clone())),
         activity: Arc::new(DynamoActivityStore::new(dynamo.clone(), t.activity.clone())),
         intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), t.activity.clone())),
+        secure_messages: Arc::new(crate::adapters::aws::dynamodb::DynamoSecureMessageStore::new(
+            dynamo.clone(),
+            t.activity.clone(),
+        )),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
         ledger: Arc::new(
             DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.settings.retention),

@@ -215,13 +215,15 @@ impl JobHandler for SendJobs<'_> {
     fn campaign(job: &SendQueueJob) -> Option<CampaignId> {
         match job {
             SendQueueJob::Campaign(job) => Some(job.campaign_id),
+            SendQueueJob::SecureNotice(job) => Some(job.notice_campaign_id),
             SendQueueJob::Confirmation(_) => None,
         }
     }
 
     async fn handle(&mut self, job: &SendQueueJob) -> Handled {
-        let job = match job {
-            SendQueueJob::Campaign(job) => job,
+        let (campaign_id, result) = match job {
+            SendQueueJob::Campaign(job) => (job.campaign_id, self.app.sender.process(job).await),
+            SendQueueJob::SecureNotice(job) => (job.notice_campaign_id, self.app.sender.secure_notice(job).await),
             SendQueueJob::Confirmation(job) => {
                 return match self.app.consent.process_intake(&job.intake_id).await {
                     Ok(outcome) => {
@@ -232,10 +234,10 @@ impl JobHandler for SendJobs<'_> {
                 };
             }
         };
-        let opened = self.opened.entry(job.campaign_id).or_insert(0);
-        match self.app.sender.process(job).await {
+        let opened = self.opened.entry(campaign_id).or_insert(0);
+        match result {
             Ok(outcome) => {
-                tracing::debug!(campaign_id = %job.campaign_id, contact_id = %job.contact_id, ?outcome, "send job");
+                tracing::debug!(campaign_id = %campaign_id, ?outcome, "send job");
                 *opened += usize::from(outcome.opened_contact());
                 Handled::done()
             }

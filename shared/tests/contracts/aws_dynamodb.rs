@@ -70,6 +70,13 @@ async fn dynamodb_intake_store_passes_the_contract_in_the_activity_table() {
 }
 
 #[tokio::test]
+async fn dynamodb_secure_message_store_passes_the_contract_in_the_activity_table() {
+    let (client, t) = tables().await;
+    let store = carepost::adapters::aws::dynamodb::DynamoSecureMessageStore::new(client, t.activity);
+    super::secure_messages::secure_message_store_contract(&store).await;
+}
+
+#[tokio::test]
 async fn dynamodb_activity_store_passes_the_contract() {
     let (client, t) = tables().await;
     super::activity::activity_store_contract(&DynamoActivityStore::new(client, t.activity)).await;

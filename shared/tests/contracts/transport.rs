@@ -20,6 +20,7 @@ pub fn mail(key: &str) -> OutgoingMail {
         to: "pat@example.org".into(),
         raw: raw.into_bytes(),
         provider_tracking: Default::default(),
+        tls_optional: false,
     }
 }
 

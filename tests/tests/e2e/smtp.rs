@@ -59,6 +59,7 @@ fn mail() -> OutgoingMail {
         to: "pat@example.org".into(),
         raw: b"From: news@clinic.example\r\nTo: pat@example.org\r\nSubject: hi\r\nMessage-ID: <t.1@carepost>\r\n\r\nbody\r\n".to_vec(),
         provider_tracking: Default::default(),
+        tls_optional: false,
     }
 }
 

@@ -159,13 +159,22 @@ pub fn tracking_overrides(tracking: Tracking) -> ConfigurationOverrides {
 pub struct SesTransport {
     client: aws_sdk_sesv2::Client,
     configuration_set: Option<String>,
+    /// For mail marked `tls_optional` (no PHI): a set without `TlsPolicy: REQUIRE`.
+    notice_configuration_set: Option<String>,
 }
 
 impl SesTransport {
     /// Build `client` with retries off (`runtime::aws::ses_client`): a retry
     /// after a lost answer may mail the patient twice.
     pub fn new(client: aws_sdk_sesv2::Client, configuration_set: Option<String>) -> Self {
-        Self { client, configuration_set }
+        Self { client, configuration_set, notice_configuration_set: None }
+    }
+
+    /// Where notices and codes of secure messages go; without one they take
+    /// the main set (and do not reach servers without TLS).
+    pub fn with_notice_configuration_set(mut self, set: Option<String>) -> Self {
+        self.notice_configuration_set = set;
+        self
     }
 }
 
@@ -184,7 +193,10 @@ impl MailTransport for SesTransport {
             .from_email_address(&mail.from)
             .destination(Destination::builder().to_addresses(&mail.to).build())
             .content(EmailContent::builder().raw(raw).build())
-            .set_configuration_set_name(self.configuration_set.clone())
+            .set_configuration_set_name(match (&self.notice_configuration_set, mail.tls_optional) {
+                (Some(notices), true) => Some(notices.clone()),
+                _ => self.configuration_set.clone(),
+            })
             .configuration_overrides(tracking_overrides(mail.provider_tracking))
             .set_email_tags(Some(tags))
             .send()

@@ -104,6 +104,19 @@ CREATE TABLE IF NOT EXISTS contact_activity (
     soft_bounces TEXT NOT NULL,
     expires_at   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS secure_messages (
+    campaign_id     TEXT NOT NULL,
+    contact_id      TEXT NOT NULL,
+    sealed          BLOB NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    notice_sent     INTEGER NOT NULL DEFAULT 0,
+    code_hash       TEXT,
+    code_expires_at INTEGER,
+    codes_issued    TEXT NOT NULL DEFAULT '[]',
+    failures        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign_id, contact_id)
+);
 CREATE TABLE IF NOT EXISTS tls_gaps (
     domain     TEXT PRIMARY KEY,
     seen_at    INTEGER NOT NULL,

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod queue;
 pub mod retention;
 pub mod secrets;
+pub mod secure_messages;
 pub mod smtp;
 pub mod suppression;
 
@@ -31,5 +32,6 @@ pub use outbox::OutboxTransport;
 pub use queue::{QueueSettings, SqliteQueue};
 pub use retention::Swept;
 pub use secrets::SqliteSecretStore;
+pub use secure_messages::SqliteSecureMessageStore;
 pub use smtp::{SmtpSecurity, SmtpSettings, SmtpTransport};
 pub use suppression::SqliteSuppressionList;

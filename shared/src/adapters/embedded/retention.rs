@@ -56,7 +56,7 @@ impl Db {
             let activity_rows =
                 tx.execute("DELETE FROM contact_activity WHERE expires_at < ?1", params![now]).map_err(unavailable)?;
             tx.execute("DELETE FROM marketing_sends WHERE expires_at < ?1", params![now]).map_err(unavailable)?;
-            for table in ["confirmation_slots", "consent_intake", "request_counts", "tls_gaps"] {
+            for table in ["confirmation_slots", "consent_intake", "request_counts", "tls_gaps", "secure_messages"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE expires_at < ?1"), params![now]).map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)?;

@@ -89,6 +89,7 @@ pub async fn moto_stack_with(t: Throughput, customize: impl FnOnce(AwsClients) -
         events_queue_url: Some(queues.events.0.clone()),
         kms_key_id: key_id,
         ses_configuration_set: None,
+        ses_notice_configuration_set: None,
         settings: Knobs {
             public_base_url: Some("https://mail.clinic.example".into()),
             sender_name: Some("Clinic".into()),

@@ -17,6 +17,7 @@ mod intake;
 mod ledger;
 mod schema;
 mod secrets;
+mod secure_messages;
 mod suppression;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ pub use intake::DynamoIntakeStore;
 pub use ledger::DynamoSendLedger;
 pub use schema::create_tables;
 pub use secrets::DynamoSecretStore;
+pub use secure_messages::DynamoSecureMessageStore;
 pub use suppression::DynamoSuppressionList;
 
 /// The DynamoDB table names, one per concern (set by the SAM template).
