@@ -9,9 +9,10 @@ PYTHON := $(VENV)/bin/python
 CARGO ?= cargo
 
 export CAREPOST_PYTHON := $(abspath $(PYTHON))
+export CAREPOST_AXE := $(abspath .axe/node_modules/axe-core/axe.min.js)
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger
+.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -20,7 +21,7 @@ run:
 dev:
 	$(CARGO) run --release -p carepost-cli -- dev
 
-test: venv browser spamassassin lint infra-lint
+test: venv browser axe spamassassin lint infra-lint
 	$(CARGO) build --workspace
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) test --workspace
 
@@ -55,6 +56,10 @@ package: infra-venv
 # Debian's chromium for the headless browser tests (skipped when present).
 browser:
 	scripts/install-chromium.sh
+
+# axe-core (npm, pinned) for the pages' accessibility checks in Chromium.
+axe:
+	scripts/install-axe.sh
 
 # Debian's SpamAssassin for the deliverability tests (skipped when present).
 spamassassin:

@@ -34,6 +34,10 @@ pub struct StackArgs {
     /// Default: the example clinic's.
     #[arg(long, env = "CAREPOST_POSTAL_ADDRESS")]
     pub postal_address: Option<String>,
+    /// drop (default) or secure_message: what happens to mail the recipient's server cannot take over
+    /// TLS (TLS_FALLBACK); a campaign may override it.
+    #[arg(long, env = "CAREPOST_TLS_FALLBACK", value_name = "drop|secure_message")]
+    pub tls_fallback: Option<String>,
     /// Send through this SMTP relay instead of writing .eml files to the outbox.
     #[arg(long, env = "CAREPOST_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -131,6 +135,8 @@ struct KnobFlags<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     postal_address: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tls_fallback: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reputation_min_sample: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     frequency_cap: Option<&'a str>,
@@ -162,6 +168,7 @@ impl StackArgs {
             sender_name: self.sender_name.as_deref(),
             sender_address: self.sender_address.as_deref(),
             postal_address: self.postal_address.as_deref(),
+            tls_fallback: self.tls_fallback.as_deref(),
             reputation_min_sample: self.reputation_min_sample,
             frequency_cap: self.frequency_cap.as_deref(),
             consent_limit_per_ip_per_hour: self.consent_limit_per_ip_per_hour,

@@ -29,12 +29,14 @@ ALLOWED = {
         "ses": False,
     },
     "WebhooksFunction": {
+        # Also the secure message page: its codes go out through the notice configuration set, and
+        # every view is written to the audit log.
         "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable", "SendLedgerTable",
-                   "ActivityTable"},
+                   "ActivityTable", "AuditLogTable"},
         "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "SuppressionTable", "SendLedgerTable",
-                   "ActivityTable"},
+                   "ActivityTable", "AuditLogTable"},
         "queues": set(),
-        "ses": False,
+        "ses": True,
     },
     "ContactsFunction": {
         # Also the audience estimate (a dry run of fan-out): activity and ledger for behavioural rules.
@@ -72,7 +74,8 @@ ALLOWED = {
                    "ActivityTable"},
         "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "SuppressionTable",
                    "ActivityTable"},
-        "queues": {"SesEventsQueue"},  # its own: transient failures back off there
+        # Its own (transient failures back off there), and the send queue for secure message notices.
+        "queues": {"SesEventsQueue", "SendQueue"},
         "ses": False,
     },
 }
@@ -86,6 +89,9 @@ ROUTES = {
     "GET /forms/{form_id}": "ConsentFunction",
     "GET /privacy": "ConsentFunction",
     "GET /u/{token}": "WebhooksFunction",
+    "GET /s/{token}": "WebhooksFunction",
+    "POST /s/{token}": "WebhooksFunction",
+    "POST /s/{token}/code": "WebhooksFunction",
     "POST /u/{token}": "WebhooksFunction",
     "GET /preferences/{token}": "WebhooksFunction",
     "POST /preferences/{token}": "WebhooksFunction",
@@ -296,7 +302,11 @@ class Template(unittest.TestCase):
                                 self.assertLessEqual(set(actions), {"kms:GenerateDataKey", "kms:Decrypt"} | rotation)
                             if any(a.startswith("ses:") for a in actions):
                                 ses = True
-                                self.assertEqual(named, {"SenderDomain", "MailConfigurationSet"}, name)
+                                # The sender mails through both sets; the webhooks function (secure message
+                                # codes) only through the notice set, which never carries PHI.
+                                sets = {"SenderFunction": {"MailConfigurationSet", "NoticeConfigurationSet"},
+                                        "WebhooksFunction": {"NoticeConfigurationSet"}}[name]
+                                self.assertEqual(named, {"SenderDomain"} | sets, name)
                                 self.assertLessEqual(set(actions), {"ses:SendEmail", "ses:SendRawEmail"})
                     else:
                         self.fail(f"{name}: unexpected policy {kind}")
@@ -530,6 +540,18 @@ class Template(unittest.TestCase):
              "deliveryDelay", "subscription"},
         )
 
+    def test_only_the_notice_set_sends_without_tls_and_only_the_secure_message_path_names_it(self):
+        sets = self.of_type("AWS::SES::ConfigurationSet")
+        self.assertEqual(set(sets), {"MailConfigurationSet", "NoticeConfigurationSet"})
+        self.assertEqual(sets["NoticeConfigurationSet"]["Properties"]["DeliveryOptions"], {"TlsPolicy": "OPTIONAL"})
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["SES_NOTICE_CONFIGURATION_SET"], {"Ref": "NoticeConfigurationSet"})
+        self.assertEqual(env["TLS_FALLBACK"], {"Ref": "TlsFallback"})
+        fallback = self.t["Parameters"]["TlsFallback"]
+        self.assertEqual((fallback["Default"], fallback["AllowedValues"]), ("drop", ["drop", "secure_message"]))
+        # The public consent function cannot reach either set.
+        self.assertNotIn("NoticeConfigurationSet", refs(self.resources["ConsentFunction"]["Properties"]["Policies"]))
+
     def http_routes(self):
         """Every route of the HTTP API: {route key: (function, authorization type)}, read from the
         AWS::ApiGatewayV2::Route resources through their integrations."""
@@ -553,7 +575,7 @@ class Template(unittest.TestCase):
     def test_the_api_serves_exactly_the_known_routes_each_on_its_function(self):
         routes = self.http_routes()
         self.assertEqual({key: function for key, (function, _) in routes.items()}, ROUTES)
-        self.assertEqual(len(routes), 39)
+        self.assertEqual(len(routes), 42)
         # No SAM HttpApi event is left: the API must not name the functions (see the PUBLIC_BASE_URL test).
         for name, function in self.of_type("AWS::Serverless::Function").items():
             for event in function["Properties"].get("Events", {}).values():
@@ -574,6 +596,7 @@ class Template(unittest.TestCase):
             {("POST", "/v1/consent"), ("GET", "/confirm/{token}"), ("POST", "/confirm/{token}"), ("GET", "/thanks"), ("GET", "/forms/{form_id}"), ("GET", "/privacy"),
              ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/t/o/{token}"), ("GET", "/t/c/{token}"),
              ("GET", "/preferences/{token}"), ("POST", "/preferences/{token}"),
+             ("GET", "/s/{token}"), ("POST", "/s/{token}"), ("POST", "/s/{token}/code"),
              ("GET", "/healthz")},
         )
         # The IAM-authorized functions serve admin routes only, the public ones public routes only.

@@ -6,19 +6,31 @@ for the end-to-end page tests. Playwright talks to the system browser
     browser.py press URL BUTTON_TEXT
     browser.py preferences URL TOPIC=on|off [TOPIC=on|off ...]
     browser.py example-form URL SHOTS_DIR EMAIL full|empty
+    browser.py secure-message URL SHOTS_DIR OUTBOX_DIR DATE_OF_BIRTH read|lock
 
 `example-form` fills the shipped example form as a patient would (every
 field, through its own control: the date picker's input, the selects, the
 topic checkboxes by their labels) or with every optional field left empty,
 takes screenshots at 1280 and 375 px wide into SHOTS_DIR, and submits.
 
+`secure-message` opens a secure message's page, takes screenshots at 1280
+and 375 px, asks for a code by its button and reads the code from the newest
+code email in OUTBOX_DIR (the relay's files), then either (read) enters a
+wrong date of birth once and the right code and date, or (lock) a wrong code
+five times, then opens the link again. axe-core (CAREPOST_AXE) checks the page
+before and after; its violations are printed.
+
 Each prints one JSON object: the final URL, the HTTP status of the last
 navigation and the page's heading and text.
 """
 
+import email
+import email.policy
 import json
 import os
+import re
 import sys
+import time
 
 from playwright.sync_api import sync_playwright
 
@@ -39,7 +51,8 @@ def run(step):
         )
         page = browser.new_page()
         try:
-            status = step(page)
+            outcome = step(page)
+            status, extra = outcome if isinstance(outcome, tuple) else (outcome, {})
             result = {
                 "url": page.url,
                 "status": status,
@@ -47,6 +60,7 @@ def run(step):
                 "text": page.inner_text("body"),
                 # Wider than the viewport means the page scrolls sideways.
                 "scroll_width": page.evaluate("document.documentElement.scrollWidth"),
+                **extra,
             }
         finally:
             browser.close()
@@ -129,6 +143,71 @@ def screenshot(url, path, width):
     run(step)
 
 
+def axe_violations(page):
+    """axe-core's violations on the page as it is: rule, impact, how many nodes."""
+    with open(os.environ["CAREPOST_AXE"]) as f:
+        page.evaluate(f.read())
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [{"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"])} for v in found]
+
+
+def newest_code(outbox, before):
+    """The code in a code email that arrived after `before` (file names)."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        for name in sorted(set(os.listdir(outbox)) - before):
+            if not name.endswith(".eml"):
+                continue
+            with open(os.path.join(outbox, name), "rb") as f:
+                message = email.message_from_binary_file(f, policy=email.policy.default)
+            if str(message["Subject"]).startswith("Your code"):
+                found = re.search(r" is (\d{6})\.", message.get_body(("plain",)).get_content())
+                if found:
+                    return found.group(1)
+        time.sleep(0.1)
+    raise SystemExit("no code email arrived")
+
+
+def submit(page, code, date_of_birth):
+    page.get_by_label("Code from the email").fill(code)
+    page.get_by_label("Date of birth").fill(date_of_birth)
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Show the message").click()
+    return navigation.value.status if navigation.value else None
+
+
+def secure_message(url, shots, outbox, date_of_birth, mode):
+    def step(page):
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(url)
+            page.screenshot(path=os.path.join(shots, f"secure-{mode}-{width}.png"), full_page=True)
+        extra = {"axe_page": axe_violations(page)}
+        before = set(os.listdir(outbox))
+        with page.expect_navigation():
+            page.get_by_role("button", name="Email me a code").click()
+        extra["after_code"] = page.inner_text("main")
+        code = newest_code(outbox, before)
+        if mode == "read":
+            extra["wrong_status"] = submit(page, code, "1901-01-01")
+            extra["wrong_text"] = page.inner_text("main")
+            status = submit(page, code, date_of_birth)
+        else:
+            for _ in range(5):
+                status = submit(page, "000000", date_of_birth)
+            extra["locked_text"] = page.inner_text("main")
+            # Back to the link, with the right code at hand: the page stays locked.
+            response = page.goto(url)
+            status = response.status if response else None
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=os.path.join(shots, f"secure-{mode}-final-{width}.png"), full_page=True)
+        extra["axe_final"] = axe_violations(page)
+        return status, extra
+
+    run(step)
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
     {
@@ -137,4 +216,5 @@ if __name__ == "__main__":
         "preferences": preferences,
         "example-form": example_form,
         "screenshot": screenshot,
+        "secure-message": secure_message,
     }[command](*rest)

@@ -31,6 +31,7 @@ mod e2e {
     pub mod preferences;
     pub mod reporting;
     pub mod schema;
+    pub mod secure_message;
     pub mod sigv4_cli;
     pub mod smtp;
     pub mod templates;

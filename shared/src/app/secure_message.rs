@@ -278,7 +278,7 @@ impl SecureMessages {
             let failures = self.store.record_failure(&campaign, &contact).await?;
             if failures >= MAX_FAILURES {
                 self.audit
-                    .record("patient", "secure_message_locked", Some(contact), vec![], format!("campaign {campaign}"))
+                    .record("patient", "secure_message.locked", Some(contact), vec![], format!("campaign {campaign}"))
                     .await?;
                 return Ok(Opened::Locked);
             }
@@ -291,7 +291,7 @@ impl SecureMessages {
         self.audit
             .record(
                 "patient",
-                "secure_message_viewed",
+                "secure_message.view",
                 Some(contact),
                 vec!["secure_message".into(), "date_of_birth".into()],
                 format!("campaign {campaign}"),

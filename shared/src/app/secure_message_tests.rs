@@ -72,7 +72,7 @@ async fn a_message_refused_for_tls_becomes_a_notice_without_phi_and_a_page_that_
     }
     assert_eq!(reused, Opened::Wrong { attempts_left: 4 }, "a code opens the message once");
     let entries = h.app.audit.entries(0, 100).await.unwrap();
-    let views: Vec<_> = entries.iter().filter(|e| e.event.action == "secure_message_viewed").collect();
+    let views: Vec<_> = entries.iter().filter(|e| e.event.action == "secure_message.view").collect();
     assert_eq!(views.len(), 1, "the view is audited");
     assert_eq!(views[0].event.contact_id, Some(job.contact_id));
     let report = h.app.reports.campaign_report(&job.campaign_id).await.unwrap();
@@ -98,8 +98,8 @@ async fn five_wrong_answers_lock_the_message_for_good_and_the_lockout_is_audited
     assert_eq!(h.app.secure_messages.page(&token).await.unwrap().state, PageState::Locked);
     assert_eq!(h.app.secure_messages.send_code(&token).await.unwrap(), CodeOutcome::Locked);
     let entries = h.app.audit.entries(0, 100).await.unwrap();
-    assert!(entries.iter().any(|e| e.event.action == "secure_message_locked"));
-    assert!(entries.iter().all(|e| e.event.action != "secure_message_viewed"));
+    assert!(entries.iter().any(|e| e.event.action == "secure_message.locked"));
+    assert!(entries.iter().all(|e| e.event.action != "secure_message.view"));
 }
 
 #[tokio::test]

@@ -119,6 +119,48 @@ async fn every_kind_of_message_scores_zero_or_below_with_spamassassin() {
     }
 }
 
+/// The secure message's two emails for one patient whose domain is known to
+/// lack TLS: the notice (the campaign's fallback) and, once asked for on
+/// the page, the one-time code.
+async fn secure_message_mail() -> (TestApp, Mail, Mail) {
+    let app = spawn_app_with(|config| {
+        config.knobs.public_base_url = Some(PUBLIC_BASE.into());
+        config.knobs.tls_fallback = Some(carepost::domain::TlsFallback::SecureMessage);
+    })
+    .await;
+    let c = &app.client;
+    let patient = synthetic::generate(1, 92).remove(0);
+    assert_eq!(c.sign_up(&patient, &["wellness-tips"]).await.status(), StatusCode::ACCEPTED);
+    let confirmation = mails_in(&c.outbox, "confirm-").into_iter().find(|m| m.to == patient.email).expect("sent");
+    let link = confirmation_link(&confirmation).replace(PUBLIC_BASE, &c.base);
+    assert_eq!(c.http.post(&link).send().await.unwrap().status(), StatusCode::OK);
+    let domain = carepost::domain::EmailAddress::parse(&patient.email).unwrap().domain();
+    let now = time::OffsetDateTime::now_utc();
+    let memory = app.stack.app.ports.activity.clone();
+    memory.remember_tls_gap(&domain, now, now + carepost::domain::TLS_GAP_MEMORY).await.unwrap();
+    let (status, created) = c.admin(Method::POST, "/v1/campaigns", Some(newsletter())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let campaign = created["id"].as_str().unwrap().to_owned();
+    c.launch(&campaign).await;
+    c.wait_completed(&campaign, std::time::Duration::from_secs(60)).await.expect("the campaign completes");
+    let notice = mails_in(&c.outbox, "notice-").into_iter().find(|m| m.to == patient.email).expect("the notice");
+    let page = notice.text.split_whitespace().find(|w| w.contains("/s/")).unwrap().replace(PUBLIC_BASE, &c.base);
+    assert_eq!(c.http.post(format!("{page}/code")).send().await.unwrap().status(), StatusCode::OK);
+    let code = mails_in(&c.outbox, "code-").into_iter().find(|m| m.to == patient.email).expect("the code");
+    (app, notice, code)
+}
+
+#[tokio::test]
+async fn the_secure_message_notice_and_code_score_zero_or_below_with_spamassassin() {
+    let (_app, notice, code) = secure_message_mail().await;
+
+    for (kind, mail) in [("secure-message notice", &notice), ("secure-message code", &code)] {
+        let (score, tests) = spamassassin(&mail.file);
+        println!("spamassassin {kind}: score={score} tests={tests}");
+        assert!(score <= 0.0, "the {kind} scores {score} (rules: {tests})");
+    }
+}
+
 #[tokio::test]
 async fn campaign_mail_names_its_list_and_campaign_and_has_a_complete_html_document() {
     let (_app, confirmation, campaign) = one_of_each_message().await;
