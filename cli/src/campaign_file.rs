@@ -38,6 +38,8 @@ struct CampaignFile {
     segment_file: Option<PathBuf>,
     sender: Option<SenderPart>,
     tracking: Option<toml::Value>,
+    /// `drop` or `secure_message`; default the stack's TLS_FALLBACK.
+    tls_fallback: Option<String>,
     template: TemplatePart,
 }
 
@@ -119,6 +121,9 @@ pub fn load(path: &Path) -> anyhow::Result<Value> {
     }
     if let Some(tracking) = file.tracking {
         body["tracking"] = to_json(tracking).context("tracking")?;
+    }
+    if let Some(fallback) = file.tls_fallback {
+        body["tls_fallback"] = json!(fallback);
     }
     match file.launch_at {
         None => {}

@@ -207,6 +207,23 @@ fn every_type_that_can_hold_phi_formats_without_it() {
     (patient.email, patient.first_name, patient.last_name, patient.zip) =
         (EMAIL.into(), FIRST.into(), LAST.into(), ZIP.into());
     check_debug("Patient", &patient);
+    // app::secure_message::SecureContent and ports::SecureMessage: a kept message
+    let content = crate::app::secure_message::SecureContent {
+        subject: SUBJECT.into(),
+        text: format!("{FIRST} {CONDITION} {DOB}"),
+    };
+    check_debug("SecureContent", &content);
+    let kept = crate::ports::SecureMessage {
+        campaign: crate::domain::CampaignId::new_random(),
+        contact: crate::domain::ContactId::new_random(),
+        sealed: format!("{SUBJECT} {FIRST}").into_bytes(),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        expires_at: time::OffsetDateTime::UNIX_EPOCH,
+        notice_sent: false,
+        code: Some(crate::ports::IssuedCode { hash: FIRST.into(), expires_at: time::OffsetDateTime::UNIX_EPOCH }),
+        failures: 0,
+    };
+    check_debug("SecureMessage", &kept);
 }
 
 #[test]
