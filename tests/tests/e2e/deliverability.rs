@@ -82,16 +82,22 @@ fn spamassassin(file: &Path) -> (f64, String) {
     (score, tests)
 }
 
+/// A synthetic patient signed up and confirmed through the confirmation email (returned).
+async fn confirmed_patient(c: &super::helpers::Client, seed: u64) -> (synthetic::Patient, Mail) {
+    let patient = synthetic::generate(1, seed).remove(0);
+    assert_eq!(c.sign_up(&patient, &["wellness-tips"]).await.status(), StatusCode::ACCEPTED);
+    let confirmation = mails_in(&c.outbox, "confirm-").into_iter().find(|m| m.to == patient.email).expect("sent");
+    let link = confirmation_link(&confirmation).replace(PUBLIC_BASE, &c.base);
+    assert_eq!(c.http.post(&link).send().await.unwrap().status(), StatusCode::OK);
+    (patient, confirmation)
+}
+
 /// A stack with an https public base URL and one patient who signed up;
 /// the confirmation message, then (once confirmed) the campaign message.
 async fn one_of_each_message() -> (TestApp, Mail, Mail) {
     let app = spawn_app_with(|config| config.knobs.public_base_url = Some(PUBLIC_BASE.into())).await;
     let c = &app.client;
-    let patient = synthetic::generate(1, 91).remove(0);
-    assert_eq!(c.sign_up(&patient, &["wellness-tips"]).await.status(), StatusCode::ACCEPTED);
-    let confirmation = mails_in(&c.outbox, "confirm-").into_iter().find(|m| m.to == patient.email).expect("sent");
-    let link = confirmation_link(&confirmation).replace(PUBLIC_BASE, &c.base);
-    assert_eq!(c.http.post(&link).send().await.unwrap().status(), StatusCode::OK);
+    let (patient, confirmation) = confirmed_patient(c, 91).await;
     let (status, created) = c.admin(Method::POST, "/v1/campaigns", Some(newsletter())).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let campaign = created["id"].as_str().unwrap().to_owned();
@@ -129,11 +135,7 @@ async fn secure_message_mail() -> (TestApp, Mail, Mail) {
     })
     .await;
     let c = &app.client;
-    let patient = synthetic::generate(1, 92).remove(0);
-    assert_eq!(c.sign_up(&patient, &["wellness-tips"]).await.status(), StatusCode::ACCEPTED);
-    let confirmation = mails_in(&c.outbox, "confirm-").into_iter().find(|m| m.to == patient.email).expect("sent");
-    let link = confirmation_link(&confirmation).replace(PUBLIC_BASE, &c.base);
-    assert_eq!(c.http.post(&link).send().await.unwrap().status(), StatusCode::OK);
+    let (patient, _) = confirmed_patient(c, 92).await;
     let domain = carepost::domain::EmailAddress::parse(&patient.email).unwrap().domain();
     let now = time::OffsetDateTime::now_utc();
     let memory = app.stack.app.ports.activity.clone();
