@@ -212,6 +212,29 @@ impl Sender {
         Ok(outcome)
     }
 
+    /// Why the contact's consent no longer lets `campaign` reach them, read
+    /// fresh: its topic pending, withdrawn or never granted, or (marketing
+    /// with PHI) no HIPAA authorization in force. Fan-out checked it; a send
+    /// and a secure message's notice check it again now.
+    async fn consent_refuses(
+        &self,
+        campaign: &crate::domain::Campaign,
+        contact: &crate::domain::ContactId,
+        now: OffsetDateTime,
+    ) -> Result<Option<SkipReason>, SendError> {
+        let grants = self.consent.grants(contact).await?;
+        let reason = match grants.iter().find(|g| g.category == campaign.category) {
+            Some(g) if g.allows_send(now) => None,
+            Some(g) if g.status == ConsentStatus::Pending => Some(SkipReason::ConsentPending),
+            Some(_) => Some(SkipReason::ConsentWithdrawn),
+            None => Some(SkipReason::NoConsent),
+        };
+        Ok(reason.or_else(|| {
+            (campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now))
+                .then_some(SkipReason::NoHipaaAuthorization)
+        }))
+    }
+
     /// A message SES gave up on for lack of TLS, after it was sent: its
     /// secure message and notice (`SecureNoticeJob`, from the event consumer).
     pub async fn secure_notice(&self, job: &SecureNoticeJob) -> Result<SendOutcome, SendError> {
@@ -224,9 +247,8 @@ impl Sender {
             return Ok(SendOutcome::Skipped(SkipReason::Suppressed(reason)));
         }
         let now = self.clock.now();
-        let grants = self.consent.grants(&record.id).await?;
-        if !grants.iter().any(|g| g.category == campaign.category && g.allows_send(now)) {
-            return Ok(SendOutcome::Skipped(SkipReason::ConsentWithdrawn));
+        if let Some(reason) = self.consent_refuses(campaign, &record.id, now).await? {
+            return Ok(SendOutcome::Skipped(reason));
         }
         let (email, profile) = self
             .envelope
@@ -314,19 +336,8 @@ impl Sender {
         if let Some(reason) = self.suppression.reason(&record.email_index).await? {
             return skip(SkipReason::Suppressed(reason)).await;
         }
-        let grants = self.consent.grants(&job.contact_id).await?;
-        let consent_reason = match grants.iter().find(|g| g.category == campaign.category) {
-            Some(g) if g.allows_send(now) => None,
-            Some(g) if g.status == ConsentStatus::Pending => Some(SkipReason::ConsentPending),
-            Some(_) => Some(SkipReason::ConsentWithdrawn),
-            None => Some(SkipReason::NoConsent),
-        };
-        if let Some(reason) = consent_reason {
+        if let Some(reason) = self.consent_refuses(campaign, &job.contact_id, now).await? {
             return skip(reason).await;
-        }
-        // Revoked or expired since fan-out: checked again now.
-        if campaign.needs_hipaa_authorization() && !hipaa_authorized(&grants, now) {
-            return skip(SkipReason::NoHipaaAuthorization).await;
         }
         // Checked at fan-out; claimed now, atomically, so campaigns sending
         // at the same time cannot pass the cap together.

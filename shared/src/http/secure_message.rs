@@ -19,6 +19,7 @@ use super::extract::{body_bytes, parse_form};
 use super::pages::{self, esc};
 use crate::app::secure_message::{CODE_MINUTES, CodeOutcome, Opened, PageState};
 use crate::app::{App, AppError};
+use crate::domain::Sensitive;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new().route("/s/{token}", get(show).post(open)).route("/s/{token}/code", post(send_code))
@@ -27,10 +28,11 @@ pub fn routes() -> Router<Arc<App>> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OpenForm {
+    /// Both are the patient's proof (the date of birth is PHI): never formatted.
     #[serde(default)]
-    code: String,
+    code: Sensitive<String>,
     #[serde(default)]
-    date_of_birth: String,
+    date_of_birth: Sensitive<String>,
 }
 
 fn title(sender: &str) -> String {
@@ -126,7 +128,7 @@ async fn open(State(app): State<Arc<App>>, Path(token): Path<String>, body: Resu
         Err(AppError::BadToken) => return pages::invalid_link(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    match app.secure_messages.open(&token, &form.code, &form.date_of_birth).await {
+    match app.secure_messages.open(&token, form.code.expose(), form.date_of_birth.expose()).await {
         Ok(Opened::Shown(content)) => pages::page(
             StatusCode::OK,
             &title(&view.sender_name),
