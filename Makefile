@@ -12,7 +12,7 @@ export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_AXE := $(abspath .axe/node_modules/axe-core/axe.min.js)
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger
+.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger bench-cost
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -28,6 +28,10 @@ test: venv browser axe spamassassin lint infra-lint
 # KMS calls for 10,000 contacts through fan-out and send, on moto (a few minutes).
 bench-kms: venv
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench kms_calls --bench kms_reads
+
+# AWS requests per email, counted on the wire against moto, and the cost per 1,000,000 emails (a few minutes).
+bench-cost: venv
+	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench cost
 
 # SQLite's synchronous mode for ledger settles: cost per send, NORMAL vs FULL (seconds).
 bench-ledger:

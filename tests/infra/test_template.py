@@ -501,6 +501,10 @@ class Template(unittest.TestCase):
         self.assertEqual(sender["ScalingConfig"]["MaximumConcurrency"], {"Ref": "SenderMaxConcurrency"})
         self.assertEqual(sender["BatchSize"], {"Ref": "SenderBatchSize"})
         self.assertEqual(sender["MaximumBatchingWindowInSeconds"], {"Ref": "SenderBatchingWindowSeconds"})
+        events = self.resources["SesEventsFunction"]["Properties"]["Events"]["Events"]["Properties"]
+        # The batch's counts are written once per batch: large batches, a second's wait.
+        self.assertEqual((events["BatchSize"], events["MaximumBatchingWindowInSeconds"]), (100, 1))
+        self.assertGreaterEqual(min(row["Seconds"] for row in self.t["Mappings"]["FunctionTimeout"].values()), 10)
         fanout = self.resources["FanoutFunction"]["Properties"]["Events"]["Shards"]["Properties"]
         self.assertEqual(fanout["ScalingConfig"]["MaximumConcurrency"], {"Ref": "FanoutMaxConcurrency"})
         for function in ["FanoutFunction", "SenderFunction", "SesEventsFunction"]:

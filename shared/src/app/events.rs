@@ -15,7 +15,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::consent::RequestProof;
-use super::{AppError, CampaignLifecycle, ConsentLedger, Counters};
+use super::{AppError, BatchCounts, CampaignLifecycle, ConsentLedger, Counters};
 use crate::config::Settings;
 use crate::domain::{
     BounceKind, CampaignCounter, CampaignId, ConsentCategory, ConsentMethod, ContactId, LinkKey, MailEvent,
@@ -81,7 +81,26 @@ pub struct EventConsumer {
 }
 
 impl EventConsumer {
+    /// Applies one event and writes its counts at once.
     pub async fn process(&self, event: &MailEvent) -> Result<EventOutcome, AppError> {
+        let mut counts = BatchCounts::default();
+        let outcome = self.process_counting(event, &mut counts).await;
+        self.record_counts(&mut counts).await?;
+        outcome
+    }
+
+    /// Writes the counts a batch of events gathered.
+    pub async fn record_counts(&self, counts: &mut BatchCounts) -> Result<(), AppError> {
+        self.counters.flush(counts).await
+    }
+
+    /// Applies one event; its counts go to `counts`, which the caller writes
+    /// once for its whole batch (`record_counts`).
+    pub async fn process_counting(
+        &self,
+        event: &MailEvent,
+        counts: &mut BatchCounts,
+    ) -> Result<EventOutcome, AppError> {
         let matched = match self.ledger.find_by_provider_id(&event.provider_message_id).await? {
             Some(found) => Some(found),
             // A message whose answer was lost is known only by its tags: the
@@ -140,7 +159,7 @@ impl EventConsumer {
                 return Ok(EventOutcome::Ignored);
             }
         }
-        self.apply_mark(&campaign_id, &contact_id, counter, event.detail.link.clone(), now).await
+        self.apply_mark_counting(&campaign_id, &contact_id, counter, event.detail.link.clone(), now, counts).await
     }
 
     /// Settles a message the provider accepted and then could not send as
@@ -225,6 +244,24 @@ impl EventConsumer {
         link: Option<LinkKey>,
         now: OffsetDateTime,
     ) -> Result<EventOutcome, AppError> {
+        let mut counts = BatchCounts::default();
+        let outcome = self.apply_mark_counting(campaign_id, contact_id, counter, link, now, &mut counts).await;
+        self.record_counts(&mut counts).await?;
+        outcome
+    }
+
+    /// `apply_mark`, its counts gathered in `counts`. A hard bounce or a
+    /// complaint writes what was gathered at once: the reputation guard
+    /// judges the campaign's window right after it.
+    async fn apply_mark_counting(
+        &self,
+        campaign_id: &CampaignId,
+        contact_id: &ContactId,
+        counter: CampaignCounter,
+        link: Option<LinkKey>,
+        now: OffsetDateTime,
+        counts: &mut BatchCounts,
+    ) -> Result<EventOutcome, AppError> {
         let link = link.filter(|_| matches!(counter, CampaignCounter::Clicked | CampaignCounter::ClickedMachine));
         let suppress = match counter {
             CampaignCounter::BouncedHard => Some(SuppressionReason::HardBounce),
@@ -252,14 +289,14 @@ impl EventConsumer {
         }
         if link.is_some() {
             if counter == CampaignCounter::Clicked {
-                self.counters.count(campaign_id, CampaignCounter::LinksClicked, now).await?;
+                self.counters.gather(counts, campaign_id, CampaignCounter::LinksClicked, now);
             }
             // Another link of a message already counted as clicked.
             if !self.ledger.first_event(campaign_id, contact_id, counter).await? {
                 return Ok(EventOutcome::Applied);
             }
         }
-        self.counters.count(campaign_id, counter, now).await?;
+        self.counters.gather(counts, campaign_id, counter, now);
         let expires = now + self.settings.retention;
         match counter {
             CampaignCounter::Opened => {
@@ -277,6 +314,7 @@ impl EventConsumer {
             }
             // Deliveries only grow the window's denominators: they cannot trip it.
             CampaignCounter::BouncedHard | CampaignCounter::Complained => {
+                self.counters.flush(counts).await?;
                 self.lifecycle.guard_reputation(campaign_id).await?
             }
             _ => {}

@@ -289,3 +289,34 @@ async fn tls_memory_a_bounce_for_lack_of_tls_remembers_the_domain_for_thirty_day
     assert!(h.app.ports.activity.lacks_tls(&gap, now + time::Duration::days(29)).await.unwrap());
     assert!(!h.app.ports.activity.lacks_tls(&gap, now + time::Duration::days(31)).await.unwrap(), "forgotten after");
 }
+
+#[tokio::test]
+async fn a_batch_of_events_is_counted_with_one_write_per_counter_and_a_hard_bounce_writes_what_came_before() {
+    let h = Harness::new();
+    let campaign = h.sending_campaign("wellness-tips").await;
+    let mut ids = Vec::new();
+    for email in ["ann.probe@example.org", "bob.probe@example.org", "cy.probe@example.org", "dee.probe@example.org"] {
+        let job = SendJob { campaign_id: campaign, contact_id: h.patient(email, &["wellness-tips"]).await };
+        h.app.sender.process(&job).await.unwrap();
+        match h.ledger().state(&campaign, &job.contact_id).await.unwrap() {
+            Some(LedgerState::Sent { provider_message_id }) => ids.push(provider_message_id),
+            other => panic!("not sent: {other:?}"),
+        }
+    }
+    let delivered = Metric::Counter(crate::domain::CampaignCounter::Delivered);
+    let mut counts = crate::app::BatchCounts::default();
+
+    for id in &ids[..3] {
+        h.app.events.process_counting(&event(id, MailEventKind::Delivery), &mut counts).await.unwrap();
+    }
+    let while_batch_runs = h.metrics.counts(delivered);
+    let bounce = event(&ids[3], MailEventKind::Bounce(BounceKind::Permanent));
+    h.app.events.process_counting(&bounce, &mut counts).await.unwrap();
+    let after_the_bounce = h.metrics.counts(delivered);
+    h.app.events.record_counts(&mut counts).await.unwrap();
+
+    assert_eq!(while_batch_runs, Vec::<u64>::new(), "nothing written while the batch runs");
+    assert_eq!(after_the_bounce, vec![3], "one write of three, before the reputation guard judges the window");
+    let report = h.app.reports.campaign_report(&campaign).await.unwrap();
+    assert_eq!((report.delivered, report.bounced_hard), (3, 1));
+}

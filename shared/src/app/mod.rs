@@ -67,7 +67,7 @@ pub use consent::ConsentIntake;
 pub use consent_ledger::ConsentLedger;
 pub use contacts::ContactAdmin;
 pub use control::CampaignLifecycle;
-pub use counters::Counters;
+pub use counters::{BatchCounts, Counters};
 pub use error::AppError;
 pub use events::EventConsumer;
 pub use fanout::Fanout;

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::catalog::LoadedCampaign;
 use super::secure_message::{NoticeError, NoticeOutcome, SecureContent};
-use super::{AppError, Auditor, CampaignCatalog, Counters};
+use super::{AppError, Auditor, BatchCounts, CampaignCatalog, Counters};
 use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{
@@ -115,6 +115,15 @@ impl Sender {
         let attributes = self.settings.schema.names();
         self.audit.record(super::audit::SENDER_ACTOR, "send.batch", None, attributes, reason).await?;
         Ok(())
+    }
+
+    /// Writes the timeline counts a batch gathered (`process_counting`).
+    /// The timeline only: counts lost to a failure here lose no mail, and
+    /// the report's totals come from the send ledger.
+    pub async fn record_counts(&self, counts: &mut BatchCounts) {
+        if let Err(e) = self.counters.flush(counts).await {
+            tracing::warn!(error = %e, "sends not counted in the timeline");
+        }
     }
 
     /// The rendered HTML with the campaign's opted-in first-party tracking.
@@ -272,9 +281,27 @@ impl Sender {
         })
     }
 
+    /// Sends one job and writes its timeline count at once.
     pub async fn process(&self, job: &SendJob) -> Result<SendOutcome, SendError> {
-        let loaded = self.catalog.load(&job.campaign_id).await?;
+        let mut counts = BatchCounts::default();
+        let outcome = self.process_counting(job, &mut counts).await;
+        self.record_counts(&mut counts).await;
+        outcome
+    }
+
+    /// Sends one job; a send is counted in `counts`, which the caller
+    /// writes once for its whole batch (`record_counts`).
+    pub async fn process_counting(&self, job: &SendJob, counts: &mut BatchCounts) -> Result<SendOutcome, SendError> {
         let now = self.clock.now();
+        let outcome = self.process_at(job, now).await;
+        if let Ok(SendOutcome::Sent) = outcome {
+            self.counters.gather(counts, &job.campaign_id, CampaignCounter::Sent, now);
+        }
+        outcome
+    }
+
+    async fn process_at(&self, job: &SendJob, now: OffsetDateTime) -> Result<SendOutcome, SendError> {
+        let loaded = self.catalog.load(&job.campaign_id).await?;
         // Held past the visibility timeout by the acceptance grace, so a lost
         // answer is settled by the provider's Send event before any re-send.
         let lease = self.settings.throughput.visibility_timeout() + self.settings.acceptance_grace;
@@ -423,13 +450,8 @@ impl Sender {
                 let mut last = None;
                 for _ in 0..3 {
                     match settle(sent.clone()).await {
-                        Ok(()) => {
-                            // The timeline only: losing this count loses no mail.
-                            if let Err(e) = self.counters.count(&campaign.id, CampaignCounter::Sent, now).await {
-                                tracing::warn!(error = %e, campaign_id = %campaign.id, "send not counted in the timeline");
-                            }
-                            return Ok(SendOutcome::Sent);
-                        }
+                        // Counted in the timeline once per batch (`record_sent`).
+                        Ok(()) => return Ok(SendOutcome::Sent),
                         Err(e) if e.is_transient() => last = Some(e),
                         Err(e) => return Err(SendError::Unsettled(e.into())),
                     }

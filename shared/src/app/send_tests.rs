@@ -10,14 +10,36 @@ use super::{SendError, SendOutcome};
 use crate::app::test_support::Harness;
 use crate::domain::{CampaignId, CampaignStatus, ConsentMethod, ContactId, ProviderMessageId, SendJob, SkipReason};
 use crate::ports::{
-    ClaimOutcome, Clock, DeliveryRecord, DeliveryReport, EventMark, LedgerCounts, LedgerState, Metric, Reopenable,
-    SendLedger, StoreError, SuppressionReason, TransportErrorKind,
+    ClaimOutcome, Clock, DeliveryRecord, DeliveryReport, EventMark, LedgerCounts, LedgerState, Metric, Queue,
+    Reopenable, SendLedger, StoreError, SuppressionReason, TransportErrorKind,
 };
 
 async fn one_job(h: &Harness) -> SendJob {
     let contact = h.patient("jane.probe@example.org", &["wellness-tips"]).await;
     let campaign = h.sending_campaign("wellness-tips").await;
     SendJob { campaign_id: campaign, contact_id: contact }
+}
+
+#[tokio::test]
+async fn a_batch_of_sends_is_counted_in_the_timeline_with_one_write() {
+    let h = Harness::new();
+    let campaign = h.sending_campaign("wellness-tips").await;
+    let mut jobs = Vec::new();
+    for email in ["ann.probe@example.org", "bob.probe@example.org", "cy.probe@example.org"] {
+        let contact = h.patient(email, &["wellness-tips"]).await;
+        jobs.push(SendJob { campaign_id: campaign, contact_id: contact }.to_body());
+    }
+    h.send_queue.send_batch(&jobs).await.unwrap();
+
+    assert_eq!(h.work_send_queue().await, 3);
+
+    assert_eq!(h.transport.accepted().len(), 3);
+    let sent = Metric::Counter(crate::domain::CampaignCounter::Sent);
+    assert_eq!(h.metrics.counts(sent), vec![3], "one count of three, not three counts of one");
+    let buckets = h.app.ports.campaigns.window_buckets(&campaign).await.unwrap();
+    let timeline: u64 =
+        buckets.iter().filter(|(_, c, _)| *c == crate::domain::CampaignCounter::Sent).map(|(_, _, n)| n).sum();
+    assert_eq!(timeline, 3);
 }
 
 #[tokio::test]

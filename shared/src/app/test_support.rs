@@ -72,6 +72,11 @@ impl RecordingMetrics {
     pub(crate) fn total(&self, metric: Metric) -> u64 {
         self.seen.lock().unwrap().iter().filter(|(_, m, _)| *m == metric).map(|(_, _, v)| v).sum()
     }
+
+    /// The value of each count of `metric`, one per call.
+    pub(crate) fn counts(&self, metric: Metric) -> Vec<u64> {
+        self.seen.lock().unwrap().iter().filter(|(_, m, _)| *m == metric).map(|(_, _, v)| *v).collect()
+    }
 }
 
 impl Metrics for RecordingMetrics {

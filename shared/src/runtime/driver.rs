@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use rand::Rng;
 use tracing::Instrument;
 
-use crate::app::App;
 use crate::app::send::SendError;
+use crate::app::{App, BatchCounts};
 use crate::domain::retry::{THROTTLED_BASE, TRANSIENT_BASE};
 use crate::domain::{CampaignId, Decision, FanoutMessage, JobResult, MailEvent, RetryPolicy, SendQueueJob};
 use crate::error::Classify;
@@ -191,11 +191,13 @@ pub struct SendJobs<'a> {
     pub app: &'a App,
     /// Contacts opened per campaign in this batch.
     opened: HashMap<CampaignId, usize>,
+    /// The batch's timeline counts, written once after it.
+    counts: BatchCounts,
 }
 
 impl<'a> SendJobs<'a> {
     pub fn new(app: &'a App) -> Self {
-        Self { app, opened: HashMap::new() }
+        Self { app, opened: HashMap::new(), counts: BatchCounts::default() }
     }
 }
 
@@ -222,7 +224,9 @@ impl JobHandler for SendJobs<'_> {
 
     async fn handle(&mut self, job: &SendQueueJob) -> Handled {
         let (campaign_id, result) = match job {
-            SendQueueJob::Campaign(job) => (job.campaign_id, self.app.sender.process(job).await),
+            SendQueueJob::Campaign(job) => {
+                (job.campaign_id, self.app.sender.process_counting(job, &mut self.counts).await)
+            }
             SendQueueJob::SecureNotice(job) => (job.notice_campaign_id, self.app.sender.secure_notice(job).await),
             SendQueueJob::Confirmation(job) => {
                 return match self.app.consent.process_intake(&job.intake_id).await {
@@ -248,7 +252,8 @@ impl JobHandler for SendJobs<'_> {
         }
     }
 
-    async fn finish(self) {
+    async fn finish(mut self) {
+        self.app.sender.record_counts(&mut self.counts).await;
         for (campaign, opened) in self.opened {
             // After the batch: a failed audit write is logged, the mail is out.
             if let Err(e) = self.app.sender.record_batch(&campaign, opened).await {
@@ -261,9 +266,17 @@ impl JobHandler for SendJobs<'_> {
     }
 }
 
-/// `ses-events`: provider events, SNS-wrapped or EventBridge-shaped.
+/// `ses-events`: provider events, SNS-wrapped or EventBridge-shaped; the
+/// batch's counts written once after it.
 pub struct EventJobs<'a> {
     pub app: &'a App,
+    counts: BatchCounts,
+}
+
+impl<'a> EventJobs<'a> {
+    pub fn new(app: &'a App) -> Self {
+        Self { app, counts: BatchCounts::default() }
+    }
 }
 
 #[async_trait]
@@ -284,13 +297,23 @@ impl JobHandler for EventJobs<'_> {
     }
 
     async fn handle(&mut self, event: &MailEvent) -> Handled {
-        match self.app.events.process(event).await {
+        match self.app.events.process_counting(event, &mut self.counts).await {
             Ok(outcome) => {
-                tracing::info!(?outcome, kind = ?event.kind, provider_message_id = event.provider_message_id.as_str(),
+                // Debug: one line per event is most of what the events
+                // function logs (docs/benchmarks.md); an unmatched event warns.
+                tracing::debug!(?outcome, kind = ?event.kind, provider_message_id = event.provider_message_id.as_str(),
                     "mail event");
                 Handled::done()
             }
             Err(e) => Handled::from_error(&e),
+        }
+    }
+
+    async fn finish(mut self) {
+        // After the batch, as a repeat would: each event is marked counted
+        // before it is counted, so a failure here loses counts, never doubles them.
+        if let Err(e) = self.app.events.record_counts(&mut self.counts).await {
+            tracing::warn!(error = %e, "a batch's event counts were not written");
         }
     }
 }

@@ -128,7 +128,7 @@ pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBa
 /// records; transient failures back off on `queue` like every other job.
 #[tracing::instrument(skip_all, fields(handler = "ses-events", messages = event.records.len()))]
 pub async fn handle_events(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
-    drive(EventJobs { app }, queue, &event).await
+    drive(EventJobs::new(app), queue, &event).await
 }
 
 /// Why a directly delivered event was not handled: the invocation fails, so
@@ -169,7 +169,7 @@ pub async fn handle_events_payload(
     let id = payload.get("id").and_then(|v| v.as_str()).unwrap_or("").to_owned();
     let body = payload.to_string();
     let delivery = Delivery { message_id: &id, body: &body, receive_count: 1 };
-    let decisions = driver::drive_batch(EventJobs { app }, [delivery], || false).await;
+    let decisions = driver::drive_batch(EventJobs::new(app), [delivery], || false).await;
     match decisions.first().map(|(_, d)| *d) {
         Some(Decision::Ack) => Ok(serde_json::json!({})),
         Some(Decision::Retry { .. }) | None => Err(DirectEventError::Retry(id)),

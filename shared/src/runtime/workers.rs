@@ -79,5 +79,5 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, stop: watch::
 }
 
 pub async fn run_events_worker(app: Arc<App>, queue: Arc<dyn Queue>, stop: watch::Receiver<bool>) {
-    run(queue, 10, Duration::from_secs(1), stop, || EventJobs { app: &app }).await;
+    run(queue, 10, Duration::from_secs(1), stop, || EventJobs::new(&app)).await;
 }
