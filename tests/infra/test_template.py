@@ -471,7 +471,7 @@ class Template(unittest.TestCase):
             redrive = self.resources[name]["Properties"]["RedrivePolicy"]
             self.assertIn(refs(redrive["deadLetterTargetArn"]).pop(), dead_letter, name)
             self.assertEqual(redrive["maxReceiveCount"], {"Ref": "MaxReceiveCount"}, name)
-        self.assertEqual(self.resources["SesEventsTopic"]["Properties"]["KmsMasterKeyId"], {"Ref": "DataKey"})
+        self.assertEqual(self.of_type("AWS::SNS::Topic"), {}, "SES events reach the queue through EventBridge")
 
     def test_every_table_is_encrypted_with_the_stack_key_and_recoverable(self):
         tables = self.of_type("AWS::DynamoDB::Table")
@@ -543,6 +543,30 @@ class Template(unittest.TestCase):
             {"send", "reject", "bounce", "complaint", "delivery", "open", "click", "renderingFailure",
              "deliveryDelay", "subscription"},
         )
+
+    def test_ses_events_reach_their_queue_through_the_default_bus_and_what_is_not_delivered_is_kept(self):
+        destination = self.resources["MailEventDestination"]["Properties"]["EventDestination"]
+        self.assertEqual(set(destination), {"Name", "Enabled", "MatchingEventTypes", "EventBridgeDestination"})
+        self.assertIn(":event-bus/default", destination["EventBridgeDestination"]["EventBusArn"]["Fn::Sub"])
+        rule = self.resources["SesEventsRule"]["Properties"]
+        self.assertEqual(rule["EventPattern"]["source"], ["aws.ses"])
+        # Only this stack's configuration set: another stack's events in the account stay out.
+        tags = rule["EventPattern"]["detail"]["mail"]["tags"]
+        self.assertEqual(tags, {"ses:configuration-set": [{"Ref": "MailConfigurationSet"}]})
+        (target,) = rule["Targets"]
+        self.assertEqual(target["Arn"], {"Fn::GetAtt": ["SesEventsQueue", "Arn"]})
+        self.assertEqual(target["DeadLetterConfig"]["Arn"], {"Fn::GetAtt": ["SesEventsDeadLetterQueue", "Arn"]})
+        self.assertEqual(target["RetryPolicy"]["MaximumEventAgeInSeconds"], 86400)
+        policy = self.resources["SesEventsQueuePolicy"]["Properties"]
+        (statement,) = policy["PolicyDocument"]["Statement"]
+        self.assertEqual(statement["Principal"], {"Service": "events.amazonaws.com"})
+        self.assertEqual(statement["Condition"]["ArnEquals"]["aws:SourceArn"], {"Fn::GetAtt": ["SesEventsRule", "Arn"]})
+        self.assertEqual(len(policy["Queues"]), 2)
+        # The queues are encrypted with the stack key: EventBridge may use it, for this account only.
+        key = {s["Sid"]: s for s in self.resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]}
+        delivers = key["EventBridgeDeliversEncryptedEvents"]
+        self.assertEqual(delivers["Principal"], {"Service": "events.amazonaws.com"})
+        self.assertEqual(delivers["Condition"]["StringEquals"]["aws:SourceAccount"], {"Ref": "AWS::AccountId"})
 
     def test_only_the_notice_set_sends_without_tls_and_only_the_secure_message_path_names_it(self):
         sets = self.of_type("AWS::SES::ConfigurationSet")

@@ -232,16 +232,16 @@ impl Doctor {
         let events = match self.account.event_destinations(name).await {
             Ok(destinations) => {
                 let published = |event: &str| {
-                    destinations.iter().any(|d| d.enabled && d.to_sns && d.events.iter().any(|e| e == event))
+                    destinations.iter().any(|d| d.enabled && d.to_event_bridge && d.events.iter().any(|e| e == event))
                 };
                 let missing: Vec<&str> = EXPECTED_EVENTS.into_iter().filter(|e| !published(e)).collect();
                 if missing.is_empty() {
-                    Finding::ok("event destination", "every event type published to SNS")
+                    Finding::ok("event destination", "every event type published to EventBridge")
                 } else {
                     Finding::fix(
                         "event destination",
-                        format!("not published to an enabled SNS destination: {}", missing.join(", ")),
-                        "redeploy the stack: its MailEventDestination publishes every event type to SesEventsTopic",
+                        format!("not published to an enabled EventBridge destination: {}", missing.join(", ")),
+                        "redeploy the stack: its MailEventDestination publishes every event type to EventBridge, whose SesEventsRule feeds the queue",
                     )
                 }
             }

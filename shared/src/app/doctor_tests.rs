@@ -65,7 +65,7 @@ fn healthy() -> FakeAccount {
             name: "carepost-events".into(),
             enabled: true,
             events: EXPECTED_EVENTS.map(String::from).to_vec(),
-            to_sns: true,
+            to_event_bridge: true,
         }]),
     }
 }
@@ -163,7 +163,7 @@ async fn an_optional_tls_policy_and_missing_event_types_are_fixes_naming_them() 
         name: "partial".into(),
         enabled: true,
         events: vec!["SEND".into(), "BOUNCE".into()],
-        to_sns: true,
+        to_event_bridge: true,
     }]);
 
     let findings = examine(account, dmarc(&["v=DMARC1; p=reject"]), 10).await;

@@ -86,8 +86,8 @@ pub struct EventDestinationStanding {
     pub enabled: bool,
     /// SES's event type names (`SEND`, `BOUNCE`, …).
     pub events: Vec<String>,
-    /// Publishes to an SNS topic (the stack's events queue is fed by one).
-    pub to_sns: bool,
+    /// Publishes to EventBridge (the stack's rule feeds its events queue from the default bus).
+    pub to_event_bridge: bool,
 }
 
 /// The account could not be read. `Display` names the operation and the

@@ -103,7 +103,7 @@ impl SendingAccount for SesAccount {
                 name: d.name().to_owned(),
                 enabled: d.enabled(),
                 events: d.matching_event_types().iter().map(|e| e.as_str().to_owned()).collect(),
-                to_sns: d.sns_destination().is_some(),
+                to_event_bridge: d.event_bridge_destination().is_some(),
             })
             .collect())
     }
