@@ -1,7 +1,7 @@
 //! What a campaign costs in AWS beyond SES, from counted requests.
 //!
 //! `make bench-cost` (moto started by `scripts/with-moto.sh`);
-//! `BENCH_CONTACTS` sets the population (default 2,000). A stack is created
+//! `BENCH_CONTACTS` sets the population (default 1,000). A stack is created
 //! on moto as the e2e harness does; every client of the application carries
 //! an SDK interceptor (`carepost_tests::aws_calls`) that counts each request
 //! transmitted by service and operation and derives DynamoDB's request units
@@ -330,7 +330,7 @@ fn usage_of(phases: &[Phase], sns_publishes: u64, emails: u64) -> Usage {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let contacts: usize = std::env::var("BENCH_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let contacts: usize = std::env::var("BENCH_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
     anyhow::ensure!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "start moto first: make bench-cost does");
     let log_bytes = CountingSink::default();
     let sink = log_bytes.clone();
@@ -438,7 +438,7 @@ async fn main() -> anyhow::Result<()> {
     // SES to the default bus and the rule's delivery cost nothing; the queue counts a request.
     let sns_publishes = 0;
     let delivered = Tally { requests: events.len() as u64, ..Tally::default() };
-    calls.record("SQS", "SendMessage (the EventBridge rule delivers each event)", delivered);
+    calls.record("SQS", "SendMessage (EventBridge rule, per event)", delivered);
     phase_done("ses-events", invocations);
     eprintln!("handled {} SES events in {:.1} s", events.len(), started.elapsed().as_secs_f64());
 

@@ -124,7 +124,24 @@ impl CampaignLifecycle {
 
     /// Moves the campaign on when its stage is finished: fan-out done → sending,
     /// every emitted job in a terminal state → completed. Never earlier.
+    /// Moves the campaign on where it can: to `sending` once every shard
+    /// is done, to `completed` once the ledger has settled every job
+    /// emitted (counted over the whole ledger).
     pub async fn advance(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
+        self.advance_with(id, false).await
+    }
+
+    /// `advance` after a send batch: the ledger is counted only once the
+    /// senders' own tally (`CampaignCounter::Settled`, a lower bound) says
+    /// every job emitted may be settled. Counting it after every batch read
+    /// the whole campaign each time: quadratic in its size
+    /// (docs/benchmarks.md). A tally short after a crash leaves completion
+    /// to the reconciliation tick, which counts the ledger.
+    pub async fn advance_after_batch(&self, id: &CampaignId) -> Result<CampaignStatus, AppError> {
+        self.advance_with(id, true).await
+    }
+
+    async fn advance_with(&self, id: &CampaignId, tally_first: bool) -> Result<CampaignStatus, AppError> {
         let record = self.campaigns.get(id).await?.ok_or(AppError::NotFound("campaign"))?;
         let shards = self.campaigns.shards(id).await?;
         let all_done = shards.len() == usize::from(record.shards) && shards.iter().all(|s| s.done);
@@ -139,6 +156,13 @@ impl CampaignLifecycle {
         }
         if status == CampaignStatus::Sending {
             let emitted: u64 = shards.iter().map(|s| s.emitted).sum();
+            if tally_first {
+                let counters = self.campaigns.counters(id).await?;
+                let settled = counters.iter().find(|(c, _)| *c == CampaignCounter::Settled).map_or(0, |(_, n)| *n);
+                if settled < emitted {
+                    return Ok(status);
+                }
+            }
             let counts = self.ledger.counts(id).await?;
             if counts.sent + counts.skipped + counts.failed >= emitted
                 && self.campaigns.transition(id, CampaignStatus::Sending, CampaignStatus::Completed).await?

@@ -73,6 +73,11 @@ impl Counters {
         bucket: i64,
         by: u64,
     ) -> Result<(), AppError> {
+        if counter == CampaignCounter::Settled {
+            // Bookkeeping for completion, not an event: no timeline, no metric.
+            self.campaigns.increment(campaign_id, counter, by).await?;
+            return Ok(());
+        }
         if counter != CampaignCounter::Sent {
             // Sends are totalled by the send ledger.
             self.campaigns.increment(campaign_id, counter, by).await?;

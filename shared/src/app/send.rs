@@ -289,13 +289,17 @@ impl Sender {
         outcome
     }
 
-    /// Sends one job; a send is counted in `counts`, which the caller
-    /// writes once for its whole batch (`record_counts`).
+    /// Sends one job; a send (and a job settled either way) is counted in
+    /// `counts`, which the caller writes once for its whole batch
+    /// (`record_counts`).
     pub async fn process_counting(&self, job: &SendJob, counts: &mut BatchCounts) -> Result<SendOutcome, SendError> {
         let now = self.clock.now();
         let outcome = self.process_at(job, now).await;
         if let Ok(SendOutcome::Sent) = outcome {
             self.counters.gather(counts, &job.campaign_id, CampaignCounter::Sent, now);
+        }
+        if let Ok(SendOutcome::Sent | SendOutcome::Skipped(_) | SendOutcome::Failed(_)) = outcome {
+            self.counters.gather(counts, &job.campaign_id, CampaignCounter::Settled, now);
         }
         outcome
     }

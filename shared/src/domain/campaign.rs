@@ -209,10 +209,16 @@ pub enum CampaignCounter {
     RenderingFailed,
     /// Provider events received again for a message (at-least-once delivery).
     DuplicateEvents,
+    /// Send jobs settled (sent, skipped or failed), added once per send
+    /// batch: the senders' own tally, so a batch need not count the whole
+    /// ledger to learn whether the campaign may be complete. A lower bound
+    /// (a batch that dies before writing it loses its share); the ledger
+    /// stays the truth.
+    Settled,
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 18] = [
+    pub const ALL: [CampaignCounter; 19] = [
         CampaignCounter::Sent,
         CampaignCounter::Delivered,
         CampaignCounter::BouncedHard,
@@ -231,6 +237,7 @@ impl CampaignCounter {
         CampaignCounter::Delayed,
         CampaignCounter::RenderingFailed,
         CampaignCounter::DuplicateEvents,
+        CampaignCounter::Settled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -253,6 +260,7 @@ impl CampaignCounter {
             CampaignCounter::Delayed => "delayed",
             CampaignCounter::RenderingFailed => "rendering_failed",
             CampaignCounter::DuplicateEvents => "duplicate_events",
+            CampaignCounter::Settled => "settled",
         }
     }
 

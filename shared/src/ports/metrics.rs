@@ -37,6 +37,7 @@ impl Metric {
                 CampaignCounter::Delayed => "Delayed",
                 CampaignCounter::RenderingFailed => "RenderingFailed",
                 CampaignCounter::DuplicateEvents => "DuplicateEvents",
+                CampaignCounter::Settled => "Settled",
             },
             Metric::Throttled => "Throttled",
             Metric::DeadLettered => "DeadLettered",

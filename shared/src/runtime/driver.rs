@@ -259,7 +259,7 @@ impl JobHandler for SendJobs<'_> {
             if let Err(e) = self.app.sender.record_batch(&campaign, opened).await {
                 tracing::error!(error = %e, campaign_id = %campaign, "send batch not recorded in the audit log");
             }
-            if let Err(e) = self.app.lifecycle.advance(&campaign).await {
+            if let Err(e) = self.app.lifecycle.advance_after_batch(&campaign).await {
                 tracing::warn!(error = %e, campaign_id = %campaign, "could not advance campaign");
             }
         }

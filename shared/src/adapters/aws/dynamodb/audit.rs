@@ -42,6 +42,9 @@ impl DynamoAuditLog {
             .expression_attribute_names("#pk", "log")
             .expression_attribute_values(":pk", s(CHAIN))
             .scan_index_forward(forward)
+            // A page no larger than asked for: without it DynamoDB reads (and
+            // bills) up to 1 MB of the log to answer "the newest entry".
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
             .consistent_read(true);
         request = match after {
             Some(after) => request
