@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -39,11 +38,11 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use carepost::app::App;
 use carepost::config::{RateShare, Throughput};
-use carepost::domain::ConsentStatus;
 use carepost::runtime::aws::AwsClients;
 use carepost::runtime::lambda::{self, aws_lambda_events::event::sqs::SqsMessage};
 use carepost_tests::aws_calls::{AwsCalls, Operation, Tally, attach};
 use carepost_tests::prices::{Bill, Usage};
+use carepost_tests::seed::{active_consent_item, batch_write, contact_item};
 use serde_json::{Value, json};
 
 #[allow(dead_code)]
@@ -142,46 +141,14 @@ struct Phase {
     log_bytes: u64,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, items: Vec<HashMap<String, AttributeValue>>) {
-    for chunk in items.chunks(25) {
-        let mut requests: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item.clone())).build().expect("put request");
-                WriteRequest::builder().put_request(put).build()
-            })
-            .collect();
-        while !requests.is_empty() {
-            let out =
-                client.batch_write_item().request_items(table, requests.clone()).send().await.expect("BatchWriteItem");
-            requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-        }
-    }
-}
-
 /// Confirmed patients in the adapters' item layout, sealed as the stack seals them.
 async fn seed(stack: &harness::MotoStack, plain: &AwsClients, contacts: usize) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (mut records, mut consent) = (Vec::new(), Vec::new());
     for patient in carepost::synthetic::generate(contacts, 2026) {
         let record = carepost::synthetic::sealed_record(&stack.app().envelope, &patient).await?;
-        records.push(HashMap::from([
-            ("contact_id".to_owned(), s(record.id.to_string())),
-            ("kind".to_owned(), s("contact")),
-            ("email_index".to_owned(), s(record.email_index.as_str())),
-            ("sealed".to_owned(), AttributeValue::B(record.sealed.clone().into())),
-            ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
-        ]));
-        consent.push(HashMap::from([
-            ("contact_id".to_owned(), s(record.id.to_string())),
-            ("sk".to_owned(), s("state#wellness-tips")),
-            ("status".to_owned(), s(ConsentStatus::Active.as_str())),
-            ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
-        ]));
+        records.push(contact_item(&record, now));
+        consent.push(active_consent_item(&record, "wellness-tips", now));
     }
     batch_write(&plain.dynamodb, &stack.settings.tables.contacts, records).await;
     batch_write(&plain.dynamodb, &stack.settings.tables.consent, consent).await;

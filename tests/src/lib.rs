@@ -4,3 +4,4 @@
 pub mod aws_calls;
 pub mod dynamodb_units;
 pub mod prices;
+pub mod seed;

@@ -41,23 +41,9 @@ async fn a_scheduled_campaign_waits_for_its_time_then_fans_out() {
 #[tokio::test]
 async fn a_fanned_out_campaign_completes_only_when_every_job_is_settled() {
     let h = Harness::new();
-    h.patient("jane.probe@example.org", &["wellness-tips"]).await;
-    h.patient("sam.probe@example.org", &["wellness-tips"]).await;
-    let input = serde_json::from_value(serde_json::json!({
-        "name": "Now", "category": "wellness-tips", "segment": {"exists": {"attr": "date_of_birth"}},
-        "template": {"subject": "News", "html": "<p>Hello</p>", "text": "Hello"}
-    }))
-    .unwrap();
-    let id = h.app.campaigns.create(input).await.unwrap();
-    h.app.lifecycle.launch(&id).await.unwrap();
+    let (id, jobs) = fanned_out_to_two(&h).await;
     let again = h.app.lifecycle.launch(&id).await;
     assert!(matches!(again, Err(crate::app::AppError::Conflict(_))), "no second fan-out: {again:?}");
-    for body in Harness::queued(&h.fanout_queue).await {
-        if let Ok(FanoutMessage::Shard(job)) = FanoutMessage::parse(&body) {
-            h.app.fanout.process_shard(&job, None).await.unwrap();
-        }
-    }
-    let jobs = Harness::queued(&h.send_queue).await;
     assert_eq!(jobs.len(), 2);
     let first = crate::domain::SendJob::parse(&jobs[0]).unwrap();
 

@@ -23,16 +23,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use carepost::app::App;
 use carepost::config::{RateShare, Throughput};
 use carepost::domain::{
-    CampaignCounter, CampaignId, CampaignStatus, ConsentStatus, ContactId, ProviderMessageId, SendJob, ShardProgress,
+    CampaignCounter, CampaignId, CampaignStatus, ContactId, ProviderMessageId, SendJob, ShardProgress,
 };
 use carepost::ports::{CampaignRecord, CampaignStore, ClaimOutcome, LedgerState, Queue, StoreError};
 use carepost::runtime::lambda;
 use carepost::runtime::lambda::aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde_json::json;
+
+use carepost_tests::seed::{active_consent_item, batch_write, contact_item};
 
 use super::harness::{acknowledge, drain, moto_stack_with, queue_depth, receive_event, throughput};
 
@@ -109,36 +110,6 @@ impl CampaignStore for CrashMidPage {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, items: Vec<Item>) {
-    for chunk in items.chunks(25) {
-        let mut requests: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item.clone())).build().unwrap();
-                WriteRequest::builder().put_request(put).build()
-            })
-            .collect();
-        // Unprocessed items mean throttling: back off (25 ms doubling to 1 s).
-        let mut backoff = std::time::Duration::from_millis(25);
-        loop {
-            let out =
-                client.batch_write_item().request_items(table, requests.clone()).send().await.expect("BatchWriteItem");
-            requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-            if requests.is_empty() {
-                break;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-        }
-    }
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
 #[tokio::test]
 async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_patient_once() {
     let t = Throughput { fanout_shards: SHARDS, visibility_timeout_seconds: 2, max_receive_count: 10, ..throughput() };
@@ -150,21 +121,10 @@ async fn contacts_in_eight_shards_duplicated_and_crashed_reach_each_eligible_pat
     let (mut contacts, mut consent, mut eligible) = (Vec::new(), Vec::new(), HashSet::new());
     for patient in &patients {
         let record = carepost::synthetic::sealed_record(&base.envelope, patient).await.unwrap();
-        contacts.push(HashMap::from([
-            ("contact_id".to_owned(), s(record.id.to_string())),
-            ("kind".to_owned(), s("contact")),
-            ("email_index".to_owned(), s(record.email_index.as_str())),
-            ("sealed".to_owned(), AttributeValue::B(record.sealed.clone().into())),
-            ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
-        ]));
+        contacts.push(contact_item(&record, now));
         let consented = patient.index % 4 != 0;
         if consented {
-            consent.push(HashMap::from([
-                ("contact_id".to_owned(), s(record.id.to_string())),
-                ("sk".to_owned(), s("state#wellness-tips")),
-                ("status".to_owned(), s(ConsentStatus::Active.as_str())),
-                ("updated_at".to_owned(), AttributeValue::N(now.to_string())),
-            ]));
+            consent.push(active_consent_item(&record, "wellness-tips", now));
         }
         if consented && patient.full_profile().conditions.iter().any(|c| c == "asthma") {
             eligible.insert(record.id);
