@@ -302,6 +302,22 @@ pub trait SendLedger: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// `record_delivery`, then `first_mark` of the same event: whether this
+    /// is the first time the mark is made. An adapter
+    /// may do both in one write (DynamoDB does: the two were two writes on
+    /// the same item for every delivery event).
+    async fn record_delivery_marked(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        report: &DeliveryReport,
+        now: OffsetDateTime,
+        mark: &EventMark,
+    ) -> Result<bool, StoreError> {
+        self.record_delivery(campaign, contact, report, now).await?;
+        self.first_mark(campaign, contact, mark).await
+    }
+
     /// What the row keeps of the provider's reports (empty without a row).
     async fn delivery(&self, campaign: &CampaignId, contact: &ContactId) -> Result<DeliveryRecord, StoreError>;
     /// Up to `limit` contacts of `campaign` in the `which` state whose ID

@@ -51,6 +51,7 @@ pub async fn ledger_contract(ledger: &dyn SendLedger) {
     clicks_are_first_once_per_message_and_link(ledger).await;
     a_provider_failure_turns_only_a_sent_row_failed_and_keeps_it_matchable(ledger).await;
     the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept(ledger).await;
+    a_delivery_and_its_mark_are_kept_together_and_first_only_once(ledger).await;
     reach_is_counted_per_recipient_domain_from_the_rows_settled_with_one(ledger).await;
 }
 
@@ -179,6 +180,31 @@ pub async fn the_delivery_state_ranks_and_the_subtype_and_delay_type_are_kept(le
     assert_eq!(ledger.delivery(&nobody_campaign, &nobody).await.unwrap(), DeliveryRecord::default(), "no row made");
     assert!(ledger.state(&nobody_campaign, &nobody).await.unwrap().is_none());
     assert!(matches!(ledger.state(&campaign, &contact).await.unwrap(), Some(LedgerState::Sent { .. })));
+}
+
+pub async fn a_delivery_and_its_mark_are_kept_together_and_first_only_once(ledger: &dyn SendLedger) {
+    let (campaign, contact) = pair();
+    settled(ledger, &campaign, &contact, sent(&unique("ses"))).await;
+    let delivered = DeliveryReport { state: DeliveryState::Delivered, bounce_subtype: None, delay_type: None };
+    let late_delay =
+        DeliveryReport { state: DeliveryState::Delayed, bounce_subtype: None, delay_type: Some("General".into()) };
+    let mark: EventMark = CampaignCounter::Delivered.into();
+    let (nobody_campaign, nobody) = pair();
+
+    let first = ledger.record_delivery_marked(&campaign, &contact, &delivered, T0, &mark).await.unwrap();
+    let again = ledger.record_delivery_marked(&campaign, &contact, &delivered, T0, &mark).await.unwrap();
+    let delay_mark: EventMark = CampaignCounter::Delayed.into();
+    let lower = ledger.record_delivery_marked(&campaign, &contact, &late_delay, T0, &delay_mark).await.unwrap();
+    ledger.record_delivery_marked(&nobody_campaign, &nobody, &delivered, T0, &mark).await.unwrap();
+
+    assert!(first, "the first delivery is new");
+    assert!(!again, "its repeat is not");
+    assert!(lower, "a lower-ranked report's own mark is new");
+    let record = ledger.delivery(&campaign, &contact).await.unwrap();
+    assert_eq!(record.state, Some(DeliveryState::Delivered), "a late delay does not undo the delivery");
+    assert_eq!(record.delay_type.as_deref(), Some("General"));
+    assert!(!ledger.first_mark(&campaign, &contact, &mark).await.unwrap(), "first_mark sees the mark made here");
+    assert!(ledger.state(&nobody_campaign, &nobody).await.unwrap().is_none(), "no row made");
 }
 
 pub async fn stranded_rows_are_released_or_lapsed_claims_past_the_time_never_settled_ones(ledger: &dyn SendLedger) {
@@ -571,6 +597,13 @@ mod embedded_provider_reports {
             s.db.clone(),
         ))
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_delivery_and_its_mark_are_kept_together_and_first_only_once() {
+        let s = scratch();
+        super::a_delivery_and_its_mark_are_kept_together_and_first_only_once(&SqliteSendLedger::new(s.db.clone()))
+            .await;
     }
 
     #[tokio::test]

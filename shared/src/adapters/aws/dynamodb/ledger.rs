@@ -41,6 +41,67 @@ pub struct DynamoSendLedger {
 }
 
 impl DynamoSendLedger {
+    /// The UpdateItem that keeps a delivery report on its row: with the
+    /// state only where it ranks at least as high as the stored one; with
+    /// `mark` added to the row's counted events.
+    fn delivery_update(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        report: &DeliveryReport,
+        now: OffsetDateTime,
+        with_state: bool,
+        mark: Option<&str>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut sets = vec!["#expires = :expires"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("campaign_id", s(campaign.to_string()))
+            .key("contact_id", s(contact.to_string()))
+            .expression_attribute_names("#pk", "campaign_id")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":expires", n(self.expires_at(now)));
+        if let Some(subtype) = &report.bounce_subtype {
+            sets.push("#subtype = :subtype");
+            request = request
+                .expression_attribute_names("#subtype", "bounce_subtype")
+                .expression_attribute_values(":subtype", s(subtype));
+        }
+        if let Some(delay) = &report.delay_type {
+            sets.push("#delay = :delay");
+            request = request
+                .expression_attribute_names("#delay", "delay_type")
+                .expression_attribute_values(":delay", s(delay));
+        }
+        if with_state {
+            sets.push("#delivery = :delivery");
+            let replaces = report.state.replaces();
+            let placeholders: Vec<String> = (0..replaces.len()).map(|i| format!(":r{i}")).collect();
+            for (placeholder, state) in placeholders.iter().zip(&replaces) {
+                request = request.expression_attribute_values(placeholder, s(state.as_str()));
+            }
+            request = request
+                .expression_attribute_names("#delivery", "delivery")
+                .expression_attribute_values(":delivery", s(report.state.as_str()))
+                .condition_expression(format!(
+                    "attribute_exists(#pk) AND (attribute_not_exists(#delivery) OR #delivery IN ({}))",
+                    placeholders.join(", ")
+                ));
+        } else {
+            request = request.condition_expression("attribute_exists(#pk)");
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if let Some(mark) = mark {
+            expression.push_str(" ADD #events :event");
+            request = request.expression_attribute_names("#events", "events").expression_attribute_values(
+                ":event",
+                aws_sdk_dynamodb::types::AttributeValue::Ss(vec![mark.to_owned()]),
+            );
+        }
+        request.update_expression(expression)
+    }
     /// Rows expire (DynamoDB TTL) the default 400 days after their last change.
     pub fn new(client: Client, table: String) -> Self {
         Self { client, table, retention: crate::config::DEFAULT_RETENTION }
@@ -542,53 +603,41 @@ impl SendLedger for DynamoSendLedger {
     ) -> Result<(), StoreError> {
         // The state only where it ranks at least as high as the stored one;
         // the details (and the retention) in any case, in a second write.
-        let details = |with_state: bool| {
-            let mut sets = vec!["#expires = :expires"];
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("campaign_id", s(campaign.to_string()))
-                .key("contact_id", s(contact.to_string()))
-                .expression_attribute_names("#pk", "campaign_id")
-                .expression_attribute_names("#expires", "expires_at")
-                .expression_attribute_values(":expires", n(self.expires_at(now)));
-            if let Some(subtype) = &report.bounce_subtype {
-                sets.push("#subtype = :subtype");
-                request = request
-                    .expression_attribute_names("#subtype", "bounce_subtype")
-                    .expression_attribute_values(":subtype", s(subtype));
-            }
-            if let Some(delay) = &report.delay_type {
-                sets.push("#delay = :delay");
-                request = request
-                    .expression_attribute_names("#delay", "delay_type")
-                    .expression_attribute_values(":delay", s(delay));
-            }
-            if with_state {
-                sets.push("#delivery = :delivery");
-                let replaces = report.state.replaces();
-                let placeholders: Vec<String> = (0..replaces.len()).map(|i| format!(":r{i}")).collect();
-                for (placeholder, state) in placeholders.iter().zip(&replaces) {
-                    request = request.expression_attribute_values(placeholder, s(state.as_str()));
-                }
-                request = request
-                    .expression_attribute_names("#delivery", "delivery")
-                    .expression_attribute_values(":delivery", s(report.state.as_str()))
-                    .condition_expression(format!(
-                        "attribute_exists(#pk) AND (attribute_not_exists(#delivery) OR #delivery IN ({}))",
-                        placeholders.join(", ")
-                    ));
-            } else {
-                request = request.condition_expression("attribute_exists(#pk)");
-            }
-            request.update_expression(format!("SET {}", sets.join(", ")))
-        };
-        if conditional("UpdateItem", details(true).send().await)? {
+        if conditional("UpdateItem", self.delivery_update(campaign, contact, report, now, true, None).send().await)? {
             return Ok(());
         }
         // A lower-ranked report, or no row (then this changes nothing either).
-        conditional("UpdateItem", details(false).send().await).map(|_| ())
+        let details = self.delivery_update(campaign, contact, report, now, false, None).send().await;
+        conditional("UpdateItem", details).map(|_| ())
+    }
+
+    async fn record_delivery_marked(
+        &self,
+        campaign: &CampaignId,
+        contact: &ContactId,
+        report: &DeliveryReport,
+        now: OffsetDateTime,
+        mark: &EventMark,
+    ) -> Result<bool, StoreError> {
+        // The mark rides on the report's own write; the row as it was
+        // before (returned at no extra read cost) says whether it is new.
+        let key = mark.key();
+        for with_state in [true, false] {
+            let update = self.delivery_update(campaign, contact, report, now, with_state, Some(&key));
+            match update.return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld).send().await {
+                Ok(out) => {
+                    let before = match out.attributes().and_then(|a| a.get("events")) {
+                        Some(aws_sdk_dynamodb::types::AttributeValue::Ss(set)) => set.contains(&key),
+                        _ => false,
+                    };
+                    return Ok(!before);
+                }
+                Err(e) if is_condition_failed(&e) => continue,
+                Err(e) => return Err(sdk_error("UpdateItem", e)),
+            }
+        }
+        // No row.
+        Ok(false)
     }
 
     async fn delivery(&self, campaign: &CampaignId, contact: &ContactId) -> Result<DeliveryRecord, StoreError> {
