@@ -40,7 +40,7 @@ use carepost::app::App;
 use carepost::config::{RateShare, Throughput};
 use carepost::runtime::aws::AwsClients;
 use carepost::runtime::lambda::{self, aws_lambda_events::event::sqs::SqsMessage};
-use carepost_tests::aws_calls::{AwsCalls, Operation, Tally, attach};
+use carepost_tests::aws_calls::{AwsCalls, Operation, Tally, attach, json_body};
 use carepost_tests::prices::{Bill, Usage};
 use carepost_tests::seed::{active_consent_item, batch_write, contact_item};
 use serde_json::{Value, json};
@@ -100,8 +100,7 @@ impl Intercept for SesSends {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let body: Value =
-            context.request().body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        let body: Value = json_body(context.request().body().bytes());
         let mut tags = serde_json::Map::new();
         for tag in body["EmailTags"].as_array().into_iter().flatten() {
             if let (Some(name), Some(value)) = (tag["Name"].as_str(), tag["Value"].as_str()) {
@@ -118,8 +117,7 @@ impl Intercept for SesSends {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let body: Value =
-            context.response().body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        let body: Value = json_body(context.response().body().bytes());
         if let (Some(id), Some(tags)) = (body["MessageId"].as_str(), cfg.load::<SentTags>()) {
             self.0.lock().expect("lock").push((id.to_owned(), tags.0.clone()));
         }
@@ -347,13 +345,15 @@ async fn main() -> anyhow::Result<()> {
         RateShare::whole(&t),
     ));
 
+    // What building the stack and seeding did is not counted.
+    calls.reset();
+    log_bytes.0.store(0, Ordering::Relaxed);
     let mut phases = Vec::new();
     let mut phase_done = |name: &'static str, invocations: Invocations| {
         let logged = log_bytes.0.swap(0, Ordering::Relaxed) + metrics.0.swap(0, Ordering::Relaxed);
         phases.push(Phase { name, calls: calls.snapshot(), invocations, log_bytes: logged });
         calls.reset();
     };
-    phase_done("setup (not counted)", Invocations::default());
 
     let input = serde_json::from_value(json!({
         "name": "Cost bench", "category": "wellness-tips", "phi_personalized": true, "purpose": "treatment",
@@ -418,30 +418,18 @@ async fn main() -> anyhow::Result<()> {
         events.len(),
         report.sent
     );
-    let counted: Vec<&Phase> = phases.iter().skip(1).collect();
-    for phase in &counted {
+    for phase in &phases {
         print_phase(phase, per);
     }
-    let counted: Vec<Phase> = phases.into_iter().skip(1).collect();
-    let usage = usage_of(&counted, sns_publishes, emails);
-    let writes_on_send_path: f64 = counted
-        .iter()
-        .filter(|p| p.name == "sender")
-        .flat_map(|p| p.calls.iter())
-        .filter(|((service, _), _)| service == "DynamoDB")
-        .map(|(_, t)| t.write_units)
-        .sum();
-    let write_requests_on_send_path: u64 = counted
-        .iter()
-        .filter(|p| p.name == "sender")
-        .flat_map(|p| p.calls.iter())
-        .filter(|((service, op), _)| {
-            service == "DynamoDB"
-                && ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]
-                    .contains(&op.split(' ').next().unwrap_or_default())
-        })
-        .map(|(_, t)| t.requests)
-        .sum();
+    let usage = usage_of(&phases, sns_publishes, emails);
+    let (mut write_requests_on_send_path, mut writes_on_send_path) = (0u64, 0.0);
+    let writes = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"];
+    for ((service, op), t) in phases.iter().filter(|p| p.name == "sender").flat_map(|p| p.calls.iter()) {
+        if service == "DynamoDB" && writes.contains(&op.split(' ').next().unwrap_or_default()) {
+            write_requests_on_send_path += t.requests;
+            writes_on_send_path += t.write_units;
+        }
+    }
     let bill = Bill::of(&usage).per_million(per);
     println!("\nPer 1,000,000 emails (us-east-1 on-demand list prices, docs/benchmarks.md):");
     println!(

@@ -90,8 +90,7 @@ impl Intercept for AwsCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = Self::operation(cfg);
-        let body: Value =
-            context.request().body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        let body: Value = json_body(context.request().body().bytes());
         let (label, write_units) = match service.as_str() {
             "DynamoDB" => (format!("{operation} {}", tables(&body)), write_units(&operation, &body)),
             _ => (operation.clone(), 0.0),
@@ -111,8 +110,7 @@ impl Intercept for AwsCalls {
         if service != "DynamoDB" || !context.response().status().is_success() {
             return Ok(());
         }
-        let response: Value =
-            context.response().body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        let response: Value = json_body(context.response().body().bytes());
         let Some(SentBody(request, label)) = cfg.load::<SentBody>().cloned() else {
             return Ok(());
         };
@@ -136,6 +134,11 @@ pub fn tables(body: &Value) -> String {
     names.sort_unstable();
     names.dedup();
     names.join("+")
+}
+
+/// A request's or response's JSON body (`Null` when it has none, or is not JSON).
+pub fn json_body(bytes: Option<&[u8]>) -> Value {
+    bytes.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
 }
 
 /// The same clients, each with `calls` attached.
