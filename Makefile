@@ -12,7 +12,7 @@ export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_AXE := $(abspath .axe/node_modules/axe-core/axe.min.js)
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger bench-cost
+.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger bench-cost bench-init
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -34,6 +34,12 @@ bench-cost: venv
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench cost
 
 # SQLite's synchronous mode for ledger settles: cost per send, NORMAL vs FULL (seconds).
+# Each function's cold start beside a lambda_http hello-world's (same profile, same run).
+BENCH_PROFILE ?= release
+bench-init: venv
+	$(CARGO) build --profile $(BENCH_PROFILE) -p consent -p contacts -p campaigns -p webhooks -p fanout -p sender -p ses-events
+	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile $(BENCH_PROFILE) -p carepost-tests --bench init
+
 bench-ledger:
 	$(CARGO) bench --profile dev -p carepost-tests --bench ledger_sync
 

@@ -16,6 +16,7 @@ use crate::app::{App, Ports};
 use crate::config::{Knobs, RateShare, Runtime, Settings, SettingsError, text_knob};
 use crate::crypto::{CacheLimits, Envelope, Keyring};
 use crate::ports::KeyProvider;
+use crate::runtime::deferred::Deferred;
 use figment::Figment;
 use figment::providers::Env;
 use serde::Deserialize;
@@ -249,10 +250,35 @@ pub async fn build_with_clock(
 }
 
 /// `build` with the SDK configuration loaded from the environment (honours `AWS_ENDPOINT_URL`).
-pub async fn build_from_env() -> Result<AwsApp, AwsSettingsError> {
-    let settings = settings_from_env()?;
+async fn build_with_settings(settings: AwsSettings) -> Result<AwsApp, AwsSettingsError> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     build(AwsClients::from_sdk(&sdk), settings).await
+}
+
+/// A function's init: the settings read and validated now (an error names
+/// the variable), the application built in the background from them, and
+/// `handler` made from it ([`Deferred`]: the root secret's read and
+/// decrypt no longer hold up init; the first invocation waits for what is left).
+pub fn start<T, F>(settings: AwsSettings, handler: F) -> Deferred<T, AwsSettingsError>
+where
+    T: Send + Sync + 'static,
+    F: Fn(AwsApp) -> T + Send + Sync + 'static,
+{
+    let handler = Arc::new(handler);
+    Deferred::start(move || {
+        let (settings, handler) = (settings.clone(), handler.clone());
+        async move { Ok(handler(build_with_settings(settings).await?)) }
+    })
+}
+
+impl AwsSettings {
+    /// The events function backs off on its own queue: it needs its URL.
+    pub fn require_events_queue(self) -> Result<Self, AwsSettingsError> {
+        match self.events_queue_url {
+            Some(_) => Ok(self),
+            None => Err(AwsSettingsError::Missing("EVENTS_QUEUE_URL".into())),
+        }
+    }
 }
 
 #[cfg(test)]

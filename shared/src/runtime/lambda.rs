@@ -9,10 +9,13 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use tower::Service;
 
 pub use {aws_lambda_events, lambda_http, lambda_runtime};
 
+use super::aws::{AwsSettings, AwsSettingsError};
+use super::deferred::Deferred;
 use super::driver::{self, Delivery, EventJobs, FanoutDeadline, FanoutJobs, JobHandler, SendJobs};
 use crate::app::App;
 use crate::domain::Decision;
@@ -201,4 +204,47 @@ async fn client_ip_from_context(mut request: Request, next: Next) -> Response {
 /// A router ready for `lambda_http::run`: JSON 404 fallback, client IP from the event.
 pub fn http_service(router: Router) -> Router {
     router.fallback(crate::http::not_found).layer(middleware::from_fn(client_ip_from_context))
+}
+
+/// A function's settings, or the process ends with the reason logged: a
+/// missing or invalid variable is named, and Lambda reports the exit as an
+/// init failure (the error's `Debug` would otherwise be what is printed).
+pub fn settings_or_exit(settings: Result<AwsSettings, AwsSettingsError>) -> AwsSettings {
+    settings.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "init failed");
+        std::process::exit(1)
+    })
+}
+
+/// What an invocation runs on, once built ([`Deferred`]). When it cannot be
+/// built (a store unreachable: the root secret could not be read or
+/// decrypted) the reason is logged and the invocation fails; the next one
+/// builds again.
+pub async fn ready<T>(deferred: &Deferred<T, AwsSettingsError>) -> Result<&T, AwsSettingsError>
+where
+    T: Send + Sync + 'static,
+{
+    deferred.get().await.inspect_err(|e| {
+        tracing::error!(error = %e, "the application could not start: this invocation is refused and the next one tries again")
+    })
+}
+
+/// [`http_service`] for a router built in the background from init on:
+/// requests wait for it, and are answered 503 (the one error shape, no
+/// detail) while it cannot be built.
+pub fn deferred_http_service(router: Deferred<Router, AwsSettingsError>) -> Router {
+    Router::new().fallback(move |request: Request| {
+        let router = router.clone();
+        async move {
+            match ready(&router).await {
+                Ok(router) => router.clone().call(request).await.into_response(),
+                Err(_) => crate::http::error::ApiError::new(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "temporarily unavailable, try again",
+                )
+                .into_response(),
+            }
+        }
+    })
 }

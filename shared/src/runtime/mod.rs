@@ -4,6 +4,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+pub mod deferred;
 pub(crate) mod driver;
 pub mod embedded;
 #[cfg(feature = "aws")]

@@ -1,5 +1,6 @@
 //! The Lambda handlers and AWS adapters on moto (the AWS wire protocol).
 
+pub mod cold_start;
 pub mod doctor;
 pub mod fanout_scale;
 pub mod fault_injection;
