@@ -12,6 +12,7 @@ pub mod engagement;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod journey;
 pub mod origin;
 pub mod policy;
 pub mod retry;
