@@ -10,6 +10,7 @@
 
 mod graph;
 pub mod local_time;
+pub mod simulate;
 pub mod split;
 #[cfg(test)]
 mod tests;

@@ -433,3 +433,149 @@ mod walking {
         assert!((430..=570).contains(&held_out), "{held_out}");
     }
 }
+
+mod simulating {
+    use std::collections::BTreeMap;
+
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+
+    use super::super::simulate::simulate;
+    use super::super::walk::{ExitReason, Facts, Move, Position, after_send, next_move};
+    use super::*;
+    use crate::domain::segment::Segment;
+
+    /// A contact about whom nothing is known but what the walk itself did.
+    #[derive(Default)]
+    struct Plain {
+        sent: BTreeMap<StepId, OffsetDateTime>,
+    }
+
+    impl Facts for Plain {
+        fn sent_at(&self, step: &StepId) -> Option<OffsetDateTime> {
+            self.sent.get(step).copied()
+        }
+        fn opened(&self, _: &StepId) -> bool {
+            false
+        }
+        fn clicked(&self, _: &StepId) -> bool {
+            false
+        }
+        fn event_since(&self, _: &EventName, _: OffsetDateTime) -> bool {
+            false
+        }
+        fn matches(&self, _: &Segment) -> bool {
+            false
+        }
+        fn date(&self, _: &str) -> Option<time::Date> {
+            None
+        }
+        fn time_zone(&self) -> Option<&str> {
+            None
+        }
+    }
+
+    const START: OffsetDateTime = datetime!(2026-12-02 15:00 UTC);
+
+    fn split_journey() -> Journey {
+        parse(&with_steps(json!([
+            {"type": "split", "id": "test", "arms": [{"percent": 80, "next": "first"}, {"percent": 20, "holdout": true}]},
+            {"type": "send", "id": "first", "template": template("First"), "next": "a-day"},
+            {"type": "wait", "id": "a-day", "days": 1, "next": "second"},
+            {"type": "send", "id": "second", "template": template("Second")}
+        ])))
+        .unwrap()
+    }
+
+    /// What a run does: timers fire on the hour (late, as a sweep's are),
+    /// each due contact is walked and its sends recorded.
+    fn run(journey: &Journey, contacts: &[ContactId], until: OffsetDateTime) -> BTreeMap<(String, &'static str), u64> {
+        let mut counts = BTreeMap::new();
+        let mut state: Vec<(Position, Plain, Option<OffsetDateTime>, bool)> = contacts
+            .iter()
+            .map(|_| {
+                (Position { step: journey.start().id.clone(), arrived_at: START }, Plain::default(), Some(START), false)
+            })
+            .collect();
+        let mut now = START;
+        while now <= until {
+            for (i, (at, facts, due, done)) in state.iter_mut().enumerate() {
+                if *done || due.is_none_or(|d| d > now) {
+                    continue;
+                }
+                loop {
+                    match next_move(journey, "split-v1", &contacts[i], at, START, facts, now) {
+                        Move::Send { at: here } => {
+                            *counts.entry((here.step.as_str().to_owned(), "sent")).or_default() += 1;
+                            facts.sent.insert(here.step.clone(), now);
+                            match after_send(journey, &here.step, now) {
+                                Some(next) => *at = next,
+                                None => {
+                                    *counts.entry((here.step.as_str().to_owned(), "completed")).or_default() += 1;
+                                    *done = true;
+                                    break;
+                                }
+                            }
+                        }
+                        Move::Wait { at: here, until } => {
+                            *at = here;
+                            *due = Some(until);
+                            break;
+                        }
+                        Move::Exit { from, reason } => {
+                            let what = if reason == ExitReason::Holdout { "holdout" } else { "completed" };
+                            *counts.entry((from.as_str().to_owned(), what)).or_default() += 1;
+                            *done = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            now += time::Duration::hours(1);
+        }
+        counts
+    }
+
+    #[test]
+    fn the_simulation_counts_what_a_run_on_the_same_clock_then_does() {
+        let journey = split_journey();
+        let contacts: Vec<ContactId> = (0..1000).map(|_| ContactId::new_random()).collect();
+        let plain = Plain::default();
+        let until = START + time::Duration::days(3);
+
+        let simulated =
+            simulate(&journey, "split-v1", contacts.iter().map(|c| (*c, &plain as &dyn Facts)), START, until);
+        let ran = run(&journey, &contacts, until);
+
+        let sim = |id: &str| simulated.step(id).unwrap();
+        let held_out = sim("test").exited.get(&ExitReason::Holdout).copied().unwrap_or(0);
+        assert_eq!(simulated.entered, 1000);
+        assert_eq!(sim("test").reached, 1000);
+        assert_eq!(held_out, ran[&("test".to_owned(), "holdout")]);
+        assert!((140..=260).contains(&held_out), "about a fifth held out: {held_out}");
+        assert_eq!(sim("first").sent, ran[&("first".to_owned(), "sent")]);
+        assert_eq!(sim("first").sent, 1000 - held_out);
+        assert_eq!(sim("second").sent, ran[&("second".to_owned(), "sent")]);
+        assert_eq!(sim("second").exited.get(&ExitReason::Completed), ran.get(&("second".to_owned(), "completed")));
+        assert_eq!(sim("a-day").first, Some(START), "reached at once after the first send");
+        assert_eq!(sim("second").first, Some(START + time::Duration::days(1)));
+    }
+
+    #[test]
+    fn a_simulation_counts_nobody_as_opening_and_stops_at_its_horizon() {
+        let journey = parse(&welcome_series()).unwrap();
+        let contacts: Vec<ContactId> = (0..50).map(|_| ContactId::new_random()).collect();
+        let plain = Plain::default();
+        let population = || contacts.iter().map(|c| (*c, &plain as &dyn Facts));
+
+        let short = simulate(&journey, "welcome-v1", population(), START, START + time::Duration::days(1));
+        let long = simulate(&journey, "welcome-v1", population(), START, START + time::Duration::days(10));
+
+        assert_eq!(short.step("welcome").unwrap().sent, 50);
+        assert_eq!(short.step("wait-3-days").unwrap().waiting, 50, "still waiting at the horizon");
+        assert_eq!(short.step("opened-welcome").unwrap().reached, 0);
+        assert_eq!(long.step("opened-welcome").unwrap().reached, 50);
+        assert_eq!(long.step("tips").unwrap().reached, 0, "nobody is counted as opening");
+        assert_eq!(long.step("reminder").unwrap().sent, 50);
+    }
+}

@@ -84,6 +84,23 @@ pub fn next_move(
     facts: &dyn Facts,
     now: OffsetDateTime,
 ) -> Move {
+    next_move_traced(journey, journey_key, contact, position, entered_at, facts, now, &mut Vec::new())
+}
+
+/// [`next_move`], with every step the walk passed through (branches and
+/// splits included) and when the contact reached it pushed onto `trail`:
+/// what per-step reporting and the simulation count.
+#[allow(clippy::too_many_arguments)]
+pub fn next_move_traced(
+    journey: &Journey,
+    journey_key: &str,
+    contact: &ContactId,
+    position: &Position,
+    entered_at: OffsetDateTime,
+    facts: &dyn Facts,
+    now: OffsetDateTime,
+    trail: &mut Vec<(StepId, OffsetDateTime)>,
+) -> Move {
     if let Some(goal) = journey.goal()
         && facts.event_since(goal, entered_at)
     {
@@ -98,6 +115,7 @@ pub fn next_move(
         let Some(step) = journey.step(&at.step) else {
             return Move::Exit { from: at.step, reason: ExitReason::Completed };
         };
+        trail.push((at.step.clone(), at.arrived_at));
         let onward = |next: &Option<StepId>, when: OffsetDateTime| match next {
             Some(n) => Ok(Position { step: n.clone(), arrived_at: when }),
             None => Err(ExitReason::Completed),
