@@ -14,6 +14,7 @@ mod contacts;
 mod demo;
 mod dev;
 mod doctor;
+mod journey;
 mod keys;
 mod logging;
 mod proc_stats;
@@ -64,6 +65,11 @@ enum Command {
     Schema {
         #[command(subcommand)]
         command: schema::SchemaCommand,
+    },
+    /// Journeys (automated workflows): validate a definition offline (docs/journeys.md).
+    Journey {
+        #[command(subcommand)]
+        command: journey::JourneyCommand,
     },
     /// Web forms: validate a forms file offline.
     Forms {
@@ -129,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema { command: schema::SchemaCommand::Show } => schema::show(&connection.connect().await?).await,
         Command::Schema { command: schema::SchemaCommand::Validate(args) } => schema::validate_schema(&args),
         Command::Forms { command: schema::FormsCommand::Validate(args) } => schema::validate_forms(&args),
+        Command::Journey { command } => journey::run(command),
         Command::Doctor(args) => doctor::run(args, connection).await,
         Command::Keys { command } => keys::run(command, &connection.connect().await?).await,
         Command::Bench { bench: Bench::Send(args) } => {

@@ -114,3 +114,26 @@ async fn the_demo_refuses_an_smtp_relay_before_it_starts_anything() {
     assert!(output.contains("cannot use --smtp-host"), "{output}");
     assert!(!data.exists(), "nothing was started or written");
 }
+
+#[tokio::test]
+async fn journey_validate_accepts_the_shipped_example_and_names_the_loop_it_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = repo_file("docs/journeys.example.json");
+    let mut looping: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    looping["steps"][4]["next"] = serde_json::json!("wait-3-days");
+    let looping_file = dir.path().join("looping.json");
+    std::fs::write(&looping_file, looping.to_string()).unwrap();
+
+    let (good_code, good) = cli(&["journey", "validate", &example]).await;
+    let (loop_code, refused) = cli(&["journey", "validate", looping_file.to_str().unwrap()]).await;
+
+    assert_eq!(good_code, 0, "{good}");
+    assert!(good.contains("a valid journey (5 steps: 3 sends, 1 waits, 1 branches, 0 splits"), "{good}");
+    assert_eq!(loop_code, 1, "{refused}");
+    assert!(
+        refused.contains(
+            "is not a valid journey: the journey loops: wait-3-days -> opened-welcome -> reminder -> wait-3-days"
+        ),
+        "{refused}"
+    );
+}
