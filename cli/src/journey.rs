@@ -1,6 +1,7 @@
 //! `carepost journey validate FILE`: a journey definition checked offline
 //! with the stack's own parser (docs/journeys.md), against the built-in
-//! attributes or `--schema`. Running journeys is not built yet.
+//! attributes or `--schema`, each send step's template linted as a
+//! campaign's. Running journeys is not built yet.
 
 use std::path::PathBuf;
 
@@ -39,6 +40,9 @@ fn validate(args: &JourneyValidateArgs) -> anyhow::Result<()> {
     };
     let journey = Journey::parse(&read(&args.file)?, &schema)
         .with_context(|| format!("{} is not a valid journey", args.file.display()))?;
+    // Marketing sends are checked as if the stack had its postal address; the note below says so.
+    carepost::app::journeys::check_send_steps(&journey, true)
+        .with_context(|| format!("{} is not a valid journey", args.file.display()))?;
     let count = |pick: fn(&StepKind) -> bool| journey.steps().iter().filter(|s| pick(&s.kind)).count();
     let entry = match journey.entry() {
         Entry::Segment(_) => "a segment".to_owned(),
@@ -47,7 +51,8 @@ fn validate(args: &JourneyValidateArgs) -> anyhow::Result<()> {
         Entry::Event(name) => format!("the event {}", name.as_str()),
     };
     println!(
-        "{}: a valid journey ({} steps: {} sends, {} waits, {} branches, {} splits; entry: {entry})",
+        "{}: a valid journey ({} steps: {} send, {} wait, {} branch, {} split; entry: {entry}; templates linted as \
+         campaigns'; marketing mail also needs the stack's POSTAL_ADDRESS)",
         args.file.display(),
         journey.steps().len(),
         count(|k| matches!(k, StepKind::Send { .. })),

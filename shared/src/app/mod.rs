@@ -37,6 +37,7 @@ pub mod doctor;
 pub(crate) mod error;
 pub mod events;
 pub(crate) mod fanout;
+pub mod journeys;
 pub(crate) mod judge;
 pub(crate) mod keys;
 pub(crate) mod preferences;

@@ -116,24 +116,35 @@ async fn the_demo_refuses_an_smtp_relay_before_it_starts_anything() {
 }
 
 #[tokio::test]
-async fn journey_validate_accepts_the_shipped_example_and_names_the_loop_it_refuses() {
+async fn journey_validate_accepts_the_shipped_example_and_names_the_loop_and_the_linted_step_it_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let example = repo_file("docs/journeys.example.json");
     let mut looping: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
     looping["steps"][4]["next"] = serde_json::json!("wait-3-days");
     let looping_file = dir.path().join("looping.json");
     std::fs::write(&looping_file, looping.to_string()).unwrap();
+    let mut phi_subject = looping.clone();
+    phi_subject["steps"][4].as_object_mut().unwrap().remove("next");
+    phi_subject["steps"][3]["template"]["subject"] = serde_json::json!("About your {{ conditions }}");
+    let phi_file = dir.path().join("phi-subject.json");
+    std::fs::write(&phi_file, phi_subject.to_string()).unwrap();
 
     let (good_code, good) = cli(&["journey", "validate", &example]).await;
     let (loop_code, refused) = cli(&["journey", "validate", looping_file.to_str().unwrap()]).await;
+    let (phi_code, linted) = cli(&["journey", "validate", phi_file.to_str().unwrap()]).await;
 
     assert_eq!(good_code, 0, "{good}");
-    assert!(good.contains("a valid journey (5 steps: 3 sends, 1 waits, 1 branches, 0 splits"), "{good}");
+    assert!(good.contains("a valid journey (5 steps: 3 send, 1 wait, 1 branch, 0 split"), "{good}");
     assert_eq!(loop_code, 1, "{refused}");
     assert!(
         refused.contains(
             "is not a valid journey: the journey loops: wait-3-days -> opened-welcome -> reminder -> wait-3-days"
         ),
         "{refused}"
+    );
+    assert_eq!(phi_code, 1, "{linted}");
+    assert!(
+        linted.contains("is not a valid journey: step 'tips': template.subject"),
+        "a send step is linted: {linted}"
     );
 }
