@@ -52,6 +52,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
+    /// A store or the application itself is not available for now: no detail.
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable, try again")
+    }
+
     pub fn too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,7 +106,7 @@ impl From<AppError> for ApiError {
             other => {
                 if other.is_transient() {
                     tracing::warn!(error = %other, "request failed, transient");
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable, try again")
+                    ApiError::unavailable()
                 } else {
                     tracing::error!(error = %other, "request failed");
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request could not be completed")

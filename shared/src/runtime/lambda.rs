@@ -238,12 +238,7 @@ pub fn deferred_http_service(router: Deferred<Router, AwsSettingsError>) -> Rout
         async move {
             match ready(&router).await {
                 Ok(router) => router.clone().call(request).await.into_response(),
-                Err(_) => crate::http::error::ApiError::new(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "temporarily unavailable, try again",
-                )
-                .into_response(),
+                Err(_) => crate::http::error::ApiError::unavailable().into_response(),
             }
         }
     })

@@ -8,9 +8,8 @@
 use time::OffsetDateTime;
 
 use super::split::arm_for;
-use super::{Condition, Journey, StepId, StepKind, Wait};
+use super::{Condition, EventName, Journey, StepId, StepKind, Wait};
 use crate::domain::ContactId;
-use crate::domain::journey::EventName;
 use crate::domain::segment::Segment;
 
 /// A contact's place in a journey: the step it is at and when it got there
