@@ -17,6 +17,7 @@ mod contracts {
     pub mod consent;
     pub mod contacts;
     pub mod intake;
+    pub mod journeys;
     pub mod key_provider;
     pub mod ledger;
     pub mod queue;

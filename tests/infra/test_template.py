@@ -23,8 +23,9 @@ ALLOWED = {
     "ConsentFunction": {
         # Public: it stores the sealed request (ActivityTable) and queues it for the sender; it never
         # mails. The confirmation (POST /confirm/{token}) writes the ledger entry and the contact.
-        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "ActivityTable"},
-        "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "ActivityTable"},
+        # A confirmed sign-up enters the live journeys it starts (JourneysTable).
+        "tables": {"ContactsTable", "ConsentTable", "CampaignsTable", "ActivityTable", "JourneysTable"},
+        "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "ActivityTable", "JourneysTable"},
         "queues": {"SendQueue"},
         "ses": False,
     },
@@ -47,8 +48,8 @@ ALLOWED = {
         "ses": False,
     },
     "CampaignsFunction": {
-        "tables": {"CampaignsTable", "SendLedgerTable"},
-        "writes": {"CampaignsTable", "SendLedgerTable"},
+        "tables": {"CampaignsTable", "SendLedgerTable", "JourneysTable"},
+        "writes": {"CampaignsTable", "SendLedgerTable", "JourneysTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
@@ -63,9 +64,9 @@ ALLOWED = {
         # Also the consent intake: the contact of a new address, its ledger entry, the intake row
         # and the confirmation-email slot; the confirmation is mailed within the send rate.
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
-                   "AuditLogTable", "ActivityTable"},
+                   "AuditLogTable", "ActivityTable", "JourneysTable"},
         "writes": {"ContactsTable", "ConsentTable", "CampaignsTable", "SendLedgerTable", "AuditLogTable",
-                   "ActivityTable"},
+                   "ActivityTable", "JourneysTable"},
         "queues": {"SendQueue", "SendDeadLetterQueue"},
         "ses": True,
     },
@@ -475,7 +476,7 @@ class Template(unittest.TestCase):
 
     def test_every_table_is_encrypted_with_the_stack_key_and_recoverable(self):
         tables = self.of_type("AWS::DynamoDB::Table")
-        self.assertEqual(len(tables), 7)
+        self.assertEqual(len(tables), 8)
         for name, table in tables.items():
             p = table["Properties"]
             self.assertEqual(p["SSESpecification"], {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "DataKey"}}, name)

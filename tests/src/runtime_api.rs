@@ -223,6 +223,7 @@ pub fn stack_environment(settings: &carepost::runtime::aws::AwsSettings) -> Vec<
         ("SUPPRESSION_TABLE", t.suppression.clone()),
         ("AUDIT_LOG_TABLE", t.audit_log.clone()),
         ("ACTIVITY_TABLE", t.activity.clone()),
+        ("JOURNEYS_TABLE", t.journeys.clone()),
         ("FANOUT_QUEUE_URL", settings.fanout_queue_url.clone()),
         ("SEND_QUEUE_URL", settings.send_queue_url.clone()),
         ("SEND_DLQ_URL", optional(&settings.send_dlq_url)),

@@ -116,6 +116,8 @@ pub struct ConsentIntake {
     /// The sender's rate limiter: confirmations share campaign mail's budget.
     pub(super) limiter: Arc<DefaultDirectRateLimiter>,
     pub(super) consent_ledger: Arc<ConsentLedger>,
+    /// Journeys a confirmed sign-up starts (`consent_confirmed` entries).
+    pub(super) journeys: Arc<super::JourneyRunner>,
     pub(super) envelope: Arc<Envelope>,
     pub(super) keyring: Arc<Keyring>,
     pub(super) settings: Arc<Settings>,
@@ -301,6 +303,11 @@ impl ConsentIntake {
             .cloned()
             .collect();
         if missing.is_empty() {
+            if !form.double_opt_in {
+                // A retried single opt-in whose grant landed: the journeys
+                // it starts are entered again (a no-op once in).
+                self.journeys.enter_on_consent(&contact_id, &request.categories).await?;
+            }
             return Ok(IntakeOutcome::NothingNew);
         }
         let own_request = pending.id.request_id();
@@ -308,6 +315,7 @@ impl ConsentIntake {
         if !form.double_opt_in {
             let evidence = self.evidence(&contact_id, own_request, asked(ConsentEntryKind::Granted)).await?;
             self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
+            self.journeys.enter_on_consent(&contact_id, &missing).await?;
             return Ok(IntakeOutcome::Granted);
         }
         let history = self.consent.history(&contact_id).await?;
@@ -426,6 +434,16 @@ impl ConsentIntake {
             .cloned()
             .collect();
         if categories.is_empty() {
+            // A replay: the journeys this sign-up starts are entered again
+            // (a no-op once in), so an entry lost to an outage is made now.
+            let active: Vec<ConsentCategory> = request
+                .evidence
+                .categories
+                .iter()
+                .filter(|c| grants.iter().any(|g| &g.category == *c && g.status == ConsentStatus::Active))
+                .cloned()
+                .collect();
+            self.journeys.enter_on_consent(&verified.contact_id, &active).await?;
             return Ok(ConfirmOutcome::AlreadyConfirmed);
         }
         let sealed_proof = self.consent_ledger.seal_proof(&verified.contact_id, &proof).await?;
@@ -442,7 +460,9 @@ impl ConsentIntake {
             imported: None,
             sealed_proof,
         };
+        let confirmed = evidence.categories.clone();
         self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
+        self.journeys.enter_on_consent(&verified.contact_id, &confirmed).await?;
         Ok(ConfirmOutcome::Confirmed)
     }
 

@@ -310,3 +310,20 @@ async fn a_waiting_request_and_its_job_hold_no_address_and_no_ip() {
     let tag = h.app.keyring.blind_index.tag("consent-limit", address.normalized().as_bytes());
     assert_ne!(tag, index.as_str(), "a counter's key is not the address's index");
 }
+
+#[tokio::test]
+async fn a_single_opt_in_sign_up_enters_the_live_journeys_it_starts_once_even_when_the_job_is_retried() {
+    let h = Harness::with(|s| s.forms.iter_mut().for_each(|f| f.double_opt_in = false), |p| p);
+    let welcome = include_str!("../../../docs/journeys.example.json");
+    let live = h.app.journeys.create(welcome).await.unwrap();
+    h.app.journeys.launch(&live).await.unwrap();
+    h.app.consent.submit(signup("jane.probe@example.org"), browser(&h)).await.unwrap();
+    h.app.consent.submit(signup("jane.probe@example.org"), browser(&h)).await.unwrap();
+
+    h.work_send_queue().await;
+
+    let contact = contact_of(&h, "jane.probe@example.org").await.expect("the worker stored the contact");
+    let entered = h.app.ports.journeys.enrolment(&live, &contact).await.unwrap().expect("entered at the grant");
+    assert_eq!(entered.revision, 0, "the repeated request did not enter it again");
+    assert!(h.transport.accepted().is_empty(), "single opt-in mails no confirmation");
+}

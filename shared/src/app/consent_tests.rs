@@ -240,3 +240,25 @@ async fn a_server_signature_is_checked_against_the_forms_secret_body_and_time() 
     assert!(good);
     assert!(!tampered && !wrong_key && !stale);
 }
+
+#[tokio::test]
+async fn a_confirmed_sign_up_enters_the_live_journeys_it_starts_once_even_when_the_link_is_replayed() {
+    let h = Harness::new();
+    let welcome = include_str!("../../../docs/journeys.example.json");
+    let live = h.app.journeys.create(welcome).await.unwrap();
+    h.app.journeys.launch(&live).await.unwrap();
+    let draft = h.app.journeys.create(welcome).await.unwrap();
+    ask(&h, submission("jane.probe@example.org", &["wellness-tips"]), browser(&h)).await;
+    let contact = contact_of(&h, "jane.probe@example.org").await;
+    let request = last_request(&h, &contact).await;
+    let expires = h.clock.now() + h.app.settings.confirmation_ttl;
+    let token = h.app.keyring.tokens.sign(TokenPurpose::ConfirmConsent, &contact, request.as_bytes(), expires);
+
+    h.app.consent.confirm(&token, browser(&h)).await.unwrap();
+    h.app.consent.confirm(&token, browser(&h)).await.unwrap();
+
+    let journeys = &h.app.ports.journeys;
+    let entered = journeys.enrolment(&live, &contact).await.unwrap().expect("entered the live journey");
+    assert_eq!(entered.revision, 0, "the replay did not enter it again");
+    assert_eq!(journeys.enrolment(&draft, &contact).await.unwrap(), None, "a draft starts nothing");
+}

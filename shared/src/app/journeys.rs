@@ -4,9 +4,75 @@
 //! unsubscribe link; the postal address for marketing), and marketing mail
 //! only where the stack has a postal address. Errors name the step.
 
-use crate::domain::CampaignPurpose;
-use crate::domain::journey::{Journey, JourneyError, StepKind};
+use aws_lc_rs::digest::{SHA256, digest};
+
+use super::campaigns::{CampaignInput, SenderInput};
+use crate::domain::journey::{Condition, Journey, JourneyError, StepId, StepKind};
+use crate::domain::{CampaignId, CampaignPurpose, JourneyId, Sender, Tracking};
 use crate::mail::{CompiledTemplate, LintContext, lint};
+
+/// The campaign a send step of one journey version mails through: its ID
+/// a function of the three, so every sweep, retry and process names the
+/// same one (and the send ledger's claim on it is the step's exactly-once).
+pub fn step_campaign(journey: &JourneyId, version: u32, step: &StepId) -> CampaignId {
+    let input = format!("carepost-journey-step\0{journey}\0{version}\0{}", step.as_str());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest(&SHA256, input.as_bytes()).as_ref()[..16]);
+    // An RFC 9562 version 8 (custom) UUID: derived, not random.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    CampaignId::from_bytes(bytes)
+}
+
+/// The campaign definition of each send step of a journey version, as
+/// `CampaignAdmin` stores one: the step's template, category, purpose; its
+/// segment "not yet sent this step" (fan-out never runs it: the journey
+/// queues each send); open and click tracking where a branch reads them.
+pub fn step_campaigns(
+    journey: &Journey,
+    id: &JourneyId,
+    version: u32,
+    sender: &Sender,
+) -> Vec<(StepId, CampaignId, CampaignInput)> {
+    let read = engagement_read(journey);
+    journey
+        .steps()
+        .iter()
+        .filter_map(|step| {
+            let StepKind::Send { template, phi_personalized, purpose, .. } = &step.kind else { return None };
+            let campaign = step_campaign(id, version, &step.id);
+            let tracked = read.contains(&&step.id);
+            let input = CampaignInput {
+                name: format!("{} v{version} · {}", journey.name(), step.id.as_str()),
+                category: journey.category().as_str().to_owned(),
+                segment: serde_json::json!({"not": {"received_campaign": campaign.to_string()}}),
+                template: template.clone(),
+                phi_personalized: *phi_personalized,
+                purpose: *purpose,
+                tracking: Tracking { opens: tracked, clicks: tracked },
+                tls_fallback: None,
+                sender: Some(SenderInput { name: sender.name.clone(), address: sender.address.as_str().to_owned() }),
+                launch_at: None,
+            };
+            Some((step.id.clone(), campaign, input))
+        })
+        .collect()
+}
+
+/// The send steps whose opens or clicks a branch or exit rule reads.
+fn engagement_read(journey: &Journey) -> Vec<&StepId> {
+    let branches = journey.steps().iter().filter_map(|s| match &s.kind {
+        StepKind::Branch { when, .. } => Some(when),
+        _ => None,
+    });
+    branches
+        .chain(journey.exit_when())
+        .filter_map(|c| match c {
+            Condition::Opened(step) | Condition::Clicked(step) | Condition::NotOpenedWithin(step, _) => Some(step),
+            Condition::Event(_) | Condition::Matches(_) => None,
+        })
+        .collect()
+}
 
 /// Checks every send step of `journey`; `postal_address` is whether the
 /// stack has one (`POSTAL_ADDRESS`).

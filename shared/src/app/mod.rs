@@ -16,6 +16,7 @@
 //! | `Fanout`, `AudienceEstimator`, `AudienceJudge` | `fanout.rs`, `audience.rs`, `judge.rs` | who a campaign reaches |
 //! | `Sender` | `send.rs` | one send job, exactly once |
 //! | `EventConsumer`, `Counters`, `Tracking` | `events.rs`, `counters.rs`, `tracking.rs` | provider and first-party events |
+//! | `JourneyAdmin`, `JourneyRunner` | `journey_admin.rs`, `journey_runner.rs`, `journeys.rs` | journeys: definitions, entry, the timer sweep |
 //! | `Reports` | `report.rs`, `report_html.rs` | a campaign's report |
 //! | `Auditor` | `audit.rs` | the PHI-access audit log |
 //! | `KeyRotation` | `keys.rs` | customer-key rotation and re-sealing |
@@ -37,6 +38,10 @@ pub mod doctor;
 pub(crate) mod error;
 pub mod events;
 pub(crate) mod fanout;
+pub(crate) mod journey_admin;
+pub mod journey_runner;
+#[cfg(test)]
+mod journey_runner_tests;
 pub mod journeys;
 pub(crate) mod judge;
 pub(crate) mod keys;
@@ -72,6 +77,8 @@ pub use counters::{BatchCounts, Counters};
 pub use error::AppError;
 pub use events::EventConsumer;
 pub use fanout::Fanout;
+pub use journey_admin::JourneyAdmin;
+pub use journey_runner::JourneyRunner;
 pub use judge::AudienceJudge;
 pub use keys::KeyRotation;
 pub use preferences::Preferences;
@@ -84,8 +91,8 @@ pub use unsubscribe::Unsubscribe;
 use crate::config::{RateShare, Settings};
 use crate::crypto::{Envelope, Keyring};
 use crate::ports::{
-    ActivityStore, AuditLog, CampaignStore, Clock, ConsentStore, ContactStore, IntakeStore, MailTransport, Metrics,
-    Queue, SecureMessageStore, SendLedger, SuppressionList,
+    ActivityStore, AuditLog, CampaignStore, Clock, ConsentStore, ContactStore, IntakeStore, JourneyStore,
+    MailTransport, Metrics, Queue, SecureMessageStore, SendLedger, SuppressionList,
 };
 
 /// The outside systems the use cases need.
@@ -100,6 +107,7 @@ pub struct Ports {
     pub campaigns: Arc<dyn CampaignStore>,
     pub ledger: Arc<dyn SendLedger>,
     pub secure_messages: Arc<dyn SecureMessageStore>,
+    pub journeys: Arc<dyn JourneyStore>,
     pub fanout_queue: Arc<dyn Queue>,
     pub send_queue: Arc<dyn Queue>,
     pub transport: Arc<dyn MailTransport>,
@@ -134,6 +142,8 @@ pub struct App {
     pub tracking: Tracking,
     pub reports: Reports,
     pub keys: KeyRotation,
+    pub journeys: JourneyAdmin,
+    pub journey_runner: Arc<JourneyRunner>,
 }
 
 /// This process's share of `SendRatePerSecond` as a limiter. A burst of one
@@ -220,6 +230,15 @@ impl App {
             settings: settings.clone(),
             clock: clock.clone(),
         });
+        let journey_runner = Arc::new(JourneyRunner {
+            journeys: p.journeys.clone(),
+            contacts: p.contacts.clone(),
+            ledger: p.ledger.clone(),
+            send_queue: p.send_queue.clone(),
+            envelope: envelope.clone(),
+            settings: settings.clone(),
+            clock: clock.clone(),
+        });
         App {
             consent: ConsentIntake {
                 contacts: p.contacts.clone(),
@@ -230,6 +249,7 @@ impl App {
                 transport: p.transport.clone(),
                 limiter: limiter.clone(),
                 consent_ledger: consent_ledger.clone(),
+                journeys: journey_runner.clone(),
                 envelope: envelope.clone(),
                 keyring: keyring.clone(),
                 settings: settings.clone(),
@@ -321,6 +341,13 @@ impl App {
                 settings: settings.clone(),
                 lifecycle: lifecycle.clone(),
             },
+            journeys: JourneyAdmin {
+                journeys: p.journeys.clone(),
+                campaigns: p.campaigns.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
+            journey_runner: journey_runner.clone(),
             keys: KeyRotation { contacts: p.contacts.clone(), envelope: envelope.clone(), audit: audit.clone(), clock },
             events,
             preferences,

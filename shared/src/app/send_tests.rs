@@ -149,6 +149,9 @@ impl SendLedger for LedgerThatCannotRecordSends {
     async fn state(&self, c: &CampaignId, k: &ContactId) -> Result<Option<LedgerState>, StoreError> {
         self.0.state(c, k).await
     }
+    async fn row(&self, c: &CampaignId, k: &ContactId) -> Result<Option<crate::ports::LedgerRow>, StoreError> {
+        self.0.row(c, k).await
+    }
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError> {
         self.0.find_by_provider_id(id).await
     }

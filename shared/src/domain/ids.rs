@@ -70,6 +70,7 @@ uuid_id!(ContactId, ParseContactIdError, "contact");
 uuid_id!(CampaignId, ParseCampaignIdError, "campaign");
 uuid_id!(ConsentRequestId, ParseConsentRequestIdError, "consent request");
 uuid_id!(IntakeId, ParseIntakeIdError, "consent intake");
+uuid_id!(JourneyId, ParseJourneyIdError, "journey");
 
 impl IntakeId {
     /// The consent request an intake becomes: the same 16 bytes, so a retry

@@ -22,6 +22,30 @@ pub enum LedgerState {
     },
 }
 
+/// A row's state and what the provider (or first-party tracking) reported
+/// a person did with the message: what a journey's engagement branch reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub state: LedgerState,
+    /// A human open (an image proxy's is not one).
+    pub opened: bool,
+    /// A click on any link.
+    pub clicked: bool,
+}
+
+impl LedgerRow {
+    /// From the event names marked on the row (`EventMark::key`).
+    pub fn from_marks<'a>(state: LedgerState, marks: impl IntoIterator<Item = &'a str>) -> LedgerRow {
+        let (opened, clicked) = (CampaignCounter::Opened.as_str(), CampaignCounter::Clicked.as_str());
+        let mut row = LedgerRow { state, opened: false, clicked: false };
+        for mark in marks {
+            row.opened |= mark == opened;
+            row.clicked |= mark == clicked || mark.strip_prefix(clicked).is_some_and(|rest| rest.starts_with('#'));
+        }
+        row
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
     /// This caller now holds the claim; `attempt` > 1 means an earlier holder
@@ -262,6 +286,8 @@ pub trait SendLedger: Send + Sync {
     /// Gives up a claim known not to have been sent (transient failure).
     async fn release(&self, campaign: &CampaignId, contact: &ContactId, attempt: u32) -> Result<(), StoreError>;
     async fn state(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerState>, StoreError>;
+    /// The state with the opens and clicks marked on the row, in one read.
+    async fn row(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerRow>, StoreError>;
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError>;
     async fn counts(&self, campaign: &CampaignId) -> Result<LedgerCounts, StoreError>;
     /// Records that the provider reported `event` for this message; true

@@ -76,6 +76,7 @@ struct Resources {
     audit_log_table: Option<String>,
     #[serde(default, deserialize_with = "text_knob")]
     activity_table: Option<String>,
+    journeys_table: Option<String>,
     #[serde(default, deserialize_with = "text_knob")]
     fanout_queue_url: Option<String>,
     #[serde(default, deserialize_with = "text_knob")]
@@ -93,7 +94,7 @@ struct Resources {
 }
 
 /// The variables naming resources (besides the knobs, [`crate::config::KNOB_NAMES`]).
-pub const RESOURCE_NAMES: [&str; 14] = [
+pub const RESOURCE_NAMES: [&str; 15] = [
     "CONTACTS_TABLE",
     "CONSENT_TABLE",
     "CAMPAIGNS_TABLE",
@@ -101,6 +102,7 @@ pub const RESOURCE_NAMES: [&str; 14] = [
     "SUPPRESSION_TABLE",
     "AUDIT_LOG_TABLE",
     "ACTIVITY_TABLE",
+    "JOURNEYS_TABLE",
     "FANOUT_QUEUE_URL",
     "SEND_QUEUE_URL",
     "SEND_DLQ_URL",
@@ -127,6 +129,7 @@ pub fn settings_from(sources: &Figment) -> Result<AwsSettings, AwsSettingsError>
             suppression: required(r.suppression_table, "SUPPRESSION_TABLE")?,
             audit_log: required(r.audit_log_table, "AUDIT_LOG_TABLE")?,
             activity: required(r.activity_table, "ACTIVITY_TABLE")?,
+            journeys: required(r.journeys_table, "JOURNEYS_TABLE")?,
         },
         fanout_queue_url: required(r.fanout_queue_url, "FANOUT_QUEUE_URL")?,
         send_queue_url: required(r.send_queue_url, "SEND_QUEUE_URL")?,
@@ -228,6 +231,7 @@ pub async fn build_with_clock(
             dynamo.clone(),
             t.activity.clone(),
         )),
+        journeys: Arc::new(crate::adapters::aws::dynamodb::DynamoJourneyStore::new(dynamo.clone(), t.journeys.clone())),
         campaigns: Arc::new(DynamoCampaignStore::new(dynamo.clone(), t.campaigns.clone())),
         ledger: Arc::new(
             DynamoSendLedger::new(dynamo, t.send_ledger.clone()).with_retention(settings.settings.retention),
@@ -295,6 +299,7 @@ mod tests {
             ("SUPPRESSION_TABLE", "s"),
             ("AUDIT_LOG_TABLE", "a"),
             ("ACTIVITY_TABLE", "e"),
+            ("JOURNEYS_TABLE", "j"),
             ("FANOUT_QUEUE_URL", "https://sqs/f"),
             ("SEND_QUEUE_URL", "https://sqs/s"),
             ("SEND_DLQ_URL", ""),

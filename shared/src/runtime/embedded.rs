@@ -173,6 +173,7 @@ pub(crate) fn sqlite_ports(
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db.clone())),
         secure_messages: Arc::new(crate::adapters::embedded::SqliteSecureMessageStore::new(db.clone())),
+        journeys: Arc::new(crate::adapters::embedded::SqliteJourneyStore::new(db.clone())),
         fanout_queue: queues.fanout,
         send_queue: queues.send,
         transport,

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use carepost::adapters::aws::TableNames;
 use carepost::adapters::aws::dynamodb::{
     DynamoActivityStore, DynamoAuditLog, DynamoCampaignStore, DynamoConsentStore, DynamoContactStore,
-    DynamoIntakeStore, DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList, create_tables,
+    DynamoIntakeStore, DynamoJourneyStore, DynamoSecretStore, DynamoSendLedger, DynamoSuppressionList, create_tables,
 };
 use carepost::domain::{
     CampaignId, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
@@ -61,6 +61,12 @@ async fn dynamodb_suppression_list_passes_the_contract() {
 async fn dynamodb_campaign_store_passes_the_contract() {
     let (client, t) = tables().await;
     super::campaigns::campaign_store_contract(&DynamoCampaignStore::new(client, t.campaigns)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_journey_store_passes_the_contract() {
+    let (client, t) = tables().await;
+    super::journeys::journey_store_contract(&DynamoJourneyStore::new(client, t.journeys)).await;
 }
 
 #[tokio::test]

@@ -152,6 +152,33 @@ CREATE TABLE IF NOT EXISTS request_counts (
     expires_at   INTEGER NOT NULL,
     PRIMARY KEY (limit_key, window_start)
 );
+CREATE TABLE IF NOT EXISTS journeys (
+    journey_id TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journey_versions (
+    journey_id TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (journey_id, version)
+);
+CREATE TABLE IF NOT EXISTS journey_enrolments (
+    journey_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    entered_at INTEGER NOT NULL,
+    step       TEXT NOT NULL,
+    arrived_at INTEGER NOT NULL,
+    due_at     INTEGER,
+    exit_reason TEXT,
+    exited_at  INTEGER,
+    sent       TEXT NOT NULL,
+    revision   INTEGER NOT NULL,
+    PRIMARY KEY (journey_id, contact_id)
+);
+CREATE INDEX IF NOT EXISTS journey_enrolments_due ON journey_enrolments (due_at) WHERE due_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue         TEXT NOT NULL,

@@ -8,7 +8,7 @@ use super::db::{Db, from_unix, unavailable, unix};
 use crate::domain::{CampaignId, ContactId, ProviderMessageId, RecipientDomain};
 use crate::ports::{
     ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, DomainReach, EventMark, HELD_REASON, LedgerCounts,
-    LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
+    LedgerRow, LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
 };
 
 /// Send ledger rows: `claimed` (with attempt and lease), `released` (a claim
@@ -213,6 +213,26 @@ impl SendLedger for SqliteSendLedger {
             .call(move |c| match read(c, &campaign, &contact)? {
                 Some(row) => to_state(&row),
                 None => Ok(None),
+            })
+            .await
+    }
+
+    async fn row(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerRow>, StoreError> {
+        let (campaign, contact) = (campaign.to_string(), contact.to_string());
+        self.db
+            .call(move |c| {
+                let Some(state) = read(c, &campaign, &contact)?.map(|row| to_state(&row)).transpose()?.flatten() else {
+                    return Ok(None);
+                };
+                let mut marks = c
+                    .prepare_cached("SELECT event FROM ledger_events WHERE campaign_id = ?1 AND contact_id = ?2")
+                    .map_err(unavailable)?;
+                let marks: Vec<String> = marks
+                    .query_map([&campaign, &contact], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?;
+                Ok(Some(LedgerRow::from_marks(state, marks.iter().map(String::as_str))))
             })
             .await
     }

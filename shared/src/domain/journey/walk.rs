@@ -49,6 +49,37 @@ pub enum ExitReason {
     Holdout,
     /// A date the journey waits for is not set on the contact.
     NoDate,
+    /// A send step's message was not sent and will not be: consent
+    /// withdrawn or pending, suppressed, refused by the provider. The send
+    /// ledger keeps why.
+    NotSent,
+}
+
+impl ExitReason {
+    pub const ALL: [ExitReason; 6] = [
+        ExitReason::Completed,
+        ExitReason::Converted,
+        ExitReason::ExitRule,
+        ExitReason::Holdout,
+        ExitReason::NoDate,
+        ExitReason::NotSent,
+    ];
+
+    /// The stored and reported name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Completed => "completed",
+            ExitReason::Converted => "converted",
+            ExitReason::ExitRule => "exit_rule",
+            ExitReason::Holdout => "holdout",
+            ExitReason::NoDate => "no_date",
+            ExitReason::NotSent => "not_sent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ExitReason> {
+        ExitReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
 }
 
 /// The next thing to do for a contact.

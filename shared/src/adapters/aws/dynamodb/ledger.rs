@@ -25,7 +25,7 @@ use super::{Item, conditional, from_unix, get_n, get_s, is_condition_failed, n, 
 use crate::domain::{CampaignId, ContactId, ProviderMessageId, RecipientDomain};
 use crate::ports::{
     ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, DomainReach, EventMark, HELD_REASON, LedgerCounts,
-    LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
+    LedgerRow, LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
 };
 
 /// The index from a provider's message ID back to the ledger row.
@@ -433,6 +433,16 @@ impl SendLedger for DynamoSendLedger {
             Some(item) => to_state(&item),
             None => Ok(None),
         }
+    }
+
+    async fn row(&self, campaign: &CampaignId, contact: &ContactId) -> Result<Option<LedgerRow>, StoreError> {
+        let Some(item) = self.read(&campaign.to_string(), &contact.to_string()).await? else { return Ok(None) };
+        let Some(state) = to_state(&item)? else { return Ok(None) };
+        let marks = match item.get("events") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::Ss(marks)) => marks.as_slice(),
+            _ => &[],
+        };
+        Ok(Some(LedgerRow::from_marks(state, marks.iter().map(String::as_str))))
     }
 
     async fn find_by_provider_id(&self, id: &ProviderMessageId) -> Result<Option<(CampaignId, ContactId)>, StoreError> {

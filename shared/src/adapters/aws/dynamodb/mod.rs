@@ -14,6 +14,7 @@ mod chain;
 mod consent;
 mod contacts;
 mod intake;
+mod journeys;
 mod ledger;
 mod schema;
 mod secrets;
@@ -39,6 +40,7 @@ pub use campaigns::DynamoCampaignStore;
 pub use consent::DynamoConsentStore;
 pub use contacts::DynamoContactStore;
 pub use intake::DynamoIntakeStore;
+pub use journeys::DynamoJourneyStore;
 pub use ledger::DynamoSendLedger;
 pub use schema::create_tables;
 pub use secrets::DynamoSecretStore;
@@ -55,12 +57,13 @@ pub struct TableNames {
     pub suppression: String,
     pub audit_log: String,
     pub activity: String,
+    pub journeys: String,
 }
 
 impl TableNames {
     /// `{prefix}-contacts`, `{prefix}-consent`, `{prefix}-campaigns`,
-    /// `{prefix}-send-ledger`, `{prefix}-suppression`, `{prefix}-audit-log`
-    /// and `{prefix}-activity`.
+    /// `{prefix}-send-ledger`, `{prefix}-suppression`, `{prefix}-audit-log`,
+    /// `{prefix}-activity` and `{prefix}-journeys`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             contacts: format!("{prefix}-contacts"),
@@ -70,6 +73,7 @@ impl TableNames {
             suppression: format!("{prefix}-suppression"),
             audit_log: format!("{prefix}-audit-log"),
             activity: format!("{prefix}-activity"),
+            journeys: format!("{prefix}-journeys"),
         }
     }
 }

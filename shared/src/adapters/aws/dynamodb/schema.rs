@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::campaigns::{CREATED_KEY, LIST_KEY, NEWEST_INDEX};
 use super::contacts::{BY_EMAIL_INDEX, BY_EXTERNAL_ID};
+use super::journeys;
 use super::ledger::BY_PROVIDER_MESSAGE_ID;
 use super::{TableNames, built, sdk_error};
 use crate::ports::StoreError;
@@ -27,7 +28,7 @@ struct TableSpec<'a> {
     indexes: &'a [(&'a str, &'a str, Option<&'a str>, ProjectionType)],
 }
 
-/// Creates the seven tables (skipping any that already exist) and waits until they are active.
+/// Creates the eight tables (skipping any that already exist) and waits until they are active.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), StoreError> {
     let specs = [
         TableSpec {
@@ -54,6 +55,15 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), St
             hash: "campaign_id",
             range: Some("contact_id"),
             indexes: &[(BY_PROVIDER_MESSAGE_ID, "provider_message_id", None, ProjectionType::KeysOnly)],
+        },
+        TableSpec {
+            name: &names.journeys,
+            hash: "journey_id",
+            range: Some("sk"),
+            indexes: &[
+                (journeys::OLDEST_INDEX, journeys::LIST_KEY, Some(journeys::CREATED_KEY), ProjectionType::All),
+                (journeys::DUE_INDEX, journeys::DUE_SHARD, Some(journeys::DUE_KEY), ProjectionType::All),
+            ],
         },
     ];
     for spec in &specs {

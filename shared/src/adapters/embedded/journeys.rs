@@ -1,0 +1,327 @@
+//! Journeys in SQLite: `journeys` (status and latest version),
+//! `journey_versions` (each definition) and `journey_enrolments` (one row
+//! per journey and contact, with a partial index on `due_at` that the
+//! timer sweep reads; an exited row has none).
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::db::{Db, from_unix, unavailable, unix};
+use crate::domain::journey::StepId;
+use crate::domain::journey::walk::{ExitReason, Position};
+use crate::domain::{ContactId, JourneyId};
+use crate::ports::{
+    Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, sent_from_text, sent_to_text,
+};
+
+pub struct SqliteJourneyStore {
+    db: Db,
+}
+
+impl SqliteJourneyStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+const JOURNEY: &str = "SELECT j.journey_id, j.version, j.status, j.created_at, v.definition FROM journeys j \
+                       JOIN journey_versions v ON v.journey_id = j.journey_id AND v.version = j.version";
+
+fn journey(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, u32, String, i64, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn to_record(
+    (id, version, status, created_at, definition): (String, u32, String, i64, String),
+) -> Result<JourneyRecord, StoreError> {
+    Ok(JourneyRecord {
+        id: JourneyId::parse(&id).map_err(|_| StoreError::corrupt("journeys.journey_id"))?,
+        version,
+        definition,
+        status: JourneyStatus::parse(&status).ok_or_else(|| StoreError::corrupt("journeys.status"))?,
+        created_at: from_unix(created_at),
+    })
+}
+
+const ENROLMENT: &str = "SELECT journey_id, contact_id, version, entered_at, step, arrived_at, due_at, exit_reason, \
+                         exited_at, sent, revision FROM journey_enrolments";
+
+type EnrolmentRow = (String, String, u32, i64, String, i64, Option<i64>, Option<String>, Option<i64>, String, u32);
+
+fn enrolment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnrolmentRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+    ))
+}
+
+fn to_enrolment(row: EnrolmentRow) -> Result<Enrolment, StoreError> {
+    let (journey, contact, version, entered_at, step, arrived_at, due_at, reason, exited_at, sent, revision) = row;
+    let corrupt = |what: &str| StoreError::corrupt(format!("journey_enrolments.{what}"));
+    let step = StepId::parse(&step).ok_or_else(|| corrupt("step"))?;
+    let standing = match (due_at, reason, exited_at) {
+        (Some(due_at), None, None) => Standing::Active {
+            position: Position { step, arrived_at: from_unix(arrived_at) },
+            due_at: from_unix(due_at),
+        },
+        (None, Some(reason), Some(at)) => Standing::Exited {
+            from: step,
+            reason: ExitReason::parse(&reason).ok_or_else(|| corrupt("exit_reason"))?,
+            at: from_unix(at),
+        },
+        _ => return Err(corrupt("due_at")),
+    };
+    Ok(Enrolment {
+        journey: JourneyId::parse(&journey).map_err(|_| corrupt("journey_id"))?,
+        contact: ContactId::parse(&contact).map_err(|_| corrupt("contact_id"))?,
+        version,
+        entered_at: from_unix(entered_at),
+        standing,
+        sent: sent_from_text(&sent)?,
+        revision,
+    })
+}
+
+/// version, entered_at, step, arrived_at, due_at, exit_reason, exited_at, sent.
+type Columns = (u32, i64, String, i64, Option<i64>, Option<&'static str>, Option<i64>, String);
+
+/// The columns a write sets from an enrolment, `?3` to `?11` after the keys.
+fn columns(e: &Enrolment) -> Columns {
+    let (step, arrived_at, due_at, reason, exited_at) = match &e.standing {
+        Standing::Active { position, due_at } => {
+            (position.step.as_str().to_owned(), unix(position.arrived_at), Some(unix(*due_at)), None, None)
+        }
+        Standing::Exited { from, reason, at } => {
+            (from.as_str().to_owned(), unix(*at), None, Some(reason.as_str()), Some(unix(*at)))
+        }
+    };
+    (e.version, unix(e.entered_at), step, arrived_at, due_at, reason, exited_at, sent_to_text(&e.sent))
+}
+
+#[async_trait]
+impl JourneyStore for SqliteJourneyStore {
+    async fn create(&self, record: &JourneyRecord) -> Result<bool, StoreError> {
+        let r = record.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let added = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO journeys (journey_id, version, status, created_at) VALUES (?1, 1, ?2, ?3)",
+                        params![r.id.to_string(), r.status.as_str(), unix(r.created_at)],
+                    )
+                    .map_err(unavailable)?;
+                if added == 1 {
+                    tx.execute(
+                        "INSERT INTO journey_versions (journey_id, version, definition) VALUES (?1, 1, ?2)",
+                        params![r.id.to_string(), r.definition],
+                    )
+                    .map_err(unavailable)?;
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok(added == 1)
+            })
+            .await
+    }
+
+    async fn get(&self, id: &JourneyId) -> Result<Option<JourneyRecord>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                let row = c
+                    .query_row(&format!("{JOURNEY} WHERE j.journey_id = ?1"), params![id], journey)
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(to_record).transpose()
+            })
+            .await
+    }
+
+    async fn version(&self, id: &JourneyId, version: u32) -> Result<Option<String>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT definition FROM journey_versions WHERE journey_id = ?1 AND version = ?2",
+                    params![id, version],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn add_version(&self, id: &JourneyId, latest: u32, definition: &str) -> Result<bool, StoreError> {
+        let (id, definition) = (id.to_string(), definition.to_owned());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let moved = tx
+                    .execute(
+                        "UPDATE journeys SET version = ?2 + 1 WHERE journey_id = ?1 AND version = ?2",
+                        params![id, latest],
+                    )
+                    .map_err(unavailable)?;
+                if moved == 1 {
+                    tx.execute(
+                        "INSERT INTO journey_versions (journey_id, version, definition) VALUES (?1, ?2 + 1, ?3)",
+                        params![id, latest, definition],
+                    )
+                    .map_err(unavailable)?;
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok(moved == 1)
+            })
+            .await
+    }
+
+    async fn list(&self) -> Result<Vec<JourneyRecord>, StoreError> {
+        self.db
+            .call(|c| {
+                let mut statement =
+                    c.prepare(&format!("{JOURNEY} ORDER BY j.created_at, j.journey_id")).map_err(unavailable)?;
+                let rows = statement.query_map([], journey).map_err(unavailable)?;
+                rows.map(|row| to_record(row.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+
+    async fn transition(&self, id: &JourneyId, from: JourneyStatus, to: JourneyStatus) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| {
+                let changed = c
+                    .execute(
+                        "UPDATE journeys SET status = ?3 WHERE journey_id = ?1 AND status = ?2",
+                        params![id, from.as_str(), to.as_str()],
+                    )
+                    .map_err(unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn enrol(&self, enrolment: &Enrolment, reenter_before: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+        let e = enrolment.clone();
+        self.db
+            .call(move |c| {
+                let (version, entered_at, step, arrived_at, due_at, reason, exited_at, sent) = columns(&e);
+                // A first enrolment, or the replacement of one that exited
+                // early enough: one statement, so two entries cannot both win.
+                let written = c
+                    .execute(
+                        "INSERT INTO journey_enrolments (journey_id, contact_id, version, entered_at, step, arrived_at, \
+                         due_at, exit_reason, exited_at, sent, revision) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0) \
+                         ON CONFLICT (journey_id, contact_id) DO UPDATE SET version = excluded.version, \
+                         entered_at = excluded.entered_at, step = excluded.step, arrived_at = excluded.arrived_at, \
+                         due_at = excluded.due_at, exit_reason = excluded.exit_reason, exited_at = excluded.exited_at, \
+                         sent = excluded.sent, revision = journey_enrolments.revision + 1 \
+                         WHERE journey_enrolments.exited_at IS NOT NULL AND journey_enrolments.exited_at <= ?11",
+                        params![
+                            e.journey.to_string(),
+                            e.contact.to_string(),
+                            version,
+                            entered_at,
+                            step,
+                            arrived_at,
+                            due_at,
+                            reason,
+                            exited_at,
+                            sent,
+                            reenter_before.map(unix),
+                        ],
+                    )
+                    .map_err(unavailable)?;
+                Ok(written == 1)
+            })
+            .await
+    }
+
+    async fn enrolment(&self, journey: &JourneyId, contact: &ContactId) -> Result<Option<Enrolment>, StoreError> {
+        let (journey, contact) = (journey.to_string(), contact.to_string());
+        self.db
+            .call(move |c| {
+                let row = c
+                    .query_row(
+                        &format!("{ENROLMENT} WHERE journey_id = ?1 AND contact_id = ?2"),
+                        params![journey, contact],
+                        enrolment_row,
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(to_enrolment).transpose()
+            })
+            .await
+    }
+
+    async fn advance(&self, next: &Enrolment) -> Result<bool, StoreError> {
+        let e = next.clone();
+        let Some(read) = e.revision.checked_sub(1) else { return Ok(false) };
+        self.db
+            .call(move |c| {
+                let (version, entered_at, step, arrived_at, due_at, reason, exited_at, sent) = columns(&e);
+                let written = c
+                    .execute(
+                        "UPDATE journey_enrolments SET version = ?3, entered_at = ?4, step = ?5, arrived_at = ?6, \
+                         due_at = ?7, exit_reason = ?8, exited_at = ?9, sent = ?10, revision = ?11 + 1 \
+                         WHERE journey_id = ?1 AND contact_id = ?2 AND revision = ?11",
+                        params![
+                            e.journey.to_string(),
+                            e.contact.to_string(),
+                            version,
+                            entered_at,
+                            step,
+                            arrived_at,
+                            due_at,
+                            reason,
+                            exited_at,
+                            sent,
+                            read,
+                        ],
+                    )
+                    .map_err(unavailable)?;
+                Ok(written == 1)
+            })
+            .await
+    }
+
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Enrolment>, StoreError> {
+        self.db
+            .call(move |c| {
+                let mut statement = c
+                    .prepare(&format!(
+                        "{ENROLMENT} WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at, journey_id, contact_id \
+                         LIMIT ?2"
+                    ))
+                    .map_err(unavailable)?;
+                let rows = statement.query_map(params![unix(now), limit as i64], enrolment_row).map_err(unavailable)?;
+                rows.map(|row| to_enrolment(row.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+
+    async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError> {
+        let journey = journey.to_string();
+        self.db
+            .call(move |c| {
+                let mut statement = c
+                    .prepare(&format!("{ENROLMENT} WHERE journey_id = ?1 ORDER BY contact_id"))
+                    .map_err(unavailable)?;
+                let rows = statement.query_map(params![journey], enrolment_row).map_err(unavailable)?;
+                rows.map(|row| to_enrolment(row.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+}

@@ -1,0 +1,326 @@
+//! Journeys at run time: a contact entering, and the timer sweep that moves
+//! every enrolment whose time has come.
+//!
+//! Exactly once per (journey, contact, step) comes from two conditional
+//! writes already in place: a send step is a campaign of its own
+//! (`journeys::step_campaign`), so its message goes through the send
+//! ledger, consent, suppression, HIPAA authorization, frequency cap and rate
+//! limiter like any campaign's, re-checked when the step runs; and an
+//! enrolment moves only from the revision the sweep read, so two sweeps
+//! (a duplicate timer, a crash and a retry) cannot both move a contact. A
+//! sweep that dies after queueing a send and before moving the contact
+//! queues it again next time; the ledger's claim makes that a no-op.
+//!
+//! A send step is left only once the ledger has settled its message: sent
+//! (the walk goes on from then), or skipped or failed (consent withdrawn,
+//! suppressed, refused: the contact leaves, `not_sent`). Until then the
+//! enrolment comes due again every `SETTLE_RECHECK`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::AppError;
+use super::journeys::step_campaign;
+use crate::config::Settings;
+use crate::crypto::Envelope;
+use crate::domain::journey::walk::{ExitReason, Facts, Move, Position, next_move};
+use crate::domain::journey::{Entry, EventName, Journey, StepId, StepKind};
+use crate::domain::segment::{Behaviour, Segment};
+use crate::domain::{AttributeKey, ConsentCategory, ContactId, ContactSchema, JourneyId, Profile, SendJob};
+use crate::ports::{
+    Clock, ContactStore, Enrolment, JourneyStatus, JourneyStore, LedgerRow, LedgerState, Queue, SendLedger, Standing,
+};
+
+/// How long a send step waits before looking at the ledger again.
+pub const SETTLE_RECHECK: Duration = Duration::from_secs(60);
+/// How long an enrolment of a paused journey waits before it is looked at
+/// again: pausing is one status change; the contacts stay where they are
+/// and come due again this often until the journey is resumed.
+pub const PAUSED_RECHECK: Duration = Duration::from_secs(15 * 60);
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Enrolments read as due.
+    pub due: u64,
+    /// Send jobs queued.
+    pub queued: u64,
+    /// Enrolments now waiting (a timer, a quiet hour, a send to settle).
+    pub waiting: u64,
+    pub exited: u64,
+    /// Held because their journey is not live.
+    pub held: u64,
+    /// Moved by another sweep first (nothing done here).
+    pub raced: u64,
+}
+
+/// A contact's entry into a journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolOutcome {
+    Entered,
+    /// Already walking it, or re-entry does not allow it yet.
+    AlreadyIn,
+    /// The journey is not live.
+    NotLive,
+}
+
+pub struct JourneyRunner {
+    pub(super) journeys: Arc<dyn JourneyStore>,
+    pub(super) contacts: Arc<dyn ContactStore>,
+    pub(super) ledger: Arc<dyn SendLedger>,
+    pub(super) send_queue: Arc<dyn Queue>,
+    pub(super) envelope: Arc<Envelope>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+/// One journey version as the sweep uses it.
+struct Loaded {
+    status: JourneyStatus,
+    journey: Journey,
+    key: String,
+}
+
+impl JourneyRunner {
+    /// Enrols the contact at the journey's latest version: it stands at the
+    /// first step, due now; the next sweep walks it.
+    pub async fn enrol(&self, journey: &JourneyId, contact: &ContactId) -> Result<EnrolOutcome, AppError> {
+        let Some(record) = self.journeys.get(journey).await? else { return Err(AppError::NotFound("journey")) };
+        if record.status != JourneyStatus::Live {
+            return Ok(EnrolOutcome::NotLive);
+        }
+        let parsed = self.parse(&record.definition)?;
+        let now = self.clock.now();
+        let reenter_before = match parsed.reentry() {
+            crate::domain::journey::Reentry::Never => None,
+            crate::domain::journey::Reentry::After(wait) => Some(now - wait),
+        };
+        let enrolment = Enrolment {
+            journey: *journey,
+            contact: *contact,
+            version: record.version,
+            entered_at: now,
+            standing: Standing::Active {
+                position: Position { step: parsed.start().id.clone(), arrived_at: now },
+                due_at: now,
+            },
+            sent: Vec::new(),
+            revision: 0,
+        };
+        Ok(if self.journeys.enrol(&enrolment, reenter_before).await? {
+            EnrolOutcome::Entered
+        } else {
+            EnrolOutcome::AlreadyIn
+        })
+    }
+
+    /// Enrols the contact in every live journey a confirmed sign-up for one
+    /// of `topics` starts; answers how many it entered.
+    pub async fn enter_on_consent(&self, contact: &ContactId, topics: &[ConsentCategory]) -> Result<u32, AppError> {
+        if topics.is_empty() {
+            return Ok(0);
+        }
+        let mut entered = 0;
+        // Journeys are few (an operator's list), so reading them all per
+        // confirmation is one small read.
+        for record in self.journeys.list().await? {
+            if record.status != JourneyStatus::Live {
+                continue;
+            }
+            let starts = match self.parse(&record.definition) {
+                Ok(journey) => matches!(journey.entry(), Entry::ConsentConfirmed(topic) if topics.contains(topic)),
+                Err(e) => {
+                    tracing::warn!(journey_id = %record.id, error = %e, "journey skipped: it no longer parses");
+                    false
+                }
+            };
+            if starts && self.enrol(&record.id, contact).await? == EnrolOutcome::Entered {
+                entered += 1;
+            }
+        }
+        Ok(entered)
+    }
+
+    /// Moves up to `limit` enrolments due by now.
+    pub async fn sweep(&self, limit: usize) -> Result<SweepReport, AppError> {
+        let now = self.clock.now();
+        let due = self.journeys.due(now, limit).await?;
+        let mut report = SweepReport { due: due.len() as u64, ..SweepReport::default() };
+        let mut loaded: HashMap<(JourneyId, u32), Option<Arc<Loaded>>> = HashMap::new();
+        for enrolment in due {
+            let key = (enrolment.journey, enrolment.version);
+            if let std::collections::hash_map::Entry::Vacant(slot) = loaded.entry(key) {
+                slot.insert(self.load(&enrolment.journey, enrolment.version).await?.map(Arc::new));
+            }
+            let Some(journey) = loaded.get(&key).cloned().flatten() else {
+                // The journey or its version is gone: nothing can move it.
+                self.write(&enrolment, exited(&enrolment, ExitReason::Completed, now), &mut report).await?;
+                continue;
+            };
+            self.step(&journey, enrolment, now, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn load(&self, id: &JourneyId, version: u32) -> Result<Option<Loaded>, AppError> {
+        let Some(record) = self.journeys.get(id).await? else { return Ok(None) };
+        let Some(definition) = self.journeys.version(id, version).await? else { return Ok(None) };
+        let journey = self.parse(&definition)?;
+        Ok(Some(Loaded { status: record.status, journey, key: format!("{id}/v{version}") }))
+    }
+
+    fn parse(&self, definition: &str) -> Result<Journey, AppError> {
+        Journey::parse(definition, &self.settings.schema).map_err(|e| {
+            AppError::Store(crate::ports::StoreError::corrupt(format!("stored journey no longer parses: {e}")))
+        })
+    }
+
+    async fn step(
+        &self,
+        loaded: &Loaded,
+        enrolment: Enrolment,
+        now: OffsetDateTime,
+        report: &mut SweepReport,
+    ) -> Result<(), AppError> {
+        let Standing::Active { position, .. } = &enrolment.standing else { return Ok(()) };
+        let position = &position.clone();
+        if loaded.status != JourneyStatus::Live {
+            report.held += 1;
+            let mut next = enrolment.clone();
+            next.revision = enrolment.revision + 1;
+            next.standing = Standing::Active { position: position.clone(), due_at: now + PAUSED_RECHECK };
+            if !self.journeys.advance(&next).await? {
+                report.raced += 1;
+            }
+            return Ok(());
+        }
+        let Some(record) = self.contacts.get(&enrolment.contact).await? else {
+            return self.write(&enrolment, exited(&enrolment, ExitReason::NotSent, now), report).await;
+        };
+        let journey = &loaded.journey;
+        let mut next = enrolment.clone();
+        // Engagement and the settled state of every send step the contact
+        // reached, in one ledger read each.
+        let mut rows = HashMap::new();
+        for step in journey.steps().iter().filter(|s| matches!(s.kind, StepKind::Send { .. })) {
+            let sent_here = next.sent.iter().any(|(s, _)| s == &step.id);
+            if sent_here || step.id == position.step {
+                let campaign = step_campaign(&enrolment.journey, enrolment.version, &step.id);
+                if let Some(row) = self.ledger.row(&campaign, &enrolment.contact).await? {
+                    rows.insert(step.id.clone(), row);
+                }
+            }
+        }
+        if let Some(row) = rows.get(&position.step)
+            && !next.sent.iter().any(|(s, _)| s == &position.step)
+        {
+            match &row.state {
+                // Sent when it was last queued, at the latest (a sweep may
+                // come by long after): waits count from then.
+                LedgerState::Sent { .. } => {
+                    let queued = enrolment.due_at().map_or(now, |due| due - SETTLE_RECHECK);
+                    next.sent.push((position.step.clone(), queued.max(position.arrived_at).min(now)));
+                }
+                LedgerState::Skipped { .. } | LedgerState::Failed { .. } => {
+                    return self.write(&enrolment, exited(&enrolment, ExitReason::NotSent, now), report).await;
+                }
+                LedgerState::Claimed { .. } => {}
+            }
+        }
+        let (_, profile) = self.envelope.open(&record.id, &record.sealed, None).await?;
+        let facts = ContactFacts {
+            schema: &self.settings.schema,
+            profile: &profile,
+            today: now.date(),
+            sent: &next.sent,
+            rows: &rows,
+        };
+        let moved = next_move(journey, &loaded.key, &enrolment.contact, position, enrolment.entered_at, &facts, now);
+        match moved {
+            Move::Send { at } => {
+                let campaign = step_campaign(&enrolment.journey, enrolment.version, &at.step);
+                let job = SendJob { campaign_id: campaign, contact_id: enrolment.contact };
+                self.send_queue.send_batch(&[job.to_body()]).await?;
+                report.queued += 1;
+                next.standing = Standing::Active { position: at, due_at: now + SETTLE_RECHECK };
+            }
+            Move::Wait { at, until } => next.standing = Standing::Active { position: at, due_at: until },
+            Move::Exit { from, reason } => next.standing = Standing::Exited { from, reason, at: now },
+        }
+        self.write(&enrolment, next, report).await
+    }
+
+    /// Writes `next` over `read` (its revision one up), counting what it did.
+    async fn write(&self, read: &Enrolment, mut next: Enrolment, report: &mut SweepReport) -> Result<(), AppError> {
+        next.revision = read.revision + 1;
+        if !self.journeys.advance(&next).await? {
+            report.raced += 1;
+        } else if matches!(next.standing, Standing::Exited { .. }) {
+            report.exited += 1;
+        } else {
+            report.waiting += 1;
+        }
+        Ok(())
+    }
+}
+
+fn exited(enrolment: &Enrolment, reason: ExitReason, now: OffsetDateTime) -> Enrolment {
+    let from = match &enrolment.standing {
+        Standing::Active { position, .. } => position.step.clone(),
+        Standing::Exited { from, .. } => from.clone(),
+    };
+    Enrolment { standing: Standing::Exited { from, reason, at: now }, ..enrolment.clone() }
+}
+
+/// What the walk knows about one contact: its attributes (opened by the
+/// sweep, never stored or logged), its journey sends and the ledger's rows.
+struct ContactFacts<'a> {
+    schema: &'a ContactSchema,
+    profile: &'a Profile,
+    today: time::Date,
+    sent: &'a [(StepId, OffsetDateTime)],
+    rows: &'a HashMap<StepId, LedgerRow>,
+}
+
+impl ContactFacts<'_> {
+    fn custom_text(&self, name: &str) -> Option<&str> {
+        match self.schema.get(name)?.key {
+            AttributeKey::Custom(code) => std::str::from_utf8(self.profile.custom.get(&code)?).ok(),
+            AttributeKey::Builtin(_) => None,
+        }
+    }
+}
+
+impl Facts for ContactFacts<'_> {
+    fn sent_at(&self, step: &StepId) -> Option<OffsetDateTime> {
+        self.sent.iter().find(|(s, _)| s == step).map(|(_, at)| *at)
+    }
+    fn opened(&self, step: &StepId) -> bool {
+        self.rows.get(step).is_some_and(|r| r.opened)
+    }
+    fn clicked(&self, step: &StepId) -> bool {
+        self.rows.get(step).is_some_and(|r| r.clicked)
+    }
+    fn event_since(&self, _: &EventName, _: OffsetDateTime) -> bool {
+        // API events (`POST /v1/events`) are not stored yet: no event has
+        // happened, so goals and event branches take their "no" side.
+        false
+    }
+    fn matches(&self, segment: &Segment) -> bool {
+        segment.matches(self.profile, self.today, &Behaviour::default())
+    }
+    fn date(&self, attribute: &str) -> Option<time::Date> {
+        match self.schema.get(attribute)?.key {
+            AttributeKey::Builtin(crate::domain::Attribute::DateOfBirth) => self.profile.date_of_birth,
+            AttributeKey::Builtin(crate::domain::Attribute::LastVisit) => self.profile.last_visit,
+            AttributeKey::Builtin(_) => None,
+            AttributeKey::Custom(_) => crate::domain::parse_date("", self.custom_text(attribute)?).ok(),
+        }
+    }
+    fn time_zone(&self) -> Option<&str> {
+        self.custom_text("time_zone")
+    }
+}

@@ -1,0 +1,158 @@
+//! Port: journeys. Each journey's versions (the definition as submitted:
+//! IDs, step names, templates; no PHI), its one status, and every
+//! contact's enrolment: the version it walks, where it stands and when it
+//! is next due. The timer sweep reads enrolments by due time, so a wait
+//! costs nothing until it ends (docs/journeys.md, "Timers").
+
+use super::*;
+use crate::domain::JourneyId;
+use crate::domain::journey::StepId;
+use crate::domain::journey::walk::{ExitReason, Position};
+
+/// A journey's status: one value for every version, so pausing holds every
+/// contact where it is with one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JourneyStatus {
+    /// Stored, not running: nobody enters, nobody moves.
+    Draft,
+    /// Contacts enter and move.
+    Live,
+    /// Nobody enters or moves; contacts stay where they are until resumed.
+    Paused,
+}
+
+impl JourneyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JourneyStatus::Draft => "draft",
+            JourneyStatus::Live => "live",
+            JourneyStatus::Paused => "paused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JourneyStatus> {
+        [JourneyStatus::Draft, JourneyStatus::Live, JourneyStatus::Paused].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A journey as stored: its latest version's definition and its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyRecord {
+    pub id: JourneyId,
+    /// The latest version, from 1.
+    pub version: u32,
+    pub definition: String,
+    pub status: JourneyStatus,
+    pub created_at: OffsetDateTime,
+}
+
+/// Where an enrolled contact stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// At `position`; the sweep looks again at `due_at`.
+    Active { position: Position, due_at: OffsetDateTime },
+    /// Left the journey from step `from` at `at`.
+    Exited { from: StepId, reason: ExitReason, at: OffsetDateTime },
+}
+
+/// One contact's walk through one journey version. IDs, step names and
+/// times only: nothing about the patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    pub journey: JourneyId,
+    pub contact: ContactId,
+    pub version: u32,
+    pub entered_at: OffsetDateTime,
+    pub standing: Standing,
+    /// The send steps whose message the send ledger settled as sent, and
+    /// when the walk saw it.
+    pub sent: Vec<(StepId, OffsetDateTime)>,
+    /// Raised by one on every write; a write from a stale read is refused.
+    pub revision: u32,
+}
+
+impl Enrolment {
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        match &self.standing {
+            Standing::Active { due_at, .. } => Some(*due_at),
+            Standing::Exited { .. } => None,
+        }
+    }
+}
+
+#[async_trait]
+pub trait JourneyStore: Send + Sync {
+    /// Stores a new journey at version 1 (`record.version` is ignored);
+    /// false, changing nothing, if the ID is taken.
+    async fn create(&self, record: &JourneyRecord) -> Result<bool, StoreError>;
+    /// The journey with its latest version.
+    async fn get(&self, id: &JourneyId) -> Result<Option<JourneyRecord>, StoreError>;
+    /// The definition of one version.
+    async fn version(&self, id: &JourneyId, version: u32) -> Result<Option<String>, StoreError>;
+    /// Adds version `latest + 1` if the latest is still `latest`; answers
+    /// whether it did. Contacts on earlier versions finish them.
+    async fn add_version(&self, id: &JourneyId, latest: u32, definition: &str) -> Result<bool, StoreError>;
+    /// Every journey, oldest first.
+    async fn list(&self) -> Result<Vec<JourneyRecord>, StoreError>;
+    /// Moves `from` → `to`; false (and no change) if the status was not `from`.
+    async fn transition(&self, id: &JourneyId, from: JourneyStatus, to: JourneyStatus) -> Result<bool, StoreError>;
+
+    /// Writes the contact's enrolment if it has none in this journey, or
+    /// (re-entry) replaces one that exited at or before `reenter_before`;
+    /// false, changing nothing, otherwise. The stored revision is the
+    /// replaced one's plus one (0 for a first), whatever `revision` says.
+    async fn enrol(&self, enrolment: &Enrolment, reenter_before: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    async fn enrolment(&self, journey: &JourneyId, contact: &ContactId) -> Result<Option<Enrolment>, StoreError>;
+    /// Replaces the enrolment if its stored revision is `next.revision - 1`
+    /// (the one the caller read); false, changing nothing, otherwise: two
+    /// sweeps that read the same row cannot both move the contact.
+    async fn advance(&self, next: &Enrolment) -> Result<bool, StoreError>;
+    /// Up to `limit` active enrolments of any journey due at or before
+    /// `now`, earliest first.
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Enrolment>, StoreError>;
+    /// Every enrolment of the journey (for its report).
+    async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError>;
+}
+
+/// `Enrolment::sent` as both adapters store it: `step@unix-seconds`,
+/// comma-separated (step names hold neither character).
+pub fn sent_to_text(sent: &[(StepId, OffsetDateTime)]) -> String {
+    let parts: Vec<String> =
+        sent.iter().map(|(step, at)| format!("{}@{}", step.as_str(), at.unix_timestamp())).collect();
+    parts.join(",")
+}
+
+/// The inverse of [`sent_to_text`].
+pub fn sent_from_text(text: &str) -> Result<Vec<(StepId, OffsetDateTime)>, StoreError> {
+    let bad = || StoreError::corrupt("journey enrolment: sent steps");
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (step, at) = part.split_once('@').ok_or_else(bad)?;
+            let at =
+                at.parse::<i64>().ok().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()).ok_or_else(bad)?;
+            Ok((StepId::parse(step).ok_or_else(bad)?, at))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_steps_read_back_as_they_were_written() {
+        let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let sent = vec![
+            (StepId::parse("welcome").unwrap(), at),
+            (StepId::parse("nudge_2").unwrap(), at + Duration::from_secs(60)),
+        ];
+
+        let text = sent_to_text(&sent);
+
+        assert_eq!(text, "welcome@1800000000,nudge_2@1800000060");
+        assert_eq!(sent_from_text(&text).unwrap(), sent);
+        assert_eq!(sent_from_text("").unwrap(), vec![]);
+        assert!(sent_from_text("Welcome@1").is_err(), "a name a step cannot have is corrupt");
+    }
+}
