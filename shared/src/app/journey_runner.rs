@@ -57,6 +57,20 @@ pub struct SweepReport {
     pub raced: u64,
 }
 
+impl SweepReport {
+    fn add(&mut self, other: &SweepReport) {
+        self.due += other.due;
+        self.queued += other.queued;
+        self.waiting += other.waiting;
+        self.exited += other.exited;
+        self.held += other.held;
+        self.raced += other.raced;
+    }
+}
+
+/// Enrolments one sweep call reads: a page of the due index.
+pub const SWEEP_BATCH: usize = 100;
+
 /// A contact's entry into a journey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrolOutcome {
@@ -142,6 +156,24 @@ impl JourneyRunner {
             }
         }
         Ok(entered)
+    }
+
+    /// Sweeps batch after batch until fewer than a batch are due or
+    /// `batches` have run (what one timer tick does; the next tick takes
+    /// the rest), and answers the total.
+    pub async fn drain(&self, batches: u32) -> Result<SweepReport, AppError> {
+        let mut total = SweepReport::default();
+        for _ in 0..batches {
+            let report = self.sweep(SWEEP_BATCH).await?;
+            total.add(&report);
+            // A batch with nothing moved is all held or raced: the rest waits
+            // for the next tick rather than re-reading the same rows.
+            let moved = report.queued + report.waiting + report.exited;
+            if report.due < SWEEP_BATCH as u64 || moved == 0 {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// Moves up to `limit` enrolments due by now.

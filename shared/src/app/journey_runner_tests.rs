@@ -217,3 +217,24 @@ async fn a_journey_that_loops_or_names_an_unknown_topic_is_refused_whole() {
     assert!(topic_error.contains("category"), "{topic_error}");
     assert!(h.app.journeys.list().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_timer_tick_drains_batch_after_batch_and_leaves_the_rest_for_the_next_tick() {
+    let h = Harness::new();
+    let journey = live_journey(&h, &welcome_series("Again")).await;
+    let batch = super::journey_runner::SWEEP_BATCH;
+    for i in 0..(2 * batch + 10) {
+        let contact = ContactId::new_random();
+        let entered = h.app.journey_runner.enrol(&journey, &contact).await.unwrap();
+        assert_eq!(entered, EnrolOutcome::Entered, "contact {i}");
+    }
+
+    let bounded = h.app.journey_runner.drain(1).await.unwrap();
+    let rest = h.app.journey_runner.drain(10).await.unwrap();
+    let idle = h.app.journey_runner.drain(10).await.unwrap();
+
+    assert_eq!(bounded.due, batch as u64, "one batch when the tick allows one");
+    assert_eq!(rest.due, (batch + 10) as u64, "the next tick takes the rest, batch after batch");
+    assert_eq!(bounded.exited + rest.exited, (2 * batch + 10) as u64, "contacts with no record leave, not sent");
+    assert_eq!(idle.due, 0, "nothing is due until their waits end");
+}

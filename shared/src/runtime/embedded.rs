@@ -259,6 +259,7 @@ impl EmbeddedStack {
             }
             tasks.push(tokio::spawn(workers::run_events_worker(app.clone(), events_queue.clone(), stop_rx.clone())));
             tasks.push(tokio::spawn(run_sweeper(db.clone(), app.settings.retention, stop_rx.clone())));
+            tasks.push(tokio::spawn(workers::run_journey_timer(app.clone(), stop_rx.clone())));
         }
         Ok(EmbeddedStack {
             app,

@@ -2,6 +2,7 @@
 //! message driver (`driver.rs`) and map each decision onto the queue: ack
 //! deletes, retry changes the visibility, dead-letter leaves the message
 //! in flight so the queue moves it after `MaxReceiveCount` receives.
+//! And the journey timer: the due-index sweep, on a fixed tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,4 +81,37 @@ pub async fn run_send_worker(app: Arc<App>, queue: Arc<dyn Queue>, stop: watch::
 
 pub async fn run_events_worker(app: Arc<App>, queue: Arc<dyn Queue>, stop: watch::Receiver<bool>) {
     run(queue, 10, Duration::from_secs(1), stop, || EventJobs::new(&app)).await;
+}
+
+/// How often the embedded stack sweeps the journeys' due index: the
+/// resolution of every journey wait (waits are hours to months; a send
+/// step's settle check comes a minute after it is queued).
+pub const JOURNEY_TICK: Duration = Duration::from_secs(30);
+
+/// Batches of [`crate::app::journey_runner::SWEEP_BATCH`] one tick runs at most.
+const JOURNEY_BATCHES_PER_TICK: u32 = 50;
+
+/// The journey timer: at start, then every [`JOURNEY_TICK`] until `stop`.
+/// A failed sweep (the store away) is logged and tried at the next tick;
+/// nothing is lost, the enrolments stay due.
+pub async fn run_journey_timer(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match app.journey_runner.drain(JOURNEY_BATCHES_PER_TICK).await {
+            Ok(report) if report.due > 0 => tracing::info!(
+                due = report.due,
+                queued = report.queued,
+                waiting = report.waiting,
+                exited = report.exited,
+                held = report.held,
+                raced = report.raced,
+                "journey timer swept"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "journey timer sweep failed; trying again at the next tick"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(JOURNEY_TICK) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
