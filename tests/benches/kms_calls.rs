@@ -60,6 +60,7 @@ async fn environment(shared: &Shared) -> anyhow::Result<Environment> {
         metrics: Arc::new(carepost::adapters::emf::EmfMetrics::new(Box::new(std::io::sink()))),
         campaigns: Arc::new(SqliteCampaignStore::new(db.clone())),
         secure_messages: Arc::new(carepost::adapters::embedded::SqliteSecureMessageStore::new(db.clone())),
+        journeys: Arc::new(carepost::adapters::embedded::SqliteJourneyStore::new(db.clone())),
         ledger: Arc::new(SqliteSendLedger::new(db)),
         fanout_queue: shared.fanout.clone(),
         send_queue: shared.send.clone(),
