@@ -1,11 +1,13 @@
-//! `carepost journey validate FILE`: a journey definition checked offline
-//! with the stack's own parser (docs/journeys.md), against the built-in
-//! attributes or `--schema`, each send step's template linted as a
-//! campaign's. Running journeys is not built yet.
+//! `carepost journey …`. `validate FILE`: a journey definition checked
+//! offline with the stack's own parser (docs/journeys.md), against the
+//! built-in attributes or `--schema`, each send step's template linted as a
+//! campaign's. The other commands work on a stack (`journey_admin.rs`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
+
+use crate::client::AdminConnection;
 use carepost::domain::ContactSchema;
 use carepost::domain::journey::{Entry, Journey, StepKind};
 use clap::{Args, Subcommand};
@@ -14,6 +16,23 @@ use clap::{Args, Subcommand};
 pub enum JourneyCommand {
     /// Check a journey definition (JSON, as docs/journeys.example.json) without a stack.
     Validate(JourneyValidateArgs),
+    /// Store a journey definition on the stack as a draft (checked as `validate` does, and
+    /// against the stack's own topics and schema); prints its ID.
+    Create { file: PathBuf },
+    /// The stack's journeys, oldest first, with status and latest version.
+    List,
+    /// One journey: status, version and its steps.
+    Show { id: String },
+    /// A new version from a definition file: new entries walk it, contacts already in finish theirs.
+    Revise { id: String, file: PathBuf },
+    /// Draft to live: contacts start entering (a sign-up, or a due sweep, moves them).
+    Launch { id: String },
+    /// Hold every contact where it is; nobody enters or moves until `resume`.
+    Pause { id: String },
+    /// Paused to live: contacts go on from where they stood.
+    Resume { id: String },
+    /// Per step: contacts here now, sent, opened, clicked; exits by reason (small cells suppressed).
+    Report { id: String },
 }
 
 #[derive(Args)]
@@ -24,9 +43,23 @@ pub struct JourneyValidateArgs {
     pub schema: Option<PathBuf>,
 }
 
-pub fn run(command: JourneyCommand) -> anyhow::Result<()> {
+/// `journey validate`: offline.
+pub fn run_offline(args: &JourneyValidateArgs) -> anyhow::Result<()> {
+    validate(args)
+}
+
+pub async fn run(command: JourneyCommand, admin: &AdminConnection) -> anyhow::Result<()> {
+    use crate::journey_admin as on_stack;
     match command {
         JourneyCommand::Validate(args) => validate(&args),
+        JourneyCommand::Create { file } => on_stack::create(&file, admin).await,
+        JourneyCommand::List => on_stack::list(admin).await,
+        JourneyCommand::Show { id } => on_stack::show(&id, admin).await,
+        JourneyCommand::Revise { id, file } => on_stack::revise(&id, &file, admin).await,
+        JourneyCommand::Launch { id } => on_stack::transition(&id, "launch", admin).await,
+        JourneyCommand::Pause { id } => on_stack::transition(&id, "pause", admin).await,
+        JourneyCommand::Resume { id } => on_stack::transition(&id, "resume", admin).await,
+        JourneyCommand::Report { id } => on_stack::report(&id, admin).await,
     }
 }
 

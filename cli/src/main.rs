@@ -15,6 +15,7 @@ mod demo;
 mod dev;
 mod doctor;
 mod journey;
+mod journey_admin;
 mod keys;
 mod logging;
 mod proc_stats;
@@ -66,7 +67,8 @@ enum Command {
         #[command(subcommand)]
         command: schema::SchemaCommand,
     },
-    /// Journeys (automated workflows): validate a definition offline (docs/journeys.md).
+    /// Journeys (automated workflows): create, launch, pause, resume, report; validate a definition offline
+    /// (docs/journeys.md).
     Journey {
         #[command(subcommand)]
         command: journey::JourneyCommand,
@@ -135,7 +137,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema { command: schema::SchemaCommand::Show } => schema::show(&connection.connect().await?).await,
         Command::Schema { command: schema::SchemaCommand::Validate(args) } => schema::validate_schema(&args),
         Command::Forms { command: schema::FormsCommand::Validate(args) } => schema::validate_forms(&args),
-        Command::Journey { command } => journey::run(command),
+        Command::Journey { command: journey::JourneyCommand::Validate(args) } => journey::run_offline(&args),
+        Command::Journey { command } => journey::run(command, &connection.connect().await?).await,
         Command::Doctor(args) => doctor::run(args, connection).await,
         Command::Keys { command } => keys::run(command, &connection.connect().await?).await,
         Command::Bench { bench: Bench::Send(args) } => {

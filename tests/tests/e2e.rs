@@ -20,6 +20,7 @@ mod e2e {
     pub mod helpers;
     pub mod hipaa;
     pub mod import;
+    pub mod journeys;
     pub mod keys;
     pub mod mime_python;
     pub mod offline_cli;

@@ -11,11 +11,13 @@ use super::journeys::{check_send_steps, step_campaigns};
 use crate::config::Settings;
 use crate::domain::journey::Journey;
 use crate::domain::{CampaignStatus, InvalidField, JourneyId};
-use crate::ports::{CampaignRecord, CampaignStore, Clock, JourneyRecord, JourneyStatus, JourneyStore};
+use crate::ports::{CampaignRecord, CampaignStore, Clock, JourneyRecord, JourneyStatus, JourneyStore, SendLedger};
 
 pub struct JourneyAdmin {
     pub(super) journeys: Arc<dyn JourneyStore>,
     pub(super) campaigns: Arc<dyn CampaignStore>,
+    /// Read by the report: each send step's settled rows.
+    pub(super) ledger: Arc<dyn SendLedger>,
     pub(super) settings: Arc<Settings>,
     pub(super) clock: Arc<dyn Clock>,
 }

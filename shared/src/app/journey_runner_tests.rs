@@ -238,3 +238,37 @@ async fn a_timer_tick_drains_batch_after_batch_and_leaves_the_rest_for_the_next_
     assert_eq!(bounded.exited + rest.exited, (2 * batch + 10) as u64, "contacts with no record leave, not sent");
     assert_eq!(idle.due, 0, "nothing is due until their waits end");
 }
+
+#[tokio::test]
+async fn the_report_counts_contacts_per_step_and_suppresses_small_cells() {
+    use super::report::Cell;
+    let h = Harness::with(|s| s.min_cell = 3, |p| p);
+    let journey = live_journey(&h, &welcome_series("Again")).await;
+    let mut contacts = Vec::new();
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        let contact = h.patient(email, &["wellness-tips"]).await;
+        h.app.journey_runner.enrol(&journey, &contact).await.unwrap();
+        contacts.push(contact);
+    }
+    let stranger = ContactId::new_random();
+    h.app.journey_runner.enrol(&journey, &stranger).await.unwrap();
+    sweep_and_send(&h).await;
+    h.clock.advance(SETTLE_RECHECK);
+    sweep_and_send(&h).await;
+    // What the event consumer counts for one person's open of the welcome.
+    let welcome = step_campaign(&journey, 1, &step("welcome"));
+    h.app.ports.campaigns.increment(&welcome, CampaignCounter::Opened, 1).await.unwrap();
+
+    let report = h.app.journeys.report(&journey).await.unwrap();
+
+    assert_eq!((report.entered, report.active), (Cell::Count(4), Cell::Count(3)));
+    let row = |name: &str| report.steps.iter().find(|s| s.step == name).unwrap().clone();
+    assert_eq!(row("welcome").sent, Some(Cell::Count(3)));
+    assert_eq!(row("welcome").opened, Some(Cell::FewerThan(3)), "one open is below the minimum cell");
+    assert_eq!(row("wait-3-days").here, Cell::Count(3));
+    assert_eq!(row("wait-3-days").sent, None, "a wait sends nothing");
+    assert_eq!(report.exited["not_sent"], Cell::FewerThan(3), "the contact with no record left, counted small");
+    assert_eq!(report.exited["completed"], Cell::Count(0));
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("example.com"), "no address in the report: {json}");
+}

@@ -16,7 +16,7 @@
 //! | `Fanout`, `AudienceEstimator`, `AudienceJudge` | `fanout.rs`, `audience.rs`, `judge.rs` | who a campaign reaches |
 //! | `Sender` | `send.rs` | one send job, exactly once |
 //! | `EventConsumer`, `Counters`, `Tracking` | `events.rs`, `counters.rs`, `tracking.rs` | provider and first-party events |
-//! | `JourneyAdmin`, `JourneyRunner` | `journey_admin.rs`, `journey_runner.rs`, `journeys.rs` | journeys: definitions, entry, the timer sweep |
+//! | `JourneyAdmin`, `JourneyRunner` | `journey_admin.rs`, `journey_runner.rs`, `journeys.rs`, `journey_report.rs` | journeys: definitions, entry, the timer sweep, the per-step report |
 //! | `Reports` | `report.rs`, `report_html.rs` | a campaign's report |
 //! | `Auditor` | `audit.rs` | the PHI-access audit log |
 //! | `KeyRotation` | `keys.rs` | customer-key rotation and re-sealing |
@@ -39,6 +39,7 @@ pub(crate) mod error;
 pub mod events;
 pub(crate) mod fanout;
 pub(crate) mod journey_admin;
+pub mod journey_report;
 pub mod journey_runner;
 #[cfg(test)]
 mod journey_runner_tests;
@@ -78,6 +79,7 @@ pub use error::AppError;
 pub use events::EventConsumer;
 pub use fanout::Fanout;
 pub use journey_admin::JourneyAdmin;
+pub use journey_report::JourneyReport;
 pub use journey_runner::JourneyRunner;
 pub use judge::AudienceJudge;
 pub use keys::KeyRotation;
@@ -344,6 +346,7 @@ impl App {
             journeys: JourneyAdmin {
                 journeys: p.journeys.clone(),
                 campaigns: p.campaigns.clone(),
+                ledger: p.ledger.clone(),
                 settings: settings.clone(),
                 clock: clock.clone(),
             },

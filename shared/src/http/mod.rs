@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub mod consent;
 pub(crate) mod error;
 pub(crate) mod extract;
+pub(crate) mod journeys;
 pub(crate) mod pages;
 pub(crate) mod preferences;
 pub(crate) mod secure_message;
@@ -52,9 +53,12 @@ pub fn contacts_router(app: Arc<App>) -> Router {
     with_security_headers(router, &app)
 }
 
-/// Admin routes of the `campaigns` function.
+/// Admin routes of the `campaigns` function: campaigns and journeys.
 pub fn campaigns_router(app: Arc<App>) -> Router {
-    let router = admin::campaign_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app.clone());
+    let router = admin::campaign_routes()
+        .merge(journeys::journey_routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(app.clone());
     with_security_headers(router, &app)
 }
 

@@ -1,0 +1,137 @@
+//! `carepost journey create|list|show|revise|launch|pause|resume|report`:
+//! journeys on a stack through its admin API (`client.rs`). The definition
+//! file is the JSON `journey validate` checks; the stack checks it again
+//! against its own topics and schema and names the step at fault.
+
+use std::path::Path;
+
+use anyhow::{Context, ensure};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::client::{AdminConnection, Output};
+
+/// A journey's ID, checked before any request.
+pub fn checked_id(id: &str) -> anyhow::Result<&str> {
+    ensure!(uuid::Uuid::parse_str(id).is_ok(), "'{id}' is not a journey ID");
+    Ok(id)
+}
+
+fn definition(file: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))
+}
+
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub async fn create(file: &Path, admin: &AdminConnection) -> anyhow::Result<()> {
+    let created = admin.send_json(Method::POST, "/v1/journeys", Some(&definition(file)?)).await?;
+    if admin.output == Output::Json {
+        return print_json(&created);
+    }
+    let id = created["id"].as_str().context("the answer has no journey ID")?;
+    println!("{id}");
+    eprintln!("created draft journey from {}; launch it with: carepost journey launch {id}", file.display());
+    Ok(())
+}
+
+pub async fn revise(id: &str, file: &Path, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = checked_id(id)?;
+    let revised = admin.send_json(Method::PUT, &format!("/v1/journeys/{id}"), Some(&definition(file)?)).await?;
+    if admin.output == Output::Json {
+        return print_json(&revised);
+    }
+    let version = crate::table::count(&revised["version"]);
+    println!("journey {id}: version {version} (new entries walk it; contacts already in finish theirs)");
+    Ok(())
+}
+
+pub async fn list(admin: &AdminConnection) -> anyhow::Result<()> {
+    let body = admin.get_json("/v1/journeys").await?;
+    if admin.output == Output::Json {
+        return print_json(&body);
+    }
+    let rows: Vec<Vec<String>> = body["journeys"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|j| {
+            let text = |k: &str| j[k].as_str().unwrap_or("").to_owned();
+            vec![text("id"), text("created_at"), text("status"), crate::table::count(&j["version"]), text("name")]
+        })
+        .collect();
+    print!("{}", crate::table::render(&["ID", "CREATED", "STATUS", "VERSION", "NAME"], &rows));
+    Ok(())
+}
+
+pub async fn show(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = checked_id(id)?;
+    let body = admin.get_json(&format!("/v1/journeys/{id}")).await?;
+    if admin.output == Output::Json {
+        return print_json(&body);
+    }
+    let text = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+    println!("journey {id}: {} ({}, version {})", text("name"), text("status"), crate::table::count(&body["version"]));
+    println!("created {}", text("created_at"));
+    let steps = body["definition"]["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for step in steps {
+        let field = |k: &str| step[k].as_str().unwrap_or("").to_owned();
+        println!("  {:<8} {}", field("type"), field("id"));
+    }
+    Ok(())
+}
+
+/// `launch`, `pause` or `resume`: the journey's status afterwards.
+pub async fn transition(id: &str, action: &str, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = checked_id(id)?;
+    let body = admin.request_json(Method::POST, &format!("/v1/journeys/{id}/{action}")).await?;
+    if admin.output == Output::Json {
+        return print_json(&body);
+    }
+    println!("journey {id}: {}", body["status"].as_str().unwrap_or("unknown"));
+    Ok(())
+}
+
+pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = checked_id(id)?;
+    let body = admin.get_json(&format!("/v1/journeys/{id}/report")).await?;
+    if admin.output == Output::Json {
+        return print_json(&body);
+    }
+    let n = |v: &Value| crate::table::count(v);
+    println!(
+        "journey {id}: {} ({}, version {}): entered {}, still in {}",
+        body["name"].as_str().unwrap_or(""),
+        body["status"].as_str().unwrap_or(""),
+        n(&body["version"]),
+        n(&body["entered"]),
+        n(&body["active"]),
+    );
+    let rows: Vec<Vec<String>> = body["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            vec![
+                s["step"].as_str().unwrap_or("").to_owned(),
+                s["kind"].as_str().unwrap_or("").to_owned(),
+                n(&s["here"]),
+                n(&s["sent"]),
+                n(&s["opened"]),
+                n(&s["clicked"]),
+            ]
+        })
+        .collect();
+    print!("{}", crate::table::render(&["STEP", "KIND", "HERE", "SENT", "OPENED", "CLICKED"], &rows));
+    let exits: Vec<Vec<String>> = body["exited"]
+        .as_object()
+        .map(|o| o.iter().map(|(reason, count)| vec![reason.replace('_', " "), n(count)]).collect())
+        .unwrap_or_default();
+    print!("{}", crate::table::render(&["EXITED", "CONTACTS"], &exits));
+    Ok(())
+}

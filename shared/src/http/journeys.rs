@@ -1,0 +1,137 @@
+//! Admin routes for journeys: store a definition (the body is the journey
+//! JSON, as `carepost journey validate` checks it), list, read, revise into
+//! a new version, launch, pause, resume, and the per-step report. Served by
+//! the `campaigns` function (a journey's send steps are campaigns).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+
+use super::ApiError;
+use super::extract::body_bytes;
+use crate::app::App;
+use crate::domain::JourneyId;
+use crate::ports::JourneyRecord;
+
+pub fn journey_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/journeys", post(create_journey).get(list_journeys))
+        .route("/v1/journeys/{id}", get(read_journey).put(revise_journey))
+        .route("/v1/journeys/{id}/report", get(journey_report))
+        .route("/v1/journeys/{id}/launch", post(launch_journey))
+        .route("/v1/journeys/{id}/pause", post(pause_journey))
+        .route("/v1/journeys/{id}/resume", post(resume_journey))
+}
+
+/// The journey's ID from the path, recorded in the handler's span.
+fn journey_id(raw: &str) -> Result<JourneyId, ApiError> {
+    let id = JourneyId::parse(raw).map_err(|_| ApiError::not_found("journey"))?;
+    super::record_id("journey_id", &id);
+    Ok(id)
+}
+
+/// The definition in the body: UTF-8 text (the journey parser reads it
+/// and names the step or field at fault; it never quotes the body).
+fn definition(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
+    let bytes = body_bytes(body)?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::malformed(None, "the body is not UTF-8 JSON"))
+}
+
+/// A journey as listed: what it is and where it stands, not its steps.
+fn summary(record: &JourneyRecord) -> Value {
+    // The stored definition parsed when it was stored; its name is read back
+    // without the schema (a later schema change does not hide the journey).
+    let name = serde_json::from_str::<Value>(&record.definition)
+        .ok()
+        .and_then(|d| d.get("name").and_then(Value::as_str).map(str::to_owned));
+    json!({
+        "id": record.id,
+        "name": name,
+        "version": record.version,
+        "status": record.status.as_str(),
+        "created_at": record.created_at.format(&Rfc3339).unwrap_or_default(),
+    })
+}
+
+/// `POST /v1/journeys`: 201 with the new draft's ID.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/journeys", journey_id = tracing::field::Empty))]
+async fn create_journey(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = app.journeys.create(&definition(body)?).await?;
+    super::record_id("journey_id", &id);
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "version": 1, "status": "draft"}))).into_response())
+}
+
+/// `GET /v1/journeys`: every journey, oldest first.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/journeys"))]
+async fn list_journeys(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let journeys: Vec<Value> = app.journeys.list().await?.iter().map(summary).collect();
+    Ok(Json(json!({ "journeys": journeys })).into_response())
+}
+
+/// `GET /v1/journeys/{id}`: the summary and the latest version's definition.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/journeys/{id}", journey_id = tracing::field::Empty))]
+async fn read_journey(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let record = app.journeys.get(&journey_id(&id)?).await?;
+    let mut body = summary(&record);
+    body["definition"] = serde_json::from_str(&record.definition).unwrap_or(Value::Null);
+    Ok(Json(body).into_response())
+}
+
+/// `PUT /v1/journeys/{id}`: a new version; contacts already in finish theirs.
+#[tracing::instrument(skip_all, fields(route = "PUT /v1/journeys/{id}", journey_id = tracing::field::Empty))]
+async fn revise_journey(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = journey_id(&id)?;
+    let version = app.journeys.revise(&id, &definition(body)?).await?;
+    Ok(Json(json!({"id": id, "version": version})).into_response())
+}
+
+/// `GET /v1/journeys/{id}/report`: per step, small cells suppressed.
+#[tracing::instrument(skip_all, fields(route = "GET /v1/journeys/{id}/report", journey_id = tracing::field::Empty))]
+async fn journey_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(app.journeys.report(&journey_id(&id)?).await?).into_response())
+}
+
+/// The journey's status after a move.
+async fn status_of(app: &App, id: &JourneyId) -> Result<Response, ApiError> {
+    let record = app.journeys.get(id).await?;
+    Ok(Json(json!({"id": id, "status": record.status.as_str()})).into_response())
+}
+
+/// `POST /v1/journeys/{id}/launch`: draft → live; 409 otherwise.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/journeys/{id}/launch", journey_id = tracing::field::Empty))]
+async fn launch_journey(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = journey_id(&id)?;
+    app.journeys.launch(&id).await?;
+    status_of(&app, &id).await
+}
+
+/// `POST /v1/journeys/{id}/pause`: live → paused; every contact stays put.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/journeys/{id}/pause", journey_id = tracing::field::Empty))]
+async fn pause_journey(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = journey_id(&id)?;
+    app.journeys.pause(&id).await?;
+    status_of(&app, &id).await
+}
+
+/// `POST /v1/journeys/{id}/resume`: paused → live.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/journeys/{id}/resume", journey_id = tracing::field::Empty))]
+async fn resume_journey(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = journey_id(&id)?;
+    app.journeys.resume(&id).await?;
+    status_of(&app, &id).await
+}

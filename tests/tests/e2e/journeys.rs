@@ -1,0 +1,120 @@
+//! An operator runs a journey on the embedded stack with the `carepost`
+//! CLI: stores the shipped welcome series, launches it, and a patient who
+//! confirms the sign-up gets the welcome once, moved by the stack's own
+//! timer; pause, resume and the report; bad IDs, a looping definition and
+//! a launch from the wrong status are refused with a clear message.
+
+use std::time::{Duration, Instant};
+
+use carepost::synthetic;
+use serde_json::Value;
+
+use super::helpers::{TestApp, carepost_binary, mails_in, spawn_app};
+
+async fn cli(test: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let c = &test.client;
+    let output = tokio::process::Command::new(carepost_binary())
+        .args(args)
+        .args(["--url", &c.base, "--token", &c.token])
+        .output()
+        .await
+        .expect("the CLI runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+/// The shipped example, without its quiet hours and closed days (the test
+/// runs at any hour of any day) and so without a held first send.
+fn welcome_series_any_time() -> tempfile::NamedTempFile {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/journeys.example.json"))
+        .expect("the shipped example");
+    let mut definition: Value = serde_json::from_str(&example).unwrap();
+    let fields = definition.as_object_mut().unwrap();
+    fields.remove("quiet_hours");
+    fields.remove("closed_days");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_string(&definition).unwrap()).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_launched_welcome_series_mails_a_confirmed_patient_once_and_the_operator_steers_it_with_the_cli() {
+    let test = spawn_app().await;
+    let file = welcome_series_any_time();
+    let patient = &synthetic::generate(1, 77)[0];
+
+    let (create_code, created, create_err) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+    let (launch_code, launched, _) = cli(&test, &["journey", "launch", &id]).await;
+    let (_, listed, _) = cli(&test, &["journey", "list"]).await;
+    test.client.sign_up(patient, &["wellness-tips"]).await;
+    assert_eq!(test.client.confirm(&[patient.email.as_str()]).await, 1);
+    // The stack's journey timer moves the new entry: no sweep is run by hand.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let welcome = |t: &TestApp| {
+        mails_in(&t.client.outbox, "")
+            .into_iter()
+            .filter(|m| m.subject == "Welcome to our wellness tips" && m.to == patient.email)
+            .count()
+    };
+    while welcome(&test) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (pause_code, paused, _) = cli(&test, &["journey", "pause", &id]).await;
+    let (relaunch_code, _, relaunch_err) = cli(&test, &["journey", "launch", &id]).await;
+    let (resume_code, resumed, _) = cli(&test, &["journey", "resume", &id]).await;
+    let (report_code, report, _) = cli(&test, &["journey", "report", &id]).await;
+    let (_, report_json, _) = cli(&test, &["journey", "report", &id, "--output", "json"]).await;
+    let (show_code, shown, _) = cli(&test, &["journey", "show", &id]).await;
+    let (bad_id_code, _, bad_id) = cli(&test, &["journey", "show", "not-an-id"]).await;
+    let (unknown_code, _, unknown) = cli(&test, &["journey", "show", &uuid::Uuid::new_v4().to_string()]).await;
+
+    assert_eq!(create_code, 0, "{create_err}");
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "create prints the ID: {created}");
+    assert_eq!(launch_code, 0);
+    assert!(launched.contains("live"), "{launched}");
+    assert!(listed.contains(&id) && listed.contains("Welcome series"), "{listed}");
+    assert_eq!(welcome(&test), 1, "the timer sent the welcome exactly once");
+    assert!(paused.contains("paused") && pause_code == 0, "{paused}");
+    assert_ne!(relaunch_code, 0);
+    assert!(relaunch_err.contains("the journey is paused, not draft"), "{relaunch_err}");
+    assert!(resumed.contains("live") && resume_code == 0, "{resumed}");
+    assert_eq!(report_code, 0);
+    assert!(report.contains("welcome") && report.contains("wait-3-days"), "{report}");
+    let report: Value = serde_json::from_str(&report_json).expect("the JSON report");
+    let step = |name: &str| report["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap().clone();
+    assert_eq!(report["entered"], 1);
+    assert_eq!(step("welcome")["sent"], 1, "{report}");
+    assert_eq!(report["active"], 1, "the patient is still in the journey, on to the three-day wait: {report}");
+    assert!(!report.to_string().contains(&patient.email), "no PHI in the report");
+    assert_eq!(show_code, 0);
+    assert!(shown.contains("send     welcome") && shown.contains("branch   opened-welcome"), "{shown}");
+    assert_ne!(bad_id_code, 0);
+    assert!(bad_id.contains("'not-an-id' is not a journey ID"), "{bad_id}");
+    assert_ne!(unknown_code, 0);
+    assert!(unknown.contains("404") || unknown.contains("not found"), "{unknown}");
+}
+
+#[tokio::test]
+async fn the_stack_refuses_a_looping_definition_and_a_body_that_is_not_a_journey_naming_what_is_wrong() {
+    let test = spawn_app().await;
+    let looping = r#"{"name": "Loop", "category": "wellness-tips", "entry": {"consent_confirmed": {"topic": "wellness-tips"}},
+      "steps": [{"type": "wait", "id": "a", "days": 1, "next": "b"}, {"type": "wait", "id": "b", "days": 1, "next": "a"}]}"#;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), looping).unwrap();
+    let c = &test.client;
+
+    let (loop_code, _, loop_err) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
+    let not_json = c.http.post(format!("{}/v1/journeys", c.base)).bearer_auth(&c.token).body("{\"name\": ").send();
+    let not_json = not_json.await.unwrap();
+    let status = not_json.status();
+    let body: Value = not_json.json().await.unwrap();
+    let no_token = c.http.get(format!("{}/v1/journeys", c.base)).send().await.unwrap().status();
+
+    assert_ne!(loop_code, 0);
+    assert!(loop_err.contains("loops"), "the loop is named: {loop_err}");
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "definition", "{body}");
+    assert!(!body.to_string().contains("{\\\"name"), "the body is not echoed: {body}");
+    assert_eq!(no_token, reqwest::StatusCode::UNAUTHORIZED);
+}
