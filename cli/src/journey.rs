@@ -33,6 +33,15 @@ pub enum JourneyCommand {
     Resume { id: String },
     /// Per step: contacts here now, sent, opened, clicked; exits by reason (small cells suppressed).
     Report { id: String },
+    /// Run the journey over the stack's current contacts on a virtual clock, no email sent: per
+    /// step who would reach it and when, who would be mailed, who would still wait, and the
+    /// linter's verdict on each send step.
+    Simulate {
+        id: String,
+        /// How far ahead to simulate, in days (1 to 366).
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+    },
 }
 
 #[derive(Args)]
@@ -60,6 +69,7 @@ pub async fn run(command: JourneyCommand, admin: &AdminConnection) -> anyhow::Re
         JourneyCommand::Pause { id } => on_stack::transition(&id, "pause", admin).await,
         JourneyCommand::Resume { id } => on_stack::transition(&id, "resume", admin).await,
         JourneyCommand::Report { id } => on_stack::report(&id, admin).await,
+        JourneyCommand::Simulate { id, days } => on_stack::simulate(&id, days, admin).await,
     }
 }
 

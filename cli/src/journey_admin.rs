@@ -1,4 +1,4 @@
-//! `carepost journey create|list|show|revise|launch|pause|resume|report`:
+//! `carepost journey create|list|show|revise|launch|pause|resume|report|simulate`:
 //! journeys on a stack through its admin API (`client.rs`). The definition
 //! file is the JSON `journey validate` checks; the stack checks it again
 //! against its own topics and schema and names the step at fault.
@@ -133,5 +133,67 @@ pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
         .map(|o| o.iter().map(|(reason, count)| vec![reason.replace('_', " "), n(count)]).collect())
         .unwrap_or_default();
     print!("{}", crate::table::render(&["EXITED", "CONTACTS"], &exits));
+    Ok(())
+}
+
+pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = checked_id(id)?;
+    let asked = serde_json::json!({ "days": days });
+    let body = admin.send_json(Method::POST, &format!("/v1/journeys/{id}/simulate"), Some(&asked)).await?;
+    if admin.output == Output::Json {
+        return print_json(&body);
+    }
+    let n = |v: &Value| crate::table::count(v);
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    println!(
+        "journey {id}: {} (version {}), simulated {days} days from {} over {} contacts: {} would enter \
+         (no email sent)",
+        text(&body["name"]),
+        n(&body["version"]),
+        text(&body["start"]),
+        n(&body["evaluated"]),
+        n(&body["entered"]),
+    );
+    if body["complete"] != Value::Bool(true) {
+        eprintln!("the time budget ran out first: these figures cover the contacts evaluated so far");
+    }
+    let rows: Vec<Vec<String>> = body["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            // Only the reasons anyone leaves by ("completed 40, holdout <10").
+            let exited: Vec<String> = s["exited"]
+                .as_object()
+                .map(|o| {
+                    o.iter().filter(|(_, c)| c.as_u64() != Some(0)).map(|(r, c)| format!("{r} {}", n(c))).collect()
+                })
+                .unwrap_or_default();
+            vec![
+                text(&s["step"]),
+                text(&s["kind"]),
+                n(&s["reached"]),
+                n(&s["sent"]),
+                n(&s["waiting"]),
+                if exited.is_empty() { "-".to_owned() } else { exited.join(", ") },
+                text(&s["first"]),
+                text(&s["last"]),
+                text(&s["lint"]),
+            ]
+        })
+        .collect();
+    let header = ["STEP", "KIND", "REACHED", "SENT", "WAITING", "LEAVE", "FIRST", "LAST", "LINT"];
+    print!("{}", crate::table::render(&header, &rows));
+    let out: Vec<Vec<String>> = body["not_entered"]
+        .as_object()
+        .map(|o| o.iter().map(|(reason, count)| vec![reason.replace('_', " "), n(count)]).collect())
+        .unwrap_or_default();
+    print!("{}", crate::table::render(&["NOT ENTERED", "CONTACTS"], &out));
+    println!(
+        "a count from 1 to {} is shown as \"fewer than {}\"",
+        body["min_cell"].as_u64().unwrap_or(1).saturating_sub(1),
+        n(&body["min_cell"])
+    );
     Ok(())
 }

@@ -133,6 +133,7 @@ ROUTES = {
     "POST /v1/journeys/{id}/launch": "CampaignsFunction",
     "POST /v1/journeys/{id}/pause": "CampaignsFunction",
     "POST /v1/journeys/{id}/resume": "CampaignsFunction",
+    "POST /v1/journeys/{id}/simulate": "CampaignsFunction",
 }
 ADMIN_PREFIXES = ("/v1/contacts", "/v1/campaigns", "/v1/journeys", "/v1/audit", "/v1/keys", "/v1/schema")
 
@@ -612,7 +613,7 @@ class Template(unittest.TestCase):
     def test_the_api_serves_exactly_the_known_routes_each_on_its_function(self):
         routes = self.http_routes()
         self.assertEqual({key: function for key, (function, _) in routes.items()}, ROUTES)
-        self.assertEqual(len(routes), 50)
+        self.assertEqual(len(routes), 51)
         # No SAM HttpApi event is left: the API must not name the functions (see the PUBLIC_BASE_URL test).
         for name, function in self.of_type("AWS::Serverless::Function").items():
             for event in function["Properties"].get("Events", {}).values():

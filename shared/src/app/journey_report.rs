@@ -65,7 +65,7 @@ pub struct Engagement {
     pub clicked: u64,
 }
 
-fn kind(step: &StepKind) -> &'static str {
+pub(super) fn kind(step: &StepKind) -> &'static str {
     match step {
         StepKind::Send { .. } => "send",
         StepKind::Wait { .. } => "wait",

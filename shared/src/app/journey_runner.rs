@@ -23,15 +23,15 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::AppError;
+use super::journey_facts::ContactFacts;
 use super::journeys::step_campaign;
 use crate::config::Settings;
 use crate::crypto::Envelope;
-use crate::domain::journey::walk::{ExitReason, Facts, Move, Position, next_move};
-use crate::domain::journey::{Entry, EventName, Journey, StepId, StepKind};
-use crate::domain::segment::{Behaviour, Segment};
-use crate::domain::{AttributeKey, ConsentCategory, ContactId, ContactSchema, JourneyId, Profile, SendJob};
+use crate::domain::journey::walk::{ExitReason, Move, Position, next_move};
+use crate::domain::journey::{Entry, Journey, StepKind};
+use crate::domain::{ConsentCategory, ContactId, JourneyId, SendJob};
 use crate::ports::{
-    Clock, ContactStore, Enrolment, JourneyStatus, JourneyStore, LedgerRow, LedgerState, Queue, SendLedger, Standing,
+    Clock, ContactStore, Enrolment, JourneyStatus, JourneyStore, LedgerState, Queue, SendLedger, Standing,
 };
 
 /// How long a send step waits before looking at the ledger again.
@@ -305,54 +305,4 @@ fn exited(enrolment: &Enrolment, reason: ExitReason, now: OffsetDateTime) -> Enr
         Standing::Exited { from, .. } => from.clone(),
     };
     Enrolment { standing: Standing::Exited { from, reason, at: now }, ..enrolment.clone() }
-}
-
-/// What the walk knows about one contact: its attributes (opened by the
-/// sweep, never stored or logged), its journey sends and the ledger's rows.
-struct ContactFacts<'a> {
-    schema: &'a ContactSchema,
-    profile: &'a Profile,
-    today: time::Date,
-    sent: &'a [(StepId, OffsetDateTime)],
-    rows: &'a HashMap<StepId, LedgerRow>,
-}
-
-impl ContactFacts<'_> {
-    fn custom_text(&self, name: &str) -> Option<&str> {
-        match self.schema.get(name)?.key {
-            AttributeKey::Custom(code) => std::str::from_utf8(self.profile.custom.get(&code)?).ok(),
-            AttributeKey::Builtin(_) => None,
-        }
-    }
-}
-
-impl Facts for ContactFacts<'_> {
-    fn sent_at(&self, step: &StepId) -> Option<OffsetDateTime> {
-        self.sent.iter().find(|(s, _)| s == step).map(|(_, at)| *at)
-    }
-    fn opened(&self, step: &StepId) -> bool {
-        self.rows.get(step).is_some_and(|r| r.opened)
-    }
-    fn clicked(&self, step: &StepId) -> bool {
-        self.rows.get(step).is_some_and(|r| r.clicked)
-    }
-    fn event_since(&self, _: &EventName, _: OffsetDateTime) -> bool {
-        // API events (`POST /v1/events`) are not stored yet: no event has
-        // happened, so goals and event branches take their "no" side.
-        false
-    }
-    fn matches(&self, segment: &Segment) -> bool {
-        segment.matches(self.profile, self.today, &Behaviour::default())
-    }
-    fn date(&self, attribute: &str) -> Option<time::Date> {
-        match self.schema.get(attribute)?.key {
-            AttributeKey::Builtin(crate::domain::Attribute::DateOfBirth) => self.profile.date_of_birth,
-            AttributeKey::Builtin(crate::domain::Attribute::LastVisit) => self.profile.last_visit,
-            AttributeKey::Builtin(_) => None,
-            AttributeKey::Custom(_) => crate::domain::parse_date("", self.custom_text(attribute)?).ok(),
-        }
-    }
-    fn time_zone(&self) -> Option<&str> {
-        self.custom_text("time_zone")
-    }
 }

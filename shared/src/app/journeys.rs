@@ -7,7 +7,7 @@
 use aws_lc_rs::digest::{SHA256, digest};
 
 use super::campaigns::{CampaignInput, SenderInput};
-use crate::domain::journey::{Condition, Journey, JourneyError, StepId, StepKind};
+use crate::domain::journey::{Condition, Journey, JourneyError, Step, StepId, StepKind};
 use crate::domain::{CampaignId, CampaignPurpose, JourneyId, Sender, Tracking};
 use crate::mail::{CompiledTemplate, LintContext, lint};
 
@@ -77,18 +77,20 @@ fn engagement_read(journey: &Journey) -> Vec<&StepId> {
 /// Checks every send step of `journey`; `postal_address` is whether the
 /// stack has one (`POSTAL_ADDRESS`).
 pub fn check_send_steps(journey: &Journey, postal_address: bool) -> Result<(), JourneyError> {
-    for step in journey.steps() {
-        let StepKind::Send { template, phi_personalized, purpose, .. } = &step.kind else { continue };
-        let problem = |problem: String| JourneyError::Step { step: step.id.as_str().to_owned(), problem };
-        CompiledTemplate::compile(template).map_err(|e| problem(format!("template.{}: {}", e.part, e.message)))?;
-        let marketing = *purpose == Some(CampaignPurpose::Marketing);
-        if marketing && !postal_address {
-            return Err(problem("marketing mail must show the sender's postal address: set POSTAL_ADDRESS".into()));
-        }
-        lint(template, LintContext { phi_personalized: *phi_personalized, marketing })
-            .map_err(|e| problem(e.to_string()))?;
+    journey.steps().iter().try_for_each(|step| check_send_step(step, postal_address))
+}
+
+/// One step's share of [`check_send_steps`]: a send step's template
+/// compiles and passes the linter; any other step passes.
+pub fn check_send_step(step: &Step, postal_address: bool) -> Result<(), JourneyError> {
+    let StepKind::Send { template, phi_personalized, purpose, .. } = &step.kind else { return Ok(()) };
+    let problem = |problem: String| JourneyError::Step { step: step.id.as_str().to_owned(), problem };
+    CompiledTemplate::compile(template).map_err(|e| problem(format!("template.{}: {}", e.part, e.message)))?;
+    let marketing = *purpose == Some(CampaignPurpose::Marketing);
+    if marketing && !postal_address {
+        return Err(problem("marketing mail must show the sender's postal address: set POSTAL_ADDRESS".into()));
     }
-    Ok(())
+    lint(template, LintContext { phi_personalized: *phi_personalized, marketing }).map_err(|e| problem(e.to_string()))
 }
 
 #[cfg(test)]

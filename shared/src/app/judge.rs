@@ -72,9 +72,18 @@ impl AudienceJudge {
         campaign: &crate::domain::Campaign,
         records: &[ContactRecord],
     ) -> Result<PageFacts, AppError> {
+        self.page_facts_for(&campaign.category, records).await
+    }
+
+    /// [`Self::page_facts`] for mail of `category`.
+    pub(super) async fn page_facts_for(
+        &self,
+        category: &crate::domain::ConsentCategory,
+        records: &[ContactRecord],
+    ) -> Result<PageFacts, AppError> {
         let indexes: Vec<crate::domain::BlindIndex> = records.iter().map(|r| r.email_index.clone()).collect();
         let ids: Vec<ContactId> = records.iter().map(|r| r.id).collect();
-        let categories = [campaign.category.clone(), crate::domain::ConsentCategory::hipaa_authorization()];
+        let categories = [category.clone(), crate::domain::ConsentCategory::hipaa_authorization()];
         Ok(PageFacts {
             suppressed: self.suppression.suppressed_among(&indexes).await?,
             grants: self.consent.grants_of(&ids, &categories).await?,
@@ -87,19 +96,10 @@ impl AudienceJudge {
         record: &ContactRecord,
         facts: &PageFacts,
     ) -> Result<Verdict, AppError> {
-        if facts.suppressed.contains(&record.email_index) {
-            return Ok(Verdict::Suppressed);
-        }
         let now = self.clock.now();
-        let grants = facts.grants.get(&record.id).map(Vec::as_slice).unwrap_or_default();
-        match grants.iter().find(|g| g.category == campaign.category) {
-            None => return Ok(Verdict::NoConsent),
-            Some(g) if g.status == ConsentStatus::Pending => return Ok(Verdict::ConsentPending),
-            Some(g) if !g.allows_send(now) => return Ok(Verdict::ConsentWithdrawn),
-            Some(_) => {}
-        }
-        if campaign.needs_hipaa_authorization() && !hipaa_authorized(grants, now) {
-            return Ok(Verdict::NoHipaaAuthorization);
+        let standing = Self::standing(&campaign.category, campaign.needs_hipaa_authorization(), record, facts, now);
+        if standing != Verdict::Include {
+            return Ok(standing);
         }
         if let Some(cap) = self.frequency_cap
             && campaign.counts_toward_frequency_cap()
@@ -120,6 +120,32 @@ impl AudienceJudge {
         } else {
             Verdict::NotInSegment
         })
+    }
+
+    /// Suppression, consent to `category` and, where `needs_hipaa`, the
+    /// HIPAA marketing authorization: what must hold before anything about
+    /// the contact's attributes is read.
+    pub(super) fn standing(
+        category: &crate::domain::ConsentCategory,
+        needs_hipaa: bool,
+        record: &ContactRecord,
+        facts: &PageFacts,
+        now: time::OffsetDateTime,
+    ) -> Verdict {
+        if facts.suppressed.contains(&record.email_index) {
+            return Verdict::Suppressed;
+        }
+        let grants = facts.grants.get(&record.id).map(Vec::as_slice).unwrap_or_default();
+        match grants.iter().find(|g| &g.category == category) {
+            None => return Verdict::NoConsent,
+            Some(g) if g.status == ConsentStatus::Pending => return Verdict::ConsentPending,
+            Some(g) if !g.allows_send(now) => return Verdict::ConsentWithdrawn,
+            Some(_) => {}
+        }
+        if needs_hipaa && !hipaa_authorized(grants, now) {
+            return Verdict::NoHipaaAuthorization;
+        }
+        Verdict::Include
     }
 
     /// What the segment's behavioural rules need to know of the contact.

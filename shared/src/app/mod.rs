@@ -16,7 +16,7 @@
 //! | `Fanout`, `AudienceEstimator`, `AudienceJudge` | `fanout.rs`, `audience.rs`, `judge.rs` | who a campaign reaches |
 //! | `Sender` | `send.rs` | one send job, exactly once |
 //! | `EventConsumer`, `Counters`, `Tracking` | `events.rs`, `counters.rs`, `tracking.rs` | provider and first-party events |
-//! | `JourneyAdmin`, `JourneyRunner` | `journey_admin.rs`, `journey_runner.rs`, `journeys.rs`, `journey_report.rs` | journeys: definitions, entry, the timer sweep, the per-step report |
+//! | `JourneyAdmin`, `JourneyRunner`, `JourneySimulator` | `journey_admin.rs`, `journey_runner.rs`, `journey_facts.rs`, `journeys.rs`, `journey_report.rs`, `journey_simulation.rs` | journeys: definitions, entry, the timer sweep, the per-step report, the simulation before launch |
 //! | `Reports` | `report.rs`, `report_html.rs` | a campaign's report |
 //! | `Auditor` | `audit.rs` | the PHI-access audit log |
 //! | `KeyRotation` | `keys.rs` | customer-key rotation and re-sealing |
@@ -39,10 +39,14 @@ pub(crate) mod error;
 pub mod events;
 pub(crate) mod fanout;
 pub(crate) mod journey_admin;
+mod journey_facts;
 pub mod journey_report;
 pub mod journey_runner;
 #[cfg(test)]
 mod journey_runner_tests;
+pub mod journey_simulation;
+#[cfg(test)]
+mod journey_simulation_tests;
 pub mod journeys;
 pub(crate) mod judge;
 pub(crate) mod keys;
@@ -81,6 +85,7 @@ pub use fanout::Fanout;
 pub use journey_admin::JourneyAdmin;
 pub use journey_report::JourneyReport;
 pub use journey_runner::JourneyRunner;
+pub use journey_simulation::JourneySimulator;
 pub use judge::AudienceJudge;
 pub use keys::KeyRotation;
 pub use preferences::Preferences;
@@ -146,6 +151,7 @@ pub struct App {
     pub keys: KeyRotation,
     pub journeys: JourneyAdmin,
     pub journey_runner: Arc<JourneyRunner>,
+    pub journey_simulator: JourneySimulator,
 }
 
 /// This process's share of `SendRatePerSecond` as a limiter. A burst of one
@@ -303,7 +309,7 @@ impl App {
             audience: AudienceEstimator {
                 contacts: p.contacts.clone(),
                 catalog: catalog.clone(),
-                judge,
+                judge: judge.clone(),
                 audit: audit.clone(),
                 keyring: keyring.clone(),
                 settings: settings.clone(),
@@ -351,6 +357,15 @@ impl App {
                 clock: clock.clone(),
             },
             journey_runner: journey_runner.clone(),
+            journey_simulator: JourneySimulator {
+                journeys: p.journeys.clone(),
+                contacts: p.contacts.clone(),
+                judge,
+                envelope: envelope.clone(),
+                audit: audit.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+            },
             keys: KeyRotation { contacts: p.contacts.clone(), envelope: envelope.clone(), audit: audit.clone(), clock },
             events,
             preferences,

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -29,6 +30,7 @@ pub fn journey_routes() -> Router<Arc<App>> {
         .route("/v1/journeys/{id}/launch", post(launch_journey))
         .route("/v1/journeys/{id}/pause", post(pause_journey))
         .route("/v1/journeys/{id}/resume", post(resume_journey))
+        .route("/v1/journeys/{id}/simulate", post(simulate_journey))
 }
 
 /// The journey's ID from the path, recorded in the handler's span.
@@ -134,4 +136,29 @@ async fn resume_journey(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
     let id = journey_id(&id)?;
     app.journeys.resume(&id).await?;
     status_of(&app, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulateInput {
+    days: u32,
+}
+
+/// `POST /v1/journeys/{id}/simulate`: the journey over the current
+/// population on a virtual clock, nothing sent. No body: 90 days;
+/// `{"days": N}` (1 to 366) sets the horizon.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/journeys/{id}/simulate", journey_id = tracing::field::Empty))]
+async fn simulate_journey(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = journey_id(&id)?;
+    let body = body_bytes(body)?;
+    let days = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::app::journey_simulation::DEFAULT_HORIZON_DAYS
+    } else {
+        super::extract::parse_json::<SimulateInput>(&body)?.days
+    };
+    Ok(Json(app.journey_simulator.simulate(&id, days).await?).into_response())
 }

@@ -118,3 +118,44 @@ async fn the_stack_refuses_a_looping_definition_and_a_body_that_is_not_a_journey
     assert!(!body.to_string().contains("{\\\"name"), "the body is not echoed: {body}");
     assert_eq!(no_token, reqwest::StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_operator_simulates_a_draft_over_the_signed_up_patients_and_nothing_is_sent() {
+    let test = spawn_app().await;
+    let patients = synthetic::generate(2, 78);
+    for patient in &patients {
+        test.client.sign_up(patient, &["wellness-tips"]).await;
+    }
+    let emails: Vec<&str> = patients.iter().map(|p| p.email.as_str()).collect();
+    assert_eq!(test.client.confirm(&emails).await, 2);
+    let mails_before = mails_in(&test.client.outbox, "").len();
+    let file = welcome_series_any_time();
+    let (_, created, _) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+
+    let (table_code, table, table_err) = cli(&test, &["journey", "simulate", &id, "--days", "10"]).await;
+    let (_, json, _) = cli(&test, &["journey", "simulate", &id, "--days", "10", "--output", "json"]).await;
+    let (zero_code, _, zero_err) = cli(&test, &["journey", "simulate", &id, "--days", "0"]).await;
+    let c = &test.client;
+    let too_far = c.http.post(format!("{}/v1/journeys/{id}/simulate", c.base)).bearer_auth(&c.token);
+    let too_far = too_far.json(&serde_json::json!({"days": 1000})).send().await.unwrap();
+    let too_far_status = too_far.status();
+    let too_far_body: Value = too_far.json().await.unwrap();
+
+    assert_eq!(table_code, 0, "{table_err}");
+    assert!(table.contains("2 would enter") && table.contains("LINT") && table.contains("welcome"), "{table}");
+    let simulated: Value = serde_json::from_str(&json).expect("the JSON simulation");
+    let step = |name: &str| simulated["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap().clone();
+    assert_eq!(simulated["entered"], 2, "{simulated}");
+    assert_eq!(step("welcome")["sent"], 2, "{simulated}");
+    assert_eq!(step("welcome")["lint"], "ok");
+    assert_eq!(simulated["complete"], true);
+    assert_ne!(zero_code, 0);
+    assert!(zero_err.contains("--days"), "{zero_err}");
+    assert_eq!(too_far_status, 422);
+    assert_eq!(too_far_body["field"], "days", "{too_far_body}");
+    assert_eq!(mails_in(&test.client.outbox, "").len(), mails_before, "a simulation sends nothing");
+    for patient in &patients {
+        assert!(!json.contains(&patient.email) && !table.contains(&patient.email), "no PHI in the simulation");
+    }
+}

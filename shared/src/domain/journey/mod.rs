@@ -105,6 +105,25 @@ pub struct DateOffset {
     pub yearly: bool,
 }
 
+impl DateOffset {
+    /// The first day on or after `today` that this offset of `date` falls on:
+    /// the date plus the offset, or for a yearly offset its next anniversary
+    /// plus the offset (29 February is the 28th in other years). `None` when
+    /// a one-off day has passed.
+    pub fn next_day(&self, date: time::Date, today: time::Date) -> Option<time::Date> {
+        let shift = |d: time::Date| d.checked_add(time::Duration::days(i64::from(self.days)));
+        if !self.yearly {
+            return shift(date).filter(|d| *d >= today);
+        }
+        (today.year() - 1..=today.year() + 1)
+            .filter_map(|year| {
+                let day = date.replace_year(year).or_else(|_| (date - time::Duration::days(1)).replace_year(year));
+                day.ok().and_then(shift)
+            })
+            .find(|d| *d >= today)
+    }
+}
+
 /// How contacts enter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

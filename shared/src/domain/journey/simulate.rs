@@ -44,6 +44,40 @@ impl Simulation {
     }
 }
 
+impl Simulation {
+    /// Adds another part of the population's figures (a page, a contact
+    /// entering on its own day) to these.
+    pub fn add(&mut self, other: Simulation) {
+        self.entered += other.entered;
+        for (id, theirs) in other.steps {
+            match self.steps.iter_mut().find(|(s, _)| *s == id) {
+                Some((_, ours)) => {
+                    ours.reached += theirs.reached;
+                    ours.sent += theirs.sent;
+                    ours.waiting += theirs.waiting;
+                    ours.first = earliest(ours.first, theirs.first);
+                    ours.last = latest(ours.last, theirs.last);
+                    for (reason, n) in theirs.exited {
+                        *ours.exited.entry(reason).or_default() += n;
+                    }
+                }
+                None => self.steps.push((id, theirs)),
+            }
+        }
+    }
+}
+
+fn earliest(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn latest(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
+    a.max(b)
+}
+
 /// A contact's facts with the simulation's own sends laid over them.
 struct Overlay<'a> {
     facts: &'a dyn Facts,

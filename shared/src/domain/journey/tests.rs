@@ -579,3 +579,17 @@ mod simulating {
         assert_eq!(long.step("reminder").unwrap().sent, 50);
     }
 }
+
+#[test]
+fn a_date_offset_falls_on_its_day_or_the_next_anniversary_and_a_past_one_off_day_is_none() {
+    use time::macros::date;
+    let recall = DateOffset { attribute: "last_visit".into(), days: 335, yearly: false };
+    let birthday = DateOffset { attribute: "date_of_birth".into(), days: 0, yearly: true };
+    let leap = DateOffset { attribute: "date_of_birth".into(), days: -1, yearly: true };
+
+    assert_eq!(recall.next_day(date!(2026 - 01 - 10), date!(2026 - 06 - 01)), Some(date!(2026 - 12 - 11)));
+    assert_eq!(recall.next_day(date!(2025 - 01 - 10), date!(2026 - 06 - 01)), None);
+    assert_eq!(birthday.next_day(date!(1980 - 03 - 05), date!(2026 - 03 - 06)), Some(date!(2027 - 03 - 05)));
+    assert_eq!(birthday.next_day(date!(1980 - 03 - 05), date!(2026 - 03 - 05)), Some(date!(2026 - 03 - 05)));
+    assert_eq!(leap.next_day(date!(1984 - 02 - 29), date!(2026 - 01 - 01)), Some(date!(2026 - 02 - 27)));
+}
