@@ -290,9 +290,11 @@ fn entry_time(
             Err(NotEntered::NotInSegment)
         }
         Entry::Date(offset) => {
+            // The day begins at midnight where the patient lives, not in UTC.
+            let (local, zone) = (journey.local(), facts.time_zone());
             let date = facts.date(&offset.attribute).ok_or(NotEntered::NoDate)?;
-            let day = offset.next_day(date, start.date()).ok_or(NotEntered::NotDue)?;
-            let at = day.midnight().assume_utc().max(start);
+            let day = offset.next_day(date, local.local_date(start, zone)).ok_or(NotEntered::NotDue)?;
+            let at = local.start_of_day(day, zone).max(start);
             if at > until { Err(NotEntered::NotDue) } else { Ok(at) }
         }
         _ => Ok(start),

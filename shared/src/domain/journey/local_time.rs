@@ -139,6 +139,26 @@ impl LocalPolicy {
         if now == start { at } else { from_jiff(now) }
     }
 
+    /// The calendar date `at` falls on in the contact's zone.
+    pub fn local_date(&self, at: OffsetDateTime, contact_zone: Option<&str>) -> time::Date {
+        let local = to_jiff(at).to_zoned_datetime(self.zone(contact_zone));
+        time::Date::from_calendar_date(
+            i32::from(local.year()),
+            time::Month::try_from(local.month() as u8).unwrap_or(time::Month::January),
+            local.day() as u8,
+        )
+        .unwrap_or_else(|_| at.date())
+    }
+
+    /// The moment `date` begins (local midnight) in the contact's zone.
+    pub fn start_of_day(&self, date: time::Date, contact_zone: Option<&str>) -> OffsetDateTime {
+        let civil = jiff::civil::Date::new(date.year() as i16, u8::from(date.month()) as i8, date.day() as i8);
+        civil
+            .ok()
+            .and_then(|d| at_local(d, Time::midnight(), &self.zone(contact_zone)))
+            .map_or_else(|| date.midnight().assume_utc(), from_jiff)
+    }
+
     /// The next `time` of day (local) strictly after `at`.
     pub fn next_time_of_day(&self, at: OffsetDateTime, time: TimeOfDay, contact_zone: Option<&str>) -> OffsetDateTime {
         let zone = self.zone(contact_zone);

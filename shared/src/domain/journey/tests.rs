@@ -593,3 +593,15 @@ fn a_date_offset_falls_on_its_day_or_the_next_anniversary_and_a_past_one_off_day
     assert_eq!(birthday.next_day(date!(1980 - 03 - 05), date!(2026 - 03 - 05)), Some(date!(2026 - 03 - 05)));
     assert_eq!(leap.next_day(date!(1984 - 02 - 29), date!(2026 - 01 - 01)), Some(date!(2026 - 02 - 27)));
 }
+
+#[test]
+fn a_day_begins_and_a_date_is_read_in_the_patients_own_zone() {
+    use time::macros::date;
+    let p = policy(None, &[], "America/Chicago");
+    let evening_in_chicago = datetime!(2026-12-09 03:00 UTC);
+
+    assert_eq!(p.start_of_day(date!(2026 - 12 - 09), None), datetime!(2026-12-09 06:00 UTC));
+    assert_eq!(p.start_of_day(date!(2026 - 12 - 09), Some("Asia/Tokyo")), datetime!(2026-12-08 15:00 UTC));
+    assert_eq!(p.local_date(evening_in_chicago, None), date!(2026 - 12 - 08));
+    assert_eq!(p.local_date(evening_in_chicago, Some("Europe/Berlin")), date!(2026 - 12 - 09));
+}
