@@ -40,9 +40,10 @@ ALLOWED = {
         "ses": True,
     },
     "ContactsFunction": {
-        # Also the audience estimate (a dry run of fan-out): activity and ledger for behavioural rules.
+        # Also the audience estimate (a dry run of fan-out): activity and ledger for behavioural rules;
+        # and the journey simulation, which reads the journey (JourneysTable) and judges contacts alike.
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable",
-                   "ActivityTable", "SendLedgerTable"},
+                   "ActivityTable", "SendLedgerTable", "JourneysTable"},
         "writes": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable"},
         "queues": set(),
         "ses": False,
@@ -133,7 +134,7 @@ ROUTES = {
     "POST /v1/journeys/{id}/launch": "CampaignsFunction",
     "POST /v1/journeys/{id}/pause": "CampaignsFunction",
     "POST /v1/journeys/{id}/resume": "CampaignsFunction",
-    "POST /v1/journeys/{id}/simulate": "CampaignsFunction",
+    "POST /v1/journeys/{id}/simulate": "ContactsFunction",
 }
 ADMIN_PREFIXES = ("/v1/contacts", "/v1/campaigns", "/v1/journeys", "/v1/audit", "/v1/keys", "/v1/schema")
 

@@ -62,7 +62,7 @@ pub(crate) mod tracking;
 pub(crate) mod unsubscribe;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;

@@ -134,6 +134,12 @@ impl Harness {
         Harness { app, clock, transport, metrics, send_queue, fanout_queue, _keys_dir: keys_dir }
     }
 
+    /// The app alone, shared as the routers take it, with the key file's
+    /// directory that must outlive it.
+    pub(crate) fn into_shared(self) -> (Arc<App>, tempfile::TempDir) {
+        (Arc::new(self.app), self._keys_dir)
+    }
+
     /// A patient with `topics` granted now (as if confirmed).
     pub(crate) async fn patient(&self, email: &str, topics: &[&str]) -> ContactId {
         let safe: String = email.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();

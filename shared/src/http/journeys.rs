@@ -1,7 +1,8 @@
 //! Admin routes for journeys: store a definition (the body is the journey
 //! JSON, as `carepost journey validate` checks it), list, read, revise into
-//! a new version, launch, pause, resume, and the per-step report. Served by
-//! the `campaigns` function (a journey's send steps are campaigns).
+//! a new version, launch, pause, resume, and the per-step report, served by
+//! the `campaigns` function (a journey's send steps are campaigns); the
+//! simulation, served by the `contacts` function.
 
 use std::sync::Arc;
 
@@ -30,7 +31,13 @@ pub fn journey_routes() -> Router<Arc<App>> {
         .route("/v1/journeys/{id}/launch", post(launch_journey))
         .route("/v1/journeys/{id}/pause", post(pause_journey))
         .route("/v1/journeys/{id}/resume", post(resume_journey))
-        .route("/v1/journeys/{id}/simulate", post(simulate_journey))
+}
+
+/// The simulation reads every contact as the audience estimate does, so
+/// it is served where the estimate is, by the `contacts` function, whose
+/// role reads the contact, consent and suppression tables.
+pub fn journey_simulation_routes() -> Router<Arc<App>> {
+    Router::new().route("/v1/journeys/{id}/simulate", post(simulate_journey))
 }
 
 /// The journey's ID from the path, recorded in the handler's span.

@@ -8,6 +8,8 @@ pub(crate) mod extract;
 pub(crate) mod journeys;
 pub(crate) mod pages;
 pub(crate) mod preferences;
+#[cfg(test)]
+mod route_map_tests;
 pub(crate) mod secure_message;
 pub(crate) mod tracking;
 pub(crate) mod webhooks;
@@ -49,7 +51,10 @@ pub fn webhooks_router(app: Arc<App>) -> Router {
 
 /// Admin routes of the `contacts` function.
 pub fn contacts_router(app: Arc<App>) -> Router {
-    let router = admin::contact_routes().layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)).with_state(app.clone());
+    let router = admin::contact_routes()
+        .merge(journeys::journey_simulation_routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(app.clone());
     with_security_headers(router, &app)
 }
 
