@@ -55,9 +55,10 @@ ALLOWED = {
         "ses": False,
     },
     "FanoutFunction": {
+        # Also the journey timer: it moves due enrolments (JourneysTable) and queues their sends.
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "SendLedgerTable",
-                   "AuditLogTable", "ActivityTable"},
-        "writes": {"CampaignsTable", "AuditLogTable"},
+                   "AuditLogTable", "ActivityTable", "JourneysTable"},
+        "writes": {"CampaignsTable", "AuditLogTable", "JourneysTable"},
         "queues": {"FanoutQueue", "SendQueue"},
         "ses": False,
     },
@@ -521,7 +522,8 @@ class Template(unittest.TestCase):
         for function in ["FanoutFunction", "SenderFunction", "SesEventsFunction"]:
             events = self.resources[function]["Properties"]["Events"]
             for event in events.values():
-                self.assertEqual(event["Properties"]["FunctionResponseTypes"], ["ReportBatchItemFailures"], function)
+                if event["Type"] == "SQS":
+                    self.assertEqual(event["Properties"]["FunctionResponseTypes"], ["ReportBatchItemFailures"], function)
             self.assertEqual(
                 self.resources[function]["Properties"]["Timeout"],
                 {"Fn::FindInMap": ["FunctionTimeout", {"Ref": "VisibilityTimeoutSeconds"}, "Seconds"]},
@@ -529,6 +531,21 @@ class Template(unittest.TestCase):
             )
         for name in ["FanoutQueue", "SendQueue", "SesEventsQueue"]:
             self.assertEqual(self.resources[name]["Properties"]["VisibilityTimeout"], {"Ref": "VisibilityTimeoutSeconds"})
+
+    def test_the_journey_timer_sweeps_every_minute_through_the_fanout_function_and_nothing_else_is_scheduled(self):
+        scheduled = {
+            (name, event_name): event["Properties"]
+            for name, function in self.of_type("AWS::Serverless::Function").items()
+            for event_name, event in function["Properties"].get("Events", {}).items()
+            if event["Type"] in {"Schedule", "ScheduleV2"}
+        }
+        self.assertEqual(set(scheduled), {("FanoutFunction", "JourneyTimer")})
+        timer = scheduled[("FanoutFunction", "JourneyTimer")]
+        self.assertEqual(timer["ScheduleExpression"], "rate(1 minute)")
+        # The input the fanout function recognises (runtime::lambda::JOURNEY_SWEEP_INPUT).
+        self.assertEqual(json.loads(timer["Input"]), {"carepost": "journey-sweep"})
+        self.assertEqual(timer["RetryPolicy"]["MaximumRetryAttempts"], 0, "the next tick is the retry")
+        self.assertEqual(timer["KmsKeyArn"], {"Fn::GetAtt": ["DataKey", "Arn"]})
 
     def test_visibility_is_at_least_six_times_the_queue_functions_timeout_for_every_allowed_value(self):
         allowed = self.t["Parameters"]["VisibilityTimeoutSeconds"]["AllowedValues"]

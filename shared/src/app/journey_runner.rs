@@ -162,8 +162,17 @@ impl JourneyRunner {
     /// `batches` have run (what one timer tick does; the next tick takes
     /// the rest), and answers the total.
     pub async fn drain(&self, batches: u32) -> Result<SweepReport, AppError> {
+        self.drain_while(batches, || true).await
+    }
+
+    /// [`Self::drain`], starting another batch only while `more_time()`
+    /// says so (a Lambda invocation's deadline).
+    pub async fn drain_while(&self, batches: u32, more_time: impl Fn() -> bool) -> Result<SweepReport, AppError> {
         let mut total = SweepReport::default();
-        for _ in 0..batches {
+        for batch in 0..batches {
+            if batch > 0 && !more_time() {
+                break;
+            }
             let report = self.sweep(SWEEP_BATCH).await?;
             total.add(&report);
             // A batch with nothing moved is all held or raced: the rest waits

@@ -121,6 +121,63 @@ pub async fn handle_fanout(app: &App, queue: &dyn Queue, event: SqsEvent, deadli
     drive(FanoutJobs { app, deadline: FanoutDeadline::At(deadline) }, queue, &event).await
 }
 
+/// The input the stack's schedule gives the `fanout` function every minute
+/// (`JourneyTimer` in the template): sweep the journeys' due index.
+pub const JOURNEY_SWEEP_INPUT: &str = "journey-sweep";
+
+/// At most this many pages of due enrolments per tick; the deadline usually
+/// ends a tick first, and the next tick a minute later takes the rest.
+const JOURNEY_SWEEP_BATCHES: u32 = 1_000;
+
+/// Why a `fanout` invocation was not handled (Lambda logs it; a scheduled
+/// tick that fails is simply done again by the next one).
+#[derive(Debug, thiserror::Error)]
+pub enum FanoutPayloadError {
+    #[error("the journey sweep failed for now; the next tick sweeps again")]
+    Sweep(#[source] crate::app::AppError),
+    #[error("the payload is neither SQS records nor the journey timer's input")]
+    UnknownShape,
+}
+
+/// `fanout` as invoked: SQS records of shard jobs (answered with the batch
+/// item failures), or the journey timer's scheduled input
+/// (`{"carepost": "journey-sweep"}`), which moves every journey enrolment
+/// now due until `deadline` and answers what it did, in counts.
+#[tracing::instrument(skip_all, fields(handler = "fanout"))]
+pub async fn handle_fanout_payload(
+    app: &App,
+    queue: &dyn Queue,
+    payload: serde_json::Value,
+    deadline: Instant,
+) -> Result<serde_json::Value, FanoutPayloadError> {
+    if payload.get("Records").is_some() {
+        let event: SqsEvent = serde_json::from_value(payload).map_err(|_| FanoutPayloadError::UnknownShape)?;
+        let response = handle_fanout(app, queue, event, deadline).await;
+        return serde_json::to_value(response).map_err(|_| FanoutPayloadError::UnknownShape);
+    }
+    if payload.get("carepost").and_then(|v| v.as_str()) != Some(JOURNEY_SWEEP_INPUT) {
+        return Err(FanoutPayloadError::UnknownShape);
+    }
+    let report = app
+        .journey_runner
+        .drain_while(JOURNEY_SWEEP_BATCHES, || Instant::now() < deadline)
+        .await
+        .map_err(FanoutPayloadError::Sweep)?;
+    tracing::info!(
+        due = report.due,
+        queued = report.queued,
+        waiting = report.waiting,
+        exited = report.exited,
+        held = report.held,
+        raced = report.raced,
+        "journey sweep"
+    );
+    Ok(serde_json::json!({
+        "due": report.due, "queued": report.queued, "waiting": report.waiting,
+        "exited": report.exited, "held": report.held, "raced": report.raced,
+    }))
+}
+
 /// `sender`: each job exactly once; throttled and transient failures back off.
 #[tracing::instrument(skip_all, fields(handler = "sender", messages = event.records.len()))]
 pub async fn handle_send(app: &App, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {

@@ -16,6 +16,26 @@ use carepost::runtime::aws::{AwsApp, AwsClients, AwsSettings, build};
 use carepost::runtime::lambda::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 
+/// The wall clock, moved on by what the test says has passed: the
+/// application's time (timers, reconciliation) without waiting for it, while
+/// SQS and DynamoDB keep moto's own.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    ahead: std::sync::Mutex<std::time::Duration>,
+}
+
+impl ShiftedClock {
+    pub fn pass(&self, by: std::time::Duration) {
+        *self.ahead.lock().unwrap() += by;
+    }
+}
+
+impl carepost::ports::Clock for ShiftedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + *self.ahead.lock().unwrap()
+    }
+}
+
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL is not set: start moto first (make test does)")
 }

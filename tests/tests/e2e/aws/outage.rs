@@ -17,40 +17,21 @@
 //! much instead of waiting (SES stays down meanwhile).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use carepost::app::App;
 use carepost::domain::{CampaignId, CampaignStatus, ReconcileJob};
-use carepost::ports::{Clock, LedgerState};
+use carepost::ports::LedgerState;
 use carepost::runtime::aws::{AwsClients, build_with_clock};
 use carepost::runtime::lambda::{self, aws_lambda_events::event::sqs::SqsEvent};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tower::ServiceExt;
 
 use super::fault_injection::{accepted, patient};
 use super::faults::{FaultPlan, FaultyClient};
-use super::harness::{acknowledge, drain, moto_stack_with, queue_depth, receive_event, sdk, throughput};
-
-/// The wall clock, moved on by what the test says has passed.
-#[derive(Debug, Default)]
-struct ShiftedClock {
-    ahead: Mutex<Duration>,
-}
-
-impl ShiftedClock {
-    fn pass(&self, by: Duration) {
-        *self.ahead.lock().unwrap() += by;
-    }
-}
-
-impl Clock for ShiftedClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + *self.ahead.lock().unwrap()
-    }
-}
+use super::harness::{ShiftedClock, acknowledge, drain, moto_stack_with, queue_depth, receive_event, sdk, throughput};
 
 /// `GET /v1/campaigns/{id}` on the campaigns function's router.
 async fn report(app: &Arc<App>, id: &CampaignId) -> Value {
