@@ -41,10 +41,12 @@ ALLOWED = {
     },
     "ContactsFunction": {
         # Also the audience estimate (a dry run of fan-out): activity and ledger for behavioural rules;
-        # and the journey simulation, which reads the journey (JourneysTable) and judges contacts alike.
+        # the journey simulation, which reads the journey (JourneysTable) and judges contacts alike; and
+        # journey events (POST /v1/events), recorded in JourneysTable with the enrolments they start.
         "tables": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable",
                    "ActivityTable", "SendLedgerTable", "JourneysTable"},
-        "writes": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable"},
+        "writes": {"ContactsTable", "ConsentTable", "SuppressionTable", "CampaignsTable", "AuditLogTable",
+                   "JourneysTable"},
         "queues": set(),
         "ses": False,
     },
@@ -136,8 +138,9 @@ ROUTES = {
     "POST /v1/journeys/{id}/pause": "CampaignsFunction",
     "POST /v1/journeys/{id}/resume": "CampaignsFunction",
     "POST /v1/journeys/{id}/simulate": "ContactsFunction",
+    "POST /v1/events": "ContactsFunction",
 }
-ADMIN_PREFIXES = ("/v1/contacts", "/v1/campaigns", "/v1/journeys", "/v1/audit", "/v1/keys", "/v1/schema")
+ADMIN_PREFIXES = ("/v1/contacts", "/v1/campaigns", "/v1/journeys", "/v1/events", "/v1/audit", "/v1/keys", "/v1/schema")
 
 # Every optional resource and the condition it is created under.
 OPTIONAL = {
@@ -631,7 +634,7 @@ class Template(unittest.TestCase):
     def test_the_api_serves_exactly_the_known_routes_each_on_its_function(self):
         routes = self.http_routes()
         self.assertEqual({key: function for key, (function, _) in routes.items()}, ROUTES)
-        self.assertEqual(len(routes), 51)
+        self.assertEqual(len(routes), 52)
         # No SAM HttpApi event is left: the API must not name the functions (see the PUBLIC_BASE_URL test).
         for name, function in self.of_type("AWS::Serverless::Function").items():
             for event in function["Properties"].get("Events", {}).values():

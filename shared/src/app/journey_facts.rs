@@ -20,6 +20,9 @@ pub(super) struct ContactFacts<'a> {
     pub(super) today: time::Date,
     pub(super) sent: &'a [(StepId, OffsetDateTime)],
     pub(super) rows: &'a HashMap<StepId, LedgerRow>,
+    /// The contact's journey events, read only when the journey asks about
+    /// events (`Journey::reads_events`); empty otherwise.
+    pub(super) events: &'a [(EventName, OffsetDateTime)],
 }
 
 impl ContactFacts<'_> {
@@ -41,10 +44,8 @@ impl Facts for ContactFacts<'_> {
     fn clicked(&self, step: &StepId) -> bool {
         self.rows.get(step).is_some_and(|r| r.clicked)
     }
-    fn event_since(&self, _: &EventName, _: OffsetDateTime) -> bool {
-        // API events (`POST /v1/events`) are not stored yet: no event has
-        // happened, so goals and event branches take their "no" side.
-        false
+    fn event_since(&self, name: &EventName, since: OffsetDateTime) -> bool {
+        self.events.iter().any(|(n, at)| n == name && *at >= since)
     }
     fn matches(&self, segment: &Segment) -> bool {
         segment.matches(self.profile, self.today, &Behaviour::default())

@@ -28,8 +28,8 @@ use super::journeys::step_campaign;
 use crate::config::Settings;
 use crate::crypto::Envelope;
 use crate::domain::journey::walk::{ExitReason, Move, Position, next_move};
-use crate::domain::journey::{Entry, Journey, StepKind};
-use crate::domain::{ConsentCategory, ContactId, JourneyId, SendJob};
+use crate::domain::journey::{Entry, EventName, Journey, StepKind};
+use crate::domain::{ConsentCategory, ContactId, ExternalId, InvalidField, JourneyId, SendJob};
 use crate::ports::{
     Clock, ContactStore, Enrolment, JourneyStatus, JourneyStore, LedgerState, Queue, SendLedger, Standing,
 };
@@ -67,6 +67,10 @@ impl SweepReport {
         self.raced += other.raced;
     }
 }
+
+/// How far ahead of the stack's clock an event's time may be (the caller's
+/// clock may run a little fast); later is refused.
+pub const EVENT_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// Enrolments one sweep call reads: a page of the due index.
 pub const SWEEP_BATCH: usize = 100;
@@ -152,6 +156,42 @@ impl JourneyRunner {
                 }
             };
             if starts && self.enrol(&record.id, contact).await? == EnrolOutcome::Entered {
+                entered += 1;
+            }
+        }
+        Ok(entered)
+    }
+
+    /// The stack's time, for an event that does not say when it happened.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// `POST /v1/events`: records that `name` happened to the contact with
+    /// this external ID at `at`, then enrols it in every live journey the
+    /// event starts. Goals, exit rules and event branches read it when the
+    /// contact's next step runs. Answers how many journeys it entered.
+    pub async fn record_event(
+        &self,
+        external: &ExternalId,
+        name: &EventName,
+        at: OffsetDateTime,
+    ) -> Result<u32, AppError> {
+        if at > self.clock.now() + EVENT_CLOCK_SKEW {
+            return Err(InvalidField::new("occurred_at", "is in the future").into());
+        }
+        let contact = self.contacts.find_by_external_id(external).await?.ok_or(AppError::NotFound("contact"))?.id;
+        self.journeys.record_event(&contact, name, at).await?;
+        let mut entered = 0;
+        for record in self.journeys.list().await? {
+            if record.status != JourneyStatus::Live {
+                continue;
+            }
+            let starts = match self.parse(&record.definition) {
+                Ok(journey) => matches!(journey.entry(), Entry::Event(event) if event == name),
+                Err(_) => false,
+            };
+            if starts && self.enrol(&record.id, &contact).await? == EnrolOutcome::Entered {
                 entered += 1;
             }
         }
@@ -272,12 +312,15 @@ impl JourneyRunner {
             }
         }
         let (_, profile) = self.envelope.open(&record.id, &record.sealed, None).await?;
+        let events =
+            if journey.reads_events() { self.journeys.events_of(&enrolment.contact).await? } else { Vec::new() };
         let facts = ContactFacts {
             schema: &self.settings.schema,
             profile: &profile,
             today: now.date(),
             sent: &next.sent,
             rows: &rows,
+            events: &events,
         };
         let moved = next_move(journey, &loaded.key, &enrolment.contact, position, enrolment.entered_at, &facts, now);
         match moved {

@@ -32,7 +32,7 @@ use crate::config::Settings;
 use crate::crypto::Envelope;
 use crate::domain::journey::simulate::{Simulation, simulate};
 use crate::domain::journey::walk::{ExitReason, Facts};
-use crate::domain::journey::{Entry, Journey, StepKind};
+use crate::domain::journey::{Entry, EventName, Journey, StepKind};
 use crate::domain::segment::Behaviour;
 use crate::domain::{CampaignPurpose, ContactId, JourneyId, Profile};
 use crate::ports::{Clock, ContactStore, JourneyStore, ShardSpec};
@@ -174,9 +174,11 @@ impl JourneySimulator {
                 }
                 let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |_| true).await?;
                 opened += 1;
-                match entry_time(&journey, &profile, &self.facts(&profile, start), start, until) {
+                let events =
+                    if journey.reads_events() { self.journeys.events_of(&record.id).await? } else { Vec::new() };
+                match entry_time(&journey, &profile, &self.facts(&profile, &events, start), start, until) {
                     Ok(entered_at) => {
-                        let facts = self.facts(&profile, entered_at);
+                        let facts = self.facts(&profile, &events, entered_at);
                         let walked: [(ContactId, &dyn Facts); 1] = [(record.id, &facts)];
                         total.add(simulate(&journey, &key, walked, entered_at, until));
                     }
@@ -200,8 +202,13 @@ impl JourneySimulator {
         Ok(self.report(&record, &journey, total, not_entered, evaluated, complete, (start, until)))
     }
 
-    fn facts<'a>(&'a self, profile: &'a Profile, now: OffsetDateTime) -> ContactFacts<'a> {
-        ContactFacts { schema: &self.settings.schema, profile, today: now.date(), sent: &[], rows: no_rows() }
+    fn facts<'a>(
+        &'a self,
+        profile: &'a Profile,
+        events: &'a [(EventName, OffsetDateTime)],
+        now: OffsetDateTime,
+    ) -> ContactFacts<'a> {
+        ContactFacts { schema: &self.settings.schema, profile, today: now.date(), sent: &[], rows: no_rows(), events }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -39,6 +39,8 @@ pub(crate) mod error;
 pub mod events;
 pub(crate) mod fanout;
 pub(crate) mod journey_admin;
+#[cfg(test)]
+mod journey_events_tests;
 mod journey_facts;
 pub mod journey_report;
 pub mod journey_runner;

@@ -2,7 +2,7 @@
 //! JSON, as `carepost journey validate` checks it), list, read, revise into
 //! a new version, launch, pause, resume, and the per-step report, served by
 //! the `campaigns` function (a journey's send steps are campaigns); the
-//! simulation, served by the `contacts` function.
+//! simulation and `POST /v1/events`, served by the `contacts` function.
 
 use std::sync::Arc;
 
@@ -19,8 +19,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::ApiError;
 use super::extract::body_bytes;
-use crate::app::App;
-use crate::domain::JourneyId;
+use crate::app::{App, AppError};
+use crate::domain::journey::EventName;
+use crate::domain::{ExternalId, InvalidField, JourneyId};
 use crate::ports::JourneyRecord;
 
 pub fn journey_routes() -> Router<Arc<App>> {
@@ -33,11 +34,12 @@ pub fn journey_routes() -> Router<Arc<App>> {
         .route("/v1/journeys/{id}/resume", post(resume_journey))
 }
 
-/// The simulation reads every contact as the audience estimate does, so
-/// it is served where the estimate is, by the `contacts` function, whose
-/// role reads the contact, consent and suppression tables.
-pub fn journey_simulation_routes() -> Router<Arc<App>> {
-    Router::new().route("/v1/journeys/{id}/simulate", post(simulate_journey))
+/// Served by the `contacts` function, whose role reads the contact,
+/// consent and suppression tables: the simulation reads every contact as
+/// the audience estimate does, and an event names a contact by its
+/// external ID.
+pub fn journey_contact_routes() -> Router<Arc<App>> {
+    Router::new().route("/v1/journeys/{id}/simulate", post(simulate_journey)).route("/v1/events", post(record_event))
 }
 
 /// The journey's ID from the path, recorded in the handler's span.
@@ -168,4 +170,30 @@ async fn simulate_journey(
         super::extract::parse_json::<SimulateInput>(&body)?.days
     };
     Ok(Json(app.journey_simulator.simulate(&id, days).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventInput {
+    external_id: String,
+    name: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    occurred_at: Option<time::OffsetDateTime>,
+}
+
+/// `POST /v1/events`: something happened to a contact (`appointment.booked`,
+/// `lab_result.available`): recorded for goals, exit rules and branches,
+/// and the contact enters the live journeys it starts. 202 with how many.
+/// The body holds a reference and a name, never PHI.
+#[tracing::instrument(skip_all, fields(route = "POST /v1/events"))]
+async fn record_event(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let input: EventInput = super::extract::parse_json(&body_bytes(body)?)?;
+    let invalid = |field: &str, problem: &str| ApiError::from(AppError::from(InvalidField::new(field, problem)));
+    let external = ExternalId::parse(&input.external_id)
+        .map_err(|_| invalid("external_id", "1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'"))?;
+    let name = EventName::parse(&input.name)
+        .ok_or_else(|| invalid("name", "1 to 64 characters of a-z, 0-9, '.', '_' and '-' (e.g. appointment.booked)"))?;
+    let at = input.occurred_at.unwrap_or_else(|| app.journey_runner.now());
+    let entered = app.journey_runner.record_event(&external, &name, at).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"recorded": true, "journeys_entered": entered}))).into_response())
 }

@@ -52,7 +52,7 @@ pub fn webhooks_router(app: Arc<App>) -> Router {
 /// Admin routes of the `contacts` function.
 pub fn contacts_router(app: Arc<App>) -> Router {
     let router = admin::contact_routes()
-        .merge(journeys::journey_simulation_routes())
+        .merge(journeys::journey_contact_routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(app.clone());
     with_security_headers(router, &app)

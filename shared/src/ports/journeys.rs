@@ -2,12 +2,14 @@
 //! IDs, step names, templates; no PHI), its one status, and every
 //! contact's enrolment: the version it walks, where it stands and when it
 //! is next due. The timer sweep reads enrolments by due time, so a wait
-//! costs nothing until it ends (docs/journeys.md, "Timers").
+//! costs nothing until it ends (docs/journeys.md, "Timers"). Also each
+//! contact's journey events (`POST /v1/events`: a name and a time, no PHI
+//! beyond the reference), which goals, exit rules and branches read.
 
 use super::*;
 use crate::domain::JourneyId;
-use crate::domain::journey::StepId;
 use crate::domain::journey::walk::{ExitReason, Position};
+use crate::domain::journey::{EventName, StepId};
 
 /// A journey's status: one value for every version, so pausing holds every
 /// contact where it is with one write.
@@ -112,6 +114,11 @@ pub trait JourneyStore: Send + Sync {
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Enrolment>, StoreError>;
     /// Every enrolment of the journey (for its report).
     async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError>;
+    /// Records that `name` happened to `contact` at `at`; the same three
+    /// again are the same event (a retried request records it once).
+    async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// The contact's events, oldest first.
+    async fn events_of(&self, contact: &ContactId) -> Result<Vec<(EventName, OffsetDateTime)>, StoreError>;
 }
 
 /// `Enrolment::sent` as both adapters store it: `step@unix-seconds`,

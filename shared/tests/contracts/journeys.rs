@@ -1,12 +1,13 @@
 //! `JourneyStore`: a journey stored once, versions added in order, its one
 //! status moved only from the status read, each contact enrolled once (or
 //! again after it left, when re-entry allows), an enrolment moved only from
-//! the revision read, and the due-time index the timer sweep reads.
+//! the revision read, the due-time index the timer sweep reads, and each
+//! contact's events, recorded once and read back in time order.
 
 use std::time::Duration;
 
-use carepost::domain::journey::StepId;
 use carepost::domain::journey::walk::{ExitReason, Position};
+use carepost::domain::journey::{EventName, StepId};
 use carepost::domain::{ContactId, JourneyId};
 use carepost::ports::{Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing};
 use time::OffsetDateTime;
@@ -56,6 +57,25 @@ pub async fn journey_store_contract(store: &dyn JourneyStore) {
     a_journey_moves_only_from_the_status_read(store).await;
     a_contact_is_enrolled_once_and_again_only_after_leaving_early_enough(store).await;
     an_enrolment_is_moved_only_from_the_revision_read(store).await;
+    a_contacts_events_are_recorded_once_and_read_back_oldest_first(store).await;
+    // Events live beside the journeys: they must not show up as one.
+    assert!(store.list().await.unwrap().iter().all(|j| j.definition != "events"));
+}
+
+pub async fn a_contacts_events_are_recorded_once_and_read_back_oldest_first(store: &dyn JourneyStore) {
+    let (contact, other) = (ContactId::new_random(), ContactId::new_random());
+    let booked = EventName::parse("appointment.booked").unwrap();
+    let lab = EventName::parse("lab_result.available").unwrap();
+    store.record_event(&contact, &lab, T0 + HOUR).await.unwrap();
+    store.record_event(&contact, &booked, T0).await.unwrap();
+    store.record_event(&contact, &booked, T0).await.unwrap();
+    store.record_event(&other, &booked, T0).await.unwrap();
+
+    let events = store.events_of(&contact).await.unwrap();
+
+    assert_eq!(events, vec![(booked.clone(), T0), (lab, T0 + HOUR)], "once each, oldest first");
+    assert_eq!(store.events_of(&other).await.unwrap(), vec![(booked, T0)]);
+    assert!(store.events_of(&ContactId::new_random()).await.unwrap().is_empty());
 }
 
 pub async fn due_enrolments_are_listed_earliest_first_and_exited_ones_never(store: &dyn JourneyStore) {

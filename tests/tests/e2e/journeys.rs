@@ -159,3 +159,83 @@ async fn an_operator_simulates_a_draft_over_the_signed_up_patients_and_nothing_i
         assert!(!json.contains(&patient.email) && !table.contains(&patient.email), "no PHI in the simulation");
     }
 }
+
+#[tokio::test]
+async fn a_clinic_system_posts_a_lab_result_event_and_the_patient_gets_the_journeys_notice_once() {
+    let test = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("patients.csv");
+    let consent_text = dir.path().join("consent.txt");
+    std::fs::write(&csv, "external_id,email,consent_categories,consented_at\nmrn-1001,lab.patient@example.org,wellness-tips,2026-01-02\n")
+        .unwrap();
+    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
+    let journey = dir.path().join("lab.json");
+    let notice = r#"{"name": "Lab result", "category": "wellness-tips", "entry": {"event": {"name": "lab_result.available"}},
+      "steps": [{"type": "send", "id": "notice", "template": {"subject": "Your result is ready in the portal",
+        "html": "<p>Log in to the portal to read it.</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>",
+        "text": "Log in to the portal to read it. {{ unsubscribe_url }}"}}]}"#;
+    std::fs::write(&journey, notice).unwrap();
+    let (import_code, _, import_err) = cli(
+        &test,
+        &[
+            "contacts",
+            "import",
+            csv.to_str().unwrap(),
+            "--consent-source",
+            "EHR",
+            "--consent-text",
+            consent_text.to_str().unwrap(),
+            "--rejects",
+            dir.path().join("rejects.csv").to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (_, created, _) = cli(&test, &["journey", "create", journey.to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+    let (launch_code, _, _) = cli(&test, &["journey", "launch", &id]).await;
+    let c = &test.client;
+    let post = |body: Value, token: Option<&str>| {
+        let request = c.http.post(format!("{}/v1/events", c.base)).json(&body);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let event = serde_json::json!({"external_id": "mrn-1001", "name": "lab_result.available", "occurred_at": "2026-12-01T10:00:00Z"});
+
+    let first = post(event.clone(), Some(&c.token)).await;
+    let retried = post(event, Some(&c.token)).await;
+    let unknown =
+        post(serde_json::json!({"external_id": "mrn-9999", "name": "lab_result.available"}), Some(&c.token)).await;
+    let bad_name = post(serde_json::json!({"external_id": "mrn-1001", "name": "Lab Result!"}), Some(&c.token)).await;
+    let extra =
+        post(serde_json::json!({"external_id": "mrn-1001", "name": "x", "diagnosis": "flu"}), Some(&c.token)).await;
+    let anonymous = post(serde_json::json!({"external_id": "mrn-1001", "name": "lab_result.available"}), None).await;
+    let notices = || {
+        mails_in(&test.client.outbox, "")
+            .into_iter()
+            .filter(|m| m.subject == "Your result is ready in the portal" && m.to == "lab.patient@example.org")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while notices() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another timer tick: nothing more goes out.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(import_code, 0, "{import_err}");
+    assert_eq!(launch_code, 0);
+    assert_eq!(first, (202, serde_json::json!({"recorded": true, "journeys_entered": 1})));
+    assert_eq!(retried.1["journeys_entered"], 0, "a retried event enters nothing again: {retried:?}");
+    assert_eq!(unknown.0, 404, "{unknown:?}");
+    assert_eq!((bad_name.0, bad_name.1["field"].clone()), (422, Value::from("name")), "{bad_name:?}");
+    assert_eq!(extra.0, 400, "no other field (no PHI) is accepted: {extra:?}");
+    assert!(!extra.1.to_string().contains("flu"), "the refusal does not echo the body");
+    assert_eq!(anonymous.0, 401);
+    assert_eq!(notices(), 1, "the timer sent the notice exactly once");
+}

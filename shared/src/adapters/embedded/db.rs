@@ -179,6 +179,12 @@ CREATE TABLE IF NOT EXISTS journey_enrolments (
     PRIMARY KEY (journey_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS journey_enrolments_due ON journey_enrolments (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS journey_events (
+    contact_id TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    PRIMARY KEY (contact_id, at, name)
+);
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue         TEXT NOT NULL,

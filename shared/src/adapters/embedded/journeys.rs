@@ -1,15 +1,16 @@
 //! Journeys in SQLite: `journeys` (status and latest version),
 //! `journey_versions` (each definition) and `journey_enrolments` (one row
 //! per journey and contact, with a partial index on `due_at` that the
-//! timer sweep reads; an exited row has none).
+//! timer sweep reads; an exited row has none), and `journey_events` (one
+//! row per contact, time and event name).
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::db::{Db, from_unix, unavailable, unix};
-use crate::domain::journey::StepId;
 use crate::domain::journey::walk::{ExitReason, Position};
+use crate::domain::journey::{EventName, StepId};
 use crate::domain::{ContactId, JourneyId};
 use crate::ports::{
     Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, sent_from_text, sent_to_text,
@@ -321,6 +322,40 @@ impl JourneyStore for SqliteJourneyStore {
                     .map_err(unavailable)?;
                 let rows = statement.query_map(params![journey], enrolment_row).map_err(unavailable)?;
                 rows.map(|row| to_enrolment(row.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+
+    async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError> {
+        let (contact, name, at) = (contact.to_string(), name.as_str().to_owned(), unix(at));
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO journey_events (contact_id, at, name) VALUES (?1, ?2, ?3)",
+                    params![contact, at, name],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn events_of(&self, contact: &ContactId) -> Result<Vec<(EventName, OffsetDateTime)>, StoreError> {
+        let contact = contact.to_string();
+        self.db
+            .call(move |c| {
+                let mut statement = c
+                    .prepare("SELECT name, at FROM journey_events WHERE contact_id = ?1 ORDER BY at, name")
+                    .map_err(unavailable)?;
+                let rows = statement
+                    .query_map(params![contact], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+                    .map_err(unavailable)?;
+                rows.map(|row| {
+                    let (name, at) = row.map_err(unavailable)?;
+                    let name = EventName::parse(&name).ok_or_else(|| StoreError::corrupt("journey_events.name"))?;
+                    Ok((name, from_unix(at)))
+                })
+                .collect()
             })
             .await
     }

@@ -261,6 +261,15 @@ impl Journey {
         self.steps.iter().find(|s| &s.id == id)
     }
 
+    /// Whether anything in the journey asks about events (its goal, an exit
+    /// rule, a branch): only then does a step need the contact's events read.
+    pub fn reads_events(&self) -> bool {
+        let is_event = |c: &Condition| matches!(c, Condition::Event(_));
+        self.goal.is_some()
+            || self.exit_when.iter().any(is_event)
+            || self.steps.iter().any(|s| matches!(&s.kind, StepKind::Branch { when, .. } if is_event(when)))
+    }
+
     /// The event that counts as the journey's goal: a contact who reaches it leaves, converted.
     pub fn goal(&self) -> Option<&EventName> {
         self.goal.as_ref()

@@ -11,6 +11,10 @@
 //!   the sparse index `due` the timer sweep reads, or, once exited,
 //!   `exit_reason` (S) and `exited_at` (N), and no index keys.
 //!
+//! A contact's journey events sit apart, in their own partition
+//! `events#{contact_id}`: one item per event, `sk` `{at:012}#{name}`,
+//! with `name` (S) and `at` (N); a retried event writes the same item.
+//!
 //! The due index is spread over eight shards (the contact ID's last hex
 //! digit) so a burst of entries at one second does not land on one
 //! partition; the sweep reads every shard's earliest rows and merges them.
@@ -30,8 +34,8 @@ use super::{
     Cancelled, Item, built, conditional, from_unix, get_n, get_s, get_time, n, opt_n, opt_s, s, sdk_error,
     transaction_error, unix,
 };
-use crate::domain::journey::StepId;
 use crate::domain::journey::walk::{ExitReason, Position};
+use crate::domain::journey::{EventName, StepId};
 use crate::domain::{ContactId, JourneyId};
 use crate::ports::{
     Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, sent_from_text, sent_to_text,
@@ -40,6 +44,8 @@ use crate::ports::{
 const HEAD: &str = "head";
 const VERSION_PREFIX: &str = "v#";
 const CONTACT_PREFIX: &str = "c#";
+/// The partition of one contact's events: `events#{contact_id}`.
+const EVENTS_PARTITION: &str = "events#";
 /// The index of journeys by creation, its keys and the one list it holds.
 pub(super) const OLDEST_INDEX: &str = "oldest";
 pub(super) const LIST_KEY: &str = "list";
@@ -408,6 +414,45 @@ impl JourneyStore for DynamoJourneyStore {
 
     async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError> {
         self.query_prefix(journey, CONTACT_PREFIX).await?.iter().map(enrolment).collect()
+    }
+
+    async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("journey_id", s(format!("{EVENTS_PARTITION}{contact}")))
+            .item("sk", s(format!("{:012}#{}", unix(at), name.as_str())))
+            .item("name", s(name.as_str()))
+            .item("at", n(unix(at)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("PutItem", e))
+    }
+
+    async fn events_of(&self, contact: &ContactId) -> Result<Vec<(EventName, OffsetDateTime)>, StoreError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", "journey_id")
+            .expression_attribute_values(":pk", s(format!("{EVENTS_PARTITION}{contact}")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        items
+            .iter()
+            .map(|item| {
+                let name =
+                    EventName::parse(get_s(item, "name")?).ok_or_else(|| StoreError::corrupt("journey event name"))?;
+                Ok((name, get_time(item, "at")?))
+            })
+            .collect()
     }
 }
 
