@@ -41,8 +41,8 @@ pub const SETTLE_RECHECK: Duration = Duration::from_secs(60);
 /// and come due again this often until the journey is resumed.
 pub const PAUSED_RECHECK: Duration = Duration::from_secs(15 * 60);
 
-/// What one sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one sweep did (counts only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     /// Enrolments read as due.
     pub due: u64,
@@ -58,6 +58,19 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    /// One log line of the counts (a timer tick's, in either runtime).
+    pub fn log(&self, what: &str) {
+        tracing::info!(
+            due = self.due,
+            queued = self.queued,
+            waiting = self.waiting,
+            exited = self.exited,
+            held = self.held,
+            raced = self.raced,
+            "{what}"
+        );
+    }
+
     fn add(&mut self, other: &SweepReport) {
         self.due += other.due;
         self.queued += other.queued;

@@ -163,19 +163,8 @@ pub async fn handle_fanout_payload(
         .drain_while(JOURNEY_SWEEP_BATCHES, || Instant::now() < deadline)
         .await
         .map_err(FanoutPayloadError::Sweep)?;
-    tracing::info!(
-        due = report.due,
-        queued = report.queued,
-        waiting = report.waiting,
-        exited = report.exited,
-        held = report.held,
-        raced = report.raced,
-        "journey sweep"
-    );
-    Ok(serde_json::json!({
-        "due": report.due, "queued": report.queued, "waiting": report.waiting,
-        "exited": report.exited, "held": report.held, "raced": report.raced,
-    }))
+    report.log("journey sweep");
+    serde_json::to_value(&report).map_err(|_| FanoutPayloadError::UnknownShape)
 }
 
 /// `sender`: each job exactly once; throttled and transient failures back off.

@@ -97,15 +97,7 @@ const JOURNEY_BATCHES_PER_TICK: u32 = 50;
 pub async fn run_journey_timer(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         match app.journey_runner.drain(JOURNEY_BATCHES_PER_TICK).await {
-            Ok(report) if report.due > 0 => tracing::info!(
-                due = report.due,
-                queued = report.queued,
-                waiting = report.waiting,
-                exited = report.exited,
-                held = report.held,
-                raced = report.raced,
-                "journey timer swept"
-            ),
+            Ok(report) if report.due > 0 => report.log("journey timer swept"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "journey timer sweep failed; trying again at the next tick"),
         }

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    Item, conditional, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error, unix,
+    Item, conditional, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error,
+    transition_status, unix,
 };
 use crate::domain::{CampaignCounter, CampaignId, CampaignStatus, ShardProgress};
 use crate::ports::{CampaignCursor, CampaignPage, CampaignRecord, CampaignStore, StoreError};
@@ -171,21 +172,8 @@ impl CampaignStore for DynamoCampaignStore {
     }
 
     async fn transition(&self, id: &CampaignId, from: CampaignStatus, to: CampaignStatus) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(id.to_string()))
-            .key("sk", s(META))
-            .update_expression("SET #status = :to")
-            .condition_expression("attribute_exists(#pk) AND #status = :from")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":from", s(from.as_str()))
-            .expression_attribute_values(":to", s(to.as_str()))
-            .send()
-            .await;
-        conditional("UpdateItem", result)
+        transition_status(&self.client, &self.table, ("campaign_id", id.to_string(), META), from.as_str(), to.as_str())
+            .await
     }
 
     async fn save_shard(&self, id: &CampaignId, progress: &ShardProgress) -> Result<(), StoreError> {

@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 
 use super::{
     Cancelled, Item, built, conditional, from_unix, get_n, get_s, get_time, n, opt_n, opt_s, s, sdk_error,
-    transaction_error, unix,
+    transaction_error, transition_status, unix,
 };
 use crate::domain::journey::walk::{ExitReason, Position};
 use crate::domain::journey::{EventName, StepId};
@@ -321,21 +321,8 @@ impl JourneyStore for DynamoJourneyStore {
     }
 
     async fn transition(&self, id: &JourneyId, from: JourneyStatus, to: JourneyStatus) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("journey_id", s(id.to_string()))
-            .key("sk", s(HEAD))
-            .update_expression("SET #status = :to")
-            .condition_expression("attribute_exists(#pk) AND #status = :from")
-            .expression_attribute_names("#pk", "journey_id")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":from", s(from.as_str()))
-            .expression_attribute_values(":to", s(to.as_str()))
-            .send()
-            .await;
-        conditional("UpdateItem", result)
+        transition_status(&self.client, &self.table, ("journey_id", id.to_string(), HEAD), from.as_str(), to.as_str())
+            .await
     }
 
     async fn enrol(&self, e: &Enrolment, reenter_before: Option<OffsetDateTime>) -> Result<bool, StoreError> {

@@ -251,6 +251,31 @@ pub(crate) enum Cancelled {
     Contended,
 }
 
+/// Moves the `status` of the item (`pk_name` = `pk`, `sk`) from `from` to
+/// `to`, only if it exists and still has `from`: false if it did not.
+pub(crate) async fn transition_status(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    (pk_name, pk, sk): (&str, String, &str),
+    from: &str,
+    to: &str,
+) -> Result<bool, StoreError> {
+    let result = client
+        .update_item()
+        .table_name(table)
+        .key(pk_name, s(pk))
+        .key("sk", s(sk))
+        .update_expression("SET #status = :to")
+        .condition_expression("attribute_exists(#pk) AND #status = :from")
+        .expression_attribute_names("#pk", pk_name)
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":from", s(from))
+        .expression_attribute_values(":to", s(to))
+        .send()
+        .await;
+    conditional("UpdateItem", result)
+}
+
 /// Splits a failed `TransactWriteItems` into a cancellation we can reason
 /// about and everything else (already mapped to a `StoreError`).
 pub(crate) fn transaction_error(
