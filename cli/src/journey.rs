@@ -32,7 +32,12 @@ pub enum JourneyCommand {
     /// Paused to live: contacts go on from where they stood.
     Resume { id: String },
     /// Per step: contacts here now, sent, opened, clicked; exits by reason (small cells suppressed).
-    Report { id: String },
+    Report {
+        id: String,
+        /// Write a self-contained HTML report (the steps as a diagram) to this file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Run the journey over the stack's current contacts on a virtual clock, no email sent: per
     /// step who would reach it and when, who would be mailed, who would still wait, and the
     /// linter's verdict on each send step.
@@ -68,7 +73,8 @@ pub async fn run(command: JourneyCommand, admin: &AdminConnection) -> anyhow::Re
         JourneyCommand::Launch { id } => on_stack::transition(&id, "launch", admin).await,
         JourneyCommand::Pause { id } => on_stack::transition(&id, "pause", admin).await,
         JourneyCommand::Resume { id } => on_stack::transition(&id, "resume", admin).await,
-        JourneyCommand::Report { id } => on_stack::report(&id, admin).await,
+        JourneyCommand::Report { id, html: None } => on_stack::report(&id, admin).await,
+        JourneyCommand::Report { id, html: Some(path) } => on_stack::write_html_report(&id, &path, admin).await,
         JourneyCommand::Simulate { id, days } => on_stack::simulate(&id, days, admin).await,
     }
 }

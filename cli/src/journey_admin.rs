@@ -197,3 +197,11 @@ pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::R
     );
     Ok(())
 }
+
+pub async fn write_html_report(id: &str, path: &Path, admin: &AdminConnection) -> anyhow::Result<()> {
+    let id = checked_id(id)?;
+    let body = admin.get_text(&format!("/v1/journeys/{id}/report?format=html")).await?;
+    std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("report written to {}", path.display());
+    Ok(())
+}

@@ -7,6 +7,7 @@ for the end-to-end page tests. Playwright talks to the system browser
     browser.py preferences URL TOPIC=on|off [TOPIC=on|off ...]
     browser.py example-form URL SHOTS_DIR EMAIL full|empty
     browser.py secure-message URL SHOTS_DIR OUTBOX_DIR DATE_OF_BIRTH read|lock
+    browser.py page-check URL SHOTS_DIR NAME
 
 `example-form` fills the shipped example form as a patient would (every
 field, through its own control: the date picker's input, the selects, the
@@ -19,6 +20,10 @@ code email in OUTBOX_DIR (the relay's files), then either (read) enters a
 wrong date of birth once and the right code and date, or (lock) a wrong code
 five times, then opens the link again. axe-core (CAREPOST_AXE) checks the page
 before and after; its violations are printed.
+
+`page-check` opens a page (a report written by the CLI) at 1280 and 375 px
+wide, takes a full-page screenshot at each into SHOTS_DIR as NAME-WIDTH.png,
+and reports axe-core's violations and the page's width at each.
 
 Each prints one JSON object: the final URL, the HTTP status of the last
 navigation and the page's heading and text.
@@ -143,6 +148,20 @@ def screenshot(url, path, width):
     run(step)
 
 
+def page_check(url, shots, name):
+    def step(page):
+        response = page.goto(url)
+        extra = {}
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=os.path.join(shots, f"{name}-{width}.png"), full_page=True)
+            extra[f"scroll_width_{width}"] = page.evaluate("document.documentElement.scrollWidth")
+            extra[f"axe_{width}"] = axe_violations(page)
+        return (response.status if response else None), extra
+
+    run(step)
+
+
 def axe_violations(page):
     """axe-core's violations on the page as it is: rule, impact, how many nodes."""
     with open(os.environ["CAREPOST_AXE"]) as f:
@@ -217,4 +236,5 @@ if __name__ == "__main__":
         "example-form": example_form,
         "screenshot": screenshot,
         "secure-message": secure_message,
+        "page-check": page_check,
     }[command](*rest)

@@ -31,6 +31,8 @@ pub struct JourneyReport {
     pub steps: Vec<StepReport>,
     /// Every exit reason, in a fixed order.
     pub exited: BTreeMap<&'static str, Cell>,
+    /// The smallest count shown as a number.
+    pub min_cell: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +54,36 @@ pub struct StepReport {
     pub opened: Option<Cell>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clicked: Option<Cell>,
+    /// Where a contact goes from here: the step, and for a branch or a
+    /// split which way (`yes`, `no`, `40%`); empty at the end.
+    pub next: Vec<Link>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// Empty for a send or a wait: their one way on.
+    pub when: String,
+    pub step: String,
+}
+
+/// The ways on from a step, labelled, for the report's step diagram.
+fn links(step: &StepKind) -> Vec<Link> {
+    let link =
+        |when: &str, to: &crate::domain::journey::StepId| Link { when: when.to_owned(), step: to.as_str().to_owned() };
+    match step {
+        StepKind::Send { next, .. } | StepKind::Wait { next, .. } => next.iter().map(|n| link("", n)).collect(),
+        StepKind::Branch { then, otherwise, .. } => {
+            then.iter().map(|n| link("yes", n)).chain(otherwise.iter().map(|n| link("no", n))).collect()
+        }
+        StepKind::Split(arms) => {
+            let arm = |a: &crate::domain::journey::Arm| match &a.next {
+                Some(n) => link(&format!("{}%", a.percent), n),
+                None => Link { when: format!("{}%", a.percent), step: "holdout (never mailed)".to_owned() },
+            };
+            arms.iter().map(arm).collect()
+        }
+        StepKind::Exit => Vec::new(),
+    }
 }
 
 /// One send step's outcomes: its ledger's settled rows and its campaign's
@@ -113,6 +145,7 @@ pub fn build(
                 failed: seen.map(|s| cell(s.failed)),
                 opened: seen.map(|s| cell(s.opened)),
                 clicked: seen.map(|s| cell(s.clicked)),
+                next: links(&step.kind),
             }
         })
         .collect();
@@ -125,6 +158,7 @@ pub fn build(
         active: cell(active),
         steps,
         exited: exited.into_iter().map(|(reason, n)| (reason, cell(n))).collect(),
+        min_cell,
     }
 }
 

@@ -43,6 +43,7 @@ pub(crate) mod journey_admin;
 mod journey_events_tests;
 mod journey_facts;
 pub mod journey_report;
+pub mod journey_report_html;
 pub mod journey_runner;
 #[cfg(test)]
 mod journey_runner_tests;

@@ -111,10 +111,38 @@ async fn revise_journey(
     Ok(Json(json!({"id": id, "version": version})).into_response())
 }
 
-/// `GET /v1/journeys/{id}/report`: per step, small cells suppressed.
+#[derive(Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+/// `GET /v1/journeys/{id}/report`: per step, small cells suppressed; with
+/// `?format=html` as a self-contained page with the step diagram.
 #[tracing::instrument(skip_all, fields(route = "GET /v1/journeys/{id}/report", journey_id = tracing::field::Empty))]
-async fn journey_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(app.journeys.report(&journey_id(&id)?).await?).into_response())
+async fn journey_report(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let bad_format = || ApiError::invalid("format", "must be 'json' or 'html'");
+    let query = query.map_err(|_| bad_format())?;
+    let report = app.journeys.report(&journey_id(&id)?).await?;
+    match query.format.as_deref() {
+        None | Some("json") => Ok(Json(report).into_response()),
+        Some("html") => {
+            let now = app.journey_runner.now().replace_nanosecond(0).unwrap_or_else(|_| app.journey_runner.now());
+            let page = crate::app::journey_report_html::render_journey_report_html(
+                &report,
+                &now.format(&Rfc3339).unwrap_or_default(),
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "journey report page did not render");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the report page could not be rendered")
+            })?;
+            Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], axum::response::Html(page)).into_response())
+        }
+        Some(_) => Err(bad_format()),
+    }
 }
 
 /// The journey's status after a move.

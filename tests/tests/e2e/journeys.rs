@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use carepost::synthetic;
 use serde_json::Value;
 
+use super::browser::browser;
 use super::helpers::{TestApp, carepost_binary, mails_in, spawn_app};
 
 async fn cli(test: &TestApp, args: &[&str]) -> (i32, String, String) {
@@ -65,6 +66,12 @@ async fn a_launched_welcome_series_mails_a_confirmed_patient_once_and_the_operat
     let (resume_code, resumed, _) = cli(&test, &["journey", "resume", &id]).await;
     let (report_code, report, _) = cli(&test, &["journey", "report", &id]).await;
     let (_, report_json, _) = cli(&test, &["journey", "report", &id, "--output", "json"]).await;
+    let page = test._dir.path().join("journey-report.html");
+    let (html_code, _, html_err) = cli(&test, &["journey", "report", &id, "--html", page.to_str().unwrap()]).await;
+    let shots = std::env::var("CAREPOST_SHOTS_DIR").map(std::path::PathBuf::from).unwrap_or(test._dir.path().into());
+    let seen =
+        browser(&["page-check", &format!("file://{}", page.display()), shots.to_str().unwrap(), "journey-report"])
+            .await;
     let (show_code, shown, _) = cli(&test, &["journey", "show", &id]).await;
     let (bad_id_code, _, bad_id) = cli(&test, &["journey", "show", "not-an-id"]).await;
     let (unknown_code, _, unknown) = cli(&test, &["journey", "show", &uuid::Uuid::new_v4().to_string()]).await;
@@ -87,6 +94,18 @@ async fn a_launched_welcome_series_mails_a_confirmed_patient_once_and_the_operat
     assert_eq!(step("welcome")["sent"], 1, "{report}");
     assert_eq!(report["active"], 1, "the patient is still in the journey, on to the three-day wait: {report}");
     assert!(!report.to_string().contains(&patient.email), "no PHI in the report");
+    assert_eq!(html_code, 0, "{html_err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("id=\"step-welcome\"") && html.contains("yes: → <a href=\"#step-tips\">tips</a>"), "{html}");
+    assert!(!html.contains("https://") && !html.contains(&patient.email), "self-contained, no PHI");
+    assert!(seen["text"].as_str().unwrap().contains("wait-3-days"), "{seen}");
+    for width in [1280, 375] {
+        assert_eq!(seen[format!("axe_{width}")], serde_json::json!([]), "axe at {width} px: {seen}");
+        assert!(
+            seen[format!("scroll_width_{width}")].as_u64().unwrap() <= width,
+            "no sideways scroll at {width}: {seen}"
+        );
+    }
     assert_eq!(show_code, 0);
     assert!(shown.contains("send     welcome") && shown.contains("branch   opened-welcome"), "{shown}");
     assert_ne!(bad_id_code, 0);
