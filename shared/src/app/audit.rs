@@ -14,6 +14,8 @@ use crate::ports::{AuditLog, Clock, StoreError};
 /// Who an access is attributed to when no person is behind it.
 pub const FANOUT_ACTOR: &str = "carepost:fanout";
 pub const SENDER_ACTOR: &str = "carepost:sender";
+/// The journey timer's sweep and the journey simulation.
+pub const JOURNEY_ACTOR: &str = "carepost:journeys";
 /// The embedded stack's administrator (its bearer token).
 pub const LOCAL_ADMIN: &str = "local-admin";
 

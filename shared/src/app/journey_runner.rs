@@ -55,6 +55,9 @@ pub struct SweepReport {
     pub held: u64,
     /// Moved by another sweep first (nothing done here).
     pub raced: u64,
+    /// Contacts whose attributes were decrypted to walk them (one audit
+    /// entry per sweep call says how many).
+    pub read: u64,
 }
 
 impl SweepReport {
@@ -67,6 +70,7 @@ impl SweepReport {
             exited = self.exited,
             held = self.held,
             raced = self.raced,
+            read = self.read,
             "{what}"
         );
     }
@@ -78,6 +82,7 @@ impl SweepReport {
         self.exited += other.exited;
         self.held += other.held;
         self.raced += other.raced;
+        self.read += other.read;
     }
 }
 
@@ -105,6 +110,7 @@ pub struct JourneyRunner {
     pub(super) send_queue: Arc<dyn Queue>,
     pub(super) envelope: Arc<Envelope>,
     pub(super) settings: Arc<Settings>,
+    pub(super) audit: Arc<super::Auditor>,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -256,6 +262,13 @@ impl JourneyRunner {
             };
             self.step(&journey, enrolment, now, &mut report).await?;
         }
+        if report.read > 0 {
+            // Every attribute of each contact walked was decrypted: logged as
+            // fan-out and the sender log theirs, one entry per page.
+            let reason = format!("journey sweep: attributes read for {} contacts", report.read);
+            let attributes = self.settings.schema.names();
+            self.audit.record(super::audit::JOURNEY_ACTOR, "journey.sweep", None, attributes, reason).await?;
+        }
         Ok(report)
     }
 
@@ -325,6 +338,7 @@ impl JourneyRunner {
             }
         }
         let (_, profile) = self.envelope.open(&record.id, &record.sealed, None).await?;
+        report.read += 1;
         let events =
             if journey.reads_events() { self.journeys.events_of(&enrolment.contact).await? } else { Vec::new() };
         let facts = ContactFacts {

@@ -272,3 +272,24 @@ async fn the_report_counts_contacts_per_step_and_suppresses_small_cells() {
     let json = serde_json::to_string(&report).unwrap();
     assert!(!json.contains("example.com"), "no address in the report: {json}");
 }
+
+#[tokio::test]
+async fn each_sweep_that_decrypts_contacts_writes_one_audit_entry_naming_how_many() {
+    let h = Harness::new();
+    let journey = live_journey(&h, &welcome_series("Again")).await;
+    for email in ["one@example.com", "two@example.com"] {
+        let contact = h.patient(email, &["wellness-tips"]).await;
+        h.app.journey_runner.enrol(&journey, &contact).await.unwrap();
+    }
+
+    let first = sweep_and_send(&h).await;
+    let idle = sweep_and_send(&h).await;
+
+    let entries = h.app.audit.entries(0, 100).await.unwrap();
+    let sweeps: Vec<_> = entries.iter().filter(|e| e.event.action == "journey.sweep").collect();
+    assert_eq!((first.read, idle.read), (2, 0));
+    assert_eq!(sweeps.len(), 1, "one entry for the sweep that read, none for the idle one");
+    assert_eq!(sweeps[0].event.actor, "carepost:journeys");
+    assert!(sweeps[0].event.reason.contains("2 contacts"), "{:?}", sweeps[0].event.reason);
+    assert!(!format!("{:?}", sweeps[0]).contains("example.com"), "IDs and counts only");
+}

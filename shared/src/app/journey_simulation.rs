@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::audit::FANOUT_ACTOR;
+use super::audit::JOURNEY_ACTOR;
 use super::journey_facts::ContactFacts;
 use super::journey_report::kind;
 use super::journeys::check_send_step;
@@ -188,7 +188,7 @@ impl JourneySimulator {
             if opened > 0 {
                 let reason = format!("journey {id} simulation: attributes read for {opened} contacts");
                 let attributes = self.settings.schema.names();
-                self.audit.record(FANOUT_ACTOR, "journey.simulate", None, attributes, reason).await?;
+                self.audit.record(JOURNEY_ACTOR, "journey.simulate", None, attributes, reason).await?;
             }
             cursor = page.next;
             if cursor.is_none() {

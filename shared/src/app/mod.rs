@@ -248,6 +248,7 @@ impl App {
             send_queue: p.send_queue.clone(),
             envelope: envelope.clone(),
             settings: settings.clone(),
+            audit: audit.clone(),
             clock: clock.clone(),
         });
         App {
