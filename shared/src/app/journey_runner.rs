@@ -250,6 +250,7 @@ impl JourneyRunner {
         let due = self.journeys.due(now, limit).await?;
         let mut report = SweepReport { due: due.len() as u64, ..SweepReport::default() };
         let mut loaded: HashMap<(JourneyId, u32), Option<Arc<Loaded>>> = HashMap::new();
+        let mut sends: Vec<(SendJob, Enrolment, Enrolment)> = Vec::new();
         for enrolment in due {
             let key = (enrolment.journey, enrolment.version);
             if let std::collections::hash_map::Entry::Vacant(slot) = loaded.entry(key) {
@@ -260,7 +261,18 @@ impl JourneyRunner {
                 self.write(&enrolment, exited(&enrolment, ExitReason::Completed, now), &mut report).await?;
                 continue;
             };
-            self.step(&journey, enrolment, now, &mut report).await?;
+            self.step(&journey, enrolment, now, &mut report, &mut sends).await?;
+        }
+        // The page's send jobs in batches of ten, then each contact moved on:
+        // a crash between the two queues them again next time, where the
+        // ledger's claim makes the repeat a no-op.
+        if !sends.is_empty() {
+            let jobs: Vec<String> = sends.iter().map(|(job, _, _)| job.to_body()).collect();
+            self.send_queue.send_batch(&jobs).await?;
+            report.queued += sends.len() as u64;
+            for (_, read, next) in sends {
+                self.write(&read, next, &mut report).await?;
+            }
         }
         if report.read > 0 {
             // Every attribute of each contact walked was decrypted: logged as
@@ -291,6 +303,7 @@ impl JourneyRunner {
         enrolment: Enrolment,
         now: OffsetDateTime,
         report: &mut SweepReport,
+        sends: &mut Vec<(SendJob, Enrolment, Enrolment)>,
     ) -> Result<(), AppError> {
         let Standing::Active { position, .. } = &enrolment.standing else { return Ok(()) };
         let position = &position.clone();
@@ -354,9 +367,10 @@ impl JourneyRunner {
             Move::Send { at } => {
                 let campaign = step_campaign(&enrolment.journey, enrolment.version, &at.step);
                 let job = SendJob { campaign_id: campaign, contact_id: enrolment.contact };
-                self.send_queue.send_batch(&[job.to_body()]).await?;
-                report.queued += 1;
                 next.standing = Standing::Active { position: at, due_at: now + SETTLE_RECHECK };
+                // Queued with the page's others before the contact moves on.
+                sends.push((job, enrolment, next));
+                return Ok(());
             }
             Move::Wait { at, until } => next.standing = Standing::Active { position: at, due_at: until },
             Move::Exit { from, reason } => next.standing = Standing::Exited { from, reason, at: now },

@@ -40,6 +40,8 @@ pub mod events;
 pub(crate) mod fanout;
 pub(crate) mod journey_admin;
 #[cfg(test)]
+mod journey_crash_tests;
+#[cfg(test)]
 mod journey_events_tests;
 mod journey_facts;
 pub mod journey_report;
