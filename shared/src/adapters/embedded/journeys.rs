@@ -94,19 +94,60 @@ fn to_enrolment(row: EnrolmentRow) -> Result<Enrolment, StoreError> {
 }
 
 /// version, entered_at, step, arrived_at, due_at, exit_reason, exited_at, sent.
-type Columns = (u32, i64, String, i64, Option<i64>, Option<&'static str>, Option<i64>, String);
+/// The columns an enrolment write sets, `?1` to `?10` (keys first).
+struct Columns {
+    journey: String,
+    contact: String,
+    version: u32,
+    entered_at: i64,
+    step: String,
+    arrived_at: i64,
+    due_at: Option<i64>,
+    reason: Option<&'static str>,
+    exited_at: Option<i64>,
+    sent: String,
+}
 
-/// The columns a write sets from an enrolment, `?3` to `?11` after the keys.
-fn columns(e: &Enrolment) -> Columns {
-    let (step, arrived_at, due_at, reason, exited_at) = match &e.standing {
-        Standing::Active { position, due_at } => {
-            (position.step.as_str().to_owned(), unix(position.arrived_at), Some(unix(*due_at)), None, None)
+impl Columns {
+    fn of(e: &Enrolment) -> Columns {
+        let (step, arrived_at, due_at, reason, exited_at) = match &e.standing {
+            Standing::Active { position, due_at } => {
+                (position.step.as_str().to_owned(), unix(position.arrived_at), Some(unix(*due_at)), None, None)
+            }
+            Standing::Exited { from, reason, at } => {
+                (from.as_str().to_owned(), unix(*at), None, Some(reason.as_str()), Some(unix(*at)))
+            }
+        };
+        Columns {
+            journey: e.journey.to_string(),
+            contact: e.contact.to_string(),
+            version: e.version,
+            entered_at: unix(e.entered_at),
+            step,
+            arrived_at,
+            due_at,
+            reason,
+            exited_at,
+            sent: sent_to_text(&e.sent),
         }
-        Standing::Exited { from, reason, at } => {
-            (from.as_str().to_owned(), unix(*at), None, Some(reason.as_str()), Some(unix(*at)))
-        }
-    };
-    (e.version, unix(e.entered_at), step, arrived_at, due_at, reason, exited_at, sent_to_text(&e.sent))
+    }
+
+    /// The ten columns, then `last` as `?11`.
+    fn with<'a>(&'a self, last: &'a dyn rusqlite::ToSql) -> [&'a dyn rusqlite::ToSql; 11] {
+        [
+            &self.journey,
+            &self.contact,
+            &self.version,
+            &self.entered_at,
+            &self.step,
+            &self.arrived_at,
+            &self.due_at,
+            &self.reason,
+            &self.exited_at,
+            &self.sent,
+            last,
+        ]
+    }
 }
 
 #[async_trait]
@@ -217,7 +258,7 @@ impl JourneyStore for SqliteJourneyStore {
         let e = enrolment.clone();
         self.db
             .call(move |c| {
-                let (version, entered_at, step, arrived_at, due_at, reason, exited_at, sent) = columns(&e);
+                let columns = Columns::of(&e);
                 // A first enrolment, or the replacement of one that exited
                 // early enough: one statement, so two entries cannot both win.
                 let written = c
@@ -230,19 +271,7 @@ impl JourneyStore for SqliteJourneyStore {
                          due_at = excluded.due_at, exit_reason = excluded.exit_reason, exited_at = excluded.exited_at, \
                          sent = excluded.sent, revision = journey_enrolments.revision + 1 \
                          WHERE journey_enrolments.exited_at IS NOT NULL AND journey_enrolments.exited_at <= ?11",
-                        params![
-                            e.journey.to_string(),
-                            e.contact.to_string(),
-                            version,
-                            entered_at,
-                            step,
-                            arrived_at,
-                            due_at,
-                            reason,
-                            exited_at,
-                            sent,
-                            reenter_before.map(unix),
-                        ],
+                        columns.with(&reenter_before.map(unix)).as_slice(),
                     )
                     .map_err(unavailable)?;
                 Ok(written == 1)
@@ -272,25 +301,13 @@ impl JourneyStore for SqliteJourneyStore {
         let Some(read) = e.revision.checked_sub(1) else { return Ok(false) };
         self.db
             .call(move |c| {
-                let (version, entered_at, step, arrived_at, due_at, reason, exited_at, sent) = columns(&e);
+                let columns = Columns::of(&e);
                 let written = c
                     .execute(
                         "UPDATE journey_enrolments SET version = ?3, entered_at = ?4, step = ?5, arrived_at = ?6, \
                          due_at = ?7, exit_reason = ?8, exited_at = ?9, sent = ?10, revision = ?11 + 1 \
                          WHERE journey_id = ?1 AND contact_id = ?2 AND revision = ?11",
-                        params![
-                            e.journey.to_string(),
-                            e.contact.to_string(),
-                            version,
-                            entered_at,
-                            step,
-                            arrived_at,
-                            due_at,
-                            reason,
-                            exited_at,
-                            sent,
-                            read,
-                        ],
+                        columns.with(&read).as_slice(),
                     )
                     .map_err(unavailable)?;
                 Ok(written == 1)

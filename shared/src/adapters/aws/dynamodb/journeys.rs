@@ -71,6 +71,55 @@ impl DynamoJourneyStore {
         Self { client, table }
     }
 
+    /// One item of the journey, read consistently.
+    async fn item(&self, id: &JourneyId, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("journey_id", s(id.to_string()))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// `head` (the journey's head written or moved on) and the new version's
+    /// item, in one transaction: false if either condition failed.
+    async fn with_version(
+        &self,
+        head: TransactWriteItem,
+        id: &JourneyId,
+        version: u32,
+        definition: &str,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "TransactWriteItems";
+        let item = Put::builder()
+            .table_name(&self.table)
+            .item("journey_id", s(id.to_string()))
+            .item("sk", s(format!("{VERSION_PREFIX}{version:06}")))
+            .item("definition", s(definition))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "journey_id")
+            .build();
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(head)
+            .transact_items(TransactWriteItem::builder().put(built("Put", item)?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match transaction_error(OP, e)? {
+                Cancelled::Conditions(_) => Ok(false),
+                Cancelled::Contended => Err(StoreError::unavailable_msg(format!("DynamoDB {OP}: contended"))),
+            },
+        }
+    }
+
     /// All items of one journey whose sort key starts with `prefix`.
     async fn query_prefix(&self, id: &JourneyId, prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.client
@@ -196,7 +245,6 @@ fn enrolment(item: &Item) -> Result<Enrolment, StoreError> {
 #[async_trait]
 impl JourneyStore for DynamoJourneyStore {
     async fn create(&self, r: &JourneyRecord) -> Result<bool, StoreError> {
-        const OP: &str = "TransactWriteItems";
         let created_key = format!("{:012}#{}", unix(r.created_at).max(0), r.id);
         let head = Put::builder()
             .table_name(&self.table)
@@ -211,60 +259,20 @@ impl JourneyStore for DynamoJourneyStore {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "journey_id")
             .build();
-        let first = Put::builder()
-            .table_name(&self.table)
-            .item("journey_id", s(r.id.to_string()))
-            .item("sk", s(format!("{VERSION_PREFIX}{:06}", 1)))
-            .item("definition", s(r.definition.clone()))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", "journey_id")
-            .build();
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(built("Put", head)?).build())
-            .transact_items(TransactWriteItem::builder().put(built("Put", first)?).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match transaction_error(OP, e)? {
-                Cancelled::Conditions(_) => Ok(false),
-                Cancelled::Contended => Err(StoreError::unavailable_msg(format!("DynamoDB {OP}: contended"))),
-            },
-        }
+        let head = TransactWriteItem::builder().put(built("Put", head)?).build();
+        self.with_version(head, &r.id, 1, &r.definition).await
     }
 
     async fn get(&self, id: &JourneyId) -> Result<Option<JourneyRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("journey_id", s(id.to_string()))
-            .key("sk", s(HEAD))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(record).transpose()
+        self.item(id, HEAD).await?.as_ref().map(record).transpose()
     }
 
     async fn version(&self, id: &JourneyId, version: u32) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("journey_id", s(id.to_string()))
-            .key("sk", s(format!("{VERSION_PREFIX}{version:06}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(|item| get_s(item, "definition").map(str::to_owned)).transpose()
+        let item = self.item(id, &format!("{VERSION_PREFIX}{version:06}")).await?;
+        item.map(|item| get_s(&item, "definition").map(str::to_owned)).transpose()
     }
 
     async fn add_version(&self, id: &JourneyId, latest: u32, definition: &str) -> Result<bool, StoreError> {
-        const OP: &str = "TransactWriteItems";
         let next = latest + 1;
         let head = Update::builder()
             .table_name(&self.table)
@@ -278,28 +286,8 @@ impl JourneyStore for DynamoJourneyStore {
             .expression_attribute_values(":latest", n(latest))
             .expression_attribute_values(":definition", s(definition))
             .build();
-        let item = Put::builder()
-            .table_name(&self.table)
-            .item("journey_id", s(id.to_string()))
-            .item("sk", s(format!("{VERSION_PREFIX}{next:06}")))
-            .item("definition", s(definition))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", "journey_id")
-            .build();
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(built("Update", head)?).build())
-            .transact_items(TransactWriteItem::builder().put(built("Put", item)?).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match transaction_error(OP, e)? {
-                Cancelled::Conditions(_) => Ok(false),
-                Cancelled::Contended => Err(StoreError::unavailable_msg(format!("DynamoDB {OP}: contended"))),
-            },
-        }
+        let head = TransactWriteItem::builder().update(built("Update", head)?).build();
+        self.with_version(head, id, next, definition).await
     }
 
     async fn list(&self) -> Result<Vec<JourneyRecord>, StoreError> {
@@ -344,17 +332,7 @@ impl JourneyStore for DynamoJourneyStore {
     }
 
     async fn enrolment(&self, journey: &JourneyId, contact: &ContactId) -> Result<Option<Enrolment>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("journey_id", s(journey.to_string()))
-            .key("sk", s(format!("{CONTACT_PREFIX}{contact}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(enrolment).transpose()
+        self.item(journey, &format!("{CONTACT_PREFIX}{contact}")).await?.as_ref().map(enrolment).transpose()
     }
 
     async fn advance(&self, next: &Enrolment) -> Result<bool, StoreError> {
