@@ -27,6 +27,17 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The stack's answer at `path` for a table, or `None` once it has been
+/// printed as it came (`--output json`).
+async fn get_for_table(admin: &AdminConnection, path: &str) -> anyhow::Result<Option<Value>> {
+    let body = admin.get_json(path).await?;
+    if admin.output == Output::Json {
+        print_json(&body)?;
+        return Ok(None);
+    }
+    Ok(Some(body))
+}
+
 pub async fn create(file: &Path, admin: &AdminConnection) -> anyhow::Result<()> {
     let created = admin.send_json(Method::POST, "/v1/journeys", Some(&definition(file)?)).await?;
     if admin.output == Output::Json {
@@ -50,10 +61,7 @@ pub async fn revise(id: &str, file: &Path, admin: &AdminConnection) -> anyhow::R
 }
 
 pub async fn list(admin: &AdminConnection) -> anyhow::Result<()> {
-    let body = admin.get_json("/v1/journeys").await?;
-    if admin.output == Output::Json {
-        return print_json(&body);
-    }
+    let Some(body) = get_for_table(admin, "/v1/journeys").await? else { return Ok(()) };
     let rows: Vec<Vec<String>> = body["journeys"]
         .as_array()
         .map(Vec::as_slice)
@@ -70,10 +78,7 @@ pub async fn list(admin: &AdminConnection) -> anyhow::Result<()> {
 
 pub async fn show(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
     let id = checked_id(id)?;
-    let body = admin.get_json(&format!("/v1/journeys/{id}")).await?;
-    if admin.output == Output::Json {
-        return print_json(&body);
-    }
+    let Some(body) = get_for_table(admin, &format!("/v1/journeys/{id}")).await? else { return Ok(()) };
     let text = |k: &str| body[k].as_str().unwrap_or("").to_owned();
     println!("journey {id}: {} ({}, version {})", text("name"), text("status"), crate::table::count(&body["version"]));
     println!("created {}", text("created_at"));
@@ -98,10 +103,7 @@ pub async fn transition(id: &str, action: &str, admin: &AdminConnection) -> anyh
 
 pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
     let id = checked_id(id)?;
-    let body = admin.get_json(&format!("/v1/journeys/{id}/report")).await?;
-    if admin.output == Output::Json {
-        return print_json(&body);
-    }
+    let Some(body) = get_for_table(admin, &format!("/v1/journeys/{id}/report")).await? else { return Ok(()) };
     let n = |v: &Value| crate::table::count(v);
     println!(
         "journey {id}: {} ({}, version {}): entered {}, still in {}",

@@ -6,20 +6,7 @@ use carepost::synthetic;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::helpers::{TestApp, carepost_binary, consent_statuses, spawn_app};
-
-/// Runs `carepost ARGS` against the stack: (exit code, stdout, stderr).
-async fn cli(test: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let c = &test.client;
-    let output = tokio::process::Command::new(carepost_binary())
-        .args(args)
-        .args(["--url", &c.base, "--token", &c.token])
-        .output()
-        .await
-        .expect("the CLI runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
-}
+use super::helpers::{cli, consent_statuses, spawn_app};
 
 #[tokio::test]
 async fn an_operator_reads_a_contact_by_external_id_sees_its_consent_withdraws_a_topic_and_erases_it() {

@@ -411,3 +411,17 @@ pub async fn consent_statuses(
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// Runs `carepost ARGS` against the test stack (its URL and token):
+/// (exit code, stdout, stderr).
+pub async fn cli(test: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let c = &test.client;
+    let output = tokio::process::Command::new(carepost_binary())
+        .args(args)
+        .args(["--url", &c.base, "--token", &c.token])
+        .output()
+        .await
+        .expect("the CLI runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}

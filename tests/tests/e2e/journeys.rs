@@ -10,19 +10,7 @@ use carepost::synthetic;
 use serde_json::Value;
 
 use super::browser::browser;
-use super::helpers::{TestApp, carepost_binary, mails_in, spawn_app};
-
-async fn cli(test: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let c = &test.client;
-    let output = tokio::process::Command::new(carepost_binary())
-        .args(args)
-        .args(["--url", &c.base, "--token", &c.token])
-        .output()
-        .await
-        .expect("the CLI runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
-}
+use super::helpers::{TestApp, cli, mails_in, spawn_app};
 
 /// The shipped example, without its quiet hours and closed days (the test
 /// runs at any hour of any day) and so without a held first send.
