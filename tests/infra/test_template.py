@@ -732,6 +732,23 @@ class Template(unittest.TestCase):
         self.assertEqual(unsubscribe, {"GET /u/{token}", "POST /u/{token}"})
         self.assertFalse(unsubscribe & set(per_route))
 
+    def test_the_event_publisher_policy_invokes_post_v1_events_and_nothing_else(self):
+        import fnmatch
+        statements = self.resources["EventPublisherPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        self.assertEqual([s["Action"] for s in statements], ["execute-api:Invoke"])
+        resource = statements[0]["Resource"]["Fn::Sub"]
+        prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/"
+        self.assertTrue(resource.startswith(prefix), resource)
+        pattern = resource[len(prefix):]
+        allowed = []
+        for key in self.http_routes():
+            method, path = key.split(" ")
+            request = f"{method}{path}".replace("{id}", "x").replace("{token}", "x").replace("{form_id}", "x")
+            if fnmatch.fnmatchcase(request, pattern):
+                allowed.append(key)
+        self.assertEqual(allowed, ["POST /v1/events"])
+        self.assertEqual(self.t["Outputs"]["EventPublisherPolicyArn"]["Value"], {"Ref": "EventPublisherPolicy"})
+
     def test_the_operator_policy_invokes_every_admin_route_and_no_public_one(self):
         import fnmatch
         policy = self.resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
