@@ -121,20 +121,11 @@ pub async fn consent(contact: &ContactRef, admin: &AdminConnection) -> anyhow::R
     if admin.output == Output::Json {
         return print_json(&history);
     }
-    let rows: Vec<Vec<String>> = history["entries"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = crate::table::items(&history["entries"])
         .iter()
         .map(|e| {
             let text = |k: &str| e[k].as_str().unwrap_or("").to_owned();
-            let topics: Vec<&str> = e["categories"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
+            let topics: Vec<&str> = crate::table::items(&e["categories"]).iter().filter_map(Value::as_str).collect();
             vec![text("at"), text("kind"), topics.join(", "), text("method"), text("form_id")]
         })
         .collect();
@@ -157,13 +148,8 @@ pub async fn withdraw(args: &WithdrawArgs, admin: &AdminConnection) -> anyhow::R
     match admin.output {
         Output::Json => print_json(&answer),
         Output::Table => {
-            let withdrawn: Vec<&str> = answer["withdrawn"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
+            let withdrawn: Vec<&str> =
+                crate::table::items(&answer["withdrawn"]).iter().filter_map(Value::as_str).collect();
             match (args.all, withdrawn.is_empty()) {
                 (true, _) => println!("contact {id}: every topic withdrawn, address suppressed"),
                 (false, true) => println!("contact {id}: nothing to withdraw (no such topic was granted)"),

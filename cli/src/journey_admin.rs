@@ -62,10 +62,7 @@ pub async fn revise(id: &str, file: &Path, admin: &AdminConnection) -> anyhow::R
 
 pub async fn list(admin: &AdminConnection) -> anyhow::Result<()> {
     let Some(body) = get_for_table(admin, "/v1/journeys").await? else { return Ok(()) };
-    let rows: Vec<Vec<String>> = body["journeys"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = crate::table::items(&body["journeys"])
         .iter()
         .map(|j| {
             let text = |k: &str| j[k].as_str().unwrap_or("").to_owned();
@@ -82,7 +79,7 @@ pub async fn show(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
     let text = |k: &str| body[k].as_str().unwrap_or("").to_owned();
     println!("journey {id}: {} ({}, version {})", text("name"), text("status"), crate::table::count(&body["version"]));
     println!("created {}", text("created_at"));
-    let steps = body["definition"]["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let steps = crate::table::items(&body["definition"]["steps"]);
     for step in steps {
         let field = |k: &str| step[k].as_str().unwrap_or("").to_owned();
         println!("  {:<8} {}", field("type"), field("id"));
@@ -113,10 +110,7 @@ pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
         n(&body["entered"]),
         n(&body["active"]),
     );
-    let rows: Vec<Vec<String>> = body["steps"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = crate::table::items(&body["steps"])
         .iter()
         .map(|s| {
             vec![
@@ -159,10 +153,7 @@ pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::R
     if body["complete"] != Value::Bool(true) {
         eprintln!("the time budget ran out first: these figures cover the contacts evaluated so far");
     }
-    let rows: Vec<Vec<String>> = body["steps"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = crate::table::items(&body["steps"])
         .iter()
         .map(|s| {
             // Only the reasons anyone leaves by ("completed 40, holdout <10").

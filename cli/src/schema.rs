@@ -55,10 +55,7 @@ pub async fn show(admin: &AdminConnection) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&schema)?);
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = schema["attributes"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = crate::table::items(&schema["attributes"])
         .iter()
         .map(|a| {
             let text = |k: &str| a[k].as_str().map(|s| s.replace('_', " ")).unwrap_or_default();

@@ -48,6 +48,11 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A count as the API gives it: a number, or a small cell ("fewer than 11").
+/// The elements of a JSON array in an answer, none if it is missing.
+pub fn items(v: &Value) -> &[Value] {
+    v.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
 pub fn count(v: &Value) -> String {
     match v {
         Value::Number(n) => n.to_string(),

@@ -160,15 +160,21 @@ impl JourneyRunner {
         if topics.is_empty() {
             return Ok(0);
         }
+        self.enter_live(contact, |entry| matches!(entry, Entry::ConsentConfirmed(topic) if topics.contains(topic)))
+            .await
+    }
+
+    /// Enrols the contact in every live journey whose entry `starts` says
+    /// yes to; answers how many it entered. Journeys are few (an operator's
+    /// list), so reading them all per sign-up or event is one small read.
+    async fn enter_live(&self, contact: &ContactId, starts: impl Fn(&Entry) -> bool) -> Result<u32, AppError> {
         let mut entered = 0;
-        // Journeys are few (an operator's list), so reading them all per
-        // confirmation is one small read.
         for record in self.journeys.list().await? {
             if record.status != JourneyStatus::Live {
                 continue;
             }
             let starts = match self.parse(&record.definition) {
-                Ok(journey) => matches!(journey.entry(), Entry::ConsentConfirmed(topic) if topics.contains(topic)),
+                Ok(journey) => starts(journey.entry()),
                 Err(e) => {
                     tracing::warn!(journey_id = %record.id, error = %e, "journey skipped: it no longer parses");
                     false
@@ -201,20 +207,7 @@ impl JourneyRunner {
         }
         let contact = self.contacts.find_by_external_id(external).await?.ok_or(AppError::NotFound("contact"))?.id;
         self.journeys.record_event(&contact, name, at).await?;
-        let mut entered = 0;
-        for record in self.journeys.list().await? {
-            if record.status != JourneyStatus::Live {
-                continue;
-            }
-            let starts = match self.parse(&record.definition) {
-                Ok(journey) => matches!(journey.entry(), Entry::Event(event) if event == name),
-                Err(_) => false,
-            };
-            if starts && self.enrol(&record.id, &contact).await? == EnrolOutcome::Entered {
-                entered += 1;
-            }
-        }
-        Ok(entered)
+        self.enter_live(&contact, |entry| matches!(entry, Entry::Event(event) if event == name)).await
     }
 
     /// Sweeps batch after batch until fewer than a batch are due or

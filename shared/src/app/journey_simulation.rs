@@ -161,21 +161,21 @@ impl JourneySimulator {
         let (mut evaluated, mut cursor, mut complete) = (0u64, None::<String>, false);
         let deadline = Instant::now() + self.settings.dry_run_budget;
         let whole = ShardSpec { index: 0, total: 1 };
+        let (needs_hipaa, reads_events) = (needs_hipaa(&journey), journey.reads_events());
         loop {
             let page = self.contacts.scan_shard(whole, cursor.as_deref(), self.settings.fanout_page_size).await?;
             let facts = self.judge.page_facts_for(journey.category(), &page.records).await?;
             let mut opened = 0usize;
             for record in &page.records {
                 evaluated += 1;
-                let verdict = AudienceJudge::standing(journey.category(), needs_hipaa(&journey), record, &facts, start);
+                let verdict = AudienceJudge::standing(journey.category(), needs_hipaa, record, &facts, start);
                 if let Some(reason) = NotEntered::of(verdict) {
                     *not_entered.entry(reason).or_default() += 1;
                     continue;
                 }
                 let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |_| true).await?;
                 opened += 1;
-                let events =
-                    if journey.reads_events() { self.journeys.events_of(&record.id).await? } else { Vec::new() };
+                let events = if reads_events { self.journeys.events_of(&record.id).await? } else { Vec::new() };
                 match entry_time(&journey, &profile, &self.facts(&profile, &events, start), start, until) {
                     Ok(entered_at) => {
                         let facts = self.facts(&profile, &events, entered_at);
