@@ -76,19 +76,13 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
             record.email_index =
                 carepost::domain::BlindIndex::from_stored(format!("{batch:032x}{:032x}", patient.index))?;
             app.ports.contacts.put(&record).await?;
-            let evidence = ConsentEvidence {
-                contact_id: record.id,
-                kind: ConsentEntryKind::Granted,
-                categories: vec![category.clone()],
-                at: time::OffsetDateTime::now_utc(),
-                method: ConsentMethod::Import,
-                form_id: None,
-                consent_text_sha256: None,
-                request_id: None,
-                expires_at: None,
-                imported: None,
-                sealed_proof: Vec::new(),
-            };
+            let evidence = ConsentEvidence::without_proof(
+                record.id,
+                ConsentEntryKind::Granted,
+                vec![category.clone()],
+                time::OffsetDateTime::now_utc(),
+                ConsentMethod::Import,
+            );
             app.ports.consent.append(&ConsentEntry::chain(None, evidence), ConsentStatus::Active).await?;
         }
         bar.inc(count as u64);

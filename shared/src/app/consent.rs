@@ -13,7 +13,7 @@ use super::{AppError, ConsentLedger};
 use crate::config::Settings;
 use crate::crypto::{Envelope, Keyring, TokenPurpose};
 use crate::domain::{
-    ConfirmationJob, ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId,
+    ConfirmationJob, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentRequestId,
     ConsentStatus, ContactId, EmailAddress, IntakeId, InvalidField, Profile, ProfileInput, Sensitive,
 };
 use crate::error::Classify;
@@ -412,20 +412,12 @@ impl ConsentIntake {
 
     /// Confirms a double opt-in request from its signed link (POST only).
     pub async fn confirm(&self, token: &str, proof: RequestProof) -> Result<ConfirmOutcome, AppError> {
-        let now = self.clock.now();
-        let verified =
-            self.keyring.tokens.verify(TokenPurpose::ConfirmConsent, token, now).map_err(|_| AppError::BadToken)?;
-        let request_id = ConsentRequestId::from_bytes(verified.subject);
-        let history = self.consent.history(&verified.contact_id).await?;
-        let request = history
-            .iter()
-            .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
-            .ok_or(AppError::BadToken)?;
+        let (contact_id, request) = self.requested_by(token).await?;
         // Exactly the topics this request named, those still pending: a topic
         // someone else asked for under the same address has its own request
         // and link; a topic withdrawn meanwhile stays withdrawn; with nothing
         // pending, a replay changes nothing.
-        let grants = self.consent.grants(&verified.contact_id).await?;
+        let grants = self.consent.grants(&contact_id).await?;
         let categories: Vec<ConsentCategory> = request
             .evidence
             .categories
@@ -443,32 +435,43 @@ impl ConsentIntake {
                 .filter(|c| grants.iter().any(|g| &g.category == *c && g.status == ConsentStatus::Active))
                 .cloned()
                 .collect();
-            self.journeys.enter_on_consent(&verified.contact_id, &active).await?;
+            self.journeys.enter_on_consent(&contact_id, &active).await?;
             return Ok(ConfirmOutcome::AlreadyConfirmed);
         }
-        let sealed_proof = self.consent_ledger.seal_proof(&verified.contact_id, &proof).await?;
+        let sealed_proof = self.consent_ledger.seal_proof(&contact_id, &proof).await?;
         let evidence = ConsentEvidence {
-            contact_id: verified.contact_id,
+            contact_id,
             kind: ConsentEntryKind::Granted,
             categories,
-            at: now,
+            at: self.clock.now(),
             method: request.evidence.method,
             form_id: request.evidence.form_id.clone(),
             consent_text_sha256: request.evidence.consent_text_sha256.clone(),
-            request_id: Some(request_id),
+            request_id: request.evidence.request_id,
             expires_at: None,
             imported: None,
             sealed_proof,
         };
         let confirmed = evidence.categories.clone();
         self.consent_ledger.append(evidence, ConsentStatus::Active).await?;
-        self.journeys.enter_on_consent(&verified.contact_id, &confirmed).await?;
+        self.journeys.enter_on_consent(&contact_id, &confirmed).await?;
         Ok(ConfirmOutcome::Confirmed)
     }
 
     /// What a confirmation link asks for, for its page; `BadToken` if the
     /// link is not valid.
     pub async fn confirmation_request(&self, token: &str) -> Result<ConfirmationRequest, AppError> {
+        let (_, request) = self.requested_by(token).await?;
+        let form = request.evidence.form_id.as_deref().and_then(|id| self.settings.form(id));
+        Ok(ConfirmationRequest {
+            clinic_name: self.clinic_name(form),
+            topics: request.evidence.categories.iter().map(ConsentCategory::label).collect(),
+        })
+    }
+
+    /// The contact a confirmation link was sent to and the consent request
+    /// it confirms; `BadToken` if the link is not valid or names no request.
+    async fn requested_by(&self, token: &str) -> Result<(ContactId, ConsentEntry), AppError> {
         let verified = self
             .keyring
             .tokens
@@ -477,14 +480,10 @@ impl ConsentIntake {
         let request_id = ConsentRequestId::from_bytes(verified.subject);
         let history = self.consent.history(&verified.contact_id).await?;
         let request = history
-            .iter()
+            .into_iter()
             .find(|e| e.evidence.request_id == Some(request_id) && e.evidence.kind == ConsentEntryKind::Requested)
             .ok_or(AppError::BadToken)?;
-        let form = request.evidence.form_id.as_deref().and_then(|id| self.settings.form(id));
-        Ok(ConfirmationRequest {
-            clinic_name: self.clinic_name(form),
-            topics: request.evidence.categories.iter().map(ConsentCategory::label).collect(),
-        })
+        Ok((verified.contact_id, request))
     }
 
     /// Whether a request without an Origin is signed by the form's server:

@@ -107,19 +107,13 @@ impl ContactAdmin {
         self.consent_ledger.withdraw(&id, &everything, crate::domain::ConsentMethod::Admin, proof).await?;
         let history = self.consent.history(&id).await?;
         if history.last().is_none_or(|e| e.evidence.kind != crate::domain::ConsentEntryKind::Erased) {
-            let tombstone = crate::domain::ConsentEvidence {
-                contact_id: id,
-                kind: crate::domain::ConsentEntryKind::Erased,
-                categories: Vec::new(),
-                at: self.clock.now(),
-                method: crate::domain::ConsentMethod::Admin,
-                form_id: None,
-                consent_text_sha256: None,
-                request_id: None,
-                expires_at: None,
-                imported: None,
-                sealed_proof: Vec::new(),
-            };
+            let tombstone = crate::domain::ConsentEvidence::without_proof(
+                id,
+                crate::domain::ConsentEntryKind::Erased,
+                Vec::new(),
+                self.clock.now(),
+                crate::domain::ConsentMethod::Admin,
+            );
             self.consent_ledger.append(tombstone, crate::domain::ConsentStatus::Withdrawn).await?;
         }
         self.contacts.delete(&id).await?;

@@ -157,19 +157,13 @@ impl Harness {
     }
 
     pub(crate) async fn grant(&self, contact: &ContactId, topics: &[&str]) {
-        let evidence = ConsentEvidence {
-            contact_id: *contact,
-            kind: ConsentEntryKind::Granted,
-            categories: topics.iter().map(|t| category(t)).collect(),
-            at: self.clock.now(),
-            method: ConsentMethod::Api,
-            form_id: None,
-            consent_text_sha256: None,
-            request_id: None,
-            expires_at: None,
-            imported: None,
-            sealed_proof: Vec::new(),
-        };
+        let evidence = ConsentEvidence::without_proof(
+            *contact,
+            ConsentEntryKind::Granted,
+            topics.iter().map(|t| category(t)).collect(),
+            self.clock.now(),
+            ConsentMethod::Api,
+        );
         self.app.consent_ledger.append(evidence, ConsentStatus::Active).await.unwrap();
     }
 

@@ -2,30 +2,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use time::macros::date;
-
 use super::*;
 use crate::adapters::embedded::KeyFileProvider;
-use crate::domain::Sex;
 
 fn contact(n: u8) -> ContactId {
     ContactId::from_bytes([n; 16])
 }
 
 fn profile() -> Profile {
-    Profile {
-        first_name: Some("Ada".into()),
-        last_name: Some("Lovelace".into()),
-        date_of_birth: Some(date!(1975 - 02 - 03)),
-        sex: Some(Sex::Female),
-        zip: Some("02139".into()),
-        language: Some("en".into()),
-        conditions: vec!["type-2-diabetes".into()],
-        medications: vec!["metformin".into()],
-        journey_stage: Some("active".into()),
-        last_visit: Some(date!(2026 - 01 - 05)),
-        custom: Default::default(),
-    }
+    Profile::every_attribute_set()
 }
 
 fn email(s: &str) -> EmailAddress {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::ContactId;
-use super::chain::{ChainError, GENESIS_HASH, Link, link_hash, verify_links};
+use super::chain::{ChainError, Link, chained, verify_links};
 
 /// One access, before it is chained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,32 +34,18 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// Chains `event` after `prev` (or after genesis for the first entry).
     pub fn chain(prev: Option<&AuditEntry>, event: AuditEvent) -> AuditEntry {
-        let (seq, prev_hash) = match prev {
-            Some(p) => (p.seq + 1, p.hash.clone()),
-            None => (1, GENESIS_HASH.to_owned()),
-        };
-        let hash = audit_hash(seq, &prev_hash, &event);
-        AuditEntry { seq, event, prev_hash, hash }
+        chained(prev, event)
     }
-}
-
-fn audit_hash(seq: u64, prev_hash: &str, event: &AuditEvent) -> String {
-    let canonical = serde_json::to_vec(event).expect("audit event serializes");
-    link_hash(b"carepost-audit-v1\n", seq, prev_hash, &canonical)
 }
 
 impl Link for AuditEntry {
-    fn seq(&self) -> u64 {
-        self.seq
+    const LABEL: &'static [u8] = b"carepost-audit-v1\n";
+    type Content = AuditEvent;
+    fn parts(&self) -> (u64, &str, &str, &AuditEvent) {
+        (self.seq, &self.prev_hash, &self.hash, &self.event)
     }
-    fn prev_hash(&self) -> &str {
-        &self.prev_hash
-    }
-    fn hash(&self) -> &str {
-        &self.hash
-    }
-    fn recomputed_hash(&self) -> String {
-        audit_hash(self.seq, &self.prev_hash, &self.event)
+    fn from_parts(seq: u64, prev_hash: String, hash: String, event: AuditEvent) -> Self {
+        AuditEntry { seq, event, prev_hash, hash }
     }
 }
 

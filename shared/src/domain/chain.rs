@@ -24,12 +24,35 @@ pub enum ChainError {
     Broken { seq: u64 },
 }
 
-/// One link as the verifier sees it.
-pub trait Link {
-    fn seq(&self) -> u64;
-    fn prev_hash(&self) -> &str;
-    fn hash(&self) -> &str;
-    fn recomputed_hash(&self) -> String;
+/// An entry of a chain: its place, its hash and the content the hash covers.
+/// The verifier and [`chained`] work on any such entry.
+pub trait Link: Sized {
+    /// The label that keeps one chain's hashes apart from another's.
+    const LABEL: &'static [u8];
+    type Content: serde::Serialize;
+    /// `(seq, prev_hash, hash, content)`.
+    fn parts(&self) -> (u64, &str, &str, &Self::Content);
+    fn from_parts(seq: u64, prev_hash: String, hash: String, content: Self::Content) -> Self;
+
+    fn recomputed_hash(&self) -> String {
+        let (seq, prev_hash, _, content) = self.parts();
+        content_hash::<Self>(seq, prev_hash, content)
+    }
+}
+
+/// Chains `content` after `prev` (or after genesis for the first entry).
+pub fn chained<L: Link>(prev: Option<&L>, content: L::Content) -> L {
+    let (seq, prev_hash) = prev.map_or((1, GENESIS_HASH.to_owned()), |p| {
+        let (seq, _, hash, _) = p.parts();
+        (seq + 1, hash.to_owned())
+    });
+    let hash = content_hash::<L>(seq, &prev_hash, &content);
+    L::from_parts(seq, prev_hash, hash, content)
+}
+
+fn content_hash<L: Link>(seq: u64, prev_hash: &str, content: &L::Content) -> String {
+    let canonical = serde_json::to_vec(content).expect("chain content serializes");
+    link_hash(L::LABEL, seq, prev_hash, &canonical)
 }
 
 /// Verifies entries from the first, in sequence order.
@@ -42,13 +65,14 @@ pub fn verify_links<L: Link>(entries: &[L]) -> Result<(), ChainError> {
 pub fn verify_links_after<L: Link>(seq: u64, hash: &str, entries: &[L]) -> Result<(), ChainError> {
     let mut prev_hash = hash.to_owned();
     for (i, entry) in entries.iter().enumerate() {
-        if entry.seq() != seq + i as u64 + 1 || entry.prev_hash() != prev_hash {
-            return Err(ChainError::Broken { seq: entry.seq() });
+        let (entry_seq, entry_prev, entry_hash, _) = entry.parts();
+        if entry_seq != seq + i as u64 + 1 || entry_prev != prev_hash {
+            return Err(ChainError::Broken { seq: entry_seq });
         }
-        if entry.recomputed_hash() != entry.hash() {
-            return Err(ChainError::Altered { seq: entry.seq() });
+        if entry.recomputed_hash() != entry_hash {
+            return Err(ChainError::Altered { seq: entry_seq });
         }
-        prev_hash = entry.hash().to_owned();
+        prev_hash = entry_hash.to_owned();
     }
     Ok(())
 }

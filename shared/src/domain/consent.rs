@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::chain::{ChainError, GENESIS_HASH, Link, link_hash, verify_links};
+use super::chain::{ChainError, Link, chained, verify_links};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -64,18 +64,7 @@ impl ConsentCategory {
 /// The reserved category under which HIPAA marketing authorizations are kept.
 pub const HIPAA_AUTHORIZATION: &str = "hipaa-marketing-authorization";
 
-impl TryFrom<String> for ConsentCategory {
-    type Error = ParseConsentCategoryError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ConsentCategory> for String {
-    fn from(value: ConsentCategory) -> Self {
-        value.0
-    }
-}
+super::text_conversions!(ConsentCategory, ParseConsentCategoryError);
 
 impl fmt::Debug for ConsentCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -189,6 +178,32 @@ pub struct ConsentEvidence {
     pub sealed_proof: Vec<u8>,
 }
 
+impl ConsentEvidence {
+    /// An entry with no form, request, expiry, import or proof behind it:
+    /// what an administrator's or an integration's action records.
+    pub fn without_proof(
+        contact_id: ContactId,
+        kind: ConsentEntryKind,
+        categories: Vec<ConsentCategory>,
+        at: OffsetDateTime,
+        method: ConsentMethod,
+    ) -> ConsentEvidence {
+        ConsentEvidence {
+            contact_id,
+            kind,
+            categories,
+            at,
+            method,
+            form_id: None,
+            consent_text_sha256: None,
+            request_id: None,
+            expires_at: None,
+            imported: None,
+            sealed_proof: Vec::new(),
+        }
+    }
+}
+
 /// The provenance of consent given before Carepost: the system that
 /// captured it and when the patient gave it. Neither is PHI (a system name
 /// such as "Epic MyChart" and a date).
@@ -225,18 +240,7 @@ impl SourceSystem {
     }
 }
 
-impl TryFrom<String> for SourceSystem {
-    type Error = InvalidSourceSystem;
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        SourceSystem::parse(&text)
-    }
-}
-
-impl From<SourceSystem> for String {
-    fn from(source: SourceSystem) -> String {
-        source.0
-    }
-}
+super::text_conversions!(SourceSystem, InvalidSourceSystem);
 
 /// A chained ledger entry: `hash = SHA-256(prev_hash || canonical evidence)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,36 +254,18 @@ pub struct ConsentEntry {
 impl ConsentEntry {
     /// Chains `evidence` after `prev` (or after genesis for a contact's first entry).
     pub fn chain(prev: Option<&ConsentEntry>, evidence: ConsentEvidence) -> ConsentEntry {
-        let (seq, prev_hash) = match prev {
-            Some(p) => (p.seq + 1, p.hash.clone()),
-            None => (1, GENESIS_HASH.to_owned()),
-        };
-        let hash = entry_hash(seq, &prev_hash, &evidence);
-        ConsentEntry { seq, evidence, prev_hash, hash }
+        chained(prev, evidence)
     }
-
-    pub fn recomputed_hash(&self) -> String {
-        entry_hash(self.seq, &self.prev_hash, &self.evidence)
-    }
-}
-
-fn entry_hash(seq: u64, prev_hash: &str, evidence: &ConsentEvidence) -> String {
-    let canonical = serde_json::to_vec(evidence).expect("evidence serializes");
-    link_hash(b"carepost-consent-v1\n", seq, prev_hash, &canonical)
 }
 
 impl Link for ConsentEntry {
-    fn seq(&self) -> u64 {
-        self.seq
+    const LABEL: &'static [u8] = b"carepost-consent-v1\n";
+    type Content = ConsentEvidence;
+    fn parts(&self) -> (u64, &str, &str, &ConsentEvidence) {
+        (self.seq, &self.prev_hash, &self.hash, &self.evidence)
     }
-    fn prev_hash(&self) -> &str {
-        &self.prev_hash
-    }
-    fn hash(&self) -> &str {
-        &self.hash
-    }
-    fn recomputed_hash(&self) -> String {
-        ConsentEntry::recomputed_hash(self)
+    fn from_parts(seq: u64, prev_hash: String, hash: String, evidence: ConsentEvidence) -> Self {
+        ConsentEntry { seq, evidence, prev_hash, hash }
     }
 }
 

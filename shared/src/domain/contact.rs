@@ -380,6 +380,26 @@ pub fn today_utc() -> Date {
 }
 
 #[cfg(test)]
+impl Profile {
+    /// A profile with every fixed attribute set (tests' sample patient).
+    pub(crate) fn every_attribute_set() -> Profile {
+        Profile {
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            date_of_birth: Some(time::macros::date!(1975 - 02 - 03)),
+            sex: Some(Sex::Female),
+            zip: Some("02139".into()),
+            language: Some("en".into()),
+            conditions: vec!["type-2-diabetes".into()],
+            medications: vec!["metformin".into()],
+            journey_stage: Some("active".into()),
+            last_visit: Some(time::macros::date!(2026 - 01 - 05)),
+            custom: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::date;
@@ -406,19 +426,7 @@ mod tests {
 
     #[test]
     fn every_attribute_round_trips_through_its_stored_bytes() {
-        let p = Profile {
-            first_name: Some("Ada".into()),
-            last_name: Some("Lovelace".into()),
-            date_of_birth: Some(date!(1975 - 02 - 03)),
-            sex: Some(Sex::Female),
-            zip: Some("02139".into()),
-            language: Some("en".into()),
-            conditions: vec!["diabetes".into()],
-            medications: vec!["metformin".into()],
-            journey_stage: Some("active".into()),
-            last_visit: Some(date!(2026 - 01 - 05)),
-            custom: Default::default(),
-        };
+        let p = Profile::every_attribute_set();
         let mut back = Profile::default();
         for a in Attribute::ALL {
             if let Some(bytes) = p.attribute_bytes(a) {

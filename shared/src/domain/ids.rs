@@ -112,18 +112,7 @@ impl ExternalId {
     }
 }
 
-impl TryFrom<String> for ExternalId {
-    type Error = ParseExternalIdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ExternalId> for String {
-    fn from(value: ExternalId) -> Self {
-        value.0
-    }
-}
+super::text_conversions!(ExternalId, ParseExternalIdError);
 
 impl fmt::Debug for ExternalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,6 +1,27 @@
 //! Parse-don't-validate types. A value of one of these types is known good:
 //! each has private fields and is built only through `parse` / `TryFrom`.
 
+/// `TryFrom<String>` through the type's `parse(&str)` and `From<T> for
+/// String` from its one field: what a text newtype needs for serde's
+/// `#[serde(try_from = "String", into = "String")]`.
+macro_rules! text_conversions {
+    ($name:ty, $err:ty) => {
+        impl TryFrom<String> for $name {
+            type Error = $err;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+pub(crate) use text_conversions;
+
 pub mod audit;
 pub mod blind_index;
 pub mod campaign;

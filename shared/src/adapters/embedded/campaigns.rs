@@ -15,6 +15,30 @@ impl SqliteCampaignStore {
     }
 }
 
+/// A campaign with its pause reason, if paused: the columns `campaign_row` reads.
+const SELECT_CAMPAIGNS: &str = "SELECT c.campaign_id, c.definition, c.status, c.shards, c.created_at, p.reason
+     FROM campaigns c LEFT JOIN campaign_pauses p ON p.campaign_id = c.campaign_id";
+
+type CampaignRow = (String, String, String, u16, i64, Option<String>);
+
+fn campaign_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CampaignRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn campaign_record(
+    (id, definition, status, shards, created, paused_reason): CampaignRow,
+) -> Result<CampaignRecord, StoreError> {
+    Ok(CampaignRecord {
+        id: CampaignId::parse(&id).map_err(|_| StoreError::corrupt("campaign ID"))?,
+        definition,
+        status: CampaignStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("campaign status '{status}'")))?,
+        shards,
+        created_at: from_unix(created),
+        paused_reason,
+    })
+}
+
 #[async_trait]
 impl CampaignStore for SqliteCampaignStore {
     async fn create(&self, r: &CampaignRecord) -> Result<(), StoreError> {
@@ -38,35 +62,10 @@ impl CampaignStore for SqliteCampaignStore {
         self.db
             .call(move |c| {
                 let row = c
-                    .query_row(
-                        "SELECT c.definition, c.status, c.shards, c.created_at, p.reason
-                         FROM campaigns c LEFT JOIN campaign_pauses p ON p.campaign_id = c.campaign_id
-                         WHERE c.campaign_id = ?1",
-                        [id.to_string()],
-                        |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, u16>(2)?,
-                                r.get::<_, i64>(3)?,
-                                r.get::<_, Option<String>>(4)?,
-                            ))
-                        },
-                    )
+                    .query_row(&format!("{SELECT_CAMPAIGNS} WHERE c.campaign_id = ?1"), [id.to_string()], campaign_row)
                     .optional()
                     .map_err(unavailable)?;
-                row.map(|(definition, status, shards, created, paused_reason)| {
-                    Ok(CampaignRecord {
-                        id,
-                        definition,
-                        status: CampaignStatus::parse(&status)
-                            .ok_or_else(|| StoreError::corrupt(format!("campaign status '{status}'")))?,
-                        shards,
-                        created_at: from_unix(created),
-                        paused_reason,
-                    })
-                })
-                .transpose()
+                row.map(campaign_record).transpose()
             })
             .await
     }
@@ -78,37 +77,15 @@ impl CampaignStore for SqliteCampaignStore {
         self.db
             .call(move |c| {
                 let mut statement = c
-                    .prepare_cached(
-                        "SELECT c.campaign_id, c.definition, c.status, c.shards, c.created_at, p.reason
-                         FROM campaigns c LEFT JOIN campaign_pauses p ON p.campaign_id = c.campaign_id
-                         WHERE (c.created_at, c.campaign_id) < (?1, ?2)
-                         ORDER BY c.created_at DESC, c.campaign_id DESC LIMIT ?3",
-                    )
+                    .prepare_cached(&format!(
+                        "{SELECT_CAMPAIGNS} WHERE (c.created_at, c.campaign_id) < (?1, ?2)
+                         ORDER BY c.created_at DESC, c.campaign_id DESC LIMIT ?3"
+                    ))
                     .map_err(unavailable)?;
-                let rows = statement
-                    .query_map(params![at, id, limit as i64 + 1], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, u16>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                        ))
-                    })
-                    .map_err(unavailable)?;
+                let rows = statement.query_map(params![at, id, limit as i64 + 1], campaign_row).map_err(unavailable)?;
                 let mut campaigns = Vec::new();
                 for row in rows {
-                    let (id, definition, status, shards, created, paused_reason) = row.map_err(unavailable)?;
-                    campaigns.push(CampaignRecord {
-                        id: CampaignId::parse(&id).map_err(|_| StoreError::corrupt("campaign ID"))?,
-                        definition,
-                        status: CampaignStatus::parse(&status)
-                            .ok_or_else(|| StoreError::corrupt(format!("campaign status '{status}'")))?,
-                        shards,
-                        created_at: from_unix(created),
-                        paused_reason,
-                    });
+                    campaigns.push(campaign_record(row.map_err(unavailable)?)?);
                 }
                 let more = campaigns.len() > limit;
                 campaigns.truncate(limit);

@@ -308,14 +308,7 @@ impl SendLedger for SqliteSendLedger {
                     .map_err(unavailable)?;
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let (state, reason) = reopenable_state(which);
-                let ids: Vec<String> = stmt
-                    .query_map(params![campaign, after, limit, state, reason], |r| r.get(0))
-                    .map_err(unavailable)?
-                    .collect::<Result<_, _>>()
-                    .map_err(unavailable)?;
-                ids.iter()
-                    .map(|id| ContactId::parse(id).map_err(|e| StoreError::corrupt_from("send_ledger.contact_id", e)))
-                    .collect()
+                contact_ids(&mut stmt, params![campaign, after, limit, state, reason])
             })
             .await
     }
@@ -339,14 +332,7 @@ impl SendLedger for SqliteSendLedger {
                     )
                     .map_err(unavailable)?;
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let ids: Vec<String> = stmt
-                    .query_map(params![campaign, after, limit, unix(lapsed_before)], |r| r.get(0))
-                    .map_err(unavailable)?
-                    .collect::<Result<_, _>>()
-                    .map_err(unavailable)?;
-                ids.iter()
-                    .map(|id| ContactId::parse(id).map_err(|e| StoreError::corrupt_from("send_ledger.contact_id", e)))
-                    .collect()
+                contact_ids(&mut stmt, params![campaign, after, limit, unix(lapsed_before)])
             })
             .await
     }
@@ -459,4 +445,16 @@ impl SendLedger for SqliteSendLedger {
             })
             .await
     }
+}
+
+/// The contact IDs a one-column query returns, in its order.
+fn contact_ids(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<ContactId>, StoreError> {
+    let ids: Vec<String> =
+        stmt.query_map(params, |r| r.get(0)).map_err(unavailable)?.collect::<Result<_, _>>().map_err(unavailable)?;
+    ids.iter()
+        .map(|id| ContactId::parse(id).map_err(|e| StoreError::corrupt_from("send_ledger.contact_id", e)))
+        .collect()
 }

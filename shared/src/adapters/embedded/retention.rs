@@ -30,27 +30,18 @@ impl Db {
         let now = unix(now);
         self.call(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            tx.execute(
-                "DELETE FROM ledger_events WHERE EXISTS (
-                   SELECT 1 FROM send_ledger l WHERE l.campaign_id = ledger_events.campaign_id
-                   AND l.contact_id = ledger_events.contact_id AND l.updated_at < ?1)",
-                params![cutoff],
-            )
-            .map_err(unavailable)?;
-            tx.execute(
-                "DELETE FROM ledger_domain WHERE EXISTS (
-                   SELECT 1 FROM send_ledger l WHERE l.campaign_id = ledger_domain.campaign_id
-                   AND l.contact_id = ledger_domain.contact_id AND l.updated_at < ?1)",
-                params![cutoff],
-            )
-            .map_err(unavailable)?;
-            tx.execute(
-                "DELETE FROM ledger_delivery WHERE EXISTS (
-                   SELECT 1 FROM send_ledger l WHERE l.campaign_id = ledger_delivery.campaign_id
-                   AND l.contact_id = ledger_delivery.contact_id AND l.updated_at < ?1)",
-                params![cutoff],
-            )
-            .map_err(unavailable)?;
+            // A ledger row's side tables go with it.
+            for table in ["ledger_events", "ledger_domain", "ledger_delivery"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE EXISTS (
+                           SELECT 1 FROM send_ledger l WHERE l.campaign_id = {table}.campaign_id
+                           AND l.contact_id = {table}.contact_id AND l.updated_at < ?1)"
+                    ),
+                    params![cutoff],
+                )
+                .map_err(unavailable)?;
+            }
             let ledger_rows =
                 tx.execute("DELETE FROM send_ledger WHERE updated_at < ?1", params![cutoff]).map_err(unavailable)?;
             let activity_rows =

@@ -384,19 +384,13 @@ async fn a_topic_opt_out_clicks_on_two_links_and_the_delivery_state_read_the_sam
         // Arrange: a patient with two topics, sent one message.
         let contact = confirmed_contact(&stack, &format!("shapes{n}@example.org")).await;
         let reminders = carepost::domain::ConsentCategory::parse("appointment-reminders").unwrap();
-        let evidence = carepost::domain::ConsentEvidence {
-            contact_id: contact,
-            kind: carepost::domain::ConsentEntryKind::Granted,
-            categories: vec![reminders.clone()],
-            at: OffsetDateTime::now_utc(),
-            method: carepost::domain::ConsentMethod::Api,
-            form_id: None,
-            consent_text_sha256: None,
-            request_id: None,
-            expires_at: None,
-            imported: None,
-            sealed_proof: Vec::new(),
-        };
+        let evidence = carepost::domain::ConsentEvidence::without_proof(
+            contact,
+            carepost::domain::ConsentEntryKind::Granted,
+            vec![reminders.clone()],
+            OffsetDateTime::now_utc(),
+            carepost::domain::ConsentMethod::Api,
+        );
         app.consent_ledger.append(evidence, carepost::domain::ConsentStatus::Active).await.unwrap();
         let campaign = simple_campaign(app).await;
         app.lifecycle.launch(&campaign).await.unwrap();

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
+use super::Bindings;
 use super::{conditional, from_unix, is_condition_failed, n, opt_n, s, sdk_error, unix};
 use crate::domain::{CampaignId, ConsentRequestId, ContactId, RecipientDomain};
 use crate::ports::{Activity, ActivityStore, Engagement, StoreError, Window};
@@ -48,9 +49,11 @@ impl DynamoActivityStore {
             .key("contact_id", s(contact.to_string()))
             .update_expression(update)
             .condition_expression(condition)
-            .expression_attribute_names("#last", "last_confirmation_at")
-            .expression_attribute_names("#request", "confirmation_request")
-            .expression_attribute_names("#sent", "confirmation_handed_over")
+            .names(&[
+                ("#last", "last_confirmation_at"),
+                ("#request", "confirmation_request"),
+                ("#sent", "confirmation_handed_over"),
+            ])
             .expression_attribute_values(":request", s(request.to_string()));
         if update.contains("#expires") {
             call = call.expression_attribute_names("#expires", "expires_at");
@@ -114,8 +117,7 @@ impl ActivityStore for DynamoActivityStore {
             .condition_expression("attribute_not_exists(#field) OR #field < :at")
             .expression_attribute_names("#field", field)
             .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":at", n(unix(at)))
-            .expression_attribute_values(":expires", n(unix(expires_at)))
+            .values([(":at", n(unix(at))), (":expires", n(unix(expires_at)))])
             .send()
             .await;
         match result {
@@ -222,11 +224,8 @@ impl ActivityStore for DynamoActivityStore {
                 .update_expression(
                     "SET #sends = :sends, #version = :next, #expires = if_not_exists(#expires, :expires)",
                 )
-                .expression_attribute_names("#sends", "marketing_sends")
-                .expression_attribute_names("#version", "marketing_version")
-                .expression_attribute_names("#expires", "expires_at")
-                .expression_attribute_values(":sends", AttributeValue::M(map))
-                .expression_attribute_values(":next", n(version + 1))
+                .names(&[("#sends", "marketing_sends"), ("#version", "marketing_version"), ("#expires", "expires_at")])
+                .values([(":sends", AttributeValue::M(map)), (":next", n(version + 1))])
                 .expression_attribute_values(":expires", n(unix(expires_at)));
             update = if version == 0 {
                 update.condition_expression("attribute_not_exists(#version)")
@@ -252,11 +251,12 @@ impl ActivityStore for DynamoActivityStore {
             .update_expression(
                 "SET #bounces = list_append(if_not_exists(#bounces, :empty), :this), #expires = :expires",
             )
-            .expression_attribute_names("#bounces", "soft_bounces")
-            .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":this", AttributeValue::L(vec![n(unix(at))]))
-            .expression_attribute_values(":expires", n(unix(expires_at)))
+            .names(&[("#bounces", "soft_bounces"), ("#expires", "expires_at")])
+            .values([
+                (":empty", AttributeValue::L(Vec::new())),
+                (":this", AttributeValue::L(vec![n(unix(at))])),
+                (":expires", n(unix(expires_at))),
+            ])
             .return_values(ReturnValue::AllNew)
             .send()
             .await
@@ -284,10 +284,8 @@ impl ActivityStore for DynamoActivityStore {
             .table_name(&self.table)
             .key("contact_id", s(tls_gap_key(domain)))
             .update_expression("SET #seen = :seen, #expires = :expires")
-            .expression_attribute_names("#seen", "seen_at")
-            .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":seen", n(unix(at)))
-            .expression_attribute_values(":expires", n(unix(expires_at)))
+            .names(&[("#seen", "seen_at"), ("#expires", "expires_at")])
+            .values([(":seen", n(unix(at))), (":expires", n(unix(expires_at)))])
             .send()
             .await
             .map_err(|e| sdk_error("UpdateItem", e))?;

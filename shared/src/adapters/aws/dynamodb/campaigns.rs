@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
+use super::{Bindings, query_all};
 use super::{
     Item, conditional, get_n, get_s, get_time, is_condition_failed, json_corrupt, n, opt_s, s, sdk_error,
     transition_status, unix,
@@ -74,15 +75,13 @@ impl DynamoCampaignStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression(format!("#pk = :pk AND {condition}"))
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(id.to_string()))
-            .expression_attribute_values(":a", a)
+            .names(&[("#pk", "campaign_id"), ("#sk", "sk")])
+            .values([(":pk", s(id.to_string())), (":a", a)])
             .consistent_read(true);
         if let Some(b) = b {
             request = request.expression_attribute_values(":b", b);
         }
-        request.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("Query", e))
+        query_all(request).await
     }
 }
 
@@ -225,15 +224,14 @@ impl CampaignStore for DynamoCampaignStore {
             .key("sk", s(META))
             .update_expression("SET #status = :paused, #reason = :reason, #at = :at")
             .condition_expression("attribute_exists(#pk) AND #status IN (:fanning_out, :sending)")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#reason", "paused_reason")
-            .expression_attribute_names("#at", "paused_at")
-            .expression_attribute_values(":paused", s(CampaignStatus::Paused.as_str()))
-            .expression_attribute_values(":fanning_out", s(CampaignStatus::FanningOut.as_str()))
-            .expression_attribute_values(":sending", s(CampaignStatus::Sending.as_str()))
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":at", n(unix(time::OffsetDateTime::now_utc())))
+            .names(&[("#pk", "campaign_id"), ("#status", "status"), ("#reason", "paused_reason"), ("#at", "paused_at")])
+            .values([
+                (":paused", s(CampaignStatus::Paused.as_str())),
+                (":fanning_out", s(CampaignStatus::FanningOut.as_str())),
+                (":sending", s(CampaignStatus::Sending.as_str())),
+                (":reason", s(reason)),
+                (":at", n(unix(time::OffsetDateTime::now_utc()))),
+            ])
             .send()
             .await;
         conditional("UpdateItem", result)

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::chain::{Chain, Link};
+use super::{Bindings, query_all};
 use super::{Cancelled, Item, built, get_s, get_time, json_corrupt, n, opt_n, s, sdk_error, transaction_error, unix};
 use crate::domain::{ConsentCategory, ConsentEntry, ConsentGrant, ConsentStatus, ContactId};
 use crate::ports::{ConsentStore, StoreError};
@@ -70,10 +71,8 @@ impl DynamoConsentStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", "contact_id")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(contact.to_string()))
-            .expression_attribute_values(":prefix", s(prefix))
+            .names(&[("#pk", "contact_id"), ("#sk", "sk")])
+            .values([(":pk", s(contact.to_string())), (":prefix", s(prefix))])
             .scan_index_forward(!descending)
             .consistent_read(true);
         match limit {
@@ -82,7 +81,7 @@ impl DynamoConsentStore {
                 let out = query.limit(limit).send().await.map_err(|e| sdk_error("Query", e))?;
                 Ok(out.items.unwrap_or_default())
             }
-            None => query.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("Query", e)),
+            None => query_all(query).await,
         }
     }
 }
@@ -116,12 +115,13 @@ impl ConsentStore for DynamoConsentStore {
                                 .table_name(&self.table)
                                 .key("contact_id", s(contact.clone()))
                                 .key("sk", s(format!("{STATE_PREFIX}{}", category.as_str())))
-                                .expression_attribute_names("#category", "category")
-                                .expression_attribute_names("#status", "status")
-                                .expression_attribute_names("#updated", "updated_at")
-                                .expression_attribute_names("#expires", "expires_at")
-                                .expression_attribute_values(":category", s(category.as_str()))
-                                .expression_attribute_values(":status", s(new_status.as_str()))
+                                .names(&[
+                                    ("#category", "category"),
+                                    ("#status", "status"),
+                                    ("#updated", "updated_at"),
+                                    ("#expires", "expires_at"),
+                                ])
+                                .values([(":category", s(category.as_str())), (":status", s(new_status.as_str()))])
                                 .expression_attribute_values(":updated", n(unix(entry.evidence.at)));
                             // The state's expiry is the entry's: set, or cleared.
                             match entry.evidence.expires_at {

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
+use super::Bindings;
 use super::{
     Cancelled, Item, b, built, conditional, get_b, get_index, get_s, get_time, n, opt_s, s, sdk_error,
     transaction_error, unix,
@@ -106,8 +107,7 @@ impl DynamoContactStore {
             .item("kind", s(GUARD))
             .item("owner", s(owner))
             .condition_expression("attribute_not_exists(#pk) OR #owner = :id")
-            .expression_attribute_names("#pk", "contact_id")
-            .expression_attribute_names("#owner", "owner")
+            .names(&[("#pk", "contact_id"), ("#owner", "owner")])
             .expression_attribute_values(":id", s(owner))
             .build();
         Ok(TransactWriteItem::builder().put(built("Put", put)?).build())
@@ -118,8 +118,7 @@ impl DynamoContactStore {
             .table_name(&self.table)
             .key("contact_id", s(key))
             .condition_expression("attribute_not_exists(#pk) OR #owner = :id")
-            .expression_attribute_names("#pk", "contact_id")
-            .expression_attribute_names("#owner", "owner")
+            .names(&[("#pk", "contact_id"), ("#owner", "owner")])
             .expression_attribute_values(":id", s(owner))
             .build();
         Ok(TransactWriteItem::builder().delete(built("Delete", delete)?).build())
@@ -142,8 +141,7 @@ impl DynamoContactStore {
             None => put.condition_expression("attribute_not_exists(#pk)"),
             Some(old) => {
                 let put = put
-                    .expression_attribute_names("#email", "email_index")
-                    .expression_attribute_names("#ext", "external_id")
+                    .names(&[("#email", "email_index"), ("#ext", "external_id")])
                     .expression_attribute_values(":old_email", s(old.email_index.as_str()));
                 match &old.external_id {
                     Some(ext) => put
@@ -249,11 +247,8 @@ impl ContactStore for DynamoContactStore {
             .key("contact_id", s(id.to_string()))
             .update_expression("SET #sealed = :new")
             .condition_expression("#kind = :contact AND #sealed = :old")
-            .expression_attribute_names("#sealed", "sealed")
-            .expression_attribute_names("#kind", "kind")
-            .expression_attribute_values(":new", b(sealed.to_vec()))
-            .expression_attribute_values(":old", b(expected.to_vec()))
-            .expression_attribute_values(":contact", s(CONTACT))
+            .names(&[("#sealed", "sealed"), ("#kind", "kind")])
+            .values([(":new", b(sealed.to_vec())), (":old", b(expected.to_vec())), (":contact", s(CONTACT))])
             .send()
             .await;
         conditional("UpdateItem", result)

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
+use super::Bindings;
 use super::{b, conditional, get_b, get_n, get_s, get_time, n, s, sdk_error, unix};
 use crate::domain::{ContactId, IntakeId};
 use crate::ports::{IntakeStore, LimitKey, LimitWindow, PendingIntake, StoreError};
@@ -31,8 +32,7 @@ impl DynamoIntakeStore {
             .table_name(&self.table)
             .key("contact_id", s(format!("limit#{}#{}", key.as_str(), unix(window.start))))
             .update_expression("ADD hits :one SET expires_at = :expires")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expires", n(unix(window.end)))
+            .values([(":one", n(1)), (":expires", n(unix(window.end)))])
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await

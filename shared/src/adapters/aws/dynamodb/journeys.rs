@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
+use super::{Bindings, query_all};
 use super::{
     Cancelled, Item, built, conditional, from_unix, get_n, get_s, get_time, n, opt_n, opt_s, s, sdk_error,
     transaction_error, transition_status, unix,
@@ -122,21 +123,16 @@ impl DynamoJourneyStore {
 
     /// All items of one journey whose sort key starts with `prefix`.
     async fn query_prefix(&self, id: &JourneyId, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", "journey_id")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(id.to_string()))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error("Query", e))
+        query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .names(&[("#pk", "journey_id"), ("#sk", "sk")])
+                .values([(":pk", s(id.to_string())), (":prefix", s(prefix))])
+                .consistent_read(true),
+        )
+        .await
     }
 
     /// An UpdateItem writing every attribute of `e` (and removing those of
@@ -280,31 +276,24 @@ impl JourneyStore for DynamoJourneyStore {
             .key("sk", s(HEAD))
             .update_expression("SET #version = :next, #definition = :definition")
             .condition_expression("#version = :latest")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#definition", "definition")
-            .expression_attribute_values(":next", n(next))
-            .expression_attribute_values(":latest", n(latest))
-            .expression_attribute_values(":definition", s(definition))
+            .names(&[("#version", "version"), ("#definition", "definition")])
+            .values([(":next", n(next)), (":latest", n(latest)), (":definition", s(definition))])
             .build();
         let head = TransactWriteItem::builder().update(built("Update", head)?).build();
         self.with_version(head, id, next, definition).await
     }
 
     async fn list(&self) -> Result<Vec<JourneyRecord>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OLDEST_INDEX)
-            .key_condition_expression("#list = :list")
-            .expression_attribute_names("#list", LIST_KEY)
-            .expression_attribute_values(":list", s(LIST))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error("Query", e))?;
+        let items: Vec<Item> = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(OLDEST_INDEX)
+                .key_condition_expression("#list = :list")
+                .expression_attribute_names("#list", LIST_KEY)
+                .expression_attribute_values(":list", s(LIST)),
+        )
+        .await?;
         items.iter().map(record).collect()
     }
 
@@ -342,8 +331,7 @@ impl JourneyStore for DynamoJourneyStore {
         let result = request
             .update_expression(expression.join(" "))
             .condition_expression("#revision = :read")
-            .expression_attribute_values(":read", n(read))
-            .expression_attribute_values(":next", n(next.revision))
+            .values([(":read", n(read)), (":next", n(next.revision))])
             .send()
             .await;
         conditional("UpdateItem", result)
@@ -363,8 +351,7 @@ impl JourneyStore for DynamoJourneyStore {
                 .key_condition_expression("#shard = :shard AND #key < :until")
                 .expression_attribute_names("#shard", DUE_SHARD)
                 .expression_attribute_names("#key", DUE_KEY)
-                .expression_attribute_values(":shard", s(shard.to_string()))
-                .expression_attribute_values(":until", s(until.clone()))
+                .values([(":shard", s(shard.to_string())), (":until", s(until.clone()))])
                 .limit(page)
                 .send()
                 .await
@@ -396,20 +383,16 @@ impl JourneyStore for DynamoJourneyStore {
     }
 
     async fn events_of(&self, contact: &ContactId) -> Result<Vec<(EventName, OffsetDateTime)>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", "journey_id")
-            .expression_attribute_values(":pk", s(format!("{EVENTS_PARTITION}{contact}")))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error("Query", e))?;
+        let items: Vec<Item> = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", "journey_id")
+                .expression_attribute_values(":pk", s(format!("{EVENTS_PARTITION}{contact}")))
+                .consistent_read(true),
+        )
+        .await?;
         items
             .iter()
             .map(|item| {

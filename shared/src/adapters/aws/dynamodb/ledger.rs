@@ -21,12 +21,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
+use super::Bindings;
 use super::{Item, conditional, from_unix, get_n, get_s, is_condition_failed, n, opt_n, opt_s, s, sdk_error, unix};
 use crate::domain::{CampaignId, ContactId, ProviderMessageId, RecipientDomain};
 use crate::ports::{
     ClaimOutcome, DeliveryRecord, DeliveryReport, DeliveryState, DomainReach, EventMark, HELD_REASON, LedgerCounts,
     LedgerRow, LedgerState, ReachRow, Reopenable, SendLedger, StoreError, tally_reach,
 };
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
 /// The index from a provider's message ID back to the ledger row.
 pub(crate) const BY_PROVIDER_MESSAGE_ID: &str = "by_provider_message_id";
@@ -41,6 +43,12 @@ pub struct DynamoSendLedger {
 }
 
 impl DynamoSendLedger {
+    /// An UpdateItem on one ledger row.
+    fn row_update(&self, campaign: impl ToString, contact: impl ToString) -> UpdateItemFluentBuilder {
+        let request = self.client.update_item().table_name(&self.table);
+        request.key("campaign_id", s(campaign.to_string())).key("contact_id", s(contact.to_string()))
+    }
+
     /// The UpdateItem that keeps a delivery report on its row: with the
     /// state only where it ranks at least as high as the stored one; with
     /// `mark` added to the row's counted events.
@@ -52,16 +60,11 @@ impl DynamoSendLedger {
         now: OffsetDateTime,
         with_state: bool,
         mark: Option<&str>,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    ) -> UpdateItemFluentBuilder {
         let mut sets = vec!["#expires = :expires"];
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(campaign.to_string()))
-            .key("contact_id", s(contact.to_string()))
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#expires", "expires_at")
+            .row_update(campaign, contact)
+            .names(&[("#pk", "campaign_id"), ("#expires", "expires_at")])
             .expression_attribute_values(":expires", n(self.expires_at(now)));
         if let Some(subtype) = &report.bounce_subtype {
             sets.push("#subtype = :subtype");
@@ -141,15 +144,10 @@ impl DynamoSendLedger {
         values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
     ) -> Result<(), StoreError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(campaign.to_string()))
-            .key("contact_id", s(contact.to_string()))
+            .row_update(campaign, contact)
             .update_expression(update)
             .condition_expression("#state = :claimed AND #attempt = :attempt")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#attempt", "attempt")
+            .names(&[("#state", "state"), ("#attempt", "attempt")])
             .expression_attribute_values(":claimed", s(CLAIMED))
             .expression_attribute_values(":attempt", n(attempt));
         for (placeholder, name) in names {
@@ -222,9 +220,7 @@ impl DynamoSendLedger {
             .table_name(&self.table)
             .filter_expression(filter)
             .projection_expression("#sk")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#sk", "contact_id")
-            .expression_attribute_names("#state", "state")
+            .names(&[("#pk", "campaign_id"), ("#sk", "contact_id"), ("#state", "state")])
             .expression_attribute_values(":pk", s(campaign.to_string()))
             .consistent_read(true);
         // A key condition may not compare with an empty string.
@@ -299,27 +295,27 @@ impl SendLedger for DynamoSendLedger {
         }
         let next = attempt + 1;
         let takeover = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(campaign_key))
-            .key("contact_id", s(contact_key))
+            .row_update(campaign_key, contact_key)
             .update_expression(
                 "SET #state = :claimed, #attempt = :next, #lease = :lease, #updated = :now, #expires = :expires",
             )
             .condition_expression("#state = :old_state AND #attempt = :old_attempt")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#attempt", "attempt")
-            .expression_attribute_names("#lease", "lease_until")
-            .expression_attribute_names("#updated", "updated_at")
-            .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":expires", n(self.expires_at(now)))
-            .expression_attribute_values(":claimed", s(CLAIMED))
-            .expression_attribute_values(":next", n(next))
-            .expression_attribute_values(":lease", n(lease_until))
-            .expression_attribute_values(":now", n(unix(now)))
-            .expression_attribute_values(":old_state", s(state))
-            .expression_attribute_values(":old_attempt", n(attempt))
+            .names(&[
+                ("#state", "state"),
+                ("#attempt", "attempt"),
+                ("#lease", "lease_until"),
+                ("#updated", "updated_at"),
+                ("#expires", "expires_at"),
+            ])
+            .values([
+                (":expires", n(self.expires_at(now))),
+                (":claimed", s(CLAIMED)),
+                (":next", n(next)),
+                (":lease", n(lease_until)),
+                (":now", n(unix(now))),
+                (":old_state", s(state)),
+                (":old_attempt", n(attempt)),
+            ])
             .send()
             .await;
         match takeover {
@@ -379,12 +375,14 @@ impl SendLedger for DynamoSendLedger {
             .key_condition_expression("#pk = :pk")
             .filter_expression("attribute_exists(#domain)")
             .projection_expression("#domain, #state, #reason, #delivery, #events")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#domain", "recipient_domain")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#reason", "reason")
-            .expression_attribute_names("#delivery", "delivery")
-            .expression_attribute_names("#events", "events")
+            .names(&[
+                ("#pk", "campaign_id"),
+                ("#domain", "recipient_domain"),
+                ("#state", "state"),
+                ("#reason", "reason"),
+                ("#delivery", "delivery"),
+                ("#events", "events"),
+            ])
             .expression_attribute_values(":pk", s(campaign.to_string()))
             .consistent_read(true)
             .into_paginator()
@@ -482,8 +480,7 @@ impl SendLedger for DynamoSendLedger {
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk")
             .projection_expression("#state")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#state", "state")
+            .names(&[("#pk", "campaign_id"), ("#state", "state")])
             .expression_attribute_values(":pk", s(campaign.to_string()))
             .consistent_read(true)
             .into_paginator()
@@ -536,17 +533,10 @@ impl SendLedger for DynamoSendLedger {
     async fn reopen(&self, campaign: &CampaignId, contact: &ContactId, which: Reopenable) -> Result<bool, StoreError> {
         let (filter, values) = reopenable_filter(which);
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(campaign.to_string()))
-            .key("contact_id", s(contact.to_string()))
+            .row_update(campaign, contact)
             .update_expression("SET #state = :released, #updated = :now REMOVE #reason, #lease")
             .condition_expression(filter)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#reason", "reason")
-            .expression_attribute_names("#updated", "updated_at")
-            .expression_attribute_names("#lease", "lease_until")
+            .names(&[("#state", "state"), ("#reason", "reason"), ("#updated", "updated_at"), ("#lease", "lease_until")])
             .expression_attribute_values(":released", s(RELEASED))
             .expression_attribute_values(":now", n(unix(OffsetDateTime::now_utc())));
         for (placeholder, value) in values {
@@ -563,17 +553,11 @@ impl SendLedger for DynamoSendLedger {
     ) -> Result<bool, StoreError> {
         let key = event.key();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(campaign.to_string()))
-            .key("contact_id", s(contact.to_string()))
+            .row_update(campaign, contact)
             .update_expression("ADD #events :event")
             .condition_expression("attribute_exists(#pk) AND NOT contains(#events, :name)")
-            .expression_attribute_names("#pk", "campaign_id")
-            .expression_attribute_names("#events", "events")
-            .expression_attribute_values(":event", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![key.clone()]))
-            .expression_attribute_values(":name", s(key))
+            .names(&[("#pk", "campaign_id"), ("#events", "events")])
+            .values([(":event", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![key.clone()])), (":name", s(key))])
             .send()
             .await;
         conditional("UpdateItem", result)
@@ -583,22 +567,22 @@ impl SendLedger for DynamoSendLedger {
         let at = OffsetDateTime::now_utc();
         // The provider message ID stays: later events still match the row.
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("campaign_id", s(campaign.to_string()))
-            .key("contact_id", s(contact.to_string()))
+            .row_update(campaign, contact)
             .update_expression("SET #state = :failed, #reason = :reason, #updated = :now, #expires = :expires")
             .condition_expression("#state = :sent")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#reason", "reason")
-            .expression_attribute_names("#updated", "updated_at")
-            .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":sent", s("sent"))
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":now", n(unix(at)))
-            .expression_attribute_values(":expires", n(self.expires_at(at)))
+            .names(&[
+                ("#state", "state"),
+                ("#reason", "reason"),
+                ("#updated", "updated_at"),
+                ("#expires", "expires_at"),
+            ])
+            .values([
+                (":failed", s("failed")),
+                (":sent", s("sent")),
+                (":reason", s(reason)),
+                (":now", n(unix(at))),
+                (":expires", n(self.expires_at(at))),
+            ])
             .send()
             .await;
         conditional("UpdateItem", result)

@@ -13,6 +13,7 @@ mod campaigns;
 mod chain;
 mod consent;
 mod contacts;
+mod expression;
 mod intake;
 mod journeys;
 mod ledger;
@@ -30,6 +31,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
+
+pub(crate) use expression::Bindings;
 
 use crate::domain::BlindIndex;
 use crate::ports::StoreError;
@@ -309,6 +312,13 @@ pub(crate) fn transaction_error(
         return Ok(Cancelled::Contended);
     }
     Err(sdk_error(op, err))
+}
+
+/// Every item a query matches, across its pages.
+pub(crate) async fn query_all(
+    request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    request.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error("Query", e))
 }
 
 // ---------------------------------------------------------------- attributes

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use super::Bindings;
 use super::{Item, b, conditional, get_b, get_n, get_time, n, opt_n, opt_s, s, sdk_error, unix};
 use crate::domain::{CampaignId, ContactId};
 use crate::ports::{IssuedCode, SecureMessage, SecureMessageStore, StoreError, Window};
@@ -143,8 +144,7 @@ impl SecureMessageStore for DynamoSecureMessageStore {
             .key("contact_id", s(key(campaign, contact)))
             .update_expression("SET code_hash = :hash, code_expires_at = :expires, codes_issued = :issued")
             .condition_expression(guard)
-            .expression_attribute_values(":hash", s(code.hash.clone()))
-            .expression_attribute_values(":expires", n(unix(code.expires_at)))
+            .values([(":hash", s(code.hash.clone())), (":expires", n(unix(code.expires_at)))])
             .expression_attribute_values(":issued", as_list(&recent));
         if item.contains_key("codes_issued") {
             update = update.expression_attribute_values(":read", as_list(&issued));
