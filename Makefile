@@ -12,7 +12,7 @@ export CAREPOST_PYTHON := $(abspath $(PYTHON))
 export CAREPOST_AXE := $(abspath .axe/node_modules/axe-core/axe.min.js)
 export CAREPOST_BIN := $(abspath target/debug/carepost)
 
-.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger bench-cost bench-init
+.PHONY: run dev test venv infra-venv browser axe spamassassin lint infra-lint package fmt clean bench-kms bench-consent bench-decrypt bench-fanout bench-ledger bench-cost bench-init bench-journeys bench-journeys-embedded
 
 run:
 	$(CARGO) build --release -p carepost-cli
@@ -32,6 +32,11 @@ bench-kms: venv
 # AWS requests per email, counted on the wire against moto, and the cost per 1,000,000 emails (a few minutes).
 bench-cost: venv
 	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench cost
+
+# The journey timer: requests per due contact and sweep, counted on the wire against moto, and the
+# cost per 1,000,000 steps (BENCH_WAITING, BENCH_DUE; a few minutes).
+bench-journeys: venv
+	VENV=$(VENV) scripts/with-moto.sh $(CARGO) bench --profile dev -p carepost-tests --bench journey_sweep
 
 # SQLite's synchronous mode for ledger settles: cost per send, NORMAL vs FULL (seconds).
 # Each function's cold start beside a lambda_http hello-world's (same profile, same run).
@@ -54,6 +59,11 @@ bench-decrypt:
 bench-fanout:
 	$(CARGO) build --release -p carepost-cli
 	./target/release/carepost bench fanout
+
+# One journey timer sweep on the embedded stack: 1,000,000 enrolled, 100,000 due (minutes).
+bench-journeys-embedded:
+	$(CARGO) build --release -p carepost-cli
+	./target/release/carepost bench journeys
 
 # The SAM template: sam validate --lint, cfn-lint, checkov (offline).
 infra-lint: infra-venv

@@ -19,7 +19,7 @@ use carepost::app::App;
 use carepost::config::RateShare;
 use carepost::domain::{
     CampaignId, ConsentCategory, ConsentEntry, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus,
-    FanoutShardJob,
+    ContactId, FanoutShardJob,
 };
 use carepost::runtime::{EmbeddedConfig, EmbeddedStack};
 use clap::Args;
@@ -71,20 +71,7 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
     let seeded = Instant::now();
     for batch in 0..args.contacts.div_ceil(BATCH) {
         let count = BATCH.min(args.contacts - batch * BATCH);
-        for patient in carepost::synthetic::generate(count, batch as u64) {
-            let mut record = carepost::synthetic::sealed_record(&app.envelope, &patient).await?;
-            record.email_index =
-                carepost::domain::BlindIndex::from_stored(format!("{batch:032x}{:032x}", patient.index))?;
-            app.ports.contacts.put(&record).await?;
-            let evidence = ConsentEvidence::without_proof(
-                record.id,
-                ConsentEntryKind::Granted,
-                vec![category.clone()],
-                time::OffsetDateTime::now_utc(),
-                ConsentMethod::Import,
-            );
-            app.ports.consent.append(&ConsentEntry::chain(None, evidence), ConsentStatus::Active).await?;
-        }
+        seed_confirmed(app, batch, count, &category).await?;
         bar.inc(count as u64);
     }
     bar.finish_and_clear();
@@ -134,4 +121,32 @@ pub async fn run(args: FanoutBenchArgs) -> anyhow::Result<()> {
     );
     println!("  goal: at least 100,000 contacts/s/core, memory flat in the number of contacts");
     Ok(())
+}
+
+/// Seeds batch `batch` of `count` synthetic patients (every attribute
+/// sealed, a distinct blind index each) with consent to `category`, straight
+/// into the stack's stores; answers their IDs.
+pub(crate) async fn seed_confirmed(
+    app: &App,
+    batch: usize,
+    count: usize,
+    category: &ConsentCategory,
+) -> anyhow::Result<Vec<ContactId>> {
+    let mut ids = Vec::with_capacity(count);
+    for patient in carepost::synthetic::generate(count, batch as u64) {
+        let mut record = carepost::synthetic::sealed_record(&app.envelope, &patient).await?;
+        record.email_index = carepost::domain::BlindIndex::from_stored(format!("{batch:032x}{:032x}", patient.index))?;
+        app.ports.contacts.put(&record).await?;
+        let at = time::OffsetDateTime::now_utc();
+        let evidence = ConsentEvidence::without_proof(
+            record.id,
+            ConsentEntryKind::Granted,
+            vec![category.clone()],
+            at,
+            ConsentMethod::Import,
+        );
+        app.ports.consent.append(&ConsentEntry::chain(None, evidence), ConsentStatus::Active).await?;
+        ids.push(record.id);
+    }
+    Ok(ids)
 }

@@ -5,6 +5,7 @@ mod audit;
 mod bench_consent;
 mod bench_decrypt;
 mod bench_fanout;
+mod bench_journeys;
 mod bench_send;
 mod campaign;
 mod campaign_file;
@@ -103,6 +104,8 @@ enum Bench {
     Decrypt(bench_decrypt::DecryptBenchArgs),
     /// Fan-out throughput and memory on the embedded path with a large synthetic population.
     Fanout(bench_fanout::FanoutBenchArgs),
+    /// One journey timer sweep on the embedded path: 1,000,000 enrolled, 100,000 due, its time and memory.
+    Journeys(bench_journeys::JourneyBenchArgs),
 }
 
 #[tokio::main]
@@ -156,6 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { bench: Bench::Fanout(args) } => {
             logging::init("warn");
             bench_fanout::run(args).await
+        }
+        Command::Bench { bench: Bench::Journeys(args) } => {
+            logging::init("warn");
+            bench_journeys::run(args).await
         }
     }
 }

@@ -275,17 +275,7 @@ fn print_phase(phase: &Phase, emails: f64) {
 fn usage_of(phases: &[Phase], sns_publishes: u64, emails: u64) -> Usage {
     let mut u = Usage { sns_publishes: sns_publishes as f64, ses_emails: emails as f64, ..Usage::default() };
     for phase in phases {
-        for ((service, _), t) in &phase.calls {
-            match service.as_str() {
-                "DynamoDB" => {
-                    u.dynamodb_write_units += t.write_units;
-                    u.dynamodb_read_units += t.read_units;
-                }
-                "SQS" => u.sqs_requests += t.requests as f64,
-                "KMS" => u.kms_requests += t.requests as f64,
-                _ => {}
-            }
-        }
+        u.add_calls(&phase.calls);
         u.lambda_invocations += phase.invocations.count as f64;
         u.lambda_gb_seconds += phase.invocations.seconds * LAMBDA_GB;
         u.log_bytes += (phase.log_bytes + phase.invocations.count * PLATFORM_LOG_BYTES_PER_INVOCATION) as f64;

@@ -39,6 +39,26 @@ pub struct Usage {
     pub ses_emails: f64,
 }
 
+impl Usage {
+    /// Adds counted requests: DynamoDB's request units, SQS's and KMS's requests.
+    pub fn add_calls(
+        &mut self,
+        calls: &std::collections::BTreeMap<crate::aws_calls::Operation, crate::aws_calls::Tally>,
+    ) {
+        for ((service, _), t) in calls {
+            match service.as_str() {
+                "DynamoDB" => {
+                    self.dynamodb_write_units += t.write_units;
+                    self.dynamodb_read_units += t.read_units;
+                }
+                "SQS" => self.sqs_requests += t.requests as f64,
+                "KMS" => self.kms_requests += t.requests as f64,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Dollars by service, for the same run.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Bill {

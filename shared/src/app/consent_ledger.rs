@@ -40,19 +40,10 @@ impl ConsentLedger {
         if changed.is_empty() {
             return Ok(changed);
         }
-        let evidence = ConsentEvidence {
-            contact_id: *contact_id,
-            kind: ConsentEntryKind::Withdrawn,
-            categories: changed.clone(),
-            at: self.clock.now(),
-            method,
-            form_id: None,
-            consent_text_sha256: None,
-            request_id: None,
-            expires_at: None,
-            imported: None,
-            sealed_proof: self.seal_proof(contact_id, &proof).await?,
-        };
+        let now = self.clock.now();
+        let mut evidence =
+            ConsentEvidence::without_proof(*contact_id, ConsentEntryKind::Withdrawn, changed.clone(), now, method);
+        evidence.sealed_proof = self.seal_proof(contact_id, &proof).await?;
         self.append(evidence, ConsentStatus::Withdrawn).await?;
         Ok(changed)
     }

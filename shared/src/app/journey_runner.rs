@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::AppError;
@@ -27,7 +28,7 @@ use super::journey_facts::ContactFacts;
 use super::journeys::step_campaign;
 use crate::config::Settings;
 use crate::crypto::Envelope;
-use crate::domain::journey::walk::{ExitReason, Move, Position, next_move};
+use crate::domain::journey::walk::{ExitReason, Move, next_move};
 use crate::domain::journey::{Entry, EventName, Journey, StepKind};
 use crate::domain::{ConsentCategory, ContactId, ExternalId, InvalidField, JourneyId, SendJob};
 use crate::ports::{
@@ -93,6 +94,11 @@ pub const EVENT_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Enrolments one sweep call reads: a page of the due index.
 pub const SWEEP_BATCH: usize = 100;
 
+/// Contacts of a page walked at once. Each walk waits on a few store
+/// round trips; side by side, a page takes about as long as its slowest
+/// walk instead of the sum of them.
+pub const SWEEP_CONCURRENCY: usize = 16;
+
 /// A contact's entry into a journey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrolOutcome {
@@ -135,18 +141,7 @@ impl JourneyRunner {
             crate::domain::journey::Reentry::Never => None,
             crate::domain::journey::Reentry::After(wait) => Some(now - wait),
         };
-        let enrolment = Enrolment {
-            journey: *journey,
-            contact: *contact,
-            version: record.version,
-            entered_at: now,
-            standing: Standing::Active {
-                position: Position { step: parsed.start().id.clone(), arrived_at: now },
-                due_at: now,
-            },
-            sent: Vec::new(),
-            revision: 0,
-        };
+        let enrolment = Enrolment::at_step(*journey, record.version, *contact, parsed.start().id.clone(), now, now);
         Ok(if self.journeys.enrol(&enrolment, reenter_before).await? {
             EnrolOutcome::Entered
         } else {
@@ -242,19 +237,38 @@ impl JourneyRunner {
         let now = self.clock.now();
         let due = self.journeys.due(now, limit).await?;
         let mut report = SweepReport { due: due.len() as u64, ..SweepReport::default() };
+        // Each journey version once, then the page's contacts side by side:
+        // each walk is a few reads and one conditional write of its own row.
         let mut loaded: HashMap<(JourneyId, u32), Option<Arc<Loaded>>> = HashMap::new();
-        let mut sends: Vec<(SendJob, Enrolment, Enrolment)> = Vec::new();
-        for enrolment in due {
+        for enrolment in &due {
             let key = (enrolment.journey, enrolment.version);
             if let std::collections::hash_map::Entry::Vacant(slot) = loaded.entry(key) {
                 slot.insert(self.load(&enrolment.journey, enrolment.version).await?.map(Arc::new));
             }
-            let Some(journey) = loaded.get(&key).cloned().flatten() else {
-                // The journey or its version is gone: nothing can move it.
-                self.write(&enrolment, exited(&enrolment, ExitReason::Completed, now), &mut report).await?;
-                continue;
-            };
-            self.step(&journey, enrolment, now, &mut report, &mut sends).await?;
+        }
+        let walks = futures::stream::iter(due)
+            .map(|enrolment| {
+                let journey = loaded.get(&(enrolment.journey, enrolment.version)).cloned().flatten();
+                async move {
+                    let (mut report, mut sends) = (SweepReport::default(), Vec::new());
+                    match journey {
+                        Some(journey) => self.step(&journey, enrolment, now, &mut report, &mut sends).await?,
+                        // The journey or its version is gone: nothing can move it.
+                        None => {
+                            self.write(&enrolment, exited(&enrolment, ExitReason::Completed, now), &mut report).await?
+                        }
+                    }
+                    Ok::<_, AppError>((report, sends))
+                }
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut sends: Vec<(SendJob, Enrolment, Enrolment)> = Vec::new();
+        for walk in walks {
+            let (walked, queued) = walk?;
+            report.add(&walked);
+            sends.extend(queued);
         }
         // The page's send jobs in batches of ten, then each contact moved on:
         // a crash between the two queues them again next time, where the
@@ -263,8 +277,16 @@ impl JourneyRunner {
             let jobs: Vec<String> = sends.iter().map(|(job, _, _)| job.to_body()).collect();
             self.send_queue.send_batch(&jobs).await?;
             report.queued += sends.len() as u64;
-            for (_, read, next) in sends {
-                self.write(&read, next, &mut report).await?;
+            let writes = futures::stream::iter(sends)
+                .map(|(_, read, next)| async move {
+                    let mut written = SweepReport::default();
+                    self.write(&read, next, &mut written).await.map(|()| written)
+                })
+                .buffer_unordered(SWEEP_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            for written in writes {
+                report.add(&written?);
             }
         }
         if report.read > 0 {

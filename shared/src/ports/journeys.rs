@@ -74,6 +74,27 @@ pub struct Enrolment {
 }
 
 impl Enrolment {
+    /// A first enrolment (revision 0, nothing sent yet) standing at `step`
+    /// since `entered_at`, due at `due_at`.
+    pub fn at_step(
+        journey: JourneyId,
+        version: u32,
+        contact: ContactId,
+        step: StepId,
+        entered_at: OffsetDateTime,
+        due_at: OffsetDateTime,
+    ) -> Enrolment {
+        Enrolment {
+            journey,
+            contact,
+            version,
+            entered_at,
+            standing: Standing::Active { position: Position { step, arrived_at: entered_at }, due_at },
+            sent: Vec::new(),
+            revision: 0,
+        }
+    }
+
     pub fn due_at(&self) -> Option<OffsetDateTime> {
         match &self.standing {
             Standing::Active { due_at, .. } => Some(*due_at),
