@@ -44,6 +44,8 @@ mod journey_crash_tests;
 #[cfg(test)]
 mod journey_events_tests;
 mod journey_facts;
+#[cfg(test)]
+mod journey_local_time_tests;
 pub mod journey_report;
 pub mod journey_report_html;
 pub mod journey_runner;

@@ -44,9 +44,19 @@ pub enum AttributeType {
     CodeList,
     /// `YYYY-MM-DD`, not in the future.
     Date,
+    /// `YYYY-MM-DD`, past or future: something scheduled (an appointment,
+    /// a due date), which a journey can wait for.
+    ScheduledDate,
     Sex,
     Zip,
     Language,
+}
+
+impl AttributeType {
+    /// A calendar date (`date` or `scheduled_date`).
+    pub fn is_date(self) -> bool {
+        matches!(self, AttributeType::Date | AttributeType::ScheduledDate)
+    }
 }
 
 /// Where an attribute lives: a built-in field of `Profile`, or a
@@ -140,7 +150,7 @@ fn class_floor(name: &str, key: AttributeKey, kind: AttributeType, class: Attrib
         AttributeKey::Builtin(a) if default_class(a) == AttributeClass::Phi => {
             (class == AttributeClass::NonIdentifying).then_some(AttributeClass::Phi)
         }
-        AttributeKey::Custom(_) if kind == AttributeType::Date => Some(AttributeClass::Identifier),
+        AttributeKey::Custom(_) if kind.is_date() => Some(AttributeClass::Identifier),
         AttributeKey::Custom(_) if kind == AttributeType::Text => {
             (class == AttributeClass::NonIdentifying).then_some(AttributeClass::Phi)
         }
@@ -234,10 +244,14 @@ impl ContactSchema {
                     let kind = a.kind.ok_or_else(|| err(format!("custom attribute '{name}' needs a type")))?;
                     if !matches!(
                         kind,
-                        AttributeType::Text | AttributeType::Code | AttributeType::CodeList | AttributeType::Date
+                        AttributeType::Text
+                            | AttributeType::Code
+                            | AttributeType::CodeList
+                            | AttributeType::Date
+                            | AttributeType::ScheduledDate
                     ) {
                         return Err(err(format!(
-                            "custom attribute '{name}': type must be text, code, code_list or date"
+                            "custom attribute '{name}': type must be text, code, code_list, date or scheduled_date"
                         )));
                     }
                     let code = a.code.filter(|c| CUSTOM_CODES.contains(c)).ok_or_else(|| {
@@ -353,6 +367,7 @@ fn parse_custom(def: &AttributeDef, value: &serde_json::Value, today: Date) -> R
             }
             super::format_date(date).into_bytes()
         }
+        AttributeType::ScheduledDate => super::format_date(parse_date(field, text()?)?).into_bytes(),
         AttributeType::CodeList => {
             let items: Vec<String> = serde_json::from_value(value.clone())
                 .map_err(|_| InvalidField::new(field, "must be a list of strings"))?;

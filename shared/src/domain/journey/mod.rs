@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::campaign::{CampaignPurpose, TemplateSource};
 use super::consent::ConsentCategory;
-use super::schema::{AttributeType, ContactSchema};
+use super::schema::ContactSchema;
 use super::scrub::parse_error;
 use super::segment::Segment;
 use crate::error::{Classify, ErrorClass};
@@ -495,7 +495,7 @@ mod wire {
 
     fn date_offset(date: DateFile, schema: &ContactSchema) -> Result<DateOffset, String> {
         let def = schema.get(&date.attribute).ok_or_else(|| "no such attribute in the contact schema".to_owned())?;
-        if def.kind != AttributeType::Date {
+        if !def.kind.is_date() {
             return Err("the attribute is not a date".to_owned());
         }
         if date.offset_days.unsigned_abs() > 366 {

@@ -161,8 +161,14 @@ pub fn next_move_traced(
             StepKind::Wait { wait, at_local_time, next } => {
                 let mut due = match wait {
                     Wait::For(d) => at.arrived_at + *d,
-                    Wait::Until(offset) => match facts.date(&offset.attribute) {
-                        Some(date) => midnight(date) + time::Duration::days(i64::from(offset.days)),
+                    // The day begins at midnight where the patient is, as
+                    // a date entry's does: a Tokyo patient's "a week before"
+                    // is not Chicago's.
+                    Wait::Until(offset) => match facts
+                        .date(&offset.attribute)
+                        .and_then(|d| d.checked_add(time::Duration::days(i64::from(offset.days))))
+                    {
+                        Some(day) => journey.local().start_of_day(day, facts.time_zone()),
                         None => return Move::Exit { from: at.step, reason: ExitReason::NoDate },
                     },
                 };
@@ -235,8 +241,4 @@ fn undecided_until(c: &Condition, facts: &dyn Facts) -> Option<OffsetDateTime> {
         Condition::NotOpenedWithin(step, window) => facts.sent_at(step).map(|sent| sent + *window),
         _ => None,
     }
-}
-
-fn midnight(date: time::Date) -> OffsetDateTime {
-    date.midnight().assume_utc()
 }

@@ -132,7 +132,7 @@ fn custom_kind(kind: AttributeType) -> Option<Kind> {
     match kind {
         AttributeType::Code => Some(Kind::Text),
         AttributeType::CodeList => Some(Kind::List),
-        AttributeType::Date => Some(Kind::Date),
+        AttributeType::Date | AttributeType::ScheduledDate => Some(Kind::Date),
         _ => None,
     }
 }

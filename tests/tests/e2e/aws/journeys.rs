@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use carepost::app::journey_runner::SETTLE_RECHECK;
-use carepost::domain::{ConsentCategory, ConsentMethod};
+use carepost::domain::journey::EventName;
+use carepost::domain::{
+    ConsentCategory, ConsentEntryKind, ConsentEvidence, ConsentMethod, ConsentStatus, ExternalId, ProfileInput,
+};
 use carepost::runtime::aws::build_with_clock;
 use carepost::runtime::lambda;
 use serde_json::{Value, json};
@@ -86,4 +89,108 @@ async fn the_fanout_functions_timer_input_walks_a_welcome_series_once_per_step_a
     assert_eq!(report["entered"], 2);
     assert_eq!(report["exited"]["completed"], 1);
     assert_eq!(report["exited"]["not_sent"], 1, "the withdrawn patient left: {report}");
+}
+
+/// An appointment reminder a week and a day before the patient's
+/// `next_appointment`, at 09:00 in the patient's own zone, never in quiet
+/// hours.
+fn appointment_reminder() -> String {
+    let send = |id: &str, subject: &str, next: Option<&str>| {
+        let mut step = json!({"type": "send", "id": id, "template": {"subject": subject,
+            "html": "<p>See you soon.</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>",
+            "text": "See you soon. {{ unsubscribe_url }}"}});
+        if let Some(next) = next {
+            step["next"] = json!(next);
+        }
+        step
+    };
+    let wait = |id: &str, days: i32, next: &str| {
+        json!({"type": "wait", "id": id, "until": {"attribute": "next_appointment", "offset_days": days},
+               "at_local_time": "09:00", "next": next})
+    };
+    json!({
+        "name": "Appointment reminder", "category": "wellness-tips",
+        "entry": {"event": {"name": "appointment.booked"}},
+        "steps": [wait("week-before", -7, "remind-week"), send("remind-week", "Your appointment is in a week", Some("day-before")),
+                  wait("day-before", -1, "remind-day"), send("remind-day", "Your appointment is tomorrow", None)],
+        "quiet_hours": {"from": "20:00", "to": "08:00"},
+        "time_zone": "America/Chicago"
+    })
+    .to_string()
+}
+
+const APPOINTMENT_SCHEMA: &str = r#"{"attributes": [
+  {"name": "first_name", "class": "identifier"},
+  {"name": "next_appointment", "type": "scheduled_date", "class": "identifier", "code": 20},
+  {"name": "time_zone", "type": "text", "class": "phi", "code": 21}
+]}"#;
+
+#[tokio::test]
+async fn an_appointment_reminder_goes_a_week_and_a_day_before_at_nine_in_each_patients_own_zone() {
+    let stack = moto_stack().await;
+    let mut settings = stack.settings.clone();
+    settings.settings.schema = Arc::new(carepost::domain::ContactSchema::parse(APPOINTMENT_SCHEMA).unwrap());
+    let clock = Arc::new(ShiftedClock::default());
+    let running = build_with_clock(stack.clients.clone(), settings, clock.clone()).await.unwrap();
+    let (app, queue) = (running.app.clone(), running.fanout_queue.clone());
+    let journey = app.journeys.create(&appointment_reminder()).await.unwrap();
+    app.journeys.launch(&journey).await.unwrap();
+    let appointment = (app.journey_runner.now() + time::Duration::days(9)).date();
+    let patients = [("reminded.chicago@example.org", "America/Chicago"), ("reminded.tokyo@example.org", "Asia/Tokyo")];
+    let booked = EventName::parse("appointment.booked").unwrap();
+    for (email, zone) in patients {
+        let mut profile = ProfileInput { first_name: Some("Probe".into()), ..ProfileInput::default() };
+        profile.custom.insert("next_appointment".into(), json!(appointment.to_string()));
+        profile.custom.insert("time_zone".into(), json!(zone));
+        let external = ExternalId::parse(&format!("mrn-{}", zone.len())).unwrap();
+        let contact = app.contacts.upsert("clinic", external.clone(), email, &profile).await.unwrap().contact_id;
+        let topic = ConsentCategory::parse("wellness-tips").unwrap();
+        let now = app.journey_runner.now();
+        let evidence =
+            ConsentEvidence::without_proof(contact, ConsentEntryKind::Granted, vec![topic], now, ConsentMethod::Api);
+        app.consent_ledger.append(evidence, ConsentStatus::Active).await.unwrap();
+        assert_eq!(app.journey_runner.record_event(&external, &booked, now).await.unwrap(), 1, "{email} entered");
+    }
+
+    // The timer every hour for nine days on the application's clock; each
+    // mail stamped with the hour it went.
+    let mut sent: Vec<(String, String, time::OffsetDateTime)> = Vec::new();
+    for _ in 0..9 * 24 {
+        let report = lambda::handle_fanout_payload(
+            &app,
+            queue.as_ref(),
+            timer_input(),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        if report["queued"].as_u64().unwrap_or(0) > 0 {
+            run_sender(&stack).await;
+            let raw = sent_raw_messages().await;
+            for message in raw.iter().skip(sent.len()) {
+                let header =
+                    |name: &str| message.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default().to_owned();
+                sent.push((header("To: "), header("Subject: "), app.journey_runner.now()));
+            }
+        }
+        clock.pass(Duration::from_secs(3600));
+    }
+
+    for (email, zone) in patients {
+        let theirs: Vec<_> = sent.iter().filter(|(to, _, _)| to.contains(email)).collect();
+        let subjects: Vec<&str> = theirs.iter().map(|(_, subject, _)| subject.as_str()).collect();
+        assert_eq!(subjects, ["Your appointment is in a week", "Your appointment is tomorrow"], "{email}");
+        for ((_, subject, at), days_before) in theirs.iter().zip([7, 1]) {
+            let there = jiff::Timestamp::from_second(at.unix_timestamp())
+                .unwrap()
+                .to_zoned_datetime(jiff::tz::TimeZone::get(zone).unwrap());
+            let day = appointment - time::Duration::days(days_before);
+            assert_eq!(there.time().hour(), 9, "{email}: {subject} went at {there:?}");
+            assert_eq!(
+                (there.date().year(), there.date().month(), there.date().day()),
+                (day.year() as i16, day.month() as i8, day.day() as i8),
+                "{email}: {subject} on the wrong day"
+            );
+        }
+    }
 }
