@@ -550,6 +550,17 @@ class Template(unittest.TestCase):
         self.assertEqual(timer["RetryPolicy"]["MaximumRetryAttempts"], 0, "the next tick is the retry")
         self.assertEqual(timer["KmsKeyArn"], {"Fn::GetAtt": ["DataKey", "Arn"]})
 
+    def test_an_alarm_says_when_the_journey_timer_stops_invoking_the_fanout_function(self):
+        alarm = self.resources["JourneyTimerStoppedAlarm"]["Properties"]
+        self.assertEqual((alarm["Namespace"], alarm["MetricName"]), ("AWS/Lambda", "Invocations"))
+        self.assertEqual(alarm["Dimensions"], [{"Name": "FunctionName", "Value": {"Ref": "FanoutFunction"}}])
+        self.assertEqual(alarm["ComparisonOperator"], "LessThanThreshold")
+        self.assertEqual(alarm["Threshold"], 1)
+        # No data at all is the failure it is for: a timer that never fires.
+        self.assertEqual(alarm["TreatMissingData"], "breaching")
+        self.assertEqual(alarm["Period"] * alarm["EvaluationPeriods"], 900)
+        self.assertEqual(alarm["AlarmActions"], [{"Ref": "AlarmTopicArn"}])
+
     def test_visibility_is_at_least_six_times_the_queue_functions_timeout_for_every_allowed_value(self):
         allowed = self.t["Parameters"]["VisibilityTimeoutSeconds"]["AllowedValues"]
         mapping = self.t["Mappings"]["FunctionTimeout"]
