@@ -39,12 +39,7 @@ macro_rules! uuid_id {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = $err;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
+        super::text_conversions!(@try_from $name, $err);
 
         impl From<$name> for String {
             fn from(value: $name) -> Self {

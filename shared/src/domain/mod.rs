@@ -5,13 +5,16 @@
 /// String` from its one field: what a text newtype needs for serde's
 /// `#[serde(try_from = "String", into = "String")]`.
 macro_rules! text_conversions {
-    ($name:ty, $err:ty) => {
+    (@try_from $name:ty, $err:ty) => {
         impl TryFrom<String> for $name {
             type Error = $err;
             fn try_from(value: String) -> Result<Self, Self::Error> {
                 Self::parse(&value)
             }
         }
+    };
+    ($name:ty, $err:ty) => {
+        $crate::domain::text_conversions!(@try_from $name, $err);
 
         impl From<$name> for String {
             fn from(value: $name) -> Self {
