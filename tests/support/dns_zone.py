@@ -35,15 +35,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def serve(resolver):
+    """Serves UDP and TCP on one port. A port free for UDP may be taken for
+    TCP by another test's server meanwhile: then another port is tried."""
+    for _ in range(50):
+        port = free_port()
+        udp = DNSServer(resolver, address="127.0.0.1", port=port, logger=QuietLogger())
+        try:
+            tcp = DNSServer(resolver, address="127.0.0.1", port=port, tcp=True, logger=QuietLogger())
+        except OSError:
+            udp.server.server_close()
+            continue
+        udp.start_thread()
+        tcp.start_thread()
+        return port
+    raise SystemExit("no port free for both UDP and TCP")
+
+
 def main():
     records = {}
     for arg in sys.argv[1:]:
         name, _, text = arg.partition("=")
         records.setdefault(name.rstrip(".").lower(), []).append(text)
-    resolver = ZoneResolver(records)
-    port = free_port()
-    for tcp in (False, True):
-        DNSServer(resolver, address="127.0.0.1", port=port, tcp=tcp, logger=QuietLogger()).start_thread()
+    port = serve(ZoneResolver(records))
     print(f"listening on 127.0.0.1:{port}", flush=True)
     while True:
         time.sleep(3600)
