@@ -224,14 +224,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let (mut usage, mut steps) = (Usage::default(), 0);
     for s in &sweeps {
-        let u = s.usage();
-        usage.dynamodb_write_units += u.dynamodb_write_units;
-        usage.dynamodb_read_units += u.dynamodb_read_units;
-        usage.sqs_requests += u.sqs_requests;
-        usage.kms_requests += u.kms_requests;
-        usage.lambda_invocations += u.lambda_invocations;
-        usage.lambda_gb_seconds += u.lambda_gb_seconds;
-        usage.log_bytes += u.log_bytes;
+        usage.add(&s.usage());
         steps += s.moved;
     }
     let bill = Bill::of(&usage).per_million(steps.max(1) as f64);

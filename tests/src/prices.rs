@@ -40,6 +40,19 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Adds another run's usage to this one.
+    pub fn add(&mut self, other: &Usage) {
+        self.dynamodb_write_units += other.dynamodb_write_units;
+        self.dynamodb_read_units += other.dynamodb_read_units;
+        self.sqs_requests += other.sqs_requests;
+        self.sns_publishes += other.sns_publishes;
+        self.kms_requests += other.kms_requests;
+        self.lambda_invocations += other.lambda_invocations;
+        self.lambda_gb_seconds += other.lambda_gb_seconds;
+        self.log_bytes += other.log_bytes;
+        self.ses_emails += other.ses_emails;
+    }
+
     /// Adds counted requests: DynamoDB's request units, SQS's and KMS's requests.
     pub fn add_calls(
         &mut self,
