@@ -132,3 +132,17 @@ async fn a_sweep_that_dies_after_queueing_a_send_is_retried_after_the_send_went_
     assert_eq!(h.transport.accepted().len(), 1);
     assert!(waits(&h, &journey, &contact).await);
 }
+
+#[tokio::test]
+async fn a_sweep_that_fails_after_decrypting_still_writes_its_audit_entry() {
+    let (h, down, _, _) = crashing().await;
+
+    down.store(true, Ordering::SeqCst);
+    let crashed = h.app.journey_runner.sweep(100).await;
+
+    let entries = h.app.audit.entries(0, 100).await.unwrap();
+    let sweeps: Vec<_> = entries.iter().filter(|e| e.event.action == "journey.sweep").collect();
+    assert!(crashed.is_err(), "the store failure ends the sweep");
+    assert_eq!(sweeps.len(), 1, "the contact it decrypted is in the audit log all the same");
+    assert!(sweeps[0].event.reason.contains("1 contacts"), "{:?}", sweeps[0].event.reason);
+}

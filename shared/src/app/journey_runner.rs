@@ -251,24 +251,35 @@ impl JourneyRunner {
                 let journey = loaded.get(&(enrolment.journey, enrolment.version)).cloned().flatten();
                 async move {
                     let (mut report, mut sends) = (SweepReport::default(), Vec::new());
-                    match journey {
-                        Some(journey) => self.step(&journey, enrolment, now, &mut report, &mut sends).await?,
+                    let walked = match journey {
+                        Some(journey) => self.step(&journey, enrolment, now, &mut report, &mut sends).await,
                         // The journey or its version is gone: nothing can move it.
                         None => {
-                            self.write(&enrolment, exited(&enrolment, ExitReason::Completed, now), &mut report).await?
+                            self.write(&enrolment, exited(&enrolment, ExitReason::Completed, now), &mut report).await
                         }
-                    }
-                    Ok::<_, AppError>((report, sends))
+                    };
+                    // A failed walk keeps its counts: what it decrypted is audited below.
+                    (report, walked.map(|()| sends))
                 }
             })
             .buffer_unordered(SWEEP_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
-        let mut sends: Vec<(SendJob, Enrolment, Enrolment)> = Vec::new();
-        for walk in walks {
-            let (walked, queued) = walk?;
+        let (mut sends, mut failed): (Vec<(SendJob, Enrolment, Enrolment)>, Option<AppError>) = (Vec::new(), None);
+        for (walked, queued) in walks {
             report.add(&walked);
-            sends.extend(queued);
+            match queued {
+                Ok(queued) => sends.extend(queued),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        if report.read > 0 {
+            // Every attribute of each contact walked was decrypted: logged as
+            // fan-out and the sender log theirs, one entry per page, failed
+            // walks included.
+            let reason = format!("journey sweep: attributes read for {} contacts", report.read);
+            let attributes = self.settings.schema.names();
+            self.audit.record(super::audit::JOURNEY_ACTOR, "journey.sweep", None, attributes, reason).await?;
         }
         // The page's send jobs in batches of ten, then each contact moved on:
         // a crash between the two queues them again next time, where the
@@ -289,14 +300,11 @@ impl JourneyRunner {
                 report.add(&written?);
             }
         }
-        if report.read > 0 {
-            // Every attribute of each contact walked was decrypted: logged as
-            // fan-out and the sender log theirs, one entry per page.
-            let reason = format!("journey sweep: attributes read for {} contacts", report.read);
-            let attributes = self.settings.schema.names();
-            self.audit.record(super::audit::JOURNEY_ACTOR, "journey.sweep", None, attributes, reason).await?;
+        // The walks that failed are still due: the next sweep tries them again.
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(report),
         }
-        Ok(report)
     }
 
     async fn load(&self, id: &JourneyId, version: u32) -> Result<Option<Loaded>, AppError> {
