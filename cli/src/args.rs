@@ -193,15 +193,12 @@ impl StackArgs {
                 password: self.smtp_password.clone(),
             }),
         };
-        Ok(EmbeddedConfig {
-            data_dir: self.data_dir.clone(),
-            db_path: self.db.clone(),
-            listen: self.listen,
-            transport,
-            run_workers: true,
-            knobs,
-            server: Default::default(),
-        })
+        let mut config = EmbeddedConfig::new(self.data_dir.clone());
+        config.db_path = self.db.clone();
+        config.listen = self.listen;
+        config.transport = transport;
+        config.knobs = knobs;
+        Ok(config)
     }
 }
 

@@ -178,6 +178,20 @@ pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::R
         .collect();
     let header = ["STEP", "KIND", "REACHED", "SENT", "WAITING", "LEAVE", "FIRST", "LAST", "LINT"];
     print!("{}", crate::table::render(&header, &rows));
+    // Per branch: a branch's yes and no, a split's arms and holdout.
+    let ways: Vec<Vec<String>> = crate::table::items(&body["steps"])
+        .iter()
+        .filter(|s| s["kind"] == "branch" || s["kind"] == "split")
+        .flat_map(|s| {
+            crate::table::items(&s["next"])
+                .iter()
+                .map(|l| vec![text(&s["step"]), text(&l["when"]), text(&l["step"]), n(&l["contacts"])])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !ways.is_empty() {
+        print!("{}", crate::table::render(&["STEP", "WHEN", "ON TO", "CONTACTS"], &ways));
+    }
     let out: Vec<Vec<String>> = body["not_entered"]
         .as_object()
         .map(|o| o.iter().map(|(reason, count)| vec![reason.replace('_', " "), n(count)]).collect())

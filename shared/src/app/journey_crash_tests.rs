@@ -14,7 +14,7 @@ use super::journey_runner::SETTLE_RECHECK;
 use super::test_support::Harness;
 use crate::domain::journey::{EventName, StepId};
 use crate::domain::{ContactId, JourneyId};
-use crate::ports::{Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError};
+use crate::ports::{Enrolment, EntryScan, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError};
 
 /// The journey store, whose `advance` fails while `down` is set.
 struct FailsToAdvance {
@@ -59,6 +59,18 @@ impl JourneyStore for FailsToAdvance {
     }
     async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError> {
         self.inner.enrolments(journey).await
+    }
+    async fn entry_scan(&self, journey: &JourneyId) -> Result<Option<EntryScan>, StoreError> {
+        self.inner.entry_scan(journey).await
+    }
+    async fn save_entry_scan(&self, journey: &JourneyId, next: &EntryScan) -> Result<bool, StoreError> {
+        self.inner.save_entry_scan(journey, next).await
+    }
+    async fn take_entry_slot(&self, journey: &JourneyId, cap: u32) -> Result<bool, StoreError> {
+        self.inner.take_entry_slot(journey, cap).await
+    }
+    async fn release_entry_slot(&self, journey: &JourneyId) -> Result<(), StoreError> {
+        self.inner.release_entry_slot(journey).await
     }
     async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError> {
         self.inner.record_event(contact, name, at).await

@@ -64,12 +64,22 @@ pub struct Link {
     /// Empty for a send or a wait: their one way on.
     pub when: String,
     pub step: String,
+    /// In a report: how many contacts went this way (their enrolments'
+    /// paths; a holdout counts those who left there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Cell>,
 }
 
+/// What a split's holdout arm leads to.
+pub(super) const HOLDOUT: &str = "holdout (never mailed)";
+
 /// The ways on from a step, labelled, for the report's step diagram.
-fn links(step: &StepKind) -> Vec<Link> {
-    let link =
-        |when: &str, to: &crate::domain::journey::StepId| Link { when: when.to_owned(), step: to.as_str().to_owned() };
+pub(super) fn links(step: &StepKind) -> Vec<Link> {
+    let link = |when: &str, to: &crate::domain::journey::StepId| Link {
+        when: when.to_owned(),
+        step: to.as_str().to_owned(),
+        contacts: None,
+    };
     match step {
         StepKind::Send { next, .. } | StepKind::Wait { next, .. } => next.iter().map(|n| link("", n)).collect(),
         StepKind::Branch { then, otherwise, .. } => {
@@ -78,7 +88,7 @@ fn links(step: &StepKind) -> Vec<Link> {
         StepKind::Split(arms) => {
             let arm = |a: &crate::domain::journey::Arm| match &a.next {
                 Some(n) => link(&format!("{}%", a.percent), n),
-                None => Link { when: format!("{}%", a.percent), step: "holdout (never mailed)".to_owned() },
+                None => Link { when: format!("{}%", a.percent), step: HOLDOUT.to_owned(), contacts: None },
             };
             arms.iter().map(arm).collect()
         }
@@ -120,6 +130,17 @@ pub fn build(
     let mut here: BTreeMap<&str, u64> = BTreeMap::new();
     let mut exited: BTreeMap<&'static str, u64> = ExitReason::ALL.iter().map(|r| (r.as_str(), 0)).collect();
     let mut active = 0u64;
+    // Each way a contact went (its path, step to next step), and who a holdout took.
+    let mut ways: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut held_out: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in enrolments {
+        for pair in e.path.windows(2) {
+            *ways.entry((pair[0].as_str(), pair[1].as_str())).or_default() += 1;
+        }
+        if let Standing::Exited { from, reason: ExitReason::Holdout, .. } = &e.standing {
+            *held_out.entry(from.as_str()).or_default() += 1;
+        }
+    }
     for e in enrolments {
         match &e.standing {
             Standing::Active { position, .. } => {
@@ -145,7 +166,17 @@ pub fn build(
                 failed: seen.map(|s| cell(s.failed)),
                 opened: seen.map(|s| cell(s.opened)),
                 clicked: seen.map(|s| cell(s.clicked)),
-                next: links(&step.kind),
+                next: links(&step.kind)
+                    .into_iter()
+                    .map(|link| {
+                        let taken = if link.step == HOLDOUT {
+                            held_out.get(name).copied().unwrap_or(0)
+                        } else {
+                            ways.get(&(name, link.step.as_str())).copied().unwrap_or(0)
+                        };
+                        Link { contacts: Some(cell(taken)), ..link }
+                    })
+                    .collect(),
             }
         })
         .collect();

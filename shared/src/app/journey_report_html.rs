@@ -45,7 +45,8 @@ mod tests {
 
     #[test]
     fn the_page_draws_each_step_with_where_it_leads_and_escapes_every_name() {
-        let link = |when: &str, to: &str| Link { when: when.into(), step: to.into() };
+        let link = |when: &str, to: &str| Link { when: when.into(), step: to.into(), contacts: None };
+        let counted = |when: &str, to: &str, n: u64| Link { contacts: Some(Cell::Count(n)), ..link(when, to) };
         let report = JourneyReport {
             id: JourneyId::new_random(),
             name: "<script>alert(1)</script> series".into(),
@@ -55,7 +56,7 @@ mod tests {
             active: Cell::Count(12),
             steps: vec![
                 step("welcome", "send", vec![link("", "opened")]),
-                step("opened", "branch", vec![link("yes", "tips"), link("no", "reminder")]),
+                step("opened", "branch", vec![counted("yes", "tips", 12), counted("no", "reminder", 16)]),
                 step("tips", "send", vec![]),
             ],
             exited: BTreeMap::from([("completed", Cell::Count(28))]),
@@ -67,7 +68,10 @@ mod tests {
         assert!(!page.contains("<script>"), "the name is escaped");
         assert!(page.contains("&lt;script&gt;"));
         assert!(
-            page.contains("yes: → <a href=\"#step-tips\">tips</a> · no: → <a href=\"#step-reminder\">reminder</a>")
+            page.contains(
+                "yes: → <a href=\"#step-tips\">tips</a> (12) · no: → <a href=\"#step-reminder\">reminder</a> (16)"
+            ),
+            "each way with how many went it"
         );
         assert!(page.contains("here now <b>fewer than 11</b>"), "a small cell as the API shows it");
         assert_eq!(page.matches("<li>sent <b>4</b></li>").count(), 2, "only send steps show sends");

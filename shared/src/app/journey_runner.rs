@@ -28,11 +28,12 @@ use super::journey_facts::ContactFacts;
 use super::journeys::step_campaign;
 use crate::config::Settings;
 use crate::crypto::Envelope;
-use crate::domain::journey::walk::{ExitReason, Move, next_move};
-use crate::domain::journey::{Entry, EventName, Journey, StepKind};
+use crate::domain::journey::walk::{ExitReason, Move, next_move_traced};
+use crate::domain::journey::{Entry, EventName, Journey, Reentry, StepKind};
 use crate::domain::{ConsentCategory, ContactId, ExternalId, InvalidField, JourneyId, SendJob};
 use crate::ports::{
-    Clock, ContactStore, Enrolment, JourneyStatus, JourneyStore, LedgerState, Queue, SendLedger, Standing,
+    Clock, ContactStore, Enrolment, JourneyRecord, JourneyStatus, JourneyStore, LedgerState, Queue, SendLedger,
+    Standing,
 };
 
 /// How long a send step waits before looking at the ledger again.
@@ -76,7 +77,7 @@ impl SweepReport {
         );
     }
 
-    fn add(&mut self, other: &SweepReport) {
+    pub fn add(&mut self, other: &SweepReport) {
         self.due += other.due;
         self.queued += other.queued;
         self.waiting += other.waiting;
@@ -107,6 +108,28 @@ pub enum EnrolOutcome {
     AlreadyIn,
     /// The journey is not live.
     NotLive,
+    /// The journey's cap of contacts has entered.
+    Capped,
+}
+
+/// The latest exit that lets a contact entering at `at` in again, if
+/// re-entry is allowed at all.
+pub(super) fn reenter_before(journey: &Journey, at: OffsetDateTime) -> Option<OffsetDateTime> {
+    match journey.reentry() {
+        Reentry::Never => None,
+        Reentry::After(wait) => Some(at - wait),
+    }
+}
+
+/// Whether a contact with this enrolment (or none) may enter: none yet, or
+/// (re-entry) one that left at or before `reenter_before`. The store's
+/// `enrol` decides again, conditionally; this saves a write that would fail.
+pub(super) fn may_enter(present: Option<&Enrolment>, reenter_before: Option<OffsetDateTime>) -> bool {
+    match (present.map(|e| &e.standing), reenter_before) {
+        (None, _) => true,
+        (Some(Standing::Exited { at, .. }), Some(before)) => *at <= before,
+        _ => false,
+    }
 }
 
 pub struct JourneyRunner {
@@ -136,13 +159,46 @@ impl JourneyRunner {
             return Ok(EnrolOutcome::NotLive);
         }
         let parsed = self.parse(&record.definition)?;
-        let now = self.clock.now();
-        let reenter_before = match parsed.reentry() {
-            crate::domain::journey::Reentry::Never => None,
-            crate::domain::journey::Reentry::After(wait) => Some(now - wait),
-        };
-        let enrolment = Enrolment::at_step(*journey, record.version, *contact, parsed.start().id.clone(), now, now);
-        Ok(if self.journeys.enrol(&enrolment, reenter_before).await? {
+        self.enrol_at(&record, &parsed, contact, self.clock.now()).await
+    }
+
+    /// Enrols the contact in `journey` (the parsed latest version of
+    /// `record`, which the caller found live) as of `entered_at`: now, or
+    /// for a date entry the start of the contact's day, which may be ahead
+    /// (the enrolment is due then). Re-entry counts back from `entered_at`.
+    /// A capped journey takes a slot only for a contact that can enter, and
+    /// gives it back if the entry then loses a race.
+    pub(super) async fn enrol_at(
+        &self,
+        record: &JourneyRecord,
+        journey: &Journey,
+        contact: &ContactId,
+        entered_at: OffsetDateTime,
+    ) -> Result<EnrolOutcome, AppError> {
+        let reenter_before = reenter_before(journey, entered_at);
+        let start = journey.start().id.clone();
+        let enrolment = Enrolment::at_step(record.id, record.version, *contact, start, entered_at, entered_at);
+        let Some(cap) = journey.cap() else { return self.write_entry(&enrolment, reenter_before).await };
+        let present = self.journeys.enrolment(&record.id, contact).await?;
+        if !may_enter(present.as_ref(), reenter_before) {
+            return Ok(EnrolOutcome::AlreadyIn);
+        }
+        if !self.journeys.take_entry_slot(&record.id, cap).await? {
+            return Ok(EnrolOutcome::Capped);
+        }
+        let outcome = self.write_entry(&enrolment, reenter_before).await;
+        if !matches!(outcome, Ok(EnrolOutcome::Entered)) {
+            self.journeys.release_entry_slot(&record.id).await?;
+        }
+        outcome
+    }
+
+    async fn write_entry(
+        &self,
+        enrolment: &Enrolment,
+        reenter_before: Option<OffsetDateTime>,
+    ) -> Result<EnrolOutcome, AppError> {
+        Ok(if self.journeys.enrol(enrolment, reenter_before).await? {
             EnrolOutcome::Entered
         } else {
             EnrolOutcome::AlreadyIn
@@ -385,7 +441,15 @@ impl JourneyRunner {
             rows: &rows,
             events: &events,
         };
-        let moved = next_move(journey, &loaded.key, &enrolment.contact, position, enrolment.entered_at, &facts, now);
+        let mut trail = Vec::new();
+        let (key, contact, entered_at) = (&loaded.key, &enrolment.contact, enrolment.entered_at);
+        let moved = next_move_traced(journey, key, contact, position, entered_at, &facts, now, &mut trail);
+        // Where the walk went (each branch's way, each split's arm), for the report.
+        for (step, _) in trail {
+            if !next.path.contains(&step) {
+                next.path.push(step);
+            }
+        }
         match moved {
             Move::Send { at } => {
                 let campaign = step_campaign(&enrolment.journey, enrolment.version, &at.step);

@@ -23,17 +23,17 @@ use time::OffsetDateTime;
 
 use super::audit::JOURNEY_ACTOR;
 use super::journey_facts::ContactFacts;
-use super::journey_report::kind;
+use super::journey_report::{HOLDOUT, Link, kind, links};
 use super::journeys::check_send_step;
 use super::judge::{AudienceJudge, Verdict};
 use super::report::Cell;
 use super::{AppError, Auditor};
 use crate::config::Settings;
 use crate::crypto::Envelope;
+use crate::domain::journey::entry::{EntryWindow, NotEntering, entry_moment};
 use crate::domain::journey::simulate::{Simulation, simulate};
 use crate::domain::journey::walk::{ExitReason, Facts};
-use crate::domain::journey::{Entry, EventName, Journey, StepKind};
-use crate::domain::segment::Behaviour;
+use crate::domain::journey::{EventName, Journey, StepId, StepKind};
 use crate::domain::{CampaignPurpose, ContactId, JourneyId, Profile};
 use crate::ports::{Clock, ContactStore, JourneyStore, ShardSpec};
 
@@ -78,6 +78,9 @@ pub struct SimulatedStep {
     /// Send steps: `ok`, or what the linter refuses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lint: Option<String>,
+    /// Each way on from here (a branch's `yes` and `no`, a split's arms,
+    /// its holdout) and how many contacts would take it.
+    pub next: Vec<Link>,
 }
 
 /// Why a contact of the population would not enter.
@@ -176,7 +179,7 @@ impl JourneySimulator {
                 let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |_| true).await?;
                 opened += 1;
                 let events = if reads_events { self.journeys.events_of(&record.id).await? } else { Vec::new() };
-                match entry_time(&journey, &profile, &self.facts(&profile, &events, start), start, until) {
+                match entry_time(&journey, &self.facts(&profile, &events, start), start, until) {
                     Ok(entered_at) => {
                         let facts = self.facts(&profile, &events, entered_at);
                         let walked: [(ContactId, &dyn Facts); 1] = [(record.id, &facts)];
@@ -248,6 +251,17 @@ impl JourneySimulator {
                         Ok(()) => "ok".to_owned(),
                         Err(e) => e.to_string(),
                     }),
+                    next: links(&step.kind)
+                        .into_iter()
+                        .map(|link| {
+                            let taken = match StepId::parse(&link.step) {
+                                Some(to) if link.step != HOLDOUT => f.led_to.get(&to).copied().unwrap_or(0),
+                                // The holdout: counted where it leaves.
+                                _ => f.exited.get(&ExitReason::Holdout).copied().unwrap_or(0),
+                            };
+                            Link { contacts: Some(cell(taken)), ..link }
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -270,7 +284,7 @@ impl JourneySimulator {
     }
 }
 
-fn no_rows() -> &'static HashMap<crate::domain::journey::StepId, crate::ports::LedgerRow> {
+pub(super) fn no_rows() -> &'static HashMap<crate::domain::journey::StepId, crate::ports::LedgerRow> {
     static EMPTY: std::sync::OnceLock<HashMap<crate::domain::journey::StepId, crate::ports::LedgerRow>> =
         std::sync::OnceLock::new();
     EMPTY.get_or_init(HashMap::new)
@@ -278,32 +292,23 @@ fn no_rows() -> &'static HashMap<crate::domain::journey::StepId, crate::ports::L
 
 /// Whether any send step is PHI-personalized marketing, which needs each
 /// recipient's HIPAA authorization.
-fn needs_hipaa(journey: &Journey) -> bool {
+pub(super) fn needs_hipaa(journey: &Journey) -> bool {
     journey.steps().iter().any(|s| {
         matches!(&s.kind, StepKind::Send { phi_personalized: true, purpose: Some(CampaignPurpose::Marketing), .. })
     })
 }
 
-/// When a contact of the population would enter, or why it would not.
+/// When a contact of the population would enter, or why it would not:
+/// the entry scan's rule over the whole horizon as one window.
 fn entry_time(
     journey: &Journey,
-    profile: &Profile,
     facts: &dyn Facts,
     start: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<OffsetDateTime, NotEntered> {
-    match journey.entry() {
-        Entry::Segment(segment) if !segment.matches(profile, start.date(), &Behaviour::default()) => {
-            Err(NotEntered::NotInSegment)
-        }
-        Entry::Date(offset) => {
-            // The day begins at midnight where the patient lives, not in UTC.
-            let (local, zone) = (journey.local(), facts.time_zone());
-            let date = facts.date(&offset.attribute).ok_or(NotEntered::NoDate)?;
-            let day = offset.next_day(date, local.local_date(start, zone)).ok_or(NotEntered::NotDue)?;
-            let at = local.start_of_day(day, zone).max(start);
-            if at > until { Err(NotEntered::NotDue) } else { Ok(at) }
-        }
-        _ => Ok(start),
-    }
+    entry_moment(journey, facts, &EntryWindow { now: start, from: None, until }).map_err(|reason| match reason {
+        NotEntering::NotInSegment => NotEntered::NotInSegment,
+        NotEntering::NoDate => NotEntered::NoDate,
+        NotEntering::NotDue => NotEntered::NotDue,
+    })
 }

@@ -1,6 +1,7 @@
 //! The simulation before launch on the in-memory harness: its counts equal
 //! what the run on the same clock then does, step by step; who would not
-//! enter and why; a date entry on its day within the horizon; small cells.
+//! enter and why; a date entry on its day within the horizon; small cells;
+//! how many would take each way of a branch.
 
 use std::time::Duration;
 
@@ -97,6 +98,13 @@ async fn a_simulation_predicts_step_by_step_what_the_run_on_the_same_clock_then_
         assert_eq!(sent_of(&simulated, step), Some(Cell::Count(ran)), "step {step}: simulated vs run");
     }
     assert_eq!(sent_of(&simulated, "reminder"), Some(Cell::Count(4)), "nobody opened: everyone gets the reminder");
+    let branch = simulated.steps.iter().find(|s| s.step == "opened-welcome").unwrap();
+    let ways: Vec<(&str, &str, Option<Cell>)> =
+        branch.next.iter().map(|l| (l.when.as_str(), l.step.as_str(), l.contacts)).collect();
+    assert_eq!(ways, [("yes", "tips", Some(Cell::Count(0))), ("no", "reminder", Some(Cell::Count(4)))], "per branch");
+    let ran = report.steps.iter().find(|s| s.step == "opened-welcome").unwrap();
+    let ran: Vec<Option<Cell>> = ran.next.iter().map(|l| l.contacts).collect();
+    assert_eq!(ran, [Some(Cell::Count(0)), Some(Cell::Count(4))], "the run's report counts the same ways");
     let completed = |steps: &[super::journey_simulation::SimulatedStep]| -> u64 {
         steps.iter().map(|s| s.exited["completed"].chartable()).sum()
     };

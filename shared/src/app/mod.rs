@@ -16,7 +16,7 @@
 //! | `Fanout`, `AudienceEstimator`, `AudienceJudge` | `fanout.rs`, `audience.rs`, `judge.rs` | who a campaign reaches |
 //! | `Sender` | `send.rs` | one send job, exactly once |
 //! | `EventConsumer`, `Counters`, `Tracking` | `events.rs`, `counters.rs`, `tracking.rs` | provider and first-party events |
-//! | `JourneyAdmin`, `JourneyRunner`, `JourneySimulator` | `journey_admin.rs`, `journey_runner.rs`, `journey_facts.rs`, `journeys.rs`, `journey_report.rs`, `journey_simulation.rs` | journeys: definitions, entry, the timer sweep, the per-step report, the simulation before launch |
+//! | `JourneyAdmin`, `JourneyRunner`, `JourneyEntries`, `JourneySimulator` | `journey_admin.rs`, `journey_runner.rs`, `journey_entry.rs`, `journey_facts.rs`, `journeys.rs`, `journey_report.rs`, `journey_simulation.rs` | journeys: definitions, entry (on sign-up, on events, the daily entry scan), the timer sweep, the per-step report, the simulation before launch |
 //! | `Reports` | `report.rs`, `report_html.rs` | a campaign's report |
 //! | `Auditor` | `audit.rs` | the PHI-access audit log |
 //! | `KeyRotation` | `keys.rs` | customer-key rotation and re-sealing |
@@ -41,6 +41,9 @@ pub(crate) mod fanout;
 pub(crate) mod journey_admin;
 #[cfg(test)]
 mod journey_crash_tests;
+pub mod journey_entry;
+#[cfg(test)]
+mod journey_entry_tests;
 #[cfg(test)]
 mod journey_events_tests;
 mod journey_facts;
@@ -90,6 +93,7 @@ pub use error::AppError;
 pub use events::EventConsumer;
 pub use fanout::Fanout;
 pub use journey_admin::JourneyAdmin;
+pub use journey_entry::JourneyEntries;
 pub use journey_report::JourneyReport;
 pub use journey_runner::JourneyRunner;
 pub use journey_simulation::JourneySimulator;
@@ -158,6 +162,7 @@ pub struct App {
     pub keys: KeyRotation,
     pub journeys: JourneyAdmin,
     pub journey_runner: Arc<JourneyRunner>,
+    pub journey_entries: JourneyEntries,
     pub journey_simulator: JourneySimulator,
 }
 
@@ -365,6 +370,16 @@ impl App {
                 clock: clock.clone(),
             },
             journey_runner: journey_runner.clone(),
+            journey_entries: JourneyEntries {
+                journeys: p.journeys.clone(),
+                contacts: p.contacts.clone(),
+                judge: judge.clone(),
+                envelope: envelope.clone(),
+                audit: audit.clone(),
+                settings: settings.clone(),
+                clock: clock.clone(),
+                runner: journey_runner.clone(),
+            },
             journey_simulator: JourneySimulator {
                 journeys: p.journeys.clone(),
                 contacts: p.contacts.clone(),

@@ -69,6 +69,9 @@ pub struct Enrolment {
     /// The send steps whose message the send ledger settled as sent, and
     /// when the walk saw it.
     pub sent: Vec<(StepId, OffsetDateTime)>,
+    /// Every step it has reached, in order (a journey has no cycle, so each
+    /// once): where each branch and split sent it, for the report.
+    pub path: Vec<StepId>,
     /// Raised by one on every write; a write from a stale read is refused.
     pub revision: u32,
 }
@@ -89,8 +92,9 @@ impl Enrolment {
             contact,
             version,
             entered_at,
-            standing: Standing::Active { position: Position { step, arrived_at: entered_at }, due_at },
+            standing: Standing::Active { position: Position { step: step.clone(), arrived_at: entered_at }, due_at },
             sent: Vec::new(),
+            path: vec![step],
             revision: 0,
         }
     }
@@ -100,6 +104,68 @@ impl Enrolment {
             Standing::Active { due_at, .. } => Some(*due_at),
             Standing::Exited { .. } => None,
         }
+    }
+}
+
+/// Where a live journey's entry scan stands: for a segment or a date
+/// entry, who enters is found by reading the contacts, one pass a day
+/// (`app::journey_entry`). IDs and times only; the cursor is the contact
+/// store's own page token (contact IDs, no PHI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryScan {
+    /// When this pass began.
+    pub started_at: OffsetDateTime,
+    /// Date entries: this pass enrols contacts whose day begins at or after
+    /// `from` (the previous pass's `until`; on the first pass, from the
+    /// start of each contact's own today) and before `until`.
+    pub from: Option<OffsetDateTime>,
+    pub until: OffsetDateTime,
+    /// The contacts page to read next; `None` at the start of the pass.
+    pub cursor: Option<String>,
+    pub complete: bool,
+    /// Contacts this pass entered.
+    pub entered: u64,
+    /// Raised by one on every write; a write from a stale read is refused.
+    pub revision: u32,
+}
+
+impl EntryScan {
+    /// As both adapters store it (the revision apart, as its own number).
+    pub fn to_text(&self) -> String {
+        serde_json::json!({
+            "started_at": self.started_at.unix_timestamp(),
+            "from": self.from.map(OffsetDateTime::unix_timestamp),
+            "until": self.until.unix_timestamp(),
+            "cursor": self.cursor,
+            "complete": self.complete,
+            "entered": self.entered,
+        })
+        .to_string()
+    }
+
+    /// The inverse of [`EntryScan::to_text`].
+    pub fn from_text(text: &str, revision: u32) -> Result<EntryScan, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            started_at: i64,
+            from: Option<i64>,
+            until: i64,
+            cursor: Option<String>,
+            complete: bool,
+            entered: u64,
+        }
+        let bad = || StoreError::corrupt("journey entry scan");
+        let stored: Stored = serde_json::from_str(text).map_err(|_| bad())?;
+        let time = |s: i64| OffsetDateTime::from_unix_timestamp(s).map_err(|_| bad());
+        Ok(EntryScan {
+            started_at: time(stored.started_at)?,
+            from: stored.from.map(time).transpose()?,
+            until: time(stored.until)?,
+            cursor: stored.cursor,
+            complete: stored.complete,
+            entered: stored.entered,
+            revision,
+        })
     }
 }
 
@@ -135,6 +201,17 @@ pub trait JourneyStore: Send + Sync {
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Enrolment>, StoreError>;
     /// Every enrolment of the journey (for its report).
     async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError>;
+    /// The journey's entry scan, once one has begun.
+    async fn entry_scan(&self, journey: &JourneyId) -> Result<Option<EntryScan>, StoreError>;
+    /// Writes `next` if the stored scan's revision is `next.revision - 1`
+    /// (or, for revision 0, if none is stored); false, changing nothing,
+    /// otherwise: two overlapping ticks cannot both move a pass on.
+    async fn save_entry_scan(&self, journey: &JourneyId, next: &EntryScan) -> Result<bool, StoreError>;
+    /// Counts one more contact entering against the journey's `cap`; false,
+    /// counting nothing, once `cap` have entered.
+    async fn take_entry_slot(&self, journey: &JourneyId, cap: u32) -> Result<bool, StoreError>;
+    /// Gives back a slot taken for an entry that then did not happen.
+    async fn release_entry_slot(&self, journey: &JourneyId) -> Result<(), StoreError>;
     /// Records that `name` happened to `contact` at `at`; the same three
     /// again are the same event (a retried request records it once).
     async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError>;
@@ -148,6 +225,20 @@ pub fn sent_to_text(sent: &[(StepId, OffsetDateTime)]) -> String {
     let parts: Vec<String> =
         sent.iter().map(|(step, at)| format!("{}@{}", step.as_str(), at.unix_timestamp())).collect();
     parts.join(",")
+}
+
+/// `Enrolment::path` as both adapters store it: step names, comma-separated.
+pub fn path_to_text(path: &[StepId]) -> String {
+    path.iter().map(StepId::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// The inverse of [`path_to_text`] (an enrolment written before paths
+/// were kept reads as none).
+pub fn path_from_text(text: &str) -> Result<Vec<StepId>, StoreError> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| StepId::parse(part).ok_or_else(|| StoreError::corrupt("journey enrolment: path")))
+        .collect()
 }
 
 /// The inverse of [`sent_to_text`].

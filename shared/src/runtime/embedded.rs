@@ -47,6 +47,11 @@ pub struct EmbeddedConfig {
     pub knobs: Knobs,
     /// Header-read timeout and connection cap of the HTTP server.
     pub server: super::ServerLimits,
+    /// Where every use case reads the time: the system's; the end-to-end
+    /// tests pass one they move forward, to walk journeys over weeks.
+    pub clock: Arc<dyn crate::ports::Clock>,
+    /// How often the journey timer ticks ([`workers::JOURNEY_TICK`]).
+    pub journey_tick: std::time::Duration,
 }
 
 impl EmbeddedConfig {
@@ -59,6 +64,8 @@ impl EmbeddedConfig {
             run_workers: true,
             knobs: Knobs::default(),
             server: super::ServerLimits::default(),
+            clock: Arc::new(crate::ports::SystemClock),
+            journey_tick: workers::JOURNEY_TICK,
         }
     }
 }
@@ -230,7 +237,7 @@ impl EmbeddedStack {
                 .map_err(|e| StackError::Io(format!("metrics.jsonl: {e}")))?,
         );
         let queues = SqliteQueues { fanout: fanout_queue.clone(), send: send_queue.clone() };
-        let ports = sqlite_ports(&db, queues, transport, metrics, Arc::new(crate::ports::SystemClock));
+        let ports = sqlite_ports(&db, queues, transport, metrics, config.clock.clone());
         let app = Arc::new(App::new(
             ports,
             Arc::new(Envelope::new(provider, CacheLimits::default())),
@@ -259,7 +266,7 @@ impl EmbeddedStack {
             }
             tasks.push(tokio::spawn(workers::run_events_worker(app.clone(), events_queue.clone(), stop_rx.clone())));
             tasks.push(tokio::spawn(run_sweeper(db.clone(), app.settings.retention, stop_rx.clone())));
-            tasks.push(tokio::spawn(workers::run_journey_timer(app.clone(), stop_rx.clone())));
+            tasks.push(tokio::spawn(workers::run_journey_timer(app.clone(), config.journey_tick, stop_rx.clone())));
         }
         Ok(EmbeddedStack {
             app,

@@ -142,7 +142,9 @@ pub enum FanoutPayloadError {
 /// `fanout` as invoked: SQS records of shard jobs (answered with the batch
 /// item failures), or the journey timer's scheduled input
 /// (`{"carepost": "journey-sweep"}`), which moves every journey enrolment
-/// now due until `deadline` and answers what it did, in counts.
+/// now due, then moves the segment and date entries' daily passes on, until
+/// `deadline`, and answers what it did, in counts (the entry scan's under
+/// `entries`).
 #[tracing::instrument(skip_all, fields(handler = "fanout"))]
 pub async fn handle_fanout_payload(
     app: &App,
@@ -158,13 +160,22 @@ pub async fn handle_fanout_payload(
     if payload.get("carepost").and_then(|v| v.as_str()) != Some(JOURNEY_SWEEP_INPUT) {
         return Err(FanoutPayloadError::UnknownShape);
     }
-    let report = app
-        .journey_runner
-        .drain_while(JOURNEY_SWEEP_BATCHES, || Instant::now() < deadline)
-        .await
-        .map_err(FanoutPayloadError::Sweep)?;
+    let more_time = || Instant::now() < deadline;
+    let sweep = || app.journey_runner.drain_while(JOURNEY_SWEEP_BATCHES, more_time);
+    let mut report = sweep().await.map_err(FanoutPayloadError::Sweep)?;
+    // What time is left reads the contacts of segment and date entries;
+    // whoever entered due now takes its first step in this tick.
+    let entries = app.journey_entries.scan_while(more_time).await.map_err(FanoutPayloadError::Sweep)?;
+    if entries.journeys > 0 {
+        entries.log("journey entry scan");
+    }
+    if entries.entered > 0 && more_time() {
+        report.add(&sweep().await.map_err(FanoutPayloadError::Sweep)?);
+    }
     report.log("journey sweep");
-    serde_json::to_value(&report).map_err(|_| FanoutPayloadError::UnknownShape)
+    let mut answer = serde_json::to_value(&report).map_err(|_| FanoutPayloadError::UnknownShape)?;
+    answer["entries"] = serde_json::to_value(&entries).map_err(|_| FanoutPayloadError::UnknownShape)?;
+    Ok(answer)
 }
 
 /// `sender`: each job exactly once; throttled and transient failures back off.

@@ -91,18 +91,38 @@ pub const JOURNEY_TICK: Duration = Duration::from_secs(30);
 /// Batches of [`crate::app::journey_runner::SWEEP_BATCH`] one tick runs at most.
 const JOURNEY_BATCHES_PER_TICK: u32 = 50;
 
-/// The journey timer: at start, then every [`JOURNEY_TICK`] until `stop`.
+async fn sweep_journeys(app: &App) {
+    match app.journey_runner.drain(JOURNEY_BATCHES_PER_TICK).await {
+        Ok(report) if report.due > 0 => report.log("journey timer swept"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "journey timer sweep failed; trying again at the next tick"),
+    }
+}
+
+/// How long one tick may spend reading contacts for segment and date
+/// entries; a pass that needs longer goes on at the next tick.
+const JOURNEY_ENTRY_BUDGET: Duration = Duration::from_secs(10);
+
+/// The journey timer: at start, then every `tick` ([`JOURNEY_TICK`]) until `stop`.
 /// A failed sweep (the store away) is logged and tried at the next tick;
 /// nothing is lost, the enrolments stay due.
-pub async fn run_journey_timer(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+pub async fn run_journey_timer(app: Arc<App>, tick: Duration, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        match app.journey_runner.drain(JOURNEY_BATCHES_PER_TICK).await {
-            Ok(report) if report.due > 0 => report.log("journey timer swept"),
+        sweep_journeys(&app).await;
+        let deadline = std::time::Instant::now() + JOURNEY_ENTRY_BUDGET;
+        match app.journey_entries.scan_while(|| std::time::Instant::now() < deadline).await {
+            Ok(report) if report.journeys > 0 => {
+                report.log("journey entry scan");
+                // Whoever entered due now takes its first step in this tick.
+                if report.entered > 0 {
+                    sweep_journeys(&app).await;
+                }
+            }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "journey timer sweep failed; trying again at the next tick"),
+            Err(e) => tracing::warn!(error = %e, "journey entry scan failed; it goes on from its cursor next tick"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(JOURNEY_TICK) => {}
+            _ = tokio::time::sleep(tick) => {}
             _ = stop.changed() => return,
         }
     }

@@ -2,14 +2,16 @@
 //! status moved only from the status read, each contact enrolled once (or
 //! again after it left, when re-entry allows), an enrolment moved only from
 //! the revision read, the due-time index the timer sweep reads, and each
-//! contact's events, recorded once and read back in time order.
+//! contact's events, recorded once and read back in time order; a
+//! journey's entry scan moved only from the revision read, and its cap
+//! counted once per entrant.
 
 use std::time::Duration;
 
 use carepost::domain::journey::walk::{ExitReason, Position};
 use carepost::domain::journey::{EventName, StepId};
 use carepost::domain::{ContactId, JourneyId};
-use carepost::ports::{Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing};
+use carepost::ports::{Enrolment, EntryScan, JourneyRecord, JourneyStatus, JourneyStore, Standing};
 use time::OffsetDateTime;
 
 use super::support::T0;
@@ -39,6 +41,7 @@ fn enrolment(journey: JourneyId, step_name: &str, due_at: OffsetDateTime) -> Enr
         entered_at: due_at,
         standing: Standing::Active { position: Position { step: step(step_name), arrived_at: due_at }, due_at },
         sent: Vec::new(),
+        path: vec![step(step_name)],
         revision: 0,
     }
 }
@@ -58,6 +61,8 @@ pub async fn journey_store_contract(store: &dyn JourneyStore) {
     a_contact_is_enrolled_once_and_again_only_after_leaving_early_enough(store).await;
     an_enrolment_is_moved_only_from_the_revision_read(store).await;
     a_contacts_events_are_recorded_once_and_read_back_oldest_first(store).await;
+    an_entry_scan_moves_only_from_the_revision_read(store).await;
+    a_journeys_cap_counts_entrants_up_to_the_cap_and_takes_back_a_released_slot(store).await;
     // Events live beside the journeys: they must not show up as one.
     assert!(store.list().await.unwrap().iter().all(|j| j.definition != "events"));
 }
@@ -196,4 +201,62 @@ mod embedded {
         let s = scratch();
         super::journey_store_contract(&SqliteJourneyStore::new(s.db.clone())).await;
     }
+}
+
+pub async fn an_entry_scan_moves_only_from_the_revision_read(store: &dyn JourneyStore) {
+    let journey = JourneyId::new_random();
+    let first = EntryScan {
+        started_at: T0,
+        from: None,
+        until: T0 + DAY,
+        cursor: None,
+        complete: false,
+        entered: 0,
+        revision: 0,
+    };
+    assert_eq!(store.entry_scan(&journey).await.unwrap(), None, "no pass begun");
+    assert!(store.save_entry_scan(&journey, &first).await.unwrap());
+    assert!(!store.save_entry_scan(&journey, &first).await.unwrap(), "a second first pass is refused");
+    let paged = EntryScan { cursor: Some("page-2".into()), entered: 3, revision: 1, ..first.clone() };
+    let stale = EntryScan { cursor: Some("other".into()), revision: 1, ..first.clone() };
+
+    let moved = store.save_entry_scan(&journey, &paged).await.unwrap();
+    let raced = store.save_entry_scan(&journey, &stale).await.unwrap();
+
+    assert!(moved && !raced, "only one write from revision 0 wins");
+    assert_eq!(store.entry_scan(&journey).await.unwrap(), Some(paged.clone()));
+    let done = EntryScan { from: Some(T0 - DAY), cursor: None, complete: true, revision: 2, ..paged };
+    assert!(store.save_entry_scan(&journey, &done).await.unwrap());
+    assert_eq!(store.entry_scan(&journey).await.unwrap(), Some(done), "every field read back");
+    assert_eq!(store.entry_scan(&JourneyId::new_random()).await.unwrap(), None);
+}
+
+pub async fn a_journeys_cap_counts_entrants_up_to_the_cap_and_takes_back_a_released_slot(store: &dyn JourneyStore) {
+    let journey = JourneyId::new_random();
+    // The slots live beside the scan: taking them must not lose it.
+    let scan = EntryScan {
+        started_at: T0,
+        from: None,
+        until: T0 + DAY,
+        cursor: None,
+        complete: true,
+        entered: 0,
+        revision: 0,
+    };
+    assert!(store.save_entry_scan(&journey, &scan).await.unwrap());
+
+    let taken = [
+        store.take_entry_slot(&journey, 2).await.unwrap(),
+        store.take_entry_slot(&journey, 2).await.unwrap(),
+        store.take_entry_slot(&journey, 2).await.unwrap(),
+    ];
+    store.release_entry_slot(&journey).await.unwrap();
+    let after_release = store.take_entry_slot(&journey, 2).await.unwrap();
+
+    assert_eq!(taken, [true, true, false], "two of a cap of two");
+    assert!(after_release, "a released slot can be taken again");
+    assert!(!store.take_entry_slot(&journey, 2).await.unwrap());
+    assert!(!store.take_entry_slot(&JourneyId::new_random(), 0).await.unwrap(), "a cap of none takes nobody");
+    store.release_entry_slot(&JourneyId::new_random()).await.unwrap();
+    assert_eq!(store.entry_scan(&journey).await.unwrap(), Some(scan));
 }

@@ -2,15 +2,17 @@
 //! CLI: stores the shipped welcome series, launches it, and a patient who
 //! confirms the sign-up gets the welcome once, moved by the stack's own
 //! timer; pause, resume and the report; bad IDs, a looping definition and
-//! a launch from the wrong status are refused with a clear message.
+//! a launch from the wrong status are refused with a clear message. A
+//! recall entered by the daily entry scan on a clock the test moves.
 
 use std::time::{Duration, Instant};
 
 use carepost::synthetic;
 use serde_json::Value;
 
+use super::aws::harness::ShiftedClock;
 use super::browser::browser;
-use super::helpers::{TestApp, cli, mails_in, spawn_app};
+use super::helpers::{TestApp, cli, mails_in, spawn_app, spawn_app_with};
 
 /// The shipped example, without its quiet hours and closed days (the test
 /// runs at any hour of any day) and so without a held first send.
@@ -245,4 +247,178 @@ async fn a_clinic_system_posts_a_lab_result_event_and_the_patient_gets_the_journ
     assert!(!extra.1.to_string().contains("flu"), "the refusal does not echo the body");
     assert_eq!(anonymous.0, 401);
     assert_eq!(notices(), 1, "the timer sent the notice exactly once");
+}
+
+/// The subjects of the mails an address got, sorted (outbox file names do not keep the order sent).
+fn subjects(test: &TestApp, to: &str) -> Vec<String> {
+    let mut subjects: Vec<String> =
+        mails_in(&test.client.outbox, "").into_iter().filter(|m| m.to == to).map(|m| m.subject).collect();
+    subjects.sort();
+    subjects
+}
+
+/// Waits (the stack's timer ticking on its own) until `to` has `n` mails or 30 s pass.
+async fn wait_for_mails(test: &TestApp, to: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while subjects(test, to).len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_recall_enters_each_patient_on_their_day_from_the_last_visit_and_a_booking_ends_it_before_the_second_email() {
+    let clock = std::sync::Arc::new(ShiftedClock::default());
+    let moved = clock.clone();
+    let test = spawn_app_with(move |config| {
+        config.clock = moved;
+        config.journey_tick = Duration::from_millis(200);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let visited = |days: i64| (today - time::Duration::days(days)).to_string();
+    let csv = dir.path().join("patients.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "external_id,email,first_name,last_visit,consent_categories,consented_at\n\
+             mrn-2001,recall.books@example.org,Avery,{},wellness-tips,2026-01-02\n\
+             mrn-2002,recall.waits@example.org,Jordan,{},wellness-tips,2026-01-02\n\
+             mrn-2003,recall.passed@example.org,Riley,{},wellness-tips,2026-01-02\n",
+            visited(335),
+            visited(335),
+            visited(400)
+        ),
+    )
+    .unwrap();
+    let consent_text = dir.path().join("consent.txt");
+    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
+    let definition = dir.path().join("recall.json");
+    let send = |id: &str, subject: &str| {
+        serde_json::json!({"type": "send", "id": id, "template": {"subject": subject,
+            "html": "<p>Book your yearly check-up.</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>",
+            "text": "Book your yearly check-up. {{ unsubscribe_url }}"}})
+    };
+    let mut first = send("recall", "Time for your yearly check-up");
+    first["next"] = "two-weeks".into();
+    let recall = serde_json::json!({"name": "Recall", "category": "wellness-tips",
+        "entry": {"date": {"attribute": "last_visit", "offset_days": 335}}, "goal": "appointment.booked",
+        "steps": [first, {"type": "wait", "id": "two-weeks", "days": 14, "next": "recall-again"},
+                  send("recall-again", "Still time to book your check-up")]});
+    std::fs::write(&definition, recall.to_string()).unwrap();
+    let imported = cli(
+        &test,
+        &[
+            "contacts",
+            "import",
+            csv.to_str().unwrap(),
+            "--consent-source",
+            "EHR",
+            "--consent-text",
+            consent_text.to_str().unwrap(),
+            "--rejects",
+            dir.path().join("rejects.csv").to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (_, created, _) = cli(&test, &["journey", "create", definition.to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+    let (launch_code, _, _) = cli(&test, &["journey", "launch", &id]).await;
+
+    wait_for_mails(&test, "recall.books@example.org", 1).await;
+    wait_for_mails(&test, "recall.waits@example.org", 1).await;
+    let c = &test.client;
+    let booked = c
+        .http
+        .post(format!("{}/v1/events", c.base))
+        .bearer_auth(&c.token)
+        .json(&serde_json::json!({"external_id": "mrn-2001", "name": "appointment.booked"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    clock.pass(Duration::from_secs(15 * 24 * 3600));
+    wait_for_mails(&test, "recall.waits@example.org", 2).await;
+    // The send settles a minute on; a few more ticks: nothing else goes out.
+    clock.pass(carepost::app::journey_runner::SETTLE_RECHECK + Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, report, _) = cli(&test, &["journey", "report", &id, "--output", "json"]).await;
+    let report: Value = serde_json::from_str(&report).unwrap_or(Value::Null);
+
+    assert_eq!(imported.0, 0, "{}", imported.2);
+    assert_eq!(launch_code, 0);
+    assert_eq!(booked, 202);
+    let first_only = ["Time for your yearly check-up"];
+    assert_eq!(subjects(&test, "recall.books@example.org"), first_only, "booked: no second email");
+    assert_eq!(
+        subjects(&test, "recall.waits@example.org"),
+        ["Still time to book your check-up", "Time for your yearly check-up"],
+        "both, once each"
+    );
+    assert!(subjects(&test, "recall.passed@example.org").is_empty(), "a day long passed enters nobody");
+    assert_eq!(report["entered"], 2, "{report}");
+    assert_eq!(report["exited"]["converted"], 1, "{report}");
+    assert_eq!(report["exited"]["completed"], 1, "{report}");
+}
+
+/// The CLI's report of the journey, as JSON.
+async fn report_json(test: &TestApp, id: &str) -> Value {
+    let (_, report, _) = cli(test, &["journey", "report", id, "--output", "json"]).await;
+    serde_json::from_str(&report).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_random_split_with_a_holdout_keeps_its_shares_over_ten_thousand_patients_entered_by_a_segment() {
+    let test = spawn_app_with(|config| config.journey_tick = Duration::from_millis(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("patients.csv");
+    let mut rows = String::from("external_id,email,last_visit,consent_categories,consented_at\n");
+    for i in 0..10_000 {
+        rows.push_str(&format!("mrn-{i:05},split.{i:05}@example.org,2026-06-01,wellness-tips,2026-01-02\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let consent_text = dir.path().join("consent.txt");
+    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
+    let wait = |id: &str| serde_json::json!({"type": "wait", "id": id, "days": 30});
+    let definition = serde_json::json!({"name": "Reminder test", "category": "wellness-tips",
+        "entry": {"segment": {"exists": {"attr": "last_visit"}}},
+        "steps": [{"type": "split", "id": "split", "arms": [{"percent": 45, "next": "arm-a"},
+                    {"percent": 45, "next": "arm-b"}, {"percent": 10, "holdout": true}]},
+                  wait("arm-a"), wait("arm-b")]});
+    let file = dir.path().join("split.json");
+    std::fs::write(&file, definition.to_string()).unwrap();
+    let consent = consent_text.to_str().unwrap();
+    let rejects = dir.path().join("rejects.csv");
+    let import = ["contacts", "import", csv.to_str().unwrap(), "--consent-source", "EHR", "--consent-text", consent];
+    let imported = cli(&test, &[&import[..], &["--rejects", rejects.to_str().unwrap()]].concat()).await;
+    let (_, created, _) = cli(&test, &["journey", "create", file.to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+    let (launch_code, _, _) = cli(&test, &["journey", "launch", &id]).await;
+
+    // The timer's entry scan and sweep, on their own, until every patient stands past the split.
+    let ways = |report: &Value| -> Vec<u64> {
+        let split = report["steps"].as_array().and_then(|s| s.iter().find(|s| s["step"] == "split").cloned());
+        let next = split.map(|s| s["next"].clone()).unwrap_or(Value::Null);
+        next.as_array().map(|n| n.iter().map(|l| l["contacts"].as_u64().unwrap_or(0)).collect()).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut report = report_json(&test, &id).await;
+    while ways(&report).iter().sum::<u64>() < 10_000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        report = report_json(&test, &id).await;
+    }
+
+    assert_eq!(imported.0, 0, "{}", imported.2);
+    assert_eq!(launch_code, 0);
+    assert_eq!(report["entered"], 10_000, "{report}");
+    let shares = ways(&report);
+    assert_eq!(shares.len(), 3, "{report}");
+    assert_eq!(shares.iter().sum::<u64>(), 10_000, "every patient took one way: {shares:?}");
+    // 3.5 standard deviations of a binomial count either side: 45 % of 10,000 is 4,500 ± 174, 10 % is 1,000 ± 105.
+    for arm in &shares[..2] {
+        assert!((4_326..=4_674).contains(arm), "an arm of 45 %: {shares:?}");
+    }
+    assert!((895..=1_105).contains(&shares[2]), "the holdout of 10 %: {shares:?}");
+    assert_eq!(report["exited"]["holdout"], shares[2], "the holdout leaves, never mailed: {report}");
+    assert!(mails_in(&test.client.outbox, "").is_empty(), "nothing sent: the arms wait");
 }

@@ -176,9 +176,16 @@ CREATE TABLE IF NOT EXISTS journey_enrolments (
     exited_at  INTEGER,
     sent       TEXT NOT NULL,
     revision   INTEGER NOT NULL,
+    path       TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (journey_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS journey_enrolments_due ON journey_enrolments (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS journey_entry (
+    journey_id    TEXT PRIMARY KEY,
+    scan          TEXT,
+    scan_revision INTEGER,
+    entered       INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS journey_events (
     contact_id TEXT NOT NULL,
     at         INTEGER NOT NULL,
@@ -254,6 +261,24 @@ fn cluster_by_primary_key(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Columns added since a table was first shipped: (table, column, its
+/// definition). A file made before gets them once, at open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("journey_enrolments", "path", "TEXT NOT NULL DEFAULT ''")];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition};"))?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
@@ -304,6 +329,7 @@ impl Db {
         .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         cluster_by_primary_key(&mut conn).map_err(unavailable)?;
+        add_missing_columns(&conn).map_err(unavailable)?;
         Ok(Db { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -370,6 +396,31 @@ mod tests {
         assert_eq!(states, 2);
         let duplicate_index = conn.execute("INSERT INTO contacts VALUES ('c', NULL, 'idx-a', 3, x'00', 30)", []);
         assert!(duplicate_index.is_err(), "the email index stays unique");
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_from_before_a_column_was_added_gets_it_and_keeps_its_rows() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.sqlite3");
+        {
+            let old = Connection::open(&path)?;
+            old.execute_batch(
+                "CREATE TABLE journey_enrolments (journey_id TEXT NOT NULL, contact_id TEXT NOT NULL,
+                   version INTEGER NOT NULL, entered_at INTEGER NOT NULL, step TEXT NOT NULL,
+                   arrived_at INTEGER NOT NULL, due_at INTEGER, exit_reason TEXT, exited_at INTEGER,
+                   sent TEXT NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (journey_id, contact_id));
+                 INSERT INTO journey_enrolments VALUES ('j', 'c', 1, 10, 'welcome', 10, 20, NULL, NULL, '', 0);",
+            )?;
+        }
+
+        let db = Db::open(&path)?;
+        drop(db);
+        let db = Db::open(&path)?;
+
+        let path: String =
+            db.conn.lock().unwrap().query_row("SELECT path FROM journey_enrolments", [], |r| r.get(0))?;
+        assert_eq!(path, "", "the old row reads as having no path; reopening adds nothing twice");
         Ok(())
     }
 

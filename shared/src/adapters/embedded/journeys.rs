@@ -2,7 +2,9 @@
 //! `journey_versions` (each definition) and `journey_enrolments` (one row
 //! per journey and contact, with a partial index on `due_at` that the
 //! timer sweep reads; an exited row has none), and `journey_events` (one
-//! row per contact, time and event name).
+//! row per contact, time and event name), and `journey_entry` (per
+//! journey: its entry scan, as text with its revision apart, and how many
+//! contacts entered, for its cap).
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -13,7 +15,8 @@ use crate::domain::journey::walk::{ExitReason, Position};
 use crate::domain::journey::{EventName, StepId};
 use crate::domain::{ContactId, JourneyId};
 use crate::ports::{
-    Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, sent_from_text, sent_to_text,
+    Enrolment, EntryScan, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, path_from_text,
+    path_to_text, sent_from_text, sent_to_text,
 };
 
 pub struct SqliteJourneyStore {
@@ -46,9 +49,10 @@ fn to_record(
 }
 
 const ENROLMENT: &str = "SELECT journey_id, contact_id, version, entered_at, step, arrived_at, due_at, exit_reason, \
-                         exited_at, sent, revision FROM journey_enrolments";
+                         exited_at, sent, revision, path FROM journey_enrolments";
 
-type EnrolmentRow = (String, String, u32, i64, String, i64, Option<i64>, Option<String>, Option<i64>, String, u32);
+type EnrolmentRow =
+    (String, String, u32, i64, String, i64, Option<i64>, Option<String>, Option<i64>, String, u32, String);
 
 fn enrolment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnrolmentRow> {
     Ok((
@@ -63,11 +67,13 @@ fn enrolment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnrolmentRow> {
         row.get(8)?,
         row.get(9)?,
         row.get(10)?,
+        row.get(11)?,
     ))
 }
 
 fn to_enrolment(row: EnrolmentRow) -> Result<Enrolment, StoreError> {
-    let (journey, contact, version, entered_at, step, arrived_at, due_at, reason, exited_at, sent, revision) = row;
+    let (journey, contact, version, entered_at, step, arrived_at, due_at, reason, exited_at, sent, revision, path) =
+        row;
     let corrupt = |what: &str| StoreError::corrupt(format!("journey_enrolments.{what}"));
     let step = StepId::parse(&step).ok_or_else(|| corrupt("step"))?;
     let standing = match (due_at, reason, exited_at) {
@@ -89,6 +95,7 @@ fn to_enrolment(row: EnrolmentRow) -> Result<Enrolment, StoreError> {
         entered_at: from_unix(entered_at),
         standing,
         sent: sent_from_text(&sent)?,
+        path: path_from_text(&path)?,
         revision,
     })
 }
@@ -106,6 +113,7 @@ struct Columns {
     reason: Option<&'static str>,
     exited_at: Option<i64>,
     sent: String,
+    path: String,
 }
 
 impl Columns {
@@ -129,11 +137,12 @@ impl Columns {
             reason,
             exited_at,
             sent: sent_to_text(&e.sent),
+            path: path_to_text(&e.path),
         }
     }
 
-    /// The ten columns, then `last` as `?11`.
-    fn with<'a>(&'a self, last: &'a dyn rusqlite::ToSql) -> [&'a dyn rusqlite::ToSql; 11] {
+    /// The ten columns, then `last` as `?11`, then the path as `?12`.
+    fn with<'a>(&'a self, last: &'a dyn rusqlite::ToSql) -> [&'a dyn rusqlite::ToSql; 12] {
         [
             &self.journey,
             &self.contact,
@@ -146,6 +155,7 @@ impl Columns {
             &self.exited_at,
             &self.sent,
             last,
+            &self.path,
         ]
     }
 }
@@ -264,12 +274,12 @@ impl JourneyStore for SqliteJourneyStore {
                 let written = c
                     .execute(
                         "INSERT INTO journey_enrolments (journey_id, contact_id, version, entered_at, step, arrived_at, \
-                         due_at, exit_reason, exited_at, sent, revision) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0) \
+                         due_at, exit_reason, exited_at, sent, revision, path) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?12) \
                          ON CONFLICT (journey_id, contact_id) DO UPDATE SET version = excluded.version, \
                          entered_at = excluded.entered_at, step = excluded.step, arrived_at = excluded.arrived_at, \
                          due_at = excluded.due_at, exit_reason = excluded.exit_reason, exited_at = excluded.exited_at, \
-                         sent = excluded.sent, revision = journey_enrolments.revision + 1 \
+                         sent = excluded.sent, path = excluded.path, revision = journey_enrolments.revision + 1 \
                          WHERE journey_enrolments.exited_at IS NOT NULL AND journey_enrolments.exited_at <= ?11",
                         columns.with(&reenter_before.map(unix)).as_slice(),
                     )
@@ -305,7 +315,7 @@ impl JourneyStore for SqliteJourneyStore {
                 let written = c
                     .execute(
                         "UPDATE journey_enrolments SET version = ?3, entered_at = ?4, step = ?5, arrived_at = ?6, \
-                         due_at = ?7, exit_reason = ?8, exited_at = ?9, sent = ?10, revision = ?11 + 1 \
+                         due_at = ?7, exit_reason = ?8, exited_at = ?9, sent = ?10, path = ?12, revision = ?11 + 1 \
                          WHERE journey_id = ?1 AND contact_id = ?2 AND revision = ?11",
                         columns.with(&read).as_slice(),
                     )
@@ -339,6 +349,80 @@ impl JourneyStore for SqliteJourneyStore {
                     .map_err(unavailable)?;
                 let rows = statement.query_map(params![journey], enrolment_row).map_err(unavailable)?;
                 rows.map(|row| to_enrolment(row.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+
+    async fn entry_scan(&self, journey: &JourneyId) -> Result<Option<EntryScan>, StoreError> {
+        let journey = journey.to_string();
+        self.db
+            .call(move |c| {
+                let row: Option<(String, u32)> = c
+                    .query_row(
+                        "SELECT scan, scan_revision FROM journey_entry WHERE journey_id = ?1 AND scan IS NOT NULL",
+                        params![journey],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(|(text, revision)| EntryScan::from_text(&text, revision)).transpose()
+            })
+            .await
+    }
+
+    async fn save_entry_scan(&self, journey: &JourneyId, next: &EntryScan) -> Result<bool, StoreError> {
+        let (journey, text, revision) = (journey.to_string(), next.to_text(), next.revision);
+        self.db
+            .call(move |c| {
+                // Revision 0 only where no scan is stored; any other only over the one read.
+                let written = match revision.checked_sub(1) {
+                    None => c.execute(
+                        "INSERT INTO journey_entry (journey_id, scan, scan_revision) VALUES (?1, ?2, 0) \
+                         ON CONFLICT (journey_id) DO UPDATE SET scan = excluded.scan, scan_revision = 0 \
+                         WHERE journey_entry.scan_revision IS NULL",
+                        params![journey, text],
+                    ),
+                    Some(read) => c.execute(
+                        "UPDATE journey_entry SET scan = ?2, scan_revision = ?3 + 1 \
+                         WHERE journey_id = ?1 AND scan_revision = ?3",
+                        params![journey, text, read],
+                    ),
+                };
+                Ok(written.map_err(unavailable)? == 1)
+            })
+            .await
+    }
+
+    async fn take_entry_slot(&self, journey: &JourneyId, cap: u32) -> Result<bool, StoreError> {
+        if cap == 0 {
+            return Ok(false);
+        }
+        let journey = journey.to_string();
+        self.db
+            .call(move |c| {
+                let written = c
+                    .execute(
+                        "INSERT INTO journey_entry (journey_id, entered) VALUES (?1, 1) \
+                         ON CONFLICT (journey_id) DO UPDATE SET entered = journey_entry.entered + 1 \
+                         WHERE journey_entry.entered < ?2",
+                        params![journey, cap],
+                    )
+                    .map_err(unavailable)?;
+                Ok(written == 1)
+            })
+            .await
+    }
+
+    async fn release_entry_slot(&self, journey: &JourneyId) -> Result<(), StoreError> {
+        let journey = journey.to_string();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE journey_entry SET entered = entered - 1 WHERE journey_id = ?1 AND entered > 0",
+                    params![journey],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
             })
             .await
     }

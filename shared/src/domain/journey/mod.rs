@@ -8,6 +8,7 @@
 //! goes next ([`walk`], [`split`]) and when it may be mailed
 //! ([`local_time`]) are pure functions over it.
 
+pub mod entry;
 mod graph;
 pub mod local_time;
 pub mod simulate;

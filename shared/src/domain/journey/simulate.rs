@@ -29,6 +29,9 @@ pub struct StepFigures {
     pub last: Option<OffsetDateTime>,
     /// Contacts that left from this step, by reason.
     pub exited: BTreeMap<ExitReason, u64>,
+    /// Contacts that went on from this step to each next one (a branch's
+    /// yes and no, a split's arms).
+    pub led_to: BTreeMap<StepId, u64>,
 }
 
 /// The figures per step, in the journey's order.
@@ -59,6 +62,9 @@ impl Simulation {
                     ours.last = latest(ours.last, theirs.last);
                     for (reason, n) in theirs.exited {
                         *ours.exited.entry(reason).or_default() += n;
+                    }
+                    for (next, n) in theirs.led_to {
+                        *ours.led_to.entry(next).or_default() += n;
                     }
                 }
                 None => self.steps.push((id, theirs)),
@@ -169,6 +175,13 @@ pub fn simulate<'a>(
                     exit(&mut figures, &from, reason);
                     break;
                 }
+            }
+        }
+        // The contact's path, in order (the graph has no cycle): each step
+        // it left for the next.
+        for pair in seen.windows(2) {
+            if let Some(f) = figures.get_mut(&pair[0]) {
+                *f.led_to.entry(pair[1].clone()).or_default() += 1;
             }
         }
     }

@@ -89,6 +89,10 @@ async fn the_fanout_functions_timer_input_walks_a_welcome_series_once_per_step_a
     assert_eq!(report["entered"], 2);
     assert_eq!(report["exited"]["completed"], 1);
     assert_eq!(report["exited"]["not_sent"], 1, "the withdrawn patient left: {report}");
+    let branch = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "opened-welcome").unwrap();
+    let ways: Vec<(&str, &Value)> =
+        branch["next"].as_array().unwrap().iter().map(|l| (l["when"].as_str().unwrap(), &l["contacts"])).collect();
+    assert_eq!(ways, [("yes", &json!(0)), ("no", &json!(2))], "nobody opened: both went the no way: {report}");
 }
 
 /// An appointment reminder a week and a day before the patient's
@@ -193,4 +197,89 @@ async fn an_appointment_reminder_goes_a_week_and_a_day_before_at_nine_in_each_pa
             );
         }
     }
+}
+
+/// A recall eleven months after the last visit: entered by the daily entry
+/// scan on the day it falls on, a second email two weeks later, and the
+/// goal (a booking) taking out whoever books first.
+fn recall() -> String {
+    let send = |id: &str, subject: &str| {
+        json!({"type": "send", "id": id, "template": {"subject": subject,
+            "html": "<p>Book your yearly check-up.</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>",
+            "text": "Book your yearly check-up. {{ unsubscribe_url }}"}})
+    };
+    let mut first = send("recall", "Time for your yearly check-up");
+    first["next"] = json!("two-weeks");
+    json!({
+        "name": "Recall", "category": "wellness-tips",
+        "entry": {"date": {"attribute": "last_visit", "offset_days": 335}},
+        "goal": "appointment.booked",
+        "steps": [first, {"type": "wait", "id": "two-weeks", "days": 14, "next": "recall-again"},
+                  send("recall-again", "Still time to book your check-up")]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_recall_enters_each_patient_on_their_day_after_the_last_visit_and_a_booking_ends_it_before_the_second_email()
+{
+    let stack = moto_stack().await;
+    let clock = Arc::new(ShiftedClock::default());
+    let running = build_with_clock(stack.clients.clone(), stack.settings.clone(), clock.clone()).await.unwrap();
+    let (app, queue) = (running.app.clone(), running.fanout_queue.clone());
+    let journey = app.journeys.create(&recall()).await.unwrap();
+    app.journeys.launch(&journey).await.unwrap();
+    let today = app.journey_runner.now().date();
+    // Whose day is today, whose is in three days, and one whose day passed a month ago.
+    let patients = [("recall.books", 335), ("recall.waits", 335), ("recall.later", 332), ("recall.passed", 365)];
+    let mut externals = Vec::new();
+    for (name, days_ago) in patients {
+        let last_visit = (today - time::Duration::days(days_ago)).to_string();
+        let profile =
+            ProfileInput { first_name: Some("Probe".into()), last_visit: Some(last_visit), ..Default::default() };
+        let external = ExternalId::parse(&format!("mrn-{name}")).unwrap();
+        let email = format!("{name}@example.org");
+        let contact = app.contacts.upsert("clinic", external.clone(), &email, &profile).await.unwrap().contact_id;
+        let topic = ConsentCategory::parse("wellness-tips").unwrap();
+        let now = app.journey_runner.now();
+        let evidence =
+            ConsentEvidence::without_proof(contact, ConsentEntryKind::Granted, vec![topic], now, ConsentMethod::Api);
+        app.consent_ledger.append(evidence, ConsentStatus::Active).await.unwrap();
+        externals.push(external);
+    }
+    let tick =
+        || lambda::handle_fanout_payload(&app, queue.as_ref(), timer_input(), Instant::now() + Duration::from_secs(30));
+
+    // The timer every two hours for twenty days on the application's clock.
+    let (mut entered, mut passes) = (0, 0);
+    for hour in (0..20 * 24).step_by(2) {
+        if hour == 24 {
+            let booked = EventName::parse("appointment.booked").unwrap();
+            app.journey_runner.record_event(&externals[0], &booked, app.journey_runner.now()).await.unwrap();
+        }
+        let report = tick().await.unwrap();
+        entered += report["entries"]["entered"].as_u64().unwrap();
+        passes += report["entries"]["completed"].as_u64().unwrap();
+        if report["queued"].as_u64().unwrap_or(0) > 0 {
+            run_sender(&stack).await;
+        }
+        clock.pass(Duration::from_secs(2 * 3600));
+    }
+    let report = serde_json::to_value(app.journeys.report(&journey).await.unwrap()).unwrap();
+
+    let first = ["Time for your yearly check-up"];
+    assert_eq!(subjects_to("recall.books@example.org").await, first, "booked after the first: no second");
+    assert_eq!(
+        subjects_to("recall.waits@example.org").await,
+        ["Time for your yearly check-up", "Still time to book your check-up"]
+    );
+    assert_eq!(
+        subjects_to("recall.later@example.org").await,
+        ["Time for your yearly check-up", "Still time to book your check-up"]
+    );
+    assert!(subjects_to("recall.passed@example.org").await.is_empty(), "a day long passed enters nobody");
+    assert_eq!(entered, 3, "each entered once, by the scan");
+    assert_eq!(passes, 20, "one pass a day");
+    assert_eq!(report["exited"]["converted"], 1, "{report}");
+    assert_eq!(report["exited"]["completed"], 2, "{report}");
 }

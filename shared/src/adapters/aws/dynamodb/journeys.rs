@@ -5,11 +5,16 @@
 //!   the sparse index `oldest` that lists journeys oldest first;
 //! * `v#{version:06}`: `definition` (S), one per version, never rewritten;
 //! * `c#{contact_id}`: one contact's enrolment: `contact_id`, `version`,
-//!   `entered_at`, `step`, `arrived_at`, `sent` (S, `step@unix,…`),
+//!   `entered_at`, `step`, `arrived_at`, `sent` (S, `step@unix,…`), `path`
+//!   (S, the steps reached, comma-separated; absent on older items),
 //!   `revision` (N), and either `due_at` (N) with `due_shard` (S, `0`–`7`)
 //!   and `due_key` (S, `{due_at:012}#{journey_id}#{contact_id}`), which key
 //!   the sparse index `due` the timer sweep reads, or, once exited,
 //!   `exit_reason` (S) and `exited_at` (N), and no index keys.
+//!
+//! * `entry`: the entry scan (`scan`, S, as `EntryScan::to_text` writes it,
+//!   and `scan_revision`, N) and `entered` (N), how many contacts entered,
+//!   for the journey's cap.
 //!
 //! A contact's journey events sit apart, in their own partition
 //! `events#{contact_id}`: one item per event, `sk` `{at:012}#{name}`,
@@ -39,12 +44,14 @@ use crate::domain::journey::walk::{ExitReason, Position};
 use crate::domain::journey::{EventName, StepId};
 use crate::domain::{ContactId, JourneyId};
 use crate::ports::{
-    Enrolment, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, sent_from_text, sent_to_text,
+    Enrolment, EntryScan, JourneyRecord, JourneyStatus, JourneyStore, Standing, StoreError, path_from_text,
+    path_to_text, sent_from_text, sent_to_text,
 };
 
 const HEAD: &str = "head";
 const VERSION_PREFIX: &str = "v#";
 const CONTACT_PREFIX: &str = "c#";
+const ENTRY: &str = "entry";
 /// The partition of one contact's events: `events#{contact_id}`.
 const EVENTS_PARTITION: &str = "events#";
 /// The index of journeys by creation, its keys and the one list it holds.
@@ -150,6 +157,7 @@ impl DynamoJourneyStore {
             ("version", n(e.version)),
             ("entered_at", n(unix(e.entered_at))),
             ("sent", s(sent_to_text(&e.sent))),
+            ("path", s(path_to_text(&e.path))),
         ];
         let removed: &[&str] = match &e.standing {
             Standing::Active { position, due_at } => {
@@ -234,6 +242,8 @@ fn enrolment(item: &Item) -> Result<Enrolment, StoreError> {
         entered_at: get_time(item, "entered_at")?,
         standing,
         sent: sent_from_text(get_s(item, "sent")?)?,
+        // Absent on an enrolment written before paths were kept.
+        path: path_from_text(opt_s(item, "path")?.unwrap_or_default())?,
         revision: get_n(item, "revision")?,
     })
 }
@@ -366,6 +376,64 @@ impl JourneyStore for DynamoJourneyStore {
 
     async fn enrolments(&self, journey: &JourneyId) -> Result<Vec<Enrolment>, StoreError> {
         self.query_prefix(journey, CONTACT_PREFIX).await?.iter().map(enrolment).collect()
+    }
+
+    async fn entry_scan(&self, journey: &JourneyId) -> Result<Option<EntryScan>, StoreError> {
+        let Some(item) = self.item(journey, ENTRY).await? else { return Ok(None) };
+        match opt_s(&item, "scan")? {
+            Some(text) => EntryScan::from_text(text, get_n(&item, "scan_revision")?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_entry_scan(&self, journey: &JourneyId, next: &EntryScan) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("journey_id", s(journey.to_string()))
+            .key("sk", s(ENTRY))
+            .update_expression("SET #scan = :scan, #revision = :next")
+            .names(&[("#scan", "scan"), ("#revision", "scan_revision")])
+            .values([(":scan", s(next.to_text())), (":next", n(next.revision))]);
+        // Revision 0 only where no scan is stored; any other only over the one read.
+        let request = match next.revision.checked_sub(1) {
+            None => request.condition_expression("attribute_not_exists(#revision)"),
+            Some(read) => request.condition_expression("#revision = :read").values([(":read", n(read))]),
+        };
+        conditional("UpdateItem", request.send().await)
+    }
+
+    async fn take_entry_slot(&self, journey: &JourneyId, cap: u32) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("journey_id", s(journey.to_string()))
+            .key("sk", s(ENTRY))
+            .update_expression("SET #entered = if_not_exists(#entered, :zero) + :one")
+            .condition_expression("(attribute_not_exists(#entered) AND :zero < :cap) OR #entered < :cap")
+            .names(&[("#entered", "entered")])
+            .values([(":zero", n(0)), (":one", n(1)), (":cap", n(cap))])
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
+    async fn release_entry_slot(&self, journey: &JourneyId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("journey_id", s(journey.to_string()))
+            .key("sk", s(ENTRY))
+            .update_expression("SET #entered = #entered - :one")
+            .condition_expression("#entered > :zero")
+            .names(&[("#entered", "entered")])
+            .values([(":zero", n(0)), (":one", n(1))])
+            .send()
+            .await;
+        conditional("UpdateItem", result).map(|_| ())
     }
 
     async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError> {
