@@ -35,6 +35,7 @@ use crate::crypto::Envelope;
 use crate::domain::journey::entry::{EntryWindow, entry_moment};
 
 use crate::domain::journey::{Entry, EventName, Journey};
+use crate::domain::segment::Behaviour;
 use crate::ports::{
     Clock, ContactRecord, ContactStore, EntryScan, JourneyRecord, JourneyStatus, JourneyStore, ShardSpec,
 };
@@ -167,6 +168,14 @@ impl JourneyEntries {
         Ok(self.journeys.save_entry_scan(&record.id, &next).await?.then_some(next))
     }
 
+    /// What a segment entry's rules on engagement need (nothing for a date entry).
+    async fn behaviour_for(&self, journey: &Journey, contact: &ContactRecord) -> Result<Behaviour, AppError> {
+        match journey.entry() {
+            Entry::Segment(segment) => self.judge.behaviour(segment, &contact.id).await,
+            _ => Ok(Behaviour::default()),
+        }
+    }
+
     /// Enrols the page's contacts the entry takes in; answers how many.
     async fn enter_page(
         &self,
@@ -197,6 +206,7 @@ impl JourneyEntries {
                     sent: &[],
                     rows: no_rows(),
                     events: &no_events,
+                    behaviour: self.behaviour_for(journey, contact).await?,
                 };
                 let Ok(at) = entry_moment(journey, &facts, &window) else { continue };
                 // Most of a segment's contacts entered on an earlier pass: a

@@ -2,7 +2,8 @@
 //! every hour as the timer would: a recall that enters each patient on the
 //! day after a last visit that day falls on, a segment journey that takes
 //! in who newly matches at the next pass and nobody twice, a pass read page
-//! by page across ticks, and a journey's cap.
+//! by page across ticks, a segment on engagement (re-engagement), and a
+//! journey's cap.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use super::journey_entry::ENTRY_SCAN_EVERY;
 use super::journey_runner::EnrolOutcome;
 use super::test_support::Harness;
 use crate::domain::{ContactId, ExternalId, JourneyId, ProfileInput};
-use crate::ports::Clock;
+use crate::ports::{Clock, Engagement};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -173,4 +174,26 @@ async fn a_capped_journey_takes_no_more_than_its_cap_and_a_returning_contact_tak
         [EnrolOutcome::Entered, EnrolOutcome::AlreadyIn, EnrolOutcome::Entered, EnrolOutcome::Capped]
     );
     assert_eq!(h.app.ports.journeys.enrolments(&journey).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_re_engagement_journey_takes_in_only_the_patients_who_opened_nothing_lately() {
+    let h = Harness::with(|s| s.min_cell = 1, |p| p);
+    let segment = r#"{"segment": {"not": {"opened_within_days": 180}}}"#;
+    let journey = live(&h, &one_send(segment, "")).await;
+    let engaged = patient(&h, "engaged@example.org", visited(3, &h), true).await;
+    let quiet = patient(&h, "quiet@example.org", visited(3, &h), true).await;
+    let now = h.clock.now();
+    let opened_at = now - time::Duration::days(10);
+    let expires = now + time::Duration::days(400);
+    h.app.ports.activity.record_engagement(&engaged, Engagement::Open, opened_at, expires).await.unwrap();
+
+    let simulated = h.app.journey_simulator.simulate(&journey, 1).await.unwrap();
+    let entered = h.app.journey_entries.scan_while(|| true).await.unwrap();
+
+    assert_eq!(entered.entered, 1, "only who opened nothing in 180 days");
+    let enrolled: Vec<ContactId> =
+        h.app.ports.journeys.enrolments(&journey).await.unwrap().iter().map(|e| e.contact).collect();
+    assert_eq!(enrolled, [quiet]);
+    assert_eq!(simulated.entered, crate::app::report::Cell::Count(1), "the simulation reads opens the same way");
 }

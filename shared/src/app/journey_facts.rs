@@ -23,6 +23,10 @@ pub(super) struct ContactFacts<'a> {
     /// The contact's journey events, read only when the journey asks about
     /// events (`Journey::reads_events`); empty otherwise.
     pub(super) events: &'a [(EventName, OffsetDateTime)],
+    /// Opens, clicks and campaigns received, for segment rules on
+    /// engagement: read for a segment entry (the entry scan, the
+    /// simulation); empty in the sweep, where such a rule matches nobody.
+    pub(super) behaviour: Behaviour,
 }
 
 impl ContactFacts<'_> {
@@ -48,7 +52,7 @@ impl Facts for ContactFacts<'_> {
         self.events.iter().any(|(n, at)| n == name && *at >= since)
     }
     fn matches(&self, segment: &Segment) -> bool {
-        segment.matches(self.profile, self.today, &Behaviour::default())
+        segment.matches(self.profile, self.today, &self.behaviour)
     }
     fn date(&self, attribute: &str) -> Option<time::Date> {
         match self.schema.get(attribute)?.key {

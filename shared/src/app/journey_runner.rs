@@ -440,6 +440,7 @@ impl JourneyRunner {
             sent: &next.sent,
             rows: &rows,
             events: &events,
+            behaviour: Default::default(),
         };
         let mut trail = Vec::new();
         let (key, contact, entered_at) = (&loaded.key, &enrolment.contact, enrolment.entered_at);

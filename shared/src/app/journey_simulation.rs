@@ -33,7 +33,8 @@ use crate::crypto::Envelope;
 use crate::domain::journey::entry::{EntryWindow, NotEntering, entry_moment};
 use crate::domain::journey::simulate::{Simulation, simulate};
 use crate::domain::journey::walk::{ExitReason, Facts};
-use crate::domain::journey::{EventName, Journey, StepId, StepKind};
+use crate::domain::journey::{Entry, EventName, Journey, StepId, StepKind};
+use crate::domain::segment::Behaviour;
 use crate::domain::{CampaignPurpose, ContactId, JourneyId, Profile};
 use crate::ports::{Clock, ContactStore, JourneyStore, ShardSpec};
 
@@ -179,9 +180,13 @@ impl JourneySimulator {
                 let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |_| true).await?;
                 opened += 1;
                 let events = if reads_events { self.journeys.events_of(&record.id).await? } else { Vec::new() };
-                match entry_time(&journey, &self.facts(&profile, &events, start), start, until) {
+                let behaviour = match journey.entry() {
+                    Entry::Segment(segment) => self.judge.behaviour(segment, &record.id).await?,
+                    _ => Behaviour::default(),
+                };
+                match entry_time(&journey, &self.facts(&profile, &events, start, behaviour.clone()), start, until) {
                     Ok(entered_at) => {
-                        let facts = self.facts(&profile, &events, entered_at);
+                        let facts = self.facts(&profile, &events, entered_at, behaviour);
                         let walked: [(ContactId, &dyn Facts); 1] = [(record.id, &facts)];
                         total.add(simulate(&journey, &key, walked, entered_at, until));
                     }
@@ -210,8 +215,10 @@ impl JourneySimulator {
         profile: &'a Profile,
         events: &'a [(EventName, OffsetDateTime)],
         now: OffsetDateTime,
+        behaviour: Behaviour,
     ) -> ContactFacts<'a> {
-        ContactFacts { schema: &self.settings.schema, profile, today: now.date(), sent: &[], rows: no_rows(), events }
+        let (schema, today) = (&self.settings.schema, now.date());
+        ContactFacts { schema, profile, today, sent: &[], rows: no_rows(), events, behaviour }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -149,7 +149,7 @@ impl AudienceJudge {
     }
 
     /// What the segment's behavioural rules need to know of the contact.
-    async fn behaviour(&self, segment: &Segment, contact: &ContactId) -> Result<Behaviour, AppError> {
+    pub(super) async fn behaviour(&self, segment: &Segment, contact: &ContactId) -> Result<Behaviour, AppError> {
         let mut behaviour = Behaviour::default();
         if segment.reads_engagement()
             && let Some(activity) = self.activity.activity(contact).await?
