@@ -134,8 +134,19 @@ pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
 
 pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::Result<()> {
     let id = checked_id(id)?;
-    let asked = serde_json::json!({ "days": days });
-    let body = admin.send_json(Method::POST, &format!("/v1/journeys/{id}/simulate"), Some(&asked)).await?;
+    let path = format!("/v1/journeys/{id}/simulate");
+    let spinner = indicatif::ProgressBar::new_spinner()
+        .with_style(indicatif::ProgressStyle::with_template("{spinner} walking contacts: {pos} so far {elapsed}")?);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut body = admin.send_json(Method::POST, &path, Some(&serde_json::json!({ "days": days }))).await?;
+    // A large population takes several calls: each partial answer carries the token to go on with.
+    while body["complete"] == Value::Bool(false) {
+        spinner.set_position(body["evaluated"].as_u64().unwrap_or(0));
+        let resume = body["resume"].as_str().context("a partial simulation without a resume token")?.to_owned();
+        let asked = serde_json::json!({ "days": days, "resume": resume });
+        body = admin.send_json(Method::POST, &path, Some(&asked)).await?;
+    }
+    spinner.finish_and_clear();
     if admin.output == Output::Json {
         return print_json(&body);
     }
@@ -150,9 +161,6 @@ pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::R
         n(&body["evaluated"]),
         n(&body["entered"]),
     );
-    if body["complete"] != Value::Bool(true) {
-        eprintln!("the time budget ran out first: these figures cover the contacts evaluated so far");
-    }
     let rows: Vec<Vec<String>> = crate::table::items(&body["steps"])
         .iter()
         .map(|s| {

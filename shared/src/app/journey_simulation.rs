@@ -29,7 +29,7 @@ use super::judge::{AudienceJudge, Verdict};
 use super::report::Cell;
 use super::{AppError, Auditor};
 use crate::config::Settings;
-use crate::crypto::Envelope;
+use crate::crypto::{Envelope, Keyring};
 use crate::domain::journey::entry::{EntryWindow, NotEntering, entry_moment};
 use crate::domain::journey::simulate::{Simulation, simulate};
 use crate::domain::journey::walk::{ExitReason, Facts};
@@ -42,13 +42,52 @@ use crate::ports::{Clock, ContactStore, JourneyStore, ShardSpec};
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 pub const MAX_HORIZON_DAYS: u32 = 366;
 
+/// What a resume token is sealed for, and how long it stays good (the
+/// contacts change; an hour-old walk no longer describes them).
+const RESUME_PURPOSE: &str = "journey-simulation";
+const RESUME_LIFETIME: time::Duration = time::Duration::hours(1);
+
+/// The answer to one simulation call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SimulationProgress {
+    Complete(SimulationReport),
+    Partial(PartialSimulation),
+}
+
+/// Contacts remain: call again with `resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartialSimulation {
+    pub id: JourneyId,
+    /// Always false.
+    pub complete: bool,
+    /// Contacts walked so far.
+    pub evaluated: u64,
+    pub resume: String,
+}
+
+/// Where a simulation stands between calls, sealed into its resume token:
+/// raw counts (never shown until the end), the page cursor, the horizon.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Progress {
+    version: u32,
+    #[serde(with = "time::serde::timestamp")]
+    start: OffsetDateTime,
+    #[serde(with = "time::serde::timestamp")]
+    until: OffsetDateTime,
+    evaluated: u64,
+    cursor: Option<String>,
+    not_entered: BTreeMap<String, u64>,
+    total: Simulation,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SimulationReport {
     pub id: JourneyId,
     pub name: String,
     pub version: u32,
-    /// False when the time budget ran out first: the figures are of the
-    /// `evaluated` contacts read so far.
+    /// Always true (a call the time budget cuts short answers
+    /// [`PartialSimulation`]).
     pub complete: bool,
     pub evaluated: u64,
     #[serde(with = "time::serde::rfc3339")]
@@ -144,37 +183,62 @@ pub struct JourneySimulator {
     pub(super) envelope: Arc<Envelope>,
     pub(super) audit: Arc<Auditor>,
     pub(super) settings: Arc<Settings>,
+    pub(super) keyring: Arc<Keyring>,
     pub(super) clock: Arc<dyn Clock>,
 }
 
 impl JourneySimulator {
     /// Simulates the journey's latest version (whatever its status) from
-    /// now for `horizon_days`.
-    pub async fn simulate(&self, id: &JourneyId, horizon_days: u32) -> Result<SimulationReport, AppError> {
+    /// now for `horizon_days`, or goes on from a `resume` token (its horizon
+    /// and virtual clock kept), until every contact is walked or the time
+    /// budget is spent: then the answer is partial, a count of contacts
+    /// walked and a sealed token to call again with (no figures until the
+    /// end, so calls cannot be told apart to single out a patient).
+    pub async fn simulate_call(
+        &self,
+        id: &JourneyId,
+        horizon_days: u32,
+        resume: Option<&str>,
+    ) -> Result<SimulationProgress, AppError> {
         if horizon_days == 0 || horizon_days > MAX_HORIZON_DAYS {
             return Err(crate::domain::InvalidField::new("days", format!("from 1 to {MAX_HORIZON_DAYS}")).into());
         }
         let record = self.journeys.get(id).await?.ok_or(AppError::NotFound("journey"))?;
         let journey = Journey::parse(&record.definition, &self.settings.schema)
             .map_err(|_| crate::ports::StoreError::corrupt("stored journey definition does not parse"))?;
-        let start = self.clock.now();
-        let until = start + Duration::from_secs(u64::from(horizon_days) * 86_400);
+        let mut progress = match resume {
+            Some(token) => self.open_resume(id, record.version, token)?,
+            None => {
+                let start = self.clock.now();
+                Progress {
+                    version: record.version,
+                    start,
+                    until: start + Duration::from_secs(u64::from(horizon_days) * 86_400),
+                    evaluated: 0,
+                    cursor: None,
+                    not_entered: BTreeMap::new(),
+                    total: Simulation { entered: 0, steps: Vec::new() },
+                }
+            }
+        };
+        let (start, until) = (progress.start, progress.until);
         let key = format!("{id}/v{}", record.version);
-        let mut total = Simulation { entered: 0, steps: Vec::new() };
-        let mut not_entered: BTreeMap<NotEntered, u64> = BTreeMap::new();
-        let (mut evaluated, mut cursor, mut complete) = (0u64, None::<String>, false);
         let deadline = Instant::now() + self.settings.dry_run_budget;
         let whole = ShardSpec { index: 0, total: 1 };
         let (needs_hipaa, reads_events) = (needs_hipaa(&journey), journey.reads_events());
         loop {
-            let page = self.contacts.scan_shard(whole, cursor.as_deref(), self.settings.fanout_page_size).await?;
+            let page =
+                self.contacts.scan_shard(whole, progress.cursor.as_deref(), self.settings.fanout_page_size).await?;
             let facts = self.judge.page_facts_for(journey.category(), &page.records).await?;
             let mut opened = 0usize;
+            let left_out = |progress: &mut Progress, reason: NotEntered| {
+                *progress.not_entered.entry(reason.as_str().to_owned()).or_default() += 1;
+            };
             for record in &page.records {
-                evaluated += 1;
+                progress.evaluated += 1;
                 let verdict = AudienceJudge::standing(journey.category(), needs_hipaa, record, &facts, start);
                 if let Some(reason) = NotEntered::of(verdict) {
-                    *not_entered.entry(reason).or_default() += 1;
+                    left_out(&mut progress, reason);
                     continue;
                 }
                 let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |_| true).await?;
@@ -188,9 +252,9 @@ impl JourneySimulator {
                     Ok(entered_at) => {
                         let facts = self.facts(&profile, &events, entered_at, behaviour);
                         let walked: [(ContactId, &dyn Facts); 1] = [(record.id, &facts)];
-                        total.add(simulate(&journey, &key, walked, entered_at, until));
+                        progress.total.add(simulate(&journey, &key, walked, entered_at, until));
                     }
-                    Err(reason) => *not_entered.entry(reason).or_default() += 1,
+                    Err(reason) => left_out(&mut progress, reason),
                 }
             }
             if opened > 0 {
@@ -198,16 +262,49 @@ impl JourneySimulator {
                 let attributes = self.settings.schema.names();
                 self.audit.record(JOURNEY_ACTOR, "journey.simulate", None, attributes, reason).await?;
             }
-            cursor = page.next;
-            if cursor.is_none() {
-                complete = true;
-                break;
+            progress.cursor = page.next;
+            if progress.cursor.is_none() {
+                return Ok(SimulationProgress::Complete(self.report(&record, &journey, progress)));
             }
             if Instant::now() >= deadline {
-                break;
+                let expires = self.clock.now() + RESUME_LIFETIME;
+                let resume = self.keyring.state.seal(RESUME_PURPOSE, id.as_bytes(), &progress, expires);
+                return Ok(SimulationProgress::Partial(PartialSimulation {
+                    id: *id,
+                    complete: false,
+                    evaluated: progress.evaluated,
+                    resume,
+                }));
             }
         }
-        Ok(self.report(&record, &journey, total, not_entered, evaluated, complete, (start, until)))
+    }
+
+    /// [`Self::simulate_call`] called again with its token until complete.
+    #[cfg(test)]
+    pub(crate) async fn simulate(&self, id: &JourneyId, horizon_days: u32) -> Result<SimulationReport, AppError> {
+        let mut resume = None;
+        loop {
+            match self.simulate_call(id, horizon_days, resume.as_deref()).await? {
+                SimulationProgress::Complete(report) => return Ok(report),
+                SimulationProgress::Partial(partial) => resume = Some(partial.resume),
+            }
+        }
+    }
+
+    fn open_resume(&self, id: &JourneyId, version: u32, token: &str) -> Result<Progress, AppError> {
+        let bad = || {
+            AppError::from(crate::domain::InvalidField::new(
+                "resume",
+                "not a resume token of a simulation of this journey's latest version, or older than an hour: \
+                 start again",
+            ))
+        };
+        let progress: Progress =
+            self.keyring.state.open(RESUME_PURPOSE, id.as_bytes(), token, self.clock.now()).map_err(|_| bad())?;
+        if progress.version != version {
+            return Err(bad());
+        }
+        Ok(progress)
     }
 
     fn facts<'a>(
@@ -221,17 +318,8 @@ impl JourneySimulator {
         ContactFacts { schema, profile, today, sent: &[], rows: no_rows(), events, behaviour }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn report(
-        &self,
-        record: &crate::ports::JourneyRecord,
-        journey: &Journey,
-        total: Simulation,
-        not_entered: BTreeMap<NotEntered, u64>,
-        evaluated: u64,
-        complete: bool,
-        (start, until): (OffsetDateTime, OffsetDateTime),
-    ) -> SimulationReport {
+    fn report(&self, record: &crate::ports::JourneyRecord, journey: &Journey, progress: Progress) -> SimulationReport {
+        let Progress { total, not_entered, evaluated, start, until, .. } = progress;
         let min_cell = self.settings.min_cell;
         let cell = |n: u64| Cell::of(n, min_cell);
         let shown = |n: u64| n >= min_cell;
@@ -276,14 +364,14 @@ impl JourneySimulator {
             id: record.id,
             name: journey.name().to_owned(),
             version: record.version,
-            complete,
+            complete: true,
             evaluated,
             start,
             until,
             entered: cell(total.entered),
             not_entered: NotEntered::ALL
                 .iter()
-                .map(|r| (r.as_str(), cell(not_entered.get(r).copied().unwrap_or(0))))
+                .map(|r| (r.as_str(), cell(not_entered.get(r.as_str()).copied().unwrap_or(0))))
                 .collect(),
             steps,
             min_cell,

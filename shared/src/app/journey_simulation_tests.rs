@@ -1,11 +1,13 @@
 //! The simulation before launch on the in-memory harness: its counts equal
 //! what the run on the same clock then does, step by step; who would not
 //! enter and why; a date entry on its day within the horizon; small cells;
-//! how many would take each way of a branch.
+//! how many would take each way of a branch; a long run resumed from a
+//! sealed token.
 
 use std::time::Duration;
 
 use super::journey_runner::SETTLE_RECHECK;
+use super::journey_simulation::{SimulationProgress, SimulationReport};
 use super::journeys::step_campaign;
 use super::report::Cell;
 use super::test_support::Harness;
@@ -163,4 +165,50 @@ async fn a_date_entry_enters_contacts_on_their_day_within_the_horizon_and_small_
     assert_eq!(hidden.steps[0].first, None, "a suppressed cell shows no time");
     let json = serde_json::to_string(&hidden).unwrap();
     assert!(!json.contains("1980") && !json.contains("example.com"), "{json}");
+}
+
+#[tokio::test]
+async fn a_simulation_that_outlasts_its_budget_goes_on_from_a_sealed_token_to_the_same_figures() {
+    let whole = Harness::with(|s| s.min_cell = 1, |p| p);
+    let paged = Harness::with(
+        |s| {
+            s.min_cell = 1;
+            s.fanout_page_size = 2;
+            s.dry_run_budget = Duration::ZERO;
+        },
+        |p| p,
+    );
+    let mut ids = Vec::new();
+    for h in [&whole, &paged] {
+        ids.push(h.app.journeys.create(&welcome_series()).await.unwrap());
+        patients(h, "member", 5, &["wellness-tips"]).await;
+        patients(h, "other", 2, &["appointment-reminders"]).await;
+    }
+    let expected = whole.app.journey_simulator.simulate(&ids[0], 30).await.unwrap();
+
+    // One page a call: seven contacts, four calls.
+    let sim = &paged.app.journey_simulator;
+    let mut answers = vec![sim.simulate_call(&ids[1], 30, None).await.unwrap()];
+    while let SimulationProgress::Partial(partial) = answers.last().unwrap().clone() {
+        assert!(answers.len() < 10, "the simulation never completed");
+        assert_eq!(serde_json::to_value(&partial).unwrap()["steps"], serde_json::Value::Null, "no figures yet");
+        paged.clock.advance(Duration::from_secs(60)); // the horizon stays where the first call put it
+        answers.push(sim.simulate_call(&ids[1], 30, Some(&partial.resume)).await.unwrap());
+    }
+    let SimulationProgress::Partial(first) = &answers[0] else { panic!("one page cannot finish seven contacts") };
+    let mut tampered = first.resume.clone().into_bytes();
+    tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+    let tampered = sim.simulate_call(&ids[1], 30, Some(std::str::from_utf8(&tampered).unwrap())).await;
+    paged.app.journeys.revise(&ids[1], &welcome_series()).await.unwrap();
+    let older_version = sim.simulate_call(&ids[1], 30, Some(&first.resume)).await;
+
+    let SimulationProgress::Complete(done) = answers.last().unwrap() else { unreachable!() };
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    assert_eq!((done.evaluated, done.entered), (7, expected.entered));
+    assert_eq!(done.until - done.start, expected.until - expected.start, "the horizon of the first call");
+    assert_eq!(done.not_entered, expected.not_entered);
+    let figures = |r: &SimulationReport| r.steps.iter().map(|s| (s.sent, s.reached, s.waiting)).collect::<Vec<_>>();
+    assert_eq!(figures(done), figures(&expected), "the same figures as in one call");
+    assert!(tampered.is_err(), "a token changed by the caller is refused");
+    assert!(older_version.is_err(), "a token of an older version is refused");
 }

@@ -387,6 +387,7 @@ impl App {
                 envelope: envelope.clone(),
                 audit: audit.clone(),
                 settings: settings.clone(),
+                keyring: keyring.clone(),
                 clock: clock.clone(),
             },
             keys: KeyRotation { contacts: p.contacts.clone(), envelope: envelope.clone(), audit: audit.clone(), clock },

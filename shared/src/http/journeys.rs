@@ -178,12 +178,21 @@ async fn resume_journey(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SimulateInput {
+    #[serde(default = "default_horizon")]
     days: u32,
+    /// A partial answer's token: go on where it stopped.
+    resume: Option<String>,
+}
+
+fn default_horizon() -> u32 {
+    crate::app::journey_simulation::DEFAULT_HORIZON_DAYS
 }
 
 /// `POST /v1/journeys/{id}/simulate`: the journey over the current
 /// population on a virtual clock, nothing sent. No body: 90 days;
-/// `{"days": N}` (1 to 366) sets the horizon.
+/// `{"days": N}` (1 to 366) sets the horizon; a call that runs out of time
+/// answers `complete: false` with a `resume` token to post back
+/// (`{"resume": "…"}`) until the answer is complete.
 #[tracing::instrument(skip_all, fields(route = "POST /v1/journeys/{id}/simulate", journey_id = tracing::field::Empty))]
 async fn simulate_journey(
     State(app): State<Arc<App>>,
@@ -192,12 +201,13 @@ async fn simulate_journey(
 ) -> Result<Response, ApiError> {
     let id = journey_id(&id)?;
     let body = body_bytes(body)?;
-    let days = if body.iter().all(u8::is_ascii_whitespace) {
-        crate::app::journey_simulation::DEFAULT_HORIZON_DAYS
+    let input = if body.iter().all(u8::is_ascii_whitespace) {
+        SimulateInput { days: default_horizon(), resume: None }
     } else {
-        super::extract::parse_json::<SimulateInput>(&body)?.days
+        super::extract::parse_json::<SimulateInput>(&body)?
     };
-    Ok(Json(app.journey_simulator.simulate(&id, days).await?).into_response())
+    let answer = app.journey_simulator.simulate_call(&id, input.days, input.resume.as_deref()).await?;
+    Ok(Json(answer).into_response())
 }
 
 #[derive(Deserialize)]

@@ -422,3 +422,42 @@ async fn a_random_split_with_a_holdout_keeps_its_shares_over_ten_thousand_patien
     assert_eq!(report["exited"]["holdout"], shares[2], "the holdout leaves, never mailed: {report}");
     assert!(mails_in(&test.client.outbox, "").is_empty(), "nothing sent: the arms wait");
 }
+
+#[tokio::test]
+async fn a_simulation_longer_than_one_call_is_finished_by_the_cli_through_its_resume_tokens() {
+    // No time budget: each call walks one page of 250 contacts.
+    let test = spawn_app_with(|config| config.knobs.dry_run_budget_seconds = 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("patients.csv");
+    let mut rows = String::from("external_id,email,consent_categories,consented_at\n");
+    for i in 0..600 {
+        rows.push_str(&format!("mrn-{i:04},sim.{i:04}@example.org,wellness-tips,2026-01-02\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let consent_text = dir.path().join("consent.txt");
+    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
+    let rejects = dir.path().join("rejects.csv");
+    let (consent, rejects) = (consent_text.to_str().unwrap(), rejects.to_str().unwrap());
+    let import = ["contacts", "import", csv.to_str().unwrap(), "--consent-source", "EHR", "--consent-text", consent];
+    let imported = cli(&test, &[&import[..], &["--rejects", rejects]].concat()).await;
+    let file = welcome_series_any_time();
+    let (_, created, _) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+    let path = format!("{}/v1/journeys/{id}/simulate", test.client.base);
+    let first: Value =
+        test.client.http.post(&path).bearer_auth(&test.client.token).send().await.unwrap().json().await.unwrap();
+
+    let (code, json, err) = cli(&test, &["journey", "simulate", &id, "--days", "10", "--output", "json"]).await;
+
+    assert_eq!(imported.0, 0, "{}", imported.2);
+    assert_eq!(
+        (first["complete"].clone(), first["evaluated"].clone()),
+        (Value::Bool(false), Value::from(250)),
+        "{first}"
+    );
+    assert!(first["resume"].is_string() && first.get("steps").is_none(), "a token and no figures yet: {first}");
+    assert_eq!(code, 0, "{err}");
+    let simulated: Value = serde_json::from_str(&json).expect("the JSON simulation");
+    assert_eq!((simulated["complete"].clone(), simulated["evaluated"].clone()), (Value::Bool(true), Value::from(600)));
+    assert_eq!(simulated["entered"], 600, "{simulated}");
+}

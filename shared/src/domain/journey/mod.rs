@@ -79,6 +79,20 @@ impl StepId {
     }
 }
 
+/// As its name (a simulation's sealed resume state carries step names).
+impl serde::Serialize for StepId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StepId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        StepId::parse(&text).ok_or_else(|| serde::de::Error::custom("not a step name"))
+    }
+}
+
 /// An API event's name (`appointment.booked`, `lab_result.available`):
 /// 1 to 64 of a-z, 0-9, `.`, `-` and `_`. The event carries a contact's
 /// external ID and this name only.

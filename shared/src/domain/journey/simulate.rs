@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::walk::{ExitReason, Facts, Move, Position, after_send, next_move_traced};
@@ -16,7 +17,7 @@ use crate::domain::ContactId;
 use crate::domain::segment::Segment;
 
 /// One step's figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepFigures {
     /// Contacts that reached the step.
     pub reached: u64,
@@ -25,7 +26,9 @@ pub struct StepFigures {
     /// Contacts still waiting here when the simulation ends.
     pub waiting: u64,
     /// When the first and the last contact reached it.
+    #[serde(with = "time::serde::timestamp::option")]
     pub first: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::timestamp::option")]
     pub last: Option<OffsetDateTime>,
     /// Contacts that left from this step, by reason.
     pub exited: BTreeMap<ExitReason, u64>,
@@ -35,7 +38,7 @@ pub struct StepFigures {
 }
 
 /// The figures per step, in the journey's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Simulation {
     pub entered: u64,
     pub steps: Vec<(StepId, StepFigures)>,

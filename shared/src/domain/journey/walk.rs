@@ -82,6 +82,20 @@ impl ExitReason {
     }
 }
 
+/// As its name (`completed`, `converted`, …).
+impl serde::Serialize for ExitReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ExitReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ExitReason::parse(&text).ok_or_else(|| serde::de::Error::custom("not an exit reason"))
+    }
+}
+
 /// The next thing to do for a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Move {
