@@ -98,6 +98,27 @@ pub async fn transition(id: &str, action: &str, admin: &AdminConnection) -> anyh
     Ok(())
 }
 
+/// Per branch and split of a report or a simulation: each way on (yes, no,
+/// an arm, the holdout) and how many contacts took it.
+fn print_ways(body: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let ways: Vec<Vec<String>> = crate::table::items(&body["steps"])
+        .iter()
+        .filter(|s| s["kind"] == "branch" || s["kind"] == "split")
+        .flat_map(|s| {
+            crate::table::items(&s["next"])
+                .iter()
+                .map(|l| {
+                    vec![text(&s["step"]), text(&l["when"]), text(&l["step"]), crate::table::count(&l["contacts"])]
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !ways.is_empty() {
+        print!("{}", crate::table::render(&["STEP", "WHEN", "ON TO", "CONTACTS"], &ways));
+    }
+}
+
 pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
     let id = checked_id(id)?;
     let Some(body) = get_for_table(admin, &format!("/v1/journeys/{id}/report")).await? else { return Ok(()) };
@@ -124,6 +145,7 @@ pub async fn report(id: &str, admin: &AdminConnection) -> anyhow::Result<()> {
         })
         .collect();
     print!("{}", crate::table::render(&["STEP", "KIND", "HERE", "SENT", "OPENED", "CLICKED"], &rows));
+    print_ways(&body);
     let exits: Vec<Vec<String>> = body["exited"]
         .as_object()
         .map(|o| o.iter().map(|(reason, count)| vec![reason.replace('_', " "), n(count)]).collect())
@@ -186,20 +208,7 @@ pub async fn simulate(id: &str, days: u32, admin: &AdminConnection) -> anyhow::R
         .collect();
     let header = ["STEP", "KIND", "REACHED", "SENT", "WAITING", "LEAVE", "FIRST", "LAST", "LINT"];
     print!("{}", crate::table::render(&header, &rows));
-    // Per branch: a branch's yes and no, a split's arms and holdout.
-    let ways: Vec<Vec<String>> = crate::table::items(&body["steps"])
-        .iter()
-        .filter(|s| s["kind"] == "branch" || s["kind"] == "split")
-        .flat_map(|s| {
-            crate::table::items(&s["next"])
-                .iter()
-                .map(|l| vec![text(&s["step"]), text(&l["when"]), text(&l["step"]), n(&l["contacts"])])
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if !ways.is_empty() {
-        print!("{}", crate::table::render(&["STEP", "WHEN", "ON TO", "CONTACTS"], &ways));
-    }
+    print_ways(&body);
     let out: Vec<Vec<String>> = body["not_entered"]
         .as_object()
         .map(|o| o.iter().map(|(reason, count)| vec![reason.replace('_', " "), n(count)]).collect())

@@ -16,7 +16,9 @@ pub fn render_journey_report_html(report: &JourneyReport, generated_at: &str) ->
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.add_template("journey_report.html", TEMPLATE)?;
     let r = minijinja::Value::from_serialize(report);
-    env.get_template("journey_report.html")?.render(context! { r, generated_at })
+    // The holdout is no step: named, not linked.
+    let holdout = super::journey_report::HOLDOUT;
+    env.get_template("journey_report.html")?.render(context! { r, generated_at, holdout })
 }
 
 #[cfg(test)]
@@ -24,7 +26,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::app::journey_report::{Link, StepReport};
+    use crate::app::journey_report::{HOLDOUT, Link, StepReport};
     use crate::app::report::Cell;
     use crate::domain::JourneyId;
 
@@ -58,6 +60,7 @@ mod tests {
                 step("welcome", "send", vec![link("", "opened")]),
                 step("opened", "branch", vec![counted("yes", "tips", 12), counted("no", "reminder", 16)]),
                 step("tips", "send", vec![]),
+                step("split", "split", vec![counted("90%", "tips", 9), counted("10%", HOLDOUT, 1)]),
             ],
             exited: BTreeMap::from([("completed", Cell::Count(28))]),
             min_cell: 11,
@@ -73,6 +76,7 @@ mod tests {
             ),
             "each way with how many went it"
         );
+        assert!(page.contains("10%: → holdout (never mailed) (1)"), "the holdout named, not linked");
         assert!(page.contains("here now <b>fewer than 11</b>"), "a small cell as the API shows it");
         assert_eq!(page.matches("<li>sent <b>4</b></li>").count(), 2, "only send steps show sends");
         assert!(page.contains("the end: contacts leave here"));
