@@ -249,6 +249,18 @@ async fn a_clinic_system_posts_a_lab_result_event_and_the_patient_gets_the_journ
     assert_eq!(notices(), 1, "the timer sent the notice exactly once");
 }
 
+/// `carepost contacts import` of a patients CSV (`rows`, with its header)
+/// and their prior consent, as an operator runs it: (exit code, stdout, stderr).
+async fn import_patients(test: &TestApp, dir: &std::path::Path, rows: &str) -> (i32, String, String) {
+    let (csv, consent, rejects) = (dir.join("patients.csv"), dir.join("consent.txt"), dir.join("rejects.csv"));
+    std::fs::write(&csv, rows).unwrap();
+    std::fs::write(&consent, "I agree to receive wellness tips.").unwrap();
+    let [csv, consent, rejects] = [&csv, &consent, &rejects].map(|p| p.to_str().unwrap().to_owned());
+    let args =
+        ["contacts", "import", &csv, "--consent-source", "EHR", "--consent-text", &consent, "--rejects", &rejects];
+    cli(test, &args).await
+}
+
 /// The subjects of the mails an address got, sorted (outbox file names do not keep the order sent).
 fn subjects(test: &TestApp, to: &str) -> Vec<String> {
     let mut subjects: Vec<String> =
@@ -277,22 +289,15 @@ async fn a_recall_enters_each_patient_on_their_day_from_the_last_visit_and_a_boo
     let dir = tempfile::tempdir().unwrap();
     let today = time::OffsetDateTime::now_utc().date();
     let visited = |days: i64| (today - time::Duration::days(days)).to_string();
-    let csv = dir.path().join("patients.csv");
-    std::fs::write(
-        &csv,
-        format!(
-            "external_id,email,first_name,last_visit,consent_categories,consented_at\n\
-             mrn-2001,recall.books@example.org,Avery,{},wellness-tips,2026-01-02\n\
-             mrn-2002,recall.waits@example.org,Jordan,{},wellness-tips,2026-01-02\n\
-             mrn-2003,recall.passed@example.org,Riley,{},wellness-tips,2026-01-02\n",
-            visited(335),
-            visited(335),
-            visited(400)
-        ),
-    )
-    .unwrap();
-    let consent_text = dir.path().join("consent.txt");
-    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
+    let rows = format!(
+        "external_id,email,first_name,last_visit,consent_categories,consented_at\n\
+         mrn-2001,recall.books@example.org,Avery,{},wellness-tips,2026-01-02\n\
+         mrn-2002,recall.waits@example.org,Jordan,{},wellness-tips,2026-01-02\n\
+         mrn-2003,recall.passed@example.org,Riley,{},wellness-tips,2026-01-02\n",
+        visited(335),
+        visited(335),
+        visited(400)
+    );
     let definition = dir.path().join("recall.json");
     let send = |id: &str, subject: &str| {
         serde_json::json!({"type": "send", "id": id, "template": {"subject": subject,
@@ -306,21 +311,7 @@ async fn a_recall_enters_each_patient_on_their_day_from_the_last_visit_and_a_boo
         "steps": [first, {"type": "wait", "id": "two-weeks", "days": 14, "next": "recall-again"},
                   send("recall-again", "Still time to book your check-up")]});
     std::fs::write(&definition, recall.to_string()).unwrap();
-    let imported = cli(
-        &test,
-        &[
-            "contacts",
-            "import",
-            csv.to_str().unwrap(),
-            "--consent-source",
-            "EHR",
-            "--consent-text",
-            consent_text.to_str().unwrap(),
-            "--rejects",
-            dir.path().join("rejects.csv").to_str().unwrap(),
-        ],
-    )
-    .await;
+    let imported = import_patients(&test, dir.path(), &rows).await;
     let (_, created, _) = cli(&test, &["journey", "create", definition.to_str().unwrap()]).await;
     let id = created.trim().to_owned();
     let (launch_code, _, _) = cli(&test, &["journey", "launch", &id]).await;
@@ -371,14 +362,10 @@ async fn report_json(test: &TestApp, id: &str) -> Value {
 async fn a_random_split_with_a_holdout_keeps_its_shares_over_ten_thousand_patients_entered_by_a_segment() {
     let test = spawn_app_with(|config| config.journey_tick = Duration::from_millis(200)).await;
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("patients.csv");
     let mut rows = String::from("external_id,email,last_visit,consent_categories,consented_at\n");
     for i in 0..10_000 {
         rows.push_str(&format!("mrn-{i:05},split.{i:05}@example.org,2026-06-01,wellness-tips,2026-01-02\n"));
     }
-    std::fs::write(&csv, rows).unwrap();
-    let consent_text = dir.path().join("consent.txt");
-    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
     let wait = |id: &str| serde_json::json!({"type": "wait", "id": id, "days": 30});
     let definition = serde_json::json!({"name": "Reminder test", "category": "wellness-tips",
         "entry": {"segment": {"exists": {"attr": "last_visit"}}},
@@ -387,10 +374,7 @@ async fn a_random_split_with_a_holdout_keeps_its_shares_over_ten_thousand_patien
                   wait("arm-a"), wait("arm-b")]});
     let file = dir.path().join("split.json");
     std::fs::write(&file, definition.to_string()).unwrap();
-    let consent = consent_text.to_str().unwrap();
-    let rejects = dir.path().join("rejects.csv");
-    let import = ["contacts", "import", csv.to_str().unwrap(), "--consent-source", "EHR", "--consent-text", consent];
-    let imported = cli(&test, &[&import[..], &["--rejects", rejects.to_str().unwrap()]].concat()).await;
+    let imported = import_patients(&test, dir.path(), &rows).await;
     let (_, created, _) = cli(&test, &["journey", "create", file.to_str().unwrap()]).await;
     let id = created.trim().to_owned();
     let (launch_code, _, _) = cli(&test, &["journey", "launch", &id]).await;
@@ -428,18 +412,11 @@ async fn a_simulation_longer_than_one_call_is_finished_by_the_cli_through_its_re
     // No time budget: each call walks one page of 250 contacts.
     let test = spawn_app_with(|config| config.knobs.dry_run_budget_seconds = 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("patients.csv");
     let mut rows = String::from("external_id,email,consent_categories,consented_at\n");
     for i in 0..600 {
         rows.push_str(&format!("mrn-{i:04},sim.{i:04}@example.org,wellness-tips,2026-01-02\n"));
     }
-    std::fs::write(&csv, rows).unwrap();
-    let consent_text = dir.path().join("consent.txt");
-    std::fs::write(&consent_text, "I agree to receive wellness tips.").unwrap();
-    let rejects = dir.path().join("rejects.csv");
-    let (consent, rejects) = (consent_text.to_str().unwrap(), rejects.to_str().unwrap());
-    let import = ["contacts", "import", csv.to_str().unwrap(), "--consent-source", "EHR", "--consent-text", consent];
-    let imported = cli(&test, &[&import[..], &["--rejects", rejects]].concat()).await;
+    let imported = import_patients(&test, dir.path(), &rows).await;
     let file = welcome_series_any_time();
     let (_, created, _) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
     let id = created.trim().to_owned();

@@ -142,6 +142,20 @@ impl DynamoJourneyStore {
         .await
     }
 
+    /// An UpdateItem of the journey's `entry` item.
+    fn entry_item(&self, journey: &JourneyId) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("journey_id", s(journey.to_string())).key("sk", s(ENTRY))
+    }
+
+    /// [`Self::entry_item`] moving the `entered` count by `expression`
+    /// (`#entered`, `:zero`, `:one` bound).
+    fn entered_update(&self, journey: &JourneyId, expression: &str) -> UpdateItemFluentBuilder {
+        self.entry_item(journey)
+            .update_expression(expression)
+            .names(&[("#entered", "entered")])
+            .values([(":zero", n(0)), (":one", n(1))])
+    }
+
     /// An UpdateItem writing every attribute of `e` (and removing those of
     /// the other standing), with `revision` left for the caller to set.
     fn enrolment_update(&self, e: &Enrolment) -> (UpdateItemFluentBuilder, Vec<String>) {
@@ -388,11 +402,7 @@ impl JourneyStore for DynamoJourneyStore {
 
     async fn save_entry_scan(&self, journey: &JourneyId, next: &EntryScan) -> Result<bool, StoreError> {
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("journey_id", s(journey.to_string()))
-            .key("sk", s(ENTRY))
+            .entry_item(journey)
             .update_expression("SET #scan = :scan, #revision = :next")
             .names(&[("#scan", "scan"), ("#revision", "scan_revision")])
             .values([(":scan", s(next.to_text())), (":next", n(next.revision))]);
@@ -405,35 +415,17 @@ impl JourneyStore for DynamoJourneyStore {
     }
 
     async fn take_entry_slot(&self, journey: &JourneyId, cap: u32) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("journey_id", s(journey.to_string()))
-            .key("sk", s(ENTRY))
-            .update_expression("SET #entered = if_not_exists(#entered, :zero) + :one")
+        let request = self
+            .entered_update(journey, "SET #entered = if_not_exists(#entered, :zero) + :one")
             .condition_expression("(attribute_not_exists(#entered) AND :zero < :cap) OR #entered < :cap")
-            .names(&[("#entered", "entered")])
-            .values([(":zero", n(0)), (":one", n(1)), (":cap", n(cap))])
-            .send()
-            .await;
-        conditional("UpdateItem", result)
+            .values([(":cap", n(cap))]);
+        conditional("UpdateItem", request.send().await)
     }
 
     async fn release_entry_slot(&self, journey: &JourneyId) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("journey_id", s(journey.to_string()))
-            .key("sk", s(ENTRY))
-            .update_expression("SET #entered = #entered - :one")
-            .condition_expression("#entered > :zero")
-            .names(&[("#entered", "entered")])
-            .values([(":zero", n(0)), (":one", n(1))])
-            .send()
-            .await;
-        conditional("UpdateItem", result).map(|_| ())
+        let request =
+            self.entered_update(journey, "SET #entered = #entered - :one").condition_expression("#entered > :zero");
+        conditional("UpdateItem", request.send().await).map(|_| ())
     }
 
     async fn record_event(&self, contact: &ContactId, name: &EventName, at: OffsetDateTime) -> Result<(), StoreError> {
