@@ -52,8 +52,7 @@ impl Default for Throughput {
             fanout_shards: 4,
             fanout_max_concurrency: 2,
             visibility_timeout_seconds: 30,
-            // The template's default: the embedded stack dead-letters no sooner than a deployed one.
-            max_receive_count: 8,
+            max_receive_count: 5,
         }
     }
 }
