@@ -170,10 +170,7 @@ impl JourneyEntries {
 
     /// What a segment entry's rules on engagement need (nothing for a date entry).
     async fn behaviour_for(&self, journey: &Journey, contact: &ContactRecord) -> Result<Behaviour, AppError> {
-        match journey.entry() {
-            Entry::Segment(segment) => self.judge.behaviour(segment, &contact.id).await,
-            _ => Ok(Behaviour::default()),
-        }
+        self.judge.behaviour_of(journey.segments(), &contact.id).await
     }
 
     /// Enrols the page's contacts the entry takes in; answers how many.

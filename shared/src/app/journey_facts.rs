@@ -24,8 +24,8 @@ pub(super) struct ContactFacts<'a> {
     /// events (`Journey::reads_events`); empty otherwise.
     pub(super) events: &'a [(EventName, OffsetDateTime)],
     /// Opens, clicks and campaigns received, for segment rules on
-    /// engagement: read for a segment entry (the entry scan, the
-    /// simulation); empty in the sweep, where such a rule matches nobody.
+    /// engagement wherever the journey has one (its entry, a branch, an
+    /// exit rule: `Journey::segments`); empty, and not read, otherwise.
     pub(super) behaviour: Behaviour,
 }
 

@@ -136,6 +136,8 @@ pub struct JourneyRunner {
     pub(super) journeys: Arc<dyn JourneyStore>,
     pub(super) contacts: Arc<dyn ContactStore>,
     pub(super) ledger: Arc<dyn SendLedger>,
+    /// Reads the engagement a branch's or exit rule's segment asks about.
+    pub(super) judge: Arc<super::AudienceJudge>,
     pub(super) send_queue: Arc<dyn Queue>,
     pub(super) envelope: Arc<Envelope>,
     pub(super) settings: Arc<Settings>,
@@ -440,7 +442,7 @@ impl JourneyRunner {
             sent: &next.sent,
             rows: &rows,
             events: &events,
-            behaviour: Default::default(),
+            behaviour: self.judge.behaviour_of(journey.segments(), &enrolment.contact).await?,
         };
         let mut trail = Vec::new();
         let (key, contact, entered_at) = (&loaded.key, &enrolment.contact, enrolment.entered_at);

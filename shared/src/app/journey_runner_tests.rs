@@ -11,7 +11,7 @@ use super::test_support::{Harness, category};
 use crate::domain::journey::StepId;
 use crate::domain::journey::walk::ExitReason;
 use crate::domain::{CampaignCounter, ConsentMethod, ContactId, JourneyId};
-use crate::ports::Standing;
+use crate::ports::{Clock, Engagement, Standing};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -292,4 +292,43 @@ async fn each_sweep_that_decrypts_contacts_writes_one_audit_entry_naming_how_man
     assert_eq!(sweeps[0].event.actor, "carepost:journeys");
     assert!(sweeps[0].event.reason.contains("2 contacts"), "{:?}", sweeps[0].event.reason);
     assert!(!format!("{:?}", sweeps[0]).contains("example.com"), "IDs and counts only");
+}
+
+#[tokio::test]
+async fn a_branch_on_a_segment_rule_about_engagement_reads_the_contacts_opens() {
+    let h = Harness::new();
+    let unsubscribe = r#"<p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>"#;
+    let definition = format!(
+        r#"{{
+        "name": "Re-engagement", "category": "wellness-tips",
+        "entry": {{"consent_confirmed": {{"topic": "wellness-tips"}}}},
+        "steps": [
+          {{"type": "branch", "id": "engaged", "when": {{"matches": {{"opened_within_days": 30}}}},
+            "then": "news", "else": "come-back"}},
+          {{"type": "send", "id": "news",
+            "template": {{"subject": "News", "html": "<p>News</p>{unsubscribe}", "text": "News {{{{ unsubscribe_url }}}}"}}}},
+          {{"type": "send", "id": "come-back",
+            "template": {{"subject": "We miss you", "html": "<p>Back</p>{unsubscribe}", "text": "Back {{{{ unsubscribe_url }}}}"}}}}
+        ]}}"#
+    );
+    let journey = live_journey(&h, &definition).await;
+    let reader = h.patient("reader@example.com", &["wellness-tips"]).await;
+    let lapsed = h.patient("lapsed@example.com", &["wellness-tips"]).await;
+    let now = h.clock.now();
+    let opened_last_week = now - 7 * DAY;
+    let kept = now + 365 * DAY;
+    h.app.ports.activity.record_engagement(&reader, Engagement::Open, opened_last_week, kept).await.unwrap();
+    h.app.ports.activity.record_engagement(&lapsed, Engagement::Open, now - 90 * DAY, kept).await.unwrap();
+    for contact in [&reader, &lapsed] {
+        h.app.journey_runner.enrol(&journey, contact).await.unwrap();
+    }
+
+    sweep_and_send(&h).await;
+
+    let news = step_campaign(&journey, 1, &step("news"));
+    let come_back = step_campaign(&journey, 1, &step("come-back"));
+    assert!(h.ledger().state(&news, &reader).await.unwrap().is_some(), "the recent reader gets the news");
+    assert!(h.ledger().state(&news, &lapsed).await.unwrap().is_none());
+    assert!(h.ledger().state(&come_back, &lapsed).await.unwrap().is_some(), "the lapsed reader is asked back");
+    assert!(h.ledger().state(&come_back, &reader).await.unwrap().is_none());
 }

@@ -33,7 +33,7 @@ use crate::crypto::{Envelope, Keyring};
 use crate::domain::journey::entry::{EntryWindow, NotEntering, entry_moment};
 use crate::domain::journey::simulate::{Simulation, simulate};
 use crate::domain::journey::walk::{ExitReason, Facts};
-use crate::domain::journey::{Entry, EventName, Journey, StepId, StepKind};
+use crate::domain::journey::{EventName, Journey, StepId, StepKind};
 use crate::domain::segment::Behaviour;
 use crate::domain::{CampaignPurpose, ContactId, JourneyId, Profile};
 use crate::ports::{Clock, ContactStore, JourneyStore, ShardSpec};
@@ -244,10 +244,7 @@ impl JourneySimulator {
                 let (_, profile) = self.envelope.open_where(&record.id, &record.sealed, |_| true).await?;
                 opened += 1;
                 let events = if reads_events { self.journeys.events_of(&record.id).await? } else { Vec::new() };
-                let behaviour = match journey.entry() {
-                    Entry::Segment(segment) => self.judge.behaviour(segment, &record.id).await?,
-                    _ => Behaviour::default(),
-                };
+                let behaviour = self.judge.behaviour_of(journey.segments(), &record.id).await?;
                 match entry_time(&journey, &self.facts(&profile, &events, start, behaviour.clone()), start, until) {
                     Ok(entered_at) => {
                         let facts = self.facts(&profile, &events, entered_at, behaviour);

@@ -150,16 +150,35 @@ impl AudienceJudge {
 
     /// What the segment's behavioural rules need to know of the contact.
     pub(super) async fn behaviour(&self, segment: &Segment, contact: &ContactId) -> Result<Behaviour, AppError> {
+        self.behaviour_of([segment], contact).await
+    }
+
+    /// What the behavioural rules of all these segments need to know of the
+    /// contact: its activity read once if any rule asks about engagement,
+    /// and each named campaign's ledger row once. Nothing is read when no
+    /// rule is behavioural.
+    pub(super) async fn behaviour_of<'a>(
+        &self,
+        segments: impl IntoIterator<Item = &'a Segment>,
+        contact: &ContactId,
+    ) -> Result<Behaviour, AppError> {
+        let (mut engagement, mut campaigns) = (false, Vec::new());
+        for segment in segments {
+            engagement |= segment.reads_engagement();
+            for campaign in segment.campaigns_read() {
+                if !campaigns.contains(campaign) {
+                    campaigns.push(*campaign);
+                }
+            }
+        }
         let mut behaviour = Behaviour::default();
-        if segment.reads_engagement()
-            && let Some(activity) = self.activity.activity(contact).await?
-        {
+        if engagement && let Some(activity) = self.activity.activity(contact).await? {
             behaviour.last_open = activity.last_open.map(|t| t.date());
             behaviour.last_click = activity.last_click.map(|t| t.date());
         }
-        for campaign in segment.campaigns_read() {
-            if let Some(LedgerState::Sent { .. }) = self.ledger.state(campaign, contact).await? {
-                behaviour.received.push(*campaign);
+        for campaign in campaigns {
+            if let Some(LedgerState::Sent { .. }) = self.ledger.state(&campaign, contact).await? {
+                behaviour.received.push(campaign);
             }
         }
         Ok(behaviour)

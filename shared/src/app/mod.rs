@@ -254,6 +254,7 @@ impl App {
             journeys: p.journeys.clone(),
             contacts: p.contacts.clone(),
             ledger: p.ledger.clone(),
+            judge: judge.clone(),
             send_queue: p.send_queue.clone(),
             envelope: envelope.clone(),
             settings: settings.clone(),
