@@ -15,16 +15,26 @@ pub struct TimeOfDay {
     minutes: u16,
 }
 
+/// Why a time of day or quiet hours were refused (the text is not quoted:
+/// a definition's field names where it stands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LocalTimeError {
+    #[error("a time of day is HH:MM, 00:00 to 23:59")]
+    NotATimeOfDay,
+    #[error("quiet hours start and end at different times")]
+    EmptyQuietHours,
+}
+
 impl TimeOfDay {
-    pub fn parse(text: &str) -> Result<TimeOfDay, String> {
-        let bad = || "a time of day is HH:MM, 00:00 to 23:59".to_owned();
-        let (h, m) = text.split_once(':').ok_or_else(bad)?;
+    pub fn parse(text: &str) -> Result<TimeOfDay, LocalTimeError> {
+        let bad = |_| LocalTimeError::NotATimeOfDay;
+        let (h, m) = text.split_once(':').ok_or(LocalTimeError::NotATimeOfDay)?;
         if h.len() != 2 || m.len() != 2 {
-            return Err(bad());
+            return Err(LocalTimeError::NotATimeOfDay);
         }
-        let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        let (h, m): (u16, u16) = (h.parse().map_err(bad)?, m.parse().map_err(bad)?);
         if h > 23 || m > 59 {
-            return Err(bad());
+            return Err(LocalTimeError::NotATimeOfDay);
         }
         Ok(TimeOfDay { minutes: h * 60 + m })
     }
@@ -42,10 +52,10 @@ pub struct QuietHours {
 }
 
 impl QuietHours {
-    pub fn parse(from: &str, to: &str) -> Result<QuietHours, String> {
+    pub fn parse(from: &str, to: &str) -> Result<QuietHours, LocalTimeError> {
         let (from, to) = (TimeOfDay::parse(from)?, TimeOfDay::parse(to)?);
         if from == to {
-            return Err("quiet hours start and end at different times".to_owned());
+            return Err(LocalTimeError::EmptyQuietHours);
         }
         Ok(QuietHours { from, to })
     }

@@ -258,7 +258,7 @@ fn a_time_of_day_is_the_next_one_in_the_zone_and_a_skipped_hour_resolves_forward
         datetime!(2027-03-14 07:30 UTC),
         "03:30 EDT"
     );
-    assert_eq!(TimeOfDay::parse("24:00").unwrap_err(), "a time of day is HH:MM, 00:00 to 23:59");
+    assert_eq!(TimeOfDay::parse("24:00").unwrap_err().to_string(), "a time of day is HH:MM, 00:00 to 23:59");
 }
 
 mod walking {
