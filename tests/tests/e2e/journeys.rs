@@ -2,8 +2,10 @@
 //! CLI: stores the shipped welcome series, launches it, and a patient who
 //! confirms the sign-up gets the welcome once, moved by the stack's own
 //! timer; pause, resume and the report; bad IDs, a looping definition and
-//! a launch from the wrong status are refused with a clear message. A
-//! recall entered by the daily entry scan on a clock the test moves.
+//! a launch from the wrong status are refused with a clear message. On a
+//! clock the test moves: the welcome series past its wait and branch, with
+//! one patient unsubscribing from the welcome; a recall entered by the
+//! daily entry scan; a split over 10,000 patients.
 
 use std::time::{Duration, Instant};
 
@@ -437,4 +439,63 @@ async fn a_simulation_longer_than_one_call_is_finished_by_the_cli_through_its_re
     let simulated: Value = serde_json::from_str(&json).expect("the JSON simulation");
     assert_eq!((simulated["complete"].clone(), simulated["evaluated"].clone()), (Value::Bool(true), Value::from(600)));
     assert_eq!(simulated["entered"], 600, "{simulated}");
+}
+
+#[tokio::test]
+async fn the_welcome_series_walks_its_wait_and_branch_on_the_stacks_timer_and_an_unsubscribe_stops_the_next_send() {
+    let clock = std::sync::Arc::new(ShiftedClock::default());
+    let moved = clock.clone();
+    let test = spawn_app_with(move |config| {
+        config.clock = moved;
+        config.journey_tick = Duration::from_millis(200);
+    })
+    .await;
+    let file = welcome_series_any_time();
+    let (_, created, _) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
+    let id = created.trim().to_owned();
+    let (launch_code, _, _) = cli(&test, &["journey", "launch", &id]).await;
+    let patients = synthetic::generate(2, 78);
+    let (stays, leaves) = (&patients[0], &patients[1]);
+    for patient in &patients {
+        test.client.sign_up(patient, &["wellness-tips"]).await;
+    }
+    let confirmed = test.client.confirm(&[stays.email.as_str(), leaves.email.as_str()]).await;
+    // Each has the sign-up's confirmation request, then the welcome.
+    wait_for_mails(&test, &stays.email, 2).await;
+    wait_for_mails(&test, &leaves.email, 2).await;
+    // The patient who leaves unsubscribes from the welcome, as a mail client's one-click button does.
+    let welcome = mails_in(&test.client.outbox, "")
+        .into_iter()
+        .find(|m| m.to == leaves.email && m.subject.starts_with("Welcome"))
+        .unwrap();
+    let url = welcome.list_unsubscribe[0].trim_start_matches('<').trim_end_matches('>').to_owned();
+    let c = &test.client;
+    let unsubscribed = c.http.post(&url).body("List-Unsubscribe=One-Click").send().await.unwrap().status();
+
+    // Three days and a morning pass on the stack's clock; its own timer does the rest.
+    clock.pass(Duration::from_secs(4 * 24 * 3600));
+    wait_for_mails(&test, &stays.email, 3).await;
+    clock.pass(carepost::app::journey_runner::SETTLE_RECHECK + Duration::from_secs(1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut report = report_json(&test, &id).await;
+    while report["active"] != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        report = report_json(&test, &id).await;
+    }
+
+    assert_eq!(launch_code, 0);
+    assert_eq!(confirmed, 2);
+    assert_eq!(unsubscribed, 200);
+    let journey_mail = |to: &str| -> Vec<String> {
+        subjects(&test, to).into_iter().filter(|s| !s.starts_with("Please confirm")).collect()
+    };
+    assert_eq!(journey_mail(&stays.email), ["In case you missed it", "Welcome to our wellness tips"]);
+    assert_eq!(journey_mail(&leaves.email), ["Welcome to our wellness tips"], "unsubscribed: no reminder");
+    assert_eq!(report["entered"], 2, "{report}");
+    assert_eq!(report["exited"]["completed"], 1, "{report}");
+    assert_eq!(report["exited"]["not_sent"], 1, "the patient who unsubscribed left: {report}");
+    let branch = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "opened-welcome").unwrap();
+    let ways: Vec<(&str, &Value)> =
+        branch["next"].as_array().unwrap().iter().map(|l| (l["when"].as_str().unwrap(), &l["contacts"])).collect();
+    assert_eq!(ways, [("yes", &serde_json::json!(0)), ("no", &serde_json::json!(2))], "nobody opened: {report}");
 }

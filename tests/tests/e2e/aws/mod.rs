@@ -7,6 +7,7 @@ pub mod fault_injection;
 pub mod faults;
 pub mod handlers;
 pub mod harness;
+pub mod journey_split;
 pub mod journeys;
 pub mod outage;
 pub mod pipeline;
