@@ -279,8 +279,8 @@ async fn wait_for_mails(test: &TestApp, to: &str, n: usize) {
     }
 }
 
-#[tokio::test]
-async fn a_recall_enters_each_patient_on_their_day_from_the_last_visit_and_a_booking_ends_it_before_the_second_email() {
+/// The embedded stack on a clock the test moves, its journey timer ticking every 200 ms.
+async fn spawn_on_a_clock_the_test_moves() -> (TestApp, std::sync::Arc<ShiftedClock>) {
     let clock = std::sync::Arc::new(ShiftedClock::default());
     let moved = clock.clone();
     let test = spawn_app_with(move |config| {
@@ -288,6 +288,12 @@ async fn a_recall_enters_each_patient_on_their_day_from_the_last_visit_and_a_boo
         config.journey_tick = Duration::from_millis(200);
     })
     .await;
+    (test, clock)
+}
+
+#[tokio::test]
+async fn a_recall_enters_each_patient_on_their_day_from_the_last_visit_and_a_booking_ends_it_before_the_second_email() {
+    let (test, clock) = spawn_on_a_clock_the_test_moves().await;
     let dir = tempfile::tempdir().unwrap();
     let today = time::OffsetDateTime::now_utc().date();
     let visited = |days: i64| (today - time::Duration::days(days)).to_string();
@@ -443,13 +449,7 @@ async fn a_simulation_longer_than_one_call_is_finished_by_the_cli_through_its_re
 
 #[tokio::test]
 async fn the_welcome_series_walks_its_wait_and_branch_on_the_stacks_timer_and_an_unsubscribe_stops_the_next_send() {
-    let clock = std::sync::Arc::new(ShiftedClock::default());
-    let moved = clock.clone();
-    let test = spawn_app_with(move |config| {
-        config.clock = moved;
-        config.journey_tick = Duration::from_millis(200);
-    })
-    .await;
+    let (test, clock) = spawn_on_a_clock_the_test_moves().await;
     let file = welcome_series_any_time();
     let (_, created, _) = cli(&test, &["journey", "create", file.path().to_str().unwrap()]).await;
     let id = created.trim().to_owned();
