@@ -168,9 +168,15 @@ impl JourneyEntries {
         Ok(self.journeys.save_entry_scan(&record.id, &next).await?.then_some(next))
     }
 
-    /// What a segment entry's rules on engagement need (nothing for a date entry).
+    /// What a segment entry's rules on engagement need (nothing for a date
+    /// entry). Only the entry's: the pass reads every contact, most of whom
+    /// do not enter; branches and exit rules read theirs when the sweep
+    /// walks the contact.
     async fn behaviour_for(&self, journey: &Journey, contact: &ContactRecord) -> Result<Behaviour, AppError> {
-        self.judge.behaviour_of(journey.segments(), &contact.id).await
+        match journey.entry() {
+            Entry::Segment(segment) => self.judge.behaviour(segment, &contact.id).await,
+            _ => Ok(Behaviour::default()),
+        }
     }
 
     /// Enrols the page's contacts the entry takes in; answers how many.

@@ -24,8 +24,9 @@ pub(super) struct ContactFacts<'a> {
     /// events (`Journey::reads_events`); empty otherwise.
     pub(super) events: &'a [(EventName, OffsetDateTime)],
     /// Opens, clicks and campaigns received, for segment rules on
-    /// engagement wherever the journey has one (its entry, a branch, an
-    /// exit rule: `Journey::segments`); empty, and not read, otherwise.
+    /// engagement: the entry's in the entry scan, every one the journey has
+    /// (`Journey::segments`) in the sweep and the simulation; empty, and not
+    /// read, where no rule asks.
     pub(super) behaviour: Behaviour,
 }
 
